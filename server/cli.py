@@ -1,0 +1,213 @@
+"""The ``playroom`` command (also ``python -m server``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.accounts import Accounts
+from server.app import create_app
+from server.exceptions import PlayroomError
+from server.logs import AccessLogger, configure_logging
+from server.migrate import upgrade
+from server.models import Role
+from server.rotation import rotate
+from server.settings import Settings
+from server.storage import Storage, open_storage
+from server.tls import self_signed, ssl_context
+
+log = logging.getLogger("playroom")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="playroom", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default from settings)")
+    serve.add_argument("--port", type=int, help="port (default from settings)")
+    serve.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate (for trying it on a local network)",
+    )
+
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+
+    user = sub.add_parser("create-user", help="create a staff account")
+    user.add_argument("--username", required=True)
+    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user.add_argument("--display-name", default="")
+    user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    sup = sub.add_parser("supervise", help="link a supervisor to a therapist they supervise")
+    sup.add_argument("supervisor")
+    sup.add_argument("therapist")
+
+    rot = sub.add_parser("rotate-keys", help="add a data key and re-encrypt everything with it")
+    rot.add_argument("--batch-size", type=int, default=500)
+
+    sub.add_parser("demo", help="create a demo therapist and supervisor (first run only)")
+    code = sub.add_parser("demo-code", help="print the current sign-in code of a demo account")
+    code.add_argument("username")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "migrate":
+            upgrade(settings.resolved_database_url)
+            print("The database schema is up to date.")
+            return 0
+        return asyncio.run(_with_storage(settings, _COMMANDS[args.command], args))
+    except PlayroomError as exc:
+        print(f"playroom: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    context = None
+    if args.tls_self_signed:
+        cert, key = self_signed(settings.data_dir / "tls", [settings.host])
+        settings.tls_cert, settings.tls_key = cert, key
+    if settings.tls_cert and settings.tls_key:
+        context = ssl_context(settings.tls_cert, settings.tls_key)
+    scheme = "https" if context else "http"
+    print(f"Playroom is serving on {scheme}://{settings.host}:{settings.port}/", flush=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_context=context,
+        access_log_class=AccessLogger,
+        print=None,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+Command = Callable[[Storage, Settings, argparse.Namespace], Awaitable[int]]
+
+
+async def _with_storage(settings: Settings, command: Command, args: argparse.Namespace) -> int:
+    storage = await open_storage(settings)
+    try:
+        return await command(storage, settings, args)
+    finally:
+        await storage.db.dispose()
+
+
+def _accounts(storage: Storage, settings: Settings) -> Accounts:
+    return Accounts(
+        storage.db, storage.ring, settings.login_max_failures, settings.login_lock_seconds
+    )
+
+
+async def _create_user(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        shown = False
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (12 characters or more): ")
+        shown = False
+    else:
+        password = secrets.token_urlsafe(15)
+        shown = True
+    user, _ = await _accounts(storage, settings).create(
+        args.username, args.display_name, Role(args.role), password
+    )
+    print(f"Created {user.role.value} account '{user.username}'.")
+    if shown:
+        print(f"Password: {password}")
+    print("A second factor is set up on first sign-in.")
+    return 0
+
+
+async def _supervise(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    await _accounts(storage, settings).supervise(args.supervisor, args.therapist)
+    print(f"'{args.supervisor}' now supervises '{args.therapist}'.")
+    return 0
+
+
+async def _rotate(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    report = await rotate(
+        storage.db, storage.ring, args.batch_size, settle_seconds=settings.key_reload_seconds + 1
+    )
+    print(f"New data key {report.new_key_id} is active; re-encrypted {report.total} values.")
+    for column, count in sorted(report.reencrypted.items()):
+        print(f"  {column}: {count}")
+    return 0
+
+
+DEMO = [
+    ("demo-therapist", "Demo Therapist", Role.THERAPIST),
+    ("demo-supervisor", "Demo Supervisor", Role.SUPERVISOR),
+]
+
+
+async def _demo(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    accounts = _accounts(storage, settings)
+    if await accounts.count():
+        print("Accounts exist already; no demo accounts were made.")
+        creds = settings.data_dir / "demo-credentials.txt"
+        if creds.exists():
+            print(f"Demo sign-in details: {creds.resolve()}")
+        return 0
+    lines = []
+    for username, name, role in DEMO:
+        password = secrets.token_urlsafe(12)
+        _, secret = await accounts.create(
+            username, name, role, password, demo=True, enrol_totp=True
+        )
+        lines.append(
+            f"{role.value:<10} username {username}  password {password}  TOTP key {secret}"
+        )
+    await accounts.supervise("demo-supervisor", "demo-therapist")
+    text = "\n".join(
+        [
+            "Demo accounts (for trying Playroom; do not use them with real clients):",
+            *lines,
+            "Add the TOTP key to an authenticator app, or print the current code with:",
+            "  .venv/bin/python -m server demo-code demo-therapist",
+        ]
+    )
+    creds = settings.data_dir / "demo-credentials.txt"
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+    print(text)
+    print(f"(Saved to {creds}, readable only by you.)")
+    return 0
+
+
+async def _demo_code(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    print(await _accounts(storage, settings).current_code(args.username))
+    return 0
+
+
+_COMMANDS: dict[str, Command] = {
+    "create-user": _create_user,
+    "supervise": _supervise,
+    "rotate-keys": _rotate,
+    "demo": _demo,
+    "demo-code": _demo_code,
+}

@@ -1,0 +1,125 @@
+"""Database engine: SQLite (embedded default, WAL) or PostgreSQL, through SQLAlchemy 2 async."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from server.exceptions import ConfigurationError, StorageUnavailable
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed transaction survives a power cut, not only a process crash.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """Create the engine; for SQLite, make sure its folder exists and set the pragmas."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 5})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """The engine and a session factory, with the checks made at start-up."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits on success, rolls back on error."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except DBAPIError as exc:
+                await session.rollback()
+                if is_read_only_error(exc):
+                    raise StorageUnavailable(
+                        "The database cannot be written to right now; nothing was changed."
+                    ) from exc
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def check_writable(self) -> None:
+        """Prove the database takes writes, with a write that changes nothing."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
+        except DBAPIError as exc:
+            if is_read_only_error(exc):
+                where = sqlite_path(self.url) or "the database"
+                raise ConfigurationError(
+                    f"{where} is read-only: the server needs to write to it. "
+                    "Check the file's permissions and the disk."
+                ) from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def is_read_only_error(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "readonly" in text or "read-only" in text or "read only" in text

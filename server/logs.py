@@ -1,0 +1,109 @@
+"""Structured JSON logs that never carry a secret, a token or a personal datum.
+
+Two defences: fields whose names suggest personal or secret content are replaced,
+and anything shaped like a token (long base64 or hex runs) is masked in every string.
+Access lines name the route pattern, never the path, so capability links stay out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+REDACTED = "[redacted]"
+_SENSITIVE = re.compile(
+    r"pass|secret|token|code|cookie|name|phone|email|address|note|key|otp|csrf|auth",
+    re.IGNORECASE,
+)
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-+/=.]{24,}")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_SAFE_FIELDS = {"event", "route", "method", "status", "ms", "user_id", "role", "count", "kid"}
+
+
+def scrub(value: Any) -> Any:
+    """Mask token-shaped runs in strings; leave numbers and booleans alone."""
+    if isinstance(value, str):
+        return _TOKENISH.sub(REDACTED, value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message and safe extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            sensitive = _SENSITIVE.search(key) and key not in _SAFE_FIELDS
+            doc[key] = REDACTED if sensitive else scrub(value)
+        if record.exc_info and record.exc_info[0] is not None:
+            # the type and where it happened, not the message: messages can quote data
+            doc["exc_type"] = record.exc_info[0].__name__
+            doc["exc_where"] = _where(record.exc_info[2])
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def _where(tb: Any) -> str:
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    code = last.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{last.tb_lineno} in {code.co_name}"
+
+
+class PlainFormatter(JsonFormatter):
+    """Readable lines for a terminal, with the same scrubbing."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = json.loads(super().format(record))
+        extra = " ".join(
+            f"{k}={v}" for k, v in doc.items() if k not in {"ts", "level", "logger", "msg"}
+        )
+        return f"{doc['ts']} {doc['level']:<7} {doc['logger']}: {doc['msg']} {extra}".rstrip()
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's own loggers can print raw request lines and headers on protocol errors
+    logging.getLogger("aiohttp.server").setLevel(logging.ERROR)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Logs method, route pattern, status and duration; never the path or the client."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        route = "-"
+        match_info = getattr(request, "match_info", None)
+        if match_info is not None and match_info.route.resource is not None:
+            route = match_info.route.resource.canonical
+        self.logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "ms": round(time * 1000, 1),
+            },
+        )

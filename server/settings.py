@@ -1,0 +1,66 @@
+"""All configuration, read once from the environment (prefix ``PLAYROOM_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings for one server process. Passed into ``create_app``; never a global."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PLAYROOM_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite file and key file.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; PostgreSQL in production. Default: SQLite in data_dir."
+    )
+    key_file: Path | None = Field(None, description="Key file; default data_dir/keys.json.")
+    keys: SecretStr | None = Field(
+        None, description="Key material as JSON (the key file's content) instead of a file."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = Field(None, description="Address people use, e.g. behind a proxy.")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    session_max_age: int = Field(12 * 3600, ge=60, description="Staff sign-in lifetime, seconds.")
+    login_max_failures: int = Field(5, ge=1, description="Failures before an account locks.")
+    login_lock_seconds: int = Field(15 * 60, ge=1)
+    login_rate_per_minute: int = Field(20, ge=1, description="Sign-in attempts per address.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body.")
+    key_reload_seconds: float = Field(5.0, gt=0, description="How often the key file is re-read.")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "keys.json"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL, with the driver filled in."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve()}/playroom.db"
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        return url
+
+    @property
+    def tls(self) -> bool:
+        if self.tls_cert is not None:
+            return True
+        return bool(self.public_url and self.public_url.startswith("https://"))

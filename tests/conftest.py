@@ -1,0 +1,187 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, the app, and helpers.
+
+Every test that takes ``settings`` runs once per backend. PostgreSQL must be reachable at
+``PLAYROOM_TEST_POSTGRES_URL`` (default 127.0.0.1:5432, user postgres, database test); when
+it is not, those runs are skipped locally and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.accounts import Accounts
+from server.app import create_app
+from server.appkeys import ACCOUNTS
+from server.db import make_engine
+from server.migrate import upgrade
+from server.models import Base, Role
+from server.settings import Settings
+
+CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get(
+    "PLAYROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+PASSWORD = "correct horse battery staple"
+
+
+def require(available: bool, what: str) -> None:
+    """Skip when a real dependency is missing; under CI that is a failure, never a skip."""
+    if available:
+        return
+    if CI:
+        pytest.fail(f"{what} is required under CI=true but is not available", pytrace=False)
+    pytest.skip(f"{what} is not available")
+
+
+async def _postgres_reachable() -> bool:
+    engine = make_engine(POSTGRES_URL)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return True
+    except (OSError, sa.exc.SQLAlchemyError):
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def _reset_postgres() -> None:
+    engine = make_engine(POSTGRES_URL)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        await conn.execute(sa.text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "playroom.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> bool:
+    available = asyncio.run(_postgres_reachable())
+    if available:
+        asyncio.run(_reset_postgres())
+        upgrade(POSTGRES_URL)
+    return available
+
+
+async def _truncate_postgres() -> None:
+    engine = make_engine(POSTGRES_URL)
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, tmp_path / "playroom.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'playroom.db'}"
+        return
+    require(request.getfixturevalue("postgres_ready"), "PostgreSQL at 127.0.0.1:5432")
+    asyncio.run(_truncate_postgres())
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        log_json=True,
+        login_rate_per_minute=1000,
+        key_reload_seconds=0.05,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> web.Application:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client, app: web.Application) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(app)
+
+
+class Staff:
+    """A staff account made for a test, with its password and TOTP secret."""
+
+    def __init__(self, username: str, role: Role, secret: str) -> None:
+        self.username, self.role, self.secret = username, role, secret
+        self.password = PASSWORD
+        self._step = 0
+
+    def code(self) -> str:
+        """A code not used before (TOTP codes work once): steps forward within the window."""
+        step = max(int(time.time() // 30) - 1, self._step + 1)
+        self._step = step
+        return pyotp.TOTP(self.secret).at(step * 30)
+
+
+async def make_staff(app: web.Application, username: str, role: Role = Role.THERAPIST) -> Staff:
+    accounts: Accounts = app[ACCOUNTS]
+    _, secret = await accounts.create(username, username.title(), role, PASSWORD, enrol_totp=True)
+    assert secret is not None
+    return Staff(username, role, secret)
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+async def sign_in(client: TestClient, staff: Staff) -> str:
+    """Sign in through the pages; returns the CSRF token of the signed-in session."""
+    page = await client.get("/signin")
+    token = csrf_from(await page.text())
+    resp = await client.post(
+        "/signin",
+        data={"username": staff.username, "password": staff.password, "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    assert resp.headers["Location"] == "/signin/code"
+    page = await client.get("/signin/code")
+    resp = await client.post(
+        "/signin/code",
+        data={"code": staff.code(), "csrf_token": csrf_from(await page.text())},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    home = await client.get("/")
+    assert home.status == 200
+    return csrf_from(await home.text())
+
+
+@pytest.fixture
+async def therapist(app: web.Application, client: TestClient) -> Staff:
+    return await make_staff(app, "therapist.one")

@@ -1,0 +1,107 @@
+"""Staff accounts on each database: passwords, lockout, TOTP and its replay, supervision."""
+
+from __future__ import annotations
+
+import time
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.appkeys import ACCOUNTS, DATABASE
+from server.exceptions import AccountLocked, AuthError, PlayroomError
+from server.models import Role, User
+from tests.conftest import PASSWORD, make_staff
+
+
+async def test_password_checked_and_wrong_one_refused(
+    app: web.Application, client: TestClient
+) -> None:
+    staff = await make_staff(app, "kim")
+    accounts = app[ACCOUNTS]
+    user = await accounts.check_password("KIM", PASSWORD)  # usernames ignore case
+    assert user.username == "kim" and user.role is Role.THERAPIST
+    with pytest.raises(AuthError, match="do not match"):
+        await accounts.check_password("kim", "wrong password!!")
+    with pytest.raises(AuthError, match="do not match"):
+        await accounts.check_password("nobody", PASSWORD)
+    assert staff.password == PASSWORD
+
+
+async def test_short_password_and_duplicate_username_refused(
+    app: web.Application, client: TestClient
+) -> None:
+    accounts = app[ACCOUNTS]
+    with pytest.raises(PlayroomError, match="at least 12"):
+        await accounts.create("a", "A", Role.THERAPIST, "short")
+    await make_staff(app, "dup")
+    with pytest.raises(PlayroomError, match="already taken"):
+        await accounts.create("DUP", "Other", Role.THERAPIST, PASSWORD)
+
+
+async def test_account_locks_after_repeated_failures(
+    app: web.Application, client: TestClient
+) -> None:
+    await make_staff(app, "locky")
+    accounts = app[ACCOUNTS]
+    for _ in range(accounts.max_failures):
+        with pytest.raises(AuthError):
+            await accounts.check_password("locky", "not the password")
+    with pytest.raises(AccountLocked, match="locked"):
+        await accounts.check_password("locky", PASSWORD)  # even the right password
+
+
+async def test_totp_code_works_once(app: web.Application, client: TestClient) -> None:
+    staff = await make_staff(app, "otp")
+    accounts = app[ACCOUNTS]
+    user = await accounts.find("otp")
+    now = time.time()
+    code = pyotp.TOTP(staff.secret).at(now)
+    await accounts.verify_totp(user.id, code, now)
+    with pytest.raises(AuthError, match="already been used"):
+        await accounts.verify_totp(user.id, code, now)
+    with pytest.raises(AuthError):
+        await accounts.verify_totp(user.id, "12345x", now)
+    older = pyotp.TOTP(staff.secret).at(now - 30)
+    with pytest.raises(AuthError):  # an earlier code than one used is a replay too
+        await accounts.verify_totp(user.id, older, now)
+    await accounts.verify_totp(user.id, pyotp.TOTP(staff.secret).at(now + 30), now)
+
+
+async def test_enrolment_makes_a_secret_once(app: web.Application, client: TestClient) -> None:
+    accounts = app[ACCOUNTS]
+    user, secret = await accounts.create("new", "New", Role.SUPERVISOR, PASSWORD)
+    assert secret is None and not user.totp_enrolled
+    first = await accounts.enrolment_secret(user.id)
+    assert await accounts.enrolment_secret(user.id) == first
+    enrolled = await accounts.verify_totp(user.id, pyotp.TOTP(first).now())
+    assert enrolled.totp_enrolled
+    with pytest.raises(PlayroomError, match="already has"):
+        await accounts.enrolment_secret(user.id)
+
+
+async def test_personal_fields_are_not_stored_in_clear(
+    app: web.Application, client: TestClient
+) -> None:
+    staff = await make_staff(app, "visible.name")
+    async with app[DATABASE].session() as session:
+        row = (await session.execute(sa.select(User))).scalar_one()
+    raw = b"".join([row.username_enc, row.display_name_enc, row.totp_secret_enc or b""])
+    assert b"visible" not in raw and staff.secret.encode() not in raw
+    assert "visible" not in row.login_index and "argon2id" in row.password_hash
+
+
+async def test_supervision_links_only_supervisor_to_therapist(
+    app: web.Application, client: TestClient
+) -> None:
+    await make_staff(app, "sup", Role.SUPERVISOR)
+    await make_staff(app, "ther")
+    accounts = app[ACCOUNTS]
+    await accounts.supervise("sup", "ther")
+    await accounts.supervise("sup", "ther")  # idempotent
+    sup = await accounts.find("sup")
+    assert [p.username for p in await accounts.supervisees(sup.id)] == ["ther"]
+    with pytest.raises(PlayroomError, match="must be a supervisor"):
+        await accounts.supervise("ther", "sup")
