@@ -12,8 +12,10 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pyotp
 import pytest
@@ -34,6 +36,13 @@ POSTGRES_URL = os.environ.get(
     "PLAYROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking set-up (which may start its own event loop) off the test's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def require(available: bool, what: str) -> None:
@@ -69,16 +78,16 @@ async def _reset_postgres() -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is faster)."""
     path = tmp_path_factory.mktemp("template") / "playroom.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+    in_thread(upgrade, f"sqlite+aiosqlite:///{path}")
     return path
 
 
 @pytest.fixture(scope="session")
 def postgres_ready() -> bool:
-    available = asyncio.run(_postgres_reachable())
+    available = in_thread(asyncio.run, _postgres_reachable())
     if available:
-        asyncio.run(_reset_postgres())
-        upgrade(POSTGRES_URL)
+        in_thread(asyncio.run, _reset_postgres())
+        in_thread(upgrade, POSTGRES_URL)
     return available
 
 
@@ -103,7 +112,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield f"sqlite+aiosqlite:///{tmp_path / 'playroom.db'}"
         return
     require(request.getfixturevalue("postgres_ready"), "PostgreSQL at 127.0.0.1:5432")
-    asyncio.run(_truncate_postgres())
+    in_thread(asyncio.run, _truncate_postgres())
     yield POSTGRES_URL
 
 

@@ -1,0 +1,27 @@
+# Playroom server image: slim Python, non-root, health-checked.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PLAYROOM_DATA_DIR=/data \
+    PLAYROOM_HOST=0.0.0.0 \
+    PLAYROOM_PORT=8080
+
+WORKDIR /app
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin playroom \
+    && mkdir /data && chown playroom:playroom /data && chmod 700 /data
+
+COPY pyproject.toml README.md ./
+COPY server ./server
+COPY media ./media
+COPY web ./web
+COPY checklists ./checklists
+RUN pip install --no-cache-dir --editable .
+
+USER playroom
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+CMD ["sh", "-c", "python -m server migrate && exec python -m server serve"]

@@ -1,0 +1,48 @@
+# Playroom: `make serve` to run it, `make test` to test it. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+
+.PHONY: serve test lint unit chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable '.[test]'
+	@touch $@ $(VENV)/.installed
+
+## serve: install, migrate, create keys and demo accounts (first run), serve on 127.0.0.1:$(PORT)
+serve: $(VENV)/.installed
+	@PLAYROOM_LOG_JSON=$${PLAYROOM_LOG_JSON:-false} $(BIN)/python -m server migrate
+	@PLAYROOM_LOG_JSON=$${PLAYROOM_LOG_JSON:-false} $(BIN)/python -m server demo
+	@PLAYROOM_LOG_JSON=$${PLAYROOM_LOG_JSON:-false} $(BIN)/python -m server serve --port $(PORT)
+
+## chromium: install Debian's chromium for the browser tests when missing (as root, with apt)
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is not installed and cannot be installed here: browser tests will be skipped (and fail under CI=true)."; \
+	  fi; \
+	fi
+
+## lint: ruff and mypy --strict
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check server media tests
+	$(BIN)/mypy
+
+## test: install test dependencies and Chromium, lint, and run the whole suite
+test: $(VENV)/.installed-test chromium lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
