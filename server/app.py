@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from server import signalling
 from server.accounts import Accounts
 from server.appkeys import (
     ACCOUNTS,
+    CATALOGUE,
+    CLIENTS,
+    CONSENTS,
     COOKIE_STORAGE,
     DATABASE,
+    GATEKEEPER,
     KEYRING,
+    LINKS,
     LOGIN_LIMITER,
+    SCHEDULE,
     SETTINGS,
 )
-from server.auth import csrf_middleware, sessions
+from server.auth import csrf_middleware, session_cookies
+from server.checklists import load_catalogue
+from server.clients import Clients
+from server.consent import Consents
+from server.gatekeeper import Gatekeeper
+from server.links import Links
 from server.ratelimit import RateLimiter
+from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
 from server.settings import Settings
 from server.storage import open_storage
-from server.views import health, home, signin
+from server.views import clients, consent, health, home, sessions, signin, supervision
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -33,21 +48,37 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application; resources open in ``cleanup_ctx`` when it starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[headers_middleware, sessions, error_middleware, csrf_middleware],
+        middlewares=[headers_middleware, session_cookies, error_middleware, csrf_middleware],
     )
     app[SETTINGS] = settings
+    app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(WEB / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
+        filters={"when": _when_filter(ZoneInfo(settings.timezone))},
     )
     app.cleanup_ctx.append(_storage_ctx)
     app.router.add_routes(health.routes)
     app.router.add_routes(signin.routes)
     app.router.add_routes(home.routes)
+    app.router.add_routes(clients.routes)
+    app.router.add_routes(consent.routes)
+    app.router.add_routes(sessions.routes)
+    app.router.add_routes(supervision.routes)
+    app.router.add_routes(signalling.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
     return app
+
+
+def _when_filter(zone: ZoneInfo) -> Callable[[datetime], str]:
+    """Show a time in the service's time zone, the way people read it."""
+
+    def when(value: datetime) -> str:
+        return value.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
+
+    return when
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -57,6 +88,26 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[KEYRING] = storage.ring
     app[ACCOUNTS] = Accounts(
         storage.db, storage.ring, settings.login_max_failures, settings.login_lock_seconds
+    )
+    catalogue = app[CATALOGUE]
+    links = Links(storage.db, storage.ring)
+    clients = Clients(storage.db, storage.ring, catalogue)
+    consents = Consents(storage.db, storage.ring, links, catalogue, settings.consent_link_days)
+    gatekeeper = Gatekeeper(
+        storage.db,
+        storage.ring,
+        catalogue,
+        clients,
+        consents,
+        settings.checklist_valid_days,
+        settings.timezone,
+    )
+    app[LINKS] = links
+    app[CLIENTS] = clients
+    app[CONSENTS] = consents
+    app[GATEKEEPER] = gatekeeper
+    app[SCHEDULE] = Schedule(
+        storage.db, storage.ring, clients, links, gatekeeper, settings.join_early_minutes
     )
     app[COOKIE_STORAGE] = EncryptedCookieStorage(
         storage.ring.material.cookie_key,

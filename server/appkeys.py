@@ -6,9 +6,15 @@ from aiohttp import web
 from aiohttp_session import AbstractStorage
 
 from server.accounts import Accounts
+from server.checklists import Catalogue
+from server.clients import Clients
+from server.consent import Consents
 from server.db import Database
+from server.gatekeeper import Gatekeeper
 from server.keys import KeyRing
+from server.links import Links
 from server.ratelimit import RateLimiter
+from server.schedule import Schedule
 from server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +23,9 @@ KEYRING = web.AppKey("keyring", KeyRing)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 COOKIE_STORAGE = web.AppKey("cookie_storage", AbstractStorage)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+CATALOGUE = web.AppKey("catalogue", Catalogue)
+CLIENTS = web.AppKey("clients", Clients)
+LINKS = web.AppKey("links", Links)
+CONSENTS = web.AppKey("consents", Consents)
+GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
+SCHEDULE = web.AppKey("schedule", Schedule)

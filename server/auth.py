@@ -23,7 +23,7 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 @web.middleware
-async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def session_cookies(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp-session's middleware, with the storage made when the keys are loaded."""
     inner = session_middleware(request.app[COOKIE_STORAGE])
     return await inner(request, handler)

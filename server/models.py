@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,4 +62,171 @@ class Supervision(Base):
     therapist_id: Mapped[str] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IThrive(enum.StrEnum):
+    """The iThrive level of need (Kooth maps its offer to these)."""
+
+    GETTING_ADVICE = "getting_advice"
+    GETTING_HELP = "getting_help"
+    GETTING_MORE_HELP = "getting_more_help"
+    GETTING_RISK_SUPPORT = "getting_risk_support"
+
+
+class RiskLevel(enum.StrEnum):
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Client(Base):
+    """A young person, pseudonymous: a chosen name or initials, an age, a named worker."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    named_worker_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    display_name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    age_band: Mapped[str | None] = mapped_column(sa.String(16))
+    date_of_birth_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    notes_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    ithrive: Mapped[str] = mapped_column(sa.String(32))
+    risk_level: Mapped[str] = mapped_column(sa.String(16))
+    risk_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClientLevel(Base):
+    """History of a client's iThrive and risk levels; the newest row is current."""
+
+    __tablename__ = "client_levels"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    ithrive: Mapped[str] = mapped_column(sa.String(32))
+    risk_level: Mapped[str] = mapped_column(sa.String(16))
+    note_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    changed_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChecklistResponse(Base):
+    """A client's answers to one checklist (sealed), revised on every save."""
+
+    __tablename__ = "checklist_responses"
+    __table_args__ = (sa.UniqueConstraint("client_id", "checklist_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    checklist_id: Mapped[str] = mapped_column(sa.String(64))
+    checklist_version: Mapped[int] = mapped_column(sa.Integer)
+    answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    revision: Mapped[int] = mapped_column(sa.Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignOff(Base):
+    """A supervisor's sign-off of one revision of a client's suitability checklist."""
+
+    __tablename__ = "sign_offs"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    response_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("checklist_responses.id", ondelete="CASCADE")
+    )
+    revision: Mapped[int] = mapped_column(sa.Integer)
+    supervisor_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    comment_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentDecision(enum.StrEnum):
+    GIVEN = "given"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+class Consent(Base):
+    """One version of a parent/carer's consent; every version is kept."""
+
+    __tablename__ = "consents"
+    __table_args__ = (sa.UniqueConstraint("client_id", "version"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(sa.Integer)
+    link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id"))
+    form: Mapped[str] = mapped_column(sa.String(64), doc="checklist key, e.g. consent@1")
+    decision: Mapped[str] = mapped_column(sa.String(16))
+    details_enc: Mapped[bytes] = mapped_column(
+        sa.LargeBinary, info=ENCRYPTED, doc="typed name, date, contacts, confirmations"
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkKind(enum.StrEnum):
+    CONSENT = "consent"
+    JOIN = "join"
+
+
+class Link(Base):
+    """A capability link issued to someone without an account; the token names its id."""
+
+    __tablename__ = "links"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    appointment_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Appointment(Base):
+    """A scheduled session between a therapist and a client."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
+    relay_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyCheck(Base):
+    """A therapist's pre-session checks for one day."""
+
+    __tablename__ = "daily_checks"
+    __table_args__ = (sa.UniqueConstraint("therapist_id", "day"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    day: Mapped[date] = mapped_column(sa.Date)
+    checklist: Mapped[str] = mapped_column(sa.String(64))
+    answers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

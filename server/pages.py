@@ -12,10 +12,19 @@ from server.auth import csrf_token, current_user
 
 
 async def render(
-    request: web.Request, template: str, *, http_status: int = 200, **context: Any
+    request: web.Request,
+    template: str,
+    *,
+    http_status: int = 200,
+    public: bool = False,
+    **context: Any,
 ) -> web.Response:
-    """Render ``template``; the session is only touched by pages, never by probes."""
-    context.setdefault("user", await current_user(request))
-    context["csrf_token"] = await csrf_token(request)
+    """Render ``template``. Staff pages get the signed-in person and a CSRF token; public
+    pages (``public=True``: a parent's or a young person's link) set no cookie at all."""
+    if public:
+        context.update(user=None, csrf_token="")
+    else:
+        context.setdefault("user", await current_user(request))
+        context["csrf_token"] = await csrf_token(request)
     context["version"] = __version__
     return aiohttp_jinja2.render_template(template, request, context, status=http_status)

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(20, ge=1, description="Sign-in attempts per address.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body.")
     key_reload_seconds: float = Field(5.0, gt=0, description="How often the key file is re-read.")
+    checklist_valid_days: int = Field(
+        90, ge=1, description="A suitability checklist older than this must be reviewed."
+    )
+    consent_link_days: int = Field(30, ge=1, description="How long a consent link works.")
+    join_early_minutes: int = Field(15, ge=0, description="How early a join link opens.")
+    timezone: str = Field("Europe/London", description="Where 'today' is for daily checks.")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from server.appkeys import ACCOUNTS
+from server.appkeys import ACCOUNTS, GATEKEEPER, SCHEDULE
 from server.auth import current_user, staff_only
 from server.models import Role
 from server.pages import render
@@ -17,10 +19,13 @@ routes = web.RouteTableDef()
 async def home(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     assert user is not None
-    supervisees = []
+    context: dict[str, Any] = {}
     if user.role is Role.SUPERVISOR:
-        supervisees = await request.app[ACCOUNTS].supervisees(user.id)
-    return await render(request, f"home_{user.role.value}.html", supervisees=supervisees)
+        context["supervisees"] = await request.app[ACCOUNTS].supervisees(user.id)
+    if user.role is Role.THERAPIST:
+        context["today"] = await request.app[SCHEDULE].for_therapist_today(user)
+        context["daily_done"] = await request.app[GATEKEEPER].daily(user.id) is not None
+    return await render(request, f"home_{user.role.value}.html", **context)
 
 
 @routes.get("/api/me", name="api_me")

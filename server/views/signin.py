@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import time
 
-import qrcode
-import qrcode.image.svg
 from aiohttp import web
 from aiohttp_session import get_session
 
@@ -14,6 +11,7 @@ from server.appkeys import ACCOUNTS, LOGIN_LIMITER
 from server.auth import current_user, sign_in, sign_out
 from server.exceptions import AuthError, RateLimited
 from server.pages import render
+from server.views.common import qr_data_uri
 
 PENDING_SECONDS = 300
 routes = web.RouteTableDef()
@@ -99,8 +97,7 @@ async def _enrol_page(
     user = await accounts.get(uid)
     assert user is not None
     uri = accounts.provisioning_uri(user.username, secret)
-    svg = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string()
-    qr = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    qr = qr_data_uri(uri)
     grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     return await render(
         request, "signin_enrol.html", http_status=status, qr=qr, secret=grouped, error=error

@@ -1,0 +1,223 @@
+"""The therapist's client pages and their JSON API: list, create, levels, checklists, gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, SCHEDULE, SETTINGS
+from server.auth import staff_only
+from server.checklists import Kind
+from server.clients import AnswersIn, ClientView, Levels, NewClient
+from server.exceptions import NotFound, PlayroomError
+from server.models import IThrive, RiskLevel, Role
+from server.pages import render
+from server.views.common import form, json_body, parse, staff
+
+routes = web.RouteTableDef()
+PER_CLIENT = {"suitability": Kind.SUITABILITY, "disconnection-plan": Kind.DISCONNECTION_PLAN}
+
+
+def client_json(client: ClientView) -> dict[str, Any]:
+    return {
+        "id": client.id,
+        "display_name": client.display_name,
+        "age_band": client.age_band,
+        "date_of_birth": client.date_of_birth.isoformat() if client.date_of_birth else None,
+        "ithrive": client.ithrive,
+        "risk_level": client.risk_level,
+        "risk_changed_at": client.risk_changed_at.isoformat(),
+    }
+
+
+def _kind(request: web.Request) -> Kind:
+    kind = PER_CLIENT.get(request.match_info["kind"])
+    if kind is None:
+        raise NotFound("There is no such checklist.")
+    return kind
+
+
+# -- pages
+
+
+@routes.get("/clients", name="clients")
+@staff_only(Role.THERAPIST, Role.SUPERVISOR)
+async def client_list(request: web.Request) -> web.StreamResponse:
+    user = await staff(request)
+    clients = await request.app[CLIENTS].list_for(user)
+    gates = {c.id: await request.app[GATEKEEPER].evaluate(c.id) for c in clients}
+    return await render(request, "clients.html", clients=clients, gates=gates)
+
+
+@routes.get("/clients/new", name="client_new")
+@staff_only(Role.THERAPIST)
+async def client_new(request: web.Request) -> web.StreamResponse:
+    return await render(request, "client_new.html", values={}, error=None)
+
+
+@routes.post("/clients/new")
+@staff_only(Role.THERAPIST)
+async def client_create(request: web.Request) -> web.StreamResponse:
+    values = await form(request)
+    data = {k: v for k, v in values.items() if v != ""}
+    try:
+        client = await request.app[CLIENTS].create(await staff(request), parse(NewClient, data))
+    except PlayroomError as exc:
+        return await render(
+            request, "client_new.html", http_status=400, values=values, error=str(exc)
+        )
+    raise web.HTTPSeeOther(f"/clients/{client.id}")
+
+
+@routes.get("/clients/{id}", name="client")
+@staff_only(Role.THERAPIST, Role.SUPERVISOR)
+async def client_page(request: web.Request) -> web.StreamResponse:
+    user = await staff(request)
+    app = request.app
+    client = await app[CLIENTS].get(user, request.match_info["id"])
+    appointments = []
+    if user.role is Role.THERAPIST:
+        appointments = await app[SCHEDULE].for_client(user, client.id)
+    return await render(
+        request,
+        "client.html",
+        client=client,
+        gate=await app[GATEKEEPER].evaluate(client.id),
+        levels=await app[CLIENTS].level_history(user, client.id),
+        consents=await app[CONSENTS].history(client.id),
+        sign_offs=await app[GATEKEEPER].sign_offs(client.id),
+        appointments=appointments,
+        ithrive=list(IThrive),
+        risks=list(RiskLevel),
+        new_link=request.query.get("consent_link"),
+        catalogue=app[CATALOGUE],
+        today=app[GATEKEEPER].today(),
+        settings=app[SETTINGS],
+    )
+
+
+@routes.post("/clients/{id}/levels")
+@staff_only(Role.THERAPIST)
+async def levels_submit(request: web.Request) -> web.StreamResponse:
+    user = await staff(request)
+    levels = parse(Levels, await form(request))
+    await request.app[CLIENTS].update_levels(user, request.match_info["id"], levels)
+    raise web.HTTPSeeOther(f"/clients/{request.match_info['id']}#levels")
+
+
+@routes.get("/clients/{id}/checklists/{kind}", name="checklist")
+@staff_only(Role.THERAPIST, Role.SUPERVISOR)
+async def checklist_page(request: web.Request) -> web.StreamResponse:
+    return await _checklist_page(request, error=None, status=200)
+
+
+async def _checklist_page(
+    request: web.Request, error: str | None, status: int, submitted: dict[str, str] | None = None
+) -> web.Response:
+    user = await staff(request)
+    kind = _kind(request)
+    client = await request.app[CLIENTS].get(user, request.match_info["id"])
+    response = await request.app[CLIENTS].answers(user, client.id, kind)
+    answers = response.answers if response else {}
+    if submitted:
+        answers = {**answers, **_answers_from_form(submitted)}
+    return await render(
+        request,
+        "checklist.html",
+        http_status=status,
+        client=client,
+        checklist=request.app[CATALOGUE][kind],
+        slug=request.match_info["kind"],
+        answers=answers,
+        response=response,
+        readonly=user.role is not Role.THERAPIST,
+        gate=await request.app[GATEKEEPER].evaluate(client.id),
+        error=error,
+    )
+
+
+def _answers_from_form(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    answers: dict[str, dict[str, str]] = {}
+    for key, value in values.items():
+        if key.startswith("answer:"):
+            answers.setdefault(key[7:], {})["answer"] = value
+        elif key.startswith("rationale:"):
+            answers.setdefault(key[10:], {})["rationale"] = value
+    return answers
+
+
+@routes.post("/clients/{id}/checklists/{kind}")
+@staff_only(Role.THERAPIST)
+async def checklist_submit(request: web.Request) -> web.StreamResponse:
+    """The whole form at once (the page also saves each answer as it changes)."""
+    values = await form(request)
+    data = {"answers": _answers_from_form(values), "reviewed": values.get("reviewed") == "yes"}
+    try:
+        await request.app[CLIENTS].save_answers(
+            await staff(request), request.match_info["id"], _kind(request), parse(AnswersIn, data)
+        )
+    except PlayroomError as exc:
+        return await _checklist_page(request, str(exc), 400, values)
+    raise web.HTTPSeeOther(f"/clients/{request.match_info['id']}#gate")
+
+
+# -- JSON API
+
+
+@routes.get("/api/clients", name="api_clients")
+@staff_only(Role.THERAPIST, Role.SUPERVISOR)
+async def api_clients(request: web.Request) -> web.StreamResponse:
+    clients = await request.app[CLIENTS].list_for(await staff(request))
+    return web.json_response({"clients": [client_json(c) for c in clients]})
+
+
+@routes.post("/api/clients")
+@staff_only(Role.THERAPIST)
+async def api_create(request: web.Request) -> web.StreamResponse:
+    data = await json_body(request, NewClient)
+    client = await request.app[CLIENTS].create(await staff(request), data)
+    return web.json_response(client_json(client), status=201)
+
+
+@routes.get("/api/clients/{id}", name="api_client")
+@staff_only(Role.THERAPIST, Role.SUPERVISOR)
+async def api_client(request: web.Request) -> web.StreamResponse:
+    client = await request.app[CLIENTS].get(await staff(request), request.match_info["id"])
+    return web.json_response(client_json(client))
+
+
+@routes.get("/api/clients/{id}/gate", name="api_gate")
+@staff_only(Role.THERAPIST, Role.SUPERVISOR)
+async def api_gate(request: web.Request) -> web.StreamResponse:
+    client = await request.app[CLIENTS].get(await staff(request), request.match_info["id"])
+    result = await request.app[GATEKEEPER].evaluate(client.id)
+    return web.json_response(result.as_dict())
+
+
+@routes.put("/api/clients/{id}/levels")
+@staff_only(Role.THERAPIST)
+async def api_levels(request: web.Request) -> web.StreamResponse:
+    levels = await json_body(request, Levels)
+    client = await request.app[CLIENTS].update_levels(
+        await staff(request), request.match_info["id"], levels
+    )
+    return web.json_response(client_json(client))
+
+
+@routes.put("/api/clients/{id}/checklists/{kind}")
+@staff_only(Role.THERAPIST)
+async def api_answers(request: web.Request) -> web.StreamResponse:
+    data = await json_body(request, AnswersIn)
+    user = await staff(request)
+    response = await request.app[CLIENTS].save_answers(
+        user, request.match_info["id"], _kind(request), data
+    )
+    gate = await request.app[GATEKEEPER].evaluate(request.match_info["id"])
+    return web.json_response(
+        {
+            "revision": response.revision,
+            "saved_at": response.updated_at.isoformat(),
+            "gate": gate.as_dict(),
+        }
+    )

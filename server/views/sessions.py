@@ -1,0 +1,183 @@
+"""Scheduling sessions, their join links (copy or QR), opening a room, and the join page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from server.appkeys import CATALOGUE, CLIENTS, SCHEDULE, SETTINGS
+from server.auth import staff_only
+from server.checklists import Kind
+from server.db import utcnow
+from server.models import Appointment, Role
+from server.pages import render
+from server.schedule import GateClosed, NewAppointment
+from server.tokens import TokenError
+from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff
+
+routes = web.RouteTableDef()
+
+
+def appointment_json(a: Appointment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "client_id": a.client_id,
+        "starts_at": a.starts_at.isoformat(),
+        "ends_at": a.ends_at.isoformat(),
+        "status": a.status,
+        "relay_only": a.relay_only,
+    }
+
+
+@routes.post("/clients/{id}/sessions")
+@staff_only(Role.THERAPIST)
+async def schedule_submit(request: web.Request) -> web.StreamResponse:
+    values = await form(request)
+    data = parse(
+        NewAppointment,
+        {
+            "starts_at": _local(values.get("starts_at", ""), request.app[SCHEDULE].gatekeeper.zone),
+            "minutes": values.get("minutes", "50"),
+            "relay_only": values.get("relay_only") == "yes",
+            "parent_link": values.get("parent_link") == "yes",
+        },
+    )
+    appointment = await request.app[SCHEDULE].create(
+        await staff(request), request.match_info["id"], data
+    )
+    raise web.HTTPSeeOther(f"/sessions/{appointment.id}")
+
+
+def _local(text: str, zone: ZoneInfo) -> datetime | str:
+    """A ``datetime-local`` field's value, read in the service's time zone."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=zone)
+    except ValueError:
+        return text  # pydantic names the field and the problem
+
+
+@routes.get("/sessions/{id}", name="session")
+@staff_only(Role.THERAPIST)
+async def session_page(request: web.Request) -> web.StreamResponse:
+    user = await staff(request)
+    schedule = request.app[SCHEDULE]
+    appointment = await schedule.get(user, request.match_info["id"])
+    client = await request.app[CLIENTS].get(user, appointment.client_id)
+    links = []
+    for join in await schedule.join_links(user, appointment.id):
+        url = absolute(request, f"/join/{join.token}", request.app[SETTINGS].public_url)
+        links.append({"link": join.link, "url": url, "qr": qr_data_uri(url)})
+    return await render(
+        request,
+        "session.html",
+        appointment=appointment,
+        client=client,
+        links=links,
+        gate=await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id),
+        error=request.query.get("error"),
+    )
+
+
+@routes.post("/sessions/{id}/links/{role}")
+@staff_only(Role.THERAPIST)
+async def new_join_link(request: web.Request) -> web.StreamResponse:
+    await request.app[SCHEDULE].issue_join_link(
+        await staff(request), request.match_info["id"], request.match_info["role"]
+    )
+    raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
+
+
+@routes.post("/sessions/{id}/open")
+@staff_only(Role.THERAPIST)
+async def open_room(request: web.Request) -> web.StreamResponse:
+    try:
+        await request.app[SCHEDULE].open_room(await staff(request), request.match_info["id"])
+    except GateClosed:
+        raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}?error=gate") from None
+    raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
+
+
+@routes.post("/sessions/{id}/end")
+@staff_only(Role.THERAPIST)
+async def end_session(request: web.Request) -> web.StreamResponse:
+    values = await form(request)
+    status = "cancelled" if values.get("cancel") == "yes" else "ended"
+    await request.app[SCHEDULE].end(await staff(request), request.match_info["id"], status)
+    raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
+
+
+# -- JSON API
+
+
+@routes.post("/api/clients/{id}/sessions")
+@staff_only(Role.THERAPIST)
+async def api_schedule(request: web.Request) -> web.StreamResponse:
+    data = await json_body(request, NewAppointment)
+    user = await staff(request)
+    appointment = await request.app[SCHEDULE].create(user, request.match_info["id"], data)
+    links = await request.app[SCHEDULE].join_links(user, appointment.id)
+    body = appointment_json(appointment)
+    body["join_links"] = [
+        {
+            "role": j.link.role,
+            "url": absolute(request, f"/join/{j.token}", request.app[SETTINGS].public_url),
+            "link_id": j.link.id,
+        }
+        for j in links
+    ]
+    return web.json_response(body, status=201)
+
+
+@routes.post("/api/sessions/{id}/open")
+@staff_only(Role.THERAPIST)
+async def api_open(request: web.Request) -> web.StreamResponse:
+    try:
+        appointment = await request.app[SCHEDULE].open_room(
+            await staff(request), request.match_info["id"]
+        )
+    except GateClosed as exc:
+        return web.json_response(
+            {
+                "error": {
+                    "status": 409,
+                    "message": "The gate is not open.",
+                    "gate": exc.result.as_dict(),
+                }
+            },
+            status=409,
+        )
+    return web.json_response(appointment_json(appointment))
+
+
+@routes.post("/api/sessions/{id}/end")
+@staff_only(Role.THERAPIST)
+async def api_end(request: web.Request) -> web.StreamResponse:
+    await request.app[SCHEDULE].end(await staff(request), request.match_info["id"])
+    return web.json_response({"id": request.match_info["id"], "status": "ended"})
+
+
+# -- the young person's link
+
+
+@routes.get("/join/{token}", name="join")
+async def join_page(request: web.Request) -> web.StreamResponse:
+    try:
+        link, appointment = await request.app[SCHEDULE].by_join_token(request.match_info["token"])
+    except TokenError as exc:
+        return await render(
+            request, "link_invalid.html", http_status=exc.status, public=True, message=str(exc)
+        )
+    zone = request.app[SCHEDULE].gatekeeper.zone
+    return await render(
+        request,
+        "join.html",
+        public=True,
+        role=link.role,
+        starts=appointment.starts_at.astimezone(zone),
+        opens=link.not_before.astimezone(zone),
+        too_early=utcnow() < link.not_before,
+        contract=request.app[CATALOGUE][Kind.CONTRACT],
+    )
