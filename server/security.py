@@ -85,6 +85,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status >= 500:
+            log.error("server error", extra={"status": exc.status, "route": _route(request)})
         return await error_response(request, exc.status, _MESSAGES.get(exc.status, exc.reason))
     except Exception:
         log.exception("unhandled error", extra={"route": _route(request)})

@@ -27,7 +27,12 @@ async def issue_link(request: web.Request) -> web.StreamResponse:
     issued = await request.app[CONSENTS].issue_link(client.id, user.id)
     url = absolute(request, f"/consent/{issued.token}", request.app[SETTINGS].public_url)
     return await render(
-        request, "consent_link.html", client=client, url=url, qr=qr_data_uri(url), link=issued.link
+        request,
+        "consent_link.html",
+        client=client,
+        link_url=url,
+        qr=qr_data_uri(url),
+        link=issued.link,
     )
 
 
@@ -78,7 +83,7 @@ async def _page(request: web.Request, status: int = 200, **extra: Any) -> web.Re
         link = await _link(request)
     except TokenError as exc:
         return await render(
-            request, "consent_invalid.html", http_status=exc.status, message=str(exc)
+            request, "link_invalid.html", http_status=exc.status, public=True, message=str(exc)
         )
     history = await request.app[CONSENTS].history(link.client_id)
     mine = [c for c in history if c.link_id == link.id]

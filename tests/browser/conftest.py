@@ -75,3 +75,60 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
         for v in results.response["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+class Person:
+    """A staff account on the live server, signed in through the real pages."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
+        self.secret: str | None = None
+        self.step = 0
+
+    def code(self) -> str:
+        import time
+
+        import pyotp
+
+        assert self.secret is not None
+        self.step = max(int(time.time() // 30) - 1, self.step + 1)
+        return pyotp.TOTP(self.secret).at(self.step * 30)
+
+
+def make_person(server: ServerProcess, username: str, role: str) -> Person:
+    from tests.conftest import PASSWORD
+
+    made = run_cli(
+        "create-user",
+        "--username",
+        username,
+        "--role",
+        role,
+        "--password-stdin",
+        env=server.env,
+        stdin=PASSWORD + "\n",  # type: ignore[attr-defined]
+    )
+    assert made.returncode == 0, made.stderr
+    return Person(username, PASSWORD)
+
+
+def sign_in_page(page: Page, server: ServerProcess, person: Person) -> None:
+    """Password, then enrolment (first time) or a code."""
+    page.goto(server.url + "/signin")
+    page.get_by_label("Username").fill(person.username)
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Continue").click()
+    if person.secret is None:
+        page.wait_for_url("**/signin/enrol")
+        person.secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        page.get_by_label("Type the 6-digit code").fill(person.code())
+        page.get_by_role("button", name="Confirm and sign in").click()
+    else:
+        page.wait_for_url("**/signin/code")
+        page.get_by_label("6-digit code").fill(person.code())
+        page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+
+
+def csrf(page: Page) -> str:
+    return page.locator('input[name="csrf_token"]').first.get_attribute("value") or ""

@@ -1,0 +1,122 @@
+"""Building clients whose gate is in a known state, through the real services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from server.accounts import StaffView
+from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, LINKS
+from server.checklists import AnswerKind, Checklist, Item, Kind
+from server.clients import AnswersIn, ClientView, NewClient
+from server.consent import ConsentIn
+from server.db import utcnow
+from server.models import LinkKind
+
+PREFERENCE = ["yes", "not_needed", "not_applicable", "no"]
+SAMPLE = {
+    AnswerKind.TEXT: "999, then the safeguarding lead",
+    AnswerKind.NUMBER: "5",
+    AnswerKind.PHONE: "07700 900123",
+}
+
+
+def safe_answer(item: Item) -> str:
+    """An answer that needs nothing more: not blocking, no rationale, no sign-off."""
+    allowed = item.allowed_answers()
+    if allowed is None:
+        if item.kind is AnswerKind.NUMBER and item.minimum is not None:
+            return str(max(item.minimum, min(5, item.maximum or 5)))
+        return SAMPLE[item.kind][: item.max_length]
+    if item.id in (
+        "client.infant_work",
+        "client.across_borders",
+        "client.competent_to_consent",
+        "risk.external_risk",
+        "risk.internal_risk",
+    ):
+        return "no"
+    for option in PREFERENCE + sorted(allowed):
+        if option in allowed and option not in item.blocking + item.rationale + item.sign_off:
+            return option
+    raise AssertionError(f"no safe answer for {item.id}")
+
+
+def safe_answers(checklist: Checklist) -> dict[str, dict[str, str]]:
+    return {
+        item.id: {"answer": safe_answer(item), "rationale": ""}
+        for item in checklist.items()
+        if item.answerable
+    }
+
+
+async def therapist_view(app: web.Application, username: str) -> StaffView:
+    return await app[ACCOUNTS].find(username)
+
+
+async def new_client(app: web.Application, therapist: StaffView, **fields: object) -> ClientView:
+    data = {"display_name": "Sky", "age_band": "14-15", **fields}
+    return await app[CLIENTS].create(therapist, NewClient.model_validate(data))
+
+
+async def answer(
+    app: web.Application,
+    therapist: StaffView,
+    client: ClientView,
+    kind: Kind,
+    answers: dict[str, dict[str, str]],
+) -> int:
+    saved = await app[CLIENTS].save_answers(
+        therapist, client.id, kind, AnswersIn.model_validate({"answers": answers})
+    )
+    return saved.revision
+
+
+async def give_consent(app: web.Application, therapist: StaffView, client: ClientView) -> str:
+    """A parent/carer consents through a real link; returns the link's token."""
+    issued = await app[CONSENTS].issue_link(client.id, therapist.id)
+    link = await app[LINKS].verify(issued.token, LinkKind.CONSENT)
+    form = app[CATALOGUE][Kind.CONSENT]
+    await app[CONSENTS].record(
+        link,
+        ConsentIn(
+            decision="given",
+            typed_name="Pat Parent",
+            relationship="mum",
+            signed_on=utcnow().date(),
+            contacts=[{"name": "Pat Parent", "relationship": "mum", "phone": "07700 900456"}],
+            confirmations={i.id: "yes" for i in form.items() if i.answerable},
+        ),
+    )
+    return issued.token
+
+
+async def daily_checks(app: web.Application, therapist: StaffView) -> None:
+    checklist = app[CATALOGUE][Kind.PRE_SESSION]
+    await app[GATEKEEPER].save_daily(
+        therapist, {i.id: safe_answer(i) for i in checklist.items() if i.answerable}
+    )
+
+
+async def ready_client(app: web.Application, therapist: StaffView, **fields: object) -> ClientView:
+    """A client whose gate is open: checklist, plan, consent, and today's checks."""
+    client = await new_client(app, therapist, **fields)
+    catalogue = app[CATALOGUE]
+    await answer(
+        app, therapist, client, Kind.SUITABILITY, safe_answers(catalogue[Kind.SUITABILITY])
+    )
+    await answer(
+        app,
+        therapist,
+        client,
+        Kind.DISCONNECTION_PLAN,
+        safe_answers(catalogue[Kind.DISCONNECTION_PLAN]),
+    )
+    await give_consent(app, therapist, client)
+    await daily_checks(app, therapist)
+    return client
+
+
+def soon() -> str:
+    return (utcnow() + timedelta(minutes=5)).isoformat()

@@ -1,0 +1,253 @@
+"""The gate evaluator, on real checklists and real storage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, LINKS
+from server.checklists import Kind
+from server.clients import AnswersIn, Levels
+from server.consent import WithdrawIn
+from server.db import utcnow
+from server.exceptions import PlayroomError
+from server.gate import GateStatus, consent_required
+from server.models import IThrive, LinkKind, RiskLevel, Role
+from tests.conftest import make_staff
+from tests.factories import (
+    answer,
+    daily_checks,
+    give_consent,
+    new_client,
+    ready_client,
+    safe_answers,
+    therapist_view,
+)
+
+
+@pytest.fixture
+async def ther(app: web.Application, client: TestClient):  # type: ignore[no-untyped-def]
+    await make_staff(app, "ther")
+    return await therapist_view(app, "ther")
+
+
+async def test_a_new_client_is_blocked_with_every_reason(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await new_client(app, ther)
+    result = await app[GATEKEEPER].evaluate(client.id)
+    assert result.status is GateStatus.BLOCKED
+    codes = {r.code for r in result.reasons}
+    assert codes == {
+        "suitability_missing",
+        "consent_missing",
+        "plan_missing",
+        "daily_checks_missing",
+    }
+
+
+async def test_a_fully_prepared_client_is_open(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    result = await app[GATEKEEPER].evaluate(client.id)
+    assert result.status is GateStatus.OPEN, result.reasons
+    assert result.reasons == ()
+
+
+async def test_blocking_answer_and_missing_rationale_are_named(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    await answer(
+        app,
+        ther,
+        client,
+        Kind.SUITABILITY,
+        {
+            "risk.live_escalation": {"answer": "no", "rationale": ""},
+            "client.technology_comfort": {"answer": "unsure", "rationale": ""},
+        },
+    )
+    result = await app[GATEKEEPER].evaluate(client.id)
+    assert result.status is GateStatus.BLOCKED
+    by_item = {(r.code, r.item) for r in result.reasons}
+    assert ("blocking_answer", "risk.live_escalation") in by_item
+    assert ("rationale_missing", "client.technology_comfort") in by_item
+    assert ("sign_off", "client.technology_comfort") in by_item
+
+
+async def test_under_twelve_needs_rationale_and_sign_off_then_opens(
+    app: web.Application,
+    ther,
+    client: TestClient,  # type: ignore[no-untyped-def]
+) -> None:
+    young = await ready_client(app, ther, display_name="Ash", age_band="9-11")
+    result = await app[GATEKEEPER].evaluate(young.id)
+    assert result.status is GateStatus.BLOCKED
+    assert {r.code for r in result.reasons} == {"rationale_missing", "sign_off"}
+    revision = await answer(
+        app,
+        ther,
+        young,
+        Kind.SUITABILITY,
+        {
+            "client.age_competence": {
+                "answer": "yes",
+                "rationale": "Ten, confident online; parent nearby.",
+            }
+        },
+    )
+    result = await app[GATEKEEPER].evaluate(young.id)
+    assert result.status is GateStatus.NEEDS_SIGN_OFF
+    assert result.sign_off_items == ("client.age_competence",)
+
+    await make_staff(app, "sup", Role.SUPERVISOR)
+    sup = await therapist_view(app, "sup")
+    with pytest.raises(PlayroomError, match="not on your caseload"):
+        await app[GATEKEEPER].sign_off(sup, young.id, revision, "Agreed")  # not yet in the team
+    await app[ACCOUNTS].supervise("sup", "ther")
+    with pytest.raises(PlayroomError, match="changed since you opened it"):
+        await app[GATEKEEPER].sign_off(sup, young.id, revision - 1, "Agreed")  # a stale sign-off
+    with pytest.raises(PlayroomError, match="needs a comment"):
+        await app[GATEKEEPER].sign_off(sup, young.id, revision, "  ")
+    await app[GATEKEEPER].sign_off(sup, young.id, revision, "Agreed: review in four weeks.")
+    assert (await app[GATEKEEPER].evaluate(young.id)).status is GateStatus.OPEN
+
+    # changing an answer afterwards needs a new sign-off
+    await answer(
+        app,
+        ther,
+        young,
+        Kind.SUITABILITY,
+        {"client.age_competence": {"answer": "yes", "rationale": "Ten; parent in the next room."}},
+    )
+    assert (await app[GATEKEEPER].evaluate(young.id)).status is GateStatus.NEEDS_SIGN_OFF
+
+
+async def test_infant_work_needs_a_parent_present(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther, age_band="0-1")
+    await answer(
+        app,
+        ther,
+        client,
+        Kind.SUITABILITY,
+        {
+            "client.infant_work": {"answer": "yes", "rationale": ""},
+            "client.parent_present": {"answer": "no", "rationale": ""},
+        },
+    )
+    reasons = (await app[GATEKEEPER].evaluate(client.id)).reasons
+    assert any(r.code == "condition" and r.item == "client.parent_present" for r in reasons)
+
+
+async def test_internal_risk_needs_a_safety_contract(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    await answer(
+        app,
+        ther,
+        client,
+        Kind.SUITABILITY,
+        {
+            "risk.internal_risk": {
+                "answer": "yes",
+                "rationale": "Self-harm history; safety plan with CAMHS.",
+            },
+            "risk.safety_contract": {"answer": "not_needed", "rationale": ""},
+        },
+    )
+    reasons = (await app[GATEKEEPER].evaluate(client.id)).reasons
+    assert [r.item for r in reasons if r.code == "condition"] == ["risk.safety_contract"]
+
+
+async def test_working_across_borders_needs_sign_off(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    await answer(
+        app,
+        ther,
+        client,
+        Kind.SUITABILITY,
+        {"client.across_borders": {"answer": "yes", "rationale": "Family in Ireland for a term."}},
+    )
+    result = await app[GATEKEEPER].evaluate(client.id)
+    assert result.status is GateStatus.NEEDS_SIGN_OFF
+    assert "client.across_borders" in result.sign_off_items
+
+
+async def test_a_risk_change_makes_the_checklist_due_for_review(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    await app[CLIENTS].update_levels(
+        ther, client.id, Levels(ithrive=IThrive.GETTING_RISK_SUPPORT, risk_level=RiskLevel.HIGH)
+    )
+    result = await app[GATEKEEPER].evaluate(client.id)
+    assert [r.code for r in result.reasons] == ["review_due"]
+    await answer(app, ther, client, Kind.SUITABILITY, {})  # nothing changed...
+    assert (await app[GATEKEEPER].evaluate(client.id)).status is GateStatus.BLOCKED
+    await app[CLIENTS].save_answers(  # ...until the therapist confirms the review
+        ther,
+        client.id,
+        Kind.SUITABILITY,
+        AnswersIn(answers={}, reviewed=True),
+    )
+    assert (await app[GATEKEEPER].evaluate(client.id)).status is GateStatus.OPEN
+    history = await app[CLIENTS].level_history(ther, client.id)
+    assert [h.risk_level for h in history] == [RiskLevel.HIGH, RiskLevel.NONE]
+
+
+async def test_an_old_checklist_must_be_reviewed(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    later = utcnow() + timedelta(days=app[GATEKEEPER].valid_days + 1)
+    result = await app[GATEKEEPER].evaluate(client.id, now=later)
+    assert "review_due" in {r.code for r in result.reasons}
+
+
+async def test_consent_withdrawn_blocks_at_once(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await new_client(app, ther)
+    catalogue = app[CATALOGUE]
+    await answer(app, ther, client, Kind.SUITABILITY, safe_answers(catalogue[Kind.SUITABILITY]))
+    await answer(
+        app, ther, client, Kind.DISCONNECTION_PLAN, safe_answers(catalogue[Kind.DISCONNECTION_PLAN])
+    )
+    await daily_checks(app, ther)
+    token = await give_consent(app, ther, client)
+    assert (await app[GATEKEEPER].evaluate(client.id)).is_open
+    link = await app[LINKS].verify(token, LinkKind.CONSENT)
+    await app[CONSENTS].withdraw(
+        link, WithdrawIn(typed_name="Pat Parent", signed_on=utcnow().date())
+    )
+    result = await app[GATEKEEPER].evaluate(client.id)
+    assert [r.code for r in result.reasons] == ["consent_withdrawn"]
+    assert [c.decision.value for c in await app[CONSENTS].history(client.id)] == [
+        "given",
+        "withdrawn",
+    ]
+
+
+def test_who_needs_parental_consent() -> None:
+    competent = {"client.competent_to_consent": {"answer": "yes"}}
+    assert consent_required(None, competent)  # unknown age: ask
+    assert consent_required(11, competent)  # under 12: always
+    assert consent_required(14, {})  # 12-15 without a competence assessment
+    assert not consent_required(14, competent)
+    assert not consent_required(16, {})
+
+
+async def test_a_sixteen_year_old_needs_no_parental_consent(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await new_client(app, ther, age_band="16-17")
+    catalogue = app[CATALOGUE]
+    await answer(app, ther, client, Kind.SUITABILITY, safe_answers(catalogue[Kind.SUITABILITY]))
+    await answer(
+        app, ther, client, Kind.DISCONNECTION_PLAN, safe_answers(catalogue[Kind.DISCONNECTION_PLAN])
+    )
+    await daily_checks(app, ther)
+    assert (await app[GATEKEEPER].evaluate(client.id)).is_open
+
+
+async def test_daily_checks_are_per_therapist_and_a_no_blocks(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
+    client = await ready_client(app, ther)
+    checklist = app[CATALOGUE][Kind.PRE_SESSION]
+    blocking = next(i for i in checklist.items() if "no" in i.blocking)
+    answers = await app[GATEKEEPER].daily(ther.id)
+    assert answers is not None
+    await app[GATEKEEPER].save_daily(ther, {**answers, blocking.id: "no"})
+    reasons = (await app[GATEKEEPER].evaluate(client.id)).reasons
+    assert [(r.code, r.item) for r in reasons] == [("daily_check", blocking.id)]
+    with pytest.raises(PlayroomError, match="is not answered"):
+        await app[GATEKEEPER].save_daily(ther, {})

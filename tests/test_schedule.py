@@ -1,0 +1,209 @@
+"""Scheduling, join links and their window, and opening a room through the gate:
+by the API, by the pages and by the signalling WebSocket."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient
+
+from server.appkeys import CONSENTS, DATABASE, SCHEDULE
+from server.consent import WithdrawIn
+from server.db import utcnow
+from server.models import Link
+from server.tokens import TokenError
+from tests.conftest import Staff, make_staff, sign_in
+from tests.factories import new_client, ready_client, therapist_view
+
+
+async def _schedule(
+    client: TestClient,
+    token: str,
+    client_id: str,
+    start_in: timedelta = timedelta(minutes=5),
+    **extra: object,
+) -> dict:  # type: ignore[type-arg]
+    body = {"starts_at": (utcnow() + start_in).isoformat(), "minutes": 50, **extra}
+    resp = await client.post(
+        f"/api/clients/{client_id}/sessions", json=body, headers={"X-CSRF-Token": token}
+    )
+    assert resp.status == 201, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def test_join_link_works_only_inside_its_window(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await new_client(app, ther)
+    later = await _schedule(client, token, kid.id, start_in=timedelta(hours=3), parent_link=True)
+    assert sorted(link["role"] for link in later["join_links"]) == ["parent", "young_person"]
+    url = next(link["url"] for link in later["join_links"] if link["role"] == "young_person")
+    path = url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+    page = await client.get("/" + path)
+    assert page.status == 200 and "It is a bit early" in await page.text()
+    join_token = path.rsplit("/", 1)[1]
+    with pytest.raises(TokenError, match="expired"):
+        await app[SCHEDULE].by_join_token(join_token, now=utcnow() + timedelta(hours=5))
+    # ending the session stops its links at once
+    resp = await client.post(f"/api/sessions/{later['id']}/end", headers={"X-CSRF-Token": token})
+    assert resp.status == 200
+    page = await client.get("/" + path)
+    assert page.status == 403 and "withdrawn" in await page.text()
+
+
+async def test_a_new_link_revokes_the_old_one(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await new_client(app, ther)
+    made = await _schedule(client, token, kid.id)
+    old = made["join_links"][0]["url"].split("/join/", 1)[1]
+    resp = await client.post(
+        f"/sessions/{made['id']}/links/young_person",
+        data={"csrf_token": token},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    with pytest.raises(TokenError, match="withdrawn"):
+        await app[SCHEDULE].by_join_token(old)
+    links = await app[SCHEDULE].join_links(ther, made["id"])
+    live = [j for j in links if j.link.revoked_at is None]
+    assert len(live) == 1
+    await app[SCHEDULE].by_join_token(live[0].token)
+
+
+async def test_a_blocked_room_does_not_open(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await new_client(app, ther)
+    made = await _schedule(client, token, kid.id)
+    resp = await client.post(f"/api/sessions/{made['id']}/open", headers={"X-CSRF-Token": token})
+    assert resp.status == 409
+    gate = (await resp.json())["error"]["gate"]
+    assert gate["status"] == "blocked" and gate["reasons"]
+
+
+async def test_consent_withdrawn_after_scheduling_stops_the_room(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    made = await _schedule(client, token, kid.id)
+
+    consent = (await app[CONSENTS].history(kid.id))[-1]
+    async with app[DATABASE].session() as session:
+        link = await session.get(Link, consent.link_id)
+    assert link is not None
+    await app[CONSENTS].withdraw(
+        link, WithdrawIn(typed_name="Pat Parent", signed_on=utcnow().date())
+    )
+    resp = await client.post(f"/sessions/{made['id']}/open", data={"csrf_token": token})
+    html = await resp.text()
+    assert "The room cannot open yet" in html and "withdrawn consent" in html
+    resp = await client.post(f"/api/sessions/{made['id']}/open", headers={"X-CSRF-Token": token})
+    assert resp.status == 409
+    assert [r["code"] for r in (await resp.json())["error"]["gate"]["reasons"]] == [
+        "consent_withdrawn"
+    ]
+
+
+async def test_an_open_gate_opens_the_room(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    made = await _schedule(client, token, kid.id)
+    resp = await client.post(f"/api/sessions/{made['id']}/open", headers={"X-CSRF-Token": token})
+    assert resp.status == 200 and (await resp.json())["status"] == "open"
+
+
+async def test_signalling_refuses_to_open_a_blocked_room(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    blocked = await new_client(app, ther)
+    ready = await ready_client(app, ther, display_name="Rue")
+    blocked_session = await _schedule(client, token, blocked.id)
+    ready_session = await _schedule(client, token, ready.id)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str(
+            json.dumps({"v": 1, "type": "open_room", "session": blocked_session["id"]})
+        )
+        reply = await ws.receive_json()
+        assert reply["type"] == "error" and reply["code"] == "gate_closed"
+        assert reply["detail"]["status"] == "blocked"
+        # bad frames are answered and the connection stays up
+        for frame, code in [
+            ("{not json", "bad_json"),
+            ("[1, 2]", "bad_message"),
+            (json.dumps({"v": 2, "type": "ping"}), "bad_version"),
+            (json.dumps({"v": 1, "type": "admit_myself"}), "unknown_type"),
+            (json.dumps({"v": 1, "type": "open_room", "session": 42}), "bad_message"),
+            (json.dumps({"v": 1, "type": "open_room", "session": "x" * 40}), "bad_message"),
+            (json.dumps({"v": 1, "type": "open_room", "session": "0" * 32}), "refused"),
+        ]:
+            await ws.send_str(frame)
+            reply = await ws.receive_json()
+            assert (reply["type"], reply["code"]) == ("error", code), frame
+        await ws.send_str(json.dumps({"v": 1, "type": "open_room", "session": ready_session["id"]}))
+        assert await ws.receive_json() == {
+            "v": 1,
+            "type": "room_opened",
+            "session": ready_session["id"],
+        }
+
+
+async def test_signalling_needs_a_signed_in_user_from_this_site(
+    app: web.Application, client: TestClient, aiohttp_client, therapist: Staff
+) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import WSServerHandshakeError
+
+    with pytest.raises(WSServerHandshakeError) as info:
+        await client.ws_connect("/ws")
+    assert info.value.status == 401
+    await sign_in(client, therapist)
+    with pytest.raises(WSServerHandshakeError) as info:
+        await client.ws_connect("/ws", headers={"Origin": "https://evil.example"})
+    assert info.value.status == 403
+
+
+async def test_another_therapists_room_is_refused_on_the_socket(
+    app: web.Application, client: TestClient, aiohttp_client, therapist: Staff
+) -> None:  # type: ignore[no-untyped-def]
+    token = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    made = await _schedule(client, token, kid.id)
+    other = await make_staff(app, "other")
+    second = await aiohttp_client(client.server)
+    await sign_in(second, other)
+    async with second.ws_connect("/ws") as ws:
+        await ws.send_str(json.dumps({"v": 1, "type": "open_room", "session": made["id"]}))
+        reply = await ws.receive_json()
+        assert reply["code"] == "refused" and "not yours" in reply["message"]
+
+
+async def test_a_flood_of_messages_is_rate_limited_not_fatal(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    await sign_in(client, therapist)
+    async with client.ws_connect("/ws") as ws:
+        for n in range(200):
+            await ws.send_str(json.dumps({"v": 1, "type": "ping", "n": n}))
+        replies = [await ws.receive_json() for _ in range(200)]
+        assert {r["type"] for r in replies} == {"pong", "error"}
+        assert any(r.get("code") == "rate_limited" for r in replies)
+        await ws.send_str("x" * (70 * 1024))  # over the frame limit: the socket is closed
+        closing = await ws.receive()
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
