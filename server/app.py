@@ -22,6 +22,7 @@ from server.appkeys import (
     COOKIE_STORAGE,
     DATABASE,
     GATEKEEPER,
+    HUB,
     KEYRING,
     LINKS,
     LOGIN_LIMITER,
@@ -33,6 +34,7 @@ from server.checklists import load_catalogue
 from server.clients import Clients
 from server.consent import Consents
 from server.gatekeeper import Gatekeeper
+from server.hub import Hub
 from server.links import Links
 from server.ratelimit import RateLimiter
 from server.schedule import Schedule
@@ -52,6 +54,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
+    app[HUB] = Hub()
+    app.on_shutdown.append(signalling.close_all)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
     aiohttp_jinja2.setup(
         app,

@@ -11,6 +11,7 @@ from server.clients import Clients
 from server.consent import Consents
 from server.db import Database
 from server.gatekeeper import Gatekeeper
+from server.hub import Hub
 from server.keys import KeyRing
 from server.links import Links
 from server.ratelimit import RateLimiter
@@ -29,3 +30,4 @@ LINKS = web.AppKey("links", Links)
 CONSENTS = web.AppKey("consents", Consents)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 SCHEDULE = web.AppKey("schedule", Schedule)
+HUB = web.AppKey("hub", Hub)

@@ -230,3 +230,18 @@ class DailyCheck(Base):
     checklist: Mapped[str] = mapped_column(sa.String(64))
     answers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinCheck(Base):
+    """What a young person or parent said in their pre-join checks (sealed): where they
+    are today, who is at home. Kept for the therapist, and for an emergency."""
+
+    __tablename__ = "join_checks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id", ondelete="CASCADE"))
+    answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,6 +15,7 @@ from server.exceptions import PlayroomError
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_SDP_BYTES = 48 * 1024
 
 
 class ProtocolError(PlayroomError):
@@ -36,6 +37,17 @@ Id = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 # -- from the browser
 
+Text = Annotated[str, Field(max_length=280)]
+
+
+class Join(Message):
+    """A young person or parent joins with their link; the answers of their pre-join checks
+    (where they are today, who is at home) go to the therapist."""
+
+    type: Literal["join"]
+    token: Annotated[str, Field(min_length=10, max_length=1024)]
+    checks: Annotated[dict[Annotated[str, Field(max_length=60)], Text], Field(max_length=20)] = {}
+
 
 class OpenRoom(Message):
     """The therapist opens the room of a scheduled session (the gate is asked again)."""
@@ -44,21 +56,203 @@ class OpenRoom(Message):
     session: Id
 
 
+class Admit(Message):
+    type: Literal["admit"]
+    participant: Id
+
+
+class Decline(Message):
+    type: Literal["decline"]
+    participant: Id
+    message: Text = ""
+
+
+class ToWaiting(Message):
+    """Send someone back to the waiting room (a parent stepping out)."""
+
+    type: Literal["to_waiting"]
+    participant: Id
+
+
+class WaitingMessage(Message):
+    """A short note to someone waiting ("I'll be with you in two minutes")."""
+
+    type: Literal["waiting_message"]
+    participant: Id
+    text: Annotated[str, Field(min_length=1, max_length=280)]
+
+
+class Remove(Message):
+    type: Literal["remove"]
+    participant: Id
+
+
+class Lock(Message):
+    type: Literal["lock"]
+    locked: bool
+
+
+class EndRoom(Message):
+    type: Literal["end_room"]
+
+
+class Leave(Message):
+    type: Literal["leave"]
+
+
+class Flag(Message):
+    """A signal to the therapist only: a break, or "it's not private now"."""
+
+    type: Literal["flag"]
+    kind: Literal["break", "not_private", "quick_exit"]
+
+
+class Description(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["offer", "answer"]
+    sdp: Annotated[str, Field(min_length=10, max_length=MAX_SDP_BYTES)]
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidate: Annotated[str, Field(max_length=1024)]
+    sdpMid: Annotated[str, Field(max_length=64)] | None = None  # noqa: N815 - the W3C name
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None  # noqa: N815
+    usernameFragment: Annotated[str, Field(max_length=256)] | None = None  # noqa: N815
+
+
+class Signal(Message):
+    """SDP or an ICE candidate for one other participant in the room (relayed as is)."""
+
+    type: Literal["signal"]
+    to: Id
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+
 class Ping(Message):
     type: Literal["ping"]
     n: int = Field(0, ge=0)
 
 
-Incoming = Annotated[OpenRoom | Ping, Field(discriminator="type")]
+Incoming = Annotated[
+    Join
+    | OpenRoom
+    | Admit
+    | Decline
+    | ToWaiting
+    | WaitingMessage
+    | Remove
+    | Lock
+    | EndRoom
+    | Leave
+    | Flag
+    | Signal
+    | Ping,
+    Field(discriminator="type"),
+]
 _incoming: TypeAdapter[Incoming] = TypeAdapter(Incoming)
 
 
 # -- from the server
 
 
+class Person(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    role: str
+    name: str
+    state: str
+
+
 class RoomOpened(Message):
     type: Literal["room_opened"] = "room_opened"
     session: str
+    you: Person | None = None
+    ice: dict[str, Any] | None = None
+
+
+class Joined(Message):
+    """To a joiner: who they are in the room, and how to reach the others."""
+
+    type: Literal["joined"] = "joined"
+    you: Person
+    ice: dict[str, Any]
+    starts_at: str
+    ends_at: str
+
+
+class Lobby(Message):
+    """To the therapist: everyone waiting and everyone in the room."""
+
+    type: Literal["lobby"] = "lobby"
+    waiting: list[Person]
+    present: list[Person]
+    locked: bool
+
+
+class Waiting(Message):
+    """To a joiner: you are in the waiting room (again)."""
+
+    type: Literal["waiting"] = "waiting"
+    message: str = ""
+
+
+class Admitted(Message):
+    """To someone admitted: who is in the room. The newcomer offers to each of them."""
+
+    type: Literal["admitted"] = "admitted"
+    present: list[Person]
+
+
+class PeerJoined(Message):
+    type: Literal["peer_joined"] = "peer_joined"
+    participant: Person
+
+
+class PeerLeft(Message):
+    type: Literal["peer_left"] = "peer_left"
+    participant: str
+    reason: str
+
+
+class Relayed(Message):
+    type: Literal["signal"] = "signal"
+    sender: str = Field(serialization_alias="from")
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+
+class Notice(Message):
+    """Something the person should know, e.g. a second device tried their link."""
+
+    type: Literal["notice"] = "notice"
+    code: str
+    message: str
+    participant: str | None = None
+
+
+class FlagRaised(Message):
+    type: Literal["flag"] = "flag"
+    sender: str = Field(serialization_alias="from")
+    kind: str
+
+
+class Declined(Message):
+    type: Literal["declined"] = "declined"
+    message: str = ""
+
+
+class Removed(Message):
+    type: Literal["removed"] = "removed"
+
+
+class RoomEnded(Message):
+    type: Literal["room_ended"] = "room_ended"
+    reason: str = "The session has ended."
 
 
 class Pong(Message):
@@ -98,4 +292,4 @@ def parse_message(raw: str | bytes) -> Incoming:
 
 
 def dump_message(message: Message) -> str:
-    return message.model_dump_json()
+    return message.model_dump_json(by_alias=True, exclude_none=True)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     consent_link_days: int = Field(30, ge=1, description="How long a consent link works.")
     join_early_minutes: int = Field(15, ge=0, description="How early a join link opens.")
     timezone: str = Field("Europe/London", description="Where 'today' is for daily checks.")
+    stun_urls: list[str] = Field([], description="STUN servers, e.g. stun:turn.example.org")
+    turn_urls: list[str] = Field([], description="TURN servers, e.g. turn:turn.example.org")
+    turn_secret: SecretStr | None = Field(None, description="coturn's static-auth-secret")
+    turn_ttl_seconds: int = Field(6 * 3600, ge=60, description="TURN credential lifetime")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -1,33 +1,303 @@
-"""The signalling WebSocket (``/ws``): authenticated, bounded in size and rate; a bad
-message is answered with an error frame and the connection stays up."""
+"""The signalling WebSocket (``/ws``). Authenticated by the staff cookie or a join link,
+bounded in size and rate; a bad message is answered with an error frame and the connection
+stays up. See ``docs/protocol.md``."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from aiohttp import WSMsgType, web
 
-from server.appkeys import SCHEDULE
+from media.turn import ice_config
+from server.accounts import StaffView
+from server.appkeys import DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS
 from server.auth import current_user
-from server.exceptions import PlayroomError
+from server.db import utcnow
+from server.exceptions import Forbidden, PlayroomError
+from server.hub import Hub, person
+from server.models import JoinCheck, new_id
+from server.models import Role as StaffRole
 from server.protocol import (
     MAX_MESSAGE_BYTES,
+    Admit,
+    Admitted,
+    Decline,
+    Declined,
+    EndRoom,
     Error,
+    Flag,
+    FlagRaised,
     Incoming,
+    Join,
+    Joined,
+    Leave,
+    Lock,
+    Notice,
     OpenRoom,
+    PeerJoined,
+    PeerLeft,
     Ping,
     Pong,
     ProtocolError,
+    Relayed,
+    Remove,
+    Removed,
+    RoomEnded,
     RoomOpened,
+    Signal,
+    ToWaiting,
+    Waiting,
+    WaitingMessage,
     dump_message,
     parse_message,
 )
 from server.ratelimit import RateLimiter
+from server.rooms import LinkInUse, Participant, Role, Room, State
 from server.schedule import GateClosed
+from server.sdp import check_sdp
+from server.sealed import seal
+from server.tokens import TokenError
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 RATE_PER_SECOND = 50
+NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
+
+
+class Connection:
+    """One WebSocket: who is speaking, in which room."""
+
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, user: StaffView | None
+    ) -> None:
+        self.request = request
+        self.ws = ws
+        self.user = user
+        self.hub: Hub = request.app[HUB]
+        self.room: Room | None = None
+        self.me: Participant | None = None
+        self.session_row_therapist: StaffView | None = None
+
+    async def reply(self, message: object) -> None:
+        await self.ws.send_str(dump_message(message))  # type: ignore[arg-type]
+
+    def _ice(self, participant: Participant, relay_only: bool) -> dict[str, object]:
+        settings = self.request.app[SETTINGS]
+        secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
+        return ice_config(
+            participant.id,
+            settings.stun_urls,
+            settings.turn_urls,
+            secret,
+            settings.turn_ttl_seconds,
+            relay_only,
+        )
+
+    def _in_room(self) -> tuple[Room, Participant]:
+        if self.room is None or self.me is None or self.me.state is State.LEFT:
+            raise ProtocolError("not_joined", "Join or open a room first.")
+        return self.room, self.me
+
+    # -- dispatch
+
+    async def handle(self, message: Incoming) -> None:
+        match message:
+            case Join():
+                await self.join(message)
+            case OpenRoom():
+                await self.open_room(message)
+            case Admit():
+                await self.admit(message)
+            case Decline():
+                await self.decline(message)
+            case ToWaiting():
+                await self.to_waiting(message)
+            case WaitingMessage():
+                room, me = self._in_room()
+                target = room.get(message.participant)
+                if me.role is not Role.THERAPIST or target.state is not State.WAITING:
+                    raise Forbidden("Only the therapist can message someone who is waiting.")
+                await self.hub.send(target, Waiting(message=message.text))
+            case Remove():
+                await self.remove(message)
+            case Lock():
+                room, me = self._in_room()
+                room.set_locked(me, message.locked)
+                await self.hub.lobby(room)
+            case EndRoom():
+                await self.end_room()
+            case Leave():
+                await self.leave("left the session")
+            case Flag():
+                room, me = self._in_room() if self.me and self.me.in_room else self._waiting()
+                if me.role is Role.THERAPIST:
+                    raise Forbidden("The therapist does not send flags.")
+                if room.therapist is not None:
+                    await self.hub.send(room.therapist, FlagRaised(sender=me.id, kind=message.kind))
+            case Signal():
+                await self.signal(message)
+            case Ping():
+                await self.reply(Pong(n=message.n))
+
+    def _waiting(self) -> tuple[Room, Participant]:
+        if self.room is None or self.me is None or self.me.state is not State.WAITING:
+            raise ProtocolError("not_joined", "Join first.")
+        return self.room, self.me
+
+    async def join(self, message: Join) -> None:
+        if self.me is not None:
+            raise ProtocolError("already_joined", "This connection has already joined.")
+        schedule = self.request.app[SCHEDULE]
+        link, appointment = await schedule.by_join_token(message.token)
+        if utcnow() < link.not_before:
+            raise ProtocolError(
+                "too_early", "It is too early to join. Please come back nearer the time."
+            )
+        room = self.hub.rooms.get_or_create(appointment.id, appointment.relay_only)
+        role = Role(link.role)
+        try:
+            me = room.add(role, NAMES[role], link.id)
+        except LinkInUse:
+            if room.therapist is not None:
+                await self.hub.send(
+                    room.therapist,
+                    Notice(
+                        code="second_device",
+                        message=f"Someone tried to join with the {NAMES[role].lower()}'s "
+                        "link on a second device. They were refused.",
+                    ),
+                )
+            raise
+        self.room, self.me = room, me
+        self.hub.bind(me, self.ws)
+        await self._save_checks(appointment.id, link.id, message.checks)
+        await self.reply(
+            Joined(
+                you=person(me),
+                ice=self._ice(me, room.relay_only),
+                starts_at=appointment.starts_at.isoformat(),
+                ends_at=appointment.ends_at.isoformat(),
+            )
+        )
+        await self.reply(Waiting())
+        await self.hub.lobby(room)
+        if room.therapist is not None and message.checks:
+            await self.hub.send(
+                room.therapist,
+                Notice(
+                    code="checks",
+                    message=_checks_text(message.checks),
+                    participant=me.id,
+                ),
+            )
+
+    async def _save_checks(self, appointment_id: str, link_id: str, checks: dict[str, str]) -> None:
+        if not checks:
+            return
+        row = JoinCheck(
+            id=new_id(), appointment_id=appointment_id, link_id=link_id, created_at=utcnow()
+        )
+        seal(self.request.app[KEYRING], row, "answers_enc", json.dumps(checks, sort_keys=True))
+        async with self.request.app[DATABASE].session() as session:
+            session.add(row)
+
+    async def open_room(self, message: OpenRoom) -> None:
+        if self.user is None or self.user.role is not StaffRole.THERAPIST:
+            raise Forbidden("Only the session's therapist opens the room.")
+        if self.me is not None:
+            raise ProtocolError("already_joined", "This connection is already in a room.")
+        appointment = await self.request.app[SCHEDULE].open_room(self.user, message.session)
+        room = self.hub.rooms.get_or_create(appointment.id, appointment.relay_only)
+        if room.therapist is not None:
+            raise PlayroomError("This room is already open in another window.")
+        me = room.add(Role.THERAPIST, self.user.display_name)
+        self.room, self.me = room, me
+        self.hub.bind(me, self.ws)
+        await self.reply(
+            RoomOpened(session=appointment.id, you=person(me), ice=self._ice(me, False))
+        )
+        await self.hub.lobby(room)
+
+    async def admit(self, message: Admit) -> None:
+        room, me = self._in_room()
+        newcomer = room.admit(me, message.participant)
+        others = list(room.peers_of(newcomer))
+        await self.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
+        await self.hub.send_many(others, PeerJoined(participant=person(newcomer)))
+        await self.hub.lobby(room)
+
+    async def decline(self, message: Decline) -> None:
+        room, me = self._in_room()
+        if me.role is not Role.THERAPIST:
+            raise Forbidden("Only the therapist can do that.")
+        target = room.get(message.participant)
+        if target.state is not State.WAITING:
+            raise PlayroomError("That person is not waiting.")
+        room.leave(target, "declined by the therapist")
+        await self.hub.send(target, Declined(message=message.message))
+        await self.hub.disconnect(target)
+        await self.hub.lobby(room)
+
+    async def to_waiting(self, message: ToWaiting) -> None:
+        room, me = self._in_room()
+        target = room.send_to_waiting(me, message.participant)
+        await self.hub.send(target, Waiting())
+        await self.hub.send_many(
+            room.peers_of(target), PeerLeft(participant=target.id, reason="waiting room")
+        )
+        await self.hub.lobby(room)
+
+    async def remove(self, message: Remove) -> None:
+        room, me = self._in_room()
+        target = room.remove(me, message.participant, "removed by the therapist")
+        await self.hub.send(target, Removed())
+        await self.hub.disconnect(target)
+        await self.hub.send_many(room.present(), PeerLeft(participant=target.id, reason="removed"))
+        await self.hub.lobby(room)
+
+    async def end_room(self) -> None:
+        room, me = self._in_room()
+        everyone = room.end(me)
+        assert self.user is not None
+        await self.request.app[SCHEDULE].end(self.user, room.session_id)  # links stop working
+        await self.hub.send_many(everyone, RoomEnded())
+        for participant in everyone:
+            await self.hub.disconnect(participant)
+        self.hub.rooms.discard(room)
+
+    async def leave(self, cause: str) -> None:
+        if self.room is None or self.me is None or self.me.state is State.LEFT:
+            return
+        room, me = self.room, self.me
+        was_in_room = me.in_room
+        room.leave(me, cause)
+        self.hub.unbind(me)
+        if was_in_room:
+            await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason=cause))
+        await self.hub.lobby(room)
+        if not any(p.state is not State.LEFT for p in room.participants.values()):
+            self.hub.rooms.discard(room)
+
+    async def signal(self, message: Signal) -> None:
+        room, me = self._in_room()
+        if not me.in_room:
+            raise ProtocolError("not_in_room", "You are not in the room yet.")
+        target = room.participants.get(message.to)
+        if target is None or not target.in_room or target.id == me.id:
+            raise ProtocolError("unknown_peer", "That person is not in this room.")
+        if message.description is None and message.candidate is None:
+            raise ProtocolError("bad_message", "A signal carries a description or a candidate.")
+        if message.description is not None:
+            check_sdp(message.description.sdp)
+        await self.hub.send(
+            target,
+            Relayed(sender=me.id, description=message.description, candidate=message.candidate),
+        )
+
+
+def _checks_text(checks: dict[str, str]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in sorted(checks.items()))
 
 
 @routes.get("/ws", name="ws")
@@ -36,40 +306,40 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         raise web.HTTPForbidden()  # another site's page cannot use this browser's cookie
     user = await current_user(request)
-    if user is None:
-        raise web.HTTPUnauthorized()
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=15)
     await ws.prepare(request)
+    hub = request.app[HUB]
+    hub.all.add(ws)
+    connection = Connection(request, ws, user)
     limiter = RateLimiter(RATE_PER_SECOND, 1, burst=RATE_PER_SECOND, max_keys=1)
-    async for frame in ws:
-        if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue
-        if not limiter.allow("self"):
-            await ws.send_str(
-                dump_message(Error(code="rate_limited", message="Too many messages; slow down."))
-            )
-            continue
-        try:
-            message = parse_message(frame.data)
-            reply = await handle(request, message)
-        except GateClosed as exc:
-            reply = Error(code="gate_closed", message=str(exc), detail=exc.result.as_dict())
-        except ProtocolError as exc:
-            reply = Error(code=exc.code, message=str(exc))
-        except PlayroomError as exc:
-            reply = Error(code="refused", message=str(exc))
-        await ws.send_str(dump_message(reply))
-    if ws.exception() is not None:
-        log.info("websocket closed with an error", extra={"event": type(ws.exception()).__name__})
+    try:
+        async for frame in ws:
+            if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            if not limiter.allow("self"):
+                await connection.reply(
+                    Error(code="rate_limited", message="Too many messages; slow down.")
+                )
+                continue
+            try:
+                await connection.handle(parse_message(frame.data))
+            except GateClosed as exc:
+                await connection.reply(
+                    Error(code="gate_closed", message=str(exc), detail=exc.result.as_dict())
+                )
+            except ProtocolError as exc:
+                await connection.reply(Error(code=exc.code, message=str(exc)))
+            except LinkInUse as exc:
+                await connection.reply(Error(code="link_in_use", message=str(exc)))
+            except TokenError as exc:
+                await connection.reply(Error(code="bad_link", message=str(exc)))
+            except PlayroomError as exc:
+                await connection.reply(Error(code="refused", message=str(exc)))
+    finally:
+        hub.all.discard(ws)
+        await connection.leave("connection closed")
     return ws
 
 
-async def handle(request: web.Request, message: Incoming) -> Error | RoomOpened | Pong:
-    user = await current_user(request)
-    assert user is not None
-    match message:
-        case OpenRoom():
-            appointment = await request.app[SCHEDULE].open_room(user, message.session)
-            return RoomOpened(session=appointment.id)
-        case Ping():
-            return Pong(n=message.n)
+async def close_all(app: web.Application) -> None:
+    await app[HUB].close_all()

@@ -157,11 +157,9 @@ async def test_signalling_refuses_to_open_a_blocked_room(
             reply = await ws.receive_json()
             assert (reply["type"], reply["code"]) == ("error", code), frame
         await ws.send_str(json.dumps({"v": 1, "type": "open_room", "session": ready_session["id"]}))
-        assert await ws.receive_json() == {
-            "v": 1,
-            "type": "room_opened",
-            "session": ready_session["id"],
-        }
+        opened = await ws.receive_json()
+        assert (opened["type"], opened["session"]) == ("room_opened", ready_session["id"])
+        assert opened["you"]["role"] == "therapist"
 
 
 async def test_signalling_needs_a_signed_in_user_from_this_site(
@@ -169,9 +167,13 @@ async def test_signalling_needs_a_signed_in_user_from_this_site(
 ) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import WSServerHandshakeError
 
-    with pytest.raises(WSServerHandshakeError) as info:
-        await client.ws_connect("/ws")
-    assert info.value.status == 401
+    async with client.ws_connect("/ws") as ws:  # anyone may connect: a link is checked on join
+        await ws.send_str(json.dumps({"v": 1, "type": "open_room", "session": "ab" * 16}))
+        reply = await ws.receive_json()
+        assert (reply["code"], reply["message"]) == (
+            "refused",
+            "Only the session's therapist opens the room.",
+        )
     await sign_in(client, therapist)
     with pytest.raises(WSServerHandshakeError) as info:
         await client.ws_connect("/ws", headers={"Origin": "https://evil.example"})

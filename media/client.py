@@ -1,0 +1,181 @@
+"""A small Python client that speaks Playroom's signalling protocol with real WebRTC
+(aiortc): it joins with a link or opens a room as the therapist, and sends synthetic audio
+and video. Used by the tests and the benchmarks.
+
+The newcomer offers to everyone already in the room; the others answer. aiortc gathers all
+its candidates before it answers, so its descriptions carry them; candidates trickled by
+browsers are accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+from media.synthetic import SyntheticAudio, SyntheticVideo
+
+log = logging.getLogger(__name__)
+
+
+class ProtocolPeer:
+    """One participant: a signalling socket plus one RTCPeerConnection per other person."""
+
+    def __init__(self, ws: ClientWebSocketResponse, media: bool = True) -> None:
+        self.ws = ws
+        self.media = media
+        self.me: dict[str, Any] | None = None
+        self.pcs: dict[str, RTCPeerConnection] = {}
+        self.frames: dict[str, dict[str, int]] = {}  # peer id -> kind -> frames decoded
+        self.inbox: list[dict[str, Any]] = []
+        self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reader = asyncio.create_task(self._read())
+
+    # -- signalling
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps({"v": 1, **message}))
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            if frame.type is not WSMsgType.TEXT:
+                continue
+            message = json.loads(frame.data)
+            await self._dispatch(message)
+            async with self._changed:
+                self.inbox.append(message)
+                self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind in ("joined", "room_opened"):
+            self.me = message.get("you")
+        elif kind == "admitted" and self.media:
+            for other in message["present"]:
+                await self._offer(other["id"])
+        elif kind == "signal" and self.media:
+            await self._on_signal(message)
+        elif kind == "peer_left":
+            await self._close_pc(message["participant"])
+        elif kind in ("room_ended", "removed", "declined", "waiting"):
+            await self.close_media()  # out of the room: no media with anyone
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 20.0) -> None:
+        """Wait until ``predicate()`` holds, re-checked whenever a message or frame arrives."""
+        async with asyncio.timeout(within):
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+    async def expect(self, kind: str, within: float = 20.0, **fields: Any) -> dict[str, Any]:
+        """The first message of ``kind`` (with ``fields``) received so far or next."""
+
+        def find() -> dict[str, Any] | None:
+            for message in self.inbox:
+                if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
+                    return message
+            return None
+
+        await self.wait_for(lambda: find() is not None, within)
+        found = find()
+        assert found is not None
+        self.inbox.remove(found)
+        return found
+
+    # -- media
+
+    def _new_pc(self, peer_id: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pcs[peer_id] = pc
+        self.frames[peer_id] = {"audio": 0, "video": 0}
+        pc.addTrack(SyntheticAudio())
+        pc.addTrack(SyntheticVideo())
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            task = asyncio.create_task(self._consume(peer_id, track))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self._close_pc(peer_id)
+
+        return pc
+
+    async def _consume(self, peer_id: str, track: MediaStreamTrack) -> None:
+        """Decode what the other side sends and count it."""
+        while True:
+            try:
+                await track.recv()
+            except MediaStreamError:
+                return
+            counts = self.frames.get(peer_id)
+            if counts is None:
+                return
+            counts[track.kind] += 1
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _offer(self, peer_id: str) -> None:
+        pc = self._new_pc(peer_id)
+        await pc.setLocalDescription(await pc.createOffer())
+        await self._send_description(peer_id, pc)
+
+    async def _send_description(self, peer_id: str, pc: RTCPeerConnection) -> None:
+        local = pc.localDescription
+        await self.send(
+            {"type": "signal", "to": peer_id, "description": {"type": local.type, "sdp": local.sdp}}
+        )
+
+    async def _on_signal(self, message: dict[str, Any]) -> None:
+        peer_id = message["from"]
+        description = message.get("description")
+        if description is not None:
+            remote = RTCSessionDescription(sdp=description["sdp"], type=description["type"])
+            if remote.type == "offer":
+                await self._close_pc(peer_id)
+                pc = self._new_pc(peer_id)
+                await pc.setRemoteDescription(remote)
+                await pc.setLocalDescription(await pc.createAnswer())
+                await self._send_description(peer_id, pc)
+            elif peer_id in self.pcs:
+                await self.pcs[peer_id].setRemoteDescription(remote)
+        candidate = message.get("candidate")
+        if candidate and candidate.get("candidate") and peer_id in self.pcs:
+            parsed = candidate_from_sdp(candidate["candidate"].removeprefix("candidate:"))
+            parsed.sdpMid = candidate.get("sdpMid")
+            parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+            await self.pcs[peer_id].addIceCandidate(parsed)
+
+    def decoded(self, peer_id: str, kind: str = "video") -> int:
+        return self.frames.get(peer_id, {}).get(kind, 0)
+
+    async def _close_pc(self, peer_id: str) -> None:
+        pc = self.pcs.pop(peer_id, None)
+        self.frames.pop(peer_id, None)
+        if pc is not None:
+            await pc.close()
+
+    async def close_media(self) -> None:
+        await asyncio.gather(*(self._close_pc(p) for p in list(self.pcs)))
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await self._reader
+        await self.close_media()
+        await self.ws.close()
+        for task in list(self._tasks):
+            task.cancel()

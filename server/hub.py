@@ -1,0 +1,85 @@
+"""The signalling hub: every live connection and room in this process, and fan-out.
+
+Rooms hold state (``rooms.py``); the hub knows which connection speaks for which
+participant and sends each message to the right sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from aiohttp import WSCloseCode
+
+from server.protocol import Lobby, Message, Person, dump_message
+from server.rooms import Participant, Room, Rooms
+
+log = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    async def send_str(self, data: str) -> None: ...
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+
+
+def person(p: Participant) -> Person:
+    return Person(**p.public())
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.rooms = Rooms()
+        self.sockets: dict[str, Socket] = {}  # participant id -> its socket
+        self.all: set[Socket] = set()
+
+    def bind(self, participant: Participant, socket: Socket) -> None:
+        self.sockets[participant.id] = socket
+
+    def unbind(self, participant: Participant) -> None:
+        self.sockets.pop(participant.id, None)
+
+    async def send(self, participant: Participant | str, message: Message) -> None:
+        pid = participant if isinstance(participant, str) else participant.id
+        socket = self.sockets.get(pid)
+        if socket is None or socket.closed:
+            return
+        try:
+            await socket.send_str(dump_message(message))
+        except (ConnectionError, RuntimeError):
+            log.info("send to a closing socket dropped", extra={"event": "send_dropped"})
+
+    async def send_many(self, people: Iterable[Participant], message: Message) -> None:
+        await asyncio.gather(*(self.send(p, message) for p in people))
+
+    async def lobby(self, room: Room) -> None:
+        """Tell the therapist who waits and who is in the room."""
+        therapist = room.therapist
+        if therapist is None:
+            return
+        await self.send(
+            therapist,
+            Lobby(
+                waiting=[person(p) for p in room.waiting()],
+                present=[person(p) for p in room.present()],
+                locked=room.locked,
+            ),
+        )
+
+    async def disconnect(self, participant: Participant) -> None:
+        socket = self.sockets.pop(participant.id, None)
+        if socket is not None and not socket.closed:
+            await socket.close(code=WSCloseCode.OK, message=b"done")
+
+    async def close_all(self) -> None:
+        """At shutdown: every socket closes with GOING_AWAY."""
+        await asyncio.gather(
+            *(
+                s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                for s in list(self.all)
+            ),
+            return_exceptions=True,
+        )

@@ -1,0 +1,234 @@
+"""Rooms and participants: the live state of sessions, kept in memory, touching no socket.
+
+A participant's lifecycle is one enum with one transition table; every move is logged as
+``old -> new`` with its cause, and an illegal move raises. The signalling edge
+(``signalling.py``) turns protocol messages into calls here and sends what these return.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from server.exceptions import Forbidden, PlayroomError
+
+log = logging.getLogger(__name__)
+MAX_PARTICIPANTS = 6  # the mesh limit: every browser sends to every other
+
+
+class State(enum.Enum):
+    JOINING = "joining"
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    CONNECTED = "connected"
+    INTERRUPTED = "interrupted"
+    RECONNECTED = "reconnected"
+    LOST = "lost"
+    LEFT = "left"
+
+
+TRANSITIONS: dict[State, set[State]] = {
+    State.JOINING: {State.WAITING, State.ADMITTED, State.LEFT},
+    State.WAITING: {State.ADMITTED, State.LEFT, State.INTERRUPTED},
+    State.ADMITTED: {State.CONNECTED, State.WAITING, State.INTERRUPTED, State.LEFT},
+    State.CONNECTED: {State.INTERRUPTED, State.WAITING, State.LEFT},
+    State.INTERRUPTED: {State.RECONNECTED, State.LOST, State.LEFT},
+    State.RECONNECTED: {State.CONNECTED, State.INTERRUPTED, State.WAITING, State.LEFT},
+    State.LOST: {State.RECONNECTED, State.LEFT},
+    State.LEFT: set(),
+}
+IN_ROOM = {State.ADMITTED, State.CONNECTED, State.RECONNECTED}
+
+
+class Role(enum.StrEnum):
+    THERAPIST = "therapist"
+    YOUNG_PERSON = "young_person"
+    PARENT = "parent"
+    OBSERVER = "observer"
+
+
+class IllegalTransition(PlayroomError):
+    status = 409
+
+
+@dataclass
+class Participant:
+    """One person (one device) in a room."""
+
+    id: str
+    role: Role
+    name: str
+    link_id: str | None = None
+    state: State = State.JOINING
+    since: float = field(default_factory=time.monotonic)
+    history: list[tuple[State, State, str]] = field(default_factory=list)
+
+    def set_state(self, new: State, cause: str) -> None:
+        """Move to ``new``; refuses a move the table does not allow."""
+        if new not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"cannot go from {self.state.value} to {new.value}")
+        log.info(
+            "participant %s -> %s",
+            self.state.value,
+            new.value,
+            extra={"event": "participant_state", "role": self.role.value, "route": cause},
+        )
+        self.history.append((self.state, new, cause))
+        self.state = new
+        self.since = time.monotonic()
+
+    @property
+    def in_room(self) -> bool:
+        return self.state in IN_ROOM
+
+    def public(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "role": self.role.value,
+            "name": self.name,
+            "state": self.state.value,
+        }
+
+
+class Room:
+    """One session's room: who is in it, who waits, and the therapist's rights over it."""
+
+    def __init__(self, session_id: str, relay_only: bool = False) -> None:
+        self.session_id = session_id
+        self.relay_only = relay_only
+        self.participants: dict[str, Participant] = {}
+        self.locked = False
+        self.ended = False
+        self.opened = False
+
+    def _new_id(self) -> str:
+        return secrets.token_hex(8)
+
+    def add(self, role: Role, name: str, link_id: str | None = None) -> Participant:
+        if self.ended:
+            raise PlayroomError("This session has ended.")
+        if link_id is not None and any(
+            p.link_id == link_id and p.state is not State.LEFT for p in self.participants.values()
+        ):
+            raise LinkInUse()
+        participant = Participant(self._new_id(), role, name, link_id)
+        self.participants[participant.id] = participant
+        if role is Role.THERAPIST:
+            participant.set_state(State.ADMITTED, "therapist opened the room")
+            self.opened = True
+        else:
+            participant.set_state(State.WAITING, "joined")
+        return participant
+
+    def get(self, participant_id: str) -> Participant:
+        participant = self.participants.get(participant_id)
+        if participant is None or participant.state is State.LEFT:
+            raise PlayroomError("That person is not here.")
+        return participant
+
+    @property
+    def therapist(self) -> Participant | None:
+        return next(
+            (
+                p
+                for p in self.participants.values()
+                if p.role is Role.THERAPIST and p.state is not State.LEFT
+            ),
+            None,
+        )
+
+    def present(self) -> list[Participant]:
+        return [p for p in self.participants.values() if p.in_room]
+
+    def waiting(self) -> list[Participant]:
+        return [p for p in self.participants.values() if p.state is State.WAITING]
+
+    def _require_therapist(self, actor: Participant) -> None:
+        if actor.role is not Role.THERAPIST:
+            raise Forbidden("Only the therapist can do that.")
+
+    def admit(self, actor: Participant, participant_id: str) -> Participant:
+        self._require_therapist(actor)
+        if self.locked:
+            raise PlayroomError("The room is locked. Unlock it to let someone in.")
+        person = self.get(participant_id)
+        if person.state is not State.WAITING:
+            raise PlayroomError("That person is not waiting.")
+        if len(self.present()) >= MAX_PARTICIPANTS:
+            raise PlayroomError(f"A room holds at most {MAX_PARTICIPANTS} people.")
+        person.set_state(State.ADMITTED, "admitted by the therapist")
+        return person
+
+    def send_to_waiting(self, actor: Participant, participant_id: str) -> Participant:
+        self._require_therapist(actor)
+        person = self.get(participant_id)
+        if not person.in_room or person.role is Role.THERAPIST:
+            raise PlayroomError("Only someone in the room can be sent to the waiting room.")
+        person.set_state(State.WAITING, "sent to the waiting room by the therapist")
+        return person
+
+    def remove(self, actor: Participant, participant_id: str, cause: str) -> Participant:
+        self._require_therapist(actor)
+        person = self.get(participant_id)
+        if person.role is Role.THERAPIST:
+            raise PlayroomError("The therapist cannot remove themselves; end the session.")
+        person.set_state(State.LEFT, cause)
+        return person
+
+    def leave(self, person: Participant, cause: str) -> None:
+        if person.state is not State.LEFT:
+            person.set_state(State.LEFT, cause)
+
+    def set_locked(self, actor: Participant, locked: bool) -> None:
+        self._require_therapist(actor)
+        self.locked = locked
+
+    def end(self, actor: Participant) -> list[Participant]:
+        """End the room; returns everyone who was still here."""
+        self._require_therapist(actor)
+        self.ended = True
+        still = [p for p in self.participants.values() if p.state is not State.LEFT]
+        for person in still:
+            person.set_state(State.LEFT, "the therapist ended the session")
+        return still
+
+    def peers_of(self, person: Participant) -> Iterable[Participant]:
+        return (p for p in self.present() if p.id != person.id)
+
+
+class LinkInUse(PlayroomError):
+    """A second device tried a link that is already connected."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is already in use on another device. "
+            "If that was not you, tell your therapist."
+        )
+
+
+class Rooms:
+    """Every live room in this process, by session id."""
+
+    def __init__(self, on_empty: Callable[[Room], None] | None = None) -> None:
+        self.by_session: dict[str, Room] = {}
+        self.on_empty = on_empty
+
+    def get_or_create(self, session_id: str, relay_only: bool) -> Room:
+        room = self.by_session.get(session_id)
+        if room is None or room.ended:
+            room = Room(session_id, relay_only)
+            self.by_session[session_id] = room
+        return room
+
+    def get(self, session_id: str) -> Room | None:
+        return self.by_session.get(session_id)
+
+    def discard(self, room: Room) -> None:
+        if self.by_session.get(room.session_id) is room:
+            del self.by_session[room.session_id]

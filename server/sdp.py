@@ -1,0 +1,21 @@
+"""Checking session descriptions before they are relayed: they must parse and offer media."""
+
+from __future__ import annotations
+
+from aiortc.sdp import SessionDescription
+
+from server.protocol import ProtocolError
+
+USABLE = {"audio", "video", "application"}
+
+
+def check_sdp(sdp: str) -> None:
+    """Refuse a description that does not parse or offers no usable media."""
+    if not sdp.startswith("v=0"):
+        raise ProtocolError("bad_sdp", "The session description does not parse.")
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ProtocolError("bad_sdp", "The session description does not parse.") from exc
+    if not any(m.kind in USABLE and m.port != 0 for m in parsed.media):
+        raise ProtocolError("bad_sdp", "The session description offers no usable media.")

@@ -1,0 +1,229 @@
+"""Real WebRTC between aiortc peers through the real server: the waiting room, admission,
+media both ways, ending the room, and every bad input on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from aiohttp import WSCloseCode, web
+from aiohttp.test_utils import TestClient
+
+from media.client import ProtocolPeer
+from server.appkeys import DATABASE, KEYRING, SCHEDULE
+from server.db import utcnow
+from server.models import JoinCheck
+from server.sealed import unseal
+from tests.conftest import Staff, sign_in
+from tests.factories import ready_client, therapist_view
+
+FRAMES = 5
+
+
+@dataclass
+class Room:
+    session: str
+    token: str
+    parent_token: str
+    therapist: ProtocolPeer
+
+
+async def _join(aiohttp_client, client: TestClient, token: str, **checks: str) -> ProtocolPeer:  # type: ignore[no-untyped-def]
+    outsider = await aiohttp_client(client.server)  # a fresh browser: no cookies
+    peer = ProtocolPeer(await outsider.ws_connect("/ws"))
+    await peer.send({"type": "join", "token": token, "checks": checks})
+    return peer
+
+
+@pytest.fixture
+async def room(app: web.Application, client: TestClient, therapist: Staff):  # type: ignore[no-untyped-def]
+    csrf = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    resp = await client.post(
+        f"/api/clients/{kid.id}/sessions",
+        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat(), "parent_link": True},
+        headers={"X-CSRF-Token": csrf},
+    )
+    made = await resp.json()
+    tokens = {link["role"]: link["url"].rsplit("/join/", 1)[1] for link in made["join_links"]}
+    peer = ProtocolPeer(await client.ws_connect("/ws"))
+    await peer.send({"type": "open_room", "session": made["id"]})
+    await peer.expect("room_opened")
+    yield Room(made["id"], tokens["young_person"], tokens["parent"], peer)
+    await peer.close()
+
+
+async def test_admitted_young_person_and_therapist_exchange_media(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young = await _join(
+        aiohttp_client, client, room.token, where="home", who_else="a_parent_or_carer"
+    )
+    joined = await young.expect("joined")
+    assert joined["you"]["role"] == "young_person" and joined["ice"]["iceTransportPolicy"] == "all"
+    await young.expect("waiting")
+    lobby = await therapist.expect("lobby", waiting=[{**joined["you"]}])
+    notice = await therapist.expect("notice", code="checks")
+    assert "where: home" in notice["message"]
+    assert lobby["present"][0]["role"] == "therapist"
+
+    # nobody reaches the room without being admitted: signalling before admission is refused
+    await young.send({"type": "signal", "to": therapist.me["id"], "candidate": {"candidate": ""}})  # type: ignore[index]
+    assert (await young.expect("error"))["code"] == "not_in_room"
+    # and a young person cannot admit themselves
+    await young.send({"type": "admit", "participant": joined["you"]["id"]})
+    assert "Only the therapist" in (await young.expect("error"))["message"]
+
+    await therapist.send(
+        {"type": "waiting_message", "participant": joined["you"]["id"], "text": "Two minutes!"}
+    )
+    assert (await young.expect("waiting", message="Two minutes!"))["message"] == "Two minutes!"
+    await therapist.send({"type": "admit", "participant": joined["you"]["id"]})
+    admitted = await young.expect("admitted")
+    assert [p["role"] for p in admitted["present"]] == ["therapist"]
+    await therapist.expect("peer_joined")
+
+    tid, yid = therapist.me["id"], joined["you"]["id"]  # type: ignore[index]
+    await young.wait_for(
+        lambda: young.decoded(tid) >= FRAMES and young.decoded(tid, "audio") >= FRAMES
+    )
+    await therapist.wait_for(
+        lambda: therapist.decoded(yid) >= FRAMES and therapist.decoded(yid, "audio") >= FRAMES
+    )
+
+    # the young person said where they are: kept sealed for an emergency
+    async with app[DATABASE].session() as session:
+        from sqlalchemy import select
+
+        row = (await session.execute(select(JoinCheck))).scalar_one()
+    assert json.loads(unseal(app[KEYRING], row, "answers_enc") or "{}")["where"] == "home"
+
+    await therapist.send({"type": "end_room"})
+    await young.expect("room_ended")
+    assert young.pcs == {}
+    # ending the room invalidates the links
+    late = await _join(aiohttp_client, client, room.token)
+    assert (await late.expect("error"))["code"] == "bad_link"
+    await asyncio.gather(young.close(), late.close())
+
+
+async def test_three_people_parent_steps_out_and_back(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young = await _join(aiohttp_client, client, room.token)
+    parent = await _join(aiohttp_client, client, room.parent_token)
+    yid = (await young.expect("joined"))["you"]["id"]
+    pid = (await parent.expect("joined"))["you"]["id"]
+    await parent.expect("waiting")
+    tid = therapist.me["id"]  # type: ignore[index]
+    for who in (pid, yid):
+        await therapist.send({"type": "admit", "participant": who})
+    await young.expect("admitted")
+    await young.wait_for(lambda: young.decoded(tid) >= FRAMES and young.decoded(pid) >= FRAMES)
+    await parent.wait_for(lambda: parent.decoded(tid) >= FRAMES and parent.decoded(yid) >= FRAMES)
+
+    # the parent steps out to the waiting room, then comes back
+    await therapist.send({"type": "to_waiting", "participant": pid})
+    await parent.expect("waiting")
+    await young.expect("peer_left", participant=pid)
+    await young.wait_for(lambda: pid not in young.pcs)
+    await therapist.send({"type": "admit", "participant": pid})
+    await parent.expect("admitted")
+    await parent.wait_for(lambda: parent.decoded(yid) >= FRAMES and parent.decoded(tid) >= FRAMES)
+    await asyncio.gather(young.close(), parent.close())
+
+
+async def test_bad_input_is_refused_and_the_room_goes_on(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young = await _join(aiohttp_client, client, room.token)
+    yid = (await young.expect("joined"))["you"]["id"]
+    await therapist.send({"type": "admit", "participant": yid})
+    tid = therapist.me["id"]  # type: ignore[index]
+    await young.wait_for(lambda: young.decoded(tid) >= FRAMES)
+
+    # a second device with the same link is refused, and the therapist is told
+    second = await _join(aiohttp_client, client, room.token)
+    assert (await second.expect("error"))["code"] == "link_in_use"
+    assert "second device" in (await therapist.expect("notice", code="second_device"))["message"]
+
+    attacker = await _join(aiohttp_client, client, room.parent_token)
+    aid = (await attacker.expect("joined"))["you"]["id"]
+    cases = [
+        ({"type": "dance"}, "unknown_type"),
+        ({"type": "admit", "participant": 7}, "bad_message"),
+        (
+            {
+                "type": "signal",
+                "to": yid,
+                "description": {"type": "offer", "sdp": "v=0 garbage that is no SDP"},
+            },
+            "not_in_room",
+        ),
+    ]
+    for message, code in cases:
+        await attacker.send(message)
+        assert (await attacker.expect("error"))["code"] == code, message
+    # an SDP that does not parse, or offers no usable media, from someone in the room
+    for sdp in (
+        "this is not a session description",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+    ):
+        await young.send(
+            {"type": "signal", "to": tid, "description": {"type": "offer", "sdp": sdp}}
+        )
+        assert (await young.expect("error"))["code"] == "bad_sdp"
+    # an ICE candidate for someone who is not in the room
+    await young.send(
+        {
+            "type": "signal",
+            "to": aid,
+            "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
+        }
+    )
+    assert (await young.expect("error"))["code"] == "unknown_peer"
+    # a flood: 1,000 messages as fast as possible
+    for n in range(1000):
+        await attacker.send({"type": "ping", "n": n})
+    await attacker.wait_for(
+        lambda: sum(m["type"] in ("pong", "error") for m in attacker.inbox) >= 1000, timeout=30
+    )
+    assert any(m.get("code") == "rate_limited" for m in attacker.inbox)
+    # a 10 MB frame closes that socket only
+    with contextlib.suppress(ConnectionError):  # the server may close while it is being sent
+        await attacker.ws.send_str("x" * (10 * 1024 * 1024))
+    await attacker.wait_for(lambda: attacker.ws.closed)
+    assert attacker.ws.close_code == WSCloseCode.MESSAGE_TOO_BIG
+    # the room and the others are unaffected: media keeps flowing
+    before = young.decoded(tid)
+    await young.wait_for(lambda: young.decoded(tid) >= before + FRAMES)
+    await asyncio.gather(young.close(), second.close(), attacker.close())
+
+
+async def test_joining_too_early_or_with_a_bad_link(
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:  # type: ignore[no-untyped-def]
+    csrf = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    resp = await client.post(
+        f"/api/clients/{kid.id}/sessions",
+        json={"starts_at": (utcnow() + timedelta(hours=3)).isoformat()},
+        headers={"X-CSRF-Token": csrf},
+    )
+    token = (await resp.json())["join_links"][0]["url"].rsplit("/join/", 1)[1]
+    early = await _join(aiohttp_client, client, token)
+    assert (await early.expect("error"))["code"] == "too_early"
+    forged = await _join(aiohttp_client, client, token[:-4] + "AAAA")
+    assert (await forged.expect("error"))["code"] == "bad_link"
+    links = await app[SCHEDULE].join_links(ther, (await resp.json())["id"])
+    assert links[0].link.revoked_at is None
+    await asyncio.gather(early.close(), forged.close())
