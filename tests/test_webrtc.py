@@ -194,7 +194,7 @@ async def test_bad_input_is_refused_and_the_room_goes_on(
     for n in range(1000):
         await attacker.send({"type": "ping", "n": n})
     await attacker.wait_for(
-        lambda: sum(m["type"] in ("pong", "error") for m in attacker.inbox) >= 1000, timeout=30
+        lambda: sum(m["type"] in ("pong", "error") for m in attacker.inbox) >= 1000, within=30
     )
     assert any(m.get("code") == "rate_limited" for m in attacker.inbox)
     # a 10 MB frame closes that socket only
