@@ -68,7 +68,8 @@ def _apply_headers(request: web.Request, response: web.StreamResponse, handler: 
     h["X-Frame-Options"] = "DENY"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
-    h["Permissions-Policy"] = _MEDIA if getattr(handler, "media_page", False) else _NO_DEVICES
+    route_handler = request.match_info.handler  # the view, not the next middleware
+    h["Permissions-Policy"] = _MEDIA if getattr(route_handler, "media_page", False) else _NO_DEVICES
     if not request.path.startswith("/static/"):
         h["Cache-Control"] = "no-store"
     if request.secure or request.app[SETTINGS].tls:

@@ -11,10 +11,12 @@ from aiohttp import WSMsgType, web
 
 from media.turn import ice_config
 from server.accounts import StaffView
-from server.appkeys import DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS
+from server.appkeys import CATALOGUE, DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS
+from server.checklists import Kind
 from server.auth import current_user
 from server.db import utcnow
 from server.exceptions import Forbidden, PlayroomError
+from server.gate import check_answer
 from server.hub import Hub, person
 from server.models import JoinCheck, new_id
 from server.models import Role as StaffRole
@@ -148,6 +150,7 @@ class Connection:
     async def join(self, message: Join) -> None:
         if self.me is not None:
             raise ProtocolError("already_joined", "This connection has already joined.")
+        self._check_checks(message.checks)
         schedule = self.request.app[SCHEDULE]
         link, appointment = await schedule.by_join_token(message.token)
         if utcnow() < link.not_before:
@@ -187,10 +190,27 @@ class Connection:
                 room.therapist,
                 Notice(
                     code="checks",
-                    message=_checks_text(message.checks),
+                    message=f"{me.name} says: {self._checks_text(message.checks)}",
                     participant=me.id,
                 ),
             )
+
+    def _check_checks(self, checks: dict[str, str]) -> None:
+        checklist = self.request.app[CATALOGUE][Kind.PRE_JOIN]
+        for item_id, answer in checks.items():
+            item = checklist.item(item_id)
+            problem = "no such question" if item is None else check_answer(item, answer)
+            if problem:
+                raise ProtocolError("bad_checks", f"{item_id[:60]}: {problem}.")
+
+    def _checks_text(self, checks: dict[str, str]) -> str:
+        """The pre-join answers in the checklist's own words."""
+        checklist = self.request.app[CATALOGUE][Kind.PRE_JOIN]
+        parts = []
+        for item in checklist.items():
+            if item.id in checks:
+                parts.append(f"{item.prompt} {checks[item.id].replace('_', ' ')}")
+        return "; ".join(parts)
 
     async def _save_checks(self, appointment_id: str, link_id: str, checks: dict[str, str]) -> None:
         if not checks:
@@ -294,10 +314,6 @@ class Connection:
             target,
             Relayed(sender=me.id, description=message.description, candidate=message.candidate),
         )
-
-
-def _checks_text(checks: dict[str, str]) -> str:
-    return "; ".join(f"{k}: {v}" for k, v in sorted(checks.items()))
 
 
 @routes.get("/ws", name="ws")

@@ -63,14 +63,17 @@ async def test_admitted_young_person_and_therapist_exchange_media(
 ) -> None:  # type: ignore[no-untyped-def]
     therapist = room.therapist
     young = await _join(
-        aiohttp_client, client, room.token, where="home", who_else="a_parent_or_carer"
+        aiohttp_client,
+        client,
+        room.token,
+        **{"where.place": "home", "privacy.who_else": "a_parent_or_carer"},
     )
     joined = await young.expect("joined")
     assert joined["you"]["role"] == "young_person" and joined["ice"]["iceTransportPolicy"] == "all"
     await young.expect("waiting")
     lobby = await therapist.expect("lobby", waiting=[{**joined["you"]}])
     notice = await therapist.expect("notice", code="checks")
-    assert "where: home" in notice["message"]
+    assert "Young person says:" in notice["message"]
     assert lobby["present"][0]["role"] == "therapist"
 
     # nobody reaches the room without being admitted: signalling before admission is refused
@@ -102,7 +105,7 @@ async def test_admitted_young_person_and_therapist_exchange_media(
         from sqlalchemy import select
 
         row = (await session.execute(select(JoinCheck))).scalar_one()
-    assert json.loads(unseal(app[KEYRING], row, "answers_enc") or "{}")["where"] == "home"
+    assert json.loads(unseal(app[KEYRING], row, "answers_enc") or "{}")["where.place"] == "home"
 
     await therapist.send({"type": "end_room"})
     await young.expect("room_ended")
@@ -155,10 +158,17 @@ async def test_bad_input_is_refused_and_the_room_goes_on(
     assert (await second.expect("error"))["code"] == "link_in_use"
     assert "second device" in (await therapist.expect("notice", code="second_device"))["message"]
 
+    moon = await _join(aiohttp_client, client, room.parent_token, **{"where.place": "the moon"})
+    assert (await moon.expect("error"))["code"] == "bad_checks"
+    await moon.close()
     attacker = await _join(aiohttp_client, client, room.parent_token)
     aid = (await attacker.expect("joined"))["you"]["id"]
     cases = [
         ({"type": "dance"}, "unknown_type"),
+        (
+            {"type": "join", "token": room.token, "checks": {"where.place": "the moon"}},
+            "bad_checks",
+        ),
         ({"type": "admit", "participant": 7}, "bad_message"),
         (
             {

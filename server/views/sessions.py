@@ -15,6 +15,7 @@ from server.db import utcnow
 from server.models import Appointment, Role
 from server.pages import render
 from server.schedule import GateClosed, NewAppointment
+from server.security import media_page
 from server.tokens import TokenError
 from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff
 
@@ -162,7 +163,25 @@ async def api_end(request: web.Request) -> web.StreamResponse:
 # -- the young person's link
 
 
+@routes.get("/sessions/{id}/room", name="room")
+@staff_only(Role.THERAPIST)
+@media_page
+async def room_page(request: web.Request) -> web.StreamResponse:
+    """The therapist's room: it opens over the WebSocket, where the gate is asked again."""
+    user = await staff(request)
+    appointment = await request.app[SCHEDULE].get(user, request.match_info["id"])
+    client = await request.app[CLIENTS].get(user, appointment.client_id)
+    return await render(request, "room.html", appointment=appointment, client=client)
+
+
+@routes.get("/away", name="away")
+async def away_page(request: web.Request) -> web.StreamResponse:
+    """Where the quick exit goes: a neutral page that says nothing about therapy."""
+    return await render(request, "away.html", public=True)
+
+
 @routes.get("/join/{token}", name="join")
+@media_page
 async def join_page(request: web.Request) -> web.StreamResponse:
     try:
         link, appointment = await request.app[SCHEDULE].by_join_token(request.match_info["token"])
@@ -180,4 +199,5 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         opens=link.not_before.astimezone(zone),
         too_early=utcnow() < link.not_before,
         contract=request.app[CATALOGUE][Kind.CONTRACT],
+        prejoin=request.app[CATALOGUE][Kind.PRE_JOIN],
     )

@@ -1,0 +1,131 @@
+"""Driving a live session in Chromium: shared by the browser tests and the join-time benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from server.checklists import Kind, load_catalogue
+from tests.browser.conftest import Person, csrf, make_person, sign_in_page
+from tests.factories import safe_answer, safe_answers
+from tests.helpers import ServerProcess
+
+
+@dataclass
+class Session:
+    id: str
+    links: dict[str, str]  # role -> join URL
+
+
+def prepare(page: Page, server: ServerProcess, name: str = "Sky") -> Session:
+    """Through the API, as the pages would: a client whose gate is open, and a session
+    starting in a minute with links for the young person and a parent."""
+    catalogue = load_catalogue()
+    token = csrf(page)
+    headers = {"X-CSRF-Token": token}
+    api = server.url + "/api"
+    client = page.request.post(
+        f"{api}/clients", data={"display_name": name, "age_band": "14-15"}, headers=headers
+    ).json()
+    for kind, body in (
+        ("suitability", safe_answers(catalogue[Kind.SUITABILITY])),
+        ("disconnection-plan", safe_answers(catalogue[Kind.DISCONNECTION_PLAN])),
+    ):
+        assert page.request.put(
+            f"{api}/clients/{client['id']}/checklists/{kind}",
+            data={"answers": body},
+            headers=headers,
+        ).ok
+    daily = {i.id: safe_answer(i) for i in catalogue[Kind.PRE_SESSION].items() if i.answerable}
+    assert page.request.put(f"{api}/checks/today", data={"answers": daily}, headers=headers).ok
+    consent_url = page.request.post(
+        f"{api}/clients/{client['id']}/consent-links", headers=headers
+    ).json()["url"]
+    form = {
+        "decision": "given",
+        "typed_name": "Pat Parent",
+        "relationship": "mum",
+        "signed_on": datetime.now(UTC).date().isoformat(),
+        "contact1_name": "Pat Parent",
+        "contact1_relationship": "mum",
+        "contact1_phone": "07700 900456",
+    }
+    for item in catalogue[Kind.CONSENT].items():
+        if item.answerable:
+            form[f"confirm:{item.id}"] = "yes"
+    assert "saved" in page.request.post(consent_url, form=form).text()
+    starts = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    made = page.request.post(
+        f"{api}/clients/{client['id']}/sessions",
+        data={"starts_at": starts, "parent_link": True},
+        headers=headers,
+    ).json()
+    return Session(made["id"], {link["role"]: link["url"] for link in made["join_links"]})
+
+
+def therapist_page(
+    browser: Browser, server: ServerProcess, username: str
+) -> tuple[BrowserContext, Page, Person]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    person = make_person(server, username, "therapist")
+    sign_in_page(page, server, person)
+    return context, page, person
+
+
+def open_room(page: Page, server: ServerProcess, session: Session) -> None:
+    page.goto(f"{server.url}/sessions/{session.id}/room")
+    expect(page.locator("#status")).to_contain_text("The room is open")
+
+
+def walk_in(page: Page, url: str, on_step=None) -> None:  # type: ignore[no-untyped-def]
+    """The young person's way in: contract, privacy check, device check, waiting room."""
+    page.goto(url)
+    expect(page.get_by_role("heading", name="Hello! Before your session")).to_be_visible()
+    if on_step:
+        on_step("contract")
+    page.get_by_role("button", name="I've read this. Next").click()
+    form = page.locator("#checks-form")
+    for group in form.locator("fieldset").all():
+        group.locator('input[type="radio"]').first.check()
+    if on_step:
+        on_step("checks")
+    form.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Check your camera and microphone")).to_be_visible()
+    page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+    if on_step:
+        on_step("device")
+    page.get_by_role("button", name="Join the waiting room").click()
+    expect(page.get_by_role("heading", name="You're in the waiting room")).to_be_visible()
+    if on_step:
+        on_step("waiting")
+
+
+def my_id(page: Page) -> str:
+    page.wait_for_function("() => window.playroom && window.playroom.myId")
+    return str(page.evaluate("window.playroom.myId"))
+
+
+def admit(therapist: Page, name: str) -> float:
+    """Click Admit; returns the click time (ms since the epoch)."""
+    therapist.get_by_role("button", name=f"Admit {name}").first.click()
+    return float(therapist.evaluate("Object.values(window.playroom.admittedAt).pop()"))
+
+
+def first_frame_from(page: Page, peer_id: str, timeout: float = 30.0) -> float:
+    """When ``page`` showed the first decoded frame of ``peer_id``'s video (ms since epoch)."""
+    page.wait_for_function(
+        "(id) => window.playroom.firstFrame[id] !== undefined", arg=peer_id, timeout=timeout * 1000
+    )
+    return float(page.evaluate("(id) => window.playroom.firstFrame[id]", peer_id))
+
+
+def frames_decoded(page: Page, peer_id: str) -> int:
+    """``framesDecoded`` of the video from ``peer_id`` (from getStats, refreshed by the page
+    every second), once it is above 0."""
+    read = "(id) => (window.playroom.quality[id] || {}).framesDecoded || 0"
+    page.wait_for_function(f"(id) => ({read})(id) > 0", arg=peer_id, timeout=30000)
+    return int(page.evaluate(read, peer_id))

@@ -1,0 +1,98 @@
+"""A live session in Chromium, with fake cameras: the young person's way in, the waiting
+room, admission, and video decoded on each side; then a parent joins as a third."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import screenshot, serious_violations
+from tests.browser.session_flow import (
+    admit,
+    first_frame_from,
+    frames_decoded,
+    my_id,
+    open_room,
+    prepare,
+    therapist_page,
+    walk_in,
+)
+from tests.helpers import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+
+def _checked(page: Page, name: str):  # type: ignore[no-untyped-def]
+    def on_step(step: str) -> None:
+        screenshot(page, f"{name}-{step}")
+        assert serious_violations(page) == [], step
+
+    return on_step
+
+
+def test_young_person_is_admitted_and_both_see_each_other(
+    browser: Browser, live_server: ServerProcess
+) -> None:
+    context, therapist, _ = therapist_page(browser, live_server, "tara")
+    session = prepare(therapist, live_server)
+    open_room(therapist, live_server, session)
+    young_context = browser.new_context(viewport={"width": 1024, "height": 768})
+    young = young_context.new_page()
+    walk_in(young, session.links["young_person"], _checked(young, "young"))
+    yid, tid = my_id(young), my_id(therapist)
+
+    lobby = therapist.locator("#waiting")
+    expect(lobby).to_contain_text("Young person")
+    therapist.get_by_role("button", name="Send message to Young person").click()
+    expect(young.locator("#waiting-note")).to_contain_text("I'll be with you in two minutes.")
+    screenshot(therapist, "therapist-lobby")
+    admit(therapist, "Young person")
+
+    first_frame_from(young, tid)
+    first_frame_from(therapist, yid)
+    assert frames_decoded(young, tid) > 0
+    assert frames_decoded(therapist, yid) > 0
+    expect(young.get_by_role("button", name="Break please")).to_be_visible()
+    screenshot(young, "young-room")
+    screenshot(therapist, "therapist-room")
+    assert serious_violations(young) == []
+    assert serious_violations(therapist) == []
+
+    # the discreet signal reaches the therapist only
+    young.get_by_role("button", name="It's not private now").click()
+    expect(therapist.locator("#alerts")).to_contain_text("NOT PRIVATE")
+    expect(young.locator("#room-status")).to_contain_text("Only your therapist was told")
+    # quick exit: a neutral page at once, and the therapist is told
+    young.get_by_role("button", name="Exit now").click()
+    expect(young).to_have_title("Times tables")
+    assert "join" not in young.url
+    expect(therapist.locator("#alerts")).to_contain_text("used the quick exit")
+    young_context.close()
+    context.close()
+
+
+def test_three_people_with_a_parent(browser: Browser, live_server: ServerProcess) -> None:
+    context, therapist, _ = therapist_page(browser, live_server, "tom")
+    session = prepare(therapist, live_server, name="Rue")
+    open_room(therapist, live_server, session)
+    pages = {}
+    for role in ("young_person", "parent"):
+        ctx = browser.new_context(viewport={"width": 1024, "height": 768})
+        pages[role] = ctx.new_page()
+        walk_in(pages[role], session.links[role])
+    expect(therapist.locator("#waiting")).to_contain_text("Parent or carer")
+    ids = {role: my_id(page) for role, page in pages.items()} | {"therapist": my_id(therapist)}
+    admit(therapist, "Young person")
+    admit(therapist, "Parent or carer")
+    everyone = {"therapist": therapist, **pages}
+    for role, page in everyone.items():
+        for other, other_id in ids.items():
+            if other != role:
+                assert frames_decoded(page, other_id) > 0, f"{role} does not see {other}"
+    screenshot(therapist, "therapist-room-three")
+    # the therapist ends the session: everyone sees that it ended
+    therapist.get_by_role("button", name="End session").click()
+    for page in pages.values():
+        expect(page.get_by_role("heading", name="See you next time")).to_be_visible()
+    screenshot(pages["young_person"], "young-ended")
+    context.close()

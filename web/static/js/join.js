@@ -1,0 +1,181 @@
+// The young person's (or parent's) way in: the contract and ground rules, the privacy
+// check, the device check, the waiting room, then the room. Calm, one step at a time.
+
+import { Signalling } from "./signal.js";
+import { Mesh } from "./mesh.js";
+import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
+
+const token = location.pathname.split("/").pop();
+const steps = ["contract", "checks", "device", "waiting", "room", "ended"];
+const checksForm = document.getElementById("checks-form");
+const preview = document.getElementById("preview");
+const meter = document.getElementById("mic-level");
+const hidePreview = document.getElementById("hide-preview");
+const waitingNote = document.getElementById("waiting-note");
+const endedNote = document.getElementById("ended-note");
+const stage = document.getElementById("stage");
+const selfTile = document.getElementById("self-tile");
+const selfVideo = document.getElementById("self-video");
+const roomStatus = document.getElementById("room-status");
+
+const signalling = new Signalling();
+const names = new Map();
+let stream = null;
+let mesh = null;
+let joinedIce = null;
+
+/** Show one step and move keyboard focus to its heading. */
+function show(step) {
+  for (const name of steps) document.getElementById(`step-${name}`).hidden = name !== step;
+  const heading = document.querySelector(`#step-${step} h1, #step-${step} h2`);
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+}
+
+async function startDeviceCheck() {
+  show("device");
+  stream = await localMedia();
+  if (!stream) {
+    say(document.getElementById("device-note"), "We could not find a camera or microphone. You can still join and talk by phone if your therapist rings.");
+    return;
+  }
+  preview.srcObject = stream;
+  selfVideo.srcObject = stream;
+  if (stream.getAudioTracks().length > 0) levelMeter(stream);
+}
+
+function levelMeter(media) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 256;
+  context.createMediaStreamSource(media).connect(analyser);
+  const data = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getByteTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v - 128));
+    meter.value = Math.min(1, peak / 64);
+    if (!document.getElementById("step-device").hidden) requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+function checkAnswers() {
+  const data = new FormData(checksForm);
+  const answers = {};
+  for (const [key, value] of data) {
+    if (typeof value === "string" && value.trim()) answers[key] = value.trim().slice(0, 280);
+  }
+  return answers;
+}
+
+async function join() {
+  signalling
+    .on("joined", (m) => {
+      state.myId = m.you.id;
+      joinedIce = m.ice;
+    })
+    .on("waiting", handleWaiting)
+    .on("admitted", handleAdmitted)
+    .on("peer_joined", (m) => names.set(m.participant.id, m.participant.name))
+    .on("peer_left", (m) => {
+      if (mesh) mesh.drop(m.participant);
+      removeTile(stage, m.participant);
+    })
+    .on("signal", (m) => {
+      if (!mesh) startMesh();
+      mesh.handleSignal(m);
+    })
+    .on("declined", (m) => finish(m.message || "Your therapist cannot see you right now. They will be in touch."))
+    .on("removed", () => finish("You have left the session."))
+    .on("room_ended", () => finish("The session has ended. Thank you for coming."))
+    .on("error", (m) => say(document.getElementById("join-error"), m.message))
+    .on("closed", () => {
+      if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped.");
+    });
+  await signalling.connect();
+  signalling.send({ type: "join", token, checks: checkAnswers() });
+}
+
+function handleWaiting(message) {
+  if (mesh) {
+    mesh.closeAll();
+    mesh = null;
+  }
+  show("waiting");
+  if (message.message) say(waitingNote, `Your therapist says: “${message.message}”`);
+}
+
+function startMesh() {
+  mesh = new Mesh(signalling, state.myId, joinedIce, stream, {
+    onStream: (id, s) => showStream(stage, id, names.get(id) || "Therapist", s),
+    onGone: (id) => removeTile(stage, id),
+  });
+  state.mesh = mesh;
+}
+
+setInterval(async () => {
+  if (mesh) state.quality = await mesh.quality();
+}, 1000);
+
+function handleAdmitted(message) {
+  show("room");
+  startMesh();
+  for (const person of message.present) {
+    names.set(person.id, person.name);
+    mesh.ensure(person.id, true); // the newcomer offers to everyone already here
+  }
+  startTimer(document.getElementById("timer"));
+}
+
+function finish(text) {
+  if (mesh) mesh.closeAll();
+  if (stream) for (const t of stream.getTracks()) t.stop();
+  signalling.close();
+  say(endedNote, text);
+  show("ended");
+}
+
+function quickExit() {
+  signalling.send({ type: "flag", kind: "quick_exit" });
+  signalling.send({ type: "leave" });
+  if (mesh) mesh.closeAll();
+  if (stream) for (const t of stream.getTracks()) t.stop();
+  location.replace("/away"); // the session page leaves the history too
+}
+
+function main() {
+  document.getElementById("contract-next").addEventListener("click", () => show("checks"));
+  checksForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    startDeviceCheck();
+  });
+  hidePreview.addEventListener("change", () => {
+    preview.hidden = hidePreview.checked;
+    const hideSelf = document.getElementById("hide-self");
+    hideSelf.setAttribute("aria-pressed", String(hidePreview.checked));
+    selfTile.hidden = hidePreview.checked;
+  });
+  document.getElementById("join").addEventListener("click", () => {
+    mediaControls(stream, selfTile);
+    join();
+  });
+  document.getElementById("break").addEventListener("click", () => {
+    signalling.send({ type: "flag", kind: "break" });
+    say(roomStatus, "Your therapist knows you would like a break.");
+  });
+  document.getElementById("not-private").addEventListener("click", () => {
+    signalling.send({ type: "flag", kind: "not_private" });
+    say(roomStatus, "Only your therapist was told.");
+  });
+  document.getElementById("leave").addEventListener("click", () => {
+    signalling.send({ type: "leave" });
+    finish("You have left the session.");
+  });
+  for (const button of document.querySelectorAll("[data-quick-exit]")) button.addEventListener("click", quickExit);
+  show("contract");
+}
+
+main();

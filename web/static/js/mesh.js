@@ -1,0 +1,157 @@
+// Peer-to-peer media between browsers: one RTCPeerConnection per other person, with
+// perfect negotiation (polite and impolite roles) so glare never wedges a call.
+
+/** Per-peer state: the connection and the perfect-negotiation flags. */
+class PeerLink {
+  constructor(id, polite, pc) {
+    this.id = id;
+    this.polite = polite;
+    this.pc = pc;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.stream = new MediaStream();
+  }
+}
+
+/** The mesh: local media out, remote media in, signalling through the server. */
+export class Mesh {
+  /**
+   * @param {import("./signal.js").Signalling} signalling
+   * @param {string} myId
+   * @param {RTCConfiguration} config
+   * @param {MediaStream | null} localStream
+   * @param {{onStream: (id: string, stream: MediaStream) => void, onGone: (id: string) => void}} events
+   */
+  constructor(signalling, myId, config, localStream, events) {
+    this.signalling = signalling;
+    this.myId = myId;
+    this.config = config;
+    this.localStream = localStream;
+    this.events = events;
+    /** @type {Map<string, PeerLink>} */
+    this.peers = new Map();
+  }
+
+  /** The connection to ``id``, made on first use; ``addTracks`` adds local media now. */
+  ensure(id, addTracks) {
+    let link = this.peers.get(id);
+    if (link) return link;
+    const pc = new RTCPeerConnection(this.config);
+    link = new PeerLink(id, this.myId > id, pc);
+    this.peers.set(id, link);
+    pc.onnegotiationneeded = () => this.negotiate(link);
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.signalling.send({ type: "signal", to: id, candidate: candidate.toJSON() });
+    };
+    pc.ontrack = ({ track }) => {
+      link.stream.addTrack(track);
+      this.events.onStream(id, link.stream);
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed") pc.restartIce();
+    };
+    if (addTracks) this.addLocalTracks(link);
+    this.adaptSending();
+    return link;
+  }
+
+  addLocalTracks(link) {
+    if (!this.localStream) return;
+    const sending = new Set(link.pc.getSenders().map((s) => s.track));
+    for (const track of this.localStream.getTracks()) {
+      if (!sending.has(track)) link.pc.addTrack(track, this.localStream);
+    }
+  }
+
+  async negotiate(link) {
+    try {
+      link.makingOffer = true;
+      await link.pc.setLocalDescription();
+      this.signalling.send({ type: "signal", to: link.id, description: link.pc.localDescription.toJSON() });
+    } catch (error) {
+      console.warn("negotiation failed", error);
+    } finally {
+      link.makingOffer = false;
+    }
+  }
+
+  /** A description or candidate relayed from another participant. */
+  async handleSignal(message) {
+    const link = this.ensure(message.from, false);
+    const pc = link.pc;
+    if (message.description) {
+      const description = message.description;
+      const collision = description.type === "offer" && (link.makingOffer || pc.signalingState !== "stable");
+      link.ignoreOffer = !link.polite && collision;
+      if (link.ignoreOffer) return;
+      await pc.setRemoteDescription(description);
+      if (description.type === "offer") {
+        this.addLocalTracks(link);
+        await pc.setLocalDescription();
+        this.signalling.send({ type: "signal", to: link.id, description: pc.localDescription.toJSON() });
+      }
+    } else if (message.candidate) {
+      try {
+        await pc.addIceCandidate(message.candidate);
+      } catch (error) {
+        if (!link.ignoreOffer) console.warn("candidate refused", error);
+      }
+    }
+  }
+
+  /** Someone left the room (or went back to the waiting room). */
+  drop(id) {
+    const link = this.peers.get(id);
+    if (!link) return;
+    link.pc.close();
+    this.peers.delete(id);
+    this.events.onGone(id);
+    this.adaptSending();
+  }
+
+  closeAll() {
+    for (const id of [...this.peers.keys()]) this.drop(id);
+  }
+
+  /** Lower the sending resolution and frame rate as the room grows. */
+  adaptSending() {
+    const others = this.peers.size;
+    const scale = others <= 1 ? 1 : others <= 3 ? 2 : 3;
+    const fps = others <= 1 ? 30 : others <= 3 ? 20 : 15;
+    for (const link of this.peers.values()) {
+      for (const sender of link.pc.getSenders()) {
+        if (!sender.track || sender.track.kind !== "video") continue;
+        const params = sender.getParameters();
+        if (!params.encodings || params.encodings.length === 0) continue;
+        params.encodings[0].scaleResolutionDownBy = scale;
+        params.encodings[0].maxFramerate = fps;
+        sender.setParameters(params).catch(() => {});
+      }
+    }
+  }
+
+  /** Round-trip time, packet loss and frame rate for each peer, from getStats. */
+  async quality() {
+    const result = {};
+    for (const [id, link] of this.peers) {
+      const stats = await link.pc.getStats();
+      let rtt = null, lost = 0, received = 0, fps = null, decoded = 0;
+      stats.forEach((report) => {
+        if (report.type === "candidate-pair" && report.nominated && report.currentRoundTripTime !== undefined) {
+          rtt = report.currentRoundTripTime;
+        }
+        if (report.type === "inbound-rtp") {
+          lost += report.packetsLost || 0;
+          received += report.packetsReceived || 0;
+          if (report.kind === "video") {
+            fps = report.framesPerSecond ?? fps;
+            decoded = report.framesDecoded || 0;
+          }
+        }
+      });
+      const loss = received + lost > 0 ? lost / (received + lost) : 0;
+      result[id] = { rtt, loss, fps, framesDecoded: decoded, state: link.pc.connectionState };
+    }
+    return result;
+  }
+}

@@ -1,0 +1,176 @@
+// The therapist's room: opens the room (the server asks the gate), runs the waiting room,
+// admits and removes people, and shows each person's connection quality.
+
+import { Signalling } from "./signal.js";
+import { Mesh } from "./mesh.js";
+import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
+
+const root = document.getElementById("room");
+const status = document.getElementById("status");
+const alerts = document.getElementById("alerts");
+const waitingList = document.getElementById("waiting");
+const nobody = document.getElementById("nobody");
+const stage = document.getElementById("stage");
+const selfTile = document.getElementById("self-tile");
+const selfVideo = document.getElementById("self-video");
+const lockButton = document.getElementById("lock");
+const endButton = document.getElementById("end");
+
+const signalling = new Signalling();
+const names = new Map();
+let mesh = null;
+let stream = null;
+
+function alertTherapist(text) {
+  const item = document.createElement("p");
+  item.className = "alert";
+  item.textContent = `${new Date().toLocaleTimeString()}: ${text}`;
+  alerts.prepend(item);
+}
+
+function handleRoomOpened(message) {
+  state.myId = message.you.id;
+  mesh = new Mesh(signalling, message.you.id, message.ice, stream, {
+    onStream: (id, s) => showStream(stage, id, names.get(id) || "Guest", s),
+    onGone: (id) => removeTile(stage, id),
+  });
+  state.mesh = mesh;
+  say(status, "The room is open. People you admit will appear here.");
+  startTimer(document.getElementById("timer"));
+}
+
+function handleLobby(message) {
+  for (const p of [...message.waiting, ...message.present]) names.set(p.id, p.name);
+  waitingList.replaceChildren(...message.waiting.map(waitingEntry));
+  nobody.hidden = message.waiting.length > 0;
+  lockButton.setAttribute("aria-pressed", String(message.locked));
+  lockButton.textContent = message.locked ? "Unlock room" : "Lock room";
+}
+
+function waitingEntry(person) {
+  const item = document.createElement("li");
+  item.dataset.participant = person.id;
+  const label = document.createElement("span");
+  label.className = "who";
+  label.textContent = person.name;
+  const admit = button(`Admit ${person.name}`, "Admit", () => {
+    state.admittedAt[person.id] = Date.now();
+    signalling.send({ type: "admit", participant: person.id });
+  });
+  admit.classList.add("primary");
+  const decline = button(`Decline ${person.name}`, "Decline", () => signalling.send({ type: "decline", participant: person.id }));
+  const form = document.createElement("form");
+  form.className = "waiting-message";
+  const id = `msg-${person.id}`;
+  form.innerHTML = `<label for="${id}">Message</label><input id="${id}" maxlength="280" type="text" value="I'll be with you in two minutes.">`;
+  form.append(button(`Send message to ${person.name}`, "Send", null));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = form.querySelector("input").value.trim();
+    if (text) signalling.send({ type: "waiting_message", participant: person.id, text });
+  });
+  item.append(label, admit, decline, form);
+  return item;
+}
+
+function button(label, text, onClick) {
+  const b = document.createElement("button");
+  b.type = onClick ? "button" : "submit";
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  if (onClick) b.addEventListener("click", onClick);
+  return b;
+}
+
+function handlePeerJoined(message) {
+  names.set(message.participant.id, message.participant.name);
+  say(status, `${message.participant.name} joined.`);
+  addPersonControls(message.participant);
+}
+
+function addPersonControls(person) {
+  const tile = showStream(stage, person.id, person.name, new MediaStream());
+  if (tile.querySelector(".person-controls")) return;
+  const controls = document.createElement("div");
+  controls.className = "person-controls";
+  controls.append(
+    button(`Send ${person.name} to the waiting room`, "To waiting room", () => signalling.send({ type: "to_waiting", participant: person.id })),
+    button(`Remove ${person.name}`, "Remove", () => signalling.send({ type: "remove", participant: person.id })),
+  );
+  tile.append(controls);
+}
+
+function handlePeerLeft(message) {
+  const name = names.get(message.participant) || "Someone";
+  mesh.drop(message.participant);
+  removeTile(stage, message.participant);
+  if (message.reason !== "waiting room") alertTherapist(`${name} left (${message.reason}).`);
+}
+
+const FLAGS = {
+  break: "asked for a break",
+  not_private: "says it is NOT PRIVATE now",
+  quick_exit: "used the quick exit",
+};
+
+function handleFlag(message) {
+  const name = names.get(message.from) || "Someone";
+  state.flags.push(message);
+  alertTherapist(`${name} ${FLAGS[message.kind] || message.kind}.`);
+}
+
+function handleNotice(message) {
+  alertTherapist(message.message);
+}
+
+function handleError(message) {
+  if (message.code === "gate_closed") {
+    say(status, "The room cannot open yet. Go back to the session page to see what is missing.");
+    root.dataset.gate = "closed";
+    return;
+  }
+  alertTherapist(message.message);
+}
+
+async function showQuality() {
+  if (!mesh) return;
+  state.quality = await mesh.quality();
+  for (const [id, q] of Object.entries(state.quality)) {
+    const el = stage.querySelector(`[data-peer="${CSS.escape(id)}"] .quality`);
+    if (!el) continue;
+    const rtt = q.rtt === null ? "–" : `${Math.round(q.rtt * 1000)} ms`;
+    const fps = q.fps === null ? "–" : `${Math.round(q.fps)} fps`;
+    el.textContent = `${rtt} · ${(q.loss * 100).toFixed(1)}% loss · ${fps}`;
+    el.dataset.level = q.loss > 0.05 || (q.rtt ?? 0) > 0.4 ? "poor" : "good";
+  }
+}
+
+async function main() {
+  stream = await localMedia();
+  if (stream) selfVideo.srcObject = stream;
+  mediaControls(stream, selfTile);
+  signalling
+    .on("room_opened", handleRoomOpened)
+    .on("lobby", handleLobby)
+    .on("peer_joined", handlePeerJoined)
+    .on("peer_left", handlePeerLeft)
+    .on("signal", (m) => mesh && mesh.handleSignal(m))
+    .on("flag", handleFlag)
+    .on("notice", handleNotice)
+    .on("error", handleError)
+    .on("room_ended", () => say(status, "The session has ended."))
+    .on("closed", () => say(status, "Disconnected from the server."));
+  await signalling.connect();
+  signalling.send({ type: "open_room", session: root.dataset.session });
+  lockButton.addEventListener("click", () => {
+    signalling.send({ type: "lock", locked: lockButton.getAttribute("aria-pressed") !== "true" });
+  });
+  endButton.addEventListener("click", () => {
+    if (!confirm("End the session for everyone?")) return;
+    signalling.send({ type: "end_room" });
+    if (mesh) mesh.closeAll();
+  });
+  setInterval(showQuality, 1000);
+}
+
+main();
