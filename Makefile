@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: serve test lint unit chromium clean
+.PHONY: serve test lint bench chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ test: $(VENV)/.installed-test chromium lint
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+## bench: run the benchmarks; writes tests/bench/results/latest.json
+bench: $(VENV)/.installed-test chromium
+	$(BIN)/python -m tests.bench.bench_join

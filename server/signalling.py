@@ -12,8 +12,8 @@ from aiohttp import WSMsgType, web
 from media.turn import ice_config
 from server.accounts import StaffView
 from server.appkeys import CATALOGUE, DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS
-from server.checklists import Kind
 from server.auth import current_user
+from server.checklists import Kind
 from server.db import utcnow
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import check_answer
