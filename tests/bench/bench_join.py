@@ -70,9 +70,8 @@ def main(rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     path = write("join_time_chromium", figures, {"chromium": version})
     print(f"wrote {path}")
     for name, s in figures.items():
-        print(
-            f"{name}: median {s['median']:.0f} ms, min {s['min']:.0f}, max {s['max']:.0f} (n={s['n']})"
-        )
+        low, high = s["min"], s["max"]
+        print(f"{name}: median {s['median']:.0f} ms, min {low:.0f}, max {high:.0f} (n={s['n']})")
     return figures
 
 
