@@ -215,6 +215,23 @@ async def test_bad_input_is_refused_and_the_room_goes_on(
     await asyncio.gather(young.close(), second.close(), attacker.close())
 
 
+async def test_a_relay_only_session_tells_browsers_to_relay(
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:  # type: ignore[no-untyped-def]
+    csrf = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    resp = await client.post(
+        f"/api/clients/{kid.id}/sessions",
+        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat(), "relay_only": True},
+        headers={"X-CSRF-Token": csrf},
+    )
+    token = (await resp.json())["join_links"][0]["url"].rsplit("/join/", 1)[1]
+    young = await _join(aiohttp_client, client, token)
+    assert (await young.expect("joined"))["ice"]["iceTransportPolicy"] == "relay"
+    await young.close()
+
+
 async def test_joining_too_early_or_with_a_bad_link(
     app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
 ) -> None:  # type: ignore[no-untyped-def]

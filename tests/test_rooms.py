@@ -1,0 +1,92 @@
+"""Room and participant state, without any socket."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.exceptions import Forbidden, PlayroomError
+from server.rooms import (
+    MAX_PARTICIPANTS,
+    IllegalTransition,
+    LinkInUse,
+    Participant,
+    Role,
+    Room,
+    State,
+)
+
+
+def _room() -> tuple[Room, Participant]:
+    room = Room("ab" * 16)
+    return room, room.add(Role.THERAPIST, "Therapist")
+
+
+def test_joiners_wait_until_the_therapist_admits_them() -> None:
+    room, therapist = _room()
+    young = room.add(Role.YOUNG_PERSON, "Young person", link_id="l1")
+    assert young.state is State.WAITING and room.waiting() == [young]
+    with pytest.raises(Forbidden):
+        room.admit(young, young.id)
+    room.admit(therapist, young.id)
+    assert young.in_room and room.waiting() == []
+    assert [(old.value, new.value) for old, new, _ in young.history] == [
+        ("joining", "waiting"),
+        ("waiting", "admitted"),
+    ]
+
+
+def test_a_parent_steps_out_and_back() -> None:
+    room, therapist = _room()
+    parent = room.add(Role.PARENT, "Parent", link_id="l2")
+    room.admit(therapist, parent.id)
+    room.send_to_waiting(therapist, parent.id)
+    assert parent.state is State.WAITING
+    room.admit(therapist, parent.id)
+    assert parent.in_room
+
+
+def test_illegal_moves_raise() -> None:
+    room, therapist = _room()
+    young = room.add(Role.YOUNG_PERSON, "Young person")
+    young.set_state(State.LEFT, "gone")
+    with pytest.raises(IllegalTransition):
+        young.set_state(State.ADMITTED, "back from nowhere")
+    with pytest.raises(PlayroomError, match="not here"):
+        room.admit(therapist, young.id)
+
+
+def test_one_device_per_link() -> None:
+    room, _ = _room()
+    first = room.add(Role.YOUNG_PERSON, "Young person", link_id="same")
+    with pytest.raises(LinkInUse):
+        room.add(Role.YOUNG_PERSON, "Young person", link_id="same")
+    room.leave(first, "closed the page")
+    room.add(Role.YOUNG_PERSON, "Young person", link_id="same")  # free again once left
+
+
+def test_a_locked_or_full_room_admits_nobody() -> None:
+    room, therapist = _room()
+    room.set_locked(therapist, True)
+    waiting = room.add(Role.PARENT, "Parent")
+    with pytest.raises(PlayroomError, match="locked"):
+        room.admit(therapist, waiting.id)
+    room.set_locked(therapist, False)
+    room.admit(therapist, waiting.id)
+    for n in range(MAX_PARTICIPANTS - 2):
+        room.admit(therapist, room.add(Role.PARENT, f"P{n}").id)
+    assert len(room.present()) == MAX_PARTICIPANTS
+    extra = room.add(Role.PARENT, "One too many")
+    with pytest.raises(PlayroomError, match="at most 6"):
+        room.admit(therapist, extra.id)
+
+
+def test_only_the_therapist_ends_and_ending_leaves_everyone() -> None:
+    room, therapist = _room()
+    young = room.add(Role.YOUNG_PERSON, "Young person")
+    with pytest.raises(Forbidden):
+        room.end(young)
+    gone = room.end(therapist)
+    assert {p.id for p in gone} == {therapist.id, young.id}
+    assert all(p.state is State.LEFT for p in gone)
+    with pytest.raises(PlayroomError, match="ended"):
+        room.add(Role.YOUNG_PERSON, "Late")
