@@ -17,10 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
+from media.board import Replica
 from media.synthetic import SyntheticAudio, SyntheticVideo
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,15 @@ class ProtocolPeer:
         self.pcs: dict[str, RTCPeerConnection] = {}
         self.frames: dict[str, dict[str, int]] = {}  # peer id -> kind -> frames decoded
         self.inbox: list[dict[str, Any]] = []
+        self.data_pc: RTCPeerConnection | None = None
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.board = Replica()
+        self.board_errors: list[dict[str, Any]] = []
+        self.object_messages: list[dict[str, Any]] = []
+        self.objects: dict[str, bytes] = {}
+        self.change_times: dict[int, float] = {}  # seq -> when it arrived (monotonic)
+        self._incoming_object: tuple[str, list[bytes]] | None = None
+        self._snapshot = False
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._reader = asyncio.create_task(self._read())
@@ -66,6 +82,9 @@ class ProtocolPeer:
                 await self._offer(other["id"])
         elif kind == "signal" and self.media:
             await self._on_signal(message)
+        elif kind == "server_signal" and self.data_pc is not None:
+            answer = RTCSessionDescription(sdp=message["description"]["sdp"], type="answer")
+            await self.data_pc.setRemoteDescription(answer)
         elif kind == "peer_left":
             await self._close_pc(message["participant"])
         elif kind in ("room_ended", "removed", "declined", "waiting"):
@@ -159,6 +178,77 @@ class ProtocolPeer:
             parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
             await self.pcs[peer_id].addIceCandidate(parsed)
 
+    # -- the data connection to the server: board, objects, control
+
+    async def open_board(self) -> None:
+        """Offer a data connection to the server and wait for the board's snapshot."""
+        if self.data_pc is not None:
+            await self.data_pc.close()
+        self.board = Replica()
+        self._snapshot = False
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.data_pc = pc
+        self.channels = {
+            label: pc.createDataChannel(label) for label in ("board", "objects", "control")
+        }
+        self.channels["board"].on("message", self._on_board)
+        self.channels["objects"].on("message", self._on_objects)
+        await pc.setLocalDescription(await pc.createOffer())
+        local = pc.localDescription
+        await self.send(
+            {"type": "server_signal", "description": {"type": "offer", "sdp": local.sdp}}
+        )
+        await self.wait_for(lambda: self._snapshot)
+
+    def _notify(self) -> None:
+        async def poke() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        task = asyncio.ensure_future(poke())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_board(self, data: str) -> None:
+        doc = json.loads(data)
+        if doc["type"] == "snapshot":
+            self.board.load(doc)
+            self._snapshot = True
+        elif doc["type"] == "change":
+            self.change_times[doc["seq"]] = asyncio.get_running_loop().time()
+            self.board.receive(doc["seq"], doc["changes"])
+        elif doc["type"] == "error":
+            self.board_errors.append(doc)
+        self._notify()
+
+    def _on_objects(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            if self._incoming_object is not None:
+                self._incoming_object[1].append(data)
+            return
+        doc = json.loads(data)
+        if doc["type"] == "object":
+            self._incoming_object = (doc["object"], [])
+        elif doc["type"] == "object_end" and self._incoming_object is not None:
+            object_id, parts = self._incoming_object
+            self.objects[object_id] = b"".join(parts)
+            self._incoming_object = None
+        else:
+            self.object_messages.append(doc)
+        self._notify()
+
+    def draw(self, op: dict[str, Any]) -> None:
+        """Send one board operation."""
+        self.channels["board"].send(json.dumps(op))
+
+    async def share(self, transfer_id: str, data: bytes, chunk: int = 16 * 1024) -> None:
+        """Send a picture in chunks over the objects channel."""
+        channel = self.channels["objects"]
+        channel.send(json.dumps({"type": "begin", "id": transfer_id, "size": len(data)}))
+        for start in range(0, len(data), chunk):
+            channel.send(data[start : start + chunk])
+        channel.send(json.dumps({"type": "end", "id": transfer_id}))
+
     def decoded(self, peer_id: str, kind: str = "video") -> int:
         return self.frames.get(peer_id, {}).get(kind, 0)
 
@@ -172,6 +262,8 @@ class ProtocolPeer:
         await asyncio.gather(*(self._close_pc(p) for p in list(self.pcs)))
 
     async def close(self) -> None:
+        if self.data_pc is not None:
+            await self.data_pc.close()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await self._reader

@@ -28,6 +28,7 @@ from server.appkeys import (
     LOGIN_LIMITER,
     SCHEDULE,
     SETTINGS,
+    WHITEBOARDS,
 )
 from server.auth import csrf_middleware, session_cookies
 from server.checklists import load_catalogue
@@ -42,6 +43,7 @@ from server.security import error_middleware, headers_middleware
 from server.settings import Settings
 from server.storage import open_storage
 from server.views import clients, consent, health, home, sessions, signin, supervision
+from server.whiteboard import Whiteboards
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -106,6 +108,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.checklist_valid_days,
         settings.timezone,
     )
+    app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
     app[LINKS] = links
     app[CLIENTS] = clients
     app[CONSENTS] = consents

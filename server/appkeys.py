@@ -17,6 +17,7 @@ from server.links import Links
 from server.ratelimit import RateLimiter
 from server.schedule import Schedule
 from server.settings import Settings
+from server.whiteboard import Whiteboards
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
@@ -31,3 +32,4 @@ CONSENTS = web.AppKey("consents", Consents)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 SCHEDULE = web.AppKey("schedule", Schedule)
 HUB = web.AppKey("hub", Hub)
+WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)

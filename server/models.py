@@ -245,3 +245,38 @@ class JoinCheck(Base):
     link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id", ondelete="CASCADE"))
     answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BoardOp(Base):
+    """One accepted whiteboard operation of a session, in order (sealed: what was drawn)."""
+
+    __tablename__ = "board_ops"
+    __table_args__ = (sa.UniqueConstraint("appointment_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    author: Mapped[str] = mapped_column(sa.String(64))
+    op_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharedObject(Base):
+    """A picture shared in a session, after sanitising (sealed). Part of the client's box."""
+
+    __tablename__ = "shared_objects"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    mime: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    data_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -132,6 +132,14 @@ class Signal(Message):
     candidate: Candidate | None = None
 
 
+class ServerSignal(Message):
+    """The browser's offer (or an ICE candidate) for its data connection to the server."""
+
+    type: Literal["server_signal"]
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+
 class Ping(Message):
     type: Literal["ping"]
     n: int = Field(0, ge=0)
@@ -150,6 +158,7 @@ Incoming = Annotated[
     | Leave
     | Flag
     | Signal
+    | ServerSignal
     | Ping,
     Field(discriminator="type"),
 ]
@@ -224,6 +233,13 @@ class Relayed(Message):
     sender: str = Field(serialization_alias="from")
     description: Description | None = None
     candidate: Candidate | None = None
+
+
+class ServerAnswer(Message):
+    """The server's answer for the browser's data connection."""
+
+    type: Literal["server_signal"] = "server_signal"
+    description: Description
 
 
 class Notice(Message):

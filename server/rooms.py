@@ -97,8 +97,9 @@ class Participant:
 class Room:
     """One session's room: who is in it, who waits, and the therapist's rights over it."""
 
-    def __init__(self, session_id: str, relay_only: bool = False) -> None:
+    def __init__(self, session_id: str, relay_only: bool = False, client_id: str = "") -> None:
         self.session_id = session_id
+        self.client_id = client_id
         self.relay_only = relay_only
         self.participants: dict[str, Participant] = {}
         self.locked = False
@@ -219,10 +220,10 @@ class Rooms:
         self.by_session: dict[str, Room] = {}
         self.on_empty = on_empty
 
-    def get_or_create(self, session_id: str, relay_only: bool) -> Room:
+    def get_or_create(self, session_id: str, relay_only: bool, client_id: str = "") -> Room:
         room = self.by_session.get(session_id)
         if room is None or room.ended:
-            room = Room(session_id, relay_only)
+            room = Room(session_id, relay_only, client_id)
             self.by_session[session_id] = room
         return room
 

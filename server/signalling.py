@@ -9,9 +9,10 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from media.server_peer import ServerPeer
 from media.turn import ice_config
 from server.accounts import StaffView
-from server.appkeys import CATALOGUE, DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS
+from server.appkeys import CATALOGUE, DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS, WHITEBOARDS
 from server.auth import current_user
 from server.checklists import Kind
 from server.db import utcnow
@@ -26,6 +27,7 @@ from server.protocol import (
     Admitted,
     Decline,
     Declined,
+    Description,
     EndRoom,
     Error,
     Flag,
@@ -47,6 +49,8 @@ from server.protocol import (
     Removed,
     RoomEnded,
     RoomOpened,
+    ServerAnswer,
+    ServerSignal,
     Signal,
     ToWaiting,
     Waiting,
@@ -60,6 +64,7 @@ from server.schedule import GateClosed
 from server.sdp import check_sdp
 from server.sealed import seal
 from server.tokens import TokenError
+from server.whiteboard import Member
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -79,7 +84,7 @@ class Connection:
         self.hub: Hub = request.app[HUB]
         self.room: Room | None = None
         self.me: Participant | None = None
-        self.session_row_therapist: StaffView | None = None
+        self.server_peer: ServerPeer | None = None
 
     async def reply(self, message: object) -> None:
         await self.ws.send_str(dump_message(message))  # type: ignore[arg-type]
@@ -139,6 +144,8 @@ class Connection:
                     await self.hub.send(room.therapist, FlagRaised(sender=me.id, kind=message.kind))
             case Signal():
                 await self.signal(message)
+            case ServerSignal():
+                await self.server_signal(message)
             case Ping():
                 await self.reply(Pong(n=message.n))
 
@@ -157,7 +164,9 @@ class Connection:
             raise ProtocolError(
                 "too_early", "It is too early to join. Please come back nearer the time."
             )
-        room = self.hub.rooms.get_or_create(appointment.id, appointment.relay_only)
+        room = self.hub.rooms.get_or_create(
+            appointment.id, appointment.relay_only, appointment.client_id
+        )
         role = Role(link.role)
         try:
             me = room.add(role, NAMES[role], link.id)
@@ -228,7 +237,9 @@ class Connection:
         if self.me is not None:
             raise ProtocolError("already_joined", "This connection is already in a room.")
         appointment = await self.request.app[SCHEDULE].open_room(self.user, message.session)
-        room = self.hub.rooms.get_or_create(appointment.id, appointment.relay_only)
+        room = self.hub.rooms.get_or_create(
+            appointment.id, appointment.relay_only, appointment.client_id
+        )
         if room.therapist is not None:
             raise PlayroomError("This room is already open in another window.")
         me = room.add(Role.THERAPIST, self.user.display_name)
@@ -287,6 +298,7 @@ class Connection:
         self.hub.rooms.discard(room)
 
     async def leave(self, cause: str) -> None:
+        await self._close_server_peer()
         if self.room is None or self.me is None or self.me.state is State.LEFT:
             return
         room, me = self.room, self.me
@@ -298,6 +310,46 @@ class Connection:
         await self.hub.lobby(room)
         if not any(p.state is not State.LEFT for p in room.participants.values()):
             self.hub.rooms.discard(room)
+
+    async def server_signal(self, message: ServerSignal) -> None:
+        """The data connection to the server (board, objects, control)."""
+        room, me = self._in_room()
+        if not me.in_room:
+            raise ProtocolError("not_in_room", "You are not in the room yet.")
+        if message.description is not None:
+            if message.description.type != "offer":
+                raise ProtocolError("bad_message", "The browser offers; the server answers.")
+            check_sdp(message.description.sdp)
+            await self._close_server_peer()
+            whiteboards = self.request.app[WHITEBOARDS]
+            board = await whiteboards.get(room.session_id, room.client_id)
+            pid = me.id
+
+            async def on_message(label: str, data: str | bytes) -> None:
+                await board.message(pid, label, data)
+
+            async def on_open(label: str) -> None:
+                await board.opened(pid, label)
+
+            async def on_gone(peer: ServerPeer) -> None:
+                board.leave(pid, peer)
+                whiteboards.peers.discard(peer)
+
+            peer = ServerPeer(pid, on_message, on_open, on_gone)
+            whiteboards.peers.add(peer)
+            author = me.link_id or f"staff:{self.user.id if self.user else me.id}"
+            board.join(pid, Member(author, me.role is Role.THERAPIST, peer))
+            self.server_peer = peer
+            answer = await peer.answer(message.description.sdp)
+            await self.reply(ServerAnswer(description=Description(type="answer", sdp=answer)))
+        elif message.candidate is not None and self.server_peer is not None:
+            c = message.candidate
+            await self.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)
+
+    async def _close_server_peer(self) -> None:
+        if self.server_peer is not None:
+            peer, self.server_peer = self.server_peer, None
+            await peer.close()
 
     async def signal(self, message: Signal) -> None:
         room, me = self._in_room()
@@ -358,4 +410,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def close_all(app: web.Application) -> None:
+    """At shutdown: sockets close with GOING_AWAY, then every server peer."""
     await app[HUB].close_all()
+    await app[WHITEBOARDS].close_all()

@@ -1,0 +1,87 @@
+"""The server's end of each participant's data connection (aiortc): channels ``board``,
+``objects`` and ``control``. The browser offers; the server answers. The peer only carries
+messages; what they mean is decided by the callbacks it is given."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+log = logging.getLogger(__name__)
+CHANNELS = ("board", "objects", "control")
+OnMessage = Callable[[str, str | bytes], Awaitable[None]]
+OnOpen = Callable[[str], Awaitable[None]]
+OnGone = Callable[["ServerPeer"], Awaitable[None]]
+
+
+class ServerPeer:
+    """One participant's RTCPeerConnection to the server."""
+
+    def __init__(self, owner: str, on_message: OnMessage, on_open: OnOpen, on_gone: OnGone) -> None:
+        self.owner = owner
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.channels: dict[str, RTCDataChannel] = {}
+        self._on_message, self._on_open, self._on_gone = on_message, on_open, on_gone
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.pc.on("datachannel", self._channel)
+        self.pc.on("connectionstatechange", self._state)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _channel(self, channel: RTCDataChannel) -> None:
+        if channel.label not in CHANNELS:
+            channel.close()  # only the three known channels are carried
+            return
+        self.channels[channel.label] = channel
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            self._spawn(self._on_message(channel.label, message))
+
+        if channel.readyState == "open":
+            self._spawn(self._on_open(channel.label))
+        else:
+            channel.on("open", lambda: self._spawn(self._on_open(channel.label)))
+
+    async def _state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            await self.close()
+
+    async def answer(self, offer: str) -> str:
+        """Take the browser's offer; returns the answer (with every candidate in it)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
+    async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        if not candidate:
+            return
+        parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        parsed.sdpMid, parsed.sdpMLineIndex = sdp_mid, index
+        await self.pc.addIceCandidate(parsed)
+
+    def send(self, label: str, data: str | bytes) -> bool:
+        channel = self.channels.get(label)
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(data)
+        return True
+
+    def send_json(self, label: str, doc: object) -> bool:
+        return self.send(label, json.dumps(doc, separators=(",", ":")))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.pc.close()
+        await self._on_gone(self)

@@ -1,0 +1,81 @@
+"""Chunked, resumable transfers of one object over a data channel, with hard bounds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from media.images import MAX_BYTES
+
+CHUNK = 16 * 1024
+STALL_SECONDS = 60.0
+
+
+class TransferError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Transfer:
+    """An object arriving in chunks; it may resume from ``received`` after a reconnect."""
+
+    id: str
+    size: int
+    parts: list[bytes] = field(default_factory=list)
+    received: int = 0
+    touched: float = field(default_factory=time.monotonic)
+
+    def add(self, chunk: bytes) -> None:
+        if len(chunk) > CHUNK:
+            raise TransferError("chunk_too_large", f"Chunks are limited to {CHUNK} bytes.")
+        if self.received + len(chunk) > self.size:
+            raise TransferError("too_much", "More data arrived than was announced.")
+        self.parts.append(chunk)
+        self.received += len(chunk)
+        self.touched = time.monotonic()
+
+    @property
+    def complete(self) -> bool:
+        return self.received == self.size
+
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class Transfers:
+    """The transfers of one sender; at most one at a time, stalled ones are dropped."""
+
+    def __init__(self) -> None:
+        self.current: Transfer | None = None
+
+    def begin(self, transfer_id: str, size: int) -> Transfer:
+        if not 0 < size <= MAX_BYTES:
+            raise TransferError(
+                "too_large", f"Pictures are limited to {MAX_BYTES // (1024 * 1024)} MB."
+            )
+        if self.current is not None and self.current.id == transfer_id:
+            return self.current  # resuming
+        self.current = Transfer(transfer_id, size)
+        return self.current
+
+    def chunk(self, data: bytes) -> Transfer:
+        if self.current is None:
+            raise TransferError("no_transfer", "Send 'begin' before the data.")
+        if time.monotonic() - self.current.touched > STALL_SECONDS:
+            self.current = None
+            raise TransferError("stalled", "The transfer stalled and was dropped. Send it again.")
+        self.current.add(data)
+        return self.current
+
+    def finish(self) -> Transfer:
+        transfer = self.current
+        if transfer is None or not transfer.complete:
+            raise TransferError("incomplete", "The transfer is not complete.")
+        self.current = None
+        return transfer
+
+    def drop_stalled(self) -> None:
+        if self.current is not None and time.monotonic() - self.current.touched > STALL_SECONDS:
+            self.current = None

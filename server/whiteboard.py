@@ -1,0 +1,255 @@
+"""Each room's whiteboard on the server: operations checked, numbered, persisted (sealed)
+before anyone sees them, and fanned out; pictures sanitised and shared. A participant who
+joins or comes back gets a snapshot of the board."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from media.board import Board, BoardError, Picture, parse_op
+from media.images import PictureError, sanitize
+from media.server_peer import ServerPeer
+from media.transfer import CHUNK, TransferError, Transfers
+from server.db import Database, utcnow
+from server.keys import KeyRing
+from server.models import BoardOp, SharedObject, new_id
+from server.ratelimit import RateLimiter
+from server.sealed import seal, unseal, unseal_bytes
+
+log = logging.getLogger(__name__)
+OPS_PER_SECOND = 100  # a point every 16 ms is about 60
+
+
+@dataclass
+class Member:
+    """A participant's data connection, as the board sees it."""
+
+    author: str  # stable across reconnects: the link, or the therapist's account
+    may_clear: bool
+    peer: ServerPeer
+    transfers: Transfers = field(default_factory=Transfers)
+
+
+class RoomBoard:
+    """One session's board and its members."""
+
+    def __init__(self, appointment_id: str, client_id: str, db: Database, ring: KeyRing) -> None:
+        self.appointment_id = appointment_id
+        self.client_id = client_id
+        self.db = db
+        self.ring = ring
+        self.board = Board()
+        self.members: dict[str, Member] = {}  # participant id -> member
+        self.lock = asyncio.Lock()
+        self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
+
+    async def load(self) -> None:
+        """Rebuild the board from its stored operations (after a restart)."""
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(BoardOp)
+                .where(BoardOp.appointment_id == self.appointment_id)
+                .order_by(BoardOp.seq)
+            )
+            for row in rows:
+                op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
+                self.board.apply(row.author, op)
+
+    def join(self, participant_id: str, member: Member) -> None:
+        self.members[participant_id] = member
+
+    def leave(self, participant_id: str, peer: ServerPeer) -> None:
+        member = self.members.get(participant_id)
+        if member is not None and member.peer is peer:
+            del self.members[participant_id]
+
+    async def opened(self, participant_id: str, label: str) -> None:
+        member = self.members.get(participant_id)
+        if member is None:
+            return
+        if label == "board":
+            member.peer.send_json("board", {"type": "snapshot", **self.board.snapshot()})
+        elif label == "objects":
+            for object_id in await self._object_ids():
+                await self._send_object(member.peer, object_id)
+
+    async def message(self, participant_id: str, label: str, data: str | bytes) -> None:
+        member = self.members.get(participant_id)
+        if member is None:
+            return
+        if label == "board":
+            await self._board_message(participant_id, member, data)
+        elif label == "objects":
+            await self._object_message(member, data)
+        elif label == "control" and isinstance(data, str):
+            self._control(member, data)
+
+    # -- the board
+
+    async def _board_message(self, participant_id: str, member: Member, data: str | bytes) -> None:
+        if not self.limiter.allow(participant_id):
+            member.peer.send_json(
+                "board", {"type": "error", "code": "rate_limited", "message": "Slow down a little."}
+            )
+            return
+        try:
+            if isinstance(data, bytes) or len(data) > 32 * 1024:
+                raise BoardError("bad_op", "Board operations are JSON text up to 32 KiB.")
+            op = parse_op(data)
+            if isinstance(op, Picture):
+                raise BoardError("not_allowed", "Pictures are placed by sharing them.")
+            await self.submit(member.author, op, member.may_clear)
+        except BoardError as exc:
+            member.peer.send_json("board", {"type": "error", "code": exc.code, "message": str(exc)})
+
+    async def submit(self, author: str, op: object, may_clear: bool) -> None:
+        """Check, number, persist, apply and fan out one operation, in that order."""
+        async with self.lock:
+            self.board.check(author, op, may_clear)  # type: ignore[arg-type]
+            seq = self.board.seq + 1
+            row = BoardOp(
+                id=new_id(),
+                appointment_id=self.appointment_id,
+                seq=seq,
+                author=author,
+                created_at=utcnow(),
+            )
+            seal(self.ring, row, "op_enc", op.model_dump_json())  # type: ignore[attr-defined]
+            async with self.db.session() as session:
+                session.add(row)
+            applied, changes = self.board.apply(author, op)  # type: ignore[arg-type]
+            assert applied == seq
+            message = json.dumps(
+                {"type": "change", "seq": seq, "author": author, "changes": changes},
+                separators=(",", ":"),
+            )
+            for member in list(self.members.values()):
+                member.peer.send("board", message)
+
+    # -- pictures
+
+    async def _object_message(self, member: Member, data: str | bytes) -> None:
+        try:
+            if isinstance(data, bytes):
+                member.transfers.chunk(data)
+                return
+            doc = json.loads(data) if len(data) <= 1024 else None
+            if not isinstance(doc, dict):
+                raise TransferError("bad_message", "Object messages are small JSON objects.")
+            kind = doc.get("type")
+            if kind == "begin":
+                transfer = member.transfers.begin(
+                    str(doc.get("id", ""))[:40], int(doc.get("size", 0))
+                )
+                member.peer.send_json(
+                    "objects", {"type": "ready", "id": transfer.id, "received": transfer.received}
+                )
+            elif kind == "end":
+                transfer = member.transfers.finish()
+                await self._share(member, transfer.id, transfer.data())
+            else:
+                raise TransferError("bad_message", "Unknown object message.")
+        except (TransferError, PictureError, ValueError) as exc:
+            code = getattr(exc, "code", "refused")
+            member.peer.send_json("objects", {"type": "error", "code": code, "message": str(exc)})
+
+    async def _share(self, member: Member, transfer_id: str, data: bytes) -> None:
+        clean = await asyncio.to_thread(sanitize, data)
+        row = SharedObject(
+            id=new_id(),
+            appointment_id=self.appointment_id,
+            client_id=self.client_id,
+            mime=clean.mime,
+            width=clean.width,
+            height=clean.height,
+            created_at=utcnow(),
+        )
+        seal(self.ring, row, "data_enc", clean.data)
+        async with self.db.session() as session:
+            session.add(row)
+        member.peer.send_json("objects", {"type": "shared", "id": transfer_id, "object": row.id})
+        for other in list(self.members.values()):
+            await self._send_object(other.peer, row.id, clean.mime, clean.data)
+        scale = min(1.0, 600 / max(clean.width, clean.height))
+        picture = Picture(
+            op="picture",
+            id=f"pic-{secrets.token_hex(6)}",
+            object=row.id,
+            x=40,
+            y=40,
+            w=clean.width * scale,
+            h=clean.height * scale,
+        )
+        await self.submit(member.author, picture, member.may_clear)
+
+    async def _object_ids(self) -> list[str]:
+        async with self.db.session() as session:
+            return list(
+                await session.scalars(
+                    sa.select(SharedObject.id)
+                    .where(SharedObject.appointment_id == self.appointment_id)
+                    .order_by(SharedObject.created_at)
+                )
+            )
+
+    async def _send_object(
+        self, peer: ServerPeer, object_id: str, mime: str | None = None, data: bytes | None = None
+    ) -> None:
+        if data is None:
+            async with self.db.session() as session:
+                row = await session.get(SharedObject, object_id)
+            if row is None:
+                return
+            mime, data = row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
+        peer.send_json(
+            "objects", {"type": "object", "object": object_id, "mime": mime, "size": len(data)}
+        )
+        for start in range(0, len(data), CHUNK):
+            peer.send("objects", data[start : start + CHUNK])
+        peer.send_json("objects", {"type": "object_end", "object": object_id})
+
+    # -- control
+
+    def _control(self, member: Member, data: str) -> None:
+        try:
+            doc = json.loads(data) if len(data) <= 256 else None
+        except json.JSONDecodeError:
+            doc = None
+        if (
+            isinstance(doc, dict)
+            and doc.get("type") == "ping"
+            and isinstance(doc.get("t"), int | float)
+        ):
+            member.peer.send_json("control", {"type": "pong", "t": doc["t"]})
+
+
+class Whiteboards:
+    """Every room's board in this process, loaded from storage on first use."""
+
+    def __init__(self, db: Database, ring: KeyRing) -> None:
+        self.db = db
+        self.ring = ring
+        self.boards: dict[str, RoomBoard] = {}
+        self.peers: set[ServerPeer] = set()
+        self._loading = asyncio.Lock()
+
+    async def get(self, appointment_id: str, client_id: str) -> RoomBoard:
+        async with self._loading:
+            board = self.boards.get(appointment_id)
+            if board is None:
+                board = RoomBoard(appointment_id, client_id, self.db, self.ring)
+                await board.load()
+                self.boards[appointment_id] = board
+            return board
+
+    def forget(self, appointment_id: str) -> None:
+        self.boards.pop(appointment_id, None)
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(peer.close() for peer in list(self.peers)), return_exceptions=True)

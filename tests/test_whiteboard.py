@@ -1,0 +1,211 @@
+"""The whiteboard over real data channels (aiortc peers against the real server)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from PIL import Image
+
+from media.client import ProtocolPeer
+from server.db import utcnow
+from tests.conftest import Staff, sign_in
+from tests.factories import ready_client, therapist_view
+from tests.test_images import _bomb, _jpeg_with_gps
+
+
+def stroke(sid: str, start: float) -> list[dict[str, object]]:
+    """A stroke drawn point by point, as a hand draws."""
+    ops: list[dict[str, object]] = [
+        {
+            "op": "stroke_begin",
+            "id": sid,
+            "colour": "#204080",
+            "width": 6,
+            "points": [[start, 100, 0.5]],
+        }
+    ]
+    ops += [
+        {"op": "stroke_points", "id": sid, "points": [[start + i, 100 + i, 0.5]]}
+        for i in range(1, 20)
+    ]
+    ops.append({"op": "stroke_end", "id": sid})
+    return ops
+
+
+class Scene:
+    def __init__(
+        self,
+        client: TestClient,
+        token: str,
+        session: str,
+        therapist: ProtocolPeer,
+        young: ProtocolPeer,
+    ) -> None:
+        self.client, self.token, self.session = client, token, session
+        self.therapist, self.young = therapist, young
+
+
+async def _enter(
+    aiohttp_client, client: TestClient, session: str, token: str
+) -> tuple[ProtocolPeer, ProtocolPeer]:  # type: ignore[no-untyped-def]
+    therapist = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await therapist.send({"type": "open_room", "session": session})
+    await therapist.expect("room_opened")
+    outsider = await aiohttp_client(client.server)
+    young = ProtocolPeer(await outsider.ws_connect("/ws"), media=False)
+    await young.send({"type": "join", "token": token})
+    yid = (await young.expect("joined"))["you"]["id"]
+    await therapist.send({"type": "admit", "participant": yid})
+    await young.expect("admitted")
+    await asyncio.gather(therapist.open_board(), young.open_board())
+    return therapist, young
+
+
+@pytest.fixture
+async def scene(app: web.Application, aiohttp_client, client: TestClient, therapist: Staff):  # type: ignore[no-untyped-def]
+    csrf = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    resp = await client.post(
+        f"/api/clients/{kid.id}/sessions",
+        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat()},
+        headers={"X-CSRF-Token": csrf},
+    )
+    made = await resp.json()
+    token = made["join_links"][0]["url"].rsplit("/join/", 1)[1]
+    t, y = await _enter(aiohttp_client, client, made["id"], token)
+    yield Scene(client, token, made["id"], t, y)
+    await asyncio.gather(t.close(), y.close())
+
+
+async def test_two_people_draw_at_once_and_converge(scene: Scene) -> None:
+    t, y = scene.therapist, scene.young
+    for a, b in zip(stroke("t-1", 100), stroke("y-1", 600), strict=True):
+        t.draw(a)
+        y.draw(b)
+    t.draw({"op": "sticker", "id": "t-sun", "name": "sun", "x": 50, "y": 50})
+    y.draw({"op": "undo"})  # the young person's undo takes back their own stroke only
+    await t.wait_for(lambda: t.board.seq == 44)
+    await y.wait_for(lambda: y.board.seq == 44)
+    assert t.board.snapshot() == y.board.snapshot()
+    elements = {e["id"]: e for e in t.board.snapshot()["elements"]}
+    assert len(elements["t-1"]["points"]) == 20 and elements["t-1"]["visible"]
+    assert not elements["y-1"]["visible"] and elements["t-sun"]["visible"]
+
+
+async def test_a_reconnecting_participant_gets_the_whole_board(scene: Scene) -> None:
+    t, y = scene.therapist, scene.young
+    for op in stroke("t-1", 100):
+        t.draw(op)
+    await y.wait_for(lambda: y.board.seq == 21)
+    await y.data_pc.close()  # type: ignore[union-attr]  # the data connection drops
+    for op in stroke("t-2", 300):
+        t.draw(op)
+    await t.wait_for(lambda: t.board.seq == 42)
+    await y.open_board()  # a fresh server peer: snapshot of everything
+    assert y.board.snapshot() == t.board.snapshot()
+
+
+async def test_bad_board_input_is_refused_and_nothing_is_lost(scene: Scene) -> None:
+    t, y = scene.therapist, scene.young
+    for op in stroke("t-1", 100):
+        t.draw(op)
+    await y.wait_for(lambda: y.board.seq == 21)
+    bad = [
+        ({"op": "laser"}, "unknown_op"),
+        ({"op": "text", "id": "x", "x": 1e12, "y": 1, "text": "hi", "colour": "#000000"}, "bad_op"),
+        (
+            {
+                "op": "shape",
+                "id": "s",
+                "kind": "rect",
+                "x1": 0,
+                "y1": 0,
+                "x2": 1,
+                "y2": 1,
+                "colour": "#000000",
+                "width": -2,
+            },
+            "bad_op",
+        ),
+        (
+            {"op": "stroke_points", "id": "t-1", "points": [[1, 1, 0.5]]},
+            "not_yours",
+        ),  # not their stroke
+        ({"op": "erase", "target": "t-1", "author": "staff"}, "bad_op"),  # no spoofing an author
+        ({"op": "clear"}, "not_allowed"),
+        (
+            {"op": "picture", "id": "p", "object": "0" * 32, "x": 1, "y": 1, "w": 5, "h": 5},
+            "not_allowed",
+        ),
+        (
+            {
+                "op": "stroke_begin",
+                "id": "big",
+                "colour": "#000000",
+                "width": 3,
+                "points": [[1, 1, 0.5]] * 10_000,
+            },
+            "bad_op",
+        ),
+    ]
+    for op, _ in bad:
+        y.draw(op)
+    y.channels["board"].send(
+        '{"op": "text", "id": "n", "x": NaN, "y": 1, "text": "a", "colour": "#000000"}'
+    )
+    await y.wait_for(lambda: len(y.board_errors) >= len(bad) + 1)
+    assert [e["code"] for e in y.board_errors[: len(bad)]] == [code for _, code in bad]
+    assert y.board_errors[-1]["code"] in ("bad_op", "bad_json")
+    # a flood is limited, not fatal
+    for _ in range(400):
+        y.draw({"op": "move", "target": "t-1", "dx": 0.1, "dy": 0})
+    await y.wait_for(lambda: any(e["code"] == "rate_limited" for e in y.board_errors))
+    await t.wait_for(lambda: t.board.seq == y.board.seq and y.board.seq > 21)
+    assert t.board.snapshot() == y.board.snapshot()
+    assert len(t.board.elements["t-1"]["points"]) == 20  # nothing drawn was lost
+
+
+async def test_pictures_are_cleaned_before_anyone_sees_them(scene: Scene) -> None:
+    t, y = scene.therapist, scene.young
+    await y.share("photo", _jpeg_with_gps())
+    await t.wait_for(lambda: len(t.objects) == 1)
+    (data,) = t.objects.values()
+    image = Image.open(io.BytesIO(data))
+    assert dict(image.getexif()) == {} and b"Acacia" not in data
+    await t.wait_for(lambda: any(e["kind"] == "picture" for e in t.board.elements.values()))
+    refused = [
+        ("html", b"<html><script>alert(1)</script></html>"),
+        ("svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+        ("corrupt", b"\x89PNG\r\n\x1a\n" + b"garbage" * 10),
+        ("bomb", _bomb(50_000, 50_000)),
+    ]
+    for name, data in refused:
+        await y.share(name, data)
+    y.channels["objects"].send('{"type": "begin", "id": "huge", "size": 1073741824}')
+    await y.wait_for(lambda: sum(m["type"] == "error" for m in y.object_messages) >= 5)
+    codes = [m["code"] for m in y.object_messages if m["type"] == "error"]
+    assert codes.count("refused") == 4 and "too_large" in codes
+    assert len(t.objects) == 1  # only the clean photo was ever shared
+
+
+async def test_board_reloads_from_storage(app: web.Application, scene: Scene) -> None:
+    """What a restarted server does: the board is rebuilt from the stored operations."""
+    from server.appkeys import WHITEBOARDS
+    from server.whiteboard import Whiteboards
+
+    t = scene.therapist
+    for op in stroke("t-1", 100):
+        t.draw(op)
+    t.draw({"op": "text", "id": "t-hello", "x": 10, "y": 10, "text": "Hello", "colour": "#000000"})
+    await t.wait_for(lambda: t.board.seq == 22)
+    fresh = Whiteboards(app[WHITEBOARDS].db, app[WHITEBOARDS].ring)
+    room_board = app[WHITEBOARDS].boards[scene.session]
+    reloaded = await fresh.get(scene.session, room_board.client_id)
+    assert reloaded.board.snapshot() == room_board.board.snapshot()
+    assert reloaded.board.snapshot()["elements"] == list(t.board.elements.values())
