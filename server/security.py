@@ -70,7 +70,7 @@ def _apply_headers(request: web.Request, response: web.StreamResponse, handler: 
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     route_handler = request.match_info.handler  # the view, not the next middleware
     h["Permissions-Policy"] = _MEDIA if getattr(route_handler, "media_page", False) else _NO_DEVICES
-    if not request.path.startswith("/static/"):
+    if not request.path.startswith(("/static/", "/stickers/")):
         h["Cache-Control"] = "no-store"
     if request.secure or request.app[SETTINGS].tls:
         h["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"

@@ -270,9 +270,17 @@ class Connection:
         await self.hub.disconnect(target)
         await self.hub.lobby(room)
 
+    async def _drop_from_board(self, room: Room, participant_id: str) -> None:
+        """Whoever leaves the room stops receiving the board at once."""
+        board = self.request.app[WHITEBOARDS].boards.get(room.session_id)
+        member = board.members.get(participant_id) if board else None
+        if member is not None:
+            await member.peer.close()
+
     async def to_waiting(self, message: ToWaiting) -> None:
         room, me = self._in_room()
         target = room.send_to_waiting(me, message.participant)
+        await self._drop_from_board(room, target.id)
         await self.hub.send(target, Waiting())
         await self.hub.send_many(
             room.peers_of(target), PeerLeft(participant=target.id, reason="waiting room")
@@ -282,6 +290,7 @@ class Connection:
     async def remove(self, message: Remove) -> None:
         room, me = self._in_room()
         target = room.remove(me, message.participant, "removed by the therapist")
+        await self._drop_from_board(room, target.id)
         await self.hub.send(target, Removed())
         await self.hub.disconnect(target)
         await self.hub.send_many(room.present(), PeerLeft(participant=target.id, reason="removed"))

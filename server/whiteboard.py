@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from media.board import Board, BoardError, Picture, parse_op
+from media import stickers
+from media.board import Board, BoardError, Picture, Sticker, parse_op
 from media.images import PictureError, sanitize
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, TransferError, Transfers
@@ -104,6 +105,8 @@ class RoomBoard:
             op = parse_op(data)
             if isinstance(op, Picture):
                 raise BoardError("not_allowed", "Pictures are placed by sharing them.")
+            if isinstance(op, Sticker) and op.name not in stickers.NAMES:
+                raise BoardError("unknown_sticker", "There is no such sticker.")
             await self.submit(member.author, op, member.may_clear)
         except BoardError as exc:
             member.peer.send_json("board", {"type": "error", "code": exc.code, "message": str(exc)})

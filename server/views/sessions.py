@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from media import stickers
 from server.appkeys import CATALOGUE, CLIENTS, SCHEDULE, SETTINGS
 from server.auth import staff_only
 from server.checklists import Kind
@@ -171,7 +172,24 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     user = await staff(request)
     appointment = await request.app[SCHEDULE].get(user, request.match_info["id"])
     client = await request.app[CLIENTS].get(user, appointment.client_id)
-    return await render(request, "room.html", appointment=appointment, client=client)
+    return await render(
+        request,
+        "room.html",
+        appointment=appointment,
+        client=client,
+        stickers=sorted(stickers.NAMES),
+    )
+
+
+@routes.get("/stickers/{name}.svg", name="sticker")
+async def sticker(request: web.Request) -> web.StreamResponse:
+    """A picture from the built-in library."""
+    path = stickers.path_of(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"}
+    )
 
 
 @routes.get("/away", name="away")
@@ -200,4 +218,5 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         too_early=utcnow() < link.not_before,
         contract=request.app[CATALOGUE][Kind.CONTRACT],
         prejoin=request.app[CATALOGUE][Kind.PRE_JOIN],
+        stickers=sorted(stickers.NAMES),
     )

@@ -3,6 +3,8 @@
 
 import { Signalling } from "./signal.js";
 import { Mesh } from "./mesh.js";
+import { BoardView, tools } from "./board.js";
+import { ServerLink } from "./serverlink.js";
 import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
 
 const root = document.getElementById("room");
@@ -17,6 +19,31 @@ const lockButton = document.getElementById("lock");
 const endButton = document.getElementById("end");
 
 const signalling = new Signalling();
+const boardStatus = document.getElementById("board-status");
+let link = null;
+let board = null;
+
+/** The whiteboard: a data connection to the server, and the canvas. */
+function openBoard() {
+  if (!board) {
+    board = new BoardView(document.getElementById("board"), (op) => link && link.send("board", op));
+    board.onError = (m) => say(boardStatus, m.message);
+    tools(document.getElementById("board-area"), board, {
+      share: (file) => link && link.share(file).then(() => say(boardStatus, "Sending your picture…")),
+    });
+    state.board = board;
+  }
+  if (link) link.close();
+  link = new ServerLink(signalling, {
+    onBoard: (m) => board.handle(m),
+    onObject: (id, blob) => board.addObject(id, blob),
+    onObjectMessage: (m) => {
+      if (m.type === "error") say(boardStatus, m.message);
+      if (m.type === "shared") say(boardStatus, "Your picture is on the board.");
+    },
+  });
+  link.open();
+}
 const names = new Map();
 let mesh = null;
 let stream = null;
@@ -35,6 +62,7 @@ function handleRoomOpened(message) {
     onGone: (id) => removeTile(stage, id),
   });
   state.mesh = mesh;
+  openBoard();
   say(status, "The room is open. People you admit will appear here.");
   startTimer(document.getElementById("timer"));
 }
@@ -155,6 +183,7 @@ async function main() {
     .on("peer_joined", handlePeerJoined)
     .on("peer_left", handlePeerLeft)
     .on("signal", (m) => mesh && mesh.handleSignal(m))
+    .on("server_signal", (m) => link && link.handleAnswer(m))
     .on("flag", handleFlag)
     .on("notice", handleNotice)
     .on("error", handleError)

@@ -1,0 +1,89 @@
+"""The whiteboard in Chromium: the therapist places a sticker and draws a line, the young
+person sees both; the young person shares a photo, the therapist sees it, with no metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import screenshot, serious_violations
+from tests.browser.session_flow import admit, my_id, open_room, prepare, therapist_page, walk_in
+from tests.helpers import ServerProcess
+from tests.test_images import _jpeg_with_gps
+
+pytestmark = pytest.mark.browser
+VISIBLE = (
+    "() => [...window.playroom.board.elements.values()].filter(e => e.visible).map(e => e.kind)"
+)
+
+
+def _kinds(page: Page) -> list[str]:
+    return list(page.evaluate(VISIBLE))
+
+
+def _draw_line(page: Page) -> None:
+    page.locator("#board").scroll_into_view_if_needed()
+    box = page.locator("#board").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 80, box["y"] + 80)
+    page.mouse.down()
+    for step in range(1, 25):
+        page.mouse.move(box["x"] + 80 + step * 12, box["y"] + 80 + step * 6)
+    page.mouse.up()
+
+
+def test_sticker_line_and_picture_reach_the_other_side(
+    browser: Browser, live_server: ServerProcess, tmp_path: Path
+) -> None:
+    context, therapist, _ = therapist_page(browser, live_server, "bea")
+    session = prepare(therapist, live_server, name="Kai")
+    open_room(therapist, live_server, session)
+    young_context = browser.new_context(viewport={"width": 1100, "height": 900})
+    young = young_context.new_page()
+    walk_in(young, session.links["young_person"])
+    my_id(young)
+    admit(therapist, "Young person")
+    young.wait_for_function(
+        "() => window.playroom.board && window.playroom.board.seq >= 0 && window.playroom.board.canvas"
+    )
+
+    therapist.get_by_text("Stickers").click()
+    therapist.get_by_role("button", name="Put happy face on the board").click()
+    _draw_line(therapist)
+    young.wait_for_function(f"() => ({VISIBLE})().length >= 2")
+    assert sorted(_kinds(young)) == ["sticker", "stroke"]
+    stroke = young.evaluate(
+        "() => [...window.playroom.board.elements.values()].find(e => e.kind === 'stroke')"
+    )
+    assert stroke["finished"] and len(stroke["points"]) >= 20
+    # the canvas really shows it: pixels along the line are not white
+    painted = young.evaluate(
+        "() => { const c = document.getElementById('board').getContext('2d');"
+        " const d = c.getImageData(0, 0, 1600, 1200).data; let n = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] < 200) n++; return n; }"
+    )
+    assert painted > 500
+    screenshot(young, "board-young")
+    assert serious_violations(young) == []
+
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(_jpeg_with_gps())
+    young.locator("[data-share]").set_input_files(str(photo))
+    expect(young.locator("#board-status")).to_contain_text("on the board")
+    therapist.wait_for_function(f"() => ({VISIBLE})().includes('picture')")
+    therapist.wait_for_function(
+        "() => { const p = [...window.playroom.board.elements.values()].find(e => e.kind === 'picture');"
+        " const img = window.playroom.board.images.get(p.data.object); return img && img.naturalWidth > 0; }"
+    )
+    screenshot(therapist, "board-therapist")
+    assert serious_violations(therapist) == []
+
+    # the session ends: nothing stays in the young person's page
+    therapist.get_by_role("button", name="End session").click()
+    expect(young.get_by_role("heading", name="See you next time")).to_be_visible()
+    assert young.evaluate("() => window.playroom.board.elements.size") == 0
+    assert young.evaluate("() => localStorage.length + sessionStorage.length") == 0
+    young_context.close()
+    context.close()

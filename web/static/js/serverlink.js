@@ -1,0 +1,93 @@
+// The page's data connection to the server: channels "board", "objects" and "control".
+// The browser offers; the server (aiortc) answers over the signalling socket.
+
+const CHUNK = 16 * 1024;
+
+/** One RTCPeerConnection to the server carrying the three channels. */
+export class ServerLink {
+  /**
+   * @param {import("./signal.js").Signalling} signalling
+   * @param {{onBoard: (msg: any) => void, onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void}} events
+   */
+  constructor(signalling, events) {
+    this.signalling = signalling;
+    this.events = events;
+    this.pc = null;
+    this.channels = {};
+    this.incoming = null;
+    this.heartbeat = null;
+  }
+
+  async open() {
+    this.close();
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    for (const label of ["board", "objects", "control"]) {
+      const channel = pc.createDataChannel(label, { ordered: true });
+      channel.binaryType = "arraybuffer";
+      this.channels[label] = channel;
+    }
+    this.channels.board.onmessage = (event) => this.events.onBoard(JSON.parse(event.data));
+    this.channels.objects.onmessage = (event) => this.handleObjects(event.data);
+    this.channels.control.onopen = () => {
+      this.heartbeat = setInterval(() => this.send("control", { type: "ping", t: Date.now() }), 2000);
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.signalling.send({ type: "server_signal", candidate: candidate.toJSON() });
+    };
+    await pc.setLocalDescription();
+    this.signalling.send({ type: "server_signal", description: pc.localDescription.toJSON() });
+  }
+
+  /** The server's answer, relayed by the signalling socket. */
+  async handleAnswer(message) {
+    if (this.pc && message.description) await this.pc.setRemoteDescription(message.description);
+  }
+
+  handleObjects(data) {
+    if (data instanceof ArrayBuffer) {
+      if (this.incoming) this.incoming.parts.push(data);
+      return;
+    }
+    const message = JSON.parse(data);
+    if (message.type === "object") {
+      this.incoming = { id: message.object, mime: message.mime, parts: [] };
+    } else if (message.type === "object_end" && this.incoming) {
+      const blob = new Blob(this.incoming.parts, { type: this.incoming.mime });
+      this.events.onObject(this.incoming.id, blob);
+      this.incoming = null;
+    } else {
+      this.events.onObjectMessage(message);
+    }
+  }
+
+  send(label, doc) {
+    const channel = this.channels[label];
+    if (!channel || channel.readyState !== "open") return false;
+    channel.send(typeof doc === "string" ? doc : JSON.stringify(doc));
+    return true;
+  }
+
+  /** Send a picture in chunks, waiting when the channel's buffer is full. */
+  async share(file) {
+    const channel = this.channels.objects;
+    const data = new Uint8Array(await file.arrayBuffer());
+    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+    this.send("objects", { type: "begin", id, size: data.byteLength });
+    channel.bufferedAmountLowThreshold = 4 * CHUNK;
+    for (let start = 0; start < data.byteLength; start += CHUNK) {
+      if (channel.bufferedAmount > 16 * CHUNK) {
+        await new Promise((resolve) => channel.addEventListener("bufferedamountlow", resolve, { once: true }));
+      }
+      channel.send(data.slice(start, start + CHUNK));
+    }
+    this.send("objects", { type: "end", id });
+  }
+
+  close() {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.pc) this.pc.close();
+    this.pc = null;
+    this.channels = {};
+  }
+}
