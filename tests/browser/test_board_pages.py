@@ -45,9 +45,7 @@ def test_sticker_line_and_picture_reach_the_other_side(
     walk_in(young, session.links["young_person"])
     my_id(young)
     admit(therapist, "Young person")
-    young.wait_for_function(
-        "() => window.playroom.board && window.playroom.board.seq >= 0 && window.playroom.board.canvas"
-    )
+    young.wait_for_function("() => window.playroom.board !== undefined")
 
     therapist.get_by_text("Stickers").click()
     therapist.get_by_role("button", name="Put happy face on the board").click()
@@ -74,8 +72,9 @@ def test_sticker_line_and_picture_reach_the_other_side(
     expect(young.locator("#board-status")).to_contain_text("on the board")
     therapist.wait_for_function(f"() => ({VISIBLE})().includes('picture')")
     therapist.wait_for_function(
-        "() => { const p = [...window.playroom.board.elements.values()].find(e => e.kind === 'picture');"
-        " const img = window.playroom.board.images.get(p.data.object); return img && img.naturalWidth > 0; }"
+        "() => { const b = window.playroom.board;"
+        " const p = [...b.elements.values()].find(e => e.kind === 'picture');"
+        " const img = b.images.get(p.data.object); return img && img.naturalWidth > 0; }"
     )
     screenshot(therapist, "board-therapist")
     assert serious_violations(therapist) == []
