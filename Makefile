@@ -50,3 +50,4 @@ clean:
 ## bench: run the benchmarks; writes tests/bench/results/latest.json
 bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_join
+	$(BIN)/python -m tests.bench.bench_strokes
