@@ -16,6 +16,7 @@ from server import signalling
 from server.accounts import Accounts
 from server.appkeys import (
     ACCOUNTS,
+    BOX,
     CATALOGUE,
     CLIENTS,
     CONSENTS,
@@ -31,6 +32,7 @@ from server.appkeys import (
     WHITEBOARDS,
 )
 from server.auth import csrf_middleware, session_cookies
+from server.box import Box
 from server.checklists import load_catalogue
 from server.clients import Clients
 from server.consent import Consents
@@ -42,7 +44,7 @@ from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
 from server.settings import Settings
 from server.storage import open_storage
-from server.views import clients, consent, health, home, sessions, signin, supervision
+from server.views import box, clients, consent, health, home, sessions, signin, supervision
 from server.whiteboard import Whiteboards
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(consent.routes)
     app.router.add_routes(sessions.routes)
     app.router.add_routes(supervision.routes)
+    app.router.add_routes(box.routes)
     app.router.add_routes(signalling.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
     return app
@@ -109,6 +112,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.timezone,
     )
     app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
+    app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[LINKS] = links
     app[CLIENTS] = clients
     app[CONSENTS] = consents

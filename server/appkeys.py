@@ -6,6 +6,7 @@ from aiohttp import web
 from aiohttp_session import AbstractStorage
 
 from server.accounts import Accounts
+from server.box import Box
 from server.checklists import Catalogue
 from server.clients import Clients
 from server.consent import Consents
@@ -33,3 +34,4 @@ GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 SCHEDULE = web.AppKey("schedule", Schedule)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
+BOX = web.AppKey("box", Box)

@@ -192,14 +192,8 @@ class RoomBoard:
         await self.submit(member.author, picture, member.may_clear)
 
     async def _object_ids(self) -> list[str]:
-        async with self.db.session() as session:
-            return list(
-                await session.scalars(
-                    sa.select(SharedObject.id)
-                    .where(SharedObject.appointment_id == self.appointment_id)
-                    .order_by(SharedObject.created_at)
-                )
-            )
+        """The pictures on this board (some may come from an earlier session's box)."""
+        return [e.data["object"] for e in self.board.elements.values() if e.kind == "picture"]
 
     async def _send_object(
         self, peer: ServerPeer, object_id: str, mime: str | None = None, data: bytes | None = None
@@ -207,7 +201,7 @@ class RoomBoard:
         if data is None:
             async with self.db.session() as session:
                 row = await session.get(SharedObject, object_id)
-            if row is None:
+            if row is None or row.client_id != self.client_id:
                 return
             mime, data = row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
         peer.send_json(

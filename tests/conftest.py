@@ -194,3 +194,6 @@ async def sign_in(client: TestClient, staff: Staff) -> str:
 @pytest.fixture
 async def therapist(app: web.Application, client: TestClient) -> Staff:
     return await make_staff(app, "therapist.one")
+
+
+from tests.scenes import scene  # noqa: E402, F401 - a fixture for the board tests

@@ -12,7 +12,7 @@ from media.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
-from tests.test_whiteboard import stroke
+from tests.scenes import stroke
 
 
 async def _enter(

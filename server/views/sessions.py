@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from media import stickers
-from server.appkeys import CATALOGUE, CLIENTS, SCHEDULE, SETTINGS
+from server.appkeys import BOX, CATALOGUE, CLIENTS, SCHEDULE, SETTINGS
 from server.auth import staff_only
 from server.checklists import Kind
 from server.db import utcnow
@@ -80,6 +80,11 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         links=links,
         gate=await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id),
         error=request.query.get("error"),
+        earlier=[
+            e
+            for e in await request.app[BOX].entries(user, client.id)
+            if e.appointment_id != appointment.id
+        ],
     )
 
 
