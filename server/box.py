@@ -53,8 +53,7 @@ class Box:
                         .where(Appointment.client_id == client_id)
                         .group_by(BoardOp.appointment_id)
                     )
-                )
-                .all()
+                ).all()
             )
             pictures = dict(
                 (
@@ -63,8 +62,7 @@ class Box:
                         .where(SharedObject.client_id == client_id)
                         .group_by(SharedObject.appointment_id)
                     )
-                )
-                .all()
+                ).all()
             )
             rows = await session.scalars(
                 sa.select(Appointment)

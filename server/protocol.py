@@ -96,6 +96,13 @@ class EndRoom(Message):
     type: Literal["end_room"]
 
 
+class AllowClear(Message):
+    """The therapist lets the others clear the board too (or stops them)."""
+
+    type: Literal["allow_clear"]
+    allowed: bool
+
+
 class Leave(Message):
     type: Literal["leave"]
 
@@ -155,6 +162,7 @@ Incoming = Annotated[
     | Remove
     | Lock
     | EndRoom
+    | AllowClear
     | Leave
     | Flag
     | Signal

@@ -25,6 +25,7 @@ from server.protocol import (
     MAX_MESSAGE_BYTES,
     Admit,
     Admitted,
+    AllowClear,
     Decline,
     Declined,
     Description,
@@ -134,6 +135,12 @@ class Connection:
                 await self.hub.lobby(room)
             case EndRoom():
                 await self.end_room()
+            case AllowClear():
+                room, me = self._in_room()
+                if me.role is not Role.THERAPIST:
+                    raise Forbidden("Only the therapist decides who may clear the board.")
+                board = await self.request.app[WHITEBOARDS].get(room.session_id, room.client_id)
+                board.clear_allowed = message.allowed
             case Leave():
                 await self.leave("left the session")
             case Flag():

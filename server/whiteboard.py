@@ -49,6 +49,7 @@ class RoomBoard:
         self.members: dict[str, Member] = {}  # participant id -> member
         self.lock = asyncio.Lock()
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
+        self.clear_allowed = False  # the therapist may let the others clear the board
 
     async def load(self) -> None:
         """Rebuild the board from its stored operations (after a restart)."""
@@ -107,7 +108,7 @@ class RoomBoard:
                 raise BoardError("not_allowed", "Pictures are placed by sharing them.")
             if isinstance(op, Sticker) and op.name not in stickers.NAMES:
                 raise BoardError("unknown_sticker", "There is no such sticker.")
-            await self.submit(member.author, op, member.may_clear)
+            await self.submit(member.author, op, member.may_clear or self.clear_allowed)
         except BoardError as exc:
             member.peer.send_json("board", {"type": "error", "code": exc.code, "message": str(exc)})
 

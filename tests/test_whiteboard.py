@@ -137,3 +137,29 @@ async def test_board_reloads_from_storage(app: web.Application, scene: Scene) ->
     reloaded = await fresh.get(scene.session, room_board.client_id)
     assert reloaded.board.snapshot() == room_board.board.snapshot()
     assert reloaded.board.snapshot()["elements"] == list(t.board.elements.values())
+
+
+async def test_every_server_peer_closes_at_shutdown(app: web.Application, scene: Scene) -> None:
+    from server.appkeys import WHITEBOARDS
+
+    peers = list(app[WHITEBOARDS].peers)
+    assert len(peers) == 2
+    await scene.client.server.close()  # the app shuts down
+    assert app[WHITEBOARDS].peers == set()
+    assert all(peer.pc.connectionState == "closed" for peer in peers)
+
+
+async def test_the_therapist_may_let_others_clear(scene: Scene) -> None:
+    t, y = scene.therapist, scene.young
+    for op in stroke("t-1", 100):
+        t.draw(op)
+    await y.wait_for(lambda: y.board.seq == 21)
+    y.draw({"op": "clear"})
+    await y.wait_for(lambda: any(e["code"] == "not_allowed" for e in y.board_errors))
+    await y.send({"type": "allow_clear", "allowed": True})
+    assert "Only the therapist" in (await y.expect("error"))["message"]
+    await t.send({"type": "allow_clear", "allowed": True})
+    await t.send({"type": "ping", "n": 1})
+    await t.expect("pong")  # the setting has been taken
+    y.draw({"op": "clear"})
+    await t.wait_for(lambda: not t.board.elements["t-1"]["visible"])

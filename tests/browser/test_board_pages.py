@@ -66,6 +66,21 @@ def test_sticker_line_and_picture_reach_the_other_side(
     screenshot(young, "board-young")
     assert serious_violations(young) == []
 
+    # the rubber takes the sticker away, for both
+    therapist.get_by_role("button", name="Rubber").click()
+    sticker = therapist.evaluate(
+        "() => [...window.playroom.board.elements.values()].find(e => e.kind === 'sticker').data"
+    )
+    therapist.locator("#board").scroll_into_view_if_needed()
+    box = therapist.locator("#board").bounding_box()
+    assert box is not None
+    scale = box["width"] / 1600
+    therapist.mouse.click(
+        box["x"] + (sticker["x"] + 80) * scale, box["y"] + (sticker["y"] + 80) * scale
+    )
+    young.wait_for_function(f"() => !({VISIBLE})().includes('sticker')")
+    therapist.get_by_role("button", name="Draw").click()
+
     photo = tmp_path / "holiday.jpg"
     photo.write_bytes(_jpeg_with_gps())
     young.locator("[data-share]").set_input_files(str(photo))

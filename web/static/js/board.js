@@ -22,6 +22,7 @@ export class BoardView {
     this.width = 6;
     this.drawing = null;
     this.pending = [];
+    this.mode = "draw";
     this.listen();
   }
 
@@ -142,6 +143,11 @@ export class BoardView {
   listen() {
     const canvas = this.canvas;
     canvas.addEventListener("pointerdown", (event) => {
+      if (this.mode === "erase") {
+        const hit = this.hit(this.point(event));
+        if (hit) this.send({ op: "erase", target: hit.id });
+        return;
+      }
       canvas.setPointerCapture(event.pointerId);
       const id = `s-${crypto.randomUUID().slice(0, 18)}`;
       const first = this.point(event);
@@ -177,6 +183,22 @@ export class BoardView {
     }
   }
 
+  /** The topmost visible element under a board point, for the eraser. */
+  hit([x, y]) {
+    const near = (px, py, reach) => Math.abs(px - x) <= reach && Math.abs(py - y) <= reach;
+    const inside = (x1, y1, x2, y2) => x >= Math.min(x1, x2) - 8 && x <= Math.max(x1, x2) + 8 && y >= Math.min(y1, y2) - 8 && y <= Math.max(y1, y2) + 8;
+    const all = [...this.elements.values()].filter((e) => e.visible).reverse();
+    return all.find((e) => {
+      const d = e.data;
+      if (e.kind === "stroke") return e.points.some((p) => near(p[0] + e.dx, p[1] + e.dy, d.width + 10));
+      if (e.kind === "shape") return inside(d.x1 + e.dx, d.y1 + e.dy, d.x2 + e.dx, d.y2 + e.dy);
+      if (e.kind === "text") return inside(d.x + e.dx, d.y + e.dy - d.size, d.x + e.dx + d.text.length * d.size * 0.6, d.y + e.dy);
+      if (e.kind === "sticker") return inside(d.x + e.dx, d.y + e.dy, d.x + e.dx + 160 * d.scale, d.y + e.dy + 160 * d.scale);
+      if (e.kind === "picture") return inside(d.x + e.dx, d.y + e.dy, d.x + e.dx + d.w, d.y + e.dy + d.h);
+      return false;
+    });
+  }
+
   placeSticker(name) {
     const id = `k-${crypto.randomUUID().slice(0, 18)}`;
     const offset = (this.elements.size % 8) * 30;
@@ -207,6 +229,16 @@ export function tools(root, view, link) {
       for (const b of root.querySelectorAll("[data-size]")) b.setAttribute("aria-pressed", String(b === button));
     });
   }
+  for (const button of root.querySelectorAll("[data-mode]")) {
+    button.addEventListener("click", () => {
+      view.mode = button.dataset.mode;
+      for (const b of root.querySelectorAll("[data-mode]")) b.setAttribute("aria-pressed", String(b === button));
+    });
+  }
+  root.querySelector("[data-bigger]")?.addEventListener("click", (event) => {
+    const on = document.body.classList.toggle("board-focus");
+    event.currentTarget.setAttribute("aria-pressed", String(on));
+  });
   root.querySelector("[data-undo]")?.addEventListener("click", () => view.send({ op: "undo" }));
   root.querySelector("[data-redo]")?.addEventListener("click", () => view.send({ op: "redo" }));
   root.querySelector("[data-clear]")?.addEventListener("click", () => view.send({ op: "clear" }));

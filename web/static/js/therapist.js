@@ -191,6 +191,9 @@ async function main() {
     .on("closed", () => say(status, "Disconnected from the server."));
   await signalling.connect();
   signalling.send({ type: "open_room", session: root.dataset.session });
+  document.getElementById("allow-clear").addEventListener("change", (event) => {
+    signalling.send({ type: "allow_clear", allowed: event.target.checked });
+  });
   lockButton.addEventListener("click", () => {
     signalling.send({ type: "lock", locked: lockButton.getAttribute("aria-pressed") !== "true" });
   });
