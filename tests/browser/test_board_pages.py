@@ -91,6 +91,9 @@ def test_sticker_line_and_picture_reach_the_other_side(
         " const p = [...b.elements.values()].find(e => e.kind === 'picture');"
         " const img = b.images.get(p.data.object); return img && img.naturalWidth > 0; }"
     )
+    # "show me": a still from the therapist's camera reaches the young person's board
+    therapist.get_by_role("button", name="Show me: share a photo from my camera").click()
+    young.wait_for_function(f"() => ({VISIBLE})().filter(k => k === 'picture').length === 2")
     screenshot(therapist, "board-therapist")
     assert serious_violations(therapist) == []
 

@@ -245,6 +245,15 @@ export function tools(root, view, link) {
   for (const button of root.querySelectorAll("[data-sticker]")) {
     button.addEventListener("click", () => view.placeSticker(button.dataset.sticker));
   }
+  root.querySelector("[data-snap]")?.addEventListener("click", () => {
+    const video = document.getElementById("self-video");
+    if (!video || !video.videoWidth) return;
+    const still = document.createElement("canvas");
+    still.width = video.videoWidth;
+    still.height = video.videoHeight;
+    still.getContext("2d").drawImage(video, 0, 0);
+    still.toBlob((blob) => blob && link.share(blob), "image/jpeg", 0.9);
+  });
   const file = root.querySelector("[data-share]");
   file?.addEventListener("change", () => {
     if (file.files && file.files[0]) link.share(file.files[0]);
