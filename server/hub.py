@@ -7,7 +7,9 @@ participant and sends each message to the right sockets.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import secrets
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -35,6 +37,27 @@ class Hub:
         self.rooms = Rooms()
         self.sockets: dict[str, Socket] = {}  # participant id -> its socket
         self.all: set[Socket] = set()
+        self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
+        self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
+
+    def issue_resume(self, room: Room, participant: Participant) -> str:
+        """A new resume token for ``participant`` (the old one stops working)."""
+        if participant.resume_hash is not None:
+            self.resumable.pop(participant.resume_hash, None)
+        token = secrets.token_urlsafe(32)
+        participant.resume_hash = hashlib.sha256(token.encode()).hexdigest()
+        self.resumable[participant.resume_hash] = (room, participant)
+        return token
+
+    def find_resumable(self, token: str) -> tuple[Room, Participant] | None:
+        return self.resumable.get(hashlib.sha256(token.encode()).hexdigest())
+
+    def forget(self, participant: Participant) -> None:
+        if participant.resume_hash is not None:
+            self.resumable.pop(participant.resume_hash, None)
+        task = self.grace.pop(participant.id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     def bind(self, participant: Participant, socket: Socket) -> None:
         self.sockets[participant.id] = socket

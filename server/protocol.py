@@ -96,6 +96,13 @@ class EndRoom(Message):
     type: Literal["end_room"]
 
 
+class Resume(Message):
+    """Back after a dropped connection: the resume token from ``joined`` or ``room_opened``."""
+
+    type: Literal["resume"]
+    token: Annotated[str, Field(min_length=20, max_length=100)]
+
+
 class AllowClear(Message):
     """The therapist lets the others clear the board too (or stops them)."""
 
@@ -163,6 +170,7 @@ Incoming = Annotated[
     | Lock
     | EndRoom
     | AllowClear
+    | Resume
     | Leave
     | Flag
     | Signal
@@ -190,6 +198,7 @@ class RoomOpened(Message):
     session: str
     you: Person | None = None
     ice: dict[str, Any] | None = None
+    resume: str | None = None
 
 
 class Joined(Message):
@@ -200,6 +209,7 @@ class Joined(Message):
     ice: dict[str, Any]
     starts_at: str
     ends_at: str
+    resume: str
 
 
 class Lobby(Message):
@@ -228,6 +238,24 @@ class Admitted(Message):
 class PeerJoined(Message):
     type: Literal["peer_joined"] = "peer_joined"
     participant: Person
+
+
+class PeerState(Message):
+    """Someone's connection changed: interrupted (reconnecting...), reconnected, lost."""
+
+    type: Literal["peer_state"] = "peer_state"
+    participant: str
+    state: str
+    role: str
+
+
+class Resumed(Message):
+    """To someone back within the grace window: a new resume token, and where they are."""
+
+    type: Literal["resumed"] = "resumed"
+    you: Person
+    ice: dict[str, Any]
+    resume: str
 
 
 class PeerLeft(Message):

@@ -65,6 +65,8 @@ class Participant:
     link_id: str | None = None
     state: State = State.JOINING
     since: float = field(default_factory=time.monotonic)
+    resume_hash: str | None = None
+    was_waiting: bool = False  # where an interrupted person goes back to
     history: list[tuple[State, State, str]] = field(default_factory=list)
 
     def set_state(self, new: State, cause: str) -> None:
@@ -113,7 +115,8 @@ class Room:
         if self.ended:
             raise PlayroomError("This session has ended.")
         if link_id is not None and any(
-            p.link_id == link_id and p.state is not State.LEFT for p in self.participants.values()
+            p.link_id == link_id and p.state not in (State.LEFT, State.LOST)
+            for p in self.participants.values()
         ):
             raise LinkInUse()
         participant = Participant(self._new_id(), role, name, link_id)
@@ -183,6 +186,26 @@ class Room:
     def leave(self, person: Participant, cause: str) -> None:
         if person.state is not State.LEFT:
             person.set_state(State.LEFT, cause)
+
+    def interrupt(self, person: Participant, cause: str) -> bool:
+        """Their connection dropped: hold their place. False if they had already gone."""
+        if person.state in (State.LEFT, State.LOST, State.INTERRUPTED, State.JOINING):
+            return False
+        person.was_waiting = person.state is State.WAITING
+        person.set_state(State.INTERRUPTED, cause)
+        return True
+
+    def resume(self, person: Participant) -> None:
+        """They are back within the grace window: straight back where they were."""
+        person.set_state(State.RECONNECTED, "resumed with their token")
+        if person.was_waiting:
+            person.set_state(State.WAITING, "back in the waiting room")
+
+    def lose(self, person: Participant, cause: str) -> bool:
+        if person.state is not State.INTERRUPTED:
+            return False
+        person.set_state(State.LOST, cause)
+        return True
 
     def set_locked(self, actor: Participant, locked: bool) -> None:
         self._require_therapist(actor)

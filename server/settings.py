@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     turn_urls: list[str] = Field([], description="TURN servers, e.g. turn:turn.example.org")
     turn_secret: SecretStr | None = Field(None, description="coturn's static-auth-secret")
     turn_ttl_seconds: int = Field(6 * 3600, ge=60, description="TURN credential lifetime")
+    reconnect_grace_seconds: float = Field(
+        30, gt=0, description="How long a dropped person's place is held for them."
+    )
+    heartbeat_seconds: float = Field(
+        3, gt=0, description="WebSocket ping interval; a silent peer is dropped within 1.5x."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

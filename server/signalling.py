@@ -4,6 +4,7 @@ stays up. See ``docs/protocol.md``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -42,12 +43,15 @@ from server.protocol import (
     OpenRoom,
     PeerJoined,
     PeerLeft,
+    PeerState,
     Ping,
     Pong,
     ProtocolError,
     Relayed,
     Remove,
     Removed,
+    Resume,
+    Resumed,
     RoomEnded,
     RoomOpened,
     ServerAnswer,
@@ -141,6 +145,8 @@ class Connection:
                     raise Forbidden("Only the therapist decides who may clear the board.")
                 board = await self.request.app[WHITEBOARDS].get(room.session_id, room.client_id)
                 board.clear_allowed = message.allowed
+            case Resume():
+                await self.resume(message)
             case Leave():
                 await self.leave("left the session")
             case Flag():
@@ -197,6 +203,7 @@ class Connection:
                 ice=self._ice(me, room.relay_only),
                 starts_at=appointment.starts_at.isoformat(),
                 ends_at=appointment.ends_at.isoformat(),
+                resume=self.hub.issue_resume(room, me),
             )
         )
         await self.reply(Waiting())
@@ -253,7 +260,12 @@ class Connection:
         self.room, self.me = room, me
         self.hub.bind(me, self.ws)
         await self.reply(
-            RoomOpened(session=appointment.id, you=person(me), ice=self._ice(me, False))
+            RoomOpened(
+                session=appointment.id,
+                you=person(me),
+                ice=self._ice(me, False),
+                resume=self.hub.issue_resume(room, me),
+            )
         )
         await self.hub.lobby(room)
 
@@ -313,6 +325,74 @@ class Connection:
             await self.hub.disconnect(participant)
         self.hub.rooms.discard(room)
 
+    async def resume(self, message: Resume) -> None:
+        """Back within the grace window: straight to where they were, no waiting room."""
+        if self.me is not None:
+            raise ProtocolError("already_joined", "This connection is already in a room.")
+        found = self.hub.find_resumable(message.token)
+        if found is None:
+            raise ProtocolError("bad_resume", "That session can no longer be resumed. Join again.")
+        room, me = found
+        if me.state is not State.INTERRUPTED:
+            raise ProtocolError("resume_in_use", "That place is in use on another connection.")
+        if me.role is Role.THERAPIST and (
+            self.user is None or self.user.role is not StaffRole.THERAPIST
+        ):
+            raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
+        task = self.hub.grace.pop(me.id, None)
+        if task is not None:
+            task.cancel()
+        room.resume(me)
+        self.room, self.me = room, me
+        self.hub.bind(me, self.ws)
+        await self.reply(
+            Resumed(
+                you=person(me),
+                ice=self._ice(me, room.relay_only),
+                resume=self.hub.issue_resume(room, me),
+            )
+        )
+        others = [p for p in room.present() if p.id != me.id]
+        await self.hub.send_many(
+            others, PeerState(participant=me.id, state="reconnected", role=me.role.value)
+        )
+        if me.was_waiting:
+            await self.reply(Waiting())
+        else:
+            # their old media connections are gone: the others drop theirs, and they offer again
+            await self.hub.send_many(others, PeerLeft(participant=me.id, reason="reconnecting"))
+            await self.reply(Admitted(present=[person(p) for p in others]))
+            await self.hub.send_many(others, PeerJoined(participant=person(me)))
+        await self.hub.lobby(room)
+
+    async def dropped(self) -> None:
+        """The socket closed without a goodbye: hold their place for the grace window."""
+        await self._close_server_peer()
+        if self.room is None or self.me is None:
+            return
+        room, me = self.room, self.me
+        self.hub.unbind(me)
+        if not room.interrupt(me, "connection dropped"):
+            return
+        state = PeerState(participant=me.id, state="interrupted", role=me.role.value)
+        await self.hub.send_many([p for p in room.participants.values() if p.in_room], state)
+        await self.hub.lobby(room)
+        grace = self.request.app[SETTINGS].reconnect_grace_seconds
+        self.hub.grace[me.id] = asyncio.create_task(self._lose_after(room, me, grace))
+
+    async def _lose_after(self, room: Room, me: Participant, grace: float) -> None:
+        await asyncio.sleep(grace)  # the grace window itself, not a wait for anything else
+        if not room.lose(me, f"not back within {grace:g} s"):
+            return
+        self.hub.forget(me)
+        lost = PeerState(participant=me.id, state="lost", role=me.role.value)
+        await self.hub.send_many(
+            [p for p in room.participants.values() if p.in_room or p.state is State.WAITING], lost
+        )
+        if not me.was_waiting:
+            await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason="lost"))
+        await self.hub.lobby(room)
+
     async def leave(self, cause: str) -> None:
         await self._close_server_peer()
         if self.room is None or self.me is None or self.me.state is State.LEFT:
@@ -321,6 +401,7 @@ class Connection:
         was_in_room = me.in_room
         room.leave(me, cause)
         self.hub.unbind(me)
+        self.hub.forget(me)
         if was_in_room:
             await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason=cause))
         await self.hub.lobby(room)
@@ -390,7 +471,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         raise web.HTTPForbidden()  # another site's page cannot use this browser's cookie
     user = await current_user(request)
-    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=15)
+    ws = web.WebSocketResponse(
+        max_msg_size=MAX_MESSAGE_BYTES, heartbeat=request.app[SETTINGS].heartbeat_seconds
+    )
     await ws.prepare(request)
     hub = request.app[HUB]
     hub.all.add(ws)
@@ -421,7 +504,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await connection.reply(Error(code="refused", message=str(exc)))
     finally:
         hub.all.discard(ws)
-        await connection.leave("connection closed")
+        # the handler may be cancelled when the client vanishes: the others must still be told
+        await asyncio.shield(connection.dropped())
     return ws
 
 

@@ -124,6 +124,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         log_json=True,
         login_rate_per_minute=1000,
         key_reload_seconds=0.05,
+        # peers, server and media share one event loop here: pings may wait on video work
+        heartbeat_seconds=10,
     )
 
 
@@ -196,4 +198,4 @@ async def therapist(app: web.Application, client: TestClient) -> Staff:
     return await make_staff(app, "therapist.one")
 
 
-from tests.scenes import scene  # noqa: E402, F401 - a fixture for the board tests
+from tests.scenes import room, scene  # noqa: E402, F401 - fixtures for the room tests

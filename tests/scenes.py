@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -78,3 +79,37 @@ async def scene(app: web.Application, aiohttp_client, client: TestClient, therap
     t, y = await enter(aiohttp_client, client, made["id"], token)
     yield Scene(client, token, made["id"], t, y)
     await asyncio.gather(t.close(), y.close())
+
+
+@dataclass
+class Room:
+    session: str
+    token: str
+    parent_token: str
+    therapist: ProtocolPeer
+
+
+async def join_with(aiohttp_client, client: TestClient, token: str, **checks: str) -> ProtocolPeer:  # type: ignore[no-untyped-def]
+    outsider = await aiohttp_client(client.server)  # a fresh browser: no cookies
+    peer = ProtocolPeer(await outsider.ws_connect("/ws"))
+    await peer.send({"type": "join", "token": token, "checks": checks})
+    return peer
+
+
+@pytest.fixture
+async def room(app: web.Application, client: TestClient, therapist: Staff):  # type: ignore[no-untyped-def]
+    csrf = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    resp = await client.post(
+        f"/api/clients/{kid.id}/sessions",
+        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat(), "parent_link": True},
+        headers={"X-CSRF-Token": csrf},
+    )
+    made = await resp.json()
+    tokens = {link["role"]: link["url"].rsplit("/join/", 1)[1] for link in made["join_links"]}
+    peer = ProtocolPeer(await client.ws_connect("/ws"))
+    await peer.send({"type": "open_room", "session": made["id"]})
+    peer.opened = await peer.expect("room_opened")  # type: ignore[attr-defined]
+    yield Room(made["id"], tokens["young_person"], tokens["parent"], peer)
+    await peer.close()

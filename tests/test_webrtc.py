@@ -6,63 +6,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 
-import pytest
 from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient
 
-from media.client import ProtocolPeer
 from server.appkeys import DATABASE, KEYRING, SCHEDULE
 from server.db import utcnow
 from server.models import JoinCheck
 from server.sealed import unseal
 from tests.conftest import Staff, sign_in
 from tests.factories import ready_client, therapist_view
+from tests.scenes import Room, join_with
 
 FRAMES = 5
-
-
-@dataclass
-class Room:
-    session: str
-    token: str
-    parent_token: str
-    therapist: ProtocolPeer
-
-
-async def _join(aiohttp_client, client: TestClient, token: str, **checks: str) -> ProtocolPeer:  # type: ignore[no-untyped-def]
-    outsider = await aiohttp_client(client.server)  # a fresh browser: no cookies
-    peer = ProtocolPeer(await outsider.ws_connect("/ws"))
-    await peer.send({"type": "join", "token": token, "checks": checks})
-    return peer
-
-
-@pytest.fixture
-async def room(app: web.Application, client: TestClient, therapist: Staff):  # type: ignore[no-untyped-def]
-    csrf = await sign_in(client, therapist)
-    ther = await therapist_view(app, therapist.username)
-    kid = await ready_client(app, ther)
-    resp = await client.post(
-        f"/api/clients/{kid.id}/sessions",
-        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat(), "parent_link": True},
-        headers={"X-CSRF-Token": csrf},
-    )
-    made = await resp.json()
-    tokens = {link["role"]: link["url"].rsplit("/join/", 1)[1] for link in made["join_links"]}
-    peer = ProtocolPeer(await client.ws_connect("/ws"))
-    await peer.send({"type": "open_room", "session": made["id"]})
-    await peer.expect("room_opened")
-    yield Room(made["id"], tokens["young_person"], tokens["parent"], peer)
-    await peer.close()
 
 
 async def test_admitted_young_person_and_therapist_exchange_media(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
     therapist = room.therapist
-    young = await _join(
+    young = await join_with(
         aiohttp_client,
         client,
         room.token,
@@ -111,7 +75,7 @@ async def test_admitted_young_person_and_therapist_exchange_media(
     await young.expect("room_ended")
     assert young.pcs == {}
     # ending the room invalidates the links
-    late = await _join(aiohttp_client, client, room.token)
+    late = await join_with(aiohttp_client, client, room.token)
     assert (await late.expect("error"))["code"] == "bad_link"
     await asyncio.gather(young.close(), late.close())
 
@@ -120,8 +84,8 @@ async def test_three_people_parent_steps_out_and_back(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
     therapist = room.therapist
-    young = await _join(aiohttp_client, client, room.token)
-    parent = await _join(aiohttp_client, client, room.parent_token)
+    young = await join_with(aiohttp_client, client, room.token)
+    parent = await join_with(aiohttp_client, client, room.parent_token)
     yid = (await young.expect("joined"))["you"]["id"]
     pid = (await parent.expect("joined"))["you"]["id"]
     await parent.expect("waiting")
@@ -147,21 +111,21 @@ async def test_bad_input_is_refused_and_the_room_goes_on(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
     therapist = room.therapist
-    young = await _join(aiohttp_client, client, room.token)
+    young = await join_with(aiohttp_client, client, room.token)
     yid = (await young.expect("joined"))["you"]["id"]
     await therapist.send({"type": "admit", "participant": yid})
     tid = therapist.me["id"]  # type: ignore[index]
     await young.wait_for(lambda: young.decoded(tid) >= FRAMES)
 
     # a second device with the same link is refused, and the therapist is told
-    second = await _join(aiohttp_client, client, room.token)
+    second = await join_with(aiohttp_client, client, room.token)
     assert (await second.expect("error"))["code"] == "link_in_use"
     assert "second device" in (await therapist.expect("notice", code="second_device"))["message"]
 
-    moon = await _join(aiohttp_client, client, room.parent_token, **{"where.place": "the moon"})
+    moon = await join_with(aiohttp_client, client, room.parent_token, **{"where.place": "the moon"})
     assert (await moon.expect("error"))["code"] == "bad_checks"
     await moon.close()
-    attacker = await _join(aiohttp_client, client, room.parent_token)
+    attacker = await join_with(aiohttp_client, client, room.parent_token)
     aid = (await attacker.expect("joined"))["you"]["id"]
     cases = [
         ({"type": "dance"}, "unknown_type"),
@@ -227,7 +191,7 @@ async def test_a_relay_only_session_tells_browsers_to_relay(
         headers={"X-CSRF-Token": csrf},
     )
     token = (await resp.json())["join_links"][0]["url"].rsplit("/join/", 1)[1]
-    young = await _join(aiohttp_client, client, token)
+    young = await join_with(aiohttp_client, client, token)
     assert (await young.expect("joined"))["ice"]["iceTransportPolicy"] == "relay"
     await young.close()
 
@@ -244,9 +208,9 @@ async def test_joining_too_early_or_with_a_bad_link(
         headers={"X-CSRF-Token": csrf},
     )
     token = (await resp.json())["join_links"][0]["url"].rsplit("/join/", 1)[1]
-    early = await _join(aiohttp_client, client, token)
+    early = await join_with(aiohttp_client, client, token)
     assert (await early.expect("error"))["code"] == "too_early"
-    forged = await _join(aiohttp_client, client, token[:-4] + "AAAA")
+    forged = await join_with(aiohttp_client, client, token[:-4] + "AAAA")
     assert (await forged.expect("error"))["code"] == "bad_link"
     links = await app[SCHEDULE].join_links(ther, (await resp.json())["id"])
     assert links[0].link.revoked_at is None

@@ -1,0 +1,99 @@
+"""Dropped connections: places held for a grace window, resume tokens, and loss."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from media.client import ProtocolPeer
+from server.settings import Settings
+from tests.scenes import Room, join_with
+from tests.test_webrtc import FRAMES
+
+GRACE = 1.5
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"reconnect_grace_seconds": GRACE})
+
+
+async def _admitted(aiohttp_client, client: TestClient, room: Room) -> tuple[ProtocolPeer, dict]:  # type: ignore[no-untyped-def, type-arg]
+    young = await join_with(aiohttp_client, client, room.token)
+    joined = await young.expect("joined")
+    await room.therapist.send({"type": "admit", "participant": joined["you"]["id"]})
+    await young.expect("admitted")
+    return young, joined
+
+
+async def test_a_dropped_young_person_comes_straight_back(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young, joined = await _admitted(aiohttp_client, client, room)
+    yid, tid = joined["you"]["id"], therapist.me["id"]  # type: ignore[index]
+    await young.wait_for(lambda: young.decoded(tid) >= FRAMES)
+    await young.close()  # the connection drops: no goodbye
+    state = await therapist.expect("peer_state", participant=yid)
+    assert state["state"] == "interrupted"
+
+    outsider = await aiohttp_client(client.server)
+    back = ProtocolPeer(await outsider.ws_connect("/ws"))
+    await back.send({"type": "resume", "token": joined["resume"]})
+    resumed = await back.expect("resumed")
+    assert resumed["you"]["id"] == yid and resumed["resume"] != joined["resume"]
+    assert (await therapist.expect("peer_state", participant=yid))["state"] == "reconnected"
+    await back.expect("admitted")  # straight back in: no waiting room
+    await back.wait_for(lambda: back.decoded(tid) >= FRAMES)
+    await therapist.wait_for(lambda: therapist.decoded(yid) >= FRAMES)
+
+    # the old token was replaced; and a live place cannot be taken by replaying the new one
+    stranger = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    await stranger.send({"type": "resume", "token": joined["resume"]})
+    assert (await stranger.expect("error"))["code"] == "bad_resume"
+    await stranger.send({"type": "resume", "token": resumed["resume"]})
+    assert (await stranger.expect("error"))["code"] == "resume_in_use"
+    await asyncio.gather(back.close(), stranger.close())
+
+
+async def test_not_back_within_the_grace_window_is_lost(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young, joined = await _admitted(aiohttp_client, client, room)
+    await young.close()
+    yid = joined["you"]["id"]
+    await therapist.expect("peer_state", participant=yid, state="interrupted")
+    lost = await therapist.expect("peer_state", participant=yid, state="lost", within=GRACE + 5)
+    assert lost["role"] == "young_person"
+    late = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    await late.send({"type": "resume", "token": joined["resume"]})
+    assert (await late.expect("error"))["code"] == "bad_resume"
+    # the link itself still works: they can join again through the waiting room
+    await late.send({"type": "join", "token": room.token})
+    await late.expect("joined")
+    await late.expect("waiting")
+    await late.close()
+
+
+async def test_the_therapist_resumes_with_their_cookie(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young, _ = await _admitted(aiohttp_client, client, room)
+    tid = therapist.me["id"]  # type: ignore[index]
+    resume = therapist.opened["resume"]  # type: ignore[attr-defined]
+    await therapist.close()
+    await young.expect("peer_state", participant=tid, state="interrupted")
+    outsider = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    await outsider.send({"type": "resume", "token": resume})
+    assert (await outsider.expect("error"))["code"] == "bad_resume"  # no staff cookie
+    back = ProtocolPeer(await client.ws_connect("/ws"))
+    await back.send({"type": "resume", "token": resume})
+    await back.expect("resumed")
+    assert (await young.expect("peer_state", participant=tid))["state"] == "reconnected"
+    await back.wait_for(lambda: len(back.pcs) == 1)
+    await asyncio.gather(young.close(), outsider.close(), back.close())
