@@ -21,6 +21,7 @@ const selfVideo = document.getElementById("self-video");
 const roomStatus = document.getElementById("room-status");
 
 const signalling = new Signalling();
+state.signalling = signalling;
 const boardStatus = document.getElementById("board-status");
 let link = null;
 let board = null;
@@ -120,8 +121,11 @@ async function join() {
     .on("removed", () => finish("You have left the session."))
     .on("room_ended", () => finish("The session has ended. Thank you for coming."))
     .on("error", (m) => say(document.getElementById("join-error"), m.message))
+    .on("reconnecting", () => say(roomStatus, "The connection dropped. Getting you back in…"))
+    .on("resumed", () => say(roomStatus, "You're back."))
+    .on("peer_state", handlePeerState)
     .on("closed", () => {
-      if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped.");
+      if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped. Please open your link again.");
     });
   await signalling.connect();
   signalling.send({ type: "join", token, checks: checkAnswers() });
@@ -153,8 +157,20 @@ setInterval(async () => {
   if (mesh) state.quality = await mesh.quality();
 }, 1000);
 
+function handlePeerState(message) {
+  if (message.role !== "therapist") return;
+  const note = {
+    interrupted: "Your therapist's connection dropped. Please wait here: they are coming back.",
+    reconnected: "Your therapist is back.",
+    lost: "Your therapist could not get back in. They will try to ring you, as you agreed. You can close this page.",
+  }[message.state];
+  if (note) say(roomStatus, note);
+  if (note && !document.getElementById("step-waiting").hidden) say(waitingNote, note);
+}
+
 function handleAdmitted(message) {
   show("room");
+  if (mesh) mesh.closeAll();
   startMesh();
   for (const person of message.present) {
     names.set(person.id, person.name);

@@ -6,18 +6,44 @@ export class Signalling {
     /** @type {Map<string, (msg: any) => void>} */
     this.handlers = new Map();
     this.ws = null;
+    this.resumeToken = null; // kept in memory only
+    this.attempt = 0;
+    this.closing = false;
   }
 
   /** Open the socket; resolves once it is open. */
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.ws = new WebSocket(`${scheme}://${location.host}/ws`);
-    this.ws.addEventListener("message", (event) => this.handleFrame(event.data));
-    this.ws.addEventListener("close", () => this.dispatch({ type: "closed" }));
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.ws = ws;
+    ws.addEventListener("message", (event) => this.handleFrame(event.data));
+    ws.addEventListener("close", () => this.handleClose(ws));
     return new Promise((resolve, reject) => {
-      this.ws.addEventListener("open", resolve, { once: true });
-      this.ws.addEventListener("error", reject, { once: true });
+      ws.addEventListener("open", resolve, { once: true });
+      ws.addEventListener("error", reject, { once: true });
     });
+  }
+
+  /** The socket dropped: come back with the resume token, with backoff and jitter. */
+  handleClose(ws) {
+    if (ws !== this.ws) return;
+    if (this.closing || !this.resumeToken) {
+      this.dispatch({ type: "closed" });
+      return;
+    }
+    this.dispatch({ type: "reconnecting" });
+    const delay = Math.min(8000, 400 * 2 ** this.attempt) * (0.5 + Math.random());
+    this.attempt += 1;
+    setTimeout(() => this.reconnect(), delay);
+  }
+
+  async reconnect() {
+    try {
+      await this.connect();
+    } catch {
+      return; // the close handler schedules the next try
+    }
+    this.send({ type: "resume", token: this.resumeToken });
   }
 
   /** @param {string} type @param {(msg: any) => void} handler */
@@ -43,11 +69,18 @@ export class Signalling {
   }
 
   dispatch(message) {
+    if (message.resume) {
+      this.resumeToken = message.resume;
+      this.attempt = 0;
+    }
+    if (message.type === "error" && message.code === "bad_resume") this.resumeToken = null;
     const handler = this.handlers.get(message.type);
     if (handler) handler(message);
   }
 
+  /** Close on purpose: no reconnecting. */
   close() {
+    this.closing = true;
     if (this.ws) this.ws.close();
   }
 }

@@ -19,6 +19,7 @@ const lockButton = document.getElementById("lock");
 const endButton = document.getElementById("end");
 
 const signalling = new Signalling();
+state.signalling = signalling;
 const boardStatus = document.getElementById("board-status");
 let link = null;
 let board = null;
@@ -128,11 +129,31 @@ function addPersonControls(person) {
   tile.append(controls);
 }
 
+/** Back after a drop: make fresh connections to everyone in the room. */
+function handleAdmittedAgain(message) {
+  if (!mesh) return;
+  mesh.closeAll();
+  for (const person of message.present) {
+    names.set(person.id, person.name);
+    mesh.ensure(person.id, true);
+    addPersonControls(person);
+  }
+}
+
+function handlePeerState(message) {
+  const name = names.get(message.participant) || "Someone";
+  const tile = stage.querySelector(`[data-peer="${CSS.escape(message.participant)}"]`);
+  if (tile) tile.dataset.state = message.state;
+  if (message.state === "interrupted") alertTherapist(`${name}: connection dropped, reconnecting…`);
+  if (message.state === "reconnected") alertTherapist(`${name} is back.`);
+  if (message.state === "lost") alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
+}
+
 function handlePeerLeft(message) {
   const name = names.get(message.participant) || "Someone";
   mesh.drop(message.participant);
   removeTile(stage, message.participant);
-  if (message.reason !== "waiting room") alertTherapist(`${name} left (${message.reason}).`);
+  if (!["waiting room", "reconnecting"].includes(message.reason)) alertTherapist(`${name} left (${message.reason}).`);
 }
 
 const FLAGS = {
@@ -188,6 +209,13 @@ async function main() {
     .on("notice", handleNotice)
     .on("error", handleError)
     .on("room_ended", () => say(status, "The session has ended."))
+    .on("reconnecting", () => say(status, "Your connection dropped. Reconnecting…"))
+    .on("resumed", () => {
+      say(status, "Reconnected.");
+      openBoard();
+    })
+    .on("admitted", handleAdmittedAgain)
+    .on("peer_state", handlePeerState)
     .on("closed", () => say(status, "Disconnected from the server."));
   await signalling.connect();
   signalling.send({ type: "open_room", session: root.dataset.session });
