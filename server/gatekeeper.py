@@ -126,6 +126,12 @@ class Gatekeeper:
         )
         return row
 
+    async def plan_answers(self, client_id: str) -> Answers:
+        """The client's disconnection plan, as agreed (empty if none)."""
+        async with self.db.session() as session:
+            row = await self._response(session, client_id, Kind.DISCONNECTION_PLAN)
+        return self._answers(row) or {}
+
     def _answers(self, row: ChecklistResponse | None) -> Answers | None:
         if row is None:
             return None

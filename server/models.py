@@ -280,3 +280,19 @@ class SharedObject(Base):
     height: Mapped[int] = mapped_column(sa.Integer)
     data_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlanStep(Base):
+    """A step of the disconnection plan taken during a session, and how it went."""
+
+    __tablename__ = "plan_steps"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    case: Mapped[str] = mapped_column(sa.String(32))
+    step: Mapped[str] = mapped_column(sa.String(32))
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    recorded_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -103,6 +103,15 @@ class Resume(Message):
     token: Annotated[str, Field(min_length=20, max_length=100)]
 
 
+class PlanStepDone(Message):
+    """The therapist records how a step of the disconnection plan went."""
+
+    type: Literal["plan_step"]
+    case: Literal["lost", "left", "not_private", "quick_exit"]
+    step: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+    outcome: Literal["tried", "reached", "no_answer", "done"]
+
+
 class AllowClear(Message):
     """The therapist lets the others clear the board too (or stops them)."""
 
@@ -170,6 +179,7 @@ Incoming = Annotated[
     | Lock
     | EndRoom
     | AllowClear
+    | PlanStepDone
     | Resume
     | Leave
     | Flag
@@ -247,6 +257,22 @@ class PeerState(Message):
     participant: str
     state: str
     role: str
+
+
+class PlanStarted(Message):
+    """To the therapist: walk through the plan agreed in advance, step by step."""
+
+    type: Literal["plan"] = "plan"
+    participant: str
+    case: str
+    steps: list[dict[str, Any]]
+
+
+class PlanRecorded(Message):
+    type: Literal["plan_recorded"] = "plan_recorded"
+    case: str
+    step: str
+    outcome: str
 
 
 class Resumed(Message):

@@ -11,17 +11,25 @@ import logging
 from aiohttp import WSMsgType, web
 
 from media.server_peer import ServerPeer
-from media.turn import ice_config
-from server.accounts import StaffView
-from server.appkeys import CATALOGUE, DATABASE, HUB, KEYRING, SCHEDULE, SETTINGS, WHITEBOARDS
+from server.appkeys import (
+    CATALOGUE,
+    DATABASE,
+    HUB,
+    KEYRING,
+    SCHEDULE,
+    SETTINGS,
+    WHITEBOARDS,
+)
 from server.auth import current_user
 from server.checklists import Kind
+from server.continuity import Continuity
 from server.db import utcnow
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import check_answer
-from server.hub import Hub, person
+from server.hub import person
 from server.models import JoinCheck, new_id
 from server.models import Role as StaffRole
+from server.plan import Case
 from server.protocol import (
     MAX_MESSAGE_BYTES,
     Admit,
@@ -43,15 +51,14 @@ from server.protocol import (
     OpenRoom,
     PeerJoined,
     PeerLeft,
-    PeerState,
     Ping,
+    PlanStepDone,
     Pong,
     ProtocolError,
     Relayed,
     Remove,
     Removed,
     Resume,
-    Resumed,
     RoomEnded,
     RoomOpened,
     ServerAnswer,
@@ -60,7 +67,6 @@ from server.protocol import (
     ToWaiting,
     Waiting,
     WaitingMessage,
-    dump_message,
     parse_message,
 )
 from server.ratelimit import RateLimiter
@@ -77,41 +83,8 @@ RATE_PER_SECOND = 50
 NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
 
 
-class Connection:
-    """One WebSocket: who is speaking, in which room."""
-
-    def __init__(
-        self, request: web.Request, ws: web.WebSocketResponse, user: StaffView | None
-    ) -> None:
-        self.request = request
-        self.ws = ws
-        self.user = user
-        self.hub: Hub = request.app[HUB]
-        self.room: Room | None = None
-        self.me: Participant | None = None
-        self.server_peer: ServerPeer | None = None
-
-    async def reply(self, message: object) -> None:
-        await self.ws.send_str(dump_message(message))  # type: ignore[arg-type]
-
-    def _ice(self, participant: Participant, relay_only: bool) -> dict[str, object]:
-        settings = self.request.app[SETTINGS]
-        secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
-        return ice_config(
-            participant.id,
-            settings.stun_urls,
-            settings.turn_urls,
-            secret,
-            settings.turn_ttl_seconds,
-            relay_only,
-        )
-
-    def _in_room(self) -> tuple[Room, Participant]:
-        if self.room is None or self.me is None or self.me.state is State.LEFT:
-            raise ProtocolError("not_joined", "Join or open a room first.")
-        return self.room, self.me
-
-    # -- dispatch
+class Connection(Continuity):
+    """One WebSocket, dispatching each message to its handler."""
 
     async def handle(self, message: Incoming) -> None:
         match message:
@@ -145,6 +118,8 @@ class Connection:
                     raise Forbidden("Only the therapist decides who may clear the board.")
                 board = await self.request.app[WHITEBOARDS].get(room.session_id, room.client_id)
                 board.clear_allowed = message.allowed
+            case PlanStepDone():
+                await self.plan_step(message)
             case Resume():
                 await self.resume(message)
             case Leave():
@@ -155,6 +130,8 @@ class Connection:
                     raise Forbidden("The therapist does not send flags.")
                 if room.therapist is not None:
                     await self.hub.send(room.therapist, FlagRaised(sender=me.id, kind=message.kind))
+                if me.role is Role.YOUNG_PERSON and message.kind in ("not_private", "quick_exit"):
+                    await self.start_plan(room, me, Case(message.kind))
             case Signal():
                 await self.signal(message)
             case ServerSignal():
@@ -325,74 +302,6 @@ class Connection:
             await self.hub.disconnect(participant)
         self.hub.rooms.discard(room)
 
-    async def resume(self, message: Resume) -> None:
-        """Back within the grace window: straight to where they were, no waiting room."""
-        if self.me is not None:
-            raise ProtocolError("already_joined", "This connection is already in a room.")
-        found = self.hub.find_resumable(message.token)
-        if found is None:
-            raise ProtocolError("bad_resume", "That session can no longer be resumed. Join again.")
-        room, me = found
-        if me.state is not State.INTERRUPTED:
-            raise ProtocolError("resume_in_use", "That place is in use on another connection.")
-        if me.role is Role.THERAPIST and (
-            self.user is None or self.user.role is not StaffRole.THERAPIST
-        ):
-            raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
-        task = self.hub.grace.pop(me.id, None)
-        if task is not None:
-            task.cancel()
-        room.resume(me)
-        self.room, self.me = room, me
-        self.hub.bind(me, self.ws)
-        await self.reply(
-            Resumed(
-                you=person(me),
-                ice=self._ice(me, room.relay_only),
-                resume=self.hub.issue_resume(room, me),
-            )
-        )
-        others = [p for p in room.present() if p.id != me.id]
-        await self.hub.send_many(
-            others, PeerState(participant=me.id, state="reconnected", role=me.role.value)
-        )
-        if me.was_waiting:
-            await self.reply(Waiting())
-        else:
-            # their old media connections are gone: the others drop theirs, and they offer again
-            await self.hub.send_many(others, PeerLeft(participant=me.id, reason="reconnecting"))
-            await self.reply(Admitted(present=[person(p) for p in others]))
-            await self.hub.send_many(others, PeerJoined(participant=person(me)))
-        await self.hub.lobby(room)
-
-    async def dropped(self) -> None:
-        """The socket closed without a goodbye: hold their place for the grace window."""
-        await self._close_server_peer()
-        if self.room is None or self.me is None:
-            return
-        room, me = self.room, self.me
-        self.hub.unbind(me)
-        if not room.interrupt(me, "connection dropped"):
-            return
-        state = PeerState(participant=me.id, state="interrupted", role=me.role.value)
-        await self.hub.send_many([p for p in room.participants.values() if p.in_room], state)
-        await self.hub.lobby(room)
-        grace = self.request.app[SETTINGS].reconnect_grace_seconds
-        self.hub.grace[me.id] = asyncio.create_task(self._lose_after(room, me, grace))
-
-    async def _lose_after(self, room: Room, me: Participant, grace: float) -> None:
-        await asyncio.sleep(grace)  # the grace window itself, not a wait for anything else
-        if not room.lose(me, f"not back within {grace:g} s"):
-            return
-        self.hub.forget(me)
-        lost = PeerState(participant=me.id, state="lost", role=me.role.value)
-        await self.hub.send_many(
-            [p for p in room.participants.values() if p.in_room or p.state is State.WAITING], lost
-        )
-        if not me.was_waiting:
-            await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason="lost"))
-        await self.hub.lobby(room)
-
     async def leave(self, cause: str) -> None:
         await self._close_server_peer()
         if self.room is None or self.me is None or self.me.state is State.LEFT:
@@ -402,6 +311,8 @@ class Connection:
         room.leave(me, cause)
         self.hub.unbind(me)
         self.hub.forget(me)
+        if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended:
+            await self.start_plan(room, me, Case.LEFT)  # a client may leave unexpectedly
         if was_in_room:
             await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason=cause))
         await self.hub.lobby(room)
@@ -442,11 +353,6 @@ class Connection:
         elif message.candidate is not None and self.server_peer is not None:
             c = message.candidate
             await self.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)
-
-    async def _close_server_peer(self) -> None:
-        if self.server_peer is not None:
-            peer, self.server_peer = self.server_peer, None
-            await peer.close()
 
     async def signal(self, message: Signal) -> None:
         room, me = self._in_room()

@@ -97,3 +97,51 @@ async def test_the_therapist_resumes_with_their_cookie(
     assert (await young.expect("peer_state", participant=tid))["state"] == "reconnected"
     await back.wait_for(lambda: len(back.pcs) == 1)
     await asyncio.gather(young.close(), outsider.close(), back.close())
+
+
+async def test_a_lost_young_person_starts_the_plan_and_its_steps_are_recorded(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from server.appkeys import DATABASE
+    from server.models import PlanStep
+
+    therapist = room.therapist
+    young, joined = await _admitted(aiohttp_client, client, room)
+    await young.close()
+    plan = await therapist.expect("plan", within=GRACE + 5)
+    assert plan["case"] == "lost" and plan["participant"] == joined["you"]["id"]
+    steps = {step["id"]: step for step in plan["steps"]}
+    assert list(steps)[0] == "wait"
+    assert steps["ring_parent"]["phone"] == "07700 900123"  # from the agreed plan
+    assert steps["ring_parent"]["after_seconds"] == 5 * 60
+    for step, outcome in (("wait", "done"), ("ring_parent", "no_answer"), ("escalate", "reached")):
+        await therapist.send(
+            {"type": "plan_step", "case": "lost", "step": step, "outcome": outcome}
+        )
+        assert (await therapist.expect("plan_recorded", step=step))["outcome"] == outcome
+    async with app[DATABASE].session() as session:
+        rows = (await session.scalars(select(PlanStep).order_by(PlanStep.created_at))).all()
+    assert [(r.step, r.outcome) for r in rows] == [
+        ("wait", "done"),
+        ("ring_parent", "no_answer"),
+        ("escalate", "reached"),
+    ]
+
+
+async def test_not_private_and_leaving_start_their_own_plans(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young, _ = await _admitted(aiohttp_client, client, room)
+    await young.send({"type": "flag", "kind": "not_private"})
+    flag = await therapist.expect("flag")
+    assert flag["kind"] == "not_private"
+    plan = await therapist.expect("plan", case="not_private")
+    assert plan["steps"][0]["id"] == "agreed"
+    await young.send({"type": "plan_step", "case": "lost", "step": "wait", "outcome": "done"})
+    assert "Only the therapist" in (await young.expect("error"))["message"]
+    await young.send({"type": "leave"})
+    assert (await therapist.expect("plan", case="left"))["steps"][0]["id"] == "wait"
+    await young.close()
