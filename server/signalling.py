@@ -130,6 +130,7 @@ class Connection(Continuity):
                     raise Forbidden("The therapist does not send flags.")
                 if room.therapist is not None:
                     await self.hub.send(room.therapist, FlagRaised(sender=me.id, kind=message.kind))
+                me.quick_exited = message.kind == "quick_exit"
                 if me.role is Role.YOUNG_PERSON and message.kind in ("not_private", "quick_exit"):
                     await self.start_plan(room, me, Case(message.kind))
             case Signal():
@@ -311,7 +312,7 @@ class Connection(Continuity):
         room.leave(me, cause)
         self.hub.unbind(me)
         self.hub.forget(me)
-        if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended:
+        if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended and not me.quick_exited:
             await self.start_plan(room, me, Case.LEFT)  # a client may leave unexpectedly
         if was_in_room:
             await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason=cause))

@@ -62,11 +62,20 @@ def test_young_person_is_admitted_and_both_see_each_other(
     young.get_by_role("button", name="It's not private now").click()
     expect(therapist.locator("#alerts")).to_contain_text("NOT PRIVATE")
     expect(young.locator("#room-status")).to_contain_text("Only your therapist was told")
+    # the plan agreed in advance appears for the therapist, step by step
+    plan = therapist.locator("#plan")
+    expect(plan).to_contain_text("not private now")
+    plan.get_by_role("button", name="Reached: Do what you agreed").click()
+    expect(plan).to_contain_text("Recorded: reached")
     # quick exit: a neutral page at once, and the therapist is told
     young.get_by_role("button", name="Exit now").click()
     expect(young).to_have_title("Times tables")
     assert "join" not in young.url
     expect(therapist.locator("#alerts")).to_contain_text("used the quick exit")
+    expect(plan).to_contain_text("used the quick exit")
+    expect(plan.get_by_role("link", name="07700 900123").first).to_be_visible()
+    screenshot(therapist, "therapist-plan")
+    assert serious_violations(therapist) == []
     young_context.close()
     context.close()
 

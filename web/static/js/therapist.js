@@ -149,6 +149,68 @@ function handlePeerState(message) {
   if (message.state === "lost") alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
 }
 
+const CASES = {
+  lost: "The young person is lost: they did not come back in time.",
+  left: "The young person left in the middle of the session.",
+  not_private: "The young person says it is not private now.",
+  quick_exit: "The young person used the quick exit.",
+};
+const OUTCOMES = [["tried", "Tried"], ["reached", "Reached"], ["no_answer", "No answer"], ["done", "Done"]];
+
+/** Walk the therapist through the plan agreed in advance, with timers and numbers. */
+function handlePlan(message) {
+  const panel = document.getElementById("plan");
+  panel.hidden = false;
+  document.getElementById("plan-case").textContent = CASES[message.case] || message.case;
+  const started = Date.now();
+  const list = document.getElementById("plan-steps");
+  list.replaceChildren(...message.steps.map((step) => planStep(message.case, step, started)));
+  panel.scrollIntoView({ behavior: "smooth", block: "start" });
+  panel.querySelector("h2").focus?.();
+}
+
+function planStep(kase, step, started) {
+  const item = document.createElement("li");
+  item.dataset.step = step.id;
+  const title = document.createElement("strong");
+  title.textContent = step.title;
+  item.append(title);
+  if (step.detail) item.append(` ${step.detail}`);
+  if (step.phone) {
+    const phone = document.createElement("a");
+    phone.href = `tel:${step.phone.replace(/[^0-9+]/g, "")}`;
+    phone.textContent = step.phone;
+    phone.className = "phone";
+    item.append(" ", phone);
+  }
+  if (step.after_seconds > 0) {
+    const timer = document.createElement("span");
+    timer.className = "due";
+    const tick = () => {
+      const left = Math.round(step.after_seconds - (Date.now() - started) / 1000);
+      timer.textContent = left > 0 ? ` due in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : " due now";
+      if (left > 0) setTimeout(tick, 1000);
+    };
+    tick();
+    item.append(timer);
+  }
+  const buttons = document.createElement("span");
+  buttons.className = "outcomes";
+  for (const [value, label] of OUTCOMES) {
+    buttons.append(button(`${label}: ${step.title}`, label, () => signalling.send({ type: "plan_step", case: kase, step: step.id, outcome: value })));
+  }
+  const recorded = document.createElement("span");
+  recorded.className = "recorded";
+  recorded.setAttribute("role", "status");
+  item.append(buttons, recorded);
+  return item;
+}
+
+function handlePlanRecorded(message) {
+  const item = document.querySelector(`#plan-steps [data-step="${CSS.escape(message.step)}"] .recorded`);
+  if (item) item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${new Date().toLocaleTimeString()}.`;
+}
+
 function handlePeerLeft(message) {
   const name = names.get(message.participant) || "Someone";
   mesh.drop(message.participant);
@@ -216,6 +278,8 @@ async function main() {
     })
     .on("admitted", handleAdmittedAgain)
     .on("peer_state", handlePeerState)
+    .on("plan", handlePlan)
+    .on("plan_recorded", handlePlanRecorded)
     .on("closed", () => say(status, "Disconnected from the server."));
   await signalling.connect();
   signalling.send({ type: "open_room", session: root.dataset.session });
