@@ -3,7 +3,6 @@ and the young person comes back with their resume token once the network returns
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
