@@ -50,7 +50,10 @@ def test_sticker_line_and_picture_reach_the_other_side(
     therapist.get_by_text("Stickers").click()
     therapist.get_by_role("button", name="Put happy face on the board").click()
     _draw_line(therapist)
-    young.wait_for_function(f"() => ({VISIBLE})().length >= 2")
+    young.wait_for_function(
+        "() => [...window.playroom.board.elements.values()]"
+        ".some(e => e.kind === 'stroke' && e.finished)"
+    )  # the line arrives point by point: wait for its end
     assert sorted(_kinds(young)) == ["sticker", "stroke"]
     stroke = young.evaluate(
         "() => [...window.playroom.board.elements.values()].find(e => e.kind === 'stroke')"
