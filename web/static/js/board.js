@@ -1,6 +1,8 @@
 // The shared whiteboard on a canvas: follows the server's changes, and draws with mouse,
 // touch or pen (pointer events), sending points as the hand moves.
 
+import { ServerLink } from "./serverlink.js";
+
 const FLUSH_MS = 16;
 
 /** A copy of the board (the server's changes applied in order) drawn on a canvas. */
@@ -259,4 +261,51 @@ export function tools(root, view, link) {
     if (file.files && file.files[0]) link.share(file.files[0]);
     file.value = "";
   });
+}
+
+/** A page's whiteboard: the canvas, its toolbar, and the data connection to the server. */
+export class Whiteboard {
+  /**
+   * @param {import("./signal.js").Signalling} signalling
+   * @param {HTMLElement} area the element holding the toolbar, the canvas and the status line
+   */
+  constructor(signalling, area) {
+    this.signalling = signalling;
+    this.status = area.querySelector("#board-status");
+    this.link = null;
+    this.view = new BoardView(area.querySelector("canvas"), (op) => this.link && this.link.send("board", op));
+    this.view.onError = (m) => this.say(m.message);
+    tools(area, this.view, {
+      share: (file) => this.link && this.link.share(file).then(() => this.say("Sending your picture…")),
+    });
+  }
+
+  say(text) {
+    if (this.status) this.status.textContent = text;
+  }
+
+  /** Open (or reopen, after a reconnect) the data connection: the board comes back whole. */
+  open() {
+    if (this.link) this.link.close();
+    this.link = new ServerLink(this.signalling, {
+      onBoard: (m) => this.view.handle(m),
+      onObject: (id, blob) => this.view.addObject(id, blob),
+      onObjectMessage: (m) => {
+        if (m.type === "error") this.say(m.message);
+        if (m.type === "shared") this.say("Your picture is on the board.");
+      },
+    });
+    this.link.open();
+  }
+
+  handleAnswer(message) {
+    if (this.link) this.link.handleAnswer(message);
+  }
+
+  /** Close the connection and forget everything shown. */
+  close() {
+    if (this.link) this.link.close();
+    this.link = null;
+    this.view.wipe();
+  }
 }

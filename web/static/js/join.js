@@ -3,8 +3,7 @@
 
 import { Signalling } from "./signal.js";
 import { Mesh } from "./mesh.js";
-import { BoardView, tools } from "./board.js";
-import { ServerLink } from "./serverlink.js";
+import { Whiteboard } from "./board.js";
 import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
 
 const token = location.pathname.split("/").pop();
@@ -22,31 +21,8 @@ const roomStatus = document.getElementById("room-status");
 
 const signalling = new Signalling();
 state.signalling = signalling;
-const boardStatus = document.getElementById("board-status");
-let link = null;
-let board = null;
-
-/** The whiteboard: a data connection to the server, and the canvas. */
-function openBoard() {
-  if (!board) {
-    board = new BoardView(document.getElementById("board"), (op) => link && link.send("board", op));
-    board.onError = (m) => say(boardStatus, m.message);
-    tools(document.getElementById("board-area"), board, {
-      share: (file) => link && link.share(file).then(() => say(boardStatus, "Sending your picture…")),
-    });
-    state.board = board;
-  }
-  if (link) link.close();
-  link = new ServerLink(signalling, {
-    onBoard: (m) => board.handle(m),
-    onObject: (id, blob) => board.addObject(id, blob),
-    onObjectMessage: (m) => {
-      if (m.type === "error") say(boardStatus, m.message);
-      if (m.type === "shared") say(boardStatus, "Your picture is on the board.");
-    },
-  });
-  link.open();
-}
+const whiteboard = new Whiteboard(signalling, document.getElementById("board-area"));
+state.board = whiteboard.view;
 const names = new Map();
 let stream = null;
 let mesh = null;
@@ -112,7 +88,7 @@ async function join() {
       if (mesh) mesh.drop(m.participant);
       removeTile(stage, m.participant);
     })
-    .on("server_signal", (m) => link && link.handleAnswer(m))
+    .on("server_signal", (m) => whiteboard.handleAnswer(m))
     .on("signal", (m) => {
       if (!mesh) startMesh();
       mesh.handleSignal(m);
@@ -132,11 +108,7 @@ async function join() {
 }
 
 function handleWaiting(message) {
-  if (link) {
-    link.close();
-    link = null;
-  }
-  if (board) board.wipe();
+  whiteboard.close();
   if (mesh) {
     mesh.closeAll();
     mesh = null;
@@ -176,13 +148,12 @@ function handleAdmitted(message) {
     names.set(person.id, person.name);
     mesh.ensure(person.id, true); // the newcomer offers to everyone already here
   }
-  openBoard();
+  whiteboard.open();
   startTimer(document.getElementById("timer"));
 }
 
 function finish(text) {
-  if (link) link.close();
-  if (board) board.wipe(); // nothing drawn or shared stays on this device
+  whiteboard.close(); // nothing drawn or shared stays on this device
   if (mesh) mesh.closeAll();
   if (stream) for (const t of stream.getTracks()) t.stop();
   signalling.close();
@@ -191,7 +162,7 @@ function finish(text) {
 }
 
 function quickExit() {
-  if (board) board.wipe();
+  whiteboard.close();
   signalling.send({ type: "flag", kind: "quick_exit" });
   signalling.send({ type: "leave" });
   if (mesh) mesh.closeAll();

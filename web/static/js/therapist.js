@@ -3,8 +3,7 @@
 
 import { Signalling } from "./signal.js";
 import { Mesh } from "./mesh.js";
-import { BoardView, tools } from "./board.js";
-import { ServerLink } from "./serverlink.js";
+import { Whiteboard } from "./board.js";
 import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
 
 const root = document.getElementById("room");
@@ -20,31 +19,8 @@ const endButton = document.getElementById("end");
 
 const signalling = new Signalling();
 state.signalling = signalling;
-const boardStatus = document.getElementById("board-status");
-let link = null;
-let board = null;
-
-/** The whiteboard: a data connection to the server, and the canvas. */
-function openBoard() {
-  if (!board) {
-    board = new BoardView(document.getElementById("board"), (op) => link && link.send("board", op));
-    board.onError = (m) => say(boardStatus, m.message);
-    tools(document.getElementById("board-area"), board, {
-      share: (file) => link && link.share(file).then(() => say(boardStatus, "Sending your picture…")),
-    });
-    state.board = board;
-  }
-  if (link) link.close();
-  link = new ServerLink(signalling, {
-    onBoard: (m) => board.handle(m),
-    onObject: (id, blob) => board.addObject(id, blob),
-    onObjectMessage: (m) => {
-      if (m.type === "error") say(boardStatus, m.message);
-      if (m.type === "shared") say(boardStatus, "Your picture is on the board.");
-    },
-  });
-  link.open();
-}
+const whiteboard = new Whiteboard(signalling, document.getElementById("board-area"));
+state.board = whiteboard.view;
 const names = new Map();
 let mesh = null;
 let stream = null;
@@ -63,7 +39,7 @@ function handleRoomOpened(message) {
     onGone: (id) => removeTile(stage, id),
   });
   state.mesh = mesh;
-  openBoard();
+  whiteboard.open();
   say(status, "The room is open. People you admit will appear here.");
   startTimer(document.getElementById("timer"));
 }
@@ -266,7 +242,7 @@ async function main() {
     .on("peer_joined", handlePeerJoined)
     .on("peer_left", handlePeerLeft)
     .on("signal", (m) => mesh && mesh.handleSignal(m))
-    .on("server_signal", (m) => link && link.handleAnswer(m))
+    .on("server_signal", (m) => whiteboard.handleAnswer(m))
     .on("flag", handleFlag)
     .on("notice", handleNotice)
     .on("error", handleError)
@@ -274,7 +250,7 @@ async function main() {
     .on("reconnecting", () => say(status, "Your connection dropped. Reconnecting…"))
     .on("resumed", () => {
       say(status, "Reconnected.");
-      openBoard();
+      whiteboard.open();
     })
     .on("admitted", handleAdmittedAgain)
     .on("peer_state", handlePeerState)
