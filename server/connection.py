@@ -1,5 +1,5 @@
 """What every signalling connection holds and needs: who is speaking, in which room, the
-ICE configuration, and its data connection to the server."""
+ICE configuration, and its data connection to the server (board, objects, control)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,19 @@ from aiohttp import web
 from media.server_peer import ServerPeer
 from media.turn import ice_config
 from server.accounts import StaffView
-from server.appkeys import HUB, SETTINGS
+from server.appkeys import HUB, SETTINGS, WHITEBOARDS
 from server.hub import Hub
-from server.protocol import Message, ProtocolError, dump_message
-from server.rooms import Participant, Room, State
+from server.protocol import (
+    Description,
+    Message,
+    ProtocolError,
+    ServerAnswer,
+    ServerSignal,
+    dump_message,
+)
+from server.rooms import Participant, Role, Room, State
+from server.sdp import check_sdp
+from server.whiteboard import Member
 
 
 class ConnectionBase:
@@ -52,3 +61,45 @@ class ConnectionBase:
         if self.server_peer is not None:
             peer, self.server_peer = self.server_peer, None
             await peer.close()
+
+    async def _drop_from_board(self, room: Room, participant_id: str) -> None:
+        """Whoever leaves the room stops receiving the board at once."""
+        board = self.request.app[WHITEBOARDS].boards.get(room.session_id)
+        member = board.members.get(participant_id) if board else None
+        if member is not None:
+            await member.peer.close()
+
+    async def server_signal(self, message: ServerSignal) -> None:
+        """The data connection to the server (board, objects, control)."""
+        room, me = self._in_room()
+        if not me.in_room:
+            raise ProtocolError("not_in_room", "You are not in the room yet.")
+        if message.description is not None:
+            if message.description.type != "offer":
+                raise ProtocolError("bad_message", "The browser offers; the server answers.")
+            check_sdp(message.description.sdp)
+            await self._close_server_peer()
+            whiteboards = self.request.app[WHITEBOARDS]
+            board = await whiteboards.get(room.session_id, room.client_id)
+            pid = me.id
+
+            async def on_message(label: str, data: str | bytes) -> None:
+                await board.message(pid, label, data)
+
+            async def on_open(label: str) -> None:
+                await board.opened(pid, label)
+
+            async def on_gone(peer: ServerPeer) -> None:
+                board.leave(pid, peer)
+                whiteboards.peers.discard(peer)
+
+            peer = ServerPeer(pid, on_message, on_open, on_gone)
+            whiteboards.peers.add(peer)
+            author = me.link_id or f"staff:{self.user.id if self.user else me.id}"
+            board.join(pid, Member(author, me.role is Role.THERAPIST, peer))
+            self.server_peer = peer
+            answer = await peer.answer(message.description.sdp)
+            await self.reply(ServerAnswer(description=Description(type="answer", sdp=answer)))
+        elif message.candidate is not None and self.server_peer is not None:
+            c = message.candidate
+            await self.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)

@@ -10,7 +10,6 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from media.server_peer import ServerPeer
 from server.appkeys import (
     CATALOGUE,
     DATABASE,
@@ -37,7 +36,6 @@ from server.protocol import (
     AllowClear,
     Decline,
     Declined,
-    Description,
     EndRoom,
     Error,
     Flag,
@@ -61,7 +59,6 @@ from server.protocol import (
     Resume,
     RoomEnded,
     RoomOpened,
-    ServerAnswer,
     ServerSignal,
     Signal,
     ToWaiting,
@@ -75,7 +72,6 @@ from server.schedule import GateClosed
 from server.sdp import check_sdp
 from server.sealed import seal
 from server.tokens import TokenError
-from server.whiteboard import Member
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -267,13 +263,6 @@ class Connection(Continuity):
         await self.hub.disconnect(target)
         await self.hub.lobby(room)
 
-    async def _drop_from_board(self, room: Room, participant_id: str) -> None:
-        """Whoever leaves the room stops receiving the board at once."""
-        board = self.request.app[WHITEBOARDS].boards.get(room.session_id)
-        member = board.members.get(participant_id) if board else None
-        if member is not None:
-            await member.peer.close()
-
     async def to_waiting(self, message: ToWaiting) -> None:
         room, me = self._in_room()
         target = room.send_to_waiting(me, message.participant)
@@ -319,41 +308,6 @@ class Connection(Continuity):
         await self.hub.lobby(room)
         if not any(p.state is not State.LEFT for p in room.participants.values()):
             self.hub.rooms.discard(room)
-
-    async def server_signal(self, message: ServerSignal) -> None:
-        """The data connection to the server (board, objects, control)."""
-        room, me = self._in_room()
-        if not me.in_room:
-            raise ProtocolError("not_in_room", "You are not in the room yet.")
-        if message.description is not None:
-            if message.description.type != "offer":
-                raise ProtocolError("bad_message", "The browser offers; the server answers.")
-            check_sdp(message.description.sdp)
-            await self._close_server_peer()
-            whiteboards = self.request.app[WHITEBOARDS]
-            board = await whiteboards.get(room.session_id, room.client_id)
-            pid = me.id
-
-            async def on_message(label: str, data: str | bytes) -> None:
-                await board.message(pid, label, data)
-
-            async def on_open(label: str) -> None:
-                await board.opened(pid, label)
-
-            async def on_gone(peer: ServerPeer) -> None:
-                board.leave(pid, peer)
-                whiteboards.peers.discard(peer)
-
-            peer = ServerPeer(pid, on_message, on_open, on_gone)
-            whiteboards.peers.add(peer)
-            author = me.link_id or f"staff:{self.user.id if self.user else me.id}"
-            board.join(pid, Member(author, me.role is Role.THERAPIST, peer))
-            self.server_peer = peer
-            answer = await peer.answer(message.description.sdp)
-            await self.reply(ServerAnswer(description=Description(type="answer", sdp=answer)))
-        elif message.candidate is not None and self.server_peer is not None:
-            c = message.candidate
-            await self.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)
 
     async def signal(self, message: Signal) -> None:
         room, me = self._in_room()

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.accounts import StaffView
 from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, DATABASE, LINKS, SETTINGS
 from server.auth import csrf_exempt, staff_only
 from server.checklists import Kind
@@ -53,20 +54,19 @@ async def api_issue_link(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def revoke_link(request: web.Request) -> web.StreamResponse:
     """Revoke a consent or join link of one of this therapist's clients."""
-    user = await staff(request)
-    link = await _own_link(request, user.id)
+    link = await _own_link(request, await staff(request))
     await request.app[LINKS].revoke(link.id)
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"revoked": link.id})
     raise web.HTTPSeeOther(f"/clients/{link.client_id}")
 
 
-async def _own_link(request: web.Request, user_id: str) -> Link:
+async def _own_link(request: web.Request, user: StaffView) -> Link:
+    """The link named in the path, if it belongs to one of ``user``'s clients."""
     async with request.app[DATABASE].session() as session:
         link = await session.get(Link, request.match_info["id"][:32])
     if link is None:
         raise PlayroomError("There is no such link.")
-    user = await staff(request)
     await request.app[CLIENTS].get(user, link.client_id, write=True)  # raises for others
     return link
 
