@@ -22,6 +22,7 @@ from server.appkeys import (
     CONSENTS,
     COOKIE_STORAGE,
     DATABASE,
+    ESCALATIONS,
     GATEKEEPER,
     HUB,
     KEYRING,
@@ -36,6 +37,7 @@ from server.box import Box
 from server.checklists import load_catalogue
 from server.clients import Clients
 from server.consent import Consents
+from server.escalation import Escalations
 from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.links import Links
@@ -112,6 +114,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.timezone,
     )
     app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
+    app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper)
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[LINKS] = links
     app[CLIENTS] = clients

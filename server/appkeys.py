@@ -11,6 +11,7 @@ from server.checklists import Catalogue
 from server.clients import Clients
 from server.consent import Consents
 from server.db import Database
+from server.escalation import Escalations
 from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.keys import KeyRing
@@ -35,3 +36,4 @@ SCHEDULE = web.AppKey("schedule", Schedule)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)
+ESCALATIONS = web.AppKey("escalations", Escalations)

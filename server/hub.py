@@ -39,6 +39,17 @@ class Hub:
         self.all: set[Socket] = set()
         self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
+        self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
+
+    async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> int:
+        """Push to the dashboards of these supervisors; returns how many were reached."""
+        sockets = [
+            s for sid in supervisor_ids for s in self.watchers.get(sid, set()) if not s.closed
+        ]
+        await asyncio.gather(
+            *(s.send_str(dump_message(message)) for s in sockets), return_exceptions=True
+        )
+        return len(sockets)
 
     def issue_resume(self, room: Room, participant: Participant) -> str:
         """A new resume token for ``participant`` (the old one stops working)."""

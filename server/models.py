@@ -296,3 +296,32 @@ class PlanStep(Base):
     outcome: Mapped[str] = mapped_column(sa.String(16))
     recorded_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Escalation(Base):
+    """A concern raised by the therapist during a session, tracked until it is closed."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    concern: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EscalationEvent(Base):
+    """Every step of an escalation, time-stamped: raised, alerted, acknowledged, closed."""
+
+    __tablename__ = "escalation_events"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    escalation_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("escalations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

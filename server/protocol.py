@@ -112,6 +112,29 @@ class PlanStepDone(Message):
     outcome: Literal["tried", "reached", "no_answer", "done"]
 
 
+class Escalate(Message):
+    """The therapist raises a concern during the session."""
+
+    type: Literal["escalate"]
+    concern: Literal["risk_to_self", "risk_from_others", "medical_emergency", "unreachable"]
+
+
+class Watch(Message):
+    """A supervisor's dashboard: send me my team's escalations as they happen."""
+
+    type: Literal["watch"]
+
+
+class Acknowledge(Message):
+    type: Literal["acknowledge"]
+    escalation: Id
+
+
+class CloseEscalation(Message):
+    type: Literal["close_escalation"]
+    escalation: Id
+
+
 class AllowClear(Message):
     """The therapist lets the others clear the board too (or stops them)."""
 
@@ -179,6 +202,10 @@ Incoming = Annotated[
     | Lock
     | EndRoom
     | AllowClear
+    | Escalate
+    | Watch
+    | Acknowledge
+    | CloseEscalation
     | PlanStepDone
     | Resume
     | Leave
@@ -257,6 +284,26 @@ class PeerState(Message):
     participant: str
     state: str
     role: str
+
+
+class EscalationInfo(Message):
+    """To the therapist: the escalation, and everything needed to act on it now."""
+
+    type: Literal["escalation"] = "escalation"
+    escalation: dict[str, Any]
+
+
+class EscalationAlert(Message):
+    """To a supervisor's dashboard: a new (or still open) escalation in their team."""
+
+    type: Literal["escalation_alert"] = "escalation_alert"
+    escalation: dict[str, Any]
+    therapist: str
+
+
+class EscalationUpdate(Message):
+    type: Literal["escalation_update"] = "escalation_update"
+    escalation: dict[str, Any]
 
 
 class PlanStarted(Message):

@@ -21,8 +21,8 @@ from server.appkeys import (
 )
 from server.auth import current_user
 from server.checklists import Kind
-from server.continuity import Continuity
 from server.db import utcnow
+from server.escalating import Escalating
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import check_answer
 from server.hub import person
@@ -31,13 +31,16 @@ from server.models import Role as StaffRole
 from server.plan import Case
 from server.protocol import (
     MAX_MESSAGE_BYTES,
+    Acknowledge,
     Admit,
     Admitted,
     AllowClear,
+    CloseEscalation,
     Decline,
     Declined,
     EndRoom,
     Error,
+    Escalate,
     Flag,
     FlagRaised,
     Incoming,
@@ -64,6 +67,7 @@ from server.protocol import (
     ToWaiting,
     Waiting,
     WaitingMessage,
+    Watch,
     parse_message,
 )
 from server.ratelimit import RateLimiter
@@ -79,7 +83,7 @@ RATE_PER_SECOND = 50
 NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
 
 
-class Connection(Continuity):
+class Connection(Escalating):
     """One WebSocket, dispatching each message to its handler."""
 
     async def handle(self, message: Incoming) -> None:
@@ -114,6 +118,14 @@ class Connection(Continuity):
                     raise Forbidden("Only the therapist decides who may clear the board.")
                 board = await self.request.app[WHITEBOARDS].get(room.session_id, room.client_id)
                 board.clear_allowed = message.allowed
+            case Escalate():
+                await self.escalate(message)
+            case Watch():
+                await self.watch(message)
+            case Acknowledge():
+                await self.acknowledge(message)
+            case CloseEscalation():
+                await self.close_escalation(message)
             case PlanStepDone():
                 await self.plan_step(message)
             case Resume():
@@ -365,6 +377,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await connection.reply(Error(code="refused", message=str(exc)))
     finally:
         hub.all.discard(ws)
+        for watching in hub.watchers.values():
+            watching.discard(ws)
         # the handler may be cancelled when the client vanishes: the others must still be told
         await asyncio.shield(connection.dropped())
     return ws

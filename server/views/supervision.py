@@ -78,6 +78,13 @@ async def api_sign_off(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.get("/escalations", name="escalations")
+@staff_only(Role.SUPERVISOR)
+async def escalations_page(request: web.Request) -> web.StreamResponse:
+    """Live escalations of the supervisor's team (pushed over the WebSocket)."""
+    return await render(request, "escalations.html")
+
+
 @routes.get("/checks/today", name="checks")
 @staff_only(Role.THERAPIST)
 async def checks_page(request: web.Request) -> web.StreamResponse:

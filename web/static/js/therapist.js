@@ -187,6 +187,32 @@ function handlePlanRecorded(message) {
   if (item) item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${new Date().toLocaleTimeString()}.`;
 }
 
+/** What the therapist needs at once after escalating: numbers, place, people. */
+function handleEscalation(message) {
+  const e = message.escalation;
+  const box = document.getElementById("escalation");
+  box.hidden = false;
+  box.replaceChildren();
+  const line = (label, text) => {
+    const p = document.createElement("p");
+    const strong = document.createElement("strong");
+    strong.textContent = `${label}: `;
+    p.append(strong, text);
+    box.append(p);
+  };
+  line("Escalation", `${e.concern.replaceAll("_", " ")}, ${e.status}. Your supervisors have been alerted.`);
+  line("Where the young person said they are", e.location);
+  for (const c of e.contacts) line(`Emergency contact (${c.relationship})`, `${c.name} ${c.phone}`);
+  line("Emergency number", e.emergency_number || "not in the plan");
+  line("Safeguarding lead", `${e.safeguarding_lead} ${e.safeguarding_phone}`);
+  box.dataset.id = e.id;
+}
+
+function handleEscalationUpdate(message) {
+  const e = message.escalation;
+  alertTherapist(`Escalation ${e.status}${e.status === "acknowledged" ? " by your supervisor" : ""}.`);
+}
+
 function handlePeerLeft(message) {
   const name = names.get(message.participant) || "Someone";
   mesh.drop(message.participant);
@@ -255,12 +281,18 @@ async function main() {
     .on("admitted", handleAdmittedAgain)
     .on("peer_state", handlePeerState)
     .on("plan", handlePlan)
+    .on("escalation", handleEscalation)
+    .on("escalation_update", handleEscalationUpdate)
     .on("plan_recorded", handlePlanRecorded)
     .on("closed", () => say(status, "Disconnected from the server."));
   await signalling.connect();
   signalling.send({ type: "open_room", session: root.dataset.session });
   document.getElementById("allow-clear").addEventListener("change", (event) => {
     signalling.send({ type: "allow_clear", allowed: event.target.checked });
+  });
+  document.getElementById("escalate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signalling.send({ type: "escalate", concern: document.getElementById("concern").value });
   });
   lockButton.addEventListener("click", () => {
     signalling.send({ type: "lock", locked: lockButton.getAttribute("aria-pressed") !== "true" });

@@ -1,0 +1,50 @@
+"""A therapist escalates in the room; the supervisor's dashboard shows it at once, and the
+supervisor acknowledges it; the therapist sees the numbers and the acknowledgement."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import make_person, screenshot, serious_violations, sign_in_page
+from tests.browser.session_flow import admit, my_id, open_room, prepare, therapist_page, walk_in
+from tests.helpers import ServerProcess, run_cli
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: ServerProcess) -> None:
+    context, therapist, _ = therapist_page(browser, live_server, "esme")
+    supervisor_person = make_person(live_server, "sam.sup", "supervisor")
+    assert run_cli("supervise", "sam.sup", "esme", env=live_server.env).returncode == 0  # type: ignore[attr-defined]
+    sup_context = browser.new_context(viewport={"width": 1100, "height": 800})
+    supervisor = sup_context.new_page()
+    sign_in_page(supervisor, live_server, supervisor_person)
+    supervisor.get_by_role("link", name="Escalations").click()
+    expect(supervisor.locator("#watch-status")).to_contain_text("Watching")
+
+    session = prepare(therapist, live_server, name="Noor")
+    open_room(therapist, live_server, session)
+    young = browser.new_context().new_page()
+    walk_in(young, session.links["young_person"])
+    my_id(young)
+    admit(therapist, "Young person")
+
+    therapist.get_by_label("Concern", exact=True).select_option("risk_from_others")
+    therapist.get_by_role("button", name="Escalate now").click()
+    info = therapist.locator("#escalation")
+    expect(info).to_contain_text("Your supervisors have been alerted")
+    expect(info).to_contain_text("07700 900456")  # the parent's number, from the consent
+    expect(info).to_contain_text("home")  # where the young person said they are
+
+    alert = supervisor.locator("#escalations li").first
+    expect(alert).to_contain_text("risk from others")
+    screenshot(supervisor, "supervisor-escalation")
+    assert serious_violations(supervisor) == []
+    alert.get_by_role("button", name="Acknowledge").click()
+    expect(therapist.locator("#alerts")).to_contain_text("acknowledged by your supervisor")
+    expect(alert).to_contain_text("acknowledged")
+    screenshot(therapist, "therapist-escalation")
+    young.context.close()
+    sup_context.close()
+    context.close()
