@@ -78,6 +78,7 @@ class Accounts:
         *,
         demo: bool = False,
         enrol_totp: bool = False,
+        email: str | None = None,
     ) -> tuple[StaffView, str | None]:
         """Create an account; returns it and, when ``enrol_totp``, its TOTP secret."""
         username = username.strip()
@@ -100,6 +101,9 @@ class Accounts:
         )
         seal(self.ring, user, "username_enc", username)
         seal(self.ring, user, "display_name_enc", display_name.strip() or username)
+        if email is not None and ("@" not in email or len(email) > 254):
+            raise PlayroomError("That e-mail address does not look right.")
+        seal(self.ring, user, "email_enc", email.strip() if email else None)
         secret = pyotp.random_base32() if enrol_totp else None
         seal(self.ring, user, "totp_secret_enc", secret)
         async with self.db.session() as session:
@@ -251,6 +255,13 @@ class Accounts:
                 .where(Supervision.supervisor_id == supervisor_id)
             )
             return sorted((self.view(u) for u in users), key=lambda v: v.display_name)
+
+    async def emails(self, user_ids: list[str]) -> dict[str, str]:
+        """The e-mail addresses of these accounts (those that have one)."""
+        async with self.db.session() as session:
+            users = await session.scalars(sa.select(User).where(User.id.in_(user_ids)))
+            found = {u.id: unseal(self.ring, u, "email_enc") for u in users}
+        return {uid: email for uid, email in found.items() if email}
 
     async def count(self) -> int:
         async with self.db.session() as session:

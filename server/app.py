@@ -28,6 +28,7 @@ from server.appkeys import (
     KEYRING,
     LINKS,
     LOGIN_LIMITER,
+    NOTIFIER,
     SCHEDULE,
     SETTINGS,
     WHITEBOARDS,
@@ -41,6 +42,7 @@ from server.escalation import Escalations
 from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.links import Links
+from server.notify import Notifier
 from server.ratelimit import RateLimiter
 from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
     app[HUB] = Hub()
+    app[NOTIFIER] = Notifier(settings)
     app.on_shutdown.append(signalling.close_all)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
     aiohttp_jinja2.setup(

@@ -16,6 +16,7 @@ from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.keys import KeyRing
 from server.links import Links
+from server.notify import Notifier
 from server.ratelimit import RateLimiter
 from server.schedule import Schedule
 from server.settings import Settings
@@ -37,3 +38,4 @@ HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)
 ESCALATIONS = web.AppKey("escalations", Escalations)
+NOTIFIER = web.AppKey("notifier", Notifier)

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--username", required=True)
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.add_argument("--display-name", default="")
+    user.add_argument("--email", help="for escalation alerts (supervisors)")
     user.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -133,7 +134,7 @@ async def _create_user(storage: Storage, settings: Settings, args: argparse.Name
         password = secrets.token_urlsafe(15)
         shown = True
     user, _ = await _accounts(storage, settings).create(
-        args.username, args.display_name, Role(args.role), password
+        args.username, args.display_name, Role(args.role), password, email=args.email
     )
     print(f"Created {user.role.value} account '{user.username}'.")
     if shown:

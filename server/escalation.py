@@ -132,13 +132,13 @@ class Escalations:
 
     async def supervisors_of(self, therapist_id: str) -> list[str]:
         async with self.db.session() as session:
-            return list(
+            return sorted(
                 await session.scalars(
                     sa.select(Supervision.supervisor_id).where(
                         Supervision.therapist_id == therapist_id
                     )
                 )
-            )
+            )  # the rota: a stable order
 
     async def _set(self, escalation_id: str, user: StaffView, status: str) -> EscalationView:
         async with self.db.session() as session:
@@ -160,6 +160,18 @@ class Escalations:
                 )
             )
         return await self.view(escalation_id)
+
+    async def record(self, escalation_id: str, kind: str) -> None:
+        async with self.db.session() as session:
+            session.add(
+                EscalationEvent(
+                    id=new_id(),
+                    escalation_id=escalation_id,
+                    kind=kind,
+                    by=None,
+                    created_at=utcnow(),
+                )
+            )
 
     async def acknowledge(self, supervisor: StaffView, escalation_id: str) -> EscalationView:
         if supervisor.role is not Role.SUPERVISOR:

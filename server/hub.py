@@ -40,6 +40,7 @@ class Hub:
         self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
+        self.escalation_tasks: dict[str, asyncio.Task[None]] = {}  # repeating alerts
 
     async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> int:
         """Push to the dashboards of these supervisors; returns how many were reached."""
@@ -109,7 +110,9 @@ class Hub:
             await socket.close(code=WSCloseCode.OK, message=b"done")
 
     async def close_all(self) -> None:
-        """At shutdown: every socket closes with GOING_AWAY."""
+        """At shutdown: repeating alerts stop, every socket closes with GOING_AWAY."""
+        for task in list(self.escalation_tasks.values()) + list(self.grace.values()):
+            task.cancel()
         await asyncio.gather(
             *(
                 s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

@@ -38,6 +38,7 @@ class User(Base):
     login_index: Mapped[str] = mapped_column(sa.String(64), unique=True)
     username_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     display_name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    email_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     role: Mapped[str] = mapped_column(sa.String(16))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     totp_secret_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)

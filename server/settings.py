@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         3, gt=0, description="WebSocket ping interval; a silent peer is dropped within 1.5x."
     )
+    smtp_host: str | None = Field(None, description="Mail server for escalation alerts.")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "playroom@localhost"
+    webhook_url: str | None = Field(None, description="Where escalation events are POSTed.")
+    webhook_secret: SecretStr | None = Field(None, description="Signs webhook bodies.")
+    escalation_repeat_seconds: float = Field(
+        120, gt=0, description="An unacknowledged escalation is repeated this often."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

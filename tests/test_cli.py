@@ -60,7 +60,16 @@ def test_create_user_and_supervise(fresh: dict[str, str]) -> None:
     )
     assert made.returncode == 0, made.stderr
     assert PASSWORD not in made.stdout
-    sup = run_cli("create-user", "--username", "pat", "--role", "supervisor", env=fresh)
+    sup = run_cli(
+        "create-user",
+        "--username",
+        "pat",
+        "--role",
+        "supervisor",
+        "--email",
+        "pat@example.org",
+        env=fresh,
+    )
     assert "Password: " in sup.stdout  # generated and shown once when not given
     linked = run_cli("supervise", "pat", "jo", env=fresh)
     assert linked.returncode == 0 and "now supervises" in linked.stdout

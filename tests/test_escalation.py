@@ -4,14 +4,20 @@ alert, acknowledgement and closing; and who may not."""
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 
 from media.client import ProtocolPeer
-from server.appkeys import ACCOUNTS, ESCALATIONS
+from server.appkeys import ACCOUNTS, ESCALATIONS, HUB
 from server.models import Role
-from tests.conftest import make_staff, sign_in
+from server.notify import SIGNATURE_HEADER, sign
+from server.settings import Settings
+from tests.conftest import PASSWORD, make_staff, sign_in
 from tests.scenes import Room, join_with
 
 
@@ -88,3 +94,96 @@ async def test_a_dashboard_opened_later_sees_what_is_still_open(
     alert = await supervisor.expect("escalation_alert", within=5)
     assert alert["escalation"]["concern"] == "unreachable"
     await supervisor.close()
+
+
+class _Inbox:
+    """An SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+        self.arrived = threading.Condition()  # the SMTP server runs in its own thread
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]  # noqa: N802
+        with self.arrived:
+            self.messages.append((list(envelope.rcpt_tos), envelope.content.decode()))
+            self.arrived.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+
+
+@pytest.fixture
+def mail_and_hook(unused_tcp_port_factory):  # type: ignore[no-untyped-def]
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    port = unused_tcp_port_factory()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port, unused_tcp_port_factory()
+    controller.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, mail_and_hook) -> Settings:  # type: ignore[no-untyped-def]
+    _, smtp_port, hook_port = mail_and_hook
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+            "escalation_repeat_seconds": 0.5,
+            "webhook_url": f"http://127.0.0.1:{hook_port}/hook",
+            "webhook_secret": SecretStr("hook-secret"),
+        }
+    )
+
+
+async def test_alerts_go_by_mail_and_webhook_and_repeat_down_the_rota(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room, mail_and_hook
+) -> None:  # type: ignore[no-untyped-def]
+    inbox, _, hook_port = mail_and_hook
+    received: list[tuple[dict[str, object], str]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append((json.loads(body), request.headers.get(SIGNATURE_HEADER, "")))
+        assert request.headers[SIGNATURE_HEADER] == sign("hook-secret", body)
+        return web.Response(text="ok")
+
+    hook_app = web.Application()
+    hook_app.router.add_post("/hook", hook)
+    runner = web.AppRunner(hook_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    accounts = app[ACCOUNTS]
+    for name in ("ann.sup", "bob.sup"):
+        await accounts.create(name, name, Role.SUPERVISOR, PASSWORD, email=f"{name}@example.org")
+        await accounts.supervise(name, "therapist.one")
+    ids = {n: (await accounts.find(n)).id for n in ("ann.sup", "bob.sup")}
+    first, second = [f"{n}@example.org" for n in sorted(ids, key=lambda n: ids[n])]  # the rota
+
+    await room.therapist.send({"type": "escalate", "concern": "medical_emergency"})
+    info = (await room.therapist.expect("escalation"))["escalation"]
+    assert await asyncio.to_thread(inbox.wait_for, 2)  # raised, then repeated down the rota
+    assert inbox.messages[0][0] == [first] and inbox.messages[1][0] == [second]
+    assert "Medical emergency" in inbox.messages[0][1]
+    assert (
+        "07700" not in inbox.messages[0][1] and "Sky" not in inbox.messages[0][1]
+    )  # nothing personal
+
+    sup = await make_staff(app, "cat.sup", Role.SUPERVISOR)
+    await accounts.supervise("cat.sup", "therapist.one")
+    browser = await aiohttp_client(client.server)
+    await sign_in(browser, sup)
+    dashboard = ProtocolPeer(await browser.ws_connect("/ws"), media=False)
+    await dashboard.send({"type": "acknowledge", "escalation": info["id"]})
+    await room.therapist.expect("escalation_update")
+    assert info["id"] not in app[HUB].escalation_tasks  # the repeating stopped with the ack
+    kinds = [kind for kind, _, _ in await app[ESCALATIONS].events(info["id"])]
+    assert kinds[0] == "raised" and "repeated" in kinds and kinds[-1] == "acknowledged"
+    events = [event["event"] for event, _ in received]
+    assert events[0] == "escalation_raised" and "escalation_acknowledged" in events
+    await dashboard.close()
+    await runner.cleanup()
