@@ -186,6 +186,7 @@ class ProtocolPeer:
             await self.data_pc.close()
         self.board = Replica()
         self._snapshot = False
+        self._parts: list[dict[str, Any]] = []
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.data_pc = pc
         self.channels = {
@@ -211,8 +212,11 @@ class ProtocolPeer:
 
     def _on_board(self, data: str) -> None:
         doc = json.loads(data)
-        if doc["type"] == "snapshot":
-            self.board.load(doc)
+        if doc["type"] == "snapshot_part":
+            self._parts.extend(doc["elements"])
+        elif doc["type"] == "snapshot":
+            self.board.load({"seq": doc["seq"], "elements": self._parts})
+            self._parts = []
             self._snapshot = True
         elif doc["type"] == "change":
             self.change_times[doc["seq"]] = asyncio.get_running_loop().time()

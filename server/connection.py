@@ -93,6 +93,8 @@ class ConnectionBase:
                 board.leave(pid, peer)
                 whiteboards.peers.discard(peer)
 
+            if not me.in_room:  # sent to the waiting room while this was being set up
+                raise ProtocolError("not_in_room", "You are not in the room.")
             peer = ServerPeer(pid, on_message, on_open, on_gone)
             whiteboards.peers.add(peer)
             author = me.link_id or f"staff:{self.user.id if self.user else me.id}"

@@ -11,8 +11,7 @@ from server.connection import ConnectionBase
 from server.db import utcnow
 from server.exceptions import Forbidden
 from server.hub import person
-from server.models import PlanStep, new_id
-from server.models import Role as StaffRole
+from server.models import Appointment, Link, PlanStep, new_id
 from server.plan import Case, as_message_steps, steps_for
 from server.protocol import (
     Admitted,
@@ -43,10 +42,10 @@ class Continuity(ConnectionBase):
         room, me = found
         if me.state is not State.INTERRUPTED:
             raise ProtocolError("resume_in_use", "That place is in use on another connection.")
-        if me.role is Role.THERAPIST and (
-            self.user is None or self.user.role is not StaffRole.THERAPIST
-        ):
+        if me.role is Role.THERAPIST and (self.user is None or self.user.id != me.user_id):
             raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
+        if me.link_id is not None and not await self._link_still_works(me.link_id, room):
+            raise ProtocolError("bad_resume", "This link no longer works. Ask for a new one.")
         task = self.hub.grace.pop(me.id, None)
         if task is not None:
             task.cancel()
@@ -72,6 +71,19 @@ class Continuity(ConnectionBase):
             await self.reply(Admitted(present=[person(p) for p in others]))
             await self.hub.send_many(others, PeerJoined(participant=person(me)))
         await self.hub.lobby(room)
+
+    async def _link_still_works(self, link_id: str, room: Room) -> bool:
+        """A withdrawn link, or an ended session, stops a resume too."""
+        async with self.request.app[DATABASE].session() as session:
+            link = await session.get(Link, link_id)
+            appointment = await session.get(Appointment, room.session_id)
+        return (
+            link is not None
+            and link.revoked_at is None
+            and utcnow() < link.expires_at
+            and appointment is not None
+            and appointment.status not in ("ended", "cancelled")
+        )
 
     async def dropped(self) -> None:
         """The socket closed without a goodbye: hold their place for the grace window."""

@@ -21,6 +21,7 @@ from server.models import (
     Escalation,
     EscalationEvent,
     JoinCheck,
+    Link,
     Role,
     Supervision,
     new_id,
@@ -103,7 +104,8 @@ class Escalations:
             assert appointment is not None
             check = await session.scalar(
                 sa.select(JoinCheck)
-                .where(JoinCheck.appointment_id == row.appointment_id)
+                .join(Link, Link.id == JoinCheck.link_id)
+                .where(JoinCheck.appointment_id == row.appointment_id, Link.role == "young_person")
                 .order_by(JoinCheck.created_at.desc())
             )
         checks = json.loads(unseal(self.ring, check, "answers_enc") or "{}") if check else {}

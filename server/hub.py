@@ -16,7 +16,7 @@ from typing import Protocol
 from aiohttp import WSCloseCode
 
 from server.protocol import Lobby, Message, Person, dump_message
-from server.rooms import Participant, Room, Rooms
+from server.rooms import Participant, Room, Rooms, State
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,21 @@ class Hub:
                 locked=room.locked,
             ),
         )
+
+    async def end_room(self, session_id: str, message: Message) -> None:
+        """End a live room from outside it (the session was ended or cancelled)."""
+        room = self.rooms.get(session_id)
+        if room is None:
+            return
+        room.ended = True
+        everyone = [p for p in room.participants.values() if p.state is not State.LEFT]
+        for participant in everyone:
+            participant.set_state(State.LEFT, "the session was ended")
+            self.forget(participant)
+        await self.send_many(everyone, message)
+        for participant in everyone:
+            await self.disconnect(participant)
+        self.rooms.discard(room)
 
     async def disconnect(self, participant: Participant) -> None:
         socket = self.sockets.pop(participant.id, None)

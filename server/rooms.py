@@ -68,6 +68,7 @@ class Participant:
     resume_hash: str | None = None
     was_waiting: bool = False  # where an interrupted person goes back to
     quick_exited: bool = False  # their leaving is the quick exit's, not a plain leave
+    user_id: str | None = None  # the staff account, for a therapist
     history: list[tuple[State, State, str]] = field(default_factory=list)
 
     def set_state(self, new: State, cause: str) -> None:

@@ -240,9 +240,15 @@ class Connection(Escalating):
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
-        if room.therapist is not None:
+        previous = room.therapist
+        if previous is not None and previous.state in (State.INTERRUPTED, State.LOST):
+            # the therapist's own page came back without its token (reloaded, slept too long)
+            room.leave(previous, "the therapist opened the room again")
+            self.hub.forget(previous)
+        elif previous is not None:
             raise PlayroomError("This room is already open in another window.")
         me = room.add(Role.THERAPIST, self.user.display_name)
+        me.user_id = self.user.id
         self.room, self.me = room, me
         self.hub.bind(me, self.ws)
         await self.reply(

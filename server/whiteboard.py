@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from media import stickers
-from media.board import Board, BoardError, Picture, Sticker, parse_op
+from media.board import MAX_ELEMENTS, Board, BoardError, Picture, Sticker, parse_op
 from media.images import PictureError, sanitize
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, TransferError, Transfers
@@ -25,6 +25,8 @@ from server.sealed import seal, unseal, unseal_bytes
 
 log = logging.getLogger(__name__)
 OPS_PER_SECOND = 100  # a point every 16 ms is about 60
+PICTURES_PER_MINUTE = 6
+SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
 
 
 @dataclass
@@ -50,6 +52,8 @@ class RoomBoard:
         self.lock = asyncio.Lock()
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
         self.clear_allowed = False  # the therapist may let the others clear the board
+        self.picture_limiter = RateLimiter(PICTURES_PER_MINUTE, 60)
+        self.sanitizing = asyncio.Lock()
 
     async def load(self) -> None:
         """Rebuild the board from its stored operations (after a restart)."""
@@ -76,10 +80,26 @@ class RoomBoard:
         if member is None:
             return
         if label == "board":
-            member.peer.send_json("board", {"type": "snapshot", **self.board.snapshot()})
+            self.send_snapshot(member.peer)
         elif label == "objects":
             for object_id in await self._object_ids():
                 await self._send_object(member.peer, object_id)
+
+    def send_snapshot(self, peer: ServerPeer) -> None:
+        """The whole board, in parts small enough for any data channel, then its ``seq``."""
+        elements = self.board.snapshot()["elements"]
+        part: list[dict[str, object]] = []
+        size = 0
+        for element in elements:
+            encoded = len(json.dumps(element))
+            if part and size + encoded > SNAPSHOT_PART_BYTES:
+                peer.send_json("board", {"type": "snapshot_part", "elements": part})
+                part, size = [], 0
+            part.append(element)
+            size += encoded
+        if part:
+            peer.send_json("board", {"type": "snapshot_part", "elements": part})
+        peer.send_json("board", {"type": "snapshot", "seq": self.board.seq})
 
     async def message(self, participant_id: str, label: str, data: str | bytes) -> None:
         member = self.members.get(participant_id)
@@ -156,7 +176,10 @@ class RoomBoard:
                 )
             elif kind == "end":
                 transfer = member.transfers.finish()
-                await self._share(member, transfer.id, transfer.data())
+                if len(self.board.elements) >= MAX_ELEMENTS:
+                    raise TransferError("full", "The board is full. Clear some of it first.")
+                async with self.sanitizing:  # one picture decoded at a time per room
+                    await self._share(member, transfer.id, transfer.data())
             else:
                 raise TransferError("bad_message", "Unknown object message.")
         except (TransferError, PictureError, ValueError) as exc:

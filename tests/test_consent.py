@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -56,6 +57,10 @@ async def test_parent_consents_once_then_withdraws(
     again = await client.post(consent_url, data=_form(app))
     assert again.status == 400
     assert "already given through this link" in await again.text()
+    withdraw = re.search(r'<form method="post" action="([^"]+)"', await resp.text())
+    assert (
+        withdraw is not None and withdraw.group(1) == consent_url + "/withdraw"
+    )  # what the page posts to
     resp = await client.post(
         consent_url + "/withdraw",
         data={"typed_name": "Pat Parent", "signed_on": utcnow().date().isoformat()},

@@ -42,6 +42,11 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
     yid = (await young.expect("joined"))["you"]["id"]
     await therapist.send({"type": "admit", "participant": yid})
     await young.expect("admitted")
+    # a parent joining from elsewhere must not be taken for where the young person is
+    parent = await join_with(
+        aiohttp_client, client, room.parent_token, **{"where.place": "somewhere_else"}
+    )
+    await parent.expect("joined")
     supervisor = await _dashboard(app, aiohttp_client, client, "sup", team=True)
     outsider = await _dashboard(app, aiohttp_client, client, "other.sup", team=False)
     await supervisor.send({"type": "ping", "n": 1})
@@ -82,7 +87,7 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
     events = await app[ESCALATIONS].events(info["id"])
     assert [kind for kind, _, _ in events] == ["raised", "acknowledged", "closed"]
     assert events[0][2] <= events[1][2] <= events[2][2]
-    await asyncio.gather(young.close(), supervisor.close(), outsider.close())
+    await asyncio.gather(young.close(), parent.close(), supervisor.close(), outsider.close())
 
 
 async def test_a_dashboard_opened_later_sees_what_is_still_open(

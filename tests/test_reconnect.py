@@ -199,3 +199,41 @@ async def test_a_reconnect_storm_is_absorbed(
     for host, _, joined in rooms:
         await host.expect("peer_state", participant=joined["you"]["id"], state="reconnected")
     await asyncio.gather(*(p.close() for p in back), *(host.close() for host, _, _ in rooms))
+
+
+async def test_the_therapist_gets_back_in_without_a_token_and_ending_over_http_ends_the_room(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    young, joined = await _admitted(aiohttp_client, client, room)
+    await room.therapist.close()  # the page was reloaded: its token is gone
+    await young.expect("peer_state", state="interrupted")
+    again = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await again.send({"type": "open_room", "session": room.session})
+    assert (await again.expect("room_opened"))["you"]["role"] == "therapist"
+    # the session ended from its page: the live room ends too, and resuming is refused
+    from tests.conftest import csrf_from
+
+    token = csrf_from(await (await client.get("/")).text())
+    resp = await client.post(f"/api/sessions/{room.session}/end", headers={"X-CSRF-Token": token})
+    assert resp.status == 200
+    await young.expect("room_ended")
+    back = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"), media=False)
+    await back.send({"type": "resume", "token": joined["resume"]})
+    assert (await back.expect("error"))["code"] == "bad_resume"
+    await asyncio.gather(young.close(), again.close(), back.close())
+
+
+async def test_a_withdrawn_link_cannot_resume(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    from server.appkeys import LINKS, SCHEDULE
+
+    young, joined = await _admitted(aiohttp_client, client, room)
+    link, _ = await app[SCHEDULE].by_join_token(room.token)
+    await young.close()
+    await room.therapist.expect("peer_state", state="interrupted")
+    await app[LINKS].revoke(link.id)
+    back = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"), media=False)
+    await back.send({"type": "resume", "token": joined["resume"]})
+    assert (await back.expect("error"))["code"] == "bad_resume"
+    await back.close()

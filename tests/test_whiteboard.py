@@ -39,6 +39,20 @@ async def test_a_reconnecting_participant_gets_the_whole_board(scene: Scene) -> 
     assert y.board.snapshot() == t.board.snapshot()
 
 
+async def test_a_big_board_comes_back_whole_in_parts(scene: Scene) -> None:
+    t, y = scene.therapist, scene.young
+    for n in range(80):  # 80 strokes of 100 points: far more than one data channel message
+        points = [[10 + i, 10 + n * 10, 0.5] for i in range(100)]
+        t.draw(
+            {"op": "stroke_begin", "id": f"s{n}", "colour": "#204080", "width": 4, "points": points}
+        )
+    await y.wait_for(lambda: y.board.seq == 80)
+    await y.data_pc.close()  # type: ignore[union-attr]
+    await y.open_board()
+    assert len(y.board.elements) == 80
+    assert y.board.snapshot() == t.board.snapshot()
+
+
 async def test_bad_board_input_is_refused_and_nothing_is_lost(scene: Scene) -> None:
     t, y = scene.therapist, scene.young
     for op in stroke("t-1", 100):

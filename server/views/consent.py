@@ -97,6 +97,7 @@ async def _page(request: web.Request, status: int = 200, **extra: Any) -> web.Re
         latest=latest,
         answered=bool(mine),
         can_withdraw=bool(mine) and latest is not None and latest.decision == "given",
+        withdraw_url=f"/consent/{request.match_info['token']}/withdraw",
         values=extra.pop("values", {}),
         **extra,
     )

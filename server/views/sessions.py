@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from media import stickers
-from server.appkeys import BOX, CATALOGUE, CLIENTS, SCHEDULE, SETTINGS
+from server.appkeys import BOX, CATALOGUE, CLIENTS, HUB, SCHEDULE, SETTINGS
 from server.auth import staff_only
 from server.checklists import Kind
 from server.db import utcnow
 from server.models import Appointment, Role
 from server.pages import render
+from server.protocol import RoomEnded
 from server.schedule import GateClosed, NewAppointment
 from server.security import media_page
 from server.tokens import TokenError
@@ -113,6 +114,7 @@ async def end_session(request: web.Request) -> web.StreamResponse:
     values = await form(request)
     status = "cancelled" if values.get("cancel") == "yes" else "ended"
     await request.app[SCHEDULE].end(await staff(request), request.match_info["id"], status)
+    await request.app[HUB].end_room(request.match_info["id"], RoomEnded())
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 
 
@@ -163,6 +165,7 @@ async def api_open(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def api_end(request: web.Request) -> web.StreamResponse:
     await request.app[SCHEDULE].end(await staff(request), request.match_info["id"])
+    await request.app[HUB].end_room(request.match_info["id"], RoomEnded())
     return web.json_response({"id": request.match_info["id"], "status": "ended"})
 
 

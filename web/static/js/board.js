@@ -29,9 +29,14 @@ export class BoardView {
   }
 
   handle(message) {
+    if (message.type === "snapshot_part") {
+      this.parts = (this.parts || []).concat(message.elements);
+      return;
+    }
     if (message.type === "snapshot") {
       this.seq = message.seq;
-      this.elements = new Map(message.elements.map((e) => [e.id, e]));
+      this.elements = new Map((this.parts || []).map((e) => [e.id, e]));
+      this.parts = [];
     } else if (message.type === "change") {
       if (message.seq <= this.seq) return;
       for (const change of message.changes) this.apply(change);
