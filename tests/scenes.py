@@ -64,18 +64,35 @@ async def enter(
     return therapist, young
 
 
+async def schedule_session(
+    client: TestClient,
+    csrf: str,
+    client_id: str,
+    start_in: timedelta = timedelta(minutes=2),
+    **extra: object,
+) -> dict:  # type: ignore[type-arg]
+    """Schedule a session through the JSON API, as the therapist's page does."""
+    body = {"starts_at": (utcnow() + start_in).isoformat(), **extra}
+    resp = await client.post(
+        f"/api/clients/{client_id}/sessions", json=body, headers={"X-CSRF-Token": csrf}
+    )
+    assert resp.status == 201, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+def join_token(made: dict, role: str = "young_person") -> str:  # type: ignore[type-arg]
+    """The token of a scheduled session's join link for ``role``."""
+    url = next(link["url"] for link in made["join_links"] if link["role"] == role)
+    return str(url.rsplit("/join/", 1)[1])
+
+
 @pytest.fixture
 async def scene(app: web.Application, aiohttp_client, client: TestClient, therapist: Staff):  # type: ignore[no-untyped-def]
     csrf = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    resp = await client.post(
-        f"/api/clients/{kid.id}/sessions",
-        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat()},
-        headers={"X-CSRF-Token": csrf},
-    )
-    made = await resp.json()
-    token = made["join_links"][0]["url"].rsplit("/join/", 1)[1]
+    made = await schedule_session(client, csrf, kid.id)
+    token = join_token(made)
     t, y = await enter(aiohttp_client, client, made["id"], token)
     yield Scene(client, token, made["id"], t, y)
     await asyncio.gather(t.close(), y.close())
@@ -101,13 +118,8 @@ async def room(app: web.Application, client: TestClient, therapist: Staff):  # t
     csrf = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    resp = await client.post(
-        f"/api/clients/{kid.id}/sessions",
-        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat(), "parent_link": True},
-        headers={"X-CSRF-Token": csrf},
-    )
-    made = await resp.json()
-    tokens = {link["role"]: link["url"].rsplit("/join/", 1)[1] for link in made["join_links"]}
+    made = await schedule_session(client, csrf, kid.id, parent_link=True)
+    tokens = {role: join_token(made, role) for role in ("young_person", "parent")}
     peer = ProtocolPeer(await client.ws_connect("/ws"))
     await peer.send({"type": "open_room", "session": made["id"]})
     peer.opened = await peer.expect("room_opened")  # type: ignore[attr-defined]

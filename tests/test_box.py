@@ -10,9 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
-from server.db import utcnow
 from tests.conftest import make_staff, sign_in
-from tests.scenes import Scene, enter, stroke
+from tests.scenes import Scene, enter, schedule_session, stroke
 from tests.test_images import _jpeg_with_gps
 
 
@@ -63,12 +62,7 @@ async def test_a_board_reopens_in_the_next_session(
     await _fill(scene)
     cid = await _client_id(client, scene)
     token = await _csrf(client)
-    resp = await client.post(
-        f"/api/clients/{cid}/sessions",
-        json={"starts_at": (utcnow() + timedelta(minutes=3)).isoformat()},
-        headers={"X-CSRF-Token": token},
-    )
-    later = await resp.json()
+    later = await schedule_session(client, token, cid, start_in=timedelta(minutes=3))
     resp = await client.post(
         f"/sessions/{later['id']}/board/reopen",
         data={"source": scene.session, "csrf_token": token},

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from media.client import ProtocolPeer
 from server.settings import Settings
-from tests.scenes import Room, join_with
+from tests.scenes import Room, join_token, join_with, schedule_session
 from tests.test_webrtc import FRAMES
 
 GRACE = 3.0  # long enough for ten resumes at once on a busy machine
@@ -151,9 +151,7 @@ async def test_a_reconnect_storm_is_absorbed(
     app: web.Application, aiohttp_client, client: TestClient, therapist
 ) -> None:  # type: ignore[no-untyped-def]
     """Ten rooms lose their young people at the same moment; all come straight back."""
-    from datetime import timedelta
 
-    from server.db import utcnow
     from tests.conftest import sign_in
     from tests.factories import ready_client, therapist_view
 
@@ -162,17 +160,11 @@ async def test_a_reconnect_storm_is_absorbed(
     rooms = []
     for n in range(10):
         kid = await ready_client(app, ther, display_name=f"Kid {n}")
-        made = await (
-            await client.post(
-                f"/api/clients/{kid.id}/sessions",
-                json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat()},
-                headers={"X-CSRF-Token": csrf},
-            )
-        ).json()
+        made = await schedule_session(client, csrf, kid.id)
         host = ProtocolPeer(await client.ws_connect("/ws"), media=False)
         await host.send({"type": "open_room", "session": made["id"]})
         await host.expect("room_opened")
-        token = made["join_links"][0]["url"].rsplit("/join/", 1)[1]
+        token = join_token(made)
         young = ProtocolPeer(
             await (await aiohttp_client(client.server)).ws_connect("/ws"), media=False
         )

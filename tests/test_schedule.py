@@ -17,21 +17,7 @@ from server.models import Link
 from server.tokens import TokenError
 from tests.conftest import Staff, make_staff, sign_in
 from tests.factories import new_client, ready_client, therapist_view
-
-
-async def _schedule(
-    client: TestClient,
-    token: str,
-    client_id: str,
-    start_in: timedelta = timedelta(minutes=5),
-    **extra: object,
-) -> dict:  # type: ignore[type-arg]
-    body = {"starts_at": (utcnow() + start_in).isoformat(), "minutes": 50, **extra}
-    resp = await client.post(
-        f"/api/clients/{client_id}/sessions", json=body, headers={"X-CSRF-Token": token}
-    )
-    assert resp.status == 201, await resp.text()
-    return await resp.json()  # type: ignore[no-any-return]
+from tests.scenes import schedule_session
 
 
 async def test_join_link_works_only_inside_its_window(
@@ -40,7 +26,9 @@ async def test_join_link_works_only_inside_its_window(
     token = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await new_client(app, ther)
-    later = await _schedule(client, token, kid.id, start_in=timedelta(hours=3), parent_link=True)
+    later = await schedule_session(
+        client, token, kid.id, start_in=timedelta(hours=3), parent_link=True
+    )
     assert sorted(link["role"] for link in later["join_links"]) == ["parent", "young_person"]
     url = next(link["url"] for link in later["join_links"] if link["role"] == "young_person")
     path = url.split("127.0.0.1", 1)[1].split("/", 1)[1]
@@ -62,7 +50,7 @@ async def test_a_new_link_revokes_the_old_one(
     token = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await new_client(app, ther)
-    made = await _schedule(client, token, kid.id)
+    made = await schedule_session(client, token, kid.id)
     old = made["join_links"][0]["url"].split("/join/", 1)[1]
     resp = await client.post(
         f"/sessions/{made['id']}/links/young_person",
@@ -84,7 +72,7 @@ async def test_a_blocked_room_does_not_open(
     token = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await new_client(app, ther)
-    made = await _schedule(client, token, kid.id)
+    made = await schedule_session(client, token, kid.id)
     resp = await client.post(f"/api/sessions/{made['id']}/open", headers={"X-CSRF-Token": token})
     assert resp.status == 409
     gate = (await resp.json())["error"]["gate"]
@@ -97,7 +85,7 @@ async def test_consent_withdrawn_after_scheduling_stops_the_room(
     token = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    made = await _schedule(client, token, kid.id)
+    made = await schedule_session(client, token, kid.id)
 
     consent = (await app[CONSENTS].history(kid.id))[-1]
     async with app[DATABASE].session() as session:
@@ -122,7 +110,7 @@ async def test_an_open_gate_opens_the_room(
     token = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    made = await _schedule(client, token, kid.id)
+    made = await schedule_session(client, token, kid.id)
     resp = await client.post(f"/api/sessions/{made['id']}/open", headers={"X-CSRF-Token": token})
     assert resp.status == 200 and (await resp.json())["status"] == "open"
 
@@ -134,8 +122,8 @@ async def test_signalling_refuses_to_open_a_blocked_room(
     ther = await therapist_view(app, therapist.username)
     blocked = await new_client(app, ther)
     ready = await ready_client(app, ther, display_name="Rue")
-    blocked_session = await _schedule(client, token, blocked.id)
-    ready_session = await _schedule(client, token, ready.id)
+    blocked_session = await schedule_session(client, token, blocked.id)
+    ready_session = await schedule_session(client, token, ready.id)
     async with client.ws_connect("/ws") as ws:
         await ws.send_str(
             json.dumps({"v": 1, "type": "open_room", "session": blocked_session["id"]})
@@ -186,7 +174,7 @@ async def test_another_therapists_room_is_refused_on_the_socket(
     token = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    made = await _schedule(client, token, kid.id)
+    made = await schedule_session(client, token, kid.id)
     other = await make_staff(app, "other")
     second = await aiohttp_client(client.server)
     await sign_in(second, other)

@@ -12,12 +12,11 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import DATABASE, KEYRING, SCHEDULE
-from server.db import utcnow
 from server.models import JoinCheck
 from server.sealed import unseal
 from tests.conftest import Staff, sign_in
 from tests.factories import ready_client, therapist_view
-from tests.scenes import Room, join_with
+from tests.scenes import Room, join_token, join_with, schedule_session
 
 FRAMES = 5
 
@@ -185,12 +184,7 @@ async def test_a_relay_only_session_tells_browsers_to_relay(
     csrf = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    resp = await client.post(
-        f"/api/clients/{kid.id}/sessions",
-        json={"starts_at": (utcnow() + timedelta(minutes=2)).isoformat(), "relay_only": True},
-        headers={"X-CSRF-Token": csrf},
-    )
-    token = (await resp.json())["join_links"][0]["url"].rsplit("/join/", 1)[1]
+    token = join_token(await schedule_session(client, csrf, kid.id, relay_only=True))
     young = await join_with(aiohttp_client, client, token)
     assert (await young.expect("joined"))["ice"]["iceTransportPolicy"] == "relay"
     await young.close()
@@ -202,16 +196,12 @@ async def test_joining_too_early_or_with_a_bad_link(
     csrf = await sign_in(client, therapist)
     ther = await therapist_view(app, therapist.username)
     kid = await ready_client(app, ther)
-    resp = await client.post(
-        f"/api/clients/{kid.id}/sessions",
-        json={"starts_at": (utcnow() + timedelta(hours=3)).isoformat()},
-        headers={"X-CSRF-Token": csrf},
-    )
-    token = (await resp.json())["join_links"][0]["url"].rsplit("/join/", 1)[1]
+    made = await schedule_session(client, csrf, kid.id, start_in=timedelta(hours=3))
+    token = join_token(made)
     early = await join_with(aiohttp_client, client, token)
     assert (await early.expect("error"))["code"] == "too_early"
     forged = await join_with(aiohttp_client, client, token[:-4] + "AAAA")
     assert (await forged.expect("error"))["code"] == "bad_link"
-    links = await app[SCHEDULE].join_links(ther, (await resp.json())["id"])
+    links = await app[SCHEDULE].join_links(ther, made["id"])
     assert links[0].link.revoked_at is None
     await asyncio.gather(early.close(), forged.close())
