@@ -51,3 +51,4 @@ clean:
 bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_join
 	$(BIN)/python -m tests.bench.bench_strokes
+	$(BIN)/python -m tests.bench.bench_reconnect

@@ -49,11 +49,13 @@ class ProtocolPeer:
         self.board_errors: list[dict[str, Any]] = []
         self.object_messages: list[dict[str, Any]] = []
         self.objects: dict[str, bytes] = {}
+        self.pongs = 0  # answers to the control channel's heartbeat
         self.change_times: dict[int, float] = {}  # seq -> when it arrived (monotonic)
         self._incoming_object: tuple[str, list[bytes]] | None = None
         self._snapshot = False
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
         self._reader = asyncio.create_task(self._read())
 
     # -- signalling
@@ -79,6 +81,11 @@ class ProtocolPeer:
             self.me = message.get("you")
         elif kind == "admitted" and self.media:
             for other in message["present"]:
+                await self._offer(other["id"])
+        elif kind == "resumed" and self.media:
+            # aiortc cannot restart ICE: a fresh connection to everyone present instead
+            for other in message.get("present", []):
+                await self._close_pc(other["id"])
                 await self._offer(other["id"])
         elif kind == "signal" and self.media:
             await self._on_signal(message)
@@ -194,6 +201,7 @@ class ProtocolPeer:
         }
         self.channels["board"].on("message", self._on_board)
         self.channels["objects"].on("message", self._on_objects)
+        self.channels["control"].on("message", self._on_control)
         await pc.setLocalDescription(await pc.createOffer())
         local = pc.localDescription
         await self.send(
@@ -225,6 +233,10 @@ class ProtocolPeer:
             self.board_errors.append(doc)
         self._notify()
 
+    def _on_control(self, data: str | bytes) -> None:
+        self.pongs += 1
+        self._notify()
+
     def _on_objects(self, data: str | bytes) -> None:
         if isinstance(data, bytes):
             if self._incoming_object is not None:
@@ -240,6 +252,26 @@ class ProtocolPeer:
         else:
             self.object_messages.append(doc)
         self._notify()
+
+    def start_heartbeat(self, interval: float = 2.0) -> None:
+        """Ping on the control channel as a page does, until ``stop_heartbeat``."""
+
+        async def beat() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                channel = self.channels.get("control")
+                if channel is not None and channel.readyState == "open":
+                    channel.send(json.dumps({"type": "ping", "t": loop.time()}))
+                await asyncio.sleep(interval)  # the heartbeat's own period
+
+        self.stop_heartbeat()
+        self._heartbeat = asyncio.create_task(beat())
+
+    def stop_heartbeat(self) -> None:
+        """Go silent on the control channel while the socket stays up."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
 
     def draw(self, op: dict[str, Any]) -> None:
         """Send one board operation."""
@@ -266,6 +298,7 @@ class ProtocolPeer:
         await asyncio.gather(*(self._close_pc(p) for p in list(self.pcs)))
 
     async def close(self) -> None:
+        self.stop_heartbeat()
         if self.data_pc is not None:
             await self.data_pc.close()
         self._reader.cancel()

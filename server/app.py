@@ -43,6 +43,7 @@ from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.links import Links
 from server.notify import Notifier
+from server.places import Places
 from server.ratelimit import RateLimiter
 from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
@@ -99,6 +100,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     storage = await open_storage(settings)
     app[DATABASE] = storage.db
+    app[HUB].places = Places(storage.db)
     app[KEYRING] = storage.ring
     app[ACCOUNTS] = Accounts(
         storage.db, storage.ring, settings.login_max_failures, settings.login_lock_seconds

@@ -3,6 +3,10 @@ ICE configuration, and its data connection to the server (board, objects, contro
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
 from aiohttp import web
 
 from media.server_peer import ServerPeer
@@ -14,9 +18,11 @@ from server.protocol import (
     Description,
     Message,
     ProtocolError,
-    ServerAnswer,
     ServerSignal,
     dump_message,
+)
+from server.replies import (
+    ServerAnswer,
 )
 from server.rooms import Participant, Role, Room, State
 from server.sdp import check_sdp
@@ -36,6 +42,17 @@ class ConnectionBase:
         self.room: Room | None = None
         self.me: Participant | None = None
         self.server_peer: ServerPeer | None = None
+        self._control_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` beside the message loop, holding a reference until it ends."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def control_heard(self) -> None:
+        """A heartbeat on the control channel (``continuity.py`` keeps the watchdog)."""
 
     async def reply(self, message: Message) -> None:
         await self.ws.send_str(dump_message(message))
@@ -58,6 +75,9 @@ class ConnectionBase:
         return self.room, self.me
 
     async def _close_server_peer(self) -> None:
+        if self._control_timer is not None:
+            self._control_timer.cancel()
+            self._control_timer = None
         if self.server_peer is not None:
             peer, self.server_peer = self.server_peer, None
             await peer.close()
@@ -84,6 +104,8 @@ class ConnectionBase:
             pid = me.id
 
             async def on_message(label: str, data: str | bytes) -> None:
+                if label == "control" and self.server_peer is peer:
+                    self.control_heard()
                 await board.message(pid, label, data)
 
             async def on_open(label: str) -> None:

@@ -1,10 +1,16 @@
 """Continuity: a dropped connection holds its place for a grace window, comes back with a
 resume token straight into the room, or is lost; and the disconnection plan is walked when
-a young person is lost, leaves, says "not private" or quick-exits."""
+a young person is lost, leaves, says "not private" or quick-exits.
+
+Three signals feed each participant's state (``rooms.py``): the signalling socket (its
+WebSocket heartbeat), the control channel's heartbeat on the data connection to the server,
+and the browser's own reports of its connections' ICE states (``media_state``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from server.appkeys import DATABASE, GATEKEEPER, SETTINGS
 from server.connection import ConnectionBase
@@ -13,34 +19,27 @@ from server.exceptions import Forbidden
 from server.hub import person
 from server.models import Appointment, Link, PlanStep, new_id
 from server.plan import Case, as_message_steps, steps_for
-from server.protocol import (
-    Admitted,
-    PeerJoined,
-    PeerLeft,
-    PeerState,
-    PlanRecorded,
-    PlanStarted,
-    PlanStepDone,
-    ProtocolError,
-    Resume,
-    Resumed,
-    Waiting,
-)
-from server.rooms import Participant, Role, Room, State
+from server.protocol import MediaState, PlanStepDone, ProtocolError, Resume
+from server.replies import PeerLeft, PeerState, PlanRecorded, PlanStarted, Resumed, Waiting
+from server.rooms import NAMES, Participant, Role, Room, State
+
+log = logging.getLogger(__name__)
 
 
 class Continuity(ConnectionBase):
     """The handlers that keep a session going through dropped connections."""
 
     async def resume(self, message: Resume) -> None:
-        """Back within the grace window: straight to where they were, no waiting room."""
+        """Back within the grace window: straight to where they were, no waiting room.
+
+        Their media connections are kept: the page restarts ICE with everyone present."""
         if self.me is not None:
             raise ProtocolError("already_joined", "This connection is already in a room.")
-        found = self.hub.find_resumable(message.token)
+        found = self.hub.find_resumable(message.token) or await self._restore(message.token)
         if found is None:
             raise ProtocolError("bad_resume", "That session can no longer be resumed. Join again.")
         room, me = found
-        if me.state is not State.INTERRUPTED:
+        if me.state is not State.INTERRUPTED or "socket" not in me.interruptions:
             raise ProtocolError("resume_in_use", "That place is in use on another connection.")
         if me.role is Role.THERAPIST and (self.user is None or self.user.id != me.user_id):
             raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
@@ -49,28 +48,54 @@ class Continuity(ConnectionBase):
         task = self.hub.grace.pop(me.id, None)
         if task is not None:
             task.cancel()
+        if me.role is Role.THERAPIST and self.user is not None:
+            me.name = self.user.display_name
         room.resume(me)
         self.room, self.me = room, me
         self.hub.bind(me, self.ws)
+        others = [p for p in room.present() if p.id != me.id]
         await self.reply(
             Resumed(
                 you=person(me),
                 ice=self._ice(me, room.relay_only),
-                resume=self.hub.issue_resume(room, me),
+                resume=await self.hub.issue_resume(room, me),
+                present=[] if me.was_waiting else [person(p) for p in others],
             )
         )
-        others = [p for p in room.present() if p.id != me.id]
+        watching = [p for p in room.participants.values() if p.id != me.id and p.in_room]
         await self.hub.send_many(
-            others, PeerState(participant=me.id, state="reconnected", role=me.role.value)
+            watching, PeerState(participant=me.id, state="reconnected", role=me.role.value)
         )
         if me.was_waiting:
             await self.reply(Waiting())
-        else:
-            # their old media connections are gone: the others drop theirs, and they offer again
-            await self.hub.send_many(others, PeerLeft(participant=me.id, reason="reconnecting"))
-            await self.reply(Admitted(present=[person(p) for p in others]))
-            await self.hub.send_many(others, PeerJoined(participant=person(me)))
         await self.hub.lobby(room)
+
+    async def _restore(self, token: str) -> tuple[Room, Participant] | None:
+        """A token from before this process started (a restart or a crash): rebuild its room
+        from the places kept in the database, everyone interrupted, each with what is left
+        of the grace window counted from the start of this process."""
+        grace = self.request.app[SETTINGS].reconnect_grace_seconds
+        places = self.hub.places
+        if places is None or not self.hub.restarted_within(grace):
+            return None
+        place = await self.hub.find_place(token)
+        if place is None:
+            return None
+        async with self.request.app[DATABASE].session() as session:
+            appointment = await session.get(Appointment, place.appointment_id)
+        if appointment is None or appointment.status in ("ended", "cancelled"):
+            return None
+        room = self.hub.rooms.get_or_create(
+            appointment.id, appointment.relay_only, appointment.client_id
+        )
+        for row in await places.of_room(appointment.id):
+            if row.participant_id in room.participants:
+                continue
+            role = Role(row.role)
+            held = self.hub.put_back(room, row, NAMES.get(role, "Therapist"))
+            left = self.hub.left_of(grace)
+            self.hub.grace[held.id] = asyncio.create_task(self._lose_after(room, held, left))
+        return self.hub.find_resumable(token)
 
     async def _link_still_works(self, link_id: str, room: Room) -> bool:
         """A withdrawn link, or an ended session, stops a resume too."""
@@ -92,13 +117,83 @@ class Continuity(ConnectionBase):
             return
         room, me = self.room, self.me
         self.hub.unbind(me)
-        if not room.interrupt(me, "connection dropped"):
+        if not await self._interrupted("socket", "connection dropped"):
             return
-        state = PeerState(participant=me.id, state="interrupted", role=me.role.value)
-        await self.hub.send_many([p for p in room.participants.values() if p.in_room], state)
-        await self.hub.lobby(room)
         grace = self.request.app[SETTINGS].reconnect_grace_seconds
         self.hub.grace[me.id] = asyncio.create_task(self._lose_after(room, me, grace))
+
+    async def media_state(self, message: MediaState) -> None:
+        """The browser's report of one of its connections (to a person, or to the server)."""
+        room, me = self._in_room()
+        if message.peer != "server" and message.peer not in room.participants:
+            raise ProtocolError("unknown_peer", "That person is not in this room.")
+        if me.links.get(message.peer) == message.state:
+            return
+        if message.peer not in me.links and len(me.links) > len(room.participants):
+            raise ProtocolError("bad_message", "Too many connections reported.")
+        me.links[message.peer] = message.state
+        log.info(
+            "media link %s",
+            message.state,
+            extra={
+                "event": "media_state",
+                "role": me.role.value,
+                "route": "server" if message.peer == "server" else "peer",
+            },
+        )
+        if message.state == "connected":
+            if room.media_connected(me, f"{self._link_name(message.peer)} connected"):
+                await self.hub.lobby(room)
+            if message.peer == "server":
+                await self._recovered("link", "the server link connected again")
+        elif message.peer == "server" and message.state in ("disconnected", "failed"):
+            await self._interrupted("link", f"the browser says the server link {message.state}")
+
+    @staticmethod
+    def _link_name(peer: str) -> str:
+        return "the server link" if peer == "server" else "media"
+
+    def control_heard(self) -> None:
+        """A heartbeat on the control channel: restart the silence timer."""
+        if self._control_timer is not None:
+            self._control_timer.cancel()
+        timeout = self.request.app[SETTINGS].control_timeout_seconds
+        self._control_timer = asyncio.get_running_loop().call_later(
+            timeout, self._control_silent, timeout
+        )
+        if self.me is not None and "control" in self.me.interruptions:
+            self._spawn(self._recovered("control", "the control channel is heard again"))
+
+    def _control_silent(self, timeout: float) -> None:
+        self._control_timer = None
+        if self.me is not None and self.server_peer is not None:
+            cause = f"no heartbeat on the control channel for {timeout:g} s"
+            self._spawn(self._interrupted("control", cause))
+
+    async def _interrupted(self, kind: str, cause: str) -> bool:
+        """One of their connections went quiet; the others see "reconnecting..."."""
+        if self.room is None or self.me is None:
+            return False
+        room, me = self.room, self.me
+        before = me.state
+        if not room.interrupt(me, kind, cause):
+            return False
+        if before is not State.INTERRUPTED:
+            state = PeerState(participant=me.id, state="interrupted", role=me.role.value)
+            await self.hub.send_many(
+                [p for p in room.participants.values() if p.in_room and p.id != me.id], state
+            )
+            await self.hub.lobby(room)
+        return True
+
+    async def _recovered(self, kind: str, cause: str) -> None:
+        if self.room is None or self.me is None:
+            return
+        room, me = self.room, self.me
+        if room.recover(me, kind, cause):
+            state = PeerState(participant=me.id, state="reconnected", role=me.role.value)
+            await self.hub.send_many([p for p in room.present() if p.id != me.id], state)
+            await self.hub.lobby(room)
 
     async def start_plan(self, room: Room, person: Participant, case: Case) -> None:
         """Send the therapist the disconnection plan's steps for ``case``."""
@@ -136,9 +231,9 @@ class Continuity(ConnectionBase):
 
     async def _lose_after(self, room: Room, me: Participant, grace: float) -> None:
         await asyncio.sleep(grace)  # the grace window itself, not a wait for anything else
-        if not room.lose(me, f"not back within {grace:g} s"):
+        if not room.lose(me, f"not back within the {grace:g} s grace window"):
             return
-        self.hub.forget(me)
+        await self.hub.forget(me)
         lost = PeerState(participant=me.id, state="lost", role=me.role.value)
         await self.hub.send_many(
             [p for p in room.participants.values() if p.in_room or p.state is State.WAITING], lost

@@ -15,10 +15,12 @@ from server.protocol import (
     Acknowledge,
     CloseEscalation,
     Escalate,
+    Watch,
+)
+from server.replies import (
     EscalationAlert,
     EscalationInfo,
     EscalationUpdate,
-    Watch,
 )
 from server.rooms import Role
 

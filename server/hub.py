@@ -10,13 +10,23 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
 from aiohttp import WSCloseCode
 
-from server.protocol import Lobby, Message, Person, dump_message
-from server.rooms import Participant, Room, Rooms, State
+from server.models import Place
+from server.places import Places
+from server.protocol import (
+    Message,
+    dump_message,
+)
+from server.replies import (
+    Lobby,
+    Person,
+)
+from server.rooms import Participant, Role, Room, Rooms, State
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +42,10 @@ def person(p: Participant) -> Person:
     return Person(**p.public())
 
 
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class Hub:
     def __init__(self) -> None:
         self.rooms = Rooms()
@@ -41,6 +55,8 @@ class Hub:
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
         self.escalation_tasks: dict[str, asyncio.Task[None]] = {}  # repeating alerts
+        self.places: Places | None = None  # set once the database is open
+        self.started = time.monotonic()
 
     async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> int:
         """Push to the dashboards of these supervisors; returns how many were reached."""
@@ -52,24 +68,54 @@ class Hub:
         )
         return len(sockets)
 
-    def issue_resume(self, room: Room, participant: Participant) -> str:
+    async def issue_resume(self, room: Room, participant: Participant) -> str:
         """A new resume token for ``participant`` (the old one stops working)."""
         if participant.resume_hash is not None:
             self.resumable.pop(participant.resume_hash, None)
         token = secrets.token_urlsafe(32)
-        participant.resume_hash = hashlib.sha256(token.encode()).hexdigest()
+        participant.resume_hash = _hash(token)
         self.resumable[participant.resume_hash] = (room, participant)
+        if self.places is not None:
+            await self.places.hold(room, participant)
         return token
 
     def find_resumable(self, token: str) -> tuple[Room, Participant] | None:
-        return self.resumable.get(hashlib.sha256(token.encode()).hexdigest())
+        return self.resumable.get(_hash(token))
 
-    def forget(self, participant: Participant) -> None:
+    async def find_place(self, token: str) -> Place | None:
+        """The place a token held before this process started, if it is kept."""
+        return None if self.places is None else await self.places.find(_hash(token))
+
+    def restarted_within(self, seconds: float) -> bool:
+        return self.left_of(seconds) >= 0
+
+    def left_of(self, seconds: float) -> float:
+        """What is left of a window of ``seconds`` that began when this process started."""
+        return seconds - (time.monotonic() - self.started)
+
+    def put_back(self, room: Room, place: Place, name: str) -> Participant:
+        """After a restart: a place kept in the database, interrupted until they resume."""
+        participant = room.restore(
+            place.participant_id, Role(place.role), name, place.link_id, place.was_waiting
+        )
+        participant.user_id = place.user_id
+        participant.resume_hash = place.token_hash
+        self.resumable[place.token_hash] = (room, participant)
+        return participant
+
+    async def forget(self, participant: Participant) -> None:
         if participant.resume_hash is not None:
             self.resumable.pop(participant.resume_hash, None)
         task = self.grace.pop(participant.id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        if self.places is not None:
+            await self.places.release(participant.id)
+
+    async def moved(self, participant: Participant) -> None:
+        """Admitted or sent to the waiting room: a restart takes them back there."""
+        if self.places is not None:
+            await self.places.moved(participant.id, participant.state is State.WAITING)
 
     def bind(self, participant: Participant, socket: Socket) -> None:
         self.sockets[participant.id] = socket
@@ -113,7 +159,7 @@ class Hub:
         everyone = [p for p in room.participants.values() if p.state is not State.LEFT]
         for participant in everyone:
             participant.set_state(State.LEFT, "the session was ended")
-            self.forget(participant)
+            await self.forget(participant)
         await self.send_many(everyone, message)
         for participant in everyone:
             await self.disconnect(participant)

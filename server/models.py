@@ -299,6 +299,24 @@ class PlanStep(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Place(Base):
+    """Someone's place in a live room, found by the hash of their resume token, so that a
+    restarted server can take them straight back. Holds no name and no token."""
+
+    __tablename__ = "places"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    link_id: Mapped[str | None] = mapped_column(sa.String(32))
+    user_id: Mapped[str | None] = mapped_column(sa.String(32))
+    was_waiting: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Escalation(Base):
     """A concern raised by the therapist during a session, tracked until it is closed."""
 

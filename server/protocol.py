@@ -7,7 +7,7 @@ Every message is a JSON object with ``v`` (protocol version) and ``type``. See
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -186,6 +186,14 @@ class ServerSignal(Message):
     candidate: Candidate | None = None
 
 
+class MediaState(Message):
+    """The browser's report of one of its connections: to another person, or "server"."""
+
+    type: Literal["media_state"]
+    peer: Id | Literal["server"]
+    state: Literal["new", "connecting", "connected", "disconnected", "failed", "closed"]
+
+
 class Ping(Message):
     type: Literal["ping"]
     n: int = Field(0, ge=0)
@@ -212,184 +220,11 @@ Incoming = Annotated[
     | Flag
     | Signal
     | ServerSignal
+    | MediaState
     | Ping,
     Field(discriminator="type"),
 ]
 _incoming: TypeAdapter[Incoming] = TypeAdapter(Incoming)
-
-
-# -- from the server
-
-
-class Person(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    role: str
-    name: str
-    state: str
-
-
-class RoomOpened(Message):
-    type: Literal["room_opened"] = "room_opened"
-    session: str
-    you: Person | None = None
-    ice: dict[str, Any] | None = None
-    resume: str | None = None
-
-
-class Joined(Message):
-    """To a joiner: who they are in the room, and how to reach the others."""
-
-    type: Literal["joined"] = "joined"
-    you: Person
-    ice: dict[str, Any]
-    starts_at: str
-    ends_at: str
-    resume: str
-
-
-class Lobby(Message):
-    """To the therapist: everyone waiting and everyone in the room."""
-
-    type: Literal["lobby"] = "lobby"
-    waiting: list[Person]
-    present: list[Person]
-    locked: bool
-
-
-class Waiting(Message):
-    """To a joiner: you are in the waiting room (again)."""
-
-    type: Literal["waiting"] = "waiting"
-    message: str = ""
-
-
-class Admitted(Message):
-    """To someone admitted: who is in the room. The newcomer offers to each of them."""
-
-    type: Literal["admitted"] = "admitted"
-    present: list[Person]
-
-
-class PeerJoined(Message):
-    type: Literal["peer_joined"] = "peer_joined"
-    participant: Person
-
-
-class PeerState(Message):
-    """Someone's connection changed: interrupted (reconnecting...), reconnected, lost."""
-
-    type: Literal["peer_state"] = "peer_state"
-    participant: str
-    state: str
-    role: str
-
-
-class EscalationInfo(Message):
-    """To the therapist: the escalation, and everything needed to act on it now."""
-
-    type: Literal["escalation"] = "escalation"
-    escalation: dict[str, Any]
-
-
-class EscalationAlert(Message):
-    """To a supervisor's dashboard: a new (or still open) escalation in their team."""
-
-    type: Literal["escalation_alert"] = "escalation_alert"
-    escalation: dict[str, Any]
-    therapist: str
-
-
-class EscalationUpdate(Message):
-    type: Literal["escalation_update"] = "escalation_update"
-    escalation: dict[str, Any]
-
-
-class PlanStarted(Message):
-    """To the therapist: walk through the plan agreed in advance, step by step."""
-
-    type: Literal["plan"] = "plan"
-    participant: str
-    case: str
-    steps: list[dict[str, Any]]
-
-
-class PlanRecorded(Message):
-    type: Literal["plan_recorded"] = "plan_recorded"
-    case: str
-    step: str
-    outcome: str
-
-
-class Resumed(Message):
-    """To someone back within the grace window: a new resume token, and where they are."""
-
-    type: Literal["resumed"] = "resumed"
-    you: Person
-    ice: dict[str, Any]
-    resume: str
-
-
-class PeerLeft(Message):
-    type: Literal["peer_left"] = "peer_left"
-    participant: str
-    reason: str
-
-
-class Relayed(Message):
-    type: Literal["signal"] = "signal"
-    sender: str = Field(serialization_alias="from")
-    description: Description | None = None
-    candidate: Candidate | None = None
-
-
-class ServerAnswer(Message):
-    """The server's answer for the browser's data connection."""
-
-    type: Literal["server_signal"] = "server_signal"
-    description: Description
-
-
-class Notice(Message):
-    """Something the person should know, e.g. a second device tried their link."""
-
-    type: Literal["notice"] = "notice"
-    code: str
-    message: str
-    participant: str | None = None
-
-
-class FlagRaised(Message):
-    type: Literal["flag"] = "flag"
-    sender: str = Field(serialization_alias="from")
-    kind: str
-
-
-class Declined(Message):
-    type: Literal["declined"] = "declined"
-    message: str = ""
-
-
-class Removed(Message):
-    type: Literal["removed"] = "removed"
-
-
-class RoomEnded(Message):
-    type: Literal["room_ended"] = "room_ended"
-    reason: str = "The session has ended."
-
-
-class Pong(Message):
-    type: Literal["pong"] = "pong"
-    n: int = 0
-
-
-class Error(Message):
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-    detail: dict[str, Any] | None = None
 
 
 def parse_message(raw: str | bytes) -> Incoming:

@@ -51,6 +51,9 @@ class Role(enum.StrEnum):
     OBSERVER = "observer"
 
 
+NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
+
+
 class IllegalTransition(PlayroomError):
     status = 409
 
@@ -69,6 +72,10 @@ class Participant:
     was_waiting: bool = False  # where an interrupted person goes back to
     quick_exited: bool = False  # their leaving is the quick exit's, not a plain leave
     user_id: str | None = None  # the staff account, for a therapist
+    # why they are interrupted now: "socket" (the signalling socket dropped), "control" (no
+    # heartbeat on the control channel), "link" (their browser says the server link failed)
+    interruptions: set[str] = field(default_factory=set)
+    links: dict[str, str] = field(default_factory=dict)  # peer id or "server" -> ICE state
     history: list[tuple[State, State, str]] = field(default_factory=list)
 
     def set_state(self, new: State, cause: str) -> None:
@@ -189,25 +196,75 @@ class Room:
         if person.state is not State.LEFT:
             person.set_state(State.LEFT, cause)
 
-    def interrupt(self, person: Participant, cause: str) -> bool:
-        """Their connection dropped: hold their place. False if they had already gone."""
-        if person.state in (State.LEFT, State.LOST, State.INTERRUPTED, State.JOINING):
+    def interrupt(self, person: Participant, kind: str, cause: str) -> bool:
+        """One of their connections went quiet (``kind``: socket, control or link).
+
+        Returns True when this is news: the kind was not already known. The state moves to
+        interrupted on the first kind; a socket drop also starts the grace window."""
+        if person.state in (State.LEFT, State.LOST, State.JOINING) or kind in person.interruptions:
             return False
-        person.was_waiting = person.state is State.WAITING
-        person.set_state(State.INTERRUPTED, cause)
+        if person.state is State.WAITING and kind != "socket":
+            return False  # no data connection in the waiting room: only the socket counts
+        person.interruptions.add(kind)
+        if person.state is not State.INTERRUPTED:
+            person.was_waiting = person.state is State.WAITING
+            person.set_state(State.INTERRUPTED, cause)
+        else:
+            log.info(
+                "participant also %s",
+                kind,
+                extra={"event": "participant_state", "role": person.role.value, "route": cause},
+            )
+            person.history.append((person.state, person.state, cause))
+        return True
+
+    def recover(self, person: Participant, kind: str, cause: str) -> bool:
+        """That connection is alive again; True when they are back (nothing else is down)."""
+        if kind not in person.interruptions:
+            return False
+        person.interruptions.discard(kind)
+        if person.interruptions or person.state is not State.INTERRUPTED:
+            return False
+        person.set_state(State.RECONNECTED, cause)
+        if "connected" in person.links.values():
+            person.set_state(State.CONNECTED, "their connections are up")
+        return True
+
+    def media_connected(self, person: Participant, cause: str) -> bool:
+        """Their browser reports a working media or data connection; True on a change."""
+        if person.state not in (State.ADMITTED, State.RECONNECTED):
+            return False
+        person.set_state(State.CONNECTED, cause)
         return True
 
     def resume(self, person: Participant) -> None:
-        """They are back within the grace window: straight back where they were."""
+        """They are back within the grace window: straight back where they were. Their data
+        and media connections are made again, so every reason for the interruption clears."""
+        person.interruptions.clear()
+        person.links.clear()
         person.set_state(State.RECONNECTED, "resumed with their token")
         if person.was_waiting:
             person.set_state(State.WAITING, "back in the waiting room")
 
     def lose(self, person: Participant, cause: str) -> bool:
-        if person.state is not State.INTERRUPTED:
+        """Not back within the grace window after their socket dropped."""
+        if person.state is not State.INTERRUPTED or "socket" not in person.interruptions:
             return False
         person.set_state(State.LOST, cause)
         return True
+
+    def restore(
+        self, pid: str, role: Role, name: str, link_id: str | None, was_waiting: bool
+    ) -> Participant:
+        """After a restart: a place held before it, interrupted until they resume."""
+        participant = Participant(pid, role, name, link_id, was_waiting=was_waiting)
+        participant.set_state(State.WAITING, "held before the server restarted")
+        participant.interruptions.add("socket")
+        participant.set_state(State.INTERRUPTED, "the server restarted")
+        self.participants[pid] = participant
+        if role is Role.THERAPIST:
+            self.opened = True
+        return participant
 
     def set_locked(self, actor: Participant, locked: bool) -> None:
         self._require_therapist(actor)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiortc.sdp import SessionDescription
 
-from server.protocol import ProtocolError
+from server.protocol import (
+    ProtocolError,
+)
 
 USABLE = {"audio", "video", "application"}
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         3, gt=0, description="WebSocket ping interval; a silent peer is dropped within 1.5x."
     )
+    control_timeout_seconds: float = Field(
+        5,
+        gt=0,
+        description="Silence on a page's control channel (it pings every 2 s) after which "
+        "the person counts as interrupted.",
+    )
     smtp_host: str | None = Field(None, description="Mail server for escalation alerts.")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "playroom@localhost"

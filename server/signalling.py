@@ -33,45 +33,48 @@ from server.protocol import (
     MAX_MESSAGE_BYTES,
     Acknowledge,
     Admit,
-    Admitted,
     AllowClear,
     CloseEscalation,
     Decline,
-    Declined,
     EndRoom,
-    Error,
     Escalate,
     Flag,
-    FlagRaised,
     Incoming,
     Join,
-    Joined,
     Leave,
     Lock,
-    Notice,
+    MediaState,
     OpenRoom,
-    PeerJoined,
-    PeerLeft,
     Ping,
     PlanStepDone,
-    Pong,
     ProtocolError,
-    Relayed,
     Remove,
-    Removed,
     Resume,
-    RoomEnded,
-    RoomOpened,
     ServerSignal,
     Signal,
     ToWaiting,
-    Waiting,
     WaitingMessage,
     Watch,
     parse_message,
 )
 from server.ratelimit import RateLimiter
-from server.rooms import LinkInUse, Participant, Role, Room, State
+from server.replies import (
+    Admitted,
+    Declined,
+    Error,
+    FlagRaised,
+    Joined,
+    Notice,
+    PeerJoined,
+    PeerLeft,
+    Pong,
+    Relayed,
+    Removed,
+    RoomEnded,
+    RoomOpened,
+    Waiting,
+)
+from server.rooms import NAMES, LinkInUse, Participant, Role, Room, State
 from server.schedule import GateClosed
 from server.sdp import check_sdp
 from server.sealed import seal
@@ -80,7 +83,6 @@ from server.tokens import TokenError
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 RATE_PER_SECOND = 50
-NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
 
 
 class Connection(Escalating):
@@ -145,6 +147,8 @@ class Connection(Escalating):
                 await self.signal(message)
             case ServerSignal():
                 await self.server_signal(message)
+            case MediaState():
+                await self.media_state(message)
             case Ping():
                 await self.reply(Pong(n=message.n))
 
@@ -189,7 +193,7 @@ class Connection(Escalating):
                 ice=self._ice(me, room.relay_only),
                 starts_at=appointment.starts_at.isoformat(),
                 ends_at=appointment.ends_at.isoformat(),
-                resume=self.hub.issue_resume(room, me),
+                resume=await self.hub.issue_resume(room, me),
             )
         )
         await self.reply(Waiting())
@@ -244,7 +248,7 @@ class Connection(Escalating):
         if previous is not None and previous.state in (State.INTERRUPTED, State.LOST):
             # the therapist's own page came back without its token (reloaded, slept too long)
             room.leave(previous, "the therapist opened the room again")
-            self.hub.forget(previous)
+            await self.hub.forget(previous)
         elif previous is not None:
             raise PlayroomError("This room is already open in another window.")
         me = room.add(Role.THERAPIST, self.user.display_name)
@@ -256,7 +260,7 @@ class Connection(Escalating):
                 session=appointment.id,
                 you=person(me),
                 ice=self._ice(me, False),
-                resume=self.hub.issue_resume(room, me),
+                resume=await self.hub.issue_resume(room, me),
             )
         )
         await self.hub.lobby(room)
@@ -264,6 +268,7 @@ class Connection(Escalating):
     async def admit(self, message: Admit) -> None:
         room, me = self._in_room()
         newcomer = room.admit(me, message.participant)
+        await self.hub.moved(newcomer)
         others = list(room.peers_of(newcomer))
         await self.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
         await self.hub.send_many(others, PeerJoined(participant=person(newcomer)))
@@ -284,6 +289,7 @@ class Connection(Escalating):
     async def to_waiting(self, message: ToWaiting) -> None:
         room, me = self._in_room()
         target = room.send_to_waiting(me, message.participant)
+        await self.hub.moved(target)
         await self._drop_from_board(room, target.id)
         await self.hub.send(target, Waiting())
         await self.hub.send_many(
@@ -318,7 +324,7 @@ class Connection(Escalating):
         was_in_room = me.in_room
         room.leave(me, cause)
         self.hub.unbind(me)
-        self.hub.forget(me)
+        await self.hub.forget(me)
         if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended and not me.quick_exited:
             await self.start_plan(room, me, Case.LEFT)  # a client may leave unexpectedly
         if was_in_room:
@@ -332,6 +338,8 @@ class Connection(Escalating):
         if not me.in_room:
             raise ProtocolError("not_in_room", "You are not in the room yet.")
         target = room.participants.get(message.to)
+        if target is not None and target.state is State.INTERRUPTED:
+            return  # they restart their connections when they are back
         if target is None or not target.in_room or target.id == me.id:
             raise ProtocolError("unknown_peer", "That person is not in this room.")
         if message.description is None and message.candidate is None:

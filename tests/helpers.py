@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,17 +47,31 @@ def run_cli(
 class ServerProcess:
     """``playroom serve`` in a child process, waited on until /healthz answers."""
 
-    def __init__(self, env: dict[str, str], *extra: str, scheme: str = "http") -> None:
-        self.port = free_port()
+    def __init__(
+        self, env: dict[str, str], *extra: str, scheme: str = "http", port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(self.port), *extra],
-            env=env,
+        self.env = env
+        self.extra = extra
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--port", str(self.port), *self.extra],
+            env=self.env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def crash_and_restart(self) -> None:
+        """SIGKILL (no goodbye: a crash), then the same server again at the same address."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = self._start()
+        self.wait_ready()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Poll the port until the server answers (or the process dies)."""

@@ -1,5 +1,6 @@
-"""A TCP proxy on loopback under the test's control: forward, or go silent (a cut that
-sends nothing, like Wi-Fi dropping), then forward again."""
+"""A TCP proxy on loopback under the test's control: forward, go silent (a cut that sends
+nothing, like Wi-Fi dropping), or block the port (connections reset, new ones refused),
+then forward again."""
 
 from __future__ import annotations
 
@@ -17,8 +18,21 @@ class CuttableProxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    async def block(self) -> None:
+        """A firewall closes the port: open connections are reset, new ones refused."""
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()  # RST, not a polite FIN
+        self._writers.clear()
+
+    async def unblock(self) -> None:
+        await self.start()  # the same port again
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
@@ -46,3 +60,4 @@ class CuttableProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+            self._server = None

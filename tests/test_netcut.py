@@ -3,8 +3,10 @@ and the young person comes back with their resume token once the network returns
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -25,20 +27,26 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-async def test_a_silent_cut_is_detected_and_the_young_person_resumes(
-    app: web.Application, aiohttp_client, client: TestClient, room: Room
-) -> None:  # type: ignore[no-untyped-def]
-    therapist = room.therapist
+async def _through_proxy(aiohttp_client, client: TestClient, room: Room):  # type: ignore[no-untyped-def]
+    """The young person joins through the proxy and is admitted."""
     proxy = CuttableProxy(client.server.port)  # type: ignore[arg-type]
     await proxy.start()
     outsider = await aiohttp_client(client.server)
     url = f"ws://127.0.0.1:{proxy.port}/ws"
-    young = ProtocolPeer(await outsider.session.ws_connect(url, autoping=True), media=False)
+    young = ProtocolPeer(await outsider.session.ws_connect(url), media=False)
     await young.send({"type": "join", "token": room.token})
     joined = await young.expect("joined")
-    yid = joined["you"]["id"]
-    await therapist.send({"type": "admit", "participant": yid})
+    await room.therapist.send({"type": "admit", "participant": joined["you"]["id"]})
     await young.expect("admitted")
+    return proxy, outsider, url, young, joined
+
+
+async def test_a_silent_cut_is_detected_and_the_young_person_resumes(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    proxy, outsider, url, young, joined = await _through_proxy(aiohttp_client, client, room)
+    yid = joined["you"]["id"]
 
     proxy.cut = True
     cut_at = time.monotonic()
@@ -51,8 +59,28 @@ async def test_a_silent_cut_is_detected_and_the_young_person_resumes(
     await young.close()
     back = ProtocolPeer(await outsider.session.ws_connect(url), media=False)
     await back.send({"type": "resume", "token": joined["resume"]})
-    assert (await back.expect("resumed"))["you"]["id"] == yid
-    await back.expect("admitted")
+    resumed = await back.expect("resumed")
+    assert resumed["you"]["id"] == yid and resumed["present"]
     assert (await therapist.expect("peer_state", participant=yid))["state"] == "reconnected"
     await back.close()
+    await proxy.close()
+
+
+async def test_a_blocked_port_drops_at_once_and_the_young_person_comes_back(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    proxy, outsider, url, young, joined = await _through_proxy(aiohttp_client, client, room)
+    yid = joined["you"]["id"]
+
+    await proxy.block()
+    await therapist.expect("peer_state", participant=yid, state="interrupted", within=3)
+    with pytest.raises(aiohttp.ClientConnectionError):  # refused while the port is blocked
+        await outsider.session.ws_connect(url)
+    await proxy.unblock()
+    back = ProtocolPeer(await outsider.session.ws_connect(url), media=False)
+    await back.send({"type": "resume", "token": joined["resume"]})
+    assert (await back.expect("resumed"))["present"]
+    await therapist.expect("peer_state", participant=yid, state="reconnected")
+    await asyncio.gather(young.close(), back.close())
     await proxy.close()

@@ -46,7 +46,7 @@ async def test_a_dropped_young_person_comes_straight_back(
     resumed = await back.expect("resumed")
     assert resumed["you"]["id"] == yid and resumed["resume"] != joined["resume"]
     assert (await therapist.expect("peer_state", participant=yid))["state"] == "reconnected"
-    await back.expect("admitted")  # straight back in: no waiting room
+    assert [p["id"] for p in resumed["present"]] == [tid]  # straight back in: no waiting room
     await back.wait_for(lambda: back.decoded(tid) >= FRAMES)
     await therapist.wait_for(lambda: therapist.decoded(yid) >= FRAMES)
 
@@ -183,8 +183,7 @@ async def test_a_reconnect_storm_is_absorbed(
             await (await aiohttp_client(client.server)).ws_connect("/ws"), media=False
         )
         await peer.send({"type": "resume", "token": joined["resume"]})
-        await peer.expect("resumed")
-        await peer.expect("admitted")
+        assert (await peer.expect("resumed"))["present"]
         return peer
 
     back = await asyncio.gather(*(come_back(joined) for _, _, joined in rooms))

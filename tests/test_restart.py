@@ -1,4 +1,5 @@
-"""A real server process is stopped mid-session and started again: the board is all there."""
+"""A real server process is killed mid-session and started again: everyone resumes straight
+into the room, the board is all there, and whoever does not come back is lost."""
 
 from __future__ import annotations
 
@@ -72,6 +73,74 @@ async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
         assert therapist.board.snapshot() == before
         assert young.board.snapshot() == before
         await asyncio.gather(therapist.close(), young.close())
+    finally:
+        await staff.close()
+        await outsider.close()
+        server.stop()
+
+
+async def _resume(ws: aiohttp.ClientWebSocketResponse, token: str) -> tuple[ProtocolPeer, dict]:  # type: ignore[type-arg]
+    peer = ProtocolPeer(ws, media=False)
+    await peer.send({"type": "resume", "token": token})
+    return peer, await peer.expect("resumed")
+
+
+async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> None:
+    env = cli_env(
+        tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING", PLAYROOM_RECONNECT_GRACE_SECONDS="12"
+    )
+    assert run_cli("migrate", env=env).returncode == 0
+    made = run_cli(
+        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    server = ServerProcess(env)
+    server.wait_ready()
+    staff = LiveStaff(server.url, "rio", PASSWORD)
+    outsider = aiohttp.ClientSession()
+    ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
+    try:
+        await staff.sign_in()
+        session, links = await ready_session(staff)
+        therapist = ProtocolPeer(await staff.ws(), media=False)
+        await therapist.send({"type": "open_room", "session": session})
+        t_token = (await therapist.expect("room_opened"))["resume"]
+        young = ProtocolPeer(await outsider.ws_connect(ws_url), media=False)
+        await young.send({"type": "join", "token": links["young_person"]})
+        joined = await young.expect("joined")
+        yid, y_token = joined["you"]["id"], joined["resume"]
+        await therapist.send({"type": "admit", "participant": yid})
+        await young.expect("admitted")
+        await asyncio.gather(therapist.open_board(), young.open_board())
+        for op in stroke("y-1", 300):
+            young.draw(op)
+        await therapist.wait_for(lambda: therapist.board.seq == 21)
+        before = therapist.board.snapshot()
+
+        server.crash_and_restart()
+        therapist, resumed = await _resume(await staff.ws(), t_token)
+        assert resumed["present"] == []  # the young person has not come back yet
+        t_token = resumed["resume"]
+        young, back = await _resume(await outsider.ws_connect(ws_url), y_token)
+        assert back["you"]["id"] == yid  # straight into the room, no waiting room
+        assert [p["role"] for p in back["present"]] == ["therapist"]
+        await therapist.expect("peer_state", participant=yid, state="reconnected")
+        await asyncio.gather(therapist.open_board(), young.open_board())
+        assert therapist.board.snapshot() == before == young.board.snapshot()
+        await young.close()
+
+        # a second crash, and this time the young person does not come back: lost, and the
+        # therapist is walked through the plan
+        server.crash_and_restart()
+        therapist, resumed = await _resume(await staff.ws(), t_token)
+        await therapist.expect("peer_state", participant=yid, state="lost", within=15)
+        plan = await therapist.expect("plan", participant=yid)
+        assert plan["case"] == "lost" and plan["steps"]
+        again = ProtocolPeer(await outsider.ws_connect(ws_url), media=False)
+        await again.send({"type": "resume", "token": back["resume"]})
+        assert (await again.expect("error"))["code"] == "bad_resume"
+        await asyncio.gather(therapist.close(), again.close())
     finally:
         await staff.close()
         await outsider.close()

@@ -90,3 +90,43 @@ def test_only_the_therapist_ends_and_ending_leaves_everyone() -> None:
     assert all(p.state is State.LEFT for p in gone)
     with pytest.raises(PlayroomError, match="ended"):
         room.add(Role.YOUNG_PERSON, "Late")
+
+
+def test_three_signals_feed_one_state() -> None:
+    room = Room("s1")
+    therapist = room.add(Role.THERAPIST, "Ren")
+    young = room.add(Role.YOUNG_PERSON, "Young person", "link-1")
+    room.admit(therapist, young.id)
+    assert room.media_connected(young, "media connected")
+    assert young.state is State.CONNECTED
+    # the control channel goes quiet, then the browser says the server link failed
+    assert room.interrupt(young, "control", "no heartbeat")
+    assert young.state is State.INTERRUPTED
+    assert room.interrupt(young, "link", "server link failed")  # news, but no second move
+    assert not room.interrupt(young, "link", "server link failed")
+    assert not room.lose(young, "grace over")  # only a dropped socket can lose someone
+    assert not room.recover(young, "control", "heard again")  # the link is still down
+    young.links["server"] = "connected"
+    assert room.recover(young, "link", "server link connected")
+    assert young.state is State.CONNECTED
+    causes = [cause for _, _, cause in young.history]
+    assert causes[-3:] == [
+        "server link failed",
+        "server link connected",
+        "their connections are up",
+    ]
+    # a dropped socket while interrupted still starts the grace window, and can lose them
+    assert room.interrupt(young, "control", "no heartbeat")
+    assert room.interrupt(young, "socket", "connection dropped")
+    assert room.lose(young, "not back in time")
+    assert young.state is State.LOST
+
+
+def test_someone_waiting_is_only_interrupted_by_their_socket() -> None:
+    room = Room("s1")
+    room.add(Role.THERAPIST, "Ren")
+    young = room.add(Role.YOUNG_PERSON, "Young person", "link-1")
+    assert not room.interrupt(young, "control", "no heartbeat")
+    assert room.interrupt(young, "socket", "connection dropped")
+    room.resume(young)
+    assert young.state is State.WAITING and not young.interruptions

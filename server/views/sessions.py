@@ -15,7 +15,9 @@ from server.checklists import Kind
 from server.db import utcnow
 from server.models import Appointment, Role
 from server.pages import render
-from server.protocol import RoomEnded
+from server.replies import (
+    RoomEnded,
+)
 from server.schedule import GateClosed, NewAppointment
 from server.security import media_page
 from server.tokens import TokenError

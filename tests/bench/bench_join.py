@@ -31,7 +31,6 @@ def main(rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     env = cli_env(data, PLAYROOM_LOG_LEVEL="WARNING")
     assert run_cli("migrate", env=env).returncode == 0
     server = ServerProcess(env)
-    server.env = env  # type: ignore[attr-defined]
     server.wait_ready()
     click_to_frame, admit_to_young, admit_to_therapist = [], [], []
     try:

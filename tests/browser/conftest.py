@@ -54,7 +54,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     env = cli_env(tmp_path_factory.mktemp("live") / "data")
     assert run_cli("migrate", env=env).returncode == 0
     server = ServerProcess(env)
-    server.env = env  # type: ignore[attr-defined]
     server.wait_ready()
     yield server
     server.stop()
@@ -106,7 +105,7 @@ def make_person(server: ServerProcess, username: str, role: str) -> Person:
         role,
         "--password-stdin",
         env=server.env,
-        stdin=PASSWORD + "\n",  # type: ignore[attr-defined]
+        stdin=PASSWORD + "\n",
     )
     assert made.returncode == 0, made.stderr
     return Person(username, PASSWORD)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: ServerProcess) -> None:
     context, therapist, _ = therapist_page(browser, live_server, "esme")
     supervisor_person = make_person(live_server, "sam.sup", "supervisor")
-    assert run_cli("supervise", "sam.sup", "esme", env=live_server.env).returncode == 0  # type: ignore[attr-defined]
+    assert run_cli("supervise", "sam.sup", "esme", env=live_server.env).returncode == 0
     sup_context = browser.new_context(viewport={"width": 1100, "height": 800})
     supervisor = sup_context.new_page()
     sign_in_page(supervisor, live_server, supervisor_person)

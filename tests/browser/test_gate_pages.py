@@ -21,7 +21,7 @@ def test_under_twelve_client_from_blocked_to_open(
 ) -> None:
     therapist = make_person(live_server, "theo", "therapist")
     supervisor = make_person(live_server, "suzy", "supervisor")
-    assert run_cli("supervise", "suzy", "theo", env=live_server.env).returncode == 0  # type: ignore[attr-defined]
+    assert run_cli("supervise", "suzy", "theo", env=live_server.env).returncode == 0
     catalogue = load_catalogue()
 
     # the therapist adds a client aged 9-11: the gate is closed, with every reason shown

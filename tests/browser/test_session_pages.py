@@ -105,26 +105,3 @@ def test_three_people_with_a_parent(browser: Browser, live_server: ServerProcess
         expect(page.get_by_role("heading", name="See you next time")).to_be_visible()
     screenshot(pages["young_person"], "young-ended")
     context.close()
-
-
-def test_a_dropped_connection_comes_back_by_itself(
-    browser: Browser, live_server: ServerProcess
-) -> None:
-    context, therapist, _ = therapist_page(browser, live_server, "ren")
-    session = prepare(therapist, live_server, name="Lou")
-    open_room(therapist, live_server, session)
-    young = browser.new_context().new_page()
-    walk_in(young, session.links["young_person"])
-    yid, tid = my_id(young), my_id(therapist)
-    admit(therapist, "Young person")
-    assert frames_decoded(young, tid) > 0
-    old_mesh = young.evaluate_handle("() => window.playroom.mesh")
-    young.evaluate("() => window.playroom.signalling.ws.close()")  # the socket drops
-    expect(therapist.locator("#alerts")).to_contain_text("connection dropped, reconnecting")
-    expect(therapist.locator("#alerts")).to_contain_text("is back")
-    expect(young.locator("#room-status")).to_contain_text("You're back")
-    young.wait_for_function("(old) => window.playroom.mesh !== old", arg=old_mesh)
-    assert frames_decoded(young, tid) > 0  # media flows on a fresh connection
-    assert frames_decoded(therapist, yid) > 0
-    young.context.close()
-    context.close()

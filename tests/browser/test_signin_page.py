@@ -24,7 +24,7 @@ def test_first_sign_in_with_password_and_totp(page: Page, live_server: ServerPro
         "Robin Ash",
         "--password-stdin",
         env=live_server.env,
-        stdin=PASSWORD + "\n",  # type: ignore[attr-defined]
+        stdin=PASSWORD + "\n",
     )
     assert made.returncode == 0, made.stderr
 

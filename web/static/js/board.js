@@ -25,6 +25,7 @@ export class BoardView {
     this.drawing = null;
     this.pending = [];
     this.mode = "draw";
+    this.snapshots = []; // when each snapshot arrived (ms since the epoch): for measuring
     this.listen();
   }
 
@@ -37,6 +38,7 @@ export class BoardView {
       this.seq = message.seq;
       this.elements = new Map((this.parts || []).map((e) => [e.id, e]));
       this.parts = [];
+      this.snapshots.push(Date.now());
     } else if (message.type === "change") {
       if (message.seq <= this.seq) return;
       for (const change of message.changes) this.apply(change);

@@ -98,7 +98,14 @@ async function join() {
     .on("room_ended", () => finish("The session has ended. Thank you for coming."))
     .on("error", (m) => say(document.getElementById("join-error"), m.message))
     .on("reconnecting", () => say(roomStatus, "The connection dropped. Getting you back in…"))
-    .on("resumed", () => say(roomStatus, "You're back."))
+    .on("resumed", handleResumed)
+    .on("resume_refused", () => {
+      // the server could not take us straight back: join again through the waiting room
+      whiteboard.close();
+      if (mesh) mesh.closeAll();
+      mesh = null;
+      signalling.send({ type: "join", token, checks: checkAnswers() });
+    })
     .on("peer_state", handlePeerState)
     .on("closed", () => {
       if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped. Please open your link again.");
@@ -129,7 +136,19 @@ setInterval(async () => {
   if (mesh) state.quality = await mesh.quality();
 }, 1000);
 
+function handleResumed(message) {
+  joinedIce = message.ice;
+  say(roomStatus, "You're back.");
+  if (message.you.state === "waiting") return; // the waiting message follows
+  if (!mesh) startMesh();
+  for (const person of message.present) names.set(person.id, person.name);
+  mesh.resume(message.present.map((p) => p.id));
+  whiteboard.open();
+}
+
 function handlePeerState(message) {
+  state.peerStates.push({ participant: message.participant, state: message.state, at: Date.now() });
+  if (message.state === "reconnected" && mesh) mesh.settle(message.participant);
   if (message.role !== "therapist") return;
   const note = {
     interrupted: "Your therapist's connection dropped. Please wait here: they are coming back.",

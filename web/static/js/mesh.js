@@ -30,6 +30,7 @@ export class Mesh {
     this.events = events;
     /** @type {Map<string, PeerLink>} */
     this.peers = new Map();
+    this.restarts = 0; // ICE restarts, for the page's own display and for tests
   }
 
   /** The connection to ``id``, made on first use; ``addTracks`` adds local media now. */
@@ -48,7 +49,8 @@ export class Mesh {
       this.events.onStream(id, link.stream);
     };
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed") pc.restartIce();
+      this.signalling.send({ type: "media_state", peer: id, state: pc.connectionState });
+      if (pc.connectionState === "failed") this.restart(id);
     };
     if (addTracks) this.addLocalTracks(link);
     this.adaptSending();
@@ -96,6 +98,37 @@ export class Mesh {
       } catch (error) {
         if (!link.ignoreOffer) console.warn("candidate refused", error);
       }
+    }
+  }
+
+  /**
+   * Back in the room after our socket dropped: keep the connections to everyone still here
+   * and restart their ICE (new candidates for a network that may have changed); offer to
+   * anyone new; drop anyone who went while we were away.
+   * @param {string[]} present
+   */
+  resume(present) {
+    for (const id of [...this.peers.keys()]) if (!present.includes(id)) this.drop(id);
+    for (const id of present) {
+      if (this.peers.has(id)) this.restart(id);
+      else this.ensure(id, true);
+    }
+  }
+
+  /** Restart ICE with ``id``; an offer of ours that was lost while they were away goes. */
+  async restart(id) {
+    const link = this.peers.get(id);
+    if (!link) return;
+    await this.settle(id);
+    this.restarts += 1;
+    link.pc.restartIce(); // perfect negotiation sends the new offer
+  }
+
+  /** Someone came back: an offer we sent while they were away never reached them. */
+  async settle(id) {
+    const link = this.peers.get(id);
+    if (link && link.pc.signalingState === "have-local-offer") {
+      await link.pc.setLocalDescription({ type: "rollback" });
     }
   }
 

@@ -4,6 +4,8 @@
 export const state = {
   myId: null,
   firstFrame: {},
+  frameGaps: {}, // peer id -> when frames came back after a pause of over half a second
+  peerStates: [], // {participant, state, at}: what this page was told, and when
   admittedAt: {},
   quality: {},
   flags: [],
@@ -48,11 +50,22 @@ export function showStream(stage, id, name, stream) {
 }
 
 function watchFirstFrame(video, id) {
+  let last = 0;
   const record = () => {
-    if (!(id in state.firstFrame)) state.firstFrame[id] = performance.timeOrigin + performance.now();
+    const now = performance.timeOrigin + performance.now();
+    if (!(id in state.firstFrame)) state.firstFrame[id] = now;
+    if (last && now - last > 500) (state.frameGaps[id] ||= []).push(now);
+    last = now;
   };
-  if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(record);
-  else video.addEventListener("loadeddata", record, { once: true });
+  if (!("requestVideoFrameCallback" in video)) {
+    video.addEventListener("loadeddata", record, { once: true });
+    return;
+  }
+  const each = () => {
+    record();
+    if (video.isConnected) video.requestVideoFrameCallback(each);
+  };
+  video.requestVideoFrameCallback(each);
 }
 
 export function removeTile(stage, id) {

@@ -35,6 +35,9 @@ export class ServerLink {
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.signalling.send({ type: "server_signal", candidate: candidate.toJSON() });
     };
+    pc.onconnectionstatechange = () => {
+      if (pc === this.pc) this.signalling.send({ type: "media_state", peer: "server", state: pc.connectionState });
+    };
     await pc.setLocalDescription();
     this.signalling.send({ type: "server_signal", description: pc.localDescription.toJSON() });
   }

@@ -73,7 +73,11 @@ export class Signalling {
       this.resumeToken = message.resume;
       this.attempt = 0;
     }
-    if (message.type === "error" && message.code === "bad_resume") this.resumeToken = null;
+    if (message.type === "error" && message.code === "bad_resume") {
+      // the place is gone (lost, or the server forgot it): the page starts again its own way
+      this.resumeToken = null;
+      this.dispatch({ type: "resume_refused" });
+    }
     const handler = this.handlers.get(message.type);
     if (handler) handler(message);
   }

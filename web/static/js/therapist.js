@@ -105,18 +105,20 @@ function addPersonControls(person) {
   tile.append(controls);
 }
 
-/** Back after a drop: make fresh connections to everyone in the room. */
-function handleAdmittedAgain(message) {
-  if (!mesh) return;
-  mesh.closeAll();
+/** Back after our socket dropped: the same connections, with their ICE restarted. */
+function handleResumed(message) {
+  say(status, "Reconnected.");
   for (const person of message.present) {
     names.set(person.id, person.name);
-    mesh.ensure(person.id, true);
     addPersonControls(person);
   }
+  if (mesh) mesh.resume(message.present.map((p) => p.id));
+  whiteboard.open();
 }
 
 function handlePeerState(message) {
+  state.peerStates.push({ participant: message.participant, state: message.state, at: Date.now() });
+  if (message.state === "reconnected" && mesh) mesh.settle(message.participant);
   const name = names.get(message.participant) || "Someone";
   const tile = stage.querySelector(`[data-peer="${CSS.escape(message.participant)}"]`);
   if (tile) tile.dataset.state = message.state;
@@ -274,11 +276,12 @@ async function main() {
     .on("error", handleError)
     .on("room_ended", () => say(status, "The session has ended."))
     .on("reconnecting", () => say(status, "Your connection dropped. Reconnecting…"))
-    .on("resumed", () => {
-      say(status, "Reconnected.");
-      whiteboard.open();
+    .on("resumed", handleResumed)
+    .on("resume_refused", () => {
+      // the server no longer holds our place: open the room again (the cookie says who we are)
+      if (mesh) mesh.closeAll();
+      signalling.send({ type: "open_room", session: root.dataset.session });
     })
-    .on("admitted", handleAdmittedAgain)
     .on("peer_state", handlePeerState)
     .on("plan", handlePlan)
     .on("escalation", handleEscalation)

@@ -1,0 +1,148 @@
+"""Real failures in Chromium, on both sides of a session: a socket that drops, a browser
+frozen for 3 s (SIGSTOP, as a laptop lid closing), and the server process killed and
+started again. Each time both people come back by themselves, media flows again on the same
+connections (ICE restarted) and the board is all there.
+
+This module's server has a 1 s WebSocket heartbeat, so that a 3 s freeze is certain to be
+noticed; the default (3 s, a drop noticed within 4.5 s) may or may not notice one that short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from tests.browser.conftest import CHROMIUM, FLAGS, screenshot
+from tests.browser.frozen import Frozen
+from tests.browser.session_flow import (
+    admit,
+    frames_decoded,
+    my_id,
+    open_room,
+    prepare,
+    therapist_page,
+    walk_in,
+)
+from tests.browser.test_board_pages import _draw_line, _kinds
+from tests.conftest import require
+from tests.helpers import ServerProcess, cli_env, run_cli
+
+pytestmark = pytest.mark.browser
+FREEZE = 3.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = cli_env(
+        tmp_path_factory.mktemp("reconnect") / "data",
+        PLAYROOM_HEARTBEAT_SECONDS="1",
+    )
+    assert run_cli("migrate", env=env).returncode == 0
+    live = ServerProcess(env)
+    live.wait_ready()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    yield chromium
+    chromium.close()
+
+
+def _flowing(page: Page, peer_id: str, more: int = 15) -> None:
+    """Frames from ``peer_id`` keep arriving: ``more`` decoded after this call began."""
+    now = frames_decoded(page, peer_id)
+    page.wait_for_function(
+        "([id, n]) => ((window.playroom.quality[id] || {}).framesDecoded || 0) > n",
+        arg=[peer_id, now + more],
+        timeout=30000,
+    )
+
+
+def _room(browser: Browser, young_browser: Browser, server: ServerProcess, who: str):  # type: ignore[no-untyped-def]
+    context, therapist, _ = therapist_page(browser, server, who)
+    session = prepare(therapist, server, name="Lou")
+    open_room(therapist, server, session)
+    young = young_browser.new_context().new_page()
+    walk_in(young, session.links["young_person"])
+    admit(therapist, "Young person")
+    yid, tid = my_id(young), my_id(therapist)
+    _flowing(young, tid)
+    _flowing(therapist, yid)
+    _draw_line(therapist)
+    young.wait_for_function("() => window.playroom.board.elements.size > 0")
+    return context, therapist, young, yid, tid
+
+
+def _restarts(page: Page) -> int:
+    return int(page.evaluate("() => window.playroom.mesh.restarts"))
+
+
+def _back_together(therapist: Page, young: Page, yid: str, tid: str) -> None:
+    """Both see each other again and the board is whole; the young person draws on it."""
+    expect(young.locator("#room-status")).to_contain_text("You're back")
+    _flowing(young, tid)
+    _flowing(therapist, yid)
+    young.wait_for_function("() => window.playroom.board.elements.size > 0")
+    assert "stroke" in _kinds(young)
+    before = len(_kinds(therapist))
+    _draw_line(young)
+    therapist.wait_for_function("(n) => window.playroom.board.elements.size > n", arg=before)
+
+
+def test_a_dropped_socket_resumes_on_the_same_connections(
+    browser: Browser, server: ServerProcess
+) -> None:
+    context, therapist, young, yid, tid = _room(browser, browser, server, "ren")
+    old_mesh = young.evaluate_handle("() => window.playroom.mesh")
+    young.evaluate("() => window.playroom.signalling.ws.close()")  # the socket drops
+    expect(therapist.locator("#alerts")).to_contain_text("connection dropped, reconnecting")
+    expect(therapist.locator("#alerts")).to_contain_text("is back")
+    _back_together(therapist, young, yid, tid)
+    assert young.evaluate("(old) => window.playroom.mesh === old", old_mesh)
+    assert _restarts(young) >= 1  # ICE restarted on the connection it had
+    young.context.close()
+    context.close()
+
+
+def test_a_frozen_browser_comes_back_by_itself(
+    browser: Browser, playwright: Playwright, server: ServerProcess
+) -> None:
+    frozen = Frozen(playwright)
+    try:
+        context, therapist, young, yid, tid = _room(browser, frozen.browser, server, "rhea")
+        frozen.freeze(FREEZE)  # the young person's laptop stops for 3 s
+        expect(therapist.locator("#alerts")).to_contain_text("connection dropped, reconnecting")
+        screenshot(therapist, "therapist-young-person-reconnecting")
+        expect(therapist.locator("#alerts")).to_contain_text("is back")
+        _back_together(therapist, young, yid, tid)
+        screenshot(young, "young-back-after-freeze")
+        context.close()
+    finally:
+        frozen.browser.close()
+
+
+def test_both_sides_come_back_after_the_server_is_killed(
+    browser: Browser, server: ServerProcess
+) -> None:
+    context, therapist, young, yid, tid = _room(browser, browser, server, "rory")
+    server.crash_and_restart()
+    # whoever resumes first finds the other still away; both end up back in the room
+    expect(therapist.locator("#status")).to_contain_text("Reconnected", timeout=30000)
+    expect(young.locator("#room-status")).to_contain_text("You're back", timeout=30000)
+    _back_together(therapist, young, yid, tid)
+    assert young.evaluate("() => window.playroom.mesh.peers.size") == 1
+    young.context.close()
+    context.close()
