@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +31,9 @@ from server.appkeys import (
     LINKS,
     LOGIN_LIMITER,
     NOTIFIER,
+    RECORDS,
     SCHEDULE,
+    SESSION_LOG,
     SETTINGS,
     WHITEBOARDS,
 )
@@ -39,17 +43,30 @@ from server.checklists import load_catalogue
 from server.clients import Clients
 from server.consent import Consents
 from server.escalation import Escalations
+from server.exceptions import StorageUnavailable
 from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.links import Links
 from server.notify import Notifier
 from server.places import Places
 from server.ratelimit import RateLimiter
+from server.records import Records
 from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
+from server.sessionlog import SessionLog
 from server.settings import Settings
 from server.storage import open_storage
-from server.views import box, clients, consent, health, home, sessions, signin, supervision
+from server.views import (
+    box,
+    clients,
+    consent,
+    health,
+    home,
+    records,
+    sessions,
+    signin,
+    supervision,
+)
 from server.whiteboard import Whiteboards
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -71,14 +88,19 @@ def create_app(settings: Settings) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(WEB / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
-        filters={"when": _when_filter(ZoneInfo(settings.timezone))},
+        filters={
+            "when": _when_filter(ZoneInfo(settings.timezone)),
+            "clock": _when_filter(ZoneInfo(settings.timezone), "%H:%M:%S"),
+        },
     )
     app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_checkpoints_ctx)
     app.router.add_routes(health.routes)
     app.router.add_routes(signin.routes)
     app.router.add_routes(home.routes)
     app.router.add_routes(clients.routes)
     app.router.add_routes(consent.routes)
+    app.router.add_routes(records.routes)
     app.router.add_routes(sessions.routes)
     app.router.add_routes(supervision.routes)
     app.router.add_routes(box.routes)
@@ -87,13 +109,33 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _when_filter(zone: ZoneInfo) -> Callable[[datetime], str]:
+def _when_filter(zone: ZoneInfo, layout: str = "%a %d %b %Y, %H:%M") -> Callable[[datetime], str]:
     """Show a time in the service's time zone, the way people read it."""
 
     def when(value: datetime) -> str:
-        return value.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
+        return value.astimezone(zone).strftime(layout)
 
     return when
+
+
+async def _checkpoints_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sign the head of every log that changed, at regular intervals."""
+    log, every = app[SESSION_LOG], app[SETTINGS].log_checkpoint_seconds
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(every)  # the interval itself
+            try:
+                for stream in await log.unsealed_streams():
+                    await log.checkpoint(stream)
+            except StorageUnavailable:
+                continue  # the database is read-only for now: the next round tries again
+
+    task = asyncio.create_task(run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -109,6 +151,8 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     links = Links(storage.db, storage.ring)
     clients = Clients(storage.db, storage.ring, catalogue)
     consents = Consents(storage.db, storage.ring, links, catalogue, settings.consent_link_days)
+    session_log = SessionLog(storage.db, storage.ring)
+    app[SESSION_LOG] = session_log
     gatekeeper = Gatekeeper(
         storage.db,
         storage.ring,
@@ -117,17 +161,25 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         consents,
         settings.checklist_valid_days,
         settings.timezone,
+        session_log,
     )
     app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
-    app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper)
+    app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper, session_log)
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[LINKS] = links
     app[CLIENTS] = clients
     app[CONSENTS] = consents
     app[GATEKEEPER] = gatekeeper
     app[SCHEDULE] = Schedule(
-        storage.db, storage.ring, clients, links, gatekeeper, settings.join_early_minutes
+        storage.db,
+        storage.ring,
+        clients,
+        links,
+        gatekeeper,
+        settings.join_early_minutes,
+        session_log,
     )
+    app[RECORDS] = Records(storage.db, session_log, clients, gatekeeper, settings.timezone)
     app[COOKIE_STORAGE] = EncryptedCookieStorage(
         storage.ring.material.cookie_key,
         cookie_name="playroom_staff",

@@ -18,7 +18,9 @@ from server.keys import KeyRing
 from server.links import Links
 from server.notify import Notifier
 from server.ratelimit import RateLimiter
+from server.records import Records
 from server.schedule import Schedule
+from server.sessionlog import SessionLog
 from server.settings import Settings
 from server.whiteboard import Whiteboards
 
@@ -39,3 +41,5 @@ WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)
 ESCALATIONS = web.AppKey("escalations", Escalations)
 NOTIFIER = web.AppKey("notifier", Notifier)
+SESSION_LOG = web.AppKey("session_log", SessionLog)
+RECORDS = web.AppKey("records", Records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -20,6 +21,7 @@ from server.logs import AccessLogger, configure_logging
 from server.migrate import upgrade
 from server.models import Role
 from server.rotation import rotate
+from server.sessionlog import SessionLog, session_stream
 from server.settings import Settings
 from server.storage import Storage, open_storage
 from server.tls import self_signed, ssl_context
@@ -61,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="create a demo therapist and supervisor (first run only)")
     code = sub.add_parser("demo-code", help="print the current sign-in code of a demo account")
     code.add_argument("username")
+    check = sub.add_parser(
+        "verify-log", help="re-check every hash and signature of a session's log"
+    )
+    check.add_argument("session", help="the session's id (or client:<id> for a client's log)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -205,7 +212,27 @@ async def _demo_code(storage: Storage, settings: Settings, args: argparse.Namesp
     return 0
 
 
+async def _verify_log(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when the log is intact, 1 when anything was altered, removed, inserted or
+    reordered (each finding names its entry)."""
+    name = args.session
+    stream = name if ":" in name else session_stream(name)
+    report = await SessionLog(storage.db, storage.ring).verify(stream)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(f"{stream}: {report.entries} entries, {report.checkpoints} signed checkpoints.")
+        for finding in report.findings:
+            where = f"entry {finding.seq}" if finding.seq is not None else "log"
+            print(f"  {finding.problem.upper()} at {where}: {finding.detail}")
+        print("Intact: every hash and signature checks." if report.intact else "NOT INTACT.")
+    if report.entries == 0 and not report.findings:
+        print("(There is no log for that id.)", file=sys.stderr)
+    return 0 if report.intact else 1
+
+
 _COMMANDS: dict[str, Command] = {
+    "verify-log": _verify_log,
     "create-user": _create_user,
     "supervise": _supervise,
     "rotate-keys": _rotate,

@@ -199,6 +199,12 @@ class Clients:
                 return client
         raise Forbidden("This client is not on your caseload.")
 
+    async def display_name(self, client_id: str) -> str:
+        """The client's chosen name, for a record the caller has already checked access to."""
+        async with self.db.session() as session:
+            client = await session.get(Client, client_id)
+            return (unseal(self.ring, client, "display_name_enc") or "") if client else ""
+
     async def get(self, user: StaffView, client_id: str, write: bool = False) -> ClientView:
         async with self.db.session() as session:
             return self.view(await self._load(session, user, client_id, write))

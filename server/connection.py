@@ -12,7 +12,7 @@ from aiohttp import web
 from media.server_peer import ServerPeer
 from media.turn import ice_config
 from server.accounts import StaffView
-from server.appkeys import HUB, SETTINGS, WHITEBOARDS
+from server.appkeys import HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
 from server.hub import Hub
 from server.protocol import (
     Description,
@@ -26,6 +26,7 @@ from server.replies import (
 )
 from server.rooms import Participant, Role, Room, State
 from server.sdp import check_sdp
+from server.sessionlog import participant_actor, session_stream, staff_actor
 from server.whiteboard import Member
 
 
@@ -50,6 +51,28 @@ class ConnectionBase:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def record(
+        self,
+        kind: str,
+        details: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+        room: Room | None = None,
+    ) -> None:
+        """Append to the session's log: what happened, and who did it (this connection's
+        person unless ``actor`` says otherwise)."""
+        room = room or self.room
+        if room is None:
+            return
+        if actor is None:
+            if self.me is not None and self.me.role is not Role.THERAPIST:
+                actor = participant_actor(self.me.role.value, self.me.id)
+            else:
+                actor = staff_actor(self.user.id) if self.user else "system"
+        await self.request.app[SESSION_LOG].append(
+            session_stream(room.session_id), kind, actor, details
+        )
 
     def control_heard(self) -> None:
         """A heartbeat on the control channel (``continuity.py`` keeps the watchdog)."""

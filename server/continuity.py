@@ -16,7 +16,7 @@ from server.appkeys import DATABASE, GATEKEEPER, SETTINGS
 from server.connection import ConnectionBase
 from server.db import utcnow
 from server.exceptions import Forbidden
-from server.hub import person
+from server.hub import about, person
 from server.models import Appointment, Link, PlanStep, new_id
 from server.plan import Case, as_message_steps, steps_for
 from server.protocol import MediaState, PlanStepDone, ProtocolError, Resume
@@ -52,6 +52,7 @@ class Continuity(ConnectionBase):
             me.name = self.user.display_name
         room.resume(me)
         self.room, self.me = room, me
+        await self.record("participant.reconnected", {**about(me), "cause": "resumed"})
         self.hub.bind(me, self.ws)
         others = [p for p in room.present() if p.id != me.id]
         await self.reply(
@@ -88,6 +89,7 @@ class Continuity(ConnectionBase):
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
+        await self.record("room.restored", {"after": "a server restart"}, actor="system", room=room)
         for row in await places.of_room(appointment.id):
             if row.participant_id in room.participants:
                 continue
@@ -178,6 +180,7 @@ class Continuity(ConnectionBase):
         before = me.state
         if not room.interrupt(me, kind, cause):
             return False
+        await self.record("participant.interrupted", {**about(me), "cause": cause})
         if before is not State.INTERRUPTED:
             state = PeerState(participant=me.id, state="interrupted", role=me.role.value)
             await self.hub.send_many(
@@ -191,6 +194,7 @@ class Continuity(ConnectionBase):
             return
         room, me = self.room, self.me
         if room.recover(me, kind, cause):
+            await self.record("participant.reconnected", {**about(me), "cause": cause})
             state = PeerState(participant=me.id, state="reconnected", role=me.role.value)
             await self.hub.send_many([p for p in room.present() if p.id != me.id], state)
             await self.hub.lobby(room)
@@ -201,6 +205,9 @@ class Continuity(ConnectionBase):
         if therapist is None or room.ended:
             return
         answers = await self.request.app[GATEKEEPER].plan_answers(room.client_id)
+        await self.record(
+            "plan.started", {**about(person), "case": case.value}, actor="system", room=room
+        )
         await self.hub.send(
             therapist,
             PlanStarted(
@@ -225,14 +232,21 @@ class Continuity(ConnectionBase):
         )
         async with self.request.app[DATABASE].session() as session:
             session.add(row)
+        await self.record(
+            "plan.step", {"case": message.case, "step": message.step, "outcome": message.outcome}
+        )
         await self.reply(
             PlanRecorded(case=message.case, step=message.step, outcome=message.outcome)
         )
 
     async def _lose_after(self, room: Room, me: Participant, grace: float) -> None:
         await asyncio.sleep(grace)  # the grace window itself, not a wait for anything else
-        if not room.lose(me, f"not back within the {grace:g} s grace window"):
+        cause = f"not back within the {grace:g} s grace window"
+        if not room.lose(me, cause):
             return
+        await self.record(
+            "participant.lost", {**about(me), "cause": cause}, actor="system", room=room
+        )
         await self.hub.forget(me)
         lost = PeerState(participant=me.id, state="lost", role=me.role.value)
         await self.hub.send_many(

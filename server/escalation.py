@@ -27,6 +27,7 @@ from server.models import (
     new_id,
 )
 from server.sealed import unseal
+from server.sessionlog import SessionLog, session_stream, staff_actor
 
 CONCERNS = {
     "risk_to_self": "Risk to self",
@@ -56,8 +57,14 @@ class EscalationView:
 
 class Escalations:
     def __init__(
-        self, db: Database, ring: KeyRing, consents: Consents, gatekeeper: Gatekeeper
+        self,
+        db: Database,
+        ring: KeyRing,
+        consents: Consents,
+        gatekeeper: Gatekeeper,
+        log: SessionLog,
     ) -> None:
+        self.log = log
         self.db = db
         self.ring = ring
         self.consents = consents
@@ -93,6 +100,12 @@ class Escalations:
                     created_at=utcnow(),
                 )
             )
+        await self.log.append(
+            session_stream(appointment_id),
+            "escalation.raised",
+            staff_actor(therapist.id),
+            {"escalation": row.id, "concern": concern},
+        )
         return await self.view(row.id)
 
     async def view(self, escalation_id: str) -> EscalationView:
@@ -161,10 +174,18 @@ class Escalations:
                     id=new_id(), escalation_id=row.id, kind=status, by=user.id, created_at=utcnow()
                 )
             )
+        await self.log.append(
+            session_stream(row.appointment_id),
+            f"escalation.{status}",
+            staff_actor(user.id),
+            {"escalation": row.id},
+        )
         return await self.view(escalation_id)
 
     async def record(self, escalation_id: str, kind: str) -> None:
+        """An event of the system's own (an alert sent, repeated, or not delivered)."""
         async with self.db.session() as session:
+            row = await session.get(Escalation, escalation_id)
             session.add(
                 EscalationEvent(
                     id=new_id(),
@@ -173,6 +194,13 @@ class Escalations:
                     by=None,
                     created_at=utcnow(),
                 )
+            )
+        if row is not None:
+            await self.log.append(
+                session_stream(row.appointment_id),
+                f"escalation.{kind}",
+                "system",
+                {"escalation": escalation_id},
             )
 
     async def acknowledge(self, supervisor: StaffView, escalation_id: str) -> EscalationView:

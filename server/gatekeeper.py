@@ -29,6 +29,7 @@ from server.models import (
     new_id,
 )
 from server.sealed import seal, unseal
+from server.sessionlog import SessionLog, client_stream, staff_actor
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ class Gatekeeper:
         consents: Consents,
         valid_days: int,
         timezone: str,
+        log: SessionLog,
     ) -> None:
+        self.log = log
         self.db = db
         self.ring = ring
         self.catalogue = catalogue
@@ -208,6 +211,12 @@ class Gatekeeper:
             )
             seal(self.ring, row, "comment_enc", comment)
             session.add(row)
+        await self.log.append(
+            client_stream(client.id),
+            "signoff.recorded",
+            staff_actor(supervisor.id),
+            {"revision": revision, "sign_off": row.id},
+        )
         return SignOffView(revision, supervisor.id, comment, row.created_at)
 
     async def sign_offs(self, client_id: str) -> list[SignOffView]:

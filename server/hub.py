@@ -42,6 +42,11 @@ def person(p: Participant) -> Person:
     return Person(**p.public())
 
 
+def about(p: Participant) -> dict[str, str]:
+    """Whom a log entry is about: their id and role, never their name."""
+    return {"participant": p.id, "role": p.role.value}
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -344,3 +344,39 @@ class EscalationEvent(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))
     by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogEntry(Base):
+    """One entry of a session's (or a client's) append-only log: what happened and who did
+    it, never what was said or drawn. Hash-chained and signed entry by entry; details that
+    could name anyone are sealed. See ``server/sessionlog.py``."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (sa.UniqueConstraint("stream", "seq", name="uq_log_entries_stream_seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(sa.String(48), index=True)  # session:<id>, client:<id>
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    details_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    digest: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the details (salted)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """A signed head of a log (as Certificate Transparency's signed tree heads): at the end
+    of a session and at regular intervals."""
+
+    __tablename__ = "log_checkpoints"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(sa.String(48), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    head_hash: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.String(16))  # interval, end
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)

@@ -19,6 +19,7 @@ from server.gatekeeper import Gatekeeper
 from server.keys import KeyRing
 from server.links import Links
 from server.models import Appointment, Link, LinkKind, Role, new_id
+from server.sessionlog import SessionLog, session_stream, staff_actor
 from server.tokens import Claims
 
 JOIN_ROLES = ("young_person", "parent")
@@ -60,7 +61,9 @@ class Schedule:
         links: Links,
         gatekeeper: Gatekeeper,
         join_early_minutes: int,
+        log: SessionLog,
     ) -> None:
+        self.log = log
         self.db = db
         self.ring = ring
         self.clients = clients
@@ -84,6 +87,12 @@ class Schedule:
         )
         async with self.db.session() as session:
             session.add(appointment)
+        await self.log.append(
+            session_stream(appointment.id),
+            "session.scheduled",
+            staff_actor(user.id),
+            {"starts_at": appointment.starts_at.isoformat(), "minutes": data.minutes},
+        )
         for role in JOIN_ROLES if data.parent_link else JOIN_ROLES[:1]:
             await self.issue_join_link(user, appointment.id, role)
         return appointment
@@ -135,6 +144,12 @@ class Schedule:
         for old in await self.join_links(user, appointment_id):
             if old.link.role == role and old.link.revoked_at is None:
                 await self.links.revoke(old.link.id)
+                await self.log.append(
+                    session_stream(appointment_id),
+                    "link.revoked",
+                    staff_actor(user.id),
+                    {"link": old.link.id, "role": role},
+                )
         issued = await self.links.issue(
             LinkKind.JOIN,
             appointment.client_id,
@@ -143,6 +158,12 @@ class Schedule:
             appointment.ends_at,
             user.id,
             appointment_id=appointment.id,
+        )
+        await self.log.append(
+            session_stream(appointment.id),
+            "link.issued",
+            staff_actor(user.id),
+            {"link": issued.link.id, "role": role, "expires_at": appointment.ends_at.isoformat()},
         )
         return JoinLink(issued.link, issued.token)
 
@@ -174,8 +195,21 @@ class Schedule:
         if appointment.status in ("ended", "cancelled"):
             raise PlayroomError("This session has ended.")
         result = await self.gatekeeper.evaluate(appointment.client_id, therapist_id=user.id)
+        await self.log.append(
+            session_stream(appointment.id),
+            "gate.evaluated",
+            staff_actor(user.id),
+            {"open": result.is_open, "reasons": [[r.code, r.item] for r in result.reasons]},
+        )
         if not result.is_open:
             raise GateClosed(result)
+        if result.sign_off_items:  # open only because a supervisor signed the answers off
+            await self.log.append(
+                session_stream(appointment.id),
+                "gate.signed_off",
+                staff_actor(user.id),
+                {"items": list(result.sign_off_items)},
+            )
         async with self.db.session() as session:
             row = await session.get(Appointment, appointment_id)
             assert row is not None
@@ -191,6 +225,9 @@ class Schedule:
             assert row is not None
             row.status = status
         await self.links.revoke_for_appointment(appointment_id)
+        stream = session_stream(appointment_id)
+        await self.log.append(stream, f"session.{status}", staff_actor(user.id))
+        await self.log.checkpoint(stream, "end")  # the record is sealed
 
     async def by_join_token(
         self, token: str, now: datetime | None = None

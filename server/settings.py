@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         description="Silence on a page's control channel (it pings every 2 s) after which "
         "the person counts as interrupted.",
     )
+    log_checkpoint_seconds: float = Field(
+        300, gt=0, description="How often the head of each changed session log is signed."
+    )
     smtp_host: str | None = Field(None, description="Mail server for escalation alerts.")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "playroom@localhost"

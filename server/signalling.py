@@ -25,7 +25,7 @@ from server.db import utcnow
 from server.escalating import Escalating
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import check_answer
-from server.hub import person
+from server.hub import about, person
 from server.models import JoinCheck, new_id
 from server.models import Role as StaffRole
 from server.plan import Case
@@ -141,6 +141,7 @@ class Connection(Escalating):
                 if room.therapist is not None:
                     await self.hub.send(room.therapist, FlagRaised(sender=me.id, kind=message.kind))
                 me.quick_exited = message.kind == "quick_exit"
+                await self.record("flag.raised", {**about(me), "kind": message.kind})
                 if me.role is Role.YOUNG_PERSON and message.kind in ("not_private", "quick_exit"):
                     await self.start_plan(room, me, Case(message.kind))
             case Signal():
@@ -187,6 +188,10 @@ class Connection(Escalating):
         self.room, self.me = room, me
         self.hub.bind(me, self.ws)
         await self._save_checks(appointment.id, link.id, message.checks)
+        await self.record(
+            "participant.joined",
+            {"participant": me.id, "role": me.role.value, "checks_answered": len(message.checks)},
+        )
         await self.reply(
             Joined(
                 you=person(me),
@@ -255,6 +260,7 @@ class Connection(Escalating):
         me.user_id = self.user.id
         self.room, self.me = room, me
         self.hub.bind(me, self.ws)
+        await self.record("room.opened", {"participant": me.id})
         await self.reply(
             RoomOpened(
                 session=appointment.id,
@@ -269,6 +275,7 @@ class Connection(Escalating):
         room, me = self._in_room()
         newcomer = room.admit(me, message.participant)
         await self.hub.moved(newcomer)
+        await self.record("participant.admitted", about(newcomer))
         others = list(room.peers_of(newcomer))
         await self.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
         await self.hub.send_many(others, PeerJoined(participant=person(newcomer)))
@@ -282,6 +289,7 @@ class Connection(Escalating):
         if target.state is not State.WAITING:
             raise PlayroomError("That person is not waiting.")
         room.leave(target, "declined by the therapist")
+        await self.record("participant.declined", about(target))
         await self.hub.send(target, Declined(message=message.message))
         await self.hub.disconnect(target)
         await self.hub.lobby(room)
@@ -290,6 +298,7 @@ class Connection(Escalating):
         room, me = self._in_room()
         target = room.send_to_waiting(me, message.participant)
         await self.hub.moved(target)
+        await self.record("participant.sent_to_waiting", about(target))
         await self._drop_from_board(room, target.id)
         await self.hub.send(target, Waiting())
         await self.hub.send_many(
@@ -300,6 +309,7 @@ class Connection(Escalating):
     async def remove(self, message: Remove) -> None:
         room, me = self._in_room()
         target = room.remove(me, message.participant, "removed by the therapist")
+        await self.record("participant.removed", about(target))
         await self._drop_from_board(room, target.id)
         await self.hub.send(target, Removed())
         await self.hub.disconnect(target)
@@ -323,6 +333,7 @@ class Connection(Escalating):
         room, me = self.room, self.me
         was_in_room = me.in_room
         room.leave(me, cause)
+        await self.record("participant.left", {**about(me), "cause": cause})
         self.hub.unbind(me)
         await self.hub.forget(me)
         if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended and not me.quick_exited:

@@ -1,7 +1,11 @@
 """A therapist escalates in the room; the supervisor's dashboard shows it at once, and the
-supervisor acknowledges it; the therapist sees the numbers and the acknowledgement."""
+supervisor acknowledges it; the therapist sees the numbers and the acknowledgement. The
+supervisor then opens the session's record, verifies its log and exports it."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -45,6 +49,27 @@ def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: Server
     expect(therapist.locator("#alerts")).to_contain_text("acknowledged by your supervisor")
     expect(alert).to_contain_text("acknowledged")
     screenshot(therapist, "therapist-escalation")
+
+    # the record of the session, while it is still going on
+    alert.get_by_role("link", name="Open the session record").click()
+    expect(supervisor.get_by_role("heading", name="Timeline")).to_be_visible()
+    timeline = supervisor.locator("#timeline")
+    expect(timeline).to_contain_text("ESCALATION raised: risk from others")
+    expect(timeline).to_contain_text("Escalation acknowledged")
+    expect(timeline).to_contain_text("Admitted the young person")
+    supervisor.get_by_role("button", name="Verify the log").click()
+    expect(supervisor.locator("#verification")).to_contain_text("The log is intact")
+    screenshot(supervisor, "supervisor-session-record")
+    assert serious_violations(supervisor) == []
+    with supervisor.expect_download() as download:
+        supervisor.get_by_role("link", name="Export as JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["verification"]["intact"]
+    assert any(e["kind"] == "escalation.acknowledged" for e in exported["timeline"])
+    supervisor.goto(f"{live_server.url}/records?flag=escalation")
+    expect(supervisor.locator("table.records")).to_contain_text("Noor")
+    screenshot(supervisor, "supervisor-records")
+    assert serious_violations(supervisor) == []
     young.context.close()
     sup_context.close()
     context.close()

@@ -21,11 +21,14 @@ function render(escalation, therapist) {
   title.textContent = `${escalation.concern.replaceAll("_", " ")}${therapist ? `: ${therapist}` : ""}`;
   const detail = document.createElement("p");
   detail.textContent = `Raised ${new Date(escalation.created_at).toLocaleTimeString()}. Status: ${escalation.status}. Where the young person said they are: ${escalation.location}.`;
-  item.append(title, detail);
+  const record = document.createElement("a");
+  record.href = `/records/${encodeURIComponent(escalation.appointment_id)}`;
+  record.textContent = "Open the session record";
+  item.append(title, detail, record);
   if (escalation.status === "open") {
     const ack = document.createElement("button");
     ack.type = "button";
-    ack.className = "primary";
+    ack.className = "primary escalation-ack";
     ack.textContent = "Acknowledge";
     ack.addEventListener("click", () => signalling.send({ type: "acknowledge", escalation: escalation.id }));
     item.append(ack);
