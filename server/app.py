@@ -31,6 +31,7 @@ from server.appkeys import (
     LINKS,
     LOGIN_LIMITER,
     NOTIFIER,
+    OUTCOMES,
     RECORDS,
     SCHEDULE,
     SESSION_LOG,
@@ -48,6 +49,7 @@ from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.links import Links
 from server.notify import Notifier
+from server.outcomes import Outcomes
 from server.places import Places
 from server.ratelimit import RateLimiter
 from server.records import Records
@@ -179,6 +181,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.join_early_minutes,
         session_log,
     )
+    app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[RECORDS] = Records(storage.db, session_log, clients, gatekeeper, settings.timezone)
     app[COOKIE_STORAGE] = EncryptedCookieStorage(
         storage.ring.material.cookie_key,

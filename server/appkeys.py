@@ -17,6 +17,7 @@ from server.hub import Hub
 from server.keys import KeyRing
 from server.links import Links
 from server.notify import Notifier
+from server.outcomes import Outcomes
 from server.ratelimit import RateLimiter
 from server.records import Records
 from server.schedule import Schedule
@@ -43,3 +44,4 @@ ESCALATIONS = web.AppKey("escalations", Escalations)
 NOTIFIER = web.AppKey("notifier", Notifier)
 SESSION_LOG = web.AppKey("session_log", SessionLog)
 RECORDS = web.AppKey("records", Records)
+OUTCOMES = web.AppKey("outcomes", Outcomes)

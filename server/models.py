@@ -380,3 +380,33 @@ class LogCheckpoint(Base):
     reason: Mapped[str] = mapped_column(sa.String(16))  # interval, end
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     signature: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class Outcome(Base):
+    """An outcome measure of one session: the young person's rating of it (child-friendly
+    faces) or the therapist's goal-based rating. The values are sealed."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    measure: Mapped[str] = mapped_column(sa.String(24))  # session_rating, goal_based
+    given_by: Mapped[str] = mapped_column(sa.String(16))  # young_person, therapist
+    values_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reflection(Base):
+    """The therapist's short reflection after a session, sealed."""
+
+    __tablename__ = "reflections"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    text_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -186,6 +186,19 @@ class ServerSignal(Message):
     candidate: Candidate | None = None
 
 
+class AskRating(Message):
+    """The therapist asks the young person to rate today's session."""
+
+    type: Literal["ask_rating"]
+
+
+class Rating(Message):
+    """The young person's rating of today's session: one of four faces."""
+
+    type: Literal["rating"]
+    score: int = Field(ge=1, le=4)
+
+
 class MediaState(Message):
     """The browser's report of one of its connections: to another person, or "server"."""
 
@@ -221,6 +234,8 @@ Incoming = Annotated[
     | Signal
     | ServerSignal
     | MediaState
+    | AskRating
+    | Rating
     | Ping,
     Field(discriminator="type"),
 ]

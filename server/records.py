@@ -56,7 +56,7 @@ TEXT = {
     "escalation.closed": "Escalation closed",
     "observer.joined": "{Role} joined as an announced observer",
     "observer.left": "{Role} stopped observing",
-    "outcome.recorded": "Outcome recorded",
+    "outcome.recorded": "{outcome_text}",
     "reflection.written": "Reflection written",
     "risk.updated": "Risk level updated to {level}",
     "session.ended": "Session ended",
@@ -254,12 +254,23 @@ def describe(entry: Entry) -> str:
         "concern": str(d.get("concern", "")).replace("_", " "),
         "outcome": str(d.get("outcome", "")).replace("_", " "),
         "step": str(d.get("step", "")).replace("_", " "),
+        "outcome_text": _outcome_text(entry.details),
     }
     template = TEXT.get(entry.kind, entry.kind)
     try:
         return template.format_map(values)
     except (KeyError, ValueError):
         return template
+
+
+def _outcome_text(details: dict[str, Any]) -> str:
+    if details.get("measure") == "session_rating":
+        return f"Session rated by the young person: {details.get('score')} of {details.get('of')}"
+    if details.get("measure") == "goal_based":
+        goals = details.get("goals") or []
+        parts = [f"{g.get('goal')} {g.get('progress')}/10" for g in goals if isinstance(g, dict)]
+        return "Goal-based rating: " + "; ".join(parts)
+    return "Outcome recorded"
 
 
 def severity(kind: str) -> str:

@@ -167,6 +167,12 @@ class Declined(Message):
     message: str = ""
 
 
+class RatingRequest(Message):
+    """To the young person: how was today? (four faces)"""
+
+    type: Literal["rating_request"] = "rating_request"
+
+
 class Removed(Message):
     type: Literal["removed"] = "removed"
 

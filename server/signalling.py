@@ -22,9 +22,9 @@ from server.appkeys import (
 from server.auth import current_user
 from server.checklists import Kind
 from server.db import utcnow
-from server.escalating import Escalating
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import check_answer
+from server.hosting import Hosting
 from server.hub import about, person
 from server.models import JoinCheck, new_id
 from server.models import Role as StaffRole
@@ -34,6 +34,7 @@ from server.protocol import (
     Acknowledge,
     Admit,
     AllowClear,
+    AskRating,
     CloseEscalation,
     Decline,
     EndRoom,
@@ -48,6 +49,7 @@ from server.protocol import (
     Ping,
     PlanStepDone,
     ProtocolError,
+    Rating,
     Remove,
     Resume,
     ServerSignal,
@@ -59,18 +61,13 @@ from server.protocol import (
 )
 from server.ratelimit import RateLimiter
 from server.replies import (
-    Admitted,
-    Declined,
     Error,
     FlagRaised,
     Joined,
     Notice,
-    PeerJoined,
     PeerLeft,
     Pong,
     Relayed,
-    Removed,
-    RoomEnded,
     RoomOpened,
     Waiting,
 )
@@ -85,7 +82,7 @@ routes = web.RouteTableDef()
 RATE_PER_SECOND = 50
 
 
-class Connection(Escalating):
+class Connection(Hosting):
     """One WebSocket, dispatching each message to its handler."""
 
     async def handle(self, message: Incoming) -> None:
@@ -150,6 +147,10 @@ class Connection(Escalating):
                 await self.server_signal(message)
             case MediaState():
                 await self.media_state(message)
+            case AskRating():
+                await self.ask_rating(message)
+            case Rating():
+                await self.rating(message)
             case Ping():
                 await self.reply(Pong(n=message.n))
 
@@ -270,61 +271,6 @@ class Connection(Escalating):
             )
         )
         await self.hub.lobby(room)
-
-    async def admit(self, message: Admit) -> None:
-        room, me = self._in_room()
-        newcomer = room.admit(me, message.participant)
-        await self.hub.moved(newcomer)
-        await self.record("participant.admitted", about(newcomer))
-        others = list(room.peers_of(newcomer))
-        await self.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
-        await self.hub.send_many(others, PeerJoined(participant=person(newcomer)))
-        await self.hub.lobby(room)
-
-    async def decline(self, message: Decline) -> None:
-        room, me = self._in_room()
-        if me.role is not Role.THERAPIST:
-            raise Forbidden("Only the therapist can do that.")
-        target = room.get(message.participant)
-        if target.state is not State.WAITING:
-            raise PlayroomError("That person is not waiting.")
-        room.leave(target, "declined by the therapist")
-        await self.record("participant.declined", about(target))
-        await self.hub.send(target, Declined(message=message.message))
-        await self.hub.disconnect(target)
-        await self.hub.lobby(room)
-
-    async def to_waiting(self, message: ToWaiting) -> None:
-        room, me = self._in_room()
-        target = room.send_to_waiting(me, message.participant)
-        await self.hub.moved(target)
-        await self.record("participant.sent_to_waiting", about(target))
-        await self._drop_from_board(room, target.id)
-        await self.hub.send(target, Waiting())
-        await self.hub.send_many(
-            room.peers_of(target), PeerLeft(participant=target.id, reason="waiting room")
-        )
-        await self.hub.lobby(room)
-
-    async def remove(self, message: Remove) -> None:
-        room, me = self._in_room()
-        target = room.remove(me, message.participant, "removed by the therapist")
-        await self.record("participant.removed", about(target))
-        await self._drop_from_board(room, target.id)
-        await self.hub.send(target, Removed())
-        await self.hub.disconnect(target)
-        await self.hub.send_many(room.present(), PeerLeft(participant=target.id, reason="removed"))
-        await self.hub.lobby(room)
-
-    async def end_room(self) -> None:
-        room, me = self._in_room()
-        everyone = room.end(me)
-        assert self.user is not None
-        await self.request.app[SCHEDULE].end(self.user, room.session_id)  # links stop working
-        await self.hub.send_many(everyone, RoomEnded())
-        for participant in everyone:
-            await self.hub.disconnect(participant)
-        self.hub.rooms.discard(room)
 
     async def leave(self, cause: str) -> None:
         await self._close_server_peer()

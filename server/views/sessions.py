@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from media import stickers
-from server.appkeys import BOX, CATALOGUE, CLIENTS, HUB, SCHEDULE, SETTINGS
+from server.appkeys import BOX, CATALOGUE, CLIENTS, HUB, OUTCOMES, SCHEDULE, SETTINGS
 from server.auth import staff_only
 from server.checklists import Kind
 from server.db import utcnow
-from server.models import Appointment, Role
+from server.models import Appointment, RiskLevel, Role
+from server.outcomes import AfterSession
 from server.pages import render
 from server.replies import (
     RoomEnded,
@@ -78,6 +79,9 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     return await render(
         request,
         "session.html",
+        after=await request.app[OUTCOMES].for_session(user, appointment.id),
+        risk_levels=[r.value for r in RiskLevel],
+        saved=request.query.get("saved"),
         appointment=appointment,
         client=client,
         links=links,
@@ -89,6 +93,36 @@ async def session_page(request: web.Request) -> web.StreamResponse:
             if e.appointment_id != appointment.id
         ],
     )
+
+
+@routes.post("/sessions/{id}/after")
+@staff_only(Role.THERAPIST)
+async def after_session(request: web.Request) -> web.StreamResponse:
+    """The form after a session: reflection, up to three goals, risk level."""
+    values = await form(request)
+    goals = [
+        {"goal": values.get(f"goal-{n}", ""), "progress": values.get(f"progress-{n}", "")}
+        for n in range(1, 4)
+        if values.get(f"goal-{n}", "").strip()
+    ]
+    data = parse(
+        AfterSession,
+        {
+            "reflection": values.get("reflection", ""),
+            "goals": goals,
+            "risk_level": values.get("risk_level") or None,
+        },
+    )
+    await request.app[OUTCOMES].after_session(await staff(request), request.match_info["id"], data)
+    raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}?saved=1#after-heading")
+
+
+@routes.post("/api/sessions/{id}/after")
+@staff_only(Role.THERAPIST)
+async def api_after_session(request: web.Request) -> web.StreamResponse:
+    data = await json_body(request, AfterSession)
+    await request.app[OUTCOMES].after_session(await staff(request), request.match_info["id"], data)
+    return web.json_response({"saved": True}, status=201)
 
 
 @routes.post("/sessions/{id}/links/{role}")

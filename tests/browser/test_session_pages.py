@@ -105,3 +105,43 @@ def test_three_people_with_a_parent(browser: Browser, live_server: ServerProcess
         expect(page.get_by_role("heading", name="See you next time")).to_be_visible()
     screenshot(pages["young_person"], "young-ended")
     context.close()
+
+
+def test_the_young_person_rates_the_session_and_the_therapist_records_after_it(
+    browser: Browser, live_server: ServerProcess
+) -> None:
+    context, therapist, _ = therapist_page(browser, live_server, "remy")
+    session = prepare(therapist, live_server, name="Ash")
+    open_room(therapist, live_server, session)
+    young = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    walk_in(young, session.links["young_person"])
+    my_id(young)
+    admit(therapist, "Young person")
+    therapist.get_by_role("button", name="Ask how it went").click()
+    expect(young.get_by_role("heading", name="How was today?")).to_be_focused()
+    screenshot(young, "young-rating")
+    assert serious_violations(young) == []
+    young.get_by_role("button", name="Good", exact=True).click()
+    expect(young.locator("#room-status")).to_contain_text("Thank you")
+    expect(therapist.locator("#alerts")).to_contain_text("rated today 4 of 4")
+    therapist.get_by_role("button", name="End session").click()
+    expect(young.get_by_role("heading", name="See you next time")).to_be_visible()
+
+    therapist.goto(f"{live_server.url}/sessions/{session.id}")
+    after = therapist.locator("section.after")
+    expect(after).to_contain_text("rated the session 4 of 4")
+    after.get_by_label("Your reflection").fill("Settled quickly; used the board to talk.")
+    after.get_by_label("Goal 1").fill("Feeling calmer at bedtime")
+    after.get_by_label("Progress").first.fill("5")
+    after.get_by_label("Risk level now").select_option("low")
+    after.get_by_role("button", name="Save to the record").click()
+    expect(therapist.locator("section.after")).to_contain_text("Saved")
+    expect(therapist.locator("section.after")).to_contain_text("Feeling calmer at bedtime: 5 of 10")
+    screenshot(therapist, "therapist-after-session")
+    assert serious_violations(therapist) == []
+    therapist.goto(f"{live_server.url}/records/{session.id}")
+    timeline = therapist.locator("#timeline")
+    expect(timeline).to_contain_text("Session rated by the young person: 4 of 4")
+    expect(timeline).to_contain_text("Risk level updated to low")
+    young.context.close()
+    context.close()

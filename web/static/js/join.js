@@ -107,6 +107,10 @@ async function join() {
       signalling.send({ type: "join", token, checks: checkAnswers() });
     })
     .on("peer_state", handlePeerState)
+    .on("rating_request", askRating)
+    .on("notice", (m) => {
+      if (m.code === "rating_saved") say(roomStatus, m.message);
+    })
     .on("closed", () => {
       if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped. Please open your link again.");
     });
@@ -135,6 +139,15 @@ function startMesh() {
 setInterval(async () => {
   if (mesh) state.quality = await mesh.quality();
 }, 1000);
+
+/** The therapist asks how today was: four faces, one tap. */
+function askRating() {
+  const panel = document.getElementById("rating");
+  panel.hidden = false;
+  const heading = document.getElementById("rating-heading");
+  heading.tabIndex = -1;
+  heading.focus();
+}
 
 function handleResumed(message) {
   joinedIce = message.ice;
@@ -213,6 +226,12 @@ function main() {
     signalling.send({ type: "flag", kind: "not_private" });
     say(roomStatus, "Only your therapist was told.");
   });
+  for (const face of document.querySelectorAll("#rating [data-score]")) {
+    face.addEventListener("click", () => {
+      signalling.send({ type: "rating", score: Number(face.dataset.score) });
+      document.getElementById("rating").hidden = true;
+    });
+  }
   document.getElementById("leave").addEventListener("click", () => {
     signalling.send({ type: "leave" });
     finish("You have left the session.");

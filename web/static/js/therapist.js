@@ -297,6 +297,10 @@ async function main() {
     event.preventDefault();
     signalling.send({ type: "escalate", concern: document.getElementById("concern").value });
   });
+  document.getElementById("ask-rating").addEventListener("click", () => {
+    signalling.send({ type: "ask_rating" });
+    say(status, "The young person has been asked how today was.");
+  });
   lockButton.addEventListener("click", () => {
     signalling.send({ type: "lock", locked: lockButton.getAttribute("aria-pressed") !== "true" });
   });
