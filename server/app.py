@@ -33,6 +33,7 @@ from server.appkeys import (
     NOTIFIER,
     OUTCOMES,
     RECORDS,
+    REPORTS,
     SCHEDULE,
     SESSION_LOG,
     SETTINGS,
@@ -53,6 +54,7 @@ from server.outcomes import Outcomes
 from server.places import Places
 from server.ratelimit import RateLimiter
 from server.records import Records
+from server.reports import Reports
 from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
 from server.sessionlog import SessionLog
@@ -65,6 +67,7 @@ from server.views import (
     health,
     home,
     records,
+    reports,
     sessions,
     signin,
     supervision,
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(clients.routes)
     app.router.add_routes(consent.routes)
     app.router.add_routes(records.routes)
+    app.router.add_routes(reports.routes)
     app.router.add_routes(sessions.routes)
     app.router.add_routes(supervision.routes)
     app.router.add_routes(box.routes)
@@ -182,6 +186,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         session_log,
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
+    app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
     app[RECORDS] = Records(storage.db, session_log, clients, gatekeeper, settings.timezone)
     app[COOKIE_STORAGE] = EncryptedCookieStorage(
         storage.ring.material.cookie_key,

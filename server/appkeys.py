@@ -20,6 +20,7 @@ from server.notify import Notifier
 from server.outcomes import Outcomes
 from server.ratelimit import RateLimiter
 from server.records import Records
+from server.reports import Reports
 from server.schedule import Schedule
 from server.sessionlog import SessionLog
 from server.settings import Settings
@@ -45,3 +46,4 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 SESSION_LOG = web.AppKey("session_log", SessionLog)
 RECORDS = web.AppKey("records", Records)
 OUTCOMES = web.AppKey("outcomes", Outcomes)
+REPORTS = web.AppKey("reports", Reports)

@@ -70,6 +70,10 @@ def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: Server
     expect(supervisor.locator("table.records")).to_contain_text("Noor")
     screenshot(supervisor, "supervisor-records")
     assert serious_violations(supervisor) == []
+    supervisor.get_by_role("link", name="Reports").click()
+    expect(supervisor.locator("#figures")).to_contain_text("fewer than 5")  # one session
+    screenshot(supervisor, "supervisor-reports")
+    assert serious_violations(supervisor) == []
     young.context.close()
     sup_context.close()
     context.close()
