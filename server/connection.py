@@ -66,7 +66,7 @@ class ConnectionBase:
         if room is None:
             return
         if actor is None:
-            if self.me is not None and self.me.role is not Role.THERAPIST:
+            if self.me is not None and self.me.role in (Role.YOUNG_PERSON, Role.PARENT):
                 actor = participant_actor(self.me.role.value, self.me.id)
             else:
                 actor = staff_actor(self.user.id) if self.user else "system"
@@ -117,6 +117,8 @@ class ConnectionBase:
         room, me = self._in_room()
         if not me.in_room:
             raise ProtocolError("not_in_room", "You are not in the room yet.")
+        if me.role is Role.OBSERVER:
+            raise ProtocolError("observer", "An observer watches; the board is not theirs.")
         if message.description is not None:
             if message.description.type != "offer":
                 raise ProtocolError("bad_message", "The browser offers; the server answers.")

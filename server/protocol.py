@@ -186,6 +186,13 @@ class ServerSignal(Message):
     candidate: Candidate | None = None
 
 
+class Observe(Message):
+    """A supervisor joins a running session as an announced observer."""
+
+    type: Literal["observe"]
+    session: Id
+
+
 class AskRating(Message):
     """The therapist asks the young person to rate today's session."""
 
@@ -236,6 +243,7 @@ Incoming = Annotated[
     | MediaState
     | AskRating
     | Rating
+    | Observe
     | Ping,
     Field(discriminator="type"),
 ]

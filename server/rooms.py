@@ -137,6 +137,15 @@ class Room:
             participant.set_state(State.WAITING, "joined")
         return participant
 
+    def add_observer(self, name: str, user_id: str) -> Participant:
+        """A supervisor observing: announced to everyone, straight into the room."""
+        if self.therapist is None or len(self.present()) >= MAX_PARTICIPANTS:
+            raise PlayroomError("The room cannot take an observer now.")
+        participant = self.add(Role.OBSERVER, name)
+        participant.user_id = user_id
+        participant.set_state(State.ADMITTED, "joined as an announced observer")
+        return participant
+
     def get(self, participant_id: str) -> Participant:
         participant = self.participants.get(participant_id)
         if participant is None or participant.state is State.LEFT:

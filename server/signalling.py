@@ -24,10 +24,10 @@ from server.checklists import Kind
 from server.db import utcnow
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import check_answer
-from server.hosting import Hosting
 from server.hub import about, person
 from server.models import JoinCheck, new_id
 from server.models import Role as StaffRole
+from server.observing import Observing
 from server.plan import Case
 from server.protocol import (
     MAX_MESSAGE_BYTES,
@@ -45,6 +45,7 @@ from server.protocol import (
     Leave,
     Lock,
     MediaState,
+    Observe,
     OpenRoom,
     Ping,
     PlanStepDone,
@@ -82,7 +83,7 @@ routes = web.RouteTableDef()
 RATE_PER_SECOND = 50
 
 
-class Connection(Hosting):
+class Connection(Observing):
     """One WebSocket, dispatching each message to its handler."""
 
     async def handle(self, message: Incoming) -> None:
@@ -133,8 +134,8 @@ class Connection(Hosting):
                 await self.leave("left the session")
             case Flag():
                 room, me = self._in_room() if self.me and self.me.in_room else self._waiting()
-                if me.role is Role.THERAPIST:
-                    raise Forbidden("The therapist does not send flags.")
+                if me.role not in (Role.YOUNG_PERSON, Role.PARENT):
+                    raise Forbidden("Only the young person or a parent sends these signals.")
                 if room.therapist is not None:
                     await self.hub.send(room.therapist, FlagRaised(sender=me.id, kind=message.kind))
                 me.quick_exited = message.kind == "quick_exit"
@@ -151,6 +152,8 @@ class Connection(Hosting):
                 await self.ask_rating(message)
             case Rating():
                 await self.rating(message)
+            case Observe():
+                await self.observe(message)
             case Ping():
                 await self.reply(Pong(n=message.n))
 

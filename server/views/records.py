@@ -109,3 +109,12 @@ async def record_export(request: web.Request) -> web.StreamResponse:
 async def api_verify(request: web.Request) -> web.StreamResponse:
     report = await request.app[RECORDS].verify(await staff(request), request.match_info["session"])
     return web.json_response(report.as_dict())
+
+
+@routes.get("/records/{session}/observe", name="observe")
+@staff_only(Role.SUPERVISOR)
+async def observe_page(request: web.Request) -> web.StreamResponse:
+    """Observe a running session (the WebSocket checks the plan's agreement)."""
+    user = await staff(request)
+    appointment = await request.app[RECORDS].appointment_for(user, request.match_info["session"])
+    return await render(request, "observe.html", appointment=appointment)

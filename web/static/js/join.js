@@ -24,6 +24,11 @@ state.signalling = signalling;
 const whiteboard = new Whiteboard(signalling, document.getElementById("board-area"));
 state.board = whiteboard.view;
 const names = new Map();
+const observers = new Map(); // participant id -> the announcement, shown while they observe
+
+function showObservers() {
+  say(document.getElementById("observers"), [...observers.values()].join(" "));
+}
 let stream = null;
 let mesh = null;
 let joinedIce = null;
@@ -87,6 +92,7 @@ async function join() {
     .on("peer_left", (m) => {
       if (mesh) mesh.drop(m.participant);
       removeTile(stage, m.participant);
+      if (observers.delete(m.participant)) showObservers();
     })
     .on("server_signal", (m) => whiteboard.handleAnswer(m))
     .on("signal", (m) => {
@@ -110,6 +116,10 @@ async function join() {
     .on("rating_request", askRating)
     .on("notice", (m) => {
       if (m.code === "rating_saved") say(roomStatus, m.message);
+      if (m.code === "observer") {
+        observers.set(m.participant, m.message);
+        showObservers();
+      }
     })
     .on("closed", () => {
       if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped. Please open your link again.");

@@ -58,7 +58,14 @@ export class Mesh {
   }
 
   addLocalTracks(link) {
-    if (!this.localStream) return;
+    if (!this.localStream) {
+      // nothing to send (an observer, or no camera): still ask to receive both kinds
+      if (link.pc.getTransceivers().length === 0) {
+        link.pc.addTransceiver("audio", { direction: "recvonly" });
+        link.pc.addTransceiver("video", { direction: "recvonly" });
+      }
+      return;
+    }
     const sending = new Set(link.pc.getSenders().map((s) => s.track));
     for (const track of this.localStream.getTracks()) {
       if (!sending.has(track)) link.pc.addTrack(track, this.localStream);

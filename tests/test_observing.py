@@ -1,0 +1,99 @@
+"""A supervisor observing a session: announced to everyone, allowed only by the plan's
+recorded agreement and only for the therapist's own supervisors; joining and leaving logged."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from media.client import ProtocolPeer
+from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, DATABASE, SESSION_LOG
+from server.checklists import Kind
+from server.models import Appointment, Role
+from server.sessionlog import session_stream
+from tests.conftest import make_staff, sign_in
+from tests.factories import answer, safe_answers, therapist_view
+from tests.scenes import Room, join_with
+
+
+async def _supervisor(
+    app: web.Application, aiohttp_client, client: TestClient, name: str, team: bool
+) -> ProtocolPeer:  # type: ignore[no-untyped-def]
+    staff = await make_staff(app, name, Role.SUPERVISOR)
+    if team:
+        await app[ACCOUNTS].supervise(name, "therapist.one")
+    browser = await aiohttp_client(client.server)
+    await sign_in(browser, staff)
+    return ProtocolPeer(await browser.ws_connect("/ws"), media=False)
+
+
+async def _young_in_room(
+    aiohttp_client, client: TestClient, room: Room
+) -> tuple[ProtocolPeer, str]:  # type: ignore[no-untyped-def]
+    young = await join_with(aiohttp_client, client, room.token)
+    yid = (await young.expect("joined"))["you"]["id"]
+    await room.therapist.send({"type": "admit", "participant": yid})
+    await young.expect("admitted")
+    return young, yid
+
+
+async def test_an_announced_observer_joins_and_leaves(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    young, _ = await _young_in_room(aiohttp_client, client, room)
+    outsider = await _supervisor(app, aiohttp_client, client, "other.sup", team=False)
+    await outsider.send({"type": "observe", "session": room.session})
+    assert (await outsider.expect("error"))["code"] == "refused"
+    await young.send({"type": "observe", "session": room.session})
+    assert (await young.expect("error"))["code"] in ("refused", "already_joined")
+
+    sup = await _supervisor(app, aiohttp_client, client, "sup", team=True)
+    await sup.send({"type": "observe", "session": room.session})
+    me = (await sup.expect("joined"))["you"]
+    assert me["role"] == "observer" and me["name"] == "Sup"
+    present = (await sup.expect("admitted"))["present"]
+    assert {p["role"] for p in present} == {"therapist", "young_person"}
+    for peer in (therapist, young):
+        await peer.wait_for(
+            lambda p=peer: any(
+                m["type"] == "peer_joined" and m["participant"]["role"] == "observer"
+                for m in p.inbox
+            )
+        )
+        notice = await peer.expect("notice", code="observer")
+        assert "Sup (supervisor) is observing" in notice["message"]
+    # an observer watches: no flags, no board, no rating
+    await sup.send({"type": "flag", "kind": "break"})
+    assert (await sup.expect("error"))["code"] == "refused"
+    candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
+    await sup.send({"type": "server_signal", "candidate": candidate})
+    assert (await sup.expect("error"))["code"] == "observer"
+    await sup.send({"type": "leave"})
+    await therapist.expect("peer_left", participant=me["id"])
+    kinds = [e.kind for e in await app[SESSION_LOG].entries(session_stream(room.session))]
+    assert "observer.joined" in kinds
+    left = [e for e in await app[SESSION_LOG].entries(session_stream(room.session))
+            if e.kind == "participant.left"]  # fmt: skip
+    assert left[-1].details["role"] == "observer" and left[-1].actor.startswith("staff:")
+    await young.close()
+
+
+async def test_no_observer_without_the_agreement_in_the_plan(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    young, _ = await _young_in_room(aiohttp_client, client, room)
+    async with app[DATABASE].session() as session:
+        appointment = await session.get(Appointment, room.session)
+        assert appointment is not None
+    ther = await therapist_view(app, "therapist.one")
+    answers = safe_answers(app[CATALOGUE][Kind.DISCONNECTION_PLAN])
+    answers["plan.observation_parent"] = {"answer": "no", "rationale": ""}
+    kid = await app[CLIENTS].get(ther, appointment.client_id)  # aged 14-15: a parent must agree
+    await answer(app, ther, kid, Kind.DISCONNECTION_PLAN, answers)
+    sup = await _supervisor(app, aiohttp_client, client, "sup", team=True)
+    await sup.send({"type": "observe", "session": room.session})
+    error = await sup.expect("error")
+    assert error["code"] == "refused" and "agreed to an observer" in error["message"]
+    assert not [m for m in young.inbox if m["type"] == "notice"]
+    await young.close()

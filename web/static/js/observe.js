@@ -1,0 +1,63 @@
+// A supervisor observing: receive-only media from everyone in the room; nothing sent.
+
+import { Signalling } from "./signal.js";
+import { Mesh } from "./mesh.js";
+import { removeTile, say, showStream, state } from "./room.js";
+
+const root = document.getElementById("observe");
+const status = document.getElementById("observe-status");
+const stage = document.getElementById("stage");
+const signalling = new Signalling();
+state.signalling = signalling;
+const names = new Map();
+let mesh = null;
+let ice = null;
+
+function handleAdmitted(message) {
+  mesh = new Mesh(signalling, state.myId, ice, null, {
+    onStream: (id, stream) => showStream(stage, id, names.get(id) || "Someone", stream),
+    onGone: (id) => removeTile(stage, id),
+  });
+  state.mesh = mesh;
+  for (const person of message.present) {
+    names.set(person.id, person.name);
+    mesh.ensure(person.id, true); // the newcomer offers; an observer only receives
+  }
+  say(status, "You are observing. Everyone in the room has been told.");
+}
+
+function stop(text) {
+  if (mesh) mesh.closeAll();
+  signalling.close();
+  say(status, text);
+}
+
+async function main() {
+  signalling
+    .on("joined", (m) => {
+      state.myId = m.you.id;
+      ice = m.ice;
+    })
+    .on("admitted", handleAdmitted)
+    .on("peer_joined", (m) => names.set(m.participant.id, m.participant.name))
+    .on("peer_left", (m) => {
+      if (mesh) mesh.drop(m.participant);
+      removeTile(stage, m.participant);
+    })
+    .on("signal", (m) => mesh && mesh.handleSignal(m))
+    .on("removed", () => stop("The therapist asked you to leave the session."))
+    .on("room_ended", () => stop("The session has ended."))
+    .on("error", (m) => say(status, m.message))
+    .on("closed", () => say(status, "Disconnected."));
+  await signalling.connect();
+  signalling.send({ type: "observe", session: root.dataset.session });
+  document.getElementById("stop-observing").addEventListener("click", () => {
+    signalling.send({ type: "leave" });
+    stop("You stopped observing.");
+  });
+  setInterval(async () => {
+    if (mesh) state.quality = await mesh.quality();
+  }, 1000);
+}
+
+main();
