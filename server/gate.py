@@ -86,6 +86,7 @@ class GateInput:
     daily: Checklist
     daily_answers: dict[str, str] | None
     reasons: list[Reason] = field(default_factory=list)
+    forged_sign_offs: int = 0  # rows without the server's signature: ignored, and said so
 
 
 def age_on(day: date, born: date) -> int:
@@ -215,6 +216,14 @@ def evaluate(data: GateInput) -> GateResult:
     else:
         status = GateStatus.OPEN
     reasons = blocked + (sign_off_reasons if pending else [])
+    if pending and data.forged_sign_offs:
+        reasons.append(
+            Reason(
+                "forged_sign_off",
+                "A sign-off in the database was not made through Playroom (its signature "
+                "does not check) and was ignored. Tell your administrator.",
+            )
+        )
     return GateResult(status, tuple(reasons), tuple(sign_off))
 
 

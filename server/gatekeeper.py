@@ -9,6 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import StaffView
@@ -49,6 +50,11 @@ class QueueEntry:
     answers: Answers
 
 
+def _sign_off_message(row: SignOff) -> bytes:
+    fields = [row.id, row.client_id, row.response_id, row.revision, row.supervisor_id]
+    return json.dumps(["playroom-sign-off-v1", *fields, row.created_at.isoformat()]).encode()
+
+
 class Gatekeeper:
     def __init__(
         self,
@@ -86,12 +92,17 @@ class Gatekeeper:
             view = self.clients.view(client)
             suitability = await self._response(session, client_id, Kind.SUITABILITY)
             plan = await self._response(session, client_id, Kind.DISCONNECTION_PLAN)
-            signed = await session.scalar(
-                sa.select(sa.func.max(SignOff.revision)).where(
-                    SignOff.client_id == client_id,
-                    SignOff.response_id == (suitability.id if suitability else ""),
+            rows = list(
+                await session.scalars(
+                    sa.select(SignOff).where(
+                        SignOff.client_id == client_id,
+                        SignOff.response_id == (suitability.id if suitability else ""),
+                    )
                 )
             )
+            genuine = [r.revision for r in rows if self._genuine(r)]
+            signed = max(genuine, default=None)
+            forged = len(rows) - len(genuine)
             daily = await session.scalar(
                 sa.select(DailyCheck).where(
                     DailyCheck.therapist_id == (therapist_id or client.named_worker_id),
@@ -110,6 +121,7 @@ class Gatekeeper:
                 reviewed_at=suitability.reviewed_at if suitability else None,
                 revision=suitability.revision if suitability else None,
                 signed_off_revision=signed,
+                forged_sign_offs=forged,
                 consent=latest.decision if latest else None,
                 plan=self.catalogue[Kind.DISCONNECTION_PLAN],
                 plan_answers=self._answers(plan),
@@ -210,6 +222,7 @@ class Gatekeeper:
                 created_at=utcnow(),
             )
             seal(self.ring, row, "comment_enc", comment)
+            row.signature = self.ring.sign(_sign_off_message(row))
             session.add(row)
         await self.log.append(
             client_stream(client.id),
@@ -218,6 +231,16 @@ class Gatekeeper:
             {"revision": revision, "sign_off": row.id},
         )
         return SignOffView(revision, supervisor.id, comment, row.created_at)
+
+    def _genuine(self, row: SignOff) -> bool:
+        """Signed by this server: a row added or changed in the database is not."""
+        if row.signature is None:
+            return False
+        try:
+            self.ring.public_key.verify(row.signature, _sign_off_message(row))
+        except InvalidSignature:
+            return False
+        return True
 
     async def sign_offs(self, client_id: str) -> list[SignOffView]:
         async with self.db.session() as session:

@@ -148,6 +148,8 @@ class SignOff(Base):
     supervisor_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     comment_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the server's Ed25519 signature: a row written into the database by hand has none
+    signature: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
 
 
 class ConsentDecision(enum.StrEnum):

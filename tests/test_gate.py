@@ -5,17 +5,26 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, LINKS
+from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, DATABASE, GATEKEEPER, LINKS
 from server.checklists import Kind
 from server.clients import AnswersIn, Levels
 from server.consent import WithdrawIn
 from server.db import utcnow
 from server.exceptions import PlayroomError
 from server.gate import GateStatus, consent_required
-from server.models import IThrive, LinkKind, RiskLevel, Role
+from server.models import (
+    ChecklistResponse,
+    IThrive,
+    LinkKind,
+    RiskLevel,
+    Role,
+    SignOff,
+    new_id,
+)
 from tests.conftest import make_staff
 from tests.factories import (
     answer,
@@ -108,6 +117,20 @@ async def test_under_twelve_needs_rationale_and_sign_off_then_opens(
         await app[GATEKEEPER].sign_off(sup, young.id, revision - 1, "Agreed")  # a stale sign-off
     with pytest.raises(PlayroomError, match="needs a comment"):
         await app[GATEKEEPER].sign_off(sup, young.id, revision, "  ")
+    # a sign-off written into the database by hand opens nothing, and is reported
+    async with app[DATABASE].session() as session:
+        response = await session.scalar(
+            sa.select(ChecklistResponse).where(ChecklistResponse.client_id == young.id)
+        )
+        assert response is not None
+        forged = SignOff(
+            id=new_id(), client_id=young.id, response_id=response.id, revision=revision,
+            supervisor_id=sup.id, comment_enc=b"x", created_at=utcnow(), signature=b"\0" * 64,
+        )  # fmt: skip
+        session.add(forged)
+    result = await app[GATEKEEPER].evaluate(young.id)
+    assert result.status is GateStatus.NEEDS_SIGN_OFF
+    assert "forged_sign_off" in {r.code for r in result.reasons}
     await app[GATEKEEPER].sign_off(sup, young.id, revision, "Agreed: review in four weeks.")
     assert (await app[GATEKEEPER].evaluate(young.id)).status is GateStatus.OPEN
 
