@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -57,14 +58,25 @@ class ServerProcess:
         self.proc = self._start()
 
     def _start(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(self.port), *self.extra],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # output goes to files, never to pipes nobody reads: a full pipe would stop the server
+        # in the middle of writing a log line, and every request after it would hang
+        logs = Path(tempfile.mkdtemp(prefix="playroom-server-"))
+        self.stdout_path, self.stderr_path = logs / "stdout.log", logs / "stderr.log"
+        with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
+            return subprocess.Popen(
+                [sys.executable, "-m", "server", "serve", "--port", str(self.port), *self.extra],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
 
     def crash_and_restart(self) -> None:
         """SIGKILL (no goodbye: a crash), then the same server again at the same address."""
@@ -78,9 +90,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited {self.proc.returncode}: {self.proc.stderr.read()}"
-                )  # type: ignore[union-attr]
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.stderr()}")  # type: ignore[union-attr]
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return

@@ -43,7 +43,7 @@ def test_migrate_then_demo_then_serve_and_stop_gracefully(fresh: dict[str, str])
     finally:
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(15) == 0
-    out = server.proc.stdout.read()  # type: ignore[union-attr]
+    out = server.stdout()
     assert f"serving on http://127.0.0.1:{server.port}/" in out
 
 
@@ -109,7 +109,7 @@ def test_corrupted_key_file_stops_start_up_and_is_kept(fresh: dict[str, str]) ->
     keyfile.write_text('{"version": 1, "active": 1, "data_keys": [')
     server = ServerProcess(fresh)
     assert server.proc.wait(30) != 0
-    err = server.proc.stderr.read()  # type: ignore[union-attr]
+    err = server.stderr()
     assert f"key file {keyfile} is not valid JSON" in err
     assert keyfile.read_text() == '{"version": 1, "active": 1, "data_keys": ['
 

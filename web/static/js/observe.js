@@ -12,6 +12,7 @@ state.signalling = signalling;
 const names = new Map();
 let mesh = null;
 let ice = null;
+let stopped = false; // we left (or were asked to): the socket closing is no news
 
 function handleAdmitted(message) {
   mesh = new Mesh(signalling, state.myId, ice, null, {
@@ -27,6 +28,7 @@ function handleAdmitted(message) {
 }
 
 function stop(text) {
+  stopped = true;
   if (mesh) mesh.closeAll();
   signalling.close();
   say(status, text);
@@ -48,7 +50,9 @@ async function main() {
     .on("removed", () => stop("The therapist asked you to leave the session."))
     .on("room_ended", () => stop("The session has ended."))
     .on("error", (m) => say(status, m.message))
-    .on("closed", () => say(status, "Disconnected."));
+    .on("closed", () => {
+      if (!stopped) say(status, "Disconnected.");
+    });
   await signalling.connect();
   signalling.send({ type: "observe", session: root.dataset.session });
   document.getElementById("stop-observing").addEventListener("click", () => {
