@@ -3,11 +3,21 @@ removing, ending; and asking the young person how the session was."""
 
 from __future__ import annotations
 
-from server.appkeys import OUTCOMES, SCHEDULE
+from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG
 from server.escalating import Escalating
 from server.exceptions import Forbidden, PlayroomError
 from server.hub import about, person
-from server.protocol import Admit, AskRating, Decline, Rating, Remove, ToWaiting
+from server.protocol import (
+    Admit,
+    AskRating,
+    Decline,
+    ProtocolError,
+    Quality,
+    Rating,
+    Remove,
+    ToWaiting,
+)
+from server.quality import record_sample, write_summaries
 from server.replies import (
     Admitted,
     Declined,
@@ -72,11 +82,18 @@ class Hosting(Escalating):
         room, me = self._in_room()
         everyone = room.end(me)
         assert self.user is not None
+        await write_summaries(self.request.app[SESSION_LOG], room)  # before the log is sealed
         await self.request.app[SCHEDULE].end(self.user, room.session_id)  # links stop working
         await self.hub.send_many(everyone, RoomEnded())
         for participant in everyone:
             await self.hub.disconnect(participant)
         self.hub.rooms.discard(room)
+
+    async def quality(self, message: Quality) -> None:
+        room, me = self._in_room()
+        if message.peer not in room.participants or message.peer == me.id:
+            raise ProtocolError("unknown_peer", "That person is not in this room.")
+        record_sample(me, message.peer, message.rtt_ms, message.loss)
 
     async def ask_rating(self, message: AskRating) -> None:
         """Near the end: the young person is asked, with four faces, how today was."""

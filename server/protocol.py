@@ -206,6 +206,15 @@ class Rating(Message):
     score: int = Field(ge=1, le=4)
 
 
+class Quality(Message):
+    """The page's measure of one link (getStats), every few seconds."""
+
+    type: Literal["quality"]
+    peer: Id
+    rtt_ms: float | None = Field(None, ge=0, le=60000)
+    loss: float = Field(0, ge=0, le=1)
+
+
 class MediaState(Message):
     """The browser's report of one of its connections: to another person, or "server"."""
 
@@ -241,6 +250,7 @@ Incoming = Annotated[
     | Signal
     | ServerSignal
     | MediaState
+    | Quality
     | AskRating
     | Rating
     | Observe

@@ -58,6 +58,7 @@ TEXT = {
     "outcome.recorded": "{outcome_text}",
     "reflection.written": "Reflection written",
     "risk.updated": "Risk level updated to {level}",
+    "quality.summary": "{quality_text}",
     "session.ended": "Session ended",
     "session.cancelled": "Session cancelled",
 }
@@ -254,6 +255,7 @@ def describe(entry: Entry) -> str:
         "outcome": str(d.get("outcome", "")).replace("_", " "),
         "step": str(d.get("step", "")).replace("_", " "),
         "outcome_text": _outcome_text(entry.details),
+        "quality_text": _quality_text(entry.details),
     }
     template = TEXT.get(entry.kind, entry.kind)
     try:
@@ -270,6 +272,20 @@ def _outcome_text(details: dict[str, Any]) -> str:
         parts = [f"{g.get('goal')} {g.get('progress')}/10" for g in goals if isinstance(g, dict)]
         return "Goal-based rating: " + "; ".join(parts)
     return "Outcome recorded"
+
+
+def _quality_text(details: dict[str, Any]) -> str:
+    """One link's connection over the session, as the reporting page measured it."""
+    who = ROLE_NAMES.get(str(details.get("role")), "someone")
+    peer = ROLE_NAMES.get(str(details.get("peer_role")), "someone")
+    rtt = details.get("rtt_mean_ms")
+    rtt_text = f"{rtt} ms round trip on average (at most {details.get('rtt_max_ms')} ms)"
+    return (
+        f"Connection from {who} to {peer}: "
+        f"{rtt_text if rtt is not None else 'round trip not measured'}, "
+        f"{details.get('loss_mean_pct')}% packets lost on average "
+        f"(at most {details.get('loss_max_pct')}%), {details.get('samples')} measurements"
+    )
 
 
 def severity(kind: str) -> str:

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from server.exceptions import Forbidden, PlayroomError
 
@@ -76,6 +77,7 @@ class Participant:
     # heartbeat on the control channel), "link" (their browser says the server link failed)
     interruptions: set[str] = field(default_factory=set)
     links: dict[str, str] = field(default_factory=dict)  # peer id or "server" -> ICE state
+    quality: dict[str, Any] = field(default_factory=dict)  # peer id -> quality.LinkQuality
     history: list[tuple[State, State, str]] = field(default_factory=list)
 
     def set_state(self, new: State, cause: str) -> None:

@@ -50,6 +50,7 @@ from server.protocol import (
     Ping,
     PlanStepDone,
     ProtocolError,
+    Quality,
     Rating,
     Remove,
     Resume,
@@ -148,6 +149,8 @@ class Connection(Observing):
                 await self.server_signal(message)
             case MediaState():
                 await self.media_state(message)
+            case Quality():
+                await self.quality(message)
             case AskRating():
                 await self.ask_rating(message)
             case Rating():

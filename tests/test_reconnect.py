@@ -217,13 +217,21 @@ async def test_the_therapist_gets_back_in_without_a_token_and_ending_over_http_e
 async def test_a_withdrawn_link_cannot_resume(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
-    from server.appkeys import LINKS, SCHEDULE
+    from server.appkeys import SCHEDULE, SESSION_LOG
+    from server.sessionlog import session_stream
+    from tests.conftest import csrf_from
 
     young, joined = await _admitted(aiohttp_client, client, room)
     link, _ = await app[SCHEDULE].by_join_token(room.token)
     await young.close()
     await room.therapist.expect("peer_state", state="interrupted")
-    await app[LINKS].revoke(link.id)
+    csrf = csrf_from(await (await client.get("/")).text())
+    withdrawn = await client.post(
+        f"/links/{link.id}/revoke", data={"csrf_token": csrf}, allow_redirects=False
+    )
+    assert withdrawn.status == 303  # the therapist's "Withdraw link" button
+    entries = await app[SESSION_LOG].entries(session_stream(room.session))
+    assert entries[-1].kind == "link.revoked" and entries[-1].details["role"] == "young_person"
     back = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"), media=False)
     await back.send({"type": "resume", "token": joined["resume"]})
     assert (await back.expect("error"))["code"] == "bad_resume"

@@ -29,6 +29,12 @@ async def _held_session(aiohttp_client, client: TestClient, room: Room) -> None:
     yid = (await young.expect("joined"))["you"]["id"]
     await therapist.send({"type": "admit", "participant": yid})
     await young.expect("admitted")
+    for rtt, loss in ((40, 0.01), (80, 0.03)):  # what the therapist's page measured
+        await therapist.send({"type": "quality", "peer": yid, "rtt_ms": rtt, "loss": loss})
+    await therapist.send({"type": "quality", "peer": "ab" * 8, "rtt_ms": 5})
+    assert (await therapist.expect("error"))["code"] == "unknown_peer"
+    await therapist.send({"type": "quality", "peer": yid, "loss": 2})
+    assert (await therapist.expect("error"))["code"] == "bad_message"
     await young.close()  # dropped, and not back within the grace window
     await therapist.expect("peer_state", participant=yid, state="lost", within=10)
     await therapist.expect("plan")
@@ -73,6 +79,10 @@ async def test_the_log_holds_every_event_and_the_team_reads_it(
     assert page.status == 200
     assert "The young person LOST" in html and "ESCALATION raised: unreachable" in html
     assert "Plan step “ring young person”: no answer" in html and "Admitted the young" in html
+    assert (
+        "Connection from the therapist to the young person: 60 ms round trip on average "
+        "(at most 80 ms), 2.0% packets lost on average (at most 3.0%), 2 measurements"
+    ) in html
     verified = await (await sup.get(f"/api/records/{room.session}/verify")).json()
     assert verified["intact"] and verified["entries"] == len(kinds)
     exported = await sup.get(f"/records/{room.session}/export.json")

@@ -7,13 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import StaffView
-from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, DATABASE, LINKS, SETTINGS
+from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, DATABASE, LINKS, SESSION_LOG, SETTINGS
 from server.auth import csrf_exempt, staff_only
 from server.checklists import Kind
 from server.consent import ConsentIn, WithdrawIn
 from server.exceptions import PlayroomError
 from server.models import Link, LinkKind, Role
 from server.pages import render
+from server.sessionlog import client_stream, session_stream, staff_actor
 from server.tokens import TokenError
 from server.views.common import absolute, form, parse, qr_data_uri, staff
 
@@ -54,8 +55,17 @@ async def api_issue_link(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def revoke_link(request: web.Request) -> web.StreamResponse:
     """Revoke a consent or join link of one of this therapist's clients."""
-    link = await _own_link(request, await staff(request))
+    user = await staff(request)
+    link = await _own_link(request, user)
     await request.app[LINKS].revoke(link.id)
+    stream = (
+        session_stream(link.appointment_id)
+        if link.appointment_id
+        else client_stream(link.client_id)
+    )
+    await request.app[SESSION_LOG].append(
+        stream, "link.revoked", staff_actor(user.id), {"link": link.id, "role": link.role}
+    )
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"revoked": link.id})
     raise web.HTTPSeeOther(f"/clients/{link.client_id}")

@@ -9,13 +9,23 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from media import stickers
-from server.appkeys import BOX, CATALOGUE, CLIENTS, HUB, OUTCOMES, SCHEDULE, SETTINGS
+from server.appkeys import (
+    BOX,
+    CATALOGUE,
+    CLIENTS,
+    HUB,
+    OUTCOMES,
+    SCHEDULE,
+    SESSION_LOG,
+    SETTINGS,
+)
 from server.auth import staff_only
 from server.checklists import Kind
 from server.db import utcnow
 from server.models import Appointment, RiskLevel, Role
 from server.outcomes import AfterSession
 from server.pages import render
+from server.quality import write_summaries
 from server.replies import (
     RoomEnded,
 )
@@ -149,7 +159,12 @@ async def open_room(request: web.Request) -> web.StreamResponse:
 async def end_session(request: web.Request) -> web.StreamResponse:
     values = await form(request)
     status = "cancelled" if values.get("cancel") == "yes" else "ended"
-    await request.app[SCHEDULE].end(await staff(request), request.match_info["id"], status)
+    user = await staff(request)
+    appointment = await request.app[SCHEDULE].get(user, request.match_info["id"])  # theirs
+    room = request.app[HUB].rooms.get(appointment.id)
+    if room is not None:  # the quality of a live room's links, before the log is sealed
+        await write_summaries(request.app[SESSION_LOG], room)
+    await request.app[SCHEDULE].end(user, appointment.id, status)
     await request.app[HUB].end_room(request.match_info["id"], RoomEnded())
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 

@@ -149,6 +149,7 @@ function startMesh() {
 setInterval(async () => {
   if (mesh) state.quality = await mesh.quality();
 }, 1000);
+setInterval(() => mesh && mesh.report(state.quality), 10000);
 
 /** The therapist asks how today was: four faces, one tap. */
 function askRating() {

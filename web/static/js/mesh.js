@@ -170,6 +170,15 @@ export class Mesh {
     }
   }
 
+  /** Send the server the latest measures of each link (kept for the session's record). */
+  report(quality) {
+    for (const [id, q] of Object.entries(quality)) {
+      if (!this.peers.has(id)) continue;
+      const rtt = q.rtt === null ? null : Math.round(q.rtt * 1000);
+      this.signalling.send({ type: "quality", peer: id, rtt_ms: rtt, loss: Math.min(1, Math.max(0, q.loss)) });
+    }
+  }
+
   /** Round-trip time, packet loss and frame rate for each peer, from getStats. */
   async quality() {
     const result = {};

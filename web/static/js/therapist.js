@@ -310,6 +310,7 @@ async function main() {
     if (mesh) mesh.closeAll();
   });
   setInterval(showQuality, 1000);
+  setInterval(() => mesh && mesh.report(state.quality), 10000);
 }
 
 main();
