@@ -10,8 +10,9 @@ from server.gate import CONSENT_AGE
 from server.hosting import Hosting
 from server.hub import about, person
 from server.models import Role as StaffRole
-from server.protocol import Observe, ProtocolError
+from server.protocol import Observe, ObserverMedia, ProtocolError
 from server.replies import Admitted, Joined, Notice, PeerJoined
+from server.rooms import Role
 
 
 class Observing(Hosting):
@@ -50,6 +51,23 @@ class Observing(Hosting):
         await self.hub.send_many(others, announcement)
         await self.record("observer.joined", about(me))
         await self.hub.lobby(room)
+
+    async def observer_media(self, message: ObserverMedia) -> None:
+        """Turning a microphone or camera on is announced like joining was."""
+        room, me = self._in_room()
+        if me.role is not Role.OBSERVER:
+            raise Forbidden("Only an observer announces this.")
+        parts = [
+            name for name, on in (("microphone", message.audio), ("camera", message.video)) if on
+        ]
+        text = (
+            f"{me.name} (supervisor) turned their {' and '.join(parts)} on."
+            if parts
+            else (f"{me.name} (supervisor) is observing with camera and microphone off.")
+        )
+        others = [p for p in room.present() if p.id != me.id]
+        await self.hub.send_many(others, Notice(code="observer", message=text, participant=me.id))
+        await self.record("observer.media", {"audio": message.audio, "video": message.video})
 
     async def _check_agreement(self, client_id: str) -> None:
         """The plan must record the young person's agreement, and a parent's or carer's

@@ -193,6 +193,14 @@ class Observe(Message):
     session: Id
 
 
+class ObserverMedia(Message):
+    """An observer turned their microphone or camera on or off: everyone is told."""
+
+    type: Literal["observer_media"]
+    audio: bool
+    video: bool
+
+
 class AskRating(Message):
     """The therapist asks the young person to rate today's session."""
 
@@ -254,6 +262,7 @@ Incoming = Annotated[
     | AskRating
     | Rating
     | Observe
+    | ObserverMedia
     | Ping,
     Field(discriminator="type"),
 ]

@@ -55,6 +55,7 @@ TEXT = {
     "escalation.acknowledged": "Escalation acknowledged",
     "escalation.closed": "Escalation closed",
     "observer.joined": "A supervisor joined as an announced observer",
+    "observer.media": "The observer's microphone {audio_on}, camera {video_on}",
     "outcome.recorded": "{outcome_text}",
     "reflection.written": "Reflection written",
     "risk.updated": "Risk level updated to {level}",
@@ -256,6 +257,8 @@ def describe(entry: Entry) -> str:
         "step": str(d.get("step", "")).replace("_", " "),
         "outcome_text": _outcome_text(entry.details),
         "quality_text": _quality_text(entry.details),
+        "audio_on": "on" if d.get("audio") else "off",
+        "video_on": "on" if d.get("video") else "off",
     }
     template = TEXT.get(entry.kind, entry.kind)
     try:

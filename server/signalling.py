@@ -46,6 +46,7 @@ from server.protocol import (
     Lock,
     MediaState,
     Observe,
+    ObserverMedia,
     OpenRoom,
     Ping,
     PlanStepDone,
@@ -157,6 +158,8 @@ class Connection(Observing):
                 await self.rating(message)
             case Observe():
                 await self.observe(message)
+            case ObserverMedia():
+                await self.observer_media(message)
             case Ping():
                 await self.reply(Pong(n=message.n))
 

@@ -69,10 +69,16 @@ async def test_an_announced_observer_joins_and_leaves(
     candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
     await sup.send({"type": "server_signal", "candidate": candidate})
     assert (await sup.expect("error"))["code"] == "observer"
+    await sup.send({"type": "observer_media", "audio": True, "video": False})
+    notice = await young.expect("notice", code="observer", within=5)
+    while "microphone on" not in notice["message"]:
+        notice = await young.expect("notice", code="observer", within=5)
+    await young.send({"type": "observer_media", "audio": True, "video": True})
+    assert (await young.expect("error"))["code"] == "refused"
     await sup.send({"type": "leave"})
     await therapist.expect("peer_left", participant=me["id"])
     kinds = [e.kind for e in await app[SESSION_LOG].entries(session_stream(room.session))]
-    assert "observer.joined" in kinds
+    assert "observer.joined" in kinds and "observer.media" in kinds
     left = [e for e in await app[SESSION_LOG].entries(session_stream(room.session))
             if e.kind == "participant.left"]  # fmt: skip
     assert left[-1].details["role"] == "observer" and left[-1].actor.startswith("staff:")

@@ -13,6 +13,7 @@ from server.auth import staff_only
 from server.models import Role
 from server.pages import render
 from server.records import FLAGS, Filters, Record, export
+from server.security import media_page
 from server.sessionlog import Report
 from server.views.common import staff
 
@@ -113,6 +114,7 @@ async def api_verify(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/records/{session}/observe", name="observe")
 @staff_only(Role.SUPERVISOR)
+@media_page
 async def observe_page(request: web.Request) -> web.StreamResponse:
     """Observe a running session (the WebSocket checks the plan's agreement)."""
     user = await staff(request)

@@ -1,6 +1,6 @@
 """A supervisor observes a live session from the record page: everyone is told, the
-observer sees and hears the session (sending nothing), and the therapist can ask them to
-leave."""
+observer sees and hears the session (sending nothing until they turn their microphone on,
+which is announced too), and the therapist can ask them to leave."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ def test_a_supervisor_observes_and_is_asked_to_leave(
     assert serious_violations(supervisor) == []
     assert serious_violations(young) == []
 
+    # turning the microphone on is announced too, and the others then hear the observer
+    supervisor.get_by_role("button", name="Turn my microphone on").click()
+    expect(young.locator("#observers")).to_contain_text("turned their microphone on")
+    observer_id = my_id(supervisor)
+    young.wait_for_function(
+        "(id) => (window.playroom.mesh.peers.get(id)?.stream.getAudioTracks().length || 0) > 0",
+        arg=observer_id,
+    )
     therapist.get_by_role("button", name="Remove olu.sup").click()
     expect(supervisor.locator("#observe-status")).to_contain_text("asked you to leave")
     expect(young.locator("#observers")).to_have_text("")

@@ -27,6 +27,31 @@ function handleAdmitted(message) {
   say(status, "You are observing. Everyone in the room has been told.");
 }
 
+/** Turn the microphone or camera on or off; the others are told each time. */
+const sending = { audio: false, video: false };
+
+async function setSending(kind, on, button) {
+  if (!mesh) return;
+  if (on && !mesh.localStream?.getTracks().some((t) => t.kind === kind)) {
+    let media;
+    try {
+      media = await navigator.mediaDevices.getUserMedia({ [kind]: true });
+    } catch {
+      say(status, `Your ${kind === "audio" ? "microphone" : "camera"} could not be started.`);
+      return;
+    }
+    if (!mesh.localStream) mesh.localStream = new MediaStream();
+    for (const track of media.getTracks()) mesh.localStream.addTrack(track);
+    for (const link of mesh.peers.values()) mesh.addLocalTracks(link);
+  }
+  for (const track of mesh.localStream?.getTracks() || []) if (track.kind === kind) track.enabled = on;
+  sending[kind] = on;
+  button.setAttribute("aria-pressed", String(on));
+  const thing = kind === "audio" ? "microphone" : "camera";
+  button.textContent = on ? `Turn my ${thing} off` : `Turn my ${thing} on`;
+  signalling.send({ type: "observer_media", audio: sending.audio, video: sending.video });
+}
+
 function stop(text) {
   stopped = true;
   if (mesh) mesh.closeAll();
@@ -55,6 +80,10 @@ async function main() {
     });
   await signalling.connect();
   signalling.send({ type: "observe", session: root.dataset.session });
+  for (const [id, kind] of [["observer-mic", "audio"], ["observer-camera", "video"]]) {
+    const button = document.getElementById(id);
+    button.addEventListener("click", () => setSending(kind, !sending[kind], button));
+  }
   document.getElementById("stop-observing").addEventListener("click", () => {
     signalling.send({ type: "leave" });
     stop("You stopped observing.");
