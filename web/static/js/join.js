@@ -161,6 +161,7 @@ function askRating() {
 }
 
 function handleResumed(message) {
+  state.resumes += 1;
   joinedIce = message.ice;
   say(roomStatus, "You're back.");
   if (message.you.state === "waiting") return; // the waiting message follows

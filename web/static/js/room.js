@@ -6,6 +6,7 @@ export const state = {
   firstFrame: {},
   frameGaps: {}, // peer id -> when frames came back after a pause of over half a second
   peerStates: [], // {participant, state, at}: what this page was told, and when
+  resumes: 0, // how many times this page came back with its resume token
   admittedAt: {},
   quality: {},
   flags: [],

@@ -107,6 +107,7 @@ function addPersonControls(person) {
 
 /** Back after our socket dropped: the same connections, with their ICE restarted. */
 function handleResumed(message) {
+  state.resumes += 1;
   say(status, "Reconnected.");
   for (const person of message.present) {
     names.set(person.id, person.name);
