@@ -49,6 +49,7 @@ clean:
 
 ## bench: run the benchmarks; writes tests/bench/results/latest.json
 bench: $(VENV)/.installed-test chromium
+	$(BIN)/python -m tests.bench.bench_signalling
 	$(BIN)/python -m tests.bench.bench_join
 	$(BIN)/python -m tests.bench.bench_strokes
 	$(BIN)/python -m tests.bench.bench_reconnect

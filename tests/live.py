@@ -35,7 +35,10 @@ class LiveStaff:
         self.base = base or self.base
         if self.http is not None:
             await self.http.close()
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(limit=0),  # open room sockets each hold one
+        )
         page = await (await self.http.get(f"{self.base}/signin")).text()
         form = {
             "username": self.username,
