@@ -53,3 +53,4 @@ bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_join
 	$(BIN)/python -m tests.bench.bench_strokes
 	$(BIN)/python -m tests.bench.bench_reconnect
+	$(BIN)/python -m tests.bench.bench_memory
