@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import aiortc
 
 from media.client import ProtocolPeer
 from tests.bench.report import write
+from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
-from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
 from tests.test_restart import _enter
 
@@ -38,14 +37,7 @@ def slope(points: list[tuple[int, float]]) -> float:
 
 
 async def main(steps: list[int]) -> dict[str, object]:
-    env = cli_env(Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data",
-                  PLAYROOM_LOG_LEVEL="WARNING")  # fmt: skip
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli("create-user", "--username", "bench", "--role", "therapist",
-                   "--password-stdin", env=env, stdin=PASSWORD + "\n")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    server = ServerProcess(env)
-    server.wait_ready()
+    server = bench_server()
     staff = LiveStaff(server.url, "bench", PASSWORD)
     outsider = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     peers: list[ProtocolPeer] = []

@@ -15,7 +15,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,8 +22,9 @@ from pathlib import Path
 import aiohttp
 
 from tests.bench.report import summary, write
+from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
-from tests.helpers import ROOT, ServerProcess, cli_env, free_port, run_cli
+from tests.helpers import ROOT, free_port
 from tests.live import LiveStaff, ready_session
 
 MESSAGES = 20
@@ -99,14 +99,7 @@ async def _run(pairs: list[Pair], wrap: Callable[[str, dict[str, object]], str])
 
 
 async def _playroom(rooms: list[int]) -> dict[str, dict[str, float]]:
-    env = cli_env(Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data",
-                  PLAYROOM_LOG_LEVEL="WARNING")  # fmt: skip
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli("create-user", "--username", "bench", "--role", "therapist",
-                   "--password-stdin", env=env, stdin=PASSWORD + "\n")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    server = ServerProcess(env)
-    server.wait_ready()
+    server = bench_server()
     staff = LiveStaff(server.url, "bench", PASSWORD)
     outsider = _session()
     url = f"{server.url.replace('http', 'ws', 1)}/ws"

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import aiortc
 
 from media.client import ProtocolPeer
 from tests.bench.report import summary, write
+from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
-from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
 from tests.test_restart import _enter
 
@@ -55,24 +53,7 @@ async def draw(
 
 
 async def main(strokes: int = 10, points: int = 60) -> dict[str, object]:
-    data = Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data"
-    env = cli_env(data, PLAYROOM_LOG_LEVEL="WARNING")
-    assert run_cli("migrate", env=env).returncode == 0
-    assert (
-        run_cli(
-            "create-user",
-            "--username",
-            "bench",
-            "--role",
-            "therapist",
-            "--password-stdin",
-            env=env,
-            stdin=PASSWORD + "\n",
-        ).returncode
-        == 0
-    )
-    server = ServerProcess(env)
-    server.wait_ready()
+    server = bench_server()
     staff = LiveStaff(server.url, "bench", PASSWORD)
     outsider = aiohttp.ClientSession()
     try:

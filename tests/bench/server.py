@@ -1,0 +1,27 @@
+"""A fresh server process for a benchmark: its own data folder, migrated, with one
+therapist account (``bench``, the tests' password)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from tests.conftest import PASSWORD
+from tests.helpers import ServerProcess, cli_env, run_cli
+
+
+def bench_server(**env: str) -> ServerProcess:
+    settings = cli_env(
+        Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data",
+        PLAYROOM_LOG_LEVEL="WARNING",
+        **env,
+    )
+    assert run_cli("migrate", env=settings).returncode == 0
+    made = run_cli(
+        "create-user", "--username", "bench", "--role", "therapist", "--password-stdin",
+        env=settings, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    server = ServerProcess(settings)
+    server.wait_ready()
+    return server
