@@ -13,7 +13,7 @@ from media.server_peer import ServerPeer
 from media.turn import ice_config
 from server.accounts import StaffView
 from server.appkeys import HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
-from server.hub import Hub
+from server.hub import Hub, Socket
 from server.protocol import (
     Description,
     Message,
@@ -33,13 +33,11 @@ from server.whiteboard import Member
 class ConnectionBase:
     """One WebSocket: who is speaking, in which room, and what every handler needs."""
 
-    def __init__(
-        self, request: web.Request, ws: web.WebSocketResponse, user: StaffView | None
-    ) -> None:
-        self.request = request
+    def __init__(self, app: web.Application, ws: Socket, user: StaffView | None) -> None:
+        self.app = app
         self.ws = ws
         self.user = user
-        self.hub: Hub = request.app[HUB]
+        self.hub: Hub = app[HUB]
         self.room: Room | None = None
         self.me: Participant | None = None
         self.server_peer: ServerPeer | None = None
@@ -70,7 +68,7 @@ class ConnectionBase:
                 actor = participant_actor(self.me.role.value, self.me.id)
             else:
                 actor = staff_actor(self.user.id) if self.user else "system"
-        await self.request.app[SESSION_LOG].append(
+        await self.app[SESSION_LOG].append(
             session_stream(room.session_id), kind, actor, details
         )
 
@@ -81,7 +79,7 @@ class ConnectionBase:
         await self.ws.send_str(dump_message(message))
 
     def _ice(self, participant: Participant, relay_only: bool) -> dict[str, object]:
-        settings = self.request.app[SETTINGS]
+        settings = self.app[SETTINGS]
         secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
         return ice_config(
             participant.id,
@@ -107,7 +105,7 @@ class ConnectionBase:
 
     async def _drop_from_board(self, room: Room, participant_id: str) -> None:
         """Whoever leaves the room stops receiving the board at once."""
-        board = self.request.app[WHITEBOARDS].boards.get(room.session_id)
+        board = self.app[WHITEBOARDS].boards.get(room.session_id)
         member = board.members.get(participant_id) if board else None
         if member is not None:
             await member.peer.close()
@@ -124,7 +122,7 @@ class ConnectionBase:
                 raise ProtocolError("bad_message", "The browser offers; the server answers.")
             check_sdp(message.description.sdp)
             await self._close_server_peer()
-            whiteboards = self.request.app[WHITEBOARDS]
+            whiteboards = self.app[WHITEBOARDS]
             board = await whiteboards.get(room.session_id, room.client_id)
             pid = me.id
 

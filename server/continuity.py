@@ -75,14 +75,14 @@ class Continuity(ConnectionBase):
         """A token from before this process started (a restart or a crash): rebuild its room
         from the places kept in the database, everyone interrupted, each with what is left
         of the grace window counted from the start of this process."""
-        grace = self.request.app[SETTINGS].reconnect_grace_seconds
+        grace = self.app[SETTINGS].reconnect_grace_seconds
         places = self.hub.places
         if places is None or not self.hub.restarted_within(grace):
             return None
         place = await self.hub.find_place(token)
         if place is None:
             return None
-        async with self.request.app[DATABASE].session() as session:
+        async with self.app[DATABASE].session() as session:
             appointment = await session.get(Appointment, place.appointment_id)
         if appointment is None or appointment.status in ("ended", "cancelled"):
             return None
@@ -101,7 +101,7 @@ class Continuity(ConnectionBase):
 
     async def _link_still_works(self, link_id: str, room: Room) -> bool:
         """A withdrawn link, or an ended session, stops a resume too."""
-        async with self.request.app[DATABASE].session() as session:
+        async with self.app[DATABASE].session() as session:
             link = await session.get(Link, link_id)
             appointment = await session.get(Appointment, room.session_id)
         return (
@@ -121,7 +121,7 @@ class Continuity(ConnectionBase):
         self.hub.unbind(me)
         if not await self._interrupted("socket", "connection dropped"):
             return
-        grace = self.request.app[SETTINGS].reconnect_grace_seconds
+        grace = self.app[SETTINGS].reconnect_grace_seconds
         self.hub.grace[me.id] = asyncio.create_task(self._lose_after(room, me, grace))
 
     async def media_state(self, message: MediaState) -> None:
@@ -159,7 +159,7 @@ class Continuity(ConnectionBase):
         """A heartbeat on the control channel: restart the silence timer."""
         if self._control_timer is not None:
             self._control_timer.cancel()
-        timeout = self.request.app[SETTINGS].control_timeout_seconds
+        timeout = self.app[SETTINGS].control_timeout_seconds
         self._control_timer = asyncio.get_running_loop().call_later(
             timeout, self._control_silent, timeout
         )
@@ -204,7 +204,7 @@ class Continuity(ConnectionBase):
         therapist = room.therapist
         if therapist is None or room.ended:
             return
-        answers = await self.request.app[GATEKEEPER].plan_answers(room.client_id)
+        answers = await self.app[GATEKEEPER].plan_answers(room.client_id)
         await self.record(
             "plan.started", {**about(person), "case": case.value}, actor="system", room=room
         )
@@ -230,7 +230,7 @@ class Continuity(ConnectionBase):
             recorded_by=self.user.id,
             created_at=utcnow(),
         )
-        async with self.request.app[DATABASE].session() as session:
+        async with self.app[DATABASE].session() as session:
             session.add(row)
         await self.record(
             "plan.step", {"case": message.case, "step": message.step, "outcome": message.outcome}

@@ -30,7 +30,7 @@ class Escalating(Continuity):
         room, me = self._in_room()
         if me.role is not Role.THERAPIST or self.user is None:
             raise Forbidden("Only the therapist can escalate.")
-        service = self.request.app[ESCALATIONS]
+        service = self.app[ESCALATIONS]
         view = await service.raise_concern(self.user, room.session_id, message.concern)
         await self.reply(EscalationInfo(escalation=view.as_dict()))
         alert = EscalationAlert(escalation=view.as_dict(), therapist=self.user.display_name)
@@ -41,8 +41,8 @@ class Escalating(Continuity):
         self.hub.escalation_tasks[view.id] = task
 
     async def _notify(self, escalation_id: str, concern: str, to: list[str], what: str) -> None:
-        notifier = self.request.app[NOTIFIER]
-        emails = await self.request.app[ACCOUNTS].emails(to)
+        notifier = self.app[NOTIFIER]
+        emails = await self.app[ACCOUNTS].emails(to)
         subject = f"Playroom: escalation {what} ({CONCERNS.get(concern, concern)})"
         text = (
             f"A therapist in your team escalated a concern: {CONCERNS.get(concern, concern)}.\n"
@@ -55,8 +55,8 @@ class Escalating(Continuity):
 
     async def _repeat(self, escalation_id: str, alert: EscalationAlert, rota: list[str]) -> None:
         """Until someone acknowledges: alert the dashboards again, and go down the rota."""
-        service = self.request.app[ESCALATIONS]
-        every = self.request.app[SETTINGS].escalation_repeat_seconds
+        service = self.app[ESCALATIONS]
+        every = self.app[SETTINGS].escalation_repeat_seconds
         for turn in itertools.count(1):
             await asyncio.sleep(every)  # the repeat interval itself
             view = await service.view(escalation_id)
@@ -72,8 +72,8 @@ class Escalating(Continuity):
         if self.user is None or self.user.role is not StaffRole.SUPERVISOR:
             raise Forbidden("Only supervisors watch for escalations.")
         self.hub.watchers.setdefault(self.user.id, set()).add(self.ws)
-        accounts = self.request.app[ACCOUNTS]
-        for view in await self.request.app[ESCALATIONS].open_for(self.user):
+        accounts = self.app[ACCOUNTS]
+        for view in await self.app[ESCALATIONS].open_for(self.user):
             therapist = await accounts.get(view.therapist_id)
             name = therapist.display_name if therapist else ""
             await self.reply(EscalationAlert(escalation=view.as_dict(), therapist=name))
@@ -81,20 +81,20 @@ class Escalating(Continuity):
     async def acknowledge(self, message: Acknowledge) -> None:
         if self.user is None:
             raise Forbidden("Supervisors acknowledge escalations.")
-        view = await self.request.app[ESCALATIONS].acknowledge(self.user, message.escalation)
+        view = await self.app[ESCALATIONS].acknowledge(self.user, message.escalation)
         self._stop_repeating(view.id)
         await self._updated(view.as_dict(), view.therapist_id)
-        await self.request.app[NOTIFIER].webhook(
+        await self.app[NOTIFIER].webhook(
             {"event": "escalation_acknowledged", "escalation": view.id}
         )
 
     async def close_escalation(self, message: CloseEscalation) -> None:
         if self.user is None:
             raise Forbidden("Staff close escalations.")
-        view = await self.request.app[ESCALATIONS].close(self.user, message.escalation)
+        view = await self.app[ESCALATIONS].close(self.user, message.escalation)
         self._stop_repeating(view.id)
         await self._updated(view.as_dict(), view.therapist_id)
-        await self.request.app[NOTIFIER].webhook(
+        await self.app[NOTIFIER].webhook(
             {"event": "escalation_closed", "escalation": view.id}
         )
 
@@ -105,7 +105,7 @@ class Escalating(Continuity):
 
     async def _updated(self, escalation: dict[str, object], therapist_id: str) -> None:
         update = EscalationUpdate(escalation=escalation)
-        service = self.request.app[ESCALATIONS]
+        service = self.app[ESCALATIONS]
         await self.hub.tell_watchers(await service.supervisors_of(therapist_id), update)
         for room in self.hub.rooms.by_session.values():
             therapist = room.therapist

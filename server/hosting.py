@@ -82,8 +82,8 @@ class Hosting(Escalating):
         room, me = self._in_room()
         everyone = room.end(me)
         assert self.user is not None
-        await write_summaries(self.request.app[SESSION_LOG], room)  # before the log is sealed
-        await self.request.app[SCHEDULE].end(self.user, room.session_id)  # links stop working
+        await write_summaries(self.app[SESSION_LOG], room)  # before the log is sealed
+        await self.app[SCHEDULE].end(self.user, room.session_id)  # links stop working
         await self.hub.send_many(everyone, RoomEnded())
         for participant in everyone:
             await self.hub.disconnect(participant)
@@ -109,7 +109,7 @@ class Hosting(Escalating):
         room, me = self._in_room()
         if me.role is not Role.YOUNG_PERSON or not me.in_room:
             raise Forbidden("Only the young person rates the session.")
-        await self.request.app[OUTCOMES].rating(room.session_id, me.id, message.score)
+        await self.app[OUTCOMES].rating(room.session_id, me.id, message.score)
         await self.reply(Notice(code="rating_saved", message="Thank you for telling us."))
         if room.therapist is not None:
             await self.hub.send(

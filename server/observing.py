@@ -22,7 +22,7 @@ class Observing(Hosting):
             raise Forbidden("Only a supervisor of the therapist can observe.")
         if self.me is not None:
             raise ProtocolError("already_joined", "This connection is already in a room.")
-        appointment = await self.request.app[RECORDS].appointment_for(user, message.session)
+        appointment = await self.app[RECORDS].appointment_for(user, message.session)
         room = self.hub.rooms.get(appointment.id)
         if room is None or room.ended or room.therapist is None:
             raise PlayroomError("The session is not running now.")
@@ -72,14 +72,14 @@ class Observing(Hosting):
     async def _check_agreement(self, client_id: str) -> None:
         """The plan must record the young person's agreement, and a parent's or carer's
         when the young person is under 16."""
-        gatekeeper = self.request.app[GATEKEEPER]
+        gatekeeper = self.app[GATEKEEPER]
         answers = await gatekeeper.plan_answers(client_id)
 
         def agreed(item: str) -> bool:
             return answers.get(item, {}).get("answer") == "yes"
 
         assert self.user is not None
-        client = await self.request.app[CLIENTS].get(self.user, client_id)
+        client = await self.app[CLIENTS].get(self.user, client_id)
         age = client.age(gatekeeper.today())
         if not agreed("plan.observation_young_person") or (
             (age is None or age < CONSENT_AGE) and not agreed("plan.observation_parent")

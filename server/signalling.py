@@ -118,7 +118,7 @@ class Connection(Observing):
                 room, me = self._in_room()
                 if me.role is not Role.THERAPIST:
                     raise Forbidden("Only the therapist decides who may clear the board.")
-                board = await self.request.app[WHITEBOARDS].get(room.session_id, room.client_id)
+                board = await self.app[WHITEBOARDS].get(room.session_id, room.client_id)
                 board.clear_allowed = message.allowed
             case Escalate():
                 await self.escalate(message)
@@ -172,7 +172,7 @@ class Connection(Observing):
         if self.me is not None:
             raise ProtocolError("already_joined", "This connection has already joined.")
         self._check_checks(message.checks)
-        schedule = self.request.app[SCHEDULE]
+        schedule = self.app[SCHEDULE]
         link, appointment = await schedule.by_join_token(message.token)
         if utcnow() < link.not_before:
             raise ProtocolError(
@@ -224,7 +224,7 @@ class Connection(Observing):
             )
 
     def _check_checks(self, checks: dict[str, str]) -> None:
-        checklist = self.request.app[CATALOGUE][Kind.PRE_JOIN]
+        checklist = self.app[CATALOGUE][Kind.PRE_JOIN]
         for item_id, answer in checks.items():
             item = checklist.item(item_id)
             problem = "no such question" if item is None else check_answer(item, answer)
@@ -233,7 +233,7 @@ class Connection(Observing):
 
     def _checks_text(self, checks: dict[str, str]) -> str:
         """The pre-join answers in the checklist's own words."""
-        checklist = self.request.app[CATALOGUE][Kind.PRE_JOIN]
+        checklist = self.app[CATALOGUE][Kind.PRE_JOIN]
         parts = []
         for item in checklist.items():
             if item.id in checks:
@@ -246,8 +246,8 @@ class Connection(Observing):
         row = JoinCheck(
             id=new_id(), appointment_id=appointment_id, link_id=link_id, created_at=utcnow()
         )
-        seal(self.request.app[KEYRING], row, "answers_enc", json.dumps(checks, sort_keys=True))
-        async with self.request.app[DATABASE].session() as session:
+        seal(self.app[KEYRING], row, "answers_enc", json.dumps(checks, sort_keys=True))
+        async with self.app[DATABASE].session() as session:
             session.add(row)
 
     async def open_room(self, message: OpenRoom) -> None:
@@ -255,7 +255,7 @@ class Connection(Observing):
             raise Forbidden("Only the session's therapist opens the room.")
         if self.me is not None:
             raise ProtocolError("already_joined", "This connection is already in a room.")
-        appointment = await self.request.app[SCHEDULE].open_room(self.user, message.session)
+        appointment = await self.app[SCHEDULE].open_room(self.user, message.session)
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
@@ -330,7 +330,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     hub = request.app[HUB]
     hub.all.add(ws)
-    connection = Connection(request, ws, user)
+    connection = Connection(request.app, ws, user)
     limiter = RateLimiter(RATE_PER_SECOND, 1, burst=RATE_PER_SECOND, max_keys=1)
     try:
         async for frame in ws:
