@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from server import signalling
+from server import websocket
 from server.accounts import Accounts
 from server.appkeys import (
     ACCOUNTS,
@@ -41,6 +41,7 @@ from server.appkeys import (
 )
 from server.auth import csrf_middleware, session_cookies
 from server.box import Box
+from server.bus import make_bus
 from server.checklists import load_catalogue
 from server.clients import Clients
 from server.consent import Consents
@@ -54,6 +55,7 @@ from server.outcomes import Outcomes
 from server.places import Places
 from server.ratelimit import RateLimiter
 from server.records import Records
+from server.relay import RELAY, Relay
 from server.reports import Reports
 from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
@@ -86,8 +88,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
     app[HUB] = Hub()
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    app[HUB].bus = make_bus(redis_url, settings.node_lease_seconds)
+    app[RELAY] = Relay(app, app[HUB].bus)
+    app[RELAY].serve = websocket.serve_remote
     app[NOTIFIER] = Notifier(settings)
-    app.on_shutdown.append(signalling.close_all)
+    app.on_shutdown.append(websocket.close_all)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
     aiohttp_jinja2.setup(
         app,
@@ -100,6 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_checkpoints_ctx)
+    app.cleanup_ctx.append(_bus_ctx)
     app.router.add_routes(health.routes)
     app.router.add_routes(signin.routes)
     app.router.add_routes(home.routes)
@@ -110,7 +117,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(sessions.routes)
     app.router.add_routes(supervision.routes)
     app.router.add_routes(box.routes)
-    app.router.add_routes(signalling.routes)
+    app.router.add_routes(websocket.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
     return app
 
@@ -142,6 +149,17 @@ async def _checkpoints_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The other nodes (Redis), or none: opened once the database is."""
+    hub, relay = app[HUB], app[RELAY]
+    hub.bus.live_rooms = lambda: set(hub.rooms.by_session)
+    await hub.bus.start()
+    await relay.start()
+    yield
+    await relay.close()
+    await hub.bus.close()
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -72,15 +72,17 @@ class Continuity(ConnectionBase):
         await self.hub.lobby(room)
 
     async def _restore(self, token: str) -> tuple[Room, Participant] | None:
-        """A token from before this process started (a restart or a crash): rebuild its room
-        from the places kept in the database, everyone interrupted, each with what is left
-        of the grace window counted from the start of this process."""
+        """A token from before this process held the room (a restart, a crash, or the room
+        taken over from a node that died): rebuild its room from the places kept in the
+        database, everyone interrupted, each with what is left of the grace window counted
+        from when the room was last live."""
         grace = self.app[SETTINGS].reconnect_grace_seconds
         places = self.hub.places
-        if places is None or not self.hub.restarted_within(grace):
+        place = await self.hub.find_place(token) if places is not None else None
+        if places is None or place is None:
             return None
-        place = await self.hub.find_place(token)
-        if place is None:
+        left = self.hub.left_of(grace, place.appointment_id)
+        if left <= 0:
             return None
         async with self.app[DATABASE].session() as session:
             appointment = await session.get(Appointment, place.appointment_id)
@@ -89,13 +91,13 @@ class Continuity(ConnectionBase):
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
-        await self.record("room.restored", {"after": "a server restart"}, actor="system", room=room)
+        after = "a server restart" if self.hub.bus.node_id == "local" else "a node failure"
+        await self.record("room.restored", {"after": after}, actor="system", room=room)
         for row in await places.of_room(appointment.id):
             if row.participant_id in room.participants:
                 continue
             role = Role(row.role)
             held = self.hub.put_back(room, row, NAMES.get(role, "Therapist"))
-            left = self.hub.left_of(grace)
             self.hub.grace[held.id] = asyncio.create_task(self._lose_after(room, held, left))
         return self.hub.find_resumable(token)
 
@@ -115,8 +117,8 @@ class Continuity(ConnectionBase):
     async def dropped(self) -> None:
         """The socket closed without a goodbye: hold their place for the grace window."""
         await self._close_server_peer()
-        if self.room is None or self.me is None:
-            return
+        if self.room is None or self.me is None or self.room.moved:
+            return  # a room that moved to another node is held there
         room, me = self.room, self.me
         self.hub.unbind(me)
         if not await self._interrupted("socket", "connection dropped"):

@@ -107,7 +107,4 @@ class Escalating(Continuity):
         update = EscalationUpdate(escalation=escalation)
         service = self.app[ESCALATIONS]
         await self.hub.tell_watchers(await service.supervisors_of(therapist_id), update)
-        for room in self.hub.rooms.by_session.values():
-            therapist = room.therapist
-            if therapist is not None and room.session_id == escalation["appointment_id"]:
-                await self.hub.send(therapist, update)
+        await self.hub.tell_therapist(str(escalation["appointment_id"]), update)

@@ -7,6 +7,7 @@ participant and sends each message to the right sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -16,6 +17,7 @@ from typing import Protocol
 
 from aiohttp import WSCloseCode
 
+from server.bus import LocalBus
 from server.models import Place
 from server.places import Places
 from server.protocol import (
@@ -61,17 +63,32 @@ class Hub:
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
         self.escalation_tasks: dict[str, asyncio.Task[None]] = {}  # repeating alerts
         self.places: Places | None = None  # set once the database is open
-        self.started = time.monotonic()
+        self.bus = LocalBus()  # set by the app: the other nodes, if any
+        self.started = time.time()
+        self.held_until: dict[str, float] = {}  # room taken over -> when its last home was seen
 
-    async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> int:
-        """Push to the dashboards of these supervisors; returns how many were reached."""
+    async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> None:
+        """Push to the dashboards of these supervisors, on whichever node they are open."""
+        to = list(supervisor_ids)
+        await self.bus.broadcast({"op": "watchers", "to": to, "d": dump_message(message)})
+
+    async def deliver_to_watchers(self, supervisor_ids: list[str], data: str) -> None:
         sockets = [
             s for sid in supervisor_ids for s in self.watchers.get(sid, set()) if not s.closed
         ]
-        await asyncio.gather(
-            *(s.send_str(dump_message(message)) for s in sockets), return_exceptions=True
-        )
-        return len(sockets)
+        await asyncio.gather(*(s.send_str(data) for s in sockets), return_exceptions=True)
+
+    async def tell_therapist(self, session_id: str, message: Message) -> None:
+        """Send to the therapist of a live room, on whichever node it lives."""
+        data = dump_message(message)
+        await self.bus.broadcast({"op": "therapist", "room": session_id, "d": data})
+
+    async def deliver_to_therapist(self, session_id: str, data: str) -> None:
+        room = self.rooms.get(session_id)
+        socket = self.sockets.get(room.therapist.id) if room and room.therapist else None
+        if socket is not None and not socket.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await socket.send_str(data)
 
     async def issue_resume(self, room: Room, participant: Participant) -> str:
         """A new resume token for ``participant`` (the old one stops working)."""
@@ -91,12 +108,11 @@ class Hub:
         """The place a token held before this process started, if it is kept."""
         return None if self.places is None else await self.places.find(_hash(token))
 
-    def restarted_within(self, seconds: float) -> bool:
-        return self.left_of(seconds) >= 0
-
-    def left_of(self, seconds: float) -> float:
-        """What is left of a window of ``seconds`` that began when this process started."""
-        return seconds - (time.monotonic() - self.started)
+    def left_of(self, seconds: float, session_id: str) -> float:
+        """What is left of a window of ``seconds`` that began when the room was last live
+        elsewhere: on the node it was taken from, or before this process started."""
+        since = self.held_until.get(session_id, self.started)
+        return seconds - (time.time() - since)
 
     def put_back(self, room: Room, place: Place, name: str) -> Participant:
         """After a restart: a place kept in the database, interrupted until they resume."""
@@ -108,13 +124,15 @@ class Hub:
         self.resumable[place.token_hash] = (room, participant)
         return participant
 
-    async def forget(self, participant: Participant) -> None:
+    async def forget(self, participant: Participant, release: bool = True) -> None:
+        """Their place here ends; ``release`` ends it in the database too (not when the room
+        has moved to another node, which takes it from there)."""
         if participant.resume_hash is not None:
             self.resumable.pop(participant.resume_hash, None)
         task = self.grace.pop(participant.id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        if self.places is not None:
+        if self.places is not None and release:
             await self.places.release(participant.id)
 
     async def moved(self, participant: Participant) -> None:
@@ -170,10 +188,12 @@ class Hub:
             await self.disconnect(participant)
         self.rooms.discard(room)
 
-    async def disconnect(self, participant: Participant) -> None:
+    async def disconnect(
+        self, participant: Participant, code: int = WSCloseCode.OK, message: bytes = b"done"
+    ) -> None:
         socket = self.sockets.pop(participant.id, None)
         if socket is not None and not socket.closed:
-            await socket.close(code=WSCloseCode.OK, message=b"done")
+            await socket.close(code=code, message=message)
 
     async def close_all(self) -> None:
         """At shutdown: repeating alerts stop, every socket closes with GOING_AWAY."""

@@ -117,6 +117,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.locked = False
         self.ended = False
+        self.moved = False  # taken over by another node: its people are held there now
         self.opened = False
 
     def _new_id(self) -> str:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     escalation_repeat_seconds: float = Field(
         120, gt=0, description="An unacknowledged escalation is repeated this often."
     )
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for several nodes (placement, pub/sub); none: one process."
+    )
+    node_lease_seconds: float = Field(
+        3, ge=0.3, description="How long a node's hold on its rooms lasts without renewal."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -2,7 +2,8 @@
 
 Every test that takes ``settings`` runs once per backend. PostgreSQL must be reachable at
 ``PLAYROOM_TEST_POSTGRES_URL`` (default 127.0.0.1:5432, user postgres, database test); when
-it is not, those runs are skipped locally and fail under ``CI=true``.
+it is not, those runs are skipped locally and fail under ``CI=true``. Each run of the suite
+creates a database of its own there and drops it at the end.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.accounts import Accounts
 from server.app import create_app
@@ -54,24 +57,34 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
-async def _postgres_reachable() -> bool:
-    engine = make_engine(POSTGRES_URL)
+def run_database(base_url: str, name: str) -> str:
+    """``base_url`` with its database replaced by ``name``."""
+    return sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _create_run_database() -> str | None:
+    """A database of this run's own, made beside the configured one: two runs of the suite
+    at once (or a benchmark) never share tables."""
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"playroom_run_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         async with engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        return True
+            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        return run_database(POSTGRES_URL, name)
     except (OSError, sa.exc.SQLAlchemyError):
-        return False
+        return None
     finally:
         await engine.dispose()
 
 
-async def _reset_postgres() -> None:
-    engine = make_engine(POSTGRES_URL)
-    async with engine.begin() as conn:
-        await conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        await conn.execute(sa.text("CREATE SCHEMA public"))
-    await engine.dispose()
+async def _drop_run_database(url: str) -> None:
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = sa.engine.make_url(url).database
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +96,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_ready() -> bool:
-    available = in_thread(asyncio.run, _postgres_reachable())
-    if available:
-        in_thread(asyncio.run, _reset_postgres())
-        in_thread(upgrade, POSTGRES_URL)
-    return available
+def postgres_url() -> Iterator[str | None]:
+    """This run's PostgreSQL database, migrated; None when PostgreSQL cannot be reached."""
+    url = in_thread(asyncio.run, _create_run_database())
+    if url is not None:
+        in_thread(upgrade, url)
+    yield url
+    if url is not None:
+        in_thread(asyncio.run, _drop_run_database(url))
 
 
-async def _truncate_postgres() -> None:
-    engine = make_engine(POSTGRES_URL)
+async def _truncate_postgres(url: str) -> None:
+    engine = make_engine(url)
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
@@ -111,9 +126,10 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         shutil.copy(template, tmp_path / "playroom.db")
         yield f"sqlite+aiosqlite:///{tmp_path / 'playroom.db'}"
         return
-    require(request.getfixturevalue("postgres_ready"), "PostgreSQL at 127.0.0.1:5432")
-    in_thread(asyncio.run, _truncate_postgres())
-    yield POSTGRES_URL
+    url = request.getfixturevalue("postgres_url")
+    require(url is not None, "PostgreSQL at 127.0.0.1:5432")
+    in_thread(asyncio.run, _truncate_postgres(url))
+    yield url
 
 
 @pytest.fixture

@@ -13,10 +13,8 @@ from server.appkeys import (
     BOX,
     CATALOGUE,
     CLIENTS,
-    HUB,
     OUTCOMES,
     SCHEDULE,
-    SESSION_LOG,
     SETTINGS,
 )
 from server.auth import staff_only
@@ -25,10 +23,7 @@ from server.db import utcnow
 from server.models import Appointment, RiskLevel, Role
 from server.outcomes import AfterSession
 from server.pages import render
-from server.quality import write_summaries
-from server.replies import (
-    RoomEnded,
-)
+from server.relay import RELAY
 from server.schedule import GateClosed, NewAppointment
 from server.security import media_page
 from server.tokens import TokenError
@@ -161,11 +156,10 @@ async def end_session(request: web.Request) -> web.StreamResponse:
     status = "cancelled" if values.get("cancel") == "yes" else "ended"
     user = await staff(request)
     appointment = await request.app[SCHEDULE].get(user, request.match_info["id"])  # theirs
-    room = request.app[HUB].rooms.get(appointment.id)
-    if room is not None:  # the quality of a live room's links, before the log is sealed
-        await write_summaries(request.app[SESSION_LOG], room)
+    relay = request.app[RELAY]
+    await relay.at_home(appointment.id, "summaries")  # links' quality, before the log is sealed
     await request.app[SCHEDULE].end(user, appointment.id, status)
-    await request.app[HUB].end_room(request.match_info["id"], RoomEnded())
+    await relay.at_home(appointment.id, "end_room")
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 
 
@@ -216,7 +210,7 @@ async def api_open(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def api_end(request: web.Request) -> web.StreamResponse:
     await request.app[SCHEDULE].end(await staff(request), request.match_info["id"])
-    await request.app[HUB].end_room(request.match_info["id"], RoomEnded())
+    await request.app[RELAY].at_home(request.match_info["id"], "end_room")
     return web.json_response({"id": request.match_info["id"], "status": "ended"})
 
 

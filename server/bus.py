@@ -1,0 +1,304 @@
+"""The bus between server nodes: which node is each room's home, and messages between nodes.
+
+Without Redis (the embedded default) there is one node, every room's home is this process
+and a message "to another node" is delivered here (``LocalBus``). With ``PLAYROOM_REDIS_URL``
+set, ``RedisBus`` places rooms the way LiveKit does: a room belongs to the node that holds
+its lease in Redis (``playroom:room:<id>``, renewed while the room lives), every node holds
+a liveness key (``playroom:node:<id>``), and nodes talk over Redis pub/sub, one channel per
+node and one for all. A node that dies stops renewing; so that its rooms move at once rather
+than after the lease, a message that reaches no subscriber on a node's channel marks that
+node dead (pub/sub tells how many received it), and the next claim takes the room over.
+
+Envelopes are JSON objects with an ``op``; ``relay.py`` says what each one means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+Envelope = dict[str, Any]
+Handler = Callable[[Envelope], Awaitable[None]]
+
+PREFIX = "playroom"
+EVERYONE = f"{PREFIX}:all"
+
+# hold a room (or take it from a node that is gone): [owner now, previous owner, last seen]
+_CLAIM = """
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. owner) == 1 then
+  return {owner, '', ''}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local seen = redis.call('GET', KEYS[2]) or ''
+if owner == ARGV[1] then owner = '' end
+return {ARGV[1], owner or '', seen}
+"""
+# renew a room's lease only while this node still holds it
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', 86400)
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Where a room lives. ``taken_from`` is set when this node has just taken the room from
+    a node that is gone; ``seen`` is when that node last renewed it (Unix time)."""
+
+    home: str
+    taken_from: str | None = None
+    seen: float | None = None
+
+
+class LocalBus:
+    """One node: every room is at home here."""
+
+    def __init__(self) -> None:
+        self.node_id = "local"
+        self.handler: Handler | None = None
+        self.on_lost: Callable[[str], Awaitable[None]] | None = None
+        # which rooms are live here: the leases of the others are given up when renewing
+        self.live_rooms: Callable[[], set[str]] = set
+
+    @property
+    def shared(self) -> bool:
+        return False
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def claim(self, room_id: str) -> Claim:
+        return Claim(self.node_id)
+
+    async def home_of(self, room_id: str) -> str | None:
+        return self.node_id
+
+    async def release_all(self) -> None:
+        return None
+
+    async def send(self, node: str, envelope: Envelope) -> bool:
+        if node != self.node_id or self.handler is None:
+            return False
+        await self.handler(envelope)
+        return True
+
+    async def broadcast(self, envelope: Envelope) -> None:
+        await self.send(self.node_id, envelope)
+
+    async def alive(self, nodes: set[str]) -> set[str]:
+        return nodes & {self.node_id}
+
+
+class RedisBus(LocalBus):
+    """Several nodes sharing one Redis: room leases, node liveness, pub/sub."""
+
+    def __init__(self, url: str, lease_seconds: float) -> None:
+        super().__init__()
+        self.url = url
+        self.node_id = f"n{secrets.token_hex(6)}"
+        self.lease_ms = int(lease_seconds * 1000)
+        self.redis: redis.Redis = redis.from_url(url)
+        self.pubsub = self.redis.pubsub()
+        self.rooms: set[str] = set()  # rooms this node holds
+        self.claimed_at: dict[str, float] = {}
+        self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[bool]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    def _node_key(self, node: str) -> str:
+        return f"{PREFIX}:node:{node}"
+
+    @staticmethod
+    def _room_keys(room_id: str) -> list[str]:
+        return [f"{PREFIX}:room:{room_id}", f"{PREFIX}:seen:{room_id}"]
+
+    async def start(self) -> None:
+        await self.redis.set(self._node_key(self.node_id), "1", px=self.lease_ms)
+        await self.pubsub.subscribe(self._node_key(self.node_id), EVERYONE)
+        self._tasks = [
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._publish()),
+            asyncio.create_task(self._renew()),
+        ]
+        log.info("node started", extra={"event": "node_started", "node": self.node_id})
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                await task
+        with contextlib.suppress(RedisError, OSError):
+            for room_id in list(self.rooms):
+                await self.redis.eval(_RELEASE, 1, self._room_keys(room_id)[0], self.node_id)
+            await self.redis.delete(self._node_key(self.node_id))
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.redis.aclose()
+
+    # -- placement
+
+    async def claim(self, room_id: str) -> Claim:
+        """The room's home: the node holding its lease, or this node if none (or a dead one)
+        does. Claiming is one Lua script, so two nodes cannot both take a room."""
+        now_home, previous, seen = await self.redis.eval(
+            _CLAIM, 2, *self._room_keys(room_id), self.node_id, self.lease_ms, f"{PREFIX}:node:"
+        )
+        home = now_home.decode()
+        if home != self.node_id:
+            return Claim(home)
+        fresh = room_id not in self.rooms
+        self.rooms.add(room_id)
+        self.claimed_at[room_id] = time.monotonic()
+        if previous and fresh:
+            log.info("room taken over", extra={"event": "room_taken_over", "node": self.node_id})
+            return Claim(home, previous.decode(), float(seen) if seen else None)
+        return Claim(home)
+
+    async def home_of(self, room_id: str) -> str | None:
+        """The node holding the room now, if that node is alive; never claims."""
+        owner = await self.redis.get(self._room_keys(room_id)[0])
+        if owner is None:
+            return None
+        node = owner.decode() if isinstance(owner, bytes) else str(owner)
+        return node if await self.alive({node}) else None
+
+    async def _renew(self) -> None:
+        every = self.lease_ms / 3000
+        while True:
+            await asyncio.sleep(every)  # the renewal interval itself
+            try:
+                await self._renew_once()
+            except (RedisError, OSError):
+                log.warning("renewal failed", extra={"event": "renew_failed"})
+
+    async def _renew_once(self) -> None:
+        await self.redis.set(self._node_key(self.node_id), "1", px=self.lease_ms)
+        live, now = self.live_rooms(), time.monotonic()
+        for room_id in list(self.rooms):
+            recent = now - self.claimed_at.get(room_id, 0) < self.lease_ms / 1000
+            if room_id not in live and not recent:  # ended, or never opened: let it go
+                self.rooms.discard(room_id)
+                await self.redis.eval(_RELEASE, 1, self._room_keys(room_id)[0], self.node_id)
+                continue
+            kept = await self.redis.eval(
+                _RENEW, 2, *self._room_keys(room_id), self.node_id, self.lease_ms, f"{time.time()}"
+            )
+            if not kept:
+                self.rooms.discard(room_id)
+                log.warning("room lease lost", extra={"event": "lease_lost"})
+                if self.on_lost is not None:
+                    await self.on_lost(room_id)
+
+    async def alive(self, nodes: set[str]) -> set[str]:
+        """Which of ``nodes`` hold their liveness key (all of them, when Redis cannot say)."""
+        if not nodes:
+            return set()
+        ordered = sorted(nodes)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for node in ordered:
+                pipe.exists(self._node_key(node))
+            flags = await pipe.execute()
+        except (RedisError, OSError):
+            return set(nodes)
+        return {n for n, flag in zip(ordered, flags, strict=True) if flag}
+
+    async def release_all(self) -> None:
+        """Shutting down: give up every room and say this node is gone, so that pages coming
+        back find a live node at once."""
+        self.live_rooms = set
+        for task in self._tasks[2:]:
+            task.cancel()
+        with contextlib.suppress(RedisError, OSError):
+            for room_id in list(self.rooms):
+                await self.redis.eval(_RELEASE, 1, self._room_keys(room_id)[0], self.node_id)
+            self.rooms.clear()
+            await self.redis.delete(self._node_key(self.node_id))
+
+    async def forget(self, node: str) -> None:
+        """``node`` received nothing sent to it: it is gone, and its rooms are free."""
+        if node != self.node_id:
+            await self.redis.delete(self._node_key(node))
+
+    # -- messages
+
+    async def send(self, node: str, envelope: Envelope) -> bool:
+        """Publish to one node; True when it was received there. Messages keep their order:
+        one task publishes them all, in batches, on one connection."""
+        if node == self.node_id and self.handler is not None:
+            await self.handler(envelope)
+            return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait((self._node_key(node), json.dumps(envelope), future))
+        delivered = await future
+        if not delivered:
+            await self.forget(node)
+        return delivered
+
+    async def broadcast(self, envelope: Envelope) -> None:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait((EVERYONE, json.dumps(envelope), future))
+        await future
+
+    async def _publish(self) -> None:
+        while True:
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, data, _ in batch:
+                pipe.publish(channel, data)
+            try:
+                counts = await pipe.execute()
+            except (RedisError, OSError):
+                log.warning("publish failed", extra={"event": "publish_failed"})
+                counts = [0] * len(batch)
+            for (_, _, future), count in zip(batch, counts, strict=True):
+                if not future.done():
+                    future.set_result(bool(count))
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            except (RedisError, OSError):
+                log.warning("bus read failed", extra={"event": "bus_read_failed"})
+                await asyncio.sleep(0.5)  # Redis is away: try again shortly
+                continue
+            if message is None or self.handler is None:
+                continue
+            try:
+                envelope = json.loads(message["data"])
+                await self.handler(envelope)
+            except Exception:  # one bad envelope must not stop the node's bus
+                log.exception("envelope failed", extra={"event": "envelope_failed"})
+
+
+def make_bus(redis_url: str | None, lease_seconds: float) -> LocalBus:
+    return RedisBus(redis_url, lease_seconds) if redis_url else LocalBus()
