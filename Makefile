@@ -54,3 +54,5 @@ bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_strokes
 	$(BIN)/python -m tests.bench.bench_reconnect
 	$(BIN)/python -m tests.bench.bench_memory
+	$(BIN)/python -m tests.bench.bench_pages
+	$(BIN)/python -m tests.bench.bench_reconnect_aiortc
