@@ -126,6 +126,7 @@ class RedisBus(LocalBus):
         self.claimed_at: dict[str, float] = {}
         self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[bool]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     @property
     def shared(self) -> bool:
@@ -149,6 +150,9 @@ class RedisBus(LocalBus):
         log.info("node started", extra={"event": "node_started", "node": self.node_id})
 
     async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -175,10 +179,11 @@ class RedisBus(LocalBus):
         fresh = room_id not in self.rooms
         self.rooms.add(room_id)
         self.claimed_at[room_id] = time.monotonic()
-        if previous and fresh:
+        if not fresh:
+            return Claim(home)
+        if previous:
             log.info("room taken over", extra={"event": "room_taken_over", "node": self.node_id})
-            return Claim(home, previous.decode(), float(seen) if seen else None)
-        return Claim(home)
+        return Claim(home, previous.decode() or None, float(seen) if seen else None)
 
     async def home_of(self, room_id: str) -> str | None:
         """The node holding the room now, if that node is alive; never claims."""

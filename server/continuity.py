@@ -99,6 +99,7 @@ class Continuity(ConnectionBase):
             role = Role(row.role)
             held = self.hub.put_back(room, row, NAMES.get(role, "Therapist"))
             self.hub.grace[held.id] = asyncio.create_task(self._lose_after(room, held, left))
+        log.info("room restored", extra={"event": "room_restored", "count": len(room.participants)})
         return self.hub.find_resumable(token)
 
     async def _link_still_works(self, link_id: str, room: Room) -> bool:

@@ -1,0 +1,87 @@
+"""Room placement on Redis: one home per room, a lease that lapses with its node, a room taken
+from a dead node, and messages that keep their order and report when nobody received them."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.bus import RedisBus
+from tests.conftest import require
+from tests.test_nodes import REDIS_URL, _redis_reachable
+
+
+@pytest.fixture
+async def buses() -> AsyncIterator[tuple[RedisBus, RedisBus]]:
+    require(await _redis_reachable(), "Redis at 127.0.0.1:6379")
+    one, two = RedisBus(REDIS_URL, 0.6), RedisBus(REDIS_URL, 0.6)
+    await one.start()
+    await two.start()
+    yield one, two
+    await one.close()
+    await two.close()
+
+
+async def test_a_room_has_one_home_until_its_node_dies(buses: tuple[RedisBus, RedisBus]) -> None:
+    one, two = buses
+    room = f"room-{secrets.token_hex(4)}"
+    one.live_rooms = lambda: {room}
+    claims = await asyncio.gather(one.claim(room), two.claim(room), two.claim(room))
+    assert {c.home for c in claims} == {one.node_id}  # whoever asked, one home
+    await asyncio.sleep(1.5)  # several renewals: the lease holds while the node lives
+    assert (await two.claim(room)).home == one.node_id
+    assert await two.home_of(room) == one.node_id
+
+    await one.close()  # the node is gone; its room is free at once
+    taken = await two.claim(room)
+    assert taken.home == two.node_id
+    assert await two.alive({one.node_id, two.node_id}) == {two.node_id}
+
+
+async def test_a_room_no_longer_live_is_let_go(buses: tuple[RedisBus, RedisBus]) -> None:
+    one, two = buses
+    room = f"room-{secrets.token_hex(4)}"
+    assert (await one.claim(room)).home == one.node_id
+    await asyncio.sleep(1.6)  # not live on its node: released at a renewal after the lease
+    assert (await two.claim(room)).home == two.node_id
+
+
+async def test_a_stolen_lease_evicts_the_room(buses: tuple[RedisBus, RedisBus]) -> None:
+    one, two = buses
+    room = f"room-{secrets.token_hex(4)}"
+    one.live_rooms = lambda: {room}
+    lost: list[str] = []
+
+    async def on_lost(room_id: str) -> None:
+        lost.append(room_id)
+
+    one.on_lost = on_lost
+    await one.claim(room)
+    await one.forget(one.node_id)  # no effect on itself
+    await two.redis.set(f"playroom:room:{room}", two.node_id)  # as after a false alarm
+    async with asyncio.timeout(5):
+        while not lost:
+            await asyncio.sleep(0.05)
+    assert lost == [room]
+
+
+async def test_messages_keep_their_order_and_say_when_nobody_heard(
+    buses: tuple[RedisBus, RedisBus],
+) -> None:
+    one, two = buses
+    heard: list[int] = []
+
+    async def handler(envelope: dict[str, object]) -> None:
+        heard.append(int(envelope["n"]))  # type: ignore[call-overload]
+
+    two.handler = handler
+    sent = await asyncio.gather(*(one.send(two.node_id, {"op": "x", "n": n}) for n in range(200)))
+    assert all(sent)
+    async with asyncio.timeout(5):
+        while len(heard) < 200:
+            await asyncio.sleep(0.01)
+    assert heard == list(range(200))
+    assert not await one.send("n-nobody", {"op": "x", "n": 0})
