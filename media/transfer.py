@@ -25,7 +25,7 @@ class Transfer:
     size: int
     parts: list[bytes] = field(default_factory=list)
     received: int = 0
-    touched: float = field(default_factory=time.monotonic)
+    touched: float = field(default_factory=lambda: time.monotonic())  # read at creation
 
     def add(self, chunk: bytes) -> None:
         if len(chunk) > CHUNK:
