@@ -54,17 +54,17 @@ async def test_a_stolen_lease_evicts_the_room(buses: tuple[RedisBus, RedisBus]) 
     room = f"room-{secrets.token_hex(4)}"
     one.live_rooms = lambda: {room}
     lost: list[str] = []
+    evicted = asyncio.Event()
 
     async def on_lost(room_id: str) -> None:
         lost.append(room_id)
+        evicted.set()
 
     one.on_lost = on_lost
     await one.claim(room)
     await one.forget(one.node_id)  # no effect on itself
     await two.redis.set(f"playroom:room:{room}", two.node_id)  # as after a false alarm
-    async with asyncio.timeout(5):
-        while not lost:
-            await asyncio.sleep(0.05)
+    await asyncio.wait_for(evicted.wait(), 5)
     assert lost == [room]
 
 
@@ -73,15 +73,16 @@ async def test_messages_keep_their_order_and_say_when_nobody_heard(
 ) -> None:
     one, two = buses
     heard: list[int] = []
+    all_heard = asyncio.Event()
 
     async def handler(envelope: dict[str, object]) -> None:
         heard.append(int(envelope["n"]))  # type: ignore[call-overload]
+        if len(heard) == 200:
+            all_heard.set()
 
     two.handler = handler
     sent = await asyncio.gather(*(one.send(two.node_id, {"op": "x", "n": n}) for n in range(200)))
     assert all(sent)
-    async with asyncio.timeout(5):
-        while len(heard) < 200:
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_heard.wait(), 5)
     assert heard == list(range(200))
     assert not await one.send("n-nobody", {"op": "x", "n": 0})
