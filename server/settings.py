@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = Field(None, description="Address people use, e.g. behind a proxy.")
+    trusted_proxies: list[str] = Field(
+        [], description="Reverse proxies (addresses or networks) whose X-Forwarded-For is read."
+    )
     tls_cert: Path | None = None
     tls_key: Path | None = None
     session_max_age: int = Field(12 * 3600, ge=60, description="Staff sign-in lifetime, seconds.")

@@ -17,6 +17,7 @@ from server.auth import current_user
 from server.exceptions import PlayroomError
 from server.hub import Socket
 from server.protocol import MAX_MESSAGE_BYTES, Incoming, ProtocolError, parse_message
+from server.proxy import own_origins
 from server.ratelimit import RateLimiter
 from server.relay import RELAY, EdgeLink, RemoteSocket
 from server.replies import Error
@@ -59,7 +60,7 @@ async def _finish(app: web.Application, socket: Socket, connection: Connection) 
 @routes.get("/ws", name="ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and origin not in own_origins(request):
         raise web.HTTPForbidden()  # another site's page cannot use this browser's cookie
     user = await current_user(request)
     ws = web.WebSocketResponse(

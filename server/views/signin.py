@@ -11,6 +11,7 @@ from server.appkeys import ACCOUNTS, LOGIN_LIMITER
 from server.auth import current_user, sign_in, sign_out
 from server.exceptions import AuthError, RateLimited
 from server.pages import render
+from server.proxy import client_address
 from server.views.common import qr_data_uri
 
 PENDING_SECONDS = 300
@@ -18,7 +19,7 @@ routes = web.RouteTableDef()
 
 
 def _limit(request: web.Request) -> None:
-    if not request.app[LOGIN_LIMITER].allow(request.remote or "-"):
+    if not request.app[LOGIN_LIMITER].allow(client_address(request)):
         raise RateLimited("Too many sign-in attempts from here. Please wait a minute.")
 
 
