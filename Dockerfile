@@ -19,7 +19,7 @@ COPY web ./web
 COPY checklists ./checklists
 RUN pip install --no-cache-dir --editable .
 
-USER playroom
+USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \

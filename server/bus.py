@@ -99,6 +99,9 @@ class LocalBus:
     async def release_all(self) -> None:
         return None
 
+    async def ping(self) -> bool:
+        return True
+
     async def send(self, node: str, envelope: Envelope) -> bool:
         if node != self.node_id or self.handler is None:
             return False
@@ -233,6 +236,12 @@ class RedisBus(LocalBus):
         except (RedisError, OSError):
             return set(nodes)
         return {n for n, flag in zip(ordered, flags, strict=True) if flag}
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
 
     async def release_all(self) -> None:
         """Shutting down: give up every room and say this node is gone, so that pages coming

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.appkeys import DATABASE
+from server.appkeys import DATABASE, HUB
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -27,4 +27,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     except (SQLAlchemyError, OSError) as exc:
         log.warning("database not reachable", extra={"event": type(exc).__name__})
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    if not await request.app[HUB].bus.ping():  # with several nodes, Redis too
+        body = {"status": "unavailable", "database": "ok", "bus": "unreachable"}
+        return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
