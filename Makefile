@@ -56,3 +56,4 @@ bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_memory
 	$(BIN)/python -m tests.bench.bench_pages
 	$(BIN)/python -m tests.bench.bench_reconnect_aiortc
+	$(BIN)/python -m tests.bench.bench_nodes
