@@ -32,7 +32,6 @@ Envelope = dict[str, Any]
 Handler = Callable[[Envelope], Awaitable[None]]
 
 PREFIX = "playroom"
-EVERYONE = f"{PREFIX}:all"
 
 # hold a room (or take it from a node that is gone): [owner now, previous owner, last seen]
 _CLAIM = """
@@ -124,10 +123,18 @@ class RedisBus(LocalBus):
         self.node_id = f"n{secrets.token_hex(6)}"
         self.lease_ms = int(lease_seconds * 1000)
         self.redis: redis.Redis = redis.from_url(url)
+        # pub/sub ignores the database number: it goes into every name, so that services
+        # sharing one Redis on different databases never hear each other
+        db = self.redis.connection_pool.connection_kwargs.get("db", 0)
+        self.prefix = f"{PREFIX}:{db}"
+        self.everyone = f"{self.prefix}:all"
+        self._claim = self.redis.register_script(_CLAIM)
+        self._renew_script = self.redis.register_script(_RENEW)
+        self._release = self.redis.register_script(_RELEASE)
         self.pubsub = self.redis.pubsub()
         self.rooms: set[str] = set()  # rooms this node holds
         self.claimed_at: dict[str, float] = {}
-        self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[bool]]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[int]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -136,15 +143,14 @@ class RedisBus(LocalBus):
         return True
 
     def _node_key(self, node: str) -> str:
-        return f"{PREFIX}:node:{node}"
+        return f"{self.prefix}:node:{node}"
 
-    @staticmethod
-    def _room_keys(room_id: str) -> list[str]:
-        return [f"{PREFIX}:room:{room_id}", f"{PREFIX}:seen:{room_id}"]
+    def _room_keys(self, room_id: str) -> list[str]:
+        return [f"{self.prefix}:room:{room_id}", f"{self.prefix}:seen:{room_id}"]
 
     async def start(self) -> None:
         await self.redis.set(self._node_key(self.node_id), "1", px=self.lease_ms)
-        await self.pubsub.subscribe(self._node_key(self.node_id), EVERYONE)
+        await self.pubsub.subscribe(self._node_key(self.node_id), self.everyone)
         self._tasks = [
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._publish()),
@@ -163,7 +169,7 @@ class RedisBus(LocalBus):
                 await task
         with contextlib.suppress(RedisError, OSError):
             for room_id in list(self.rooms):
-                await self.redis.eval(_RELEASE, 1, self._room_keys(room_id)[0], self.node_id)
+                await self._release(self._room_keys(room_id)[:1], [self.node_id])
             await self.redis.delete(self._node_key(self.node_id))
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         await self.redis.aclose()
@@ -173,8 +179,8 @@ class RedisBus(LocalBus):
     async def claim(self, room_id: str) -> Claim:
         """The room's home: the node holding its lease, or this node if none (or a dead one)
         does. Claiming is one Lua script, so two nodes cannot both take a room."""
-        now_home, previous, seen = await self.redis.eval(
-            _CLAIM, 2, *self._room_keys(room_id), self.node_id, self.lease_ms, f"{PREFIX}:node:"
+        now_home, previous, seen = await self._claim(
+            self._room_keys(room_id), [self.node_id, self.lease_ms, f"{self.prefix}:node:"]
         )
         home = now_home.decode()
         if home != self.node_id:
@@ -206,18 +212,24 @@ class RedisBus(LocalBus):
                 log.warning("renewal failed", extra={"event": "renew_failed"})
 
     async def _renew_once(self) -> None:
-        await self.redis.set(self._node_key(self.node_id), "1", px=self.lease_ms)
+        """One round trip: this node's liveness key and the lease of every room it holds."""
         live, now = self.live_rooms(), time.monotonic()
-        for room_id in list(self.rooms):
-            recent = now - self.claimed_at.get(room_id, 0) < self.lease_ms / 1000
-            if room_id not in live and not recent:  # ended, or never opened: let it go
-                self.rooms.discard(room_id)
-                await self.redis.eval(_RELEASE, 1, self._room_keys(room_id)[0], self.node_id)
-                continue
-            kept = await self.redis.eval(
-                _RENEW, 2, *self._room_keys(room_id), self.node_id, self.lease_ms, f"{time.time()}"
-            )
-            if not kept:
+        recent = {r for r, at in self.claimed_at.items() if now - at < self.lease_ms / 1000}
+        released = [r for r in self.rooms if r not in live and r not in recent]  # ended
+        renewed = [r for r in self.rooms if r not in released]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self._node_key(self.node_id), "1", px=self.lease_ms)
+        for room_id in released:
+            await self._release(self._room_keys(room_id)[:1], [self.node_id], client=pipe)
+        for room_id in renewed:
+            args: list[str | int] = [self.node_id, self.lease_ms, f"{time.time()}"]
+            await self._renew_script(self._room_keys(room_id), args, client=pipe)
+        results = await pipe.execute()
+        self.rooms.difference_update(released)
+        for room_id in released:
+            self.claimed_at.pop(room_id, None)
+        for room_id, kept in zip(renewed, results[1 + len(released) :], strict=True):
+            if not kept:  # another node holds it now
                 self.rooms.discard(room_id)
                 log.warning("room lease lost", extra={"event": "lease_lost"})
                 if self.on_lost is not None:
@@ -251,14 +263,18 @@ class RedisBus(LocalBus):
             task.cancel()
         with contextlib.suppress(RedisError, OSError):
             for room_id in list(self.rooms):
-                await self.redis.eval(_RELEASE, 1, self._room_keys(room_id)[0], self.node_id)
+                await self._release(self._room_keys(room_id)[:1], [self.node_id])
             self.rooms.clear()
             await self.redis.delete(self._node_key(self.node_id))
 
     async def forget(self, node: str) -> None:
-        """``node`` received nothing sent to it: it is gone, and its rooms are free."""
-        if node != self.node_id:
+        """``node`` received nothing sent to it: it is gone, and its rooms are free. Every
+        node is told, so that pages relayed to it move at once."""
+        if node == self.node_id:
+            return
+        with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self._node_key(node))
+        await self.broadcast({"op": "node_gone", "node": node})
 
     # -- messages
 
@@ -268,19 +284,22 @@ class RedisBus(LocalBus):
         if node == self.node_id and self.handler is not None:
             await self.handler(envelope)
             return True
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outbox.put_nowait((self._node_key(node), json.dumps(envelope), future))
-        delivered = await future
-        if not delivered:
+        count = await self._enqueue(self._node_key(node), envelope)
+        if count == 0:  # nobody listens on its channel (an error from Redis is not that)
             await self.forget(node)
-        return delivered
+        return count > 0
 
     async def broadcast(self, envelope: Envelope) -> None:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outbox.put_nowait((EVERYONE, json.dumps(envelope), future))
-        await future
+        await self._enqueue(self.everyone, envelope)
+
+    def _enqueue(self, channel: str, envelope: Envelope) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait((channel, json.dumps(envelope), future))
+        return future
 
     async def _publish(self) -> None:
+        """Everything this node publishes, in order: each batch is one round trip. The
+        result of each message is how many nodes received it (-1: Redis did not answer)."""
         while True:
             batch = [await self._outbox.get()]
             while not self._outbox.empty():
@@ -292,10 +311,10 @@ class RedisBus(LocalBus):
                 counts = await pipe.execute()
             except (RedisError, OSError):
                 log.warning("publish failed", extra={"event": "publish_failed"})
-                counts = [0] * len(batch)
+                counts = [-1] * len(batch)
             for (_, _, future), count in zip(batch, counts, strict=True):
                 if not future.done():
-                    future.set_result(bool(count))
+                    future.set_result(int(count))
 
     async def _listen(self) -> None:
         while True:

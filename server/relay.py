@@ -7,12 +7,12 @@ Envelopes (``op``), to a room's home: ``open`` (a socket arrives, with the staff
 signed in as), ``frame`` (one message from the browser), ``closed`` (the browser's socket
 closed), ``call`` (run ``summaries`` or ``end_room`` for a room here); to an edge: ``send``,
 ``close``, ``result``; to every node: ``watchers`` (an escalation for supervisors'
-dashboards) and ``therapist`` (a message for a room's therapist).
+dashboards), ``therapist`` (a message for a room's therapist) and ``node_gone``.
 
-A dead node is found two ways: a message to it reaches nobody, or its liveness key lapses
-(checked every second). An edge whose home is gone closes the browser's socket with 1012
-(service restart): the page resumes, and its room is taken over by a live node, which
-rebuilds it from the database. A home whose edge is gone treats its sockets as dropped.
+A dead node is found two ways: a message to it reaches nobody (and every node is told at
+once), or its liveness key lapses (checked every second). An edge whose home is gone closes
+the browser's socket with 1012 (service restart): the page resumes, and its room is taken
+over by a live node, which rebuilds it from the database. A home whose edge is gone treats its sockets as dropped.
 """
 
 from __future__ import annotations
@@ -271,9 +271,11 @@ class Relay:
             link = self.edges.pop(conn)
             link.outbox.put_nowait((int(envelope.get("code", WSCloseCode.OK)), envelope["reason"]))
         elif op == "watchers":
-            await hub.deliver_to_watchers(list(envelope["to"]), str(envelope["d"]))
+            self._spawn(hub.deliver_to_watchers(list(envelope["to"]), str(envelope["d"])))
         elif op == "therapist":
-            await hub.deliver_to_therapist(str(envelope["room"]), str(envelope["d"]))
+            self._spawn(hub.deliver_to_therapist(str(envelope["room"]), str(envelope["d"])))
+        elif op == "node_gone":
+            self._gone({str(envelope["node"])})
         elif op == "call":
             self._spawn(self._answer_call(envelope))
         elif op == "result":
@@ -295,11 +297,14 @@ class Relay:
             await asyncio.sleep(1.0)  # the watch interval itself
             nodes = {link.home for link in self.edges.values()}
             nodes |= {socket.edge for socket in self.remotes.values()}
-            alive = await self.bus.alive(nodes)
-            for link in [link for link in self.edges.values() if link.home not in alive]:
-                self._moved(link)
-            for socket in [s for s in self.remotes.values() if s.edge not in alive]:
-                socket.gone()
+            self._gone(nodes - await self.bus.alive(nodes))
+
+    def _gone(self, nodes: set[str]) -> None:
+        """These nodes are dead: sockets relayed to them move, and theirs here drop."""
+        for link in [link for link in self.edges.values() if link.home in nodes]:
+            self._moved(link)
+        for socket in [s for s in self.remotes.values() if s.edge in nodes]:
+            socket.gone()
 
 
 async def tell(bus: LocalBus, op: str, message: Any, **fields: Any) -> None:

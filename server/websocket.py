@@ -19,7 +19,7 @@ from server.hub import Socket
 from server.protocol import MAX_MESSAGE_BYTES, Incoming, ProtocolError, parse_message
 from server.proxy import own_origins
 from server.ratelimit import RateLimiter
-from server.relay import RELAY, EdgeLink, RemoteSocket
+from server.relay import MOVED, RELAY, EdgeLink, RemoteSocket
 from server.replies import Error
 from server.rooms import LinkInUse
 from server.schedule import GateClosed
@@ -94,7 +94,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     await dispatch(connection, message)
                     continue
             if edge is not None and not await relay.forward(edge, data):
-                break  # the room's home is gone: the page resumes and finds its new home
+                # the room's home is gone: the page resumes and finds its new home
+                await ws.close(code=MOVED, message=b"the room moved")
+                break
             if edge is None:
                 await dispatch(connection, data)
     finally:

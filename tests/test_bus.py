@@ -64,7 +64,7 @@ async def test_a_stolen_lease_evicts_the_room(buses: tuple[RedisBus, RedisBus]) 
     one.on_lost = on_lost
     await one.claim(room)
     await one.forget(one.node_id)  # no effect on itself
-    await two.redis.set(f"playroom:room:{room}", two.node_id)  # as after a false alarm
+    await two.redis.set(f"{two.prefix}:room:{room}", two.node_id)  # as after a false alarm
     await asyncio.wait_for(evicted.wait(), 5)
     assert lost == [room]
 
