@@ -12,7 +12,8 @@ dashboards), ``therapist`` (a message for a room's therapist) and ``node_gone``.
 A dead node is found two ways: a message to it reaches nobody (and every node is told at
 once), or its liveness key lapses (checked every second). An edge whose home is gone closes
 the browser's socket with 1012 (service restart): the page resumes, and its room is taken
-over by a live node, which rebuilds it from the database. A home whose edge is gone treats its sockets as dropped.
+over by a live node, which rebuilds it from the database. A home whose edge is gone treats
+its sockets as dropped.
 """
 
 from __future__ import annotations
