@@ -82,6 +82,7 @@ async def test_enrolment_makes_a_secret_once(app: web.Application, client: TestC
         await accounts.enrolment_secret(user.id)
 
 
+@pytest.mark.hazard("HZ-12")
 async def test_personal_fields_are_not_stored_in_clear(
     app: web.Application, client: TestClient
 ) -> None:

@@ -45,6 +45,7 @@ async def consent_url(app: web.Application, client: TestClient, therapist: Staff
     return f"/consent/{issued.token}"
 
 
+@pytest.mark.hazard("HZ-03")
 async def test_parent_consents_once_then_withdraws(
     app: web.Application, client: TestClient, consent_url: str
 ) -> None:

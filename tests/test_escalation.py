@@ -34,6 +34,7 @@ async def _dashboard(
     return peer
 
 
+@pytest.mark.hazard("HZ-05")
 async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_closed(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -90,6 +91,7 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
     await asyncio.gather(young.close(), parent.close(), supervisor.close(), outsider.close())
 
 
+@pytest.mark.hazard("HZ-05")
 async def test_a_dashboard_opened_later_sees_what_is_still_open(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -145,6 +147,7 @@ def settings(settings: Settings, mail_and_hook) -> Settings:  # type: ignore[no-
     )
 
 
+@pytest.mark.hazard("HZ-05")
 async def test_alerts_go_by_mail_and_webhook_and_repeat_down_the_rota(
     app: web.Application, aiohttp_client, client: TestClient, room: Room, mail_and_hook
 ) -> None:  # type: ignore[no-untyped-def]

@@ -194,6 +194,7 @@ async def test_working_across_borders_needs_sign_off(app: web.Application, ther)
     assert "client.across_borders" in result.sign_off_items
 
 
+@pytest.mark.hazard("HZ-08")
 async def test_a_risk_change_makes_the_checklist_due_for_review(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
     client = await ready_client(app, ther)
     await app[CLIENTS].update_levels(
@@ -214,6 +215,7 @@ async def test_a_risk_change_makes_the_checklist_due_for_review(app: web.Applica
     assert [h.risk_level for h in history] == [RiskLevel.HIGH, RiskLevel.NONE]
 
 
+@pytest.mark.hazard("HZ-08")
 async def test_an_old_checklist_must_be_reviewed(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
     client = await ready_client(app, ther)
     later = utcnow() + timedelta(days=app[GATEKEEPER].valid_days + 1)
@@ -221,6 +223,7 @@ async def test_an_old_checklist_must_be_reviewed(app: web.Application, ther) -> 
     assert "review_due" in {r.code for r in result.reasons}
 
 
+@pytest.mark.hazard("HZ-03")
 async def test_consent_withdrawn_blocks_at_once(app: web.Application, ther) -> None:  # type: ignore[no-untyped-def]
     client = await new_client(app, ther)
     catalogue = app[CATALOGUE]

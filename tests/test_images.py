@@ -23,6 +23,7 @@ def _jpeg_with_gps() -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.hazard("HZ-06")
 def test_a_photo_with_gps_comes_out_with_no_metadata() -> None:
     raw = _jpeg_with_gps()
     assert Image.open(io.BytesIO(raw)).getexif().get_ifd(0x8825)  # the GPS really is there

@@ -41,6 +41,7 @@ async def _through_proxy(aiohttp_client, client: TestClient, room: Room):  # typ
     return proxy, outsider, url, young, joined
 
 
+@pytest.mark.hazard("HZ-01")
 async def test_a_silent_cut_is_detected_and_the_young_person_resumes(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]

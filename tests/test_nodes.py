@@ -94,6 +94,7 @@ async def _resume(
     return peer, await peer.expect("resumed")
 
 
+@pytest.mark.hazard("HZ-10")
 async def test_a_room_survives_the_death_of_its_node(three: list[ServerProcess]) -> None:
     a, b, c = three
     staff = LiveStaff(a.url, "nia", PASSWORD)

@@ -3,6 +3,7 @@ recorded agreement and only for the therapist's own supervisors; joining and lea
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -37,6 +38,7 @@ async def _young_in_room(
     return young, yid
 
 
+@pytest.mark.hazard("HZ-13")
 async def test_an_announced_observer_joins_and_leaves(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -85,6 +87,7 @@ async def test_an_announced_observer_joins_and_leaves(
     await young.close()
 
 
+@pytest.mark.hazard("HZ-13")
 async def test_no_observer_without_the_agreement_in_the_plan(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]

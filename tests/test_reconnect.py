@@ -79,6 +79,7 @@ async def test_not_back_within_the_grace_window_is_lost(
     await late.close()
 
 
+@pytest.mark.hazard("HZ-04")
 async def test_the_therapist_resumes_with_their_cookie(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +100,7 @@ async def test_the_therapist_resumes_with_their_cookie(
     await asyncio.gather(young.close(), outsider.close(), back.close())
 
 
+@pytest.mark.hazard("HZ-01")
 async def test_a_lost_young_person_starts_the_plan_and_its_steps_are_recorded(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -130,6 +132,7 @@ async def test_a_lost_young_person_starts_the_plan_and_its_steps_are_recorded(
     ]
 
 
+@pytest.mark.hazard("HZ-01", "HZ-11")
 async def test_not_private_and_leaving_start_their_own_plans(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -192,6 +195,7 @@ async def test_a_reconnect_storm_is_absorbed(
     await asyncio.gather(*(p.close() for p in back), *(host.close() for host, _, _ in rooms))
 
 
+@pytest.mark.hazard("HZ-04")
 async def test_the_therapist_gets_back_in_without_a_token_and_ending_over_http_ends_the_room(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
@@ -214,6 +218,7 @@ async def test_the_therapist_gets_back_in_without_a_token_and_ending_over_http_e
     await asyncio.gather(young.close(), again.close(), back.close())
 
 
+@pytest.mark.hazard("HZ-02")
 async def test_a_withdrawn_link_cannot_resume(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]

@@ -118,6 +118,7 @@ async def test_no_one_outside_the_team_reads_a_record(
     assert (await browser.get(f"/records/{room.session}")).status == 403
 
 
+@pytest.mark.hazard("HZ-12")
 async def test_the_log_keeps_no_name_or_number_in_clear(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from media.client import ProtocolPeer
 from tests.conftest import PASSWORD
@@ -33,6 +34,7 @@ async def _enter(
     return therapist, young
 
 
+@pytest.mark.hazard("HZ-10")
 async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING")
     assert run_cli("migrate", env=env).returncode == 0
@@ -85,6 +87,7 @@ async def _resume(ws: aiohttp.ClientWebSocketResponse, token: str) -> tuple[Prot
     return peer, await peer.expect("resumed")
 
 
+@pytest.mark.hazard("HZ-10")
 async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> None:
     env = cli_env(
         tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING", PLAYROOM_RECONNECT_GRACE_SECONDS="12"

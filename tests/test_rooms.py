@@ -21,6 +21,7 @@ def _room() -> tuple[Room, Participant]:
     return room, room.add(Role.THERAPIST, "Therapist")
 
 
+@pytest.mark.hazard("HZ-02", "HZ-09")
 def test_joiners_wait_until_the_therapist_admits_them() -> None:
     room, therapist = _room()
     young = room.add(Role.YOUNG_PERSON, "Young person", link_id="l1")
@@ -55,6 +56,7 @@ def test_illegal_moves_raise() -> None:
         room.admit(therapist, young.id)
 
 
+@pytest.mark.hazard("HZ-02", "HZ-09")
 def test_one_device_per_link() -> None:
     room, _ = _room()
     first = room.add(Role.YOUNG_PERSON, "Young person", link_id="same")

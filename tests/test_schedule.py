@@ -20,6 +20,7 @@ from tests.factories import new_client, ready_client, therapist_view
 from tests.scenes import schedule_session
 
 
+@pytest.mark.hazard("HZ-02")
 async def test_join_link_works_only_inside_its_window(
     app: web.Application, client: TestClient, therapist: Staff
 ) -> None:
@@ -79,6 +80,7 @@ async def test_a_blocked_room_does_not_open(
     assert gate["status"] == "blocked" and gate["reasons"]
 
 
+@pytest.mark.hazard("HZ-03")
 async def test_consent_withdrawn_after_scheduling_stops_the_room(
     app: web.Application, client: TestClient, therapist: Staff
 ) -> None:
@@ -115,6 +117,7 @@ async def test_an_open_gate_opens_the_room(
     assert resp.status == 200 and (await resp.json())["status"] == "open"
 
 
+@pytest.mark.hazard("HZ-08")
 async def test_signalling_refuses_to_open_a_blocked_room(
     app: web.Application, client: TestClient, therapist: Staff
 ) -> None:
@@ -168,6 +171,7 @@ async def test_signalling_needs_a_signed_in_user_from_this_site(
     assert info.value.status == 403
 
 
+@pytest.mark.hazard("HZ-09")
 async def test_another_therapists_room_is_refused_on_the_socket(
     app: web.Application, client: TestClient, aiohttp_client, therapist: Staff
 ) -> None:  # type: ignore[no-untyped-def]

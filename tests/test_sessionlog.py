@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -71,6 +72,7 @@ async def test_an_untouched_log_verifies_and_keeps_personal_details_sealed(
     assert b"07700" not in row.details_enc and "07700" not in row.digest
 
 
+@pytest.mark.hazard("HZ-07")
 async def test_an_edited_entry_is_named(app: web.Application, client: TestClient) -> None:
     log, stream = await _written(app)
     await _sql(
@@ -105,12 +107,14 @@ async def test_a_rewritten_entry_with_a_fresh_hash_is_named(
     assert _problems((await log.verify(stream)).findings) == {(2, "altered")}
 
 
+@pytest.mark.hazard("HZ-07")
 async def test_a_removed_entry_is_named(app: web.Application, client: TestClient) -> None:
     log, stream = await _written(app)
     await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq == 3))
     assert _problems((await log.verify(stream)).findings) == {(3, "removed")}
 
 
+@pytest.mark.hazard("HZ-07")
 async def test_the_newest_entry_removed_is_caught_by_the_checkpoint(
     app: web.Application, client: TestClient
 ) -> None:
@@ -139,6 +143,7 @@ async def _forge(app: web.Application, stream: str, seq: int, prev: str) -> None
         session.add(row)
 
 
+@pytest.mark.hazard("HZ-07")
 async def test_an_inserted_entry_is_named(app: web.Application, client: TestClient) -> None:
     log, stream = await _written(app)
     before = await _row(app, stream, 2)
@@ -164,6 +169,7 @@ async def test_an_entry_added_after_the_end_is_named(
     assert _problems((await log.verify(stream)).findings) == {(7, "inserted")}
 
 
+@pytest.mark.hazard("HZ-07")
 async def test_reordered_entries_are_named(app: web.Application, client: TestClient) -> None:
     log, stream = await _written(app)
     three, four = await _row(app, stream, 3), await _row(app, stream, 4)
@@ -175,6 +181,7 @@ async def test_reordered_entries_are_named(app: web.Application, client: TestCli
     assert "written as entry 4" in next(f.detail for f in report.findings if f.seq == 3)
 
 
+@pytest.mark.hazard("HZ-07")
 async def test_a_checkpoint_with_a_wrong_signature_is_reported(
     app: web.Application, client: TestClient
 ) -> None:

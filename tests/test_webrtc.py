@@ -8,6 +8,7 @@ import contextlib
 import json
 from datetime import timedelta
 
+import pytest
 from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient
 
@@ -178,6 +179,7 @@ async def test_bad_input_is_refused_and_the_room_goes_on(
     await asyncio.gather(young.close(), second.close(), attacker.close())
 
 
+@pytest.mark.hazard("HZ-06")
 async def test_a_relay_only_session_tells_browsers_to_relay(
     app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
 ) -> None:  # type: ignore[no-untyped-def]

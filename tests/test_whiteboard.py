@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from aiohttp import web
 from PIL import Image
 
@@ -113,6 +114,7 @@ async def test_bad_board_input_is_refused_and_nothing_is_lost(scene: Scene) -> N
     assert len(t.board.elements["t-1"]["points"]) == 20  # nothing drawn was lost
 
 
+@pytest.mark.hazard("HZ-06")
 async def test_pictures_are_cleaned_before_anyone_sees_them(scene: Scene) -> None:
     t, y = scene.therapist, scene.young
     await y.share("photo", _jpeg_with_gps())

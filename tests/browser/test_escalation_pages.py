@@ -17,6 +17,7 @@ from tests.helpers import ServerProcess, run_cli
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.hazard("HZ-05")
 def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: ServerProcess) -> None:
     context, therapist, _ = therapist_page(browser, live_server, "esme")
     supervisor_person = make_person(live_server, "sam.sup", "supervisor")

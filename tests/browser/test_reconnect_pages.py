@@ -117,6 +117,7 @@ def test_a_dropped_socket_resumes_on_the_same_connections(
     context.close()
 
 
+@pytest.mark.hazard("HZ-01")
 def test_a_frozen_browser_comes_back_by_itself(
     browser: Browser, playwright: Playwright, server: ServerProcess
 ) -> None:
@@ -134,6 +135,7 @@ def test_a_frozen_browser_comes_back_by_itself(
         frozen.browser.close()
 
 
+@pytest.mark.hazard("HZ-04", "HZ-10")
 def test_both_sides_come_back_after_the_server_is_killed(
     browser: Browser, server: ServerProcess
 ) -> None:
