@@ -260,3 +260,5 @@ class Continuity(ConnectionBase):
         await self.hub.lobby(room)
         if me.role is Role.YOUNG_PERSON:
             await self.start_plan(room, me, Case.LOST)
+        if room.empty:  # the last one gone: the room and its board leave memory
+            self.hub.rooms.discard(room)

@@ -42,7 +42,7 @@ TRANSITIONS: dict[State, set[State]] = {
     State.LOST: {State.RECONNECTED, State.LEFT},
     State.LEFT: set(),
 }
-IN_ROOM = {State.ADMITTED, State.CONNECTED, State.RECONNECTED}
+IN_ROOM = (State.ADMITTED, State.CONNECTED, State.RECONNECTED)  # a tuple: no Enum.__hash__
 
 
 class Role(enum.StrEnum):
@@ -258,6 +258,11 @@ class Room:
         if person.was_waiting:
             person.set_state(State.WAITING, "back in the waiting room")
 
+    @property
+    def empty(self) -> bool:
+        """Nobody is in it, waiting for it or holding a place in it."""
+        return all(p.state in (State.LEFT, State.LOST) for p in self.participants.values())
+
     def lose(self, person: Participant, cause: str) -> bool:
         """Not back within the grace window after their socket dropped."""
         if person.state is not State.INTERRUPTED or "socket" not in person.interruptions:
@@ -327,3 +332,5 @@ class Rooms:
     def discard(self, room: Room) -> None:
         if self.by_session.get(room.session_id) is room:
             del self.by_session[room.session_id]
+            if self.on_empty is not None:
+                self.on_empty(room)

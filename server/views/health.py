@@ -1,13 +1,20 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and an administrator's view of what a process holds."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import resource
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.appkeys import DATABASE, HUB
+from server.appkeys import DATABASE, HUB, WHITEBOARDS
+from server.auth import staff_only
+from server.models import Role
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -31,3 +38,39 @@ async def readyz(request: web.Request) -> web.StreamResponse:
         body = {"status": "unavailable", "database": "ok", "bus": "unreachable"}
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
+
+
+@routes.get("/ops/status", name="ops_status")
+@staff_only(Role.ADMIN)
+async def status(request: web.Request) -> web.StreamResponse:
+    """What this process holds, for an administrator watching for leaks: live rooms and
+    people, sockets, server peers, boards in memory, asyncio tasks, open files and memory.
+    Counts only: nothing about who is in which room."""
+    hub, whiteboards = request.app[HUB], request.app[WHITEBOARDS]
+    fds, rss = _process()
+    return web.json_response(
+        {
+            "node": hub.bus.node_id,
+            "rooms": len(hub.rooms.by_session),
+            "participants": sum(len(r.participants) for r in hub.rooms.by_session.values()),
+            "sockets": len(hub.all),
+            "resumable": len(hub.resumable),
+            "grace_timers": len(hub.grace),
+            "server_peers": len(whiteboards.peers),
+            "boards": len(whiteboards.boards),
+            "tasks": len(asyncio.all_tasks()),
+            "open_files": fds,
+            "rss_bytes": rss,
+        }
+    )
+
+
+def _process() -> tuple[int, int]:
+    """Open files and resident memory of this process (from /proc: no waiting on a disk)."""
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the peak, in bytes
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        rss = pages * os.sysconf("SC_PAGE_SIZE")  # now, where Linux tells
+    return fds, rss
+
