@@ -85,9 +85,12 @@ class Hosting(Escalating):
         await write_summaries(self.app[SESSION_LOG], room)  # before the log is sealed
         await self.app[SCHEDULE].end(self.user, room.session_id)  # links stop working
         await self.hub.send_many(everyone, RoomEnded())
-        for participant in everyone:
-            await self.hub.disconnect(participant)
+        for participant in room.participants.values():  # no place is held in an ended room
+            await self.hub.forget(participant)
         self.hub.rooms.discard(room)
+        # this connection's own socket last: closing it may end this very handler
+        for participant in sorted(everyone, key=lambda p: p is me):
+            await self.hub.disconnect(participant)
 
     async def quality(self, message: Quality) -> None:
         room, me = self._in_room()

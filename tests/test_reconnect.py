@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from media.client import ProtocolPeer
+from server.appkeys import DATABASE, HUB, WHITEBOARDS
+from server.models import Place
 from server.settings import Settings
 from tests.scenes import Room, join_token, join_with, schedule_session
 from tests.test_webrtc import FRAMES
@@ -241,3 +244,23 @@ async def test_a_withdrawn_link_cannot_resume(
     await back.send({"type": "resume", "token": joined["resume"]})
     assert (await back.expect("error"))["code"] == "bad_resume"
     await back.close()
+
+
+async def test_an_ended_room_holds_no_place_and_leaves_memory(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    young, joined = await _admitted(aiohttp_client, client, room)
+    hub = app[HUB]
+    assert len(hub.resumable) == 2
+    await room.therapist.send({"type": "end_room"})
+    await young.expect("room_ended")
+    await young.wait_for(lambda: young.ws.closed)  # closed once the room is let go
+    assert hub.resumable == {} and hub.rooms.by_session == {}
+    assert app[WHITEBOARDS].boards == {}
+    async with app[DATABASE].session() as session:
+        assert (await session.scalar(sa.select(sa.func.count()).select_from(Place))) == 0
+    # and the token of an ended room resumes nothing
+    again = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    await again.send({"type": "resume", "token": joined["resume"]})
+    assert (await again.expect("error"))["code"] == "bad_resume"
+    await again.close()
