@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiortc import (
@@ -34,11 +34,21 @@ log = logging.getLogger(__name__)
 
 
 class ProtocolPeer:
-    """One participant: a signalling socket plus one RTCPeerConnection per other person."""
+    """One participant: a signalling socket plus one RTCPeerConnection per other person.
 
-    def __init__(self, ws: ClientWebSocketResponse, media: bool = True) -> None:
+    ``board="socket"`` carries the board over the signalling socket (``board_open`` and
+    ``board`` frames) instead of a data connection to the server: no pictures, no control
+    channel."""
+
+    def __init__(
+        self,
+        ws: ClientWebSocketResponse,
+        media: bool = True,
+        board: Literal["channel", "socket"] = "channel",
+    ) -> None:
         self.ws = ws
         self.media = media
+        self.board_over = board
         self.me: dict[str, Any] | None = None
         self.pcs: dict[str, RTCPeerConnection] = {}
         self.frames: dict[str, dict[str, int]] = {}  # peer id -> kind -> frames decoded
@@ -56,6 +66,8 @@ class ProtocolPeer:
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()  # board frames, in order
+        self._writer: asyncio.Task[None] | None = None
         self._reader = asyncio.create_task(self._read())
 
     # -- signalling
@@ -68,6 +80,11 @@ class ProtocolPeer:
             if frame.type is not WSMsgType.TEXT:
                 continue
             message = json.loads(frame.data)
+            if message["type"] == "board":  # the board over the socket: not kept in the inbox
+                self._board_message(message["message"])
+                async with self._changed:
+                    self._changed.notify_all()
+                continue
             await self._dispatch(message)
             async with self._changed:
                 self.inbox.append(message)
@@ -188,12 +205,19 @@ class ProtocolPeer:
     # -- the data connection to the server: board, objects, control
 
     async def open_board(self) -> None:
-        """Offer a data connection to the server and wait for the board's snapshot."""
+        """Offer a data connection to the server (or, with ``board="socket"``, open the board
+        on the signalling socket) and wait for the board's snapshot."""
         if self.data_pc is not None:
             await self.data_pc.close()
+            self.data_pc = None
+            self.channels = {}
         self.board = Replica()
         self._snapshot = False
         self._parts: list[dict[str, Any]] = []
+        if self.board_over == "socket":
+            await self.send({"type": "board_open"})
+            await self.wait_for(lambda: self._snapshot)
+            return
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.data_pc = pc
         self.channels = {
@@ -219,7 +243,11 @@ class ProtocolPeer:
         task.add_done_callback(self._tasks.discard)
 
     def _on_board(self, data: str) -> None:
-        doc = json.loads(data)
+        self._board_message(json.loads(data))
+        self._notify()
+
+    def _board_message(self, doc: dict[str, Any]) -> None:
+        """One message of the board, from the data channel or the socket."""
         if doc["type"] == "snapshot_part":
             self._parts.extend(doc["elements"])
         elif doc["type"] == "snapshot":
@@ -231,7 +259,16 @@ class ProtocolPeer:
             self.board.receive(doc["seq"], doc["changes"])
         elif doc["type"] == "error":
             self.board_errors.append(doc)
-        self._notify()
+
+    async def _write(self) -> None:
+        while True:
+            await self.ws.send_str(await self._outbox.get())
+
+    def _send_later(self, message: dict[str, Any]) -> None:
+        """Queue a frame behind the board frames before it (``draw`` does not wait)."""
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        self._outbox.put_nowait(json.dumps({"v": 1, **message}))
 
     def _on_control(self, data: str | bytes) -> None:
         self.pongs += 1
@@ -274,8 +311,11 @@ class ProtocolPeer:
             self._heartbeat = None
 
     def draw(self, op: dict[str, Any]) -> None:
-        """Send one board operation."""
-        self.channels["board"].send(json.dumps(op))
+        """Send one board operation (in order, whichever way the board goes)."""
+        if self.board_over == "socket":
+            self._send_later({"type": "board", "op": op})
+        else:
+            self.channels["board"].send(json.dumps(op))
 
     async def share(self, transfer_id: str, data: bytes, chunk: int = 16 * 1024) -> None:
         """Send a picture in chunks over the objects channel."""
@@ -299,6 +339,8 @@ class ProtocolPeer:
 
     async def close(self) -> None:
         self.stop_heartbeat()
+        if self._writer is not None:
+            self._writer.cancel()
         if self.data_pc is not None:
             await self.data_pc.close()
         self._reader.cancel()

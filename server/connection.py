@@ -110,6 +110,10 @@ class ConnectionBase:
         if member is not None:
             await member.peer.close()
 
+    def board_author(self, me: Participant) -> str:
+        """Who draws, stable across reconnects: the join link, or the staff account."""
+        return me.link_id or f"staff:{self.user.id if self.user else me.id}"
+
     async def server_signal(self, message: ServerSignal) -> None:
         """The data connection to the server (board, objects, control)."""
         room, me = self._in_room()
@@ -142,8 +146,7 @@ class ConnectionBase:
                 raise ProtocolError("not_in_room", "You are not in the room.")
             peer = ServerPeer(pid, on_message, on_open, on_gone)
             whiteboards.peers.add(peer)
-            author = me.link_id or f"staff:{self.user.id if self.user else me.id}"
-            board.join(pid, Member(author, me.role is Role.THERAPIST, peer))
+            board.join(pid, Member(self.board_author(me), me.role is Role.THERAPIST, peer))
             self.server_peer = peer
             answer = await peer.answer(message.description.sdp)
             await self.reply(ServerAnswer(description=Description(type="answer", sdp=answer)))

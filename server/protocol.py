@@ -7,7 +7,7 @@ Every message is a JSON object with ``v`` (protocol version) and ``type``. See
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -186,6 +186,20 @@ class ServerSignal(Message):
     candidate: Candidate | None = None
 
 
+class BoardOpen(Message):
+    """The board over this socket instead of the data connection to the server (for a
+    network where that connection cannot be made); its snapshot follows in ``board`` frames."""
+
+    type: Literal["board_open"]
+
+
+class BoardOperation(Message):
+    """One board operation over the socket, as the ``board`` data channel carries it."""
+
+    type: Literal["board"]
+    op: dict[str, Any]
+
+
 class Observe(Message):
     """A supervisor joins a running session as an announced observer."""
 
@@ -257,6 +271,8 @@ Incoming = Annotated[
     | Flag
     | Signal
     | ServerSignal
+    | BoardOpen
+    | BoardOperation
     | MediaState
     | Quality
     | AskRating

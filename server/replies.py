@@ -147,6 +147,14 @@ class ServerAnswer(Message):
     description: Description
 
 
+class BoardFrame(Message):
+    """One message of the board (``snapshot_part``, ``snapshot``, ``change``, ``error``), as
+    the ``board`` data channel carries it, to someone whose board is on the socket."""
+
+    type: Literal["board"] = "board"
+    message: dict[str, Any]
+
+
 class Notice(Message):
     """Something the person should know, e.g. a second device tried their link."""
 

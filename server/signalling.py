@@ -20,6 +20,7 @@ from server.appkeys import (
     WHITEBOARDS,
 )
 from server.auth import current_user
+from server.boardsocket import BoardOverSocket
 from server.checklists import Kind
 from server.db import utcnow
 from server.exceptions import Forbidden, PlayroomError
@@ -35,6 +36,8 @@ from server.protocol import (
     Admit,
     AllowClear,
     AskRating,
+    BoardOpen,
+    BoardOperation,
     CloseEscalation,
     Decline,
     EndRoom,
@@ -85,7 +88,7 @@ routes = web.RouteTableDef()
 RATE_PER_SECOND = 50
 
 
-class Connection(Observing):
+class Connection(Observing, BoardOverSocket):
     """One WebSocket, dispatching each message to its handler."""
 
     async def handle(self, message: Incoming) -> None:
@@ -148,6 +151,10 @@ class Connection(Observing):
                 await self.signal(message)
             case ServerSignal():
                 await self.server_signal(message)
+            case BoardOpen():
+                await self.board_open(message)
+            case BoardOperation():
+                await self.board_operation(message)
             case MediaState():
                 await self.media_state(message)
             case Quality():

@@ -9,6 +9,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -29,13 +30,22 @@ PICTURES_PER_MINUTE = 6
 SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
 
 
+class Link(Protocol):
+    """What carries a member's channels: their data connection (``ServerPeer``) or, as a
+    fallback, their signalling socket (``server/boardsocket.py``, the board only)."""
+
+    def send(self, label: str, data: str | bytes) -> bool: ...
+    def send_json(self, label: str, doc: object) -> bool: ...
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Member:
-    """A participant's data connection, as the board sees it."""
+    """A participant's link to the board (data connection or socket), as the board sees it."""
 
     author: str  # stable across reconnects: the link, or the therapist's account
     may_clear: bool
-    peer: ServerPeer
+    peer: Link
     transfers: Transfers = field(default_factory=Transfers)
 
 
@@ -70,7 +80,7 @@ class RoomBoard:
     def join(self, participant_id: str, member: Member) -> None:
         self.members[participant_id] = member
 
-    def leave(self, participant_id: str, peer: ServerPeer) -> None:
+    def leave(self, participant_id: str, peer: Link) -> None:
         member = self.members.get(participant_id)
         if member is not None and member.peer is peer:
             del self.members[participant_id]
@@ -85,7 +95,7 @@ class RoomBoard:
             for object_id in await self._object_ids():
                 await self._send_object(member.peer, object_id)
 
-    def send_snapshot(self, peer: ServerPeer) -> None:
+    def send_snapshot(self, peer: Link) -> None:
         """The whole board, in parts small enough for any data channel, then its ``seq``."""
         elements = self.board.snapshot()["elements"]
         part: list[dict[str, object]] = []
@@ -220,7 +230,7 @@ class RoomBoard:
         return [e.data["object"] for e in self.board.elements.values() if e.kind == "picture"]
 
     async def _send_object(
-        self, peer: ServerPeer, object_id: str, mime: str | None = None, data: bytes | None = None
+        self, peer: Link, object_id: str, mime: str | None = None, data: bytes | None = None
     ) -> None:
         if data is None:
             async with self.db.session() as session:

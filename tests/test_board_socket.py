@@ -1,0 +1,150 @@
+"""The board over the signalling socket (``server/boardsocket.py``): the fallback for a network
+where the data connection to the server cannot be made. The same board, the same rules."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from media.client import ProtocolPeer
+from server.appkeys import WHITEBOARDS
+from server.boardsocket import board_frame
+from server.protocol import dump_message
+from server.replies import BoardFrame
+from tests.conftest import Staff, sign_in
+from tests.factories import ready_client, therapist_view
+from tests.scenes import join_token, schedule_session, stroke
+
+
+async def _room(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> tuple[str, ProtocolPeer, ProtocolPeer]:
+    """A room whose therapist is in it (no board yet), and a young person waiting."""
+    csrf = await sign_in(client, therapist)
+    kid = await ready_client(app, await therapist_view(app, therapist.username))
+    made = await schedule_session(client, csrf, kid.id)
+    t = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await t.send({"type": "open_room", "session": made["id"]})
+    await t.expect("room_opened")
+    outsider = await aiohttp_client(client.server)
+    y = ProtocolPeer(await outsider.ws_connect("/ws"), media=False, board="socket")
+    await y.send({"type": "join", "token": join_token(made)})
+    await y.expect("waiting")
+    return made["id"], t, y
+
+
+async def _admit(t: ProtocolPeer, y: ProtocolPeer) -> None:
+    lobby = await t.expect("lobby", within=5)
+    while not lobby["waiting"]:
+        lobby = await t.expect("lobby", within=5)
+    await t.send({"type": "admit", "participant": lobby["waiting"][0]["id"]})
+    await y.expect("admitted")
+
+
+async def test_a_socket_member_and_a_data_channel_member_converge(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    session, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await t.open_board()  # the data connection
+        for op in stroke("t-0", 50):
+            t.draw(op)
+        await t.wait_for(lambda: t.board.seq == 21)
+        await y.open_board()  # over the socket: the snapshot has what was drawn before
+        assert y.board.seq == 21 and y.board.snapshot() == t.board.snapshot()
+        assert y.data_pc is None
+        for a, b in zip(stroke("t-1", 100), stroke("y-1", 600), strict=True):
+            t.draw(a)
+            y.draw(b)
+        y.draw({"op": "undo"})  # the young person's own stroke, as on the data channel
+        await t.wait_for(lambda: t.board.seq == 64)
+        await y.wait_for(lambda: y.board.seq == 64)
+        assert t.board.snapshot() == y.board.snapshot()
+        server_board = app[WHITEBOARDS].boards[session].board
+        assert y.board.snapshot()["elements"] == server_board.snapshot()["elements"]
+        elements = {e["id"]: e for e in y.board.snapshot()["elements"]}
+        assert elements["t-1"]["visible"] and not elements["y-1"]["visible"]
+        assert not t.board_errors and not y.board_errors
+
+        # sealed and stored before anyone saw it: a fresh board rebuilt from storage agrees
+        from server.whiteboard import Whiteboards
+
+        fresh = Whiteboards(app[WHITEBOARDS].db, app[WHITEBOARDS].ring)
+        reloaded = await fresh.get(session, app[WHITEBOARDS].boards[session].client_id)
+        assert reloaded.board.snapshot() == server_board.snapshot()
+    finally:
+        await t.close()
+        await y.close()
+
+
+async def test_the_waiting_room_has_no_board(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    session, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await y.send({"type": "board_open"})
+        assert (await y.expect("error"))["code"] == "not_in_room"
+        await y.send({"type": "board", "op": {"op": "stroke_end", "id": "x"}})
+        assert (await y.expect("error"))["code"] == "not_in_room"
+        assert (
+            session not in app[WHITEBOARDS].boards or not app[WHITEBOARDS].boards[session].members
+        )
+
+        await _admit(t, y)
+        await y.send({"type": "board", "op": {"op": "stroke_end", "id": "x"}})
+        assert (await y.expect("error"))["code"] == "board_closed"  # open it first
+        await y.open_board()
+        await t.open_board()
+        yid = y.me["id"] if y.me else ""
+        await t.send({"type": "to_waiting", "participant": yid})
+        await y.expect("waiting")
+        assert yid not in app[WHITEBOARDS].boards[session].members  # off the board at once
+        y.draw(stroke("y-1", 10)[0])
+        assert (await y.expect("error"))["code"] == "not_in_room"
+        for op in stroke("t-1", 100):
+            t.draw(op)
+        await t.wait_for(lambda: t.board.seq == 21)
+        await t.send({"type": "ping", "n": 7})
+        await t.expect("pong", n=7)
+        assert y.board.seq == 0  # nothing reached the waiting room
+    finally:
+        await t.close()
+        await y.close()
+
+
+async def test_bad_input_gets_an_error_and_the_socket_stays_up(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    session, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await y.open_board()
+        y.draw({"op": "laser"})
+        y.draw({"op": "text", "id": "x", "x": 1e12, "y": 1, "text": "hi", "colour": "#000000"})
+        y.draw({"op": "clear"})  # not allowed for the young person
+        await y.wait_for(lambda: len(y.board_errors) == 3)
+        assert [e["code"] for e in y.board_errors] == ["unknown_op", "bad_op", "not_allowed"]
+        await y.ws.send_str(json.dumps({"v": 1, "type": "board", "op": "stroke_end"}))
+        assert (await y.expect("error"))["code"] == "bad_message"  # not an object
+        await y.ws.send_str('{"v": 1, "type": "board", "op": {"op": "text", "x": NaN}}')
+        await y.wait_for(lambda: len(y.board_errors) == 4)
+        assert y.board_errors[-1]["code"] == "bad_op"
+
+        await y.send({"type": "ping", "n": 1})
+        await y.expect("pong", n=1)  # still up
+        for op in stroke("y-1", 300):
+            y.draw(op)
+        await y.wait_for(lambda: y.board.seq == 21)
+        assert len(y.board.elements["y-1"]["points"]) == 20 and len(y.board_errors) == 4
+    finally:
+        await t.close()
+        await y.close()
+
+
+def test_the_board_frame_is_the_reply_model() -> None:
+    change = {"type": "change", "seq": 3, "author": "a", "changes": [{"finished": "s-1"}]}
+    raw = json.dumps(change, separators=(",", ":"))
+    assert json.loads(board_frame(raw)) == json.loads(dump_message(BoardFrame(message=change)))
