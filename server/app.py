@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from server import websocket
+from server import openapi, websocket
 from server.accounts import Accounts
 from server.appkeys import (
     ACCOUNTS,
@@ -52,6 +52,7 @@ from server.hub import Hub
 from server.links import Links
 from server.notify import Notifier
 from server.outcomes import Outcomes
+from server.pathids import ids_middleware
 from server.places import Places
 from server.ratelimit import RateLimiter
 from server.records import Records
@@ -83,7 +84,13 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application; resources open in ``cleanup_ctx`` when it starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[headers_middleware, session_cookies, error_middleware, csrf_middleware],
+        middlewares=[
+            headers_middleware,
+            session_cookies,
+            error_middleware,
+            csrf_middleware,
+            ids_middleware,
+        ],
     )
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
@@ -117,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(sessions.routes)
     app.router.add_routes(supervision.routes)
     app.router.add_routes(box.routes)
+    app.router.add_routes(openapi.routes)
     app.router.add_routes(websocket.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
     return app

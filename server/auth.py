@@ -103,7 +103,8 @@ async def _load(request: web.Request, session: Session) -> StaffView | None:
 
 
 def staff_only(*roles: Role) -> Callable[[Handler], Handler]:
-    """Require a signed-in staff member (of one of ``roles``, when given)."""
+    """Require a signed-in staff member (of one of ``roles``, when given). The roles stay on
+    the handler as ``staff_roles``, where the API's description reads them."""
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
@@ -117,6 +118,7 @@ def staff_only(*roles: Role) -> Callable[[Handler], Handler]:
                 raise Forbidden("This page is for other staff roles.")
             return await handler(request)
 
+        wrapper.staff_roles = roles or tuple(Role)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

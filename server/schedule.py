@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from server import tokens
 from server.accounts import StaffView
@@ -23,6 +23,7 @@ from server.sessionlog import SessionLog, session_stream, staff_actor
 from server.tokens import Claims
 
 JOIN_ROLES = ("young_person", "parent")
+MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
 
 
 class NewAppointment(BaseModel):
@@ -32,6 +33,16 @@ class NewAppointment(BaseModel):
     minutes: Annotated[int, Field(ge=10, le=180)] = 50
     relay_only: bool = False
     parent_link: bool = False
+
+    @field_validator("starts_at")
+    @classmethod
+    def _within_reach(cls, value: datetime) -> datetime:
+        """At most two years ahead: a later start is a typing slip (and one near the end of
+        the calendar has no end time, nor a UTC time to store)."""
+        now = utcnow()
+        if value.year > now.year + 2 or value - now > MOST_AHEAD:
+            raise ValueError("a session can be scheduled at most two years ahead")
+        return value
 
 
 class GateClosed(PlayroomError):
