@@ -153,15 +153,22 @@ def parse_op(data: str | bytes | dict[str, Any]) -> AnyOp:
     """Validate one operation; raises BoardError naming what is wrong."""
     try:
         doc = json.loads(data) if isinstance(data, str | bytes) else data
-        return _ops.validate_python(doc)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # not only bad JSON and bad UTF-8: a number of more than 4,300 digits, or nesting
+        # deeper than the decoder's recursion limit, raise ValueError and RecursionError
         raise BoardError("bad_json", "The operation is not valid JSON.") from exc
+    try:
+        return _ops.validate_python(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            raise BoardError("unknown_op", "Unknown board operation.") from exc
-        where = ".".join(str(p) for p in first["loc"][1:]) or "operation"
-        raise BoardError("bad_op", f"{where}: {first['msg']}") from exc
+        raise _refusal(exc) from exc
+
+
+def _refusal(exc: ValidationError) -> BoardError:
+    first = exc.errors()[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return BoardError("unknown_op", "Unknown board operation.")
+    where = ".".join(str(p) for p in first["loc"][1:]) or "operation"
+    return BoardError("bad_op", f"{where}: {first['msg']}")
 
 
 @dataclass

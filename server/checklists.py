@@ -228,8 +228,10 @@ def _location(error: dict[str, Any], doc: Any) -> str:
 
 def load_file(path: Path) -> Checklist:
     try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # besides YAML errors: bytes that are not UTF-8, a value of an implicit type that
+        # cannot be (``2001-13-01``, ``!!int x``), nesting deeper than the composer recurses
         raise ConfigurationError(f"checklist {path.name} is not valid YAML: {exc}") from exc
     try:
         return Checklist.model_validate(doc)

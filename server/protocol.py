@@ -291,7 +291,9 @@ def parse_message(raw: str | bytes) -> Incoming:
         raise ProtocolError("too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
     try:
         doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # not only bad JSON and bad UTF-8: a number of more than 4,300 digits, or nesting
+        # deeper than the decoder's recursion limit, raise ValueError and RecursionError
         raise ProtocolError("bad_json", "The message is not valid JSON.") from exc
     if not isinstance(doc, dict):
         raise ProtocolError("bad_message", "A message is a JSON object.")

@@ -17,7 +17,10 @@ def check_sdp(sdp: str) -> None:
         raise ProtocolError("bad_sdp", "The session description does not parse.")
     try:
         parsed = SessionDescription.parse(sdp)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except Exception as exc:
+        # aiortc's parser is not written for hostile input: besides ValueError and its kin
+        # it asserts that c= and m= lines match, and a format with no rtpmap line ends in
+        # StopIteration. Whatever it raises, the description does not parse.
         raise ProtocolError("bad_sdp", "The session description does not parse.") from exc
     if not any(m.kind in USABLE and m.port != 0 for m in parsed.media):
         raise ProtocolError("bad_sdp", "The session description offers no usable media.")

@@ -41,7 +41,13 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode, accepting only the one spelling ``_b64`` gives: the decoder alone skips
+    characters outside the alphabet, takes ``+/`` for ``-_`` and ignores the spare bits of
+    the last character, so many strings would be the same token."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data
 
 
 def issue(ring: KeyRing, claims: Claims) -> str:
