@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: serve test lint bench chromium clean
+.PHONY: serve test lint bench chromium clean fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,13 @@ bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_pages
 	$(BIN)/python -m tests.bench.bench_reconnect_aiortc
 	$(BIN)/python -m tests.bench.bench_nodes
+
+## fuzz: run each fuzz target (atheris) for FUZZ_SECONDS; writes tests/fuzz/results/report.json
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+
+## soak: 50 rooms for SOAK_SECONDS (600) joining, drawing, dropping and resuming; fails on a leak
+SOAK_SECONDS ?= 600
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m tests.bench.soak $(SOAK_SECONDS) 50

@@ -1,0 +1,1 @@
+"""Fuzz targets (atheris) for the parsers of outside input; ``make fuzz`` runs them."""
