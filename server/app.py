@@ -24,7 +24,9 @@ from server.appkeys import (
     CONSENTS,
     COOKIE_STORAGE,
     DATABASE,
+    DISCHARGES,
     ESCALATIONS,
+    EXPORTS,
     GATEKEEPER,
     HUB,
     KEYRING,
@@ -34,6 +36,7 @@ from server.appkeys import (
     OUTCOMES,
     RECORDS,
     REPORTS,
+    RETENTION,
     SCHEDULE,
     SESSION_LOG,
     SETTINGS,
@@ -45,8 +48,10 @@ from server.bus import make_bus
 from server.checklists import load_catalogue
 from server.clients import Clients
 from server.consent import Consents
+from server.discharge import Discharges
 from server.escalation import Escalations
 from server.exceptions import StorageUnavailable
+from server.export import Exports
 from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.links import Links
@@ -58,6 +63,7 @@ from server.ratelimit import RateLimiter
 from server.records import Records
 from server.relay import RELAY, Relay
 from server.reports import Reports
+from server.retention import Policy, Retention
 from server.schedule import Schedule
 from server.security import error_middleware, headers_middleware
 from server.sessionlog import SessionLog
@@ -69,6 +75,7 @@ from server.views import (
     consent,
     health,
     home,
+    privacy,
     records,
     reports,
     sessions,
@@ -113,6 +120,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_checkpoints_ctx)
+    app.cleanup_ctx.append(_retention_ctx)
     app.cleanup_ctx.append(_bus_ctx)
     app.router.add_routes(health.routes)
     app.router.add_routes(signin.routes)
@@ -124,6 +132,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(sessions.routes)
     app.router.add_routes(supervision.routes)
     app.router.add_routes(box.routes)
+    app.router.add_routes(privacy.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(websocket.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -149,6 +158,26 @@ async def _checkpoints_ctx(app: web.Application) -> AsyncIterator[None]:
             try:
                 for stream in await log.unsealed_streams():
                     await log.checkpoint(stream)
+            except StorageUnavailable:
+                continue  # the database is read-only for now: the next round tries again
+
+    task = asyncio.create_task(run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Delete what is past its retention period, at regular intervals (``playroom purge``
+    runs the same)."""
+    retention, every = app[RETENTION], app[SETTINGS].purge_interval_seconds
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await retention.purge()
             except StorageUnavailable:
                 continue  # the database is read-only for now: the next round tries again
 
@@ -214,6 +243,9 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
     app[RECORDS] = Records(storage.db, session_log, clients, gatekeeper, settings.timezone)
+    app[RETENTION] = Retention(storage.db, storage.ring, Policy.from_settings(settings))
+    app[EXPORTS] = Exports(storage.db, storage.ring, session_log)
+    app[DISCHARGES] = Discharges(storage.db, clients, app[RETENTION], session_log)
     app[COOKIE_STORAGE] = EncryptedCookieStorage(
         storage.ring.material.cookie_key,
         cookie_name="playroom_staff",

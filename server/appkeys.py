@@ -11,7 +11,9 @@ from server.checklists import Catalogue
 from server.clients import Clients
 from server.consent import Consents
 from server.db import Database
+from server.discharge import Discharges
 from server.escalation import Escalations
+from server.export import Exports
 from server.gatekeeper import Gatekeeper
 from server.hub import Hub
 from server.keys import KeyRing
@@ -21,6 +23,7 @@ from server.outcomes import Outcomes
 from server.ratelimit import RateLimiter
 from server.records import Records
 from server.reports import Reports
+from server.retention import Retention
 from server.schedule import Schedule
 from server.sessionlog import SessionLog
 from server.settings import Settings
@@ -47,3 +50,6 @@ SESSION_LOG = web.AppKey("session_log", SessionLog)
 RECORDS = web.AppKey("records", Records)
 OUTCOMES = web.AppKey("outcomes", Outcomes)
 REPORTS = web.AppKey("reports", Reports)
+RETENTION = web.AppKey("retention", Retention)
+EXPORTS = web.AppKey("exports", Exports)
+DISCHARGES = web.AppKey("discharges", Discharges)

@@ -17,9 +17,11 @@ from aiohttp import web
 from server.accounts import Accounts
 from server.app import create_app
 from server.exceptions import PlayroomError
+from server.export import Exports
 from server.logs import AccessLogger, configure_logging
 from server.migrate import upgrade
 from server.models import Role
+from server.retention import Policy, Retention
 from server.rotation import rotate
 from server.sessionlog import SessionLog, session_stream
 from server.settings import Settings
@@ -68,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("session", help="the session's id (or client:<id> for a client's log)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    purge = sub.add_parser("purge", help="delete what is past its retention period")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
+    )
+    export = sub.add_parser(
+        "export-client", help="everything held about one client, as JSON (subject access)"
+    )
+    export.add_argument("client_id")
+    export.add_argument("--output", help="write to this file (mode 0600) instead of printing")
     return parser
 
 
@@ -231,7 +242,35 @@ async def _verify_log(storage: Storage, settings: Settings, args: argparse.Names
     return 0 if report.intact else 1
 
 
+async def _purge(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    retention = Retention(storage.db, storage.ring, Policy.from_settings(settings))
+    counts = await retention.purge(dry_run=args.dry_run)
+    verb = "Would delete" if args.dry_run else "Deleted"
+    if not counts:
+        print(f"{verb} nothing: no data is past its retention period.")
+    for table, count in counts.items():
+        print(f"{verb} {count} from {table}")
+    return 0
+
+
+async def _export_client(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    """Everything held about one client; the export is recorded in the client's log."""
+    log_ = SessionLog(storage.db, storage.ring)
+    document = await Exports(storage.db, storage.ring, log_).client(args.client_id, "system")
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if args.output:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+        print(f"Wrote everything held about the client to {args.output}.")
+    else:
+        print(text)
+    return 0
+
+
 _COMMANDS: dict[str, Command] = {
+    "purge": _purge,
+    "export-client": _export_client,
     "verify-log": _verify_log,
     "create-user": _create_user,
     "supervise": _supervise,

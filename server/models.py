@@ -49,6 +49,8 @@ class User(Base):
     session_epoch: Mapped[int] = mapped_column(sa.Integer, default=0)
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # when the account was found disabled (the retention clock of staff accounts)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -97,6 +99,11 @@ class Client(Base):
     risk_level: Mapped[str] = mapped_column(sa.String(16))
     risk_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the end of treatment (cleared when the young person comes back): starts the clock of
+    # how long the record is kept; see server/retention.py
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a safeguarding concern, complaint, claim or inquiry: never deleted automatically
+    retention_hold: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
 
 class ClientLevel(Base):

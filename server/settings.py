@@ -76,6 +76,33 @@ class Settings(BaseSettings):
     node_lease_seconds: float = Field(
         3, ge=0.3, description="How long a node's hold on its rooms lasts without renewal."
     )
+    retention_client_until_age: int = Field(
+        25,
+        ge=18,
+        description="A young person's record is kept until this birthday (one more if they "
+        "were 17 when treatment ended).",
+    )
+    retention_client_min_years: int = Field(
+        20, ge=1, description="And at least this many years after the end of treatment."
+    )
+    retention_box_days: int | None = Field(
+        None,
+        ge=1,
+        description="Boards and pictures are deleted this many days after discharge; "
+        "unset: kept with the record.",
+    )
+    retention_join_check_days: int = Field(
+        7, ge=1, description="Pre-join answers (where the young person was) are kept this long."
+    )
+    retention_link_days: int = Field(
+        30, ge=1, description="Expired or withdrawn links are deleted this long after."
+    )
+    retention_staff_days: int = Field(
+        365, ge=1, description="A disabled staff account's credentials are erased after this."
+    )
+    purge_interval_seconds: float = Field(
+        24 * 3600, gt=0, description="How often data past its retention period is deleted."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
