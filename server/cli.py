@@ -11,16 +11,19 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from server.accounts import Accounts
 from server.app import create_app
+from server.db import utcnow
 from server.exceptions import PlayroomError
 from server.export import Exports
 from server.logs import AccessLogger, configure_logging
 from server.migrate import upgrade
-from server.models import Role
+from server.models import Role, User
 from server.retention import Policy, Retention
 from server.rotation import rotate
 from server.sessionlog import SessionLog, session_stream
@@ -54,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+
+    off = sub.add_parser(
+        "disable-user", help="disable a staff account (its sign-ins end; retention starts)"
+    )
+    off.add_argument("username")
 
     sup = sub.add_parser("supervise", help="link a supervisor to a therapist they supervise")
     sup.add_argument("supervisor")
@@ -242,6 +250,21 @@ async def _verify_log(storage: Storage, settings: Settings, args: argparse.Names
     return 0 if report.intact else 1
 
 
+async def _disable_user(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    """Refuse the account's sign-ins from now on and end its sessions; the retention clock
+    of its credentials starts now (``server/retention.py``)."""
+    async with storage.db.session() as session:
+        done = await session.execute(
+            sa.update(User)
+            .where(User.login_index == storage.ring.blind_index(args.username))
+            .values(disabled=True, disabled_at=utcnow(), session_epoch=User.session_epoch + 1)
+        )
+    if not cast(sa.CursorResult[Any], done).rowcount:
+        raise PlayroomError("There is no account with that username.")
+    print(f"Disabled '{args.username}'; its sign-ins have ended.")
+    return 0
+
+
 async def _purge(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
     retention = Retention(storage.db, storage.ring, Policy.from_settings(settings))
     counts = await retention.purge(dry_run=args.dry_run)
@@ -269,6 +292,7 @@ async def _export_client(storage: Storage, settings: Settings, args: argparse.Na
 
 
 _COMMANDS: dict[str, Command] = {
+    "disable-user": _disable_user,
     "purge": _purge,
     "export-client": _export_client,
     "verify-log": _verify_log,

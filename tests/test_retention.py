@@ -186,6 +186,20 @@ async def test_a_disabled_staff_account_is_erased_then_deleted(
     assert await retention.purge(now=later) == {}
 
 
+async def test_disable_user_starts_the_clock_of_an_account(
+    app: web.Application, client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    await make_staff(app, "leaving.soon")
+    env = cli_env(settings.data_dir, settings.database_url)
+    done = run_cli("disable-user", "Leaving.Soon", env=env)
+    assert done.returncode == 0, done.stderr
+    async with app[DATABASE].session() as session:
+        user = await session.scalar(sa.select(User))
+        assert user is not None and user.disabled and user.disabled_at is not None
+        assert user.session_epoch == 1
+    assert run_cli("disable-user", "nobody", env=env).returncode == 2
+
+
 async def test_purge_and_its_dry_run_from_the_command_line(
     app: web.Application, client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
