@@ -192,3 +192,40 @@ async def test_a_new_link_after_withdrawal_can_record_consent_again(
         "withdrawn",
         "given",
     ]
+
+
+async def test_forged_expired_and_foreign_links_can_neither_consent_nor_withdraw(
+    app: web.Application, client: TestClient, consent_url: str
+) -> None:
+    token = consent_url.rsplit("/", 1)[1]
+    link = await app[LINKS].verify(token, LinkKind.CONSENT)
+    body, signature = token.split(".")
+    claims = Claims("consent", link.id, "parent", link.not_before, link.expires_at)
+    cases = [
+        (body + "." + signature[:-1] + ("A" if signature[-1] != "A" else "B"), "not valid"),
+        (tokens.issue(KeyRing(KeyMaterial.generate()), claims), "not valid"),
+        (
+            tokens.issue(
+                app[KEYRING],
+                Claims("consent", link.id, "young_person", link.not_before, link.expires_at),
+            ),
+            "not valid",
+        ),  # another role named over the real key: the row says parent
+        (
+            tokens.issue(
+                app[KEYRING], Claims("consent", link.id, "parent", link.not_before, utcnow())
+            ),
+            "expired",
+        ),
+    ]
+    withdraw = {"typed_name": "Pat Parent", "signed_on": utcnow().date().isoformat()}
+    for bad, message in cases:
+        resp = await client.post(f"/consent/{bad}", data=_form(app))
+        assert resp.status == 403 and message in await resp.text(), message
+        resp = await client.post(f"/consent/{bad}/withdraw", data=withdraw)
+        assert resp.status == 403, message
+    assert await app[CONSENTS].history(link.client_id) == []  # nothing recorded
+    # the real link still works, once
+    resp = await client.post(consent_url, data=_form(app))
+    assert resp.status == 200
+    assert [h.decision.value for h in await app[CONSENTS].history(link.client_id)] == ["given"]

@@ -264,3 +264,50 @@ async def test_an_ended_room_holds_no_place_and_leaves_memory(
     await again.send({"type": "resume", "token": joined["resume"]})
     assert (await again.expect("error"))["code"] == "bad_resume"
     await again.close()
+
+
+async def test_a_forged_resume_token_is_refused_and_the_place_is_kept(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    import secrets
+
+    young, joined = await _admitted(aiohttp_client, client, room)
+    yid, real = joined["you"]["id"], joined["resume"]
+    await young.close()
+    await room.therapist.expect("peer_state", participant=yid, state="interrupted")
+    held = dict(app[HUB].resumable)
+    changed = real[:-1] + ("A" if real[-1] != "A" else "B")
+    stranger = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    for forged in (secrets.token_urlsafe(32), changed, real + "A", real[1:]):
+        await stranger.send({"type": "resume", "token": forged})
+        assert (await stranger.expect("error"))["code"] == "bad_resume", forged
+    await stranger.send({"type": "resume", "token": "short"})
+    assert (await stranger.expect("error"))["code"] == "bad_message"
+    assert app[HUB].resumable == held  # nothing changed: the place waits for its token
+    await stranger.send({"type": "resume", "token": real})
+    assert (await stranger.expect("resumed"))["you"]["id"] == yid
+    await stranger.close()
+
+
+async def test_a_therapists_resume_token_needs_the_therapists_sign_in(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = room.therapist
+    tid = therapist.me["id"]  # type: ignore[index]
+    real = therapist.opened["resume"]  # type: ignore[attr-defined]
+    young, _ = await _admitted(aiohttp_client, client, room)
+    # across rooms: a connection already in one cannot take another place
+    await young.send({"type": "resume", "token": real})
+    assert (await young.expect("error"))["code"] == "already_joined"
+    await therapist.close()
+    await young.expect("peer_state", participant=tid, state="interrupted")
+    # across roles: the therapist's token on a connection without their sign-in
+    outsider = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    await outsider.send({"type": "resume", "token": real})
+    error = await outsider.expect("error")
+    assert error["code"] == "bad_resume" and "Sign in again" in error["message"]
+    # nothing changed: the therapist, signed in, comes back with the same token
+    back = ProtocolPeer(await client.ws_connect("/ws"))
+    await back.send({"type": "resume", "token": real})
+    assert (await back.expect("resumed"))["you"]["id"] == tid
+    await asyncio.gather(young.close(), outsider.close(), back.close())

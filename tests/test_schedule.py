@@ -3,6 +3,7 @@ by the API, by the pages and by the signalling WebSocket."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import CONSENTS, DATABASE, SCHEDULE
+from server.appkeys import CONSENTS, DATABASE, HUB, SCHEDULE
 from server.consent import WithdrawIn
 from server.db import utcnow
 from server.models import Link
@@ -201,3 +202,88 @@ async def test_a_flood_of_messages_is_rate_limited_not_fatal(
         await ws.send_str("x" * (70 * 1024))  # over the frame limit: the socket is closed
         closing = await ws.receive()
         assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+
+
+@pytest.mark.hazard("HZ-02")
+@pytest.mark.parametrize("role", ["young_person", "parent"])
+async def test_join_links_forged_foreign_or_for_another_role_are_refused(
+    app: web.Application, aiohttp_client, client: TestClient, room, role: str
+) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from server import tokens
+    from server.appkeys import KEYRING, LINKS
+    from server.keys import KeyMaterial, KeyRing
+    from server.models import LinkKind
+    from server.tokens import Claims
+    from tests.scenes import join_with
+
+    token = room.token if role == "young_person" else room.parent_token
+    link, appointment = await app[SCHEDULE].by_join_token(token)
+    body, signature = token.split(".")
+    claims = Claims("join", link.id, role, link.not_before, link.expires_at)
+    other_role = "parent" if role == "young_person" else "young_person"
+    consent = await app[LINKS].issue(
+        LinkKind.CONSENT,
+        appointment.client_id,
+        "parent",
+        utcnow(),
+        link.expires_at,
+        link.created_by,
+    )
+    cases = [
+        (body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature, "not valid"),
+        (body + "." + signature[:-1] + ("A" if signature[-1] != "A" else "B"), "not valid"),
+        (tokens.issue(KeyRing(KeyMaterial.generate()), claims), "not valid"),  # another key
+        (tokens.issue(app[KEYRING], replace(claims, role=other_role)), "not valid"),
+        (tokens.issue(app[KEYRING], replace(claims, role="therapist")), "not valid"),
+        (consent.token, "for something else"),  # a consent link is no way in
+        (tokens.issue(app[KEYRING], replace(claims, expires_at=utcnow())), "expired"),
+    ]
+    fresh = await aiohttp_client(client.server)  # a browser without the therapist's cookie
+    for bad, message in cases:
+        page = await fresh.get(f"/join/{bad}")
+        assert page.status == 403 and message in await page.text(), bad[:20]
+        peer = await join_with(aiohttp_client, client, bad)
+        error = await peer.expect("error")
+        assert error["code"] == "bad_link" and message in error["message"]
+        await peer.close()
+    with pytest.raises(TokenError, match="expired"):
+        await app[SCHEDULE].by_join_token(token, now=link.expires_at)
+    # nothing changed: no link was revoked, nobody is in the room, the real link works once
+    async with app[DATABASE].session() as session:
+        assert (await session.get(Link, link.id)).revoked_at is None  # type: ignore[union-attr]
+    assert [p.role.value for p in app[HUB].rooms.get(room.session).participants.values()] == [
+        "therapist"
+    ]
+    first = await join_with(aiohttp_client, client, token)
+    assert (await first.expect("joined"))["you"]["role"] == role
+    second = await join_with(aiohttp_client, client, token)  # the same link on a second device
+    assert (await second.expect("error"))["code"] == "link_in_use"
+    await room.therapist.expect("notice", code="second_device")
+    await asyncio.gather(first.close(), second.close())
+
+
+async def test_a_join_link_does_not_outlive_its_session_into_the_next(
+    app: web.Application, aiohttp_client, client: TestClient, room
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import csrf_from
+    from tests.scenes import join_token, join_with
+
+    link, appointment = await app[SCHEDULE].by_join_token(room.token)
+    csrf = csrf_from(await (await client.get("/")).text())
+    following = await schedule_session(
+        client, csrf, appointment.client_id, start_in=timedelta(minutes=10)
+    )
+    resp = await client.post(f"/api/sessions/{room.session}/end", headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200
+    for old in (room.token, room.parent_token):
+        peer = await join_with(aiohttp_client, client, old)
+        assert (await peer.expect("error"))["code"] == "bad_link"
+        await peer.close()
+    with pytest.raises(TokenError, match="withdrawn"):
+        await app[SCHEDULE].by_join_token(room.token)
+    # the next session's own link is untouched, and is the only way into it
+    new_link, new_appointment = await app[SCHEDULE].by_join_token(join_token(following))
+    assert new_appointment.id == following["id"] != room.session
+    assert new_link.revoked_at is None and new_link.id != link.id
