@@ -116,7 +116,7 @@ class Accounts:
         return self.view(user), secret
 
     async def get(self, user_id: str) -> StaffView | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             user = await session.get(User, user_id)
             if user is None or user.disabled:
                 return None

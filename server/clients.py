@@ -201,16 +201,24 @@ class Clients:
 
     async def display_name(self, client_id: str) -> str:
         """The client's chosen name, for a record the caller has already checked access to."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             client = await session.get(Client, client_id)
             return (unseal(self.ring, client, "display_name_enc") or "") if client else ""
 
-    async def get(self, user: StaffView, client_id: str, write: bool = False) -> ClientView:
-        async with self.db.session() as session:
+    async def get(
+        self,
+        user: StaffView,
+        client_id: str,
+        write: bool = False,
+        session: AsyncSession | None = None,
+    ) -> ClientView:
+        async with self.db.read(session) as session:
             return self.view(await self._load(session, user, client_id, write))
 
-    async def list_for(self, user: StaffView) -> list[ClientView]:
-        async with self.db.session() as session:
+    async def list_for(
+        self, user: StaffView, session: AsyncSession | None = None
+    ) -> list[ClientView]:
+        async with self.db.read(session) as session:
             query = sa.select(Client)
             if user.role is Role.THERAPIST:
                 query = query.where(Client.named_worker_id == user.id)
@@ -244,23 +252,27 @@ class Clients:
             return self.view(client)
 
     async def level_history(self, user: StaffView, client_id: str) -> list[LevelView]:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             await self._load(session, user, client_id, write=False)
-            rows = await session.scalars(
-                sa.select(ClientLevel)
-                .where(ClientLevel.client_id == client_id)
-                .order_by(ClientLevel.changed_at.desc())
+            return await self.levels(session, client_id)
+
+    async def levels(self, session: AsyncSession, client_id: str) -> list[LevelView]:
+        """The client's levels, newest first (the caller has checked access to the client)."""
+        rows = await session.scalars(
+            sa.select(ClientLevel)
+            .where(ClientLevel.client_id == client_id)
+            .order_by(ClientLevel.changed_at.desc())
+        )
+        return [
+            LevelView(
+                IThrive(r.ithrive),
+                RiskLevel(r.risk_level),
+                unseal(self.ring, r, "note_enc") or "",
+                r.changed_by,
+                r.changed_at,
             )
-            return [
-                LevelView(
-                    IThrive(r.ithrive),
-                    RiskLevel(r.risk_level),
-                    unseal(self.ring, r, "note_enc") or "",
-                    r.changed_by,
-                    r.changed_at,
-                )
-                for r in rows
-            ]
+            for r in rows
+        ]
 
     def _response_view(self, row: ChecklistResponse) -> ResponseView:
         answers: Answers = json.loads(unseal(self.ring, row, "answers_enc") or "{}")
@@ -274,7 +286,7 @@ class Clients:
         )
 
     async def answers(self, user: StaffView, client_id: str, kind: Kind) -> ResponseView | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             await self._load(session, user, client_id, write=False)
             row = await self._response(session, client_id, kind)
             return None if row is None else self._response_view(row)

@@ -4,6 +4,7 @@ confirmations, and withdrawal. Every version is kept; the newest decides."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.checklists import Catalogue, Kind
-from server.db import Database, utcnow
+from server.db import Database, batches, utcnow
 from server.exceptions import PlayroomError
 from server.gate import check_answer
 from server.keys import KeyRing
@@ -111,16 +112,50 @@ class Consents:
             row.created_at,
         )
 
-    async def history(self, client_id: str) -> list[ConsentView]:
-        async with self.db.session() as session:
+    async def history(
+        self, client_id: str, session: AsyncSession | None = None
+    ) -> list[ConsentView]:
+        async with self.db.read(session) as session:
             rows = await session.scalars(
                 sa.select(Consent).where(Consent.client_id == client_id).order_by(Consent.version)
             )
             return [self._view(r) for r in rows]
 
     async def latest(self, client_id: str) -> ConsentView | None:
-        history = await self.history(client_id)
-        return history[-1] if history else None
+        """The newest version, the one that decides (only it is read and decrypted)."""
+        async with self.db.read() as session:
+            row = await session.scalar(
+                sa.select(Consent)
+                .where(Consent.client_id == client_id)
+                .order_by(Consent.version.desc())
+                .limit(1)
+            )
+            return self._view(row) if row is not None else None
+
+    async def decisions(
+        self, session: AsyncSession, client_ids: Sequence[str]
+    ) -> dict[str, ConsentDecision]:
+        """The deciding (newest) decision of each client that has one, in one query per
+        batch of clients; the sealed details are neither read nor decrypted."""
+        decisions: dict[str, ConsentDecision] = {}
+        for batch in batches(client_ids):
+            newest = (
+                sa.select(Consent.client_id, sa.func.max(Consent.version).label("version"))
+                .where(Consent.client_id.in_(batch))
+                .group_by(Consent.client_id)
+                .subquery()
+            )
+            rows = await session.execute(
+                sa.select(Consent.client_id, Consent.decision).join(
+                    newest,
+                    sa.and_(
+                        Consent.client_id == newest.c.client_id,
+                        Consent.version == newest.c.version,
+                    ),
+                )
+            )
+            decisions.update((client_id, ConsentDecision(d)) for client_id, d in rows)
+        return decisions
 
     def _check_date(self, signed_on: date) -> None:
         today = utcnow().date()

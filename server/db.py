@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -17,8 +17,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from server.exceptions import ConfigurationError, StorageUnavailable
+
+T = TypeVar("T")
+# ids per ``IN (...)`` list: well under every backend's limit on bound parameters
+BATCH_SIZE = 500
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -54,6 +59,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def batches(items: Sequence[T], size: int | None = None) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size`` (``BATCH_SIZE``), for ``IN (...)`` lists."""
+    size = size or BATCH_SIZE
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ReadOnlySession(Session):
+    """A session that refuses to write: a read that changed an object fails loudly, rather
+    than having its change silently dropped by the rollback that ends it."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        if not self._is_clean():
+            raise RuntimeError("A read-only session was asked to write.")
+
+
 def sqlite_path(url: str) -> Path | None:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
@@ -79,6 +100,14 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL begins these transactions READ ONLY (no extra round trip: asyncpg puts
+        # it in the BEGIN); SQLite's driver begins none for a SELECT
+        readers = self.engine
+        if self.engine.dialect.name == "postgresql":
+            readers = self.engine.execution_options(postgresql_readonly=True)
+        self.readers = async_sessionmaker(
+            readers, expire_on_commit=False, sync_session_class=ReadOnlySession
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -97,6 +126,19 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def read(self, within: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+        """A unit of work that only reads: nothing to commit, so none is sent; closing it
+        rolls back its transaction (on PostgreSQL a READ ONLY one, as cheap as a commit; on
+        SQLite, whose driver opens no transaction for a read, there is none to end) and
+        leaves what it loaded usable. ``within``, when given, is used instead (several reads
+        of one request share one session)."""
+        if within is not None:
+            yield within
+            return
+        async with self.readers() as session:
+            yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

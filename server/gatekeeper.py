@@ -4,6 +4,7 @@ and the therapist's checks for the day. Pages, API and signalling all come throu
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -14,15 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import StaffView
 from server.checklists import Catalogue, Kind
-from server.clients import Clients, ClientView
-from server.consent import Consents
-from server.db import Database, utcnow
+from server.clients import Clients, ClientView, LevelView
+from server.consent import Consents, ConsentView
+from server.db import Database, batches, utcnow
 from server.exceptions import Forbidden, PlayroomError
 from server.gate import Answers, GateInput, GateResult, GateStatus, check_answer, evaluate
 from server.keys import KeyRing
 from server.models import (
     ChecklistResponse,
     Client,
+    ConsentDecision,
     DailyCheck,
     Role,
     SignOff,
@@ -48,6 +50,15 @@ class QueueEntry:
     result: GateResult
     revision: int
     answers: Answers
+
+
+@dataclass(frozen=True)
+class ClientOverview:
+    client: ClientView
+    gate: GateResult
+    levels: list[LevelView]
+    consents: list[ConsentView]
+    sign_offs: list[SignOffView]
 
 
 def _sign_off_message(row: SignOff) -> bytes:
@@ -84,51 +95,136 @@ class Gatekeeper:
     ) -> GateResult:
         """The gate for ``client_id`` now, with ``therapist_id``'s checks for today
         (default: the client's named worker). Callers check access first."""
-        now = now or utcnow()
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             client = await session.get(Client, client_id)
             if client is None:
                 raise PlayroomError("There is no such client.")
             view = self.clients.view(client)
-            suitability = await self._response(session, client_id, Kind.SUITABILITY)
-            plan = await self._response(session, client_id, Kind.DISCONNECTION_PLAN)
-            rows = list(
-                await session.scalars(
-                    sa.select(SignOff).where(
-                        SignOff.client_id == client_id,
-                        SignOff.response_id == (suitability.id if suitability else ""),
-                    )
+            gates = await self.evaluate_many([view], therapist_id, now, session)
+        return gates[client_id]
+
+    async def evaluate_for(
+        self, user: StaffView, client_id: str, now: datetime | None = None
+    ) -> GateResult:
+        """The gate for a client ``user`` may see (checked here, on the same read)."""
+        async with self.db.read() as session:
+            client = await self.clients.get(user, client_id, session=session)
+            gates = await self.evaluate_many([client], now=now, session=session)
+        return gates[client.id]
+
+    async def evaluate_many(
+        self,
+        clients: Sequence[ClientView],
+        therapist_id: str | None = None,
+        now: datetime | None = None,
+        session: AsyncSession | None = None,
+    ) -> dict[str, GateResult]:
+        """The gate of each of ``clients`` (by id), as ``evaluate`` decides it one by one,
+        from one query per kind of input for all of them. Callers check access first."""
+        async with self.db.read(session) as session:
+            inputs = await self._inputs(session, clients, therapist_id, now or utcnow())
+        return {client_id: evaluate(data) for client_id, data in inputs.items()}
+
+    async def overview(
+        self, user: StaffView, client_id: str, session: AsyncSession | None = None
+    ) -> ClientOverview:
+        """What the client's page shows, each row read once: the client (access checked),
+        the gate, the levels, every consent and every sign-off."""
+        now = utcnow()
+        async with self.db.read(session) as session:
+            client = await self.clients.get(user, client_id, session=session)
+            levels = await self.clients.levels(session, client.id)
+            consents = await self.consents.history(client.id, session)
+            sign_offs = await self._sign_off_rows(session, [client.id])
+            decision = {client.id: consents[-1].decision} if consents else {}
+            inputs = await self._inputs(session, [client], None, now, decision, sign_offs)
+        return ClientOverview(
+            client=client,
+            gate=evaluate(inputs[client.id]),
+            levels=levels,
+            consents=consents,
+            sign_offs=[self._sign_off_view(r) for r in sign_offs.get(client.id, [])],
+        )
+
+    async def _inputs(
+        self,
+        session: AsyncSession,
+        clients: Sequence[ClientView],
+        therapist_id: str | None,
+        now: datetime,
+        consents: dict[str, ConsentDecision] | None = None,
+        sign_offs: dict[str, list[SignOff]] | None = None,
+    ) -> dict[str, GateInput]:
+        """The gate's inputs for each client: one query per kind of input (per batch of
+        clients), each skipped when the caller has already read it (``consents``: the
+        deciding decision of every client that has one; ``sign_offs``: every sign-off)."""
+        ids = [c.id for c in clients]
+        today = self.today(now)
+        suitability = self.catalogue[Kind.SUITABILITY]
+        plan = self.catalogue[Kind.DISCONNECTION_PLAN]
+        responses: dict[tuple[str, str], ChecklistResponse] = {}
+        for batch in batches(ids):
+            rows = await session.scalars(
+                sa.select(ChecklistResponse).where(
+                    ChecklistResponse.client_id.in_(batch),
+                    ChecklistResponse.checklist_id.in_((suitability.id, plan.id)),
                 )
             )
-            genuine = [r.revision for r in rows if self._genuine(r)]
-            signed = max(genuine, default=None)
-            forged = len(rows) - len(genuine)
-            daily = await session.scalar(
+            responses.update(((r.client_id, r.checklist_id), r) for r in rows)
+        if sign_offs is None:
+            sign_offs = await self._sign_off_rows(session, ids)
+        if consents is None:
+            consents = await self.consents.decisions(session, ids)
+        therapists = sorted({therapist_id or c.named_worker_id for c in clients})
+        daily: dict[str, DailyCheck] = {}
+        for batch in batches(therapists):
+            checks = await session.scalars(
                 sa.select(DailyCheck).where(
-                    DailyCheck.therapist_id == (therapist_id or client.named_worker_id),
-                    DailyCheck.day == self.today(now),
+                    DailyCheck.therapist_id.in_(batch), DailyCheck.day == today
                 )
             )
-        latest = await self.consents.latest(client_id)
-        return evaluate(
-            GateInput(
+            daily.update((d.therapist_id, d) for d in checks)
+        inputs = {}
+        for client in clients:
+            answered = responses.get((client.id, suitability.id))
+            # sign-offs of the current suitability response only: a new response starts afresh
+            current = [
+                r
+                for r in sign_offs.get(client.id, [])
+                if answered is not None and r.response_id == answered.id
+            ]
+            genuine = [r.revision for r in current if self._genuine(r)]
+            checks_today = daily.get(therapist_id or client.named_worker_id)
+            inputs[client.id] = GateInput(
                 now=now,
                 valid_days=self.valid_days,
-                age=view.age(self.today(now)),
-                risk_changed_at=view.risk_changed_at,
-                suitability=self.catalogue[Kind.SUITABILITY],
-                answers=self._answers(suitability),
-                reviewed_at=suitability.reviewed_at if suitability else None,
-                revision=suitability.revision if suitability else None,
-                signed_off_revision=signed,
-                forged_sign_offs=forged,
-                consent=latest.decision if latest else None,
-                plan=self.catalogue[Kind.DISCONNECTION_PLAN],
-                plan_answers=self._answers(plan),
+                age=client.age(today),
+                risk_changed_at=client.risk_changed_at,
+                suitability=suitability,
+                answers=self._answers(answered),
+                reviewed_at=answered.reviewed_at if answered else None,
+                revision=answered.revision if answered else None,
+                signed_off_revision=max(genuine, default=None),
+                forged_sign_offs=len(current) - len(genuine),
+                consent=consents.get(client.id),
+                plan=plan,
+                plan_answers=self._answers(responses.get((client.id, plan.id))),
                 daily=self.catalogue[Kind.PRE_SESSION],
-                daily_answers=daily.answers if daily else None,
+                daily_answers=checks_today.answers if checks_today else None,
             )
-        )
+        return inputs
+
+    async def _sign_off_rows(
+        self, session: AsyncSession, client_ids: Sequence[str]
+    ) -> dict[str, list[SignOff]]:
+        """Every sign-off of each client, oldest first."""
+        rows: dict[str, list[SignOff]] = {}
+        for batch in batches(client_ids):
+            for row in await session.scalars(
+                sa.select(SignOff).where(SignOff.client_id.in_(batch)).order_by(SignOff.created_at)
+            ):
+                rows.setdefault(row.client_id, []).append(row)
+        return rows
 
     async def _response(
         self, session: AsyncSession, client_id: str, kind: Kind
@@ -143,7 +239,7 @@ class Gatekeeper:
 
     async def plan_answers(self, client_id: str) -> Answers:
         """The client's disconnection plan, as agreed (empty if none)."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             row = await self._response(session, client_id, Kind.DISCONNECTION_PLAN)
         return self._answers(row) or {}
 
@@ -183,7 +279,7 @@ class Gatekeeper:
             row.created_at = utcnow()
 
     async def daily(self, therapist_id: str) -> dict[str, str] | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             row = await session.scalar(
                 sa.select(DailyCheck).where(
                     DailyCheck.therapist_id == therapist_id, DailyCheck.day == self.today()
@@ -242,41 +338,35 @@ class Gatekeeper:
             return False
         return True
 
+    def _sign_off_view(self, row: SignOff) -> SignOffView:
+        comment = unseal(self.ring, row, "comment_enc") or ""
+        return SignOffView(row.revision, row.supervisor_id, comment, row.created_at)
+
     async def sign_offs(self, client_id: str) -> list[SignOffView]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                sa.select(SignOff)
-                .where(SignOff.client_id == client_id)
-                .order_by(SignOff.created_at)
-            )
-            return [
-                SignOffView(
-                    r.revision,
-                    r.supervisor_id,
-                    unseal(self.ring, r, "comment_enc") or "",
-                    r.created_at,
-                )
-                for r in rows
-            ]
+        async with self.db.read() as session:
+            rows = await self._sign_off_rows(session, [client_id])
+        return [self._sign_off_view(r) for r in rows.get(client_id, [])]
 
     async def queue(self, supervisor: StaffView) -> list[QueueEntry]:
-        """Clients of this supervisor's team whose gate waits for a sign-off."""
+        """Clients of this supervisor's team whose gate waits for a sign-off, with the
+        revision and answers the gate was decided on."""
         entries = []
-        for client in await self.clients.list_for(supervisor):
-            result = await self.evaluate(client.id)
+        async with self.db.read() as session:
+            clients = await self.clients.list_for(supervisor, session)
+            inputs = await self._inputs(session, clients, None, utcnow())
+        for client in clients:
+            data = inputs[client.id]
+            result = evaluate(data)
             if result.status is GateStatus.NEEDS_SIGN_OFF or (
                 result.sign_off_items and any(r.code == "sign_off" for r in result.reasons)
             ):
-                response = await self.clients.answers(supervisor, client.id, Kind.SUITABILITY)
-                assert response is not None
+                assert data.revision is not None and data.answers is not None
                 entries.append(
-                    QueueEntry(
-                        client, client.named_worker_id, result, response.revision, response.answers
-                    )
+                    QueueEntry(client, client.named_worker_id, result, data.revision, data.answers)
                 )
         return entries
 
     async def staff_name(self, user_id: str) -> str:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             user = await session.get(User, user_id)
             return unseal(self.ring, user, "display_name_enc") or "" if user else ""

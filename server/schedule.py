@@ -8,6 +8,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import tokens
 from server.accounts import StaffView
@@ -123,7 +124,13 @@ class Schedule:
 
     async def for_client(self, user: StaffView, client_id: str) -> list[Appointment]:
         await self.clients.get(user, client_id)
-        async with self.db.session() as session:
+        return await self.appointments(client_id)
+
+    async def appointments(
+        self, client_id: str, session: AsyncSession | None = None
+    ) -> list[Appointment]:
+        """The client's sessions, earliest first (the caller has checked access)."""
+        async with self.db.read(session) as session:
             rows = await session.scalars(
                 sa.select(Appointment)
                 .where(Appointment.client_id == client_id)

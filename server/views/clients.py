@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from aiohttp import web
 
-from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, SCHEDULE, SETTINGS
+from server.appkeys import CATALOGUE, CLIENTS, DATABASE, GATEKEEPER, SCHEDULE, SETTINGS
 from server.auth import staff_only
 from server.checklists import Kind
 from server.clients import AnswersIn, ClientView, Levels, NewClient
@@ -17,6 +19,9 @@ from server.views.common import form, json_body, parse, staff
 
 routes = web.RouteTableDef()
 PER_CLIENT = {"suitability": Kind.SUITABILITY, "disconnection-plan": Kind.DISCONNECTION_PLAN}
+# clients per page of the list (each page evaluates its clients' gates); a caseload this
+# size or smaller is one page, shown as it always was
+PAGE_SIZE = 100
 
 
 def client_json(client: ClientView) -> dict[str, Any]:
@@ -45,9 +50,31 @@ def _kind(request: web.Request) -> Kind:
 @staff_only(Role.THERAPIST, Role.SUPERVISOR)
 async def client_list(request: web.Request) -> web.StreamResponse:
     user = await staff(request)
-    clients = await request.app[CLIENTS].list_for(user)
-    gates = {c.id: await request.app[GATEKEEPER].evaluate(c.id) for c in clients}
-    return await render(request, "clients.html", clients=clients, gates=gates)
+    async with request.app[DATABASE].read() as session:
+        everyone = await request.app[CLIENTS].list_for(user, session)
+        pages = max(1, math.ceil(len(everyone) / PAGE_SIZE))
+        page = min(_page_number(request), pages)
+        clients = everyone[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        gates = await request.app[GATEKEEPER].evaluate_many(clients, session=session)
+    return await render(
+        request,
+        "clients.html",
+        clients=clients,
+        gates=gates,
+        page=page,
+        pages=pages,
+        first=(page - 1) * PAGE_SIZE + 1,
+        total=len(everyone),
+    )
+
+
+def _page_number(request: web.Request) -> int:
+    """The page asked for (1 when none): a positive whole number, or there is no such page.
+    One past the end shows the last page (the list may have shrunk since the link)."""
+    value = request.query.get("page", "1")
+    if not re.fullmatch(r"[0-9]{1,6}", value) or int(value) < 1:
+        raise NotFound("There is no such page.")
+    return int(value)
 
 
 @routes.get("/clients/new", name="client_new")
@@ -75,18 +102,19 @@ async def client_create(request: web.Request) -> web.StreamResponse:
 async def client_page(request: web.Request) -> web.StreamResponse:
     user = await staff(request)
     app = request.app
-    client = await app[CLIENTS].get(user, request.match_info["id"])
-    appointments = []
-    if user.role is Role.THERAPIST:
-        appointments = await app[SCHEDULE].for_client(user, client.id)
+    async with app[DATABASE].read() as session:  # one read of each row for the whole page
+        overview = await app[GATEKEEPER].overview(user, request.match_info["id"], session)
+        appointments = []
+        if user.role is Role.THERAPIST:
+            appointments = await app[SCHEDULE].appointments(overview.client.id, session)
     return await render(
         request,
         "client.html",
-        client=client,
-        gate=await app[GATEKEEPER].evaluate(client.id),
-        levels=await app[CLIENTS].level_history(user, client.id),
-        consents=await app[CONSENTS].history(client.id),
-        sign_offs=await app[GATEKEEPER].sign_offs(client.id),
+        client=overview.client,
+        gate=overview.gate,
+        levels=overview.levels,
+        consents=overview.consents,
+        sign_offs=overview.sign_offs,
         appointments=appointments,
         ithrive=list(IThrive),
         risks=list(RiskLevel),
@@ -190,8 +218,8 @@ async def api_client(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/clients/{id}/gate", name="api_gate")
 @staff_only(Role.THERAPIST, Role.SUPERVISOR)
 async def api_gate(request: web.Request) -> web.StreamResponse:
-    client = await request.app[CLIENTS].get(await staff(request), request.match_info["id"])
-    result = await request.app[GATEKEEPER].evaluate(client.id)
+    user = await staff(request)
+    result = await request.app[GATEKEEPER].evaluate_for(user, request.match_info["id"])
     return web.json_response(result.as_dict())
 
 

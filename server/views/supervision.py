@@ -39,7 +39,8 @@ async def _queue(request: web.Request, status: int = 200, error: str | None = No
     user = await staff(request)
     gatekeeper = request.app[GATEKEEPER]
     entries = await gatekeeper.queue(user)
-    names = {e.therapist_id: await gatekeeper.staff_name(e.therapist_id) for e in entries}
+    therapists = {e.therapist_id for e in entries}  # each name read once, not once an entry
+    names = {t: await gatekeeper.staff_name(t) for t in therapists}
     return await render(
         request,
         "sign_offs.html",
