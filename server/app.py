@@ -225,6 +225,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         session_log,
     )
     app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
+    app[HUB].rooms.on_empty = lambda room: app[WHITEBOARDS].forget(room.session_id)
     app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper, session_log)
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[LINKS] = links
