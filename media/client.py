@@ -61,6 +61,7 @@ class ProtocolPeer:
         self.objects: dict[str, bytes] = {}
         self.pongs = 0  # answers to the control channel's heartbeat
         self.change_times: dict[int, float] = {}  # seq -> when it arrived (monotonic)
+        self.on_change: Callable[[dict[str, Any]], None] | None = None  # each change, on arrival
         self._incoming_object: tuple[str, list[bytes]] | None = None
         self._snapshot = False
         self._changed = asyncio.Condition()
@@ -256,6 +257,8 @@ class ProtocolPeer:
             self._snapshot = True
         elif doc["type"] == "change":
             self.change_times[doc["seq"]] = asyncio.get_running_loop().time()
+            if self.on_change is not None:
+                self.on_change(doc)
             self.board.receive(doc["seq"], doc["changes"])
         elif doc["type"] == "error":
             self.board_errors.append(doc)

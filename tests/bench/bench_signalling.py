@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.bench.peers import PEERS, npm_install
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
@@ -29,7 +29,6 @@ from tests.live import LiveStaff, ready_session
 
 MESSAGES = 20
 EVERY = 0.05
-PEERS = Path(__file__).resolve().parent / ".peers"
 Pair = tuple[aiohttp.ClientWebSocketResponse, aiohttp.ClientWebSocketResponse, str]
 
 
@@ -210,16 +209,9 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
 
 
 def _install_peerjs() -> Path | None:
-    """The PeerJS server from npm, into a cache folder (git ignores it)."""
+    """The PeerJS server from npm, into the benchmarks' cache folder (``peers.py``)."""
     script = PEERS / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
-    if script.exists():
-        return script
-    if shutil.which("npm") is None:
-        return None
-    PEERS.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["npm", "install", "--prefix", str(PEERS), "peer@1.0.2"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    return script if done.returncode == 0 and script.exists() else None
+    return script if npm_install("peer@1.0.2") is None and script.exists() else None
 
 
 async def _peerjs(rooms: list[int]) -> dict[str, dict[str, float]] | str:
