@@ -28,7 +28,7 @@ class ServerPeer:
         self.channels: dict[str, RTCDataChannel] = {}
         self._on_message, self._on_open, self._on_gone = on_message, on_open, on_gone
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
         self.pc.on("datachannel", self._channel)
         self.pc.on("connectionstatechange", self._state)
 
@@ -80,8 +80,12 @@ class ServerPeer:
         return self.send(label, json.dumps(doc, separators=(",", ":")))
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Close once; whoever else asks meanwhile waits for that same close to finish (so
+        that "every peer is closed" holds when any caller returns)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         await self.pc.close()
         await self._on_gone(self)

@@ -107,15 +107,20 @@ def test_the_image_command_starts_a_ready_node(tmp_path: Path, postgres_url: str
         PLAYROOM_REDIS_URL=REDIS_URL,
     )
     (tmp_path / "data").mkdir(mode=0o700)
-    server = ServerProcess(env, port=port)
-    server.proc.kill()  # the same address, but started the image's way
-    server.proc.wait()
     logs = tmp_path / "node.log"
-    with logs.open("w") as out:
-        server.proc = subprocess.Popen(
-            ["sh", "-c", command.replace("python ", f"{sys.executable} ")],
-            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+
+    class ImageCommand(ServerProcess):
+        """The node started the image's way: its CMD through sh."""
+
+        def _start(self) -> subprocess.Popen[str]:
+            self.stdout_path = self.stderr_path = logs  # what wait_ready shows if it dies
+            with logs.open("w") as out:
+                return subprocess.Popen(
+                    ["sh", "-c", command.replace("python ", f"{sys.executable} ")],
+                    env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
+                )  # fmt: skip
+
+    server = ImageCommand(env, port=port)
     try:
         server.wait_ready(60)
         status, _, body = server.get("/readyz")
