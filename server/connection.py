@@ -21,6 +21,7 @@ from server.protocol import (
     ServerSignal,
     dump_message,
 )
+from server.ratelimit import RateLimiter
 from server.replies import (
     ServerAnswer,
 )
@@ -28,6 +29,8 @@ from server.rooms import Participant, Role, Room, State
 from server.sdp import check_sdp
 from server.sessionlog import participant_actor, session_stream, staff_actor
 from server.whiteboard import Member
+
+MESSAGES_PER_SECOND = 50  # every message but the board's (which the board limits itself)
 
 
 class ConnectionBase:
@@ -43,6 +46,7 @@ class ConnectionBase:
         self.server_peer: ServerPeer | None = None
         self._control_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.limiter = RateLimiter(MESSAGES_PER_SECOND, 1, burst=MESSAGES_PER_SECOND, max_keys=1)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` beside the message loop, holding a reference until it ends."""

@@ -16,7 +16,13 @@ from server.appkeys import ACCOUNTS, HUB, SETTINGS, WHITEBOARDS
 from server.auth import current_user
 from server.exceptions import PlayroomError
 from server.hub import Socket
-from server.protocol import MAX_MESSAGE_BYTES, Incoming, ProtocolError, parse_message
+from server.protocol import (
+    MAX_MESSAGE_BYTES,
+    BoardOperation,
+    Incoming,
+    ProtocolError,
+    parse_message,
+)
 from server.proxy import own_origins
 from server.ratelimit import RateLimiter
 from server.relay import MOVED, RELAY, EdgeLink, RemoteSocket
@@ -27,13 +33,18 @@ from server.signalling import Connection
 from server.tokens import TokenError
 
 routes = web.RouteTableDef()
-RATE_PER_SECOND = 50
+# every frame, before it is read: a flood is cut off here. Messages other than the board's
+# have a lower limit of their own (``connection.py``); the board's is the board's (100 a second)
+FRAMES_PER_SECOND = 200
 
 
 async def dispatch(connection: Connection, message: Incoming | str) -> None:
     """Handle one message; whatever is refused is answered with an error frame."""
     try:
-        await connection.handle(parse_message(message) if isinstance(message, str) else message)
+        parsed = parse_message(message) if isinstance(message, str) else message
+        if not isinstance(parsed, BoardOperation) and not connection.limiter.allow("self"):
+            raise ProtocolError("rate_limited", "Too many messages; slow down.")
+        await connection.handle(parsed)
     except GateClosed as exc:
         await connection.reply(
             Error(code="gate_closed", message=str(exc), detail=exc.result.as_dict())
@@ -70,7 +81,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     app, relay = request.app, request.app[RELAY]
     app[HUB].all.add(ws)
     connection = Connection(app, ws, user)
-    limiter = RateLimiter(RATE_PER_SECOND, 1, burst=RATE_PER_SECOND, max_keys=1)
+    limiter = RateLimiter(FRAMES_PER_SECOND, 1, burst=FRAMES_PER_SECOND, max_keys=1)
     edge: EdgeLink | None = None
     try:
         async for frame in ws:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from media import stickers
 from media.board import MAX_ELEMENTS, Board, BoardError, Picture, Sticker, parse_op
@@ -19,6 +20,8 @@ from media.images import PictureError, sanitize
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, TransferError, Transfers
 from server.db import Database, utcnow
+from server.exceptions import StorageUnavailable
+from server.groupcommit import GroupCommit
 from server.keys import KeyRing
 from server.models import BoardOp, SharedObject, new_id
 from server.ratelimit import RateLimiter
@@ -52,11 +55,19 @@ class Member:
 class RoomBoard:
     """One session's board and its members."""
 
-    def __init__(self, appointment_id: str, client_id: str, db: Database, ring: KeyRing) -> None:
+    def __init__(
+        self,
+        appointment_id: str,
+        client_id: str,
+        db: Database,
+        ring: KeyRing,
+        writer: GroupCommit | None = None,
+    ) -> None:
         self.appointment_id = appointment_id
         self.client_id = client_id
         self.db = db
         self.ring = ring
+        self.writer = writer or GroupCommit(db)
         self.board = Board()
         self.members: dict[str, Member] = {}  # participant id -> member
         self.lock = asyncio.Lock()
@@ -141,9 +152,17 @@ class RoomBoard:
             await self.submit(member.author, op, member.may_clear or self.clear_allowed)
         except BoardError as exc:
             member.peer.send_json("board", {"type": "error", "code": exc.code, "message": str(exc)})
+        except (SQLAlchemyError, OSError, StorageUnavailable):
+            # not stored, so not applied and not shown to anyone: the sender is told
+            log.warning("board operation not stored", extra={"event": "board_not_stored"})
+            member.peer.send_json(
+                "board",
+                {"type": "error", "code": "not_saved", "message": "That was not saved. Try again."},
+            )
 
     async def submit(self, author: str, op: object, may_clear: bool) -> None:
-        """Check, number, persist, apply and fan out one operation, in that order."""
+        """Check, number, persist, apply and fan out one operation, in that order. A
+        refusal is answered before the next message is read, so answers keep its order."""
         async with self.lock:
             self.board.check(author, op, may_clear)  # type: ignore[arg-type]
             seq = self.board.seq + 1
@@ -155,8 +174,7 @@ class RoomBoard:
                 created_at=utcnow(),
             )
             seal(self.ring, row, "op_enc", op.model_dump_json())  # type: ignore[attr-defined]
-            async with self.db.session() as session:
-                session.add(row)
+            await self.writer.write(row)  # committed, with whatever other rooms sent meanwhile
             applied, changes = self.board.apply(author, op)  # type: ignore[arg-type]
             assert applied == seq
             message = json.dumps(
@@ -267,6 +285,7 @@ class Whiteboards:
         self.db = db
         self.ring = ring
         self.boards: dict[str, RoomBoard] = {}
+        self.writer = GroupCommit(db)  # one for every room of this process
         self.peers: set[ServerPeer] = set()
         self._loading = asyncio.Lock()
 
@@ -274,7 +293,7 @@ class Whiteboards:
         async with self._loading:
             board = self.boards.get(appointment_id)
             if board is None:
-                board = RoomBoard(appointment_id, client_id, self.db, self.ring)
+                board = RoomBoard(appointment_id, client_id, self.db, self.ring, self.writer)
                 await board.load()
                 self.boards[appointment_id] = board
             return board
