@@ -19,29 +19,10 @@ from media.board import Board, BoardError, parse_op
 from server.db import Database, utcnow
 from server.exceptions import DecryptionError, NotFound
 from server.keys import KeyRing
-from server.models import (
-    Appointment,
-    BoardOp,
-    ChecklistResponse,
-    Client,
-    ClientLevel,
-    Consent,
-    Escalation,
-    EscalationEvent,
-    JoinCheck,
-    Link,
-    LogCheckpoint,
-    LogEntry,
-    Outcome,
-    Place,
-    PlanStep,
-    Reflection,
-    SharedObject,
-    SignOff,
-    User,
-)
+from server.models import Client, User
+from server.retention import client_rows
 from server.sealed import unseal, unseal_bytes
-from server.sessionlog import SessionLog, client_stream, session_stream, views_stream
+from server.sessionlog import SessionLog, client_stream
 
 FORMAT = "playroom-subject-access-v1"
 _BINARY = {("shared_objects", "data_enc")}
@@ -67,33 +48,8 @@ class Exports:
             return await self._document(session, client_id)
 
     async def _document(self, session: AsyncSession, client_id: str) -> dict[str, Any]:
-        sessions = sa.select(Appointment.id).where(Appointment.client_id == client_id)
-        appointment_ids = list(await session.scalars(sessions))
-        streams = [client_stream(client_id)]
-        streams += [f(a) for a in appointment_ids for f in (session_stream, views_stream)]
-        concerns = sa.select(Escalation.id).where(Escalation.appointment_id.in_(sessions))
-        queries: list[tuple[Any, Any]] = [
-            (Client, Client.id == client_id),
-            (ClientLevel, ClientLevel.client_id == client_id),
-            (ChecklistResponse, ChecklistResponse.client_id == client_id),
-            (SignOff, SignOff.client_id == client_id),
-            (Consent, Consent.client_id == client_id),
-            (Link, Link.client_id == client_id),
-            (Appointment, Appointment.client_id == client_id),
-            (JoinCheck, JoinCheck.appointment_id.in_(sessions)),
-            (BoardOp, BoardOp.appointment_id.in_(sessions)),
-            (SharedObject, SharedObject.client_id == client_id),
-            (PlanStep, PlanStep.appointment_id.in_(sessions)),
-            (Place, Place.appointment_id.in_(sessions)),
-            (Escalation, Escalation.appointment_id.in_(sessions)),
-            (EscalationEvent, EscalationEvent.escalation_id.in_(concerns)),
-            (Outcome, Outcome.appointment_id.in_(sessions)),
-            (Reflection, Reflection.appointment_id.in_(sessions)),
-            (LogEntry, LogEntry.stream.in_(streams)),
-            (LogCheckpoint, LogCheckpoint.stream.in_(streams)),
-        ]
         tables: dict[str, list[dict[str, Any]]] = {}
-        for model, where in queries:
+        for model, where in await client_rows(session, client_id):
             keys = ("stream", "seq", "created_at", "id", "token_hash")
             order = [getattr(model, k) for k in keys if hasattr(model, k)]
             rows = await session.scalars(sa.select(model).where(where).order_by(*order))

@@ -193,7 +193,6 @@ class Retention:
                 due.append(client.id)
         for client_id in due:
             await delete_client(session, client_id, counts)
-            counts["clients"] += 1
 
     async def _box(self, session: AsyncSession, now: datetime, counts: Counter[str]) -> None:
         if self.policy.box_days is None:
@@ -267,25 +266,57 @@ class Retention:
             await _delete(session, User, User.id == user.id, counts)
 
 
+# every table that holds rows about a client, parents first: what a subject access export
+# shows, and (children first) what goes when the record is deleted
+CLIENT_MODELS: list[Any] = [
+    Client,
+    ClientLevel,
+    ChecklistResponse,
+    SignOff,
+    Appointment,
+    Link,
+    Consent,
+    JoinCheck,
+    BoardOp,
+    SharedObject,
+    PlanStep,
+    Place,
+    Escalation,
+    EscalationEvent,
+    Outcome,
+    Reflection,
+    LogEntry,
+    LogCheckpoint,
+]
+
+
+async def client_rows(session: AsyncSession, client_id: str) -> list[tuple[Any, Any]]:
+    """Each of ``CLIENT_MODELS`` with which of its rows are about ``client_id``: its own
+    rows, those of its sessions and their escalations, and every row of its logs."""
+    sessions = sa.select(Appointment.id).where(Appointment.client_id == client_id)
+    streams = [client_stream(client_id)]
+    appointment_ids = list(await session.scalars(sessions))
+    streams += [f(a) for a in appointment_ids for f in (session_stream, views_stream)]
+    concerns = sa.select(Escalation.id).where(Escalation.appointment_id.in_(sessions))
+
+    def about(model: Any) -> Any:
+        if model is Client:
+            return Client.id == client_id
+        if model is EscalationEvent:
+            return EscalationEvent.escalation_id.in_(concerns)
+        if model in (LogEntry, LogCheckpoint):
+            return model.stream.in_(streams)
+        if hasattr(model, "client_id"):  # a picture or a link may belong to no session
+            return model.client_id == client_id
+        return model.appointment_id.in_(sessions)
+
+    return [(model, about(model)) for model in CLIENT_MODELS]
+
+
 async def delete_client(session: AsyncSession, client_id: str, counts: Counter[str]) -> None:
     """Everything about one client, children first; each of their logs whole."""
-    sessions = list(
-        await session.scalars(sa.select(Appointment.id).where(Appointment.client_id == client_id))
-    )
-    streams = [client_stream(client_id)]
-    streams += [f(a) for a in sessions for f in (session_stream, views_stream)]
-    await _delete(session, LogCheckpoint, LogCheckpoint.stream.in_(streams), counts)
-    await _delete(session, LogEntry, LogEntry.stream.in_(streams), counts)
-    ids = sa.select(Appointment.id).where(Appointment.client_id == client_id)
-    concerns = sa.select(Escalation.id).where(Escalation.appointment_id.in_(ids))
-    await _delete(session, EscalationEvent, EscalationEvent.escalation_id.in_(concerns), counts)
-    of_sessions: list[Any] = [Escalation, Place, PlanStep, Outcome, Reflection, BoardOp, JoinCheck]
-    for model in of_sessions:
-        await _delete(session, model, model.appointment_id.in_(ids), counts)
-    of_client: list[Any] = [SharedObject, Consent, SignOff, ChecklistResponse, ClientLevel, Link]
-    for model in [*of_client, Appointment]:
-        await _delete(session, model, model.client_id == client_id, counts)
-    await session.execute(sa.delete(Client).where(Client.id == client_id))
+    for model, where in reversed(await client_rows(session, client_id)):
+        await _delete(session, model, where, counts)
 
 
 async def _delete(

@@ -35,6 +35,7 @@ from server.models import (
     SignOff,
     new_id,
 )
+from server.retention import CLIENT_MODELS
 from server.sealed import seal
 from server.sessionlog import client_stream, session_stream, staff_actor, views_stream
 
@@ -42,26 +43,7 @@ PICTURE = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 # every table that holds rows about a client (the staff tables hold none)
-CLIENT_TABLES = {
-    "clients",
-    "client_levels",
-    "checklist_responses",
-    "sign_offs",
-    "consents",
-    "links",
-    "appointments",
-    "join_checks",
-    "board_ops",
-    "shared_objects",
-    "plan_steps",
-    "places",
-    "escalations",
-    "escalation_events",
-    "outcomes",
-    "reflections",
-    "log_entries",
-    "log_checkpoints",
-}
+CLIENT_TABLES = {m.__tablename__ for m in CLIENT_MODELS}
 
 
 async def fill_client(
@@ -285,28 +267,7 @@ async def fill_client(
 async def remaining(app: web.Application, ids: dict[str, list[str]]) -> dict[str, set[str]]:
     """Which of ``ids`` are still in the database, table by table."""
     db = app[DATABASE]
-    models = {
-        m.__tablename__: m
-        for m in (
-            Client,
-            ClientLevel,
-            ChecklistResponse,
-            SignOff,
-            Consent,
-            Link,
-            Appointment,
-            JoinCheck,
-            BoardOp,
-            SharedObject,
-            PlanStep,
-            Escalation,
-            EscalationEvent,
-            Outcome,
-            Reflection,
-            LogEntry,
-            LogCheckpoint,
-        )
-    }
+    models = {m.__tablename__: m for m in CLIENT_MODELS}
     out: dict[str, set[str]] = {}
     async with db.session() as session:
         for table, wanted in ids.items():

@@ -114,6 +114,7 @@ async def test_the_export_service_refuses_an_unknown_client(
 
 
 def test_every_table_is_either_about_a_client_or_about_staff() -> None:
-    """A new table must be added to the export (and to retention) or named as staff-only."""
+    """A new table must be added to ``CLIENT_MODELS`` (what the export shows and retention
+    deletes) or named as staff-only."""
     assert CLIENT_TABLES | STAFF_TABLES == set(Base.metadata.tables)
     assert not CLIENT_TABLES & STAFF_TABLES
