@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -148,44 +148,41 @@ def _when_filter(zone: ZoneInfo, layout: str = "%a %d %b %Y, %H:%M") -> Callable
     return when
 
 
-async def _checkpoints_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Sign the head of every log that changed, at regular intervals."""
-    log, every = app[SESSION_LOG], app[SETTINGS].log_checkpoint_seconds
+@contextlib.asynccontextmanager
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """Run ``job`` every ``seconds`` while inside; a round that finds the database read-only
+    is skipped (the next one tries again)."""
 
     async def run() -> None:
         while True:
-            await asyncio.sleep(every)  # the interval itself
-            try:
-                for stream in await log.unsealed_streams():
-                    await log.checkpoint(stream)
-            except StorageUnavailable:
-                continue  # the database is read-only for now: the next round tries again
+            await asyncio.sleep(seconds)  # the interval itself
+            with contextlib.suppress(StorageUnavailable):
+                await job()
 
     task = asyncio.create_task(run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _checkpoints_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sign the head of every log that changed, at regular intervals."""
+    log = app[SESSION_LOG]
+
+    async def checkpoint() -> None:
+        for stream in await log.unsealed_streams():
+            await log.checkpoint(stream)
+
+    async with _every(app[SETTINGS].log_checkpoint_seconds, checkpoint):
+        yield
 
 
 async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
     """Delete what is past its retention period, at regular intervals (``playroom purge``
     runs the same)."""
-    retention, every = app[RETENTION], app[SETTINGS].purge_interval_seconds
-
-    async def run() -> None:
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await retention.purge()
-            except StorageUnavailable:
-                continue  # the database is read-only for now: the next round tries again
-
-    task = asyncio.create_task(run())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with _every(app[SETTINGS].purge_interval_seconds, app[RETENTION].purge):
+        yield
 
 
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
