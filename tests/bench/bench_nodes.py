@@ -83,6 +83,7 @@ from media.client import ProtocolPeer
 from server.relay import MOVED
 from tests.bench.bench_pages import fresh_postgres
 from tests.bench.bench_signalling import READERS, Pair, _enter, _read_until, _run, _session
+from tests.bench.cpu import cpu_seconds_or_none
 from tests.bench.report import summary, write
 from tests.conftest import PASSWORD
 from tests.helpers import ServerProcess, cli_env, run_cli
@@ -100,15 +101,6 @@ REDIS_URL = os.environ.get("PLAYROOM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0
 WAIT = 60.0  # how long any one step may take before the run is given up (not a bound)
 Marks = dict[str, Any]
 CPU_MESSAGES = 500  # CPU time is counted in clock ticks (10 ms): fewer messages say nothing
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """The CPU time (user and system) a process has used so far, or None when unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ws(node: ServerProcess) -> str:
@@ -164,7 +156,7 @@ async def _prepare() -> tuple[dict[str, str], dict[str, str], int | None]:
         "sqlalchemy": sa.__version__,
     }
     pid = int(info.get("process_id") or 0)
-    return env, versions, pid if pid and cpu_seconds(pid) is not None else None
+    return env, versions, pid if pid and cpu_seconds_or_none(pid) is not None else None
 
 
 async def _node(env: dict[str, str]) -> ServerProcess:
@@ -358,7 +350,7 @@ def _wrap(dst: str, candidate: dict[str, object]) -> str:
 
 
 def _cpu(pids: list[int]) -> float:
-    return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+    return sum(cpu_seconds_or_none(pid) or 0.0 for pid in pids)
 
 
 async def _placement(
@@ -371,9 +363,9 @@ async def _placement(
             while len(pairs) < n:
                 pairs.append(await enter())
             nodes_before = _cpu(pids)
-            redis_before = cpu_seconds(redis_pid) if redis_pid else None
+            redis_before = cpu_seconds_or_none(redis_pid) if redis_pid else None
             phase = summary(await _run(pairs[:n], _wrap))
-            redis_after = cpu_seconds(redis_pid) if redis_pid else None
+            redis_after = cpu_seconds_or_none(redis_pid) if redis_pid else None
             if phase["n"] >= CPU_MESSAGES:
                 phase["node_cpu_us_per_message"] = (_cpu(pids) - nodes_before) / phase["n"] * 1e6
                 if redis_before is not None and redis_after is not None:

@@ -17,6 +17,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def cpu_seconds_or_none(pid: int) -> float | None:
+    """``cpu_seconds``, or None when ``pid`` cannot be read (it has ended, or no ``/proc``)."""
+    try:
+        return cpu_seconds(pid)
+    except (OSError, IndexError):
+        return None
+
+
 def run_queue(pid: int) -> dict[str, int]:
     """How long each thread of ``pid`` has waited for a CPU while ready to run, in ns (a
     shared machine: the server wanted to work and another process had the core)."""
