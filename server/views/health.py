@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.appkeys import DATABASE, HUB, WHITEBOARDS
 from server.auth import staff_only
+from server.db import Database
 from server.models import Role
 
 routes = web.RouteTableDef()
@@ -59,6 +60,7 @@ async def status(request: web.Request) -> web.StreamResponse:
             "server_peers": len(whiteboards.peers),
             "boards": len(whiteboards.boards),
             "tasks": len(asyncio.all_tasks()),
+            "database_connections": _pooled(request.app[DATABASE]),
             "open_files": fds,
             "rss_bytes": rss,
         }
@@ -73,4 +75,11 @@ def _process() -> tuple[int, int]:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
         rss = pages * os.sysconf("SC_PAGE_SIZE")  # now, where Linux tells
     return fds, rss
+
+
+def _pooled(db: Database) -> int:
+    """Connections the database pool holds open, in use or idle (each holds files open)."""
+    pool = db.engine.pool
+    counts = [getattr(pool, name, None) for name in ("checkedin", "checkedout")]
+    return sum(int(count()) for count in counts if callable(count))
 
