@@ -20,18 +20,21 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from server.exceptions import StorageUnavailable
+
 log = logging.getLogger(__name__)
 Envelope = dict[str, Any]
 Handler = Callable[[Envelope], Awaitable[None]]
 
 PREFIX = "playroom"
+RESEND_AFTER = 0.6  # longer than the listener's wait before it subscribes again
 
 # hold a room (or take it from a node that is gone): [owner now, previous owner, last seen]
 _CLAIM = """
@@ -75,7 +78,7 @@ class LocalBus:
     def __init__(self) -> None:
         self.node_id = "local"
         self.handler: Handler | None = None
-        self.on_lost: Callable[[str], Awaitable[None]] | None = None
+        self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
         # which rooms are live here: the leases of the others are given up when renewing
         self.live_rooms: Callable[[], set[str]] = set
 
@@ -136,6 +139,7 @@ class RedisBus(LocalBus):
         self.claimed_at: dict[str, float] = {}
         self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[int]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._evictions: set[asyncio.Task[None]] = set()
         self._closing = False
 
     @property
@@ -179,9 +183,12 @@ class RedisBus(LocalBus):
     async def claim(self, room_id: str) -> Claim:
         """The room's home: the node holding its lease, or this node if none (or a dead one)
         does. Claiming is one Lua script, so two nodes cannot both take a room."""
-        now_home, previous, seen = await self._claim(
-            self._room_keys(room_id), [self.node_id, self.lease_ms, f"{self.prefix}:node:"]
-        )
+        try:
+            now_home, previous, seen = await self._claim(
+                self._room_keys(room_id), [self.node_id, self.lease_ms, f"{self.prefix}:node:"]
+            )
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable("The service is busy. Try again in a moment.") from exc
         home = now_home.decode()
         if home != self.node_id:
             return Claim(home)
@@ -210,13 +217,27 @@ class RedisBus(LocalBus):
                 await self._renew_once()
             except (RedisError, OSError):
                 log.warning("renewal failed", extra={"event": "renew_failed"})
+            except Exception:  # the node's leases must go on being renewed whatever happens
+                log.exception("renewal failed", extra={"event": "renew_failed"})
 
     async def _renew_once(self) -> None:
-        """One round trip: this node's liveness key and the lease of every room it holds."""
+        """One round trip: this node's liveness key and the lease of every room it holds.
+
+        A room live here that this node does not hold (entered through a socket relayed
+        from another node, or claimed while a release was on its way) is claimed now; one
+        that another node holds is evicted, so a room never runs on two nodes for longer
+        than a renewal interval."""
         live, now = self.live_rooms(), time.monotonic()
+        for room_id in live - self.rooms:
+            if (await self.claim(room_id)).home != self.node_id:
+                self._lost(room_id)
         recent = {r for r, at in self.claimed_at.items() if now - at < self.lease_ms / 1000}
         released = [r for r in self.rooms if r not in live and r not in recent]  # ended
         renewed = [r for r in self.rooms if r not in released]
+        # forgotten before the round trip: a claim made meanwhile is a fresh one, and holds
+        self.rooms.difference_update(released)
+        for room_id in released:
+            self.claimed_at.pop(room_id, None)
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self._node_key(self.node_id), "1", px=self.lease_ms)
         for room_id in released:
@@ -225,15 +246,18 @@ class RedisBus(LocalBus):
             args: list[str | int] = [self.node_id, self.lease_ms, f"{time.time()}"]
             await self._renew_script(self._room_keys(room_id), args, client=pipe)
         results = await pipe.execute()
-        self.rooms.difference_update(released)
-        for room_id in released:
-            self.claimed_at.pop(room_id, None)
         for room_id, kept in zip(renewed, results[1 + len(released) :], strict=True):
             if not kept:  # another node holds it now
                 self.rooms.discard(room_id)
-                log.warning("room lease lost", extra={"event": "lease_lost"})
-                if self.on_lost is not None:
-                    await self.on_lost(room_id)
+                self._lost(room_id)
+
+    def _lost(self, room_id: str) -> None:
+        """Evict beside the renewals, which must not wait on sockets closing."""
+        log.warning("room lease lost", extra={"event": "lease_lost"})
+        if self.on_lost is not None:
+            task = asyncio.create_task(self.on_lost(room_id))
+            self._evictions.add(task)
+            task.add_done_callback(self._evictions.discard)
 
     async def alive(self, nodes: set[str]) -> set[str]:
         """Which of ``nodes`` hold their liveness key (all of them, when Redis cannot say)."""
@@ -285,8 +309,13 @@ class RedisBus(LocalBus):
             await self.handler(envelope)
             return True
         count = await self._enqueue(self._node_key(node), envelope)
-        if count == 0:  # nobody listens on its channel (an error from Redis is not that)
-            await self.forget(node)
+        if count == 0:
+            # nobody listens on its channel: dead, or its subscription is being remade after
+            # a blip (its listener tries again within half a second). Once more, then gone.
+            await asyncio.sleep(RESEND_AFTER)  # that window itself
+            count = await self._enqueue(self._node_key(node), envelope)
+            if count == 0:
+                await self.forget(node)
         return count > 0
 
     async def broadcast(self, envelope: Envelope) -> None:
@@ -307,14 +336,17 @@ class RedisBus(LocalBus):
             pipe = self.redis.pipeline(transaction=False)
             for channel, data, _ in batch:
                 pipe.publish(channel, data)
+            counts = [-1] * len(batch)  # whatever happens, every sender gets an answer
             try:
-                counts = await pipe.execute()
+                counts = [int(c) for c in await pipe.execute()]
             except (RedisError, OSError):
                 log.warning("publish failed", extra={"event": "publish_failed"})
-                counts = [-1] * len(batch)
-            for (_, _, future), count in zip(batch, counts, strict=True):
-                if not future.done():
-                    future.set_result(int(count))
+            except Exception:
+                log.exception("publish failed", extra={"event": "publish_failed"})
+            finally:
+                for (_, _, future), count in zip(batch, counts, strict=True):
+                    if not future.done():
+                        future.set_result(count)
 
     async def _listen(self) -> None:
         while True:

@@ -88,11 +88,13 @@ class Continuity(ConnectionBase):
             appointment = await session.get(Appointment, place.appointment_id)
         if appointment is None or appointment.status in ("ended", "cancelled"):
             return None
+        rebuilt = appointment.id not in self.hub.rooms.by_session
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
-        after = "a server restart" if self.hub.bus.node_id == "local" else "a node failure"
-        await self.record("room.restored", {"after": after}, actor="system", room=room)
+        if rebuilt:  # once, however many come back at the same moment
+            after = "a server restart" if self.hub.bus.node_id == "local" else "a node failure"
+            await self.record("room.restored", {"after": after}, actor="system", room=room)
         for row in await places.of_room(appointment.id):
             if row.participant_id in room.participants:
                 continue

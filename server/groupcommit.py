@@ -43,17 +43,25 @@ class GroupCommit:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                await self._commit([row for row, _ in batch])
-            except (SQLAlchemyError, OSError, StorageUnavailable):
-                # one bad row must not sink the others: each alone, and each caller told
-                log.warning("group commit failed", extra={"event": "group_commit_failed",
-                                                          "count": len(batch)})  # fmt: skip
-                for row, future in batch:
-                    await self._one(row, future)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+                await self._batch(batch)
+            finally:  # cancelled (at shutdown) or worse: no writer is left waiting for ever
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StorageUnavailable("The write did not finish."))
+
+    async def _batch(self, batch: list[tuple[Base, asyncio.Future[None]]]) -> None:
+        try:
+            await self._commit([row for row, _ in batch])
+        except (SQLAlchemyError, OSError, StorageUnavailable):
+            # one bad row must not sink the others: each alone, and each caller told
+            log.warning("group commit failed", extra={"event": "group_commit_failed",
+                                                      "count": len(batch)})  # fmt: skip
+            for row, future in batch:
+                await self._one(row, future)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
     async def _one(self, row: Base, future: asyncio.Future[None]) -> None:
         try:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,8 +56,11 @@ class RemoteSocket:
     async def send_str(self, data: str) -> None:
         if self._closed:
             raise ConnectionResetError("socket closed")
-        if not await self.relay.bus.send(self.edge, {"op": "send", "conn": self.conn, "d": data}):
-            self.gone()
+        envelope = {"op": "send", "conn": self.conn, "d": data, "from": self.relay.bus.node_id}
+        if not await self.relay.bus.send(self.edge, envelope):
+            self.gone()  # the page resumes: its edge is asked to close it, if it is there
+            await self.relay.bus.send(self.edge, {"op": "close", "conn": self.conn, "code": MOVED,
+                                                  "reason": "the room moved"})  # fmt: skip
 
     async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
         if self._closed:
@@ -131,18 +135,28 @@ class Relay:
         """Where a message that enters a room goes: None when the room's home is this node."""
         if not self.bus.shared or not isinstance(ws, web.WebSocketResponse):
             return None
+        if isinstance(message, OpenRoom | Observe) and user_id is None:
+            return None  # refused here: nobody claims a room for a stranger
         room_id = await self._room_of(message)
         if room_id is None:
             return None  # not a room (or a bad link): answered here
         for _ in range(2):
             claim = await self.bus.claim(room_id)
             if claim.home == self.bus.node_id:
-                await self._adopted(room_id, claim.seen)
+                seen = claim.seen
+                if seen is None and claim.taken_from is not None:
+                    seen = time.time()  # it died before it ever renewed: count from now
+                await self._adopted(room_id, seen)
                 return None
             link = EdgeLink(secrets.token_hex(12), claim.home, ws, room_id)
-            self.edges[link.conn] = link
+            self.edges[link.conn] = link  # before the open: what the home sends may be quick
             opening = {"op": "open", "conn": link.conn, "edge": self.bus.node_id, "user": user_id}
-            if await self.bus.send(link.home, opening):
+            try:
+                delivered = await self.bus.send(link.home, opening)
+            except asyncio.CancelledError:
+                self._spawn(self.edge_closed(link))  # the handler went: the home lets it go too
+                raise
+            if delivered:
                 self._spawn(link.write())
                 return link
             del self.edges[link.conn]  # its home is gone: the next claim takes the room
@@ -176,7 +190,8 @@ class Relay:
         return None
 
     async def forward(self, link: EdgeLink, data: str) -> bool:
-        return await self.bus.send(link.home, {"op": "frame", "conn": link.conn, "d": data})
+        envelope = {"op": "frame", "conn": link.conn, "d": data, "from": self.bus.node_id}
+        return await self.bus.send(link.home, envelope)
 
     async def edge_closed(self, link: EdgeLink) -> None:
         """The browser's socket closed here: its home runs what a drop runs."""
@@ -185,9 +200,12 @@ class Relay:
             await self.bus.send(link.home, {"op": "closed", "conn": link.conn})
 
     def _moved(self, link: EdgeLink) -> None:
+        """Close the browser's socket with 1012 (it resumes at the room's new home), and tell
+        the old home, in case it is alive after all, that its socket is gone."""
         self.edges.pop(link.conn, None)
         log.info("room's home gone", extra={"event": "home_gone", "node": link.home})
         link.outbox.put_nowait((MOVED, "the room moved"))
+        self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
 
     # -- the home: where the room is
 
@@ -262,8 +280,13 @@ class Relay:
         hub = self.app[HUB]
         if op == "frame" and conn in self.remotes:
             self.remotes[conn].queue.put_nowait(str(envelope["d"]))
+        elif op == "frame" and envelope.get("from"):  # a socket this home no longer serves
+            reply = {"op": "close", "conn": conn, "code": MOVED, "reason": "the room moved"}
+            self._spawn(self.bus.send(str(envelope["from"]), reply))
         elif op == "send" and conn in self.edges:
             self.edges[conn].outbox.put_nowait(str(envelope["d"]))
+        elif op == "send" and envelope.get("from"):  # a socket this edge no longer holds
+            self._spawn(self.bus.send(str(envelope["from"]), {"op": "closed", "conn": conn}))
         elif op == "open":
             self._open(envelope)
         elif op == "closed" and conn in self.remotes:
@@ -284,7 +307,7 @@ class Relay:
             if future is not None and not future.done():
                 future.set_result(None)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[object]) -> None:
         async def run() -> None:
             await work
 
@@ -298,7 +321,10 @@ class Relay:
             await asyncio.sleep(1.0)  # the watch interval itself
             nodes = {link.home for link in self.edges.values()}
             nodes |= {socket.edge for socket in self.remotes.values()}
-            self._gone(nodes - await self.bus.alive(nodes))
+            try:
+                self._gone(nodes - await self.bus.alive(nodes))
+            except Exception:  # the watch goes on
+                log.exception("watch failed", extra={"event": "watch_failed"})
 
     def _gone(self, nodes: set[str]) -> None:
         """These nodes are dead: sockets relayed to them move, and theirs here drop."""

@@ -100,7 +100,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 except ProtocolError as exc:
                     await connection.reply(Error(code=exc.code, message=str(exc)))
                     continue
-                edge = await relay.route(user.id if user else None, message, ws)
+                try:
+                    edge = await relay.route(user.id if user else None, message, ws)
+                except PlayroomError as exc:  # the room's home could not be found just now
+                    await connection.reply(Error(code="refused", message=str(exc)))
+                    continue
                 if edge is None:
                     await dispatch(connection, message)
                     continue

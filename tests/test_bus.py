@@ -87,3 +87,25 @@ async def test_messages_keep_their_order_and_say_when_nobody_heard(
     await asyncio.wait_for(all_heard.wait(), 5)
     assert heard == list(range(200))
     assert not await one.send("n-nobody", {"op": "x", "n": 0})
+
+
+async def test_a_room_live_but_not_held_is_claimed_or_evicted(
+    buses: tuple[RedisBus, RedisBus],
+) -> None:
+    one, two = buses
+    mine, theirs = f"room-{secrets.token_hex(4)}", f"room-{secrets.token_hex(4)}"
+    assert (await two.claim(theirs)).home == two.node_id
+    two.live_rooms = lambda: {theirs}
+    evicted = asyncio.Event()
+    lost: list[str] = []
+
+    async def on_lost(room_id: str) -> None:
+        lost.append(room_id)
+        evicted.set()
+
+    one.on_lost = on_lost
+    # rooms made here through sockets relayed from other nodes, never claimed here
+    one.live_rooms = lambda: {mine, theirs}
+    await asyncio.wait_for(evicted.wait(), 5)
+    assert lost == [theirs]  # held elsewhere: it goes there
+    assert (await two.claim(mine)).home == one.node_id  # free: this node holds it now
