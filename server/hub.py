@@ -146,13 +146,14 @@ class Hub:
     def unbind(self, participant: Participant) -> None:
         self.sockets.pop(participant.id, None)
 
-    async def send(self, participant: Participant | str, message: Message) -> None:
+    async def send(self, participant: Participant | str, message: Message | str) -> None:
+        """Send ``message`` (or the text of one, already dumped) to one participant."""
         pid = participant if isinstance(participant, str) else participant.id
         socket = self.sockets.get(pid)
         if socket is None or socket.closed:
             return
         try:
-            await socket.send_str(dump_message(message))
+            await socket.send_str(message if isinstance(message, str) else dump_message(message))
         except (ConnectionError, RuntimeError):
             log.info("send to a closing socket dropped", extra={"event": "send_dropped"})
 

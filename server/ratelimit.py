@@ -29,12 +29,15 @@ class RateLimiter:
 
     def allow(self, key: str, cost: float = 1.0) -> bool:
         now = self.clock()
-        tokens, last = self._buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            tokens = self.burst
+        else:
+            tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+            buckets.move_to_end(key)
         allowed = tokens >= cost
-        if allowed:
-            tokens -= cost
-        self._buckets[key] = (tokens, now)
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
+        buckets[key] = (tokens - cost if allowed else tokens, now)
+        while len(buckets) > self.max_keys:
+            buckets.popitem(last=False)
         return allowed

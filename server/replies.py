@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.protocol import (
@@ -134,10 +135,24 @@ class PeerLeft(Message):
 
 
 class Relayed(Message):
+    """A signal as its receiver gets it; relayed with ``relayed``, which writes the same."""
+
     type: Literal["signal"] = "signal"
     sender: str = Field(serialization_alias="from")
     description: Description | None = None
     candidate: Candidate | None = None
+
+
+def relayed(sender: str, description: Description | None, candidate: Candidate | None) -> str:
+    """The text of ``Relayed(sender=..., description=..., candidate=...)``, written from a
+    plain dict: what it carries was validated as it came in (``Signal``), and building the
+    model would validate it all again, for every ICE candidate of every call."""
+    doc: dict[str, Any] = {"v": 1, "type": "signal", "from": sender}
+    if description is not None:
+        doc["description"] = description
+    if candidate is not None:
+        doc["candidate"] = candidate
+    return pydantic_core.to_json(doc, by_alias=True, exclude_none=True).decode()
 
 
 class ServerAnswer(Message):

@@ -4,22 +4,18 @@ stays up. See ``docs/protocol.md``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from server.appkeys import (
     CATALOGUE,
     DATABASE,
-    HUB,
     KEYRING,
     SCHEDULE,
-    SETTINGS,
     WHITEBOARDS,
 )
-from server.auth import current_user
 from server.boardsocket import BoardOverSocket
 from server.checklists import Kind
 from server.db import utcnow
@@ -31,7 +27,6 @@ from server.models import Role as StaffRole
 from server.observing import Observing
 from server.plan import Case
 from server.protocol import (
-    MAX_MESSAGE_BYTES,
     Acknowledge,
     Admit,
     AllowClear,
@@ -63,25 +58,20 @@ from server.protocol import (
     ToWaiting,
     WaitingMessage,
     Watch,
-    parse_message,
 )
-from server.ratelimit import RateLimiter
 from server.replies import (
-    Error,
     FlagRaised,
     Joined,
     Notice,
     PeerLeft,
     Pong,
-    Relayed,
     RoomOpened,
     Waiting,
+    relayed,
 )
 from server.rooms import NAMES, LinkInUse, Participant, Role, Room, State
-from server.schedule import GateClosed
 from server.sdp import check_sdp
 from server.sealed import seal
-from server.tokens import TokenError
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -93,6 +83,8 @@ class Connection(Observing, BoardOverSocket):
 
     async def handle(self, message: Incoming) -> None:
         match message:
+            case Signal():  # first: nearly every message is one (each ICE candidate)
+                await self.signal(message)
             case Join():
                 await self.join(message)
             case OpenRoom():
@@ -147,8 +139,6 @@ class Connection(Observing, BoardOverSocket):
                 await self.record("flag.raised", {**about(me), "kind": message.kind})
                 if me.role is Role.YOUNG_PERSON and message.kind in ("not_private", "quick_exit"):
                     await self.start_plan(room, me, Case(message.kind))
-            case Signal():
-                await self.signal(message)
             case ServerSignal():
                 await self.server_signal(message)
             case BoardOpen():
@@ -303,7 +293,7 @@ class Connection(Observing, BoardOverSocket):
         if was_in_room:
             await self.hub.send_many(room.present(), PeerLeft(participant=me.id, reason=cause))
         await self.hub.lobby(room)
-        if not any(p.state is not State.LEFT for p in room.participants.values()):
+        if room.empty:
             self.hub.rooms.discard(room)
 
     async def signal(self, message: Signal) -> None:
@@ -319,59 +309,4 @@ class Connection(Observing, BoardOverSocket):
             raise ProtocolError("bad_message", "A signal carries a description or a candidate.")
         if message.description is not None:
             check_sdp(message.description.sdp)
-        await self.hub.send(
-            target,
-            Relayed(sender=me.id, description=message.description, candidate=message.candidate),
-        )
-
-
-@routes.get("/ws", name="ws")
-async def websocket(request: web.Request) -> web.StreamResponse:
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
-        raise web.HTTPForbidden()  # another site's page cannot use this browser's cookie
-    user = await current_user(request)
-    ws = web.WebSocketResponse(
-        max_msg_size=MAX_MESSAGE_BYTES, heartbeat=request.app[SETTINGS].heartbeat_seconds
-    )
-    await ws.prepare(request)
-    hub = request.app[HUB]
-    hub.all.add(ws)
-    connection = Connection(request.app, ws, user)
-    limiter = RateLimiter(RATE_PER_SECOND, 1, burst=RATE_PER_SECOND, max_keys=1)
-    try:
-        async for frame in ws:
-            if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                continue
-            if not limiter.allow("self"):
-                await connection.reply(
-                    Error(code="rate_limited", message="Too many messages; slow down.")
-                )
-                continue
-            try:
-                await connection.handle(parse_message(frame.data))
-            except GateClosed as exc:
-                await connection.reply(
-                    Error(code="gate_closed", message=str(exc), detail=exc.result.as_dict())
-                )
-            except ProtocolError as exc:
-                await connection.reply(Error(code=exc.code, message=str(exc)))
-            except LinkInUse as exc:
-                await connection.reply(Error(code="link_in_use", message=str(exc)))
-            except TokenError as exc:
-                await connection.reply(Error(code="bad_link", message=str(exc)))
-            except PlayroomError as exc:
-                await connection.reply(Error(code="refused", message=str(exc)))
-    finally:
-        hub.all.discard(ws)
-        for watching in hub.watchers.values():
-            watching.discard(ws)
-        # the handler may be cancelled when the client vanishes: the others must still be told
-        await asyncio.shield(connection.dropped())
-    return ws
-
-
-async def close_all(app: web.Application) -> None:
-    """At shutdown: sockets close with GOING_AWAY, then every server peer."""
-    await app[HUB].close_all()
-    await app[WHITEBOARDS].close_all()
+        await self.hub.send(target, relayed(me.id, message.description, message.candidate))

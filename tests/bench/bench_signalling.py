@@ -5,12 +5,21 @@ peer, the PeerJS signalling server (npm ``peer``, installed by this benchmark in
 ``tests/bench/.peers``). Every server runs in its own process; the clients share this one.
 
 Each room sends 20 messages, one every 50 ms, rooms starting at random within the first
-50 ms. Latency is from just before the send to the receiver's read, on one clock."""
+50 ms. Latency is from just before the send to the receiver's read, on one clock. Beside
+the latencies, a phase long enough to tell gives the CPU time (user and system) the server
+process spent a message relayed, from ``/proc``: a figure that the other work on a shared
+machine disturbs much less than the latencies.
+
+With ``PLAYROOM_BENCH_PROFILE=1``, after the measured phases, the largest number of rooms
+sends ten rounds more through Playroom and through the floor while py-spy samples each
+server process (``profiling.py``); the summary goes to ``results/profile-signalling.txt``.
+The measured figures are taken before the profiler is attached."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -21,7 +30,8 @@ from pathlib import Path
 import aiohttp
 
 from tests.bench.peers import PEERS, npm_install
-from tests.bench.report import summary, write
+from tests.bench.profiling import RATE, Recorder, Stacks, cpu_seconds, py_spy, report
+from tests.bench.report import RESULTS, comparisons, summary, write
 from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
 from tests.helpers import ROOT, free_port
@@ -30,6 +40,11 @@ from tests.live import LiveStaff, ready_session
 MESSAGES = 20
 EVERY = 0.05
 Pair = tuple[aiohttp.ClientWebSocketResponse, aiohttp.ClientWebSocketResponse, str]
+Wrap = Callable[[str, dict[str, object]], str]  # (receiver, candidate) -> the frame to send
+CPU_AT_LEAST = 0.1  # s: /proc counts in ticks of 10 ms, so a shorter phase gives no figure
+PROFILE = os.environ.get("PLAYROOM_BENCH_PROFILE") == "1"
+PROFILE_ROUNDS = 10
+PROFILES: dict[str, tuple[Stacks, int]] = {}  # server -> its samples, messages relayed
 
 
 def _candidate(seq: int) -> dict[str, object]:
@@ -64,7 +79,7 @@ class Readers:
 READERS = Readers()
 
 
-async def _run(pairs: list[Pair], wrap: Callable[[str, dict[str, object]], str]) -> list[float]:
+async def _run(pairs: list[Pair], wrap: Wrap) -> list[float]:
     """Send from the first of each pair to the second; return latencies in ms."""
     loop = asyncio.get_running_loop()
     sent: dict[int, float] = {}
@@ -97,6 +112,32 @@ async def _run(pairs: list[Pair], wrap: Callable[[str, dict[str, object]], str])
     return got
 
 
+async def _measure(pid: int, pairs: list[Pair], wrap: Wrap) -> dict[str, float]:
+    """One phase: the latencies' summary, and the server's CPU time a message."""
+    before = cpu_seconds(pid)
+    figures = summary(await _run(pairs, wrap))
+    after = cpu_seconds(pid)
+    if before is not None and after is not None and after - before >= CPU_AT_LEAST:
+        figures["cpu_us_per_message"] = round((after - before) / figures["n"] * 1e6, 1)
+    return figures
+
+
+async def _profiled(name: str, pid: int, pairs: list[Pair], wrap: Wrap) -> None:
+    """More rounds through one server while py-spy samples it."""
+    recorder = Recorder(pid)
+    await recorder.start()
+    messages = 0
+    try:
+        for _ in range(PROFILE_ROUNDS):
+            messages += len(await _run(pairs, wrap))
+    finally:
+        PROFILES[name] = (await recorder.stop(), messages)
+
+
+def _playroom_wrap(dst: str, candidate: dict[str, object]) -> str:
+    return json.dumps({"v": 1, "type": "signal", "to": dst, "candidate": candidate})
+
+
 async def _playroom(rooms: list[int]) -> dict[str, dict[str, float]]:
     server = bench_server()
     staff = LiveStaff(server.url, "bench", PASSWORD)
@@ -109,14 +150,9 @@ async def _playroom(rooms: list[int]) -> dict[str, dict[str, float]]:
         for n in rooms:
             while len(pairs) < n:
                 pairs.append(await _enter(staff, outsider, url))
-            figures[f"{n}_rooms"] = summary(
-                await _run(
-                    pairs[:n],
-                    lambda dst, c: json.dumps(
-                        {"v": 1, "type": "signal", "to": dst, "candidate": c}
-                    ),
-                )  # fmt: skip
-            )
+            figures[f"{n}_rooms"] = await _measure(server.proc.pid, pairs[:n], _playroom_wrap)
+        if PROFILE:
+            await _profiled("playroom", server.proc.pid, pairs, _playroom_wrap)
     finally:
         READERS.stop()
         for a, b, _ in pairs:
@@ -154,7 +190,10 @@ async def _read_until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> str:
 
 
 async def _pairs_on(
-    connect: Callable[[int, int], Awaitable[Pair]], rooms: list[int], wire: str
+    connect: Callable[[int, int], Awaitable[Pair]],
+    rooms: list[int],
+    wire: str,
+    pid: int,
 ) -> dict[str, dict[str, float]]:
     figures = {}
     pairs: list[Pair] = []
@@ -162,7 +201,9 @@ async def _pairs_on(
         for n in rooms:
             while len(pairs) < n:
                 pairs.append(await connect(len(pairs), n))
-            figures[f"{n}_rooms"] = summary(await _run(pairs[:n], WRAPS[wire]))
+            figures[f"{n}_rooms"] = await _measure(pid, pairs[:n], WRAPS[wire])
+        if PROFILE and wire == "floor":
+            await _profiled(wire, pid, pairs, WRAPS[wire])
     finally:
         READERS.stop()
         for a, b, _ in pairs:
@@ -171,7 +212,7 @@ async def _pairs_on(
     return figures
 
 
-WRAPS: dict[str, Callable[[str, dict[str, object]], str]] = {}
+WRAPS: dict[str, Wrap] = {}
 
 
 async def _floor(rooms: list[int]) -> dict[str, dict[str, float]]:
@@ -189,7 +230,7 @@ async def _floor(rooms: list[int]) -> dict[str, dict[str, float]]:
             READERS.watch(b)
             return a, b, ""
 
-        return await _pairs_on(connect, rooms, "floor")
+        return await _pairs_on(connect, rooms, "floor", proc.pid)
     finally:
         await http.close()
         proc.terminate()
@@ -238,7 +279,7 @@ async def _peerjs(rooms: list[int]) -> dict[str, dict[str, float]] | str:
                 socks.append(ws)
             return socks[0], socks[1], f"r{i}b"
 
-        figures = await _pairs_on(connect, rooms, "peerjs")
+        figures = await _pairs_on(connect, rooms, "peerjs", proc.pid)
         return figures
     finally:
         await http.close()
@@ -263,6 +304,17 @@ async def main(rooms: list[int]) -> dict[str, object]:
     peer = await _peerjs(rooms)
     ours = await _playroom(rooms)
     figures: dict[str, object] = {"playroom": ours, "floor_aiohttp_relay": floor, "peerjs": peer}
+    figures["compare"] = [
+        {
+            "label": f"{n} room{'s' if n != 1 else ''}",
+            "playroom": f"playroom/{n}_rooms",
+            "floor": f"floor_aiohttp_relay/{n}_rooms",
+            "peer": f"peerjs/{n}_rooms",
+            "peer_name": "PeerJS",
+            "keys": ["median", "p99", "cpu_us_per_message"],
+        }
+        for n in rooms
+    ]
     for n in rooms:
         key = f"{n}_rooms"
         line = f"{n:>3} rooms: playroom p50 {ours[key]['median']:.2f} p99 {ours[key]['p99']:.2f} ms"
@@ -270,10 +322,27 @@ async def main(rooms: list[int]) -> dict[str, object]:
         if isinstance(peer, dict):
             line += f" | PeerJS p50 {peer[key]['median']:.2f} p99 {peer[key]['p99']:.2f}"
         print(line)
+    for line in comparisons(figures):
+        print(f"  {line}")
     path = write("signalling_relay_latency", figures, {"aiohttp": aiohttp.__version__,
                                                        "peer": "1.0.2"})  # fmt: skip
     print(f"wrote {path}")
+    if PROFILES:
+        print(f"wrote {_write_profile(max(rooms))}")
     return figures
+
+
+def _write_profile(rooms: int) -> Path:
+    out = RESULTS / "profile-signalling.txt"
+    version = subprocess.run([str(py_spy()), "--version"], capture_output=True, text=True)
+    head = (
+        f"Signalling relay, {rooms} rooms, {PROFILE_ROUNDS} rounds of {MESSAGES} messages a"
+        f" room, after the measured phases; {version.stdout.strip()}, {RATE} Hz, nonblocking.\n"
+        "Reproduce: PLAYROOM_BENCH_PROFILE=1 python -m tests.bench.bench_signalling\n\n"
+    )
+    names = {"playroom": "Playroom", "floor": "the floor (floor_relay.py)"}
+    out.write_text(head + "\n".join(report(names[k], *PROFILES[k]) for k in names if k in PROFILES))
+    return out
 
 
 if __name__ == "__main__":

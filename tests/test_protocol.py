@@ -1,0 +1,154 @@
+"""The signalling hot path's shortcuts give what the long way gives: a frame parsed in one
+pass is the message (or the refusal) the step-by-step parse gives, a relayed signal is the
+text of its model, and the rate limiter counts as a plain token bucket does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.protocol import (
+    Candidate,
+    Description,
+    ProtocolError,
+    _parse_stepwise,
+    dump_message,
+    parse_message,
+)
+from server.ratelimit import RateLimiter
+from server.replies import Relayed, relayed
+
+CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 40001 typ host", "sdpMid": "0"}
+SIGNAL = {"v": 1, "type": "signal", "to": "0123456789abcdef", "candidate": CANDIDATE}
+
+
+def outcome(parse: Any, raw: str | bytes) -> tuple[Any, ...]:
+    try:
+        message = parse(raw)
+    except ProtocolError as exc:
+        return ("refused", exc.code, str(exc))
+    return ("parsed", type(message).__name__, message.model_dump())
+
+
+FRAMES: list[str | bytes] = [
+    json.dumps(SIGNAL),
+    json.dumps({**SIGNAL, "v": 2}),
+    json.dumps({k: v for k, v in SIGNAL.items() if k != "v"}),  # v has a default: still needed
+    json.dumps({**SIGNAL, "v": True}),
+    json.dumps({**SIGNAL, "v": 1.0}),
+    json.dumps({**SIGNAL, "v": "1"}),
+    json.dumps({**SIGNAL, "extra": 1}),
+    json.dumps({**SIGNAL, "to": "NOT-HEX"}),
+    json.dumps({**SIGNAL, "candidate": {**CANDIDATE, "sdpMLineIndex": 1.0}}),
+    json.dumps({**SIGNAL, "candidate": {**CANDIDATE, "sdpMLineIndex": 1.5}}),
+    json.dumps({**SIGNAL, "candidate": {**CANDIDATE, "sdpMLineIndex": "1"}}),
+    json.dumps({"v": 1, "type": "signal", "to": "ab", "description": {"type": "offer", "sdp": 5}}),
+    '{"v": 1, "type": "ping", "type": "leave"}',  # the last of a repeated key counts
+    '{"v": 1, "type": "ping"} trailing',
+    '{"v": 1, "type": "ping"}\n',
+    '\ufeff{"v": 1, "type": "ping"}',
+    b'\xef\xbb\xbf{"v": 1, "type": "ping"}',
+    '{"v": 1, "type": "ping"}'.encode("utf-16"),
+    b'{"v": 1, "type": "ping", "n": 3}',
+    b"\xff\xfe\x00",
+    '{"v": 1, "type": "ping", "n": true}',
+    '{"v": 1, "type": "ping", "n": 123456789012345678901234567890}',
+    '{"v": 1, "type": "lock", "locked": "true"}',
+    '{"v": 1, "type": "waiting_message", "participant": "ab", "text": "\\ud800"}',
+    '{"v": 1, "type": "waiting_message", "participant": "ab", "text": "caf\\u00e9"}',
+    '{"v": 1, "type": "quality", "peer": "ab", "rtt_ms": NaN}',
+    '{"v": 1, "type": "quality", "peer": "ab", "rtt_ms": 1e400}',
+    '{"v": 1, "type": "media_state", "peer": "server", "state": "connected"}',
+    '{"v": 1, "type": "dance"}',
+    '{"v": 1, "type": 5}',
+    '{"v": 1}',
+    "[1, 2]",
+    "null",
+    '"signal"',
+    "",
+    "{not json",
+    "{'v': 1}",
+]
+
+
+@pytest.mark.parametrize("raw", FRAMES)
+def test_one_pass_parses_as_the_step_by_step_parse_does(raw: str | bytes) -> None:
+    assert outcome(parse_message, raw) == outcome(_parse_stepwise, raw)
+
+
+def test_a_frame_too_large_is_refused_before_it_is_parsed() -> None:
+    raw = json.dumps({**SIGNAL, "pad": "x" * 70_000})
+    assert outcome(parse_message, raw)[:2] == ("refused", "too_large")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+KEYS = st.sampled_from(["v", "type", "to", "candidate", "description", "n", "sdp", "extra"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.dictionaries(KEYS, JSON | st.sampled_from([1, "signal", "ping", "ab"])))
+def test_one_pass_agrees_on_messages_near_a_signal(changes: dict[str, Any]) -> None:
+    raw = json.dumps({**SIGNAL, **changes})
+    assert outcome(parse_message, raw) == outcome(_parse_stepwise, raw)
+
+
+def test_a_relayed_signal_is_the_text_of_its_model() -> None:
+    candidates = [
+        None,
+        Candidate(candidate="candidate:1 1 udp 1 127.0.0.1 1 typ host"),
+        Candidate(candidate='c "é" \\', sdpMid="0", sdpMLineIndex=0, usernameFragment="ab"),
+    ]
+    descriptions = [None, Description(type="answer", sdp="v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n")]
+    for candidate in candidates:
+        for description in descriptions:
+            for sender in ("0123456789abcdef", 'é"x'):
+                model = Relayed(sender=sender, description=description, candidate=candidate)
+                assert relayed(sender, description, candidate) == dump_message(model)
+
+
+class Bucket:
+    """The token bucket as first written: take the key out, refill, put it back at the end."""
+
+    def __init__(self, rate: float, per: float, burst: float, max_keys: int) -> None:
+        self.rate, self.burst, self.max_keys = rate / per, burst, max_keys
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str, now: float, cost: float) -> bool:
+        tokens, last = self.buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        allowed = tokens >= cost
+        self.buckets[key] = (tokens - cost if allowed else tokens, now)
+        while len(self.buckets) > self.max_keys:
+            del self.buckets[next(iter(self.buckets))]
+        return allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.sampled_from([1, 5, 50]),
+    per=st.sampled_from([1, 60]),
+    burst=st.sampled_from([1, 3, 50]),
+    max_keys=st.integers(0, 4),
+    events=st.lists(
+        st.tuples(st.sampled_from("abcde"), st.floats(0, 3), st.sampled_from([0.5, 1, 2])),
+        max_size=60,
+    ),
+)
+def test_the_rate_limiter_counts_as_a_token_bucket(
+    rate: int, per: int, burst: int, max_keys: int, events: list[tuple[str, float, float]]
+) -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate, per, burst=burst, max_keys=max_keys, clock=lambda: now[0])
+    reference = Bucket(rate, per, burst, max_keys)
+    for key, wait, cost in events:
+        now[0] += wait
+        assert limiter.allow(key, cost) == reference.allow(key, now[0], cost)
+        assert list(limiter._buckets.items()) == list(reference.buckets.items())
