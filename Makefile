@@ -47,7 +47,7 @@ test: $(VENV)/.installed-test chromium lint
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-## bench: run the benchmarks; writes tests/bench/results/latest.json
+## bench: run the benchmarks; writes tests/bench/results/latest.json and latest.md
 bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m tests.bench.bench_signalling
 	$(BIN)/python -m tests.bench.bench_join
