@@ -159,7 +159,9 @@ class Relay:
             if delivered:
                 self._spawn(link.write())
                 return link
-            del self.edges[link.conn]  # its home is gone: the next claim takes the room
+            # its home is gone (and "node_gone" may have taken the link out already): the
+            # next claim takes the room
+            self.edges.pop(link.conn, None)
         return None
 
     async def _adopted(self, room_id: str, seen: float | None) -> None:
