@@ -5,6 +5,7 @@ Redis, brings up a node that is ready."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from server.settings import Settings
-from tests.conftest import require
+from tests.conftest import _truncate_postgres, in_thread, require
 from tests.helpers import ROOT, ServerProcess, free_port
 from tests.test_nodes import REDIS_URL
 
@@ -94,6 +95,7 @@ def _dockerfile() -> tuple[dict[str, str], str]:
 def test_the_image_command_starts_a_ready_node(tmp_path: Path, postgres_url: str | None) -> None:
     require(postgres_url is not None, "PostgreSQL at 127.0.0.1:5432")
     assert postgres_url is not None
+    in_thread(asyncio.run, _truncate_postgres(postgres_url))  # a new service: no one's data
     image_env, command = _dockerfile()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYROOM_")}
