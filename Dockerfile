@@ -12,12 +12,12 @@ WORKDIR /app
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin playroom \
     && mkdir /data && chown playroom:playroom /data && chmod 700 /data
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY server ./server
 COPY media ./media
 COPY web ./web
 COPY checklists ./checklists
-RUN pip install --no-cache-dir --editable .
+RUN pip install --no-cache-dir --constraint constraints.txt --editable .
 
 USER 10001:10001
 VOLUME ["/data"]

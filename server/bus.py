@@ -35,6 +35,9 @@ Handler = Callable[[Envelope], Awaitable[None]]
 
 PREFIX = "playroom"
 RESEND_AFTER = 0.6  # longer than the listener's wait before it subscribes again
+# no call to Redis waits longer than this: a Redis that does not answer is down, and a node
+# must be able to say so (and to shut down) rather than wait on it for ever
+REDIS_TIMEOUT = 5.0
 
 # hold a room (or take it from a node that is gone): [owner now, previous owner, last seen]
 _CLAIM = """
@@ -125,7 +128,9 @@ class RedisBus(LocalBus):
         self.url = url
         self.node_id = f"n{secrets.token_hex(6)}"
         self.lease_ms = int(lease_seconds * 1000)
-        self.redis: redis.Redis = redis.from_url(url)
+        self.redis: redis.Redis = redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
         # pub/sub ignores the database number: it goes into every name, so that services
         # sharing one Redis on different databases never hear each other
         db = self.redis.connection_pool.connection_kwargs.get("db", 0)
@@ -163,6 +168,11 @@ class RedisBus(LocalBus):
         log.info("node started", extra={"event": "node_started", "node": self.node_id})
 
     async def close(self) -> None:
+        """Stop the loops, give up this node's rooms and its liveness key, and disconnect.
+
+        Each loop also stops at its next turn once ``_closing`` is set: a cancellation that
+        arrives as the client library's own read timeout fires can be turned into a timeout
+        error there, and a loop that only waited to be cancelled would then run for ever."""
         if self._closing:
             return
         self._closing = True
@@ -171,11 +181,15 @@ class RedisBus(LocalBus):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, RedisError):
                 await task
+        while not self._outbox.empty():  # nobody will publish these now: say so to senders
+            _, _, future = self._outbox.get_nowait()
+            if not future.done():
+                future.set_result(-1)
         with contextlib.suppress(RedisError, OSError):
             for room_id in list(self.rooms):
                 await self._release(self._room_keys(room_id)[:1], [self.node_id])
             await self.redis.delete(self._node_key(self.node_id))
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         await self.redis.aclose()
 
     # -- placement
@@ -211,7 +225,7 @@ class RedisBus(LocalBus):
 
     async def _renew(self) -> None:
         every = self.lease_ms / 3000
-        while True:
+        while not self._closing:
             await asyncio.sleep(every)  # the renewal interval itself
             try:
                 await self._renew_once()
@@ -323,13 +337,16 @@ class RedisBus(LocalBus):
 
     def _enqueue(self, channel: str, envelope: Envelope) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if self._closing:
+            future.set_result(-1)
+            return future
         self._outbox.put_nowait((channel, json.dumps(envelope), future))
         return future
 
     async def _publish(self) -> None:
         """Everything this node publishes, in order: each batch is one round trip. The
         result of each message is how many nodes received it (-1: Redis did not answer)."""
-        while True:
+        while not self._closing:
             batch = [await self._outbox.get()]
             while not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
@@ -349,7 +366,7 @@ class RedisBus(LocalBus):
                         future.set_result(count)
 
     async def _listen(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
             except (RedisError, OSError):

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.bus import RedisBus
 from tests.conftest import require
@@ -109,3 +110,26 @@ async def test_a_room_live_but_not_held_is_claimed_or_evicted(
     await asyncio.wait_for(evicted.wait(), 5)
     assert lost == [theirs]  # held elsewhere: it goes there
     assert (await two.claim(mine)).home == one.node_id  # free: this node holds it now
+
+
+async def test_close_ends_even_when_the_client_turns_a_cancel_into_a_timeout() -> None:
+    """A cancellation that lands as the client's read timeout fires can come out of the
+    client as a timeout error; the listener takes that for a blip, so only the closing flag
+    can end it, and close must not wait on it for ever."""
+    require(await _redis_reachable(), "Redis at 127.0.0.1:6379")
+    bus = RedisBus(REDIS_URL, 0.6)
+    await bus.start()
+    reading = asyncio.Event()
+
+    async def absorbing_read(**_: object) -> None:
+        reading.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RedisTimeoutError("Timeout reading from socket") from None
+
+    bus.pubsub.get_message = absorbing_read  # type: ignore[method-assign]
+    await asyncio.wait_for(reading.wait(), 5)
+    await asyncio.wait_for(bus.close(), 5)
+    assert all(task.done() for task in bus._tasks)
+    assert await bus.send("n-nobody", {"op": "x"}) is False  # a closed bus answers at once
