@@ -114,6 +114,7 @@ class Relay:
         self.serve: Callable[[web.Application, RemoteSocket, str | None], Awaitable[None]]
         self._watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         bus.handler = self.on_envelope
         bus.on_lost = self.evict
 
@@ -122,6 +123,7 @@ class Relay:
             self._watch = asyncio.create_task(self._watch_nodes())
 
     async def close(self) -> None:
+        self._closing = True  # the watch ends at its next turn even if its cancel is lost
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -318,8 +320,10 @@ class Relay:
         task.add_done_callback(self._tasks.discard)
 
     async def _watch_nodes(self) -> None:
-        """Every second: edges whose home is gone, and homes whose edge is gone."""
-        while True:
+        """Every second: edges whose home is gone, and homes whose edge is gone. Ends at the
+        turn after closing: a cancel that reaches the Redis client as it times out a read can
+        come out as a timeout error, which ``alive`` answers like any Redis failure."""
+        while not self._closing:
             await asyncio.sleep(1.0)  # the watch interval itself
             nodes = {link.home for link in self.edges.values()}
             nodes |= {socket.edge for socket in self.remotes.values()}

@@ -8,9 +8,11 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from server.bus import RedisBus
+from server.bus import LocalBus, RedisBus
+from server.relay import Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
 
@@ -133,3 +135,28 @@ async def test_close_ends_even_when_the_client_turns_a_cancel_into_a_timeout() -
     await asyncio.wait_for(bus.close(), 5)
     assert all(task.done() for task in bus._tasks)
     assert await bus.send("n-nobody", {"op": "x"}) is False  # a closed bus answers at once
+
+
+async def test_the_relays_watch_ends_even_when_its_cancel_is_lost() -> None:
+    """The relay's watch asks Redis every second which nodes are alive; a cancel turned into
+    a timeout inside that call is answered like any Redis failure, and the watch must still
+    end when the relay closes."""
+    asking = asyncio.Event()
+
+    class Shared(LocalBus):
+        @property
+        def shared(self) -> bool:
+            return True
+
+        async def alive(self, nodes: set[str]) -> set[str]:
+            asking.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                return set(nodes)  # as RedisBus.alive answers a timeout
+            return set(nodes)
+
+    relay = Relay(web.Application(), Shared())
+    await relay.start()
+    await asyncio.wait_for(asking.wait(), 5)
+    await asyncio.wait_for(relay.close(), 5)
