@@ -1,7 +1,8 @@
-"""Real failures in Chromium, on both sides of a session: a socket that drops, a browser
-frozen for 3 s (SIGSTOP, as a laptop lid closing), and the server process killed and
-started again. Each time both people come back by themselves, media flows again on the same
-connections (ICE restarted) and the board is all there.
+"""Real failures in Chromium, on both sides of a session: a socket that drops, the young
+person's network cut (their browser on a host of its own, whose cable stops passing
+anything), a browser frozen for 3 s (SIGSTOP, as a laptop lid closing), and the server
+process killed and started again. Each time both people come back by themselves, media
+flows again on the same connections (ICE restarted) and the board is all there.
 
 This module's server has a 1 s WebSocket heartbeat, so that a 3 s freeze is certain to be
 noticed; the default (3 s, a drop noticed within 4.5 s) may or may not notice one that short.
@@ -9,6 +10,7 @@ noticed; the default (3 s, a drop noticed within 4.5 s) may or may not notice on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from tests.browser.conftest import CHROMIUM, FLAGS, screenshot
 from tests.browser.frozen import Frozen
+from tests.browser.remote import RemoteBrowser
 from tests.browser.session_flow import (
     admit,
     frames_decoded,
@@ -39,6 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = cli_env(
         tmp_path_factory.mktemp("reconnect") / "data",
         PLAYROOM_HEARTBEAT_SECONDS="1",
+        PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from a browser on a host of its own
     )
     assert run_cli("migrate", env=env).returncode == 0
     live = ServerProcess(env)
@@ -71,12 +75,16 @@ def _flowing(page: Page, peer_id: str, more: int = 15) -> None:
     )
 
 
-def _room(browser: Browser, young_browser: Browser, server: ServerProcess, who: str):  # type: ignore[no-untyped-def]
+def _room(  # type: ignore[no-untyped-def]
+    browser: Browser, young_browser: Browser, server: ServerProcess, who: str, reach=str
+):
+    """A room with the therapist and a young person seeing each other and a line on the
+    board; ``reach`` turns the young person's link into the address their browser uses."""
     context, therapist, _ = therapist_page(browser, server, who)
     session = prepare(therapist, server, name="Lou")
     open_room(therapist, server, session)
     young = young_browser.new_context().new_page()
-    walk_in(young, session.links["young_person"])
+    walk_in(young, reach(session.links["young_person"]))
     admit(therapist, "Young person")
     yid, tid = my_id(young), my_id(therapist)
     _flowing(young, tid)
@@ -115,6 +123,44 @@ def test_a_dropped_socket_resumes_on_the_same_connections(
     assert _restarts(young) >= 1  # ICE restarted on the connection it had
     young.context.close()
     context.close()
+
+
+@pytest.mark.hazard("HZ-01")
+def test_a_cut_network_comes_back_by_itself(
+    browser: Browser, playwright: Playwright, server: ServerProcess
+) -> None:
+    """The young person's network stops passing anything, for 3 s and then for longer: the
+    therapist is told at once; on the longer cut the young person's own page finds its
+    socket silent and says it is getting them back in; each time, once the network is
+    back, both come back into the room by themselves with media and the board."""
+    remote = RemoteBrowser(playwright, server)
+    try:
+        context, therapist, young, yid, tid = _room(
+            browser, remote.browser, server, "nia", remote.url
+        )
+        alerts = therapist.locator("#alerts")
+        cut_at = time.monotonic()
+        remote.cut()
+        expect(alerts).to_contain_text("connection dropped, reconnecting")
+        time.sleep(max(0.0, cut_at + FREEZE - time.monotonic()))  # the cut: 3 s in all
+        remote.mend()
+        expect(alerts).to_contain_text("is back")
+        _back_together(therapist, young, yid, tid)
+
+        therapist.evaluate("() => { document.getElementById('alerts').textContent = ''; }")
+        remote.cut()
+        expect(alerts).to_contain_text("connection dropped, reconnecting")
+        expect(young.locator("#room-status")).to_contain_text(
+            "Getting you back in", timeout=15000
+        )
+        screenshot(young, "young-network-cut")
+        remote.mend()
+        expect(alerts).to_contain_text("is back", timeout=20000)
+        young.wait_for_function("() => window.playroom.resumes > 1", timeout=30000)
+        _back_together(therapist, young, yid, tid)
+        context.close()
+    finally:
+        remote.close()
 
 
 @pytest.mark.hazard("HZ-01")

@@ -1,5 +1,14 @@
 // The signalling WebSocket: connect, send, and one handler per message type.
 
+// A network that stops passing traffic closes nothing: the page pings the server every
+// PING_MS and gives a socket up once a ping has gone SILENT_MS without anything heard since
+// (or once a new socket has not opened within CONNECT_MS), then comes back as after any
+// drop. Silence counts from a ping actually sent, so a timer the browser slowed down (a
+// hidden tab, a sleeping laptop) is never taken for a dead network.
+const PING_MS = 2000;
+const SILENT_MS = 6000;
+const CONNECT_MS = 5000;
+
 /** A connection to /ws that hands each message to the handler registered for its type. */
 export class Signalling {
   constructor() {
@@ -9,6 +18,10 @@ export class Signalling {
     this.resumeToken = null; // kept in memory only
     this.attempt = 0;
     this.closing = false;
+    this.heard = 0; // when the server was last heard (ms)
+    this.asked = 0; // when the oldest ping not yet answered was sent (ms)
+    this.pings = 0;
+    this.watch = null;
   }
 
   /** Open the socket; resolves once it is open. */
@@ -16,17 +29,60 @@ export class Signalling {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
-    ws.addEventListener("message", (event) => this.handleFrame(event.data));
-    ws.addEventListener("close", () => this.handleClose(ws));
-    return new Promise((resolve, reject) => {
-      ws.addEventListener("open", resolve, { once: true });
-      ws.addEventListener("error", reject, { once: true });
+    ws.addEventListener("message", (event) => {
+      if (ws === this.ws) this.heard = Date.now();
+      this.handleFrame(event.data);
     });
+    ws.addEventListener("close", () => this.handleClose(ws));
+    const opening = setTimeout(() => this.giveUp(ws), CONNECT_MS);
+    return new Promise((resolve, reject) => {
+      ws.addEventListener("open", () => {
+        clearTimeout(opening);
+        this.heard = Date.now();
+        this.keepWatch(ws);
+        resolve();
+      }, { once: true });
+      ws.addEventListener("error", () => {
+        clearTimeout(opening);
+        reject(new Error("The connection could not be made."));
+      }, { once: true });
+    });
+  }
+
+  /** While ``ws`` is the socket: ping the server, and give the socket up when it is silent. */
+  keepWatch(ws) {
+    clearInterval(this.watch);
+    this.asked = 0;
+    this.watch = setInterval(() => {
+      if (ws !== this.ws) {
+        clearInterval(this.watch);
+        return;
+      }
+      const now = Date.now();
+      const answered = this.heard >= this.asked;
+      if (!answered && now - this.asked > SILENT_MS) {
+        this.giveUp(ws);
+        return;
+      }
+      if (answered) this.asked = now;
+      this.pings += 1;
+      this.send({ type: "ping", n: this.pings });
+    }, PING_MS);
+  }
+
+  /** ``ws`` will not do (silent, or not opening): treat it as dropped now, without waiting
+   * for a closing handshake that a dead network would never finish. */
+  giveUp(ws) {
+    if (ws !== this.ws) return;
+    this.handleClose(ws);
+    this.ws = null;
+    ws.close();
   }
 
   /** The socket dropped: come back with the resume token, with backoff and jitter. */
   handleClose(ws) {
     if (ws !== this.ws) return;
+    clearInterval(this.watch);
     if (this.closing || !this.resumeToken) {
       this.dispatch({ type: "closed" });
       return;
@@ -78,6 +134,11 @@ export class Signalling {
       this.resumeToken = null;
       this.dispatch({ type: "resume_refused" });
     }
+    if (message.type === "error" && message.code === "resume_in_use" && this.ws) {
+      // the server has not yet noticed our old socket is gone: try again shortly
+      this.giveUp(this.ws);
+      return;
+    }
     const handler = this.handlers.get(message.type);
     if (handler) handler(message);
   }
@@ -85,6 +146,7 @@ export class Signalling {
   /** Close on purpose: no reconnecting. */
   close() {
     this.closing = true;
+    clearInterval(this.watch);
     if (this.ws) this.ws.close();
   }
 }
