@@ -1,12 +1,15 @@
 """Structured JSON logs that never carry a secret, a token or a personal datum.
 
-Two defences: fields whose names suggest personal or secret content are replaced,
-and anything shaped like a token (long base64 or hex runs) is masked in every string.
-Access lines name the route pattern, never the path, so capability links stay out.
+Three defences: fields whose names suggest personal or secret content are replaced,
+anything shaped like a token (long base64 or hex runs) is masked in every string, and so is
+every IP address (a young person's address is personal data, and the WebRTC libraries name
+the addresses they connect to). Access lines name the route pattern, never the path, so
+capability links stay out; they never name the client's address either.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -23,14 +26,34 @@ _SENSITIVE = re.compile(
     re.IGNORECASE,
 )
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-+/=.]{24,}")
+# what could be an address, checked by ``ipaddress`` before it is masked (so a time such as
+# 12:30:45 or a version such as 1.16.0 stays): runs of hex and colons with at least two
+# colons (IPv6, also ending in a dotted quad), then dotted quads (IPv4, also with a port)
+_IPV6ISH = re.compile(
+    r"(?<![\w.:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?"
+    r"(?:%\w+)?(?![\w.:])"
+)
+_IPV4ISH = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
+IP_REDACTED = "[address]"
+# connection chatter at INFO from the WebRTC libraries (candidate pairs, their addresses)
+QUIET_LIBRARIES = ("aioice", "aiortc")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _SAFE_FIELDS = {"event", "route", "method", "status", "ms", "user_id", "role", "count", "kid"}
 
 
+def _address(match: re.Match[str]) -> str:
+    try:
+        ipaddress.ip_address(match.group(0).split("%", 1)[0])
+    except ValueError:
+        return match.group(0)
+    return IP_REDACTED
+
+
 def scrub(value: Any) -> Any:
-    """Mask token-shaped runs in strings; leave numbers and booleans alone."""
+    """Mask token-shaped runs and IP addresses in strings; leave numbers and booleans."""
     if isinstance(value, str):
-        return _TOKENISH.sub(REDACTED, value)
+        masked = _IPV4ISH.sub(_address, _IPV6ISH.sub(_address, value))
+        return _TOKENISH.sub(REDACTED, masked)
     if isinstance(value, int | float | bool) or value is None:
         return value
     return scrub(str(value))
@@ -88,6 +111,8 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root.setLevel(level)
     # aiohttp's own loggers can print raw request lines and headers on protocol errors
     logging.getLogger("aiohttp.server").setLevel(logging.ERROR)
+    for name in QUIET_LIBRARIES:  # their warnings stay (scrubbed like every line)
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 class AccessLogger(AbstractAccessLogger):

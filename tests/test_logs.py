@@ -11,7 +11,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from server.logs import REDACTED, AccessLogger, JsonFormatter
+from server.logs import (
+    IP_REDACTED,
+    QUIET_LIBRARIES,
+    REDACTED,
+    AccessLogger,
+    JsonFormatter,
+    configure_logging,
+)
 from tests.conftest import PASSWORD, csrf_from, make_staff, sign_in
 
 
@@ -89,3 +96,38 @@ async def test_a_whole_sign_in_leaves_no_secret_in_the_logs(
         *cookies,
     ]:
         assert secret not in text, f"{secret[:6]}... leaked into the logs"
+
+
+@pytest.mark.hazard("HZ-12")
+def test_addresses_are_masked_wherever_they_appear(log_output: io.StringIO) -> None:
+    """A young person's IP address is personal data: the WebRTC libraries name the addresses
+    they check and connect to, so every address is masked in every line, not only ours."""
+    logging.getLogger("aioice.ice").warning(
+        "Check CandidatePair(('10.0.0.5', 40123) -> ('203.0.113.7', 51234)) failed",
+        extra={"peer": "[2001:db8::7]:443", "via": "fe80::fc:ff:fe00:1%eth0"},
+    )
+    logging.getLogger("playroom.test").info("at 12:30:45 with aiortc 1.16.0 from 198.51.100.4:80")
+    text = log_output.getvalue()
+    for address in ("10.0.0.5", "203.0.113.7", "2001:db8::7", "fe80::fc:ff:fe00:1", "198.51.100.4"):
+        assert address not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["msg"].count(IP_REDACTED) == 2 and IP_REDACTED in lines[0]["peer"]
+    assert "12:30:45" in lines[1]["msg"] and "1.16.0" in lines[1]["msg"]  # not addresses
+
+
+def test_the_webrtc_libraries_chatter_is_left_out() -> None:
+    """aioice and aiortc log every candidate pair at INFO; the server keeps their warnings."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    try:
+        configure_logging("INFO")
+        for name in ("aioice.ice", "aiortc.rtcpeerconnection"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+            assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+        assert logging.getLogger("server.rooms").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
