@@ -67,6 +67,10 @@ class Observing(Hosting):
         )
         others = [p for p in room.present() if p.id != me.id]
         await self.hub.send_many(others, Notice(code="observer", message=text, participant=me.id))
+        # once announced, a kind may stay in the connection's descriptions when turned off
+        # again (the page disables the track, which then sends nothing)
+        wanted = {"audio": message.audio, "video": message.video}
+        me.announced |= {kind for kind, on in wanted.items() if on}
         await self.record("observer.media", {"audio": message.audio, "video": message.video})
 
     async def _check_agreement(self, client_id: str) -> None:

@@ -73,6 +73,9 @@ class Participant:
     was_waiting: bool = False  # where an interrupted person goes back to
     quick_exited: bool = False  # their leaving is the quick exit's, not a plain leave
     user_id: str | None = None  # the staff account, for a therapist
+    # what an observer has announced sending ("audio", "video"): no other media of theirs is
+    # relayed, so nobody is seen or heard without everyone being told first
+    announced: set[str] = field(default_factory=set)
     # why they are interrupted now: "socket" (the signalling socket dropped), "control" (no
     # heartbeat on the control channel), "link" (their browser says the server link failed)
     interruptions: set[str] = field(default_factory=set)

@@ -11,8 +11,9 @@ from server.protocol import (
 USABLE = {"audio", "video", "application"}
 
 
-def check_sdp(sdp: str) -> None:
-    """Refuse a description that does not parse or offers no usable media."""
+def check_sdp(sdp: str) -> SessionDescription:
+    """Refuse a description that does not parse or offers no usable media; the parsed
+    description otherwise."""
     if not sdp.startswith("v=0"):
         raise ProtocolError("bad_sdp", "The session description does not parse.")
     try:
@@ -24,3 +25,13 @@ def check_sdp(sdp: str) -> None:
         raise ProtocolError("bad_sdp", "The session description does not parse.") from exc
     if not any(m.kind in USABLE and m.port != 0 for m in parsed.media):
         raise ProtocolError("bad_sdp", "The session description offers no usable media.")
+    return parsed
+
+
+def sending(parsed: SessionDescription) -> set[str]:
+    """The kinds of media (audio, video) this description says its side sends."""
+    return {
+        m.kind
+        for m in parsed.media
+        if m.kind in ("audio", "video") and m.port != 0 and m.direction in ("sendrecv", "sendonly")
+    }

@@ -70,7 +70,7 @@ from server.replies import (
     relayed,
 )
 from server.rooms import NAMES, LinkInUse, Participant, Role, Room, State
-from server.sdp import check_sdp
+from server.sdp import check_sdp, sending
 from server.sealed import seal
 
 log = logging.getLogger(__name__)
@@ -308,5 +308,11 @@ class Connection(Observing, BoardOverSocket):
         if message.description is None and message.candidate is None:
             raise ProtocolError("bad_message", "A signal carries a description or a candidate.")
         if message.description is not None:
-            check_sdp(message.description.sdp)
+            unannounced = sending(check_sdp(message.description.sdp)) - me.announced
+            if me.role is Role.OBSERVER and unannounced:
+                raise ProtocolError(
+                    "unannounced_media",
+                    "Turn your microphone or camera on with its button, so that everyone is "
+                    "told before you are seen or heard.",
+                )
         await self.hub.send(target, relayed(me.id, message.description, message.candidate))

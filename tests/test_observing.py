@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from aiohttp import web
+from aiortc import RTCPeerConnection
 from aiohttp.test_utils import TestClient
 
 from media.client import ProtocolPeer
@@ -105,4 +106,47 @@ async def test_no_observer_without_the_agreement_in_the_plan(
     error = await sup.expect("error")
     assert error["code"] == "refused" and "agreed to an observer" in error["message"]
     assert not [m for m in young.inbox if m["type"] == "notice"]
+    await young.close()
+
+
+async def _offer(*sending: str) -> dict[str, str]:
+    """A real offer from aiortc: audio and video, sending the kinds named, receiving both."""
+    pc = RTCPeerConnection()
+    for kind in ("audio", "video"):
+        pc.addTransceiver(kind, direction="sendrecv" if kind in sending else "recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return {"type": "offer", "sdp": sdp}
+
+
+@pytest.mark.hazard("HZ-13")
+async def test_an_observer_is_not_seen_or_heard_before_the_room_is_told(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    """The observer's page starts with camera and microphone off; the server holds it to
+    that: media of theirs that was not announced to everyone is not relayed."""
+    therapist = room.therapist
+    young, _ = await _young_in_room(aiohttp_client, client, room)
+    sup = await _supervisor(app, aiohttp_client, client, "sup", team=True)
+    await sup.send({"type": "observe", "session": room.session})
+    await sup.expect("joined")
+    present = (await sup.expect("admitted"))["present"]
+    tid = next(p["id"] for p in present if p["role"] == "therapist")
+
+    await sup.send({"type": "signal", "to": tid, "description": await _offer()})  # receiving
+    assert (await therapist.expect("signal", within=5))["description"]["type"] == "offer"
+    await sup.send({"type": "signal", "to": tid, "description": await _offer("audio")})
+    assert (await sup.expect("error"))["code"] == "unannounced_media"
+
+    await sup.send({"type": "observer_media", "audio": True, "video": False})
+    await young.expect("notice", code="observer", within=5)
+    await sup.send({"type": "signal", "to": tid, "description": await _offer("audio")})
+    assert (await therapist.expect("signal", within=5))["description"]["type"] == "offer"
+    await sup.send({"type": "signal", "to": tid, "description": await _offer("audio", "video")})
+    assert (await sup.expect("error"))["code"] == "unannounced_media"  # the camera was not
+    # turned off again, the microphone may stay in the descriptions (its track sends nothing)
+    await sup.send({"type": "observer_media", "audio": False, "video": False})
+    await sup.send({"type": "signal", "to": tid, "description": await _offer("audio")})
+    assert (await therapist.expect("signal", within=5))["description"]["type"] == "offer"
     await young.close()

@@ -32,24 +32,28 @@ const sending = { audio: false, video: false };
 
 async function setSending(kind, on, button) {
   if (!mesh) return;
+  let media = null;
   if (on && !mesh.localStream?.getTracks().some((t) => t.kind === kind)) {
-    let media;
     try {
       media = await navigator.mediaDevices.getUserMedia({ [kind]: true });
     } catch {
       say(status, `Your ${kind === "audio" ? "microphone" : "camera"} could not be started.`);
       return;
     }
+  }
+  sending[kind] = on;
+  // announced before anything is sent: the server relays no media of an observer's that
+  // the room was not told about
+  signalling.send({ type: "observer_media", audio: sending.audio, video: sending.video });
+  if (media) {
     if (!mesh.localStream) mesh.localStream = new MediaStream();
     for (const track of media.getTracks()) mesh.localStream.addTrack(track);
     for (const link of mesh.peers.values()) mesh.addLocalTracks(link);
   }
   for (const track of mesh.localStream?.getTracks() || []) if (track.kind === kind) track.enabled = on;
-  sending[kind] = on;
   button.setAttribute("aria-pressed", String(on));
   const thing = kind === "audio" ? "microphone" : "camera";
   button.textContent = on ? `Turn my ${thing} off` : `Turn my ${thing} on`;
-  signalling.send({ type: "observer_media", audio: sending.audio, video: sending.video });
 }
 
 function stop(text) {
