@@ -68,6 +68,14 @@ class Namespace:
         _run(*inside, "ip", "route", "add", "default", "via", self.outer)
         return self
 
+    def block_udp(self) -> None:
+        """From now on nothing leaves the namespace over UDP (TCP still does), as on a school
+        or office network whose firewall lets only web traffic out: a route lookup of its
+        own for UDP, which is a blackhole."""
+        inside = ("ip", "netns", "exec", self.name)
+        _run(*inside, "ip", "route", "add", "blackhole", "default", "table", "100")
+        _run(*inside, "ip", "rule", "add", "ipproto", "udp", "lookup", "100")
+
     def cut(self) -> None:
         """Every packet either way is dropped from now on; the link stays up."""
         self._both("add", "blackhole")

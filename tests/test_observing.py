@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from aiohttp import web
-from aiortc import RTCPeerConnection
 from aiohttp.test_utils import TestClient
+from aiortc import RTCPeerConnection
 
 from media.client import ProtocolPeer
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, DATABASE, SESSION_LOG

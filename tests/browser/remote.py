@@ -19,9 +19,11 @@ class RemoteBrowser:
     every address (``PLAYROOM_HOST=0.0.0.0``): this browser reaches it at the host's end of
     the cable."""
 
-    def __init__(self, playwright: Playwright, server: ServerProcess) -> None:
+    def __init__(self, playwright: Playwright, server: ServerProcess, udp: bool = True) -> None:
         require(available(), "network namespaces (root, iproute2, tc)")
         self.network = Namespace().open()
+        if not udp:
+            self.network.block_udp()
         self.origin = f"http://{self.network.outer}:{server.port}"
         self.server = server
         try:

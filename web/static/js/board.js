@@ -270,7 +270,33 @@ export function tools(root, view, link) {
   });
 }
 
-/** A page's whiteboard: the canvas, its toolbar, and the data connection to the server. */
+// The data connection to the server must be up within this long, or the board goes over
+// the signalling socket instead (a network that lets no UDP through to the server).
+const DATA_CONNECTION_MS = 5000;
+
+/** The board over the signalling socket: the same board, without pictures' bytes. */
+class SocketLink {
+  /** @param {import("./signal.js").Signalling} signalling */
+  constructor(signalling) {
+    this.signalling = signalling;
+    signalling.send({ type: "board_open" });
+  }
+
+  send(label, op) {
+    if (label !== "board") return false;
+    this.signalling.send({ type: "board", op });
+    return true;
+  }
+
+  async share() {
+    throw new Error("Pictures cannot be shared on this connection.");
+  }
+
+  close() {}
+}
+
+/** A page's whiteboard: the canvas, its toolbar, and its link to the server's board: the
+ * data connection, or the signalling socket when the data connection cannot be made. */
 export class Whiteboard {
   /**
    * @param {import("./signal.js").Signalling} signalling
@@ -280,10 +306,20 @@ export class Whiteboard {
     this.signalling = signalling;
     this.status = area.querySelector("#board-status");
     this.link = null;
+    this.mode = null; // "data" or "socket": how the board reaches the server now
+    this.waiting = null;
     this.view = new BoardView(area.querySelector("canvas"), (op) => this.link && this.link.send("board", op));
     this.view.onError = (m) => this.say(m.message);
     tools(area, this.view, {
-      share: (file) => this.link && this.link.share(file).then(() => this.say("Sending your picture…")),
+      share: (file) =>
+        this.link &&
+        this.link
+          .share(file)
+          .then(() => this.say("Sending your picture…"))
+          .catch((error) => this.say(error.message)),
+    });
+    signalling.on("board", (m) => {
+      if (this.mode === "socket") this.view.handle(m.message);
     });
   }
 
@@ -291,28 +327,49 @@ export class Whiteboard {
     if (this.status) this.status.textContent = text;
   }
 
-  /** Open (or reopen, after a reconnect) the data connection: the board comes back whole. */
+  /** Open (or reopen, after a reconnect) the data connection: the board comes back whole.
+   * If it is not up in time, the board goes over the signalling socket. */
   open() {
-    if (this.link) this.link.close();
-    this.link = new ServerLink(this.signalling, {
+    this.stop();
+    const link = new ServerLink(this.signalling, {
       onBoard: (m) => this.view.handle(m),
       onObject: (id, blob) => this.view.addObject(id, blob),
       onObjectMessage: (m) => {
         if (m.type === "error") this.say(m.message);
         if (m.type === "shared") this.say("Your picture is on the board.");
       },
+      onFailed: () => this.overSocket(link),
     });
-    this.link.open();
+    this.link = link;
+    this.mode = "data";
+    link.open();
+    this.waiting = setTimeout(() => {
+      if (!link.connected()) this.overSocket(link);
+    }, DATA_CONNECTION_MS);
+  }
+
+  /** The data connection ``link`` did not come up: the board goes over the socket. */
+  overSocket(link) {
+    if (link !== this.link) return;
+    this.stop();
+    this.link = new SocketLink(this.signalling);
+    this.mode = "socket";
   }
 
   handleAnswer(message) {
-    if (this.link) this.link.handleAnswer(message);
+    if (this.mode === "data" && this.link) this.link.handleAnswer(message);
   }
 
-  /** Close the connection and forget everything shown. */
-  close() {
+  stop() {
+    clearTimeout(this.waiting);
     if (this.link) this.link.close();
     this.link = null;
+    this.mode = null;
+  }
+
+  /** Close the link and forget everything shown. */
+  close() {
+    this.stop();
     this.view.wipe();
   }
 }

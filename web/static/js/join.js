@@ -23,6 +23,7 @@ const signalling = new Signalling();
 state.signalling = signalling;
 const whiteboard = new Whiteboard(signalling, document.getElementById("board-area"));
 state.board = whiteboard.view;
+state.whiteboard = whiteboard; // how the board reaches the server ("data" or "socket"), for tests
 const names = new Map();
 const observers = new Map(); // participant id -> the announcement, shown while they observe
 

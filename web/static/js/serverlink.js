@@ -7,7 +7,7 @@ const CHUNK = 16 * 1024;
 export class ServerLink {
   /**
    * @param {import("./signal.js").Signalling} signalling
-   * @param {{onBoard: (msg: any) => void, onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void}} events
+   * @param {{onBoard: (msg: any) => void, onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void, onFailed: () => void}} events
    */
   constructor(signalling, events) {
     this.signalling = signalling;
@@ -36,10 +36,17 @@ export class ServerLink {
       if (candidate) this.signalling.send({ type: "server_signal", candidate: candidate.toJSON() });
     };
     pc.onconnectionstatechange = () => {
-      if (pc === this.pc) this.signalling.send({ type: "media_state", peer: "server", state: pc.connectionState });
+      if (pc !== this.pc) return;
+      this.signalling.send({ type: "media_state", peer: "server", state: pc.connectionState });
+      if (pc.connectionState === "failed") this.events.onFailed();
     };
     await pc.setLocalDescription();
     this.signalling.send({ type: "server_signal", description: pc.localDescription.toJSON() });
+  }
+
+  /** Whether the board's channel is open. */
+  connected() {
+    return this.channels.board?.readyState === "open";
   }
 
   /** The server's answer, relayed by the signalling socket. */

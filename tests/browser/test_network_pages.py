@@ -1,0 +1,71 @@
+"""Pages on networks that are not the easy case: a young person whose network lets no UDP out
+(a school or office firewall that passes only web traffic). Their browser runs on a host of
+its own (``tests/browser/remote.py``) reaching this module's server over its cable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+from tests.browser.conftest import CHROMIUM, FLAGS
+from tests.browser.remote import RemoteBrowser
+from tests.browser.session_flow import admit, open_room, prepare, therapist_page, walk_in
+from tests.browser.test_board_pages import _draw_line, _kinds
+from tests.conftest import require
+from tests.helpers import ServerProcess, cli_env, run_cli
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = cli_env(
+        tmp_path_factory.mktemp("network") / "data",
+        PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from a browser on a host of its own
+    )
+    assert run_cli("migrate", env=env).returncode == 0
+    live = ServerProcess(env)
+    live.wait_ready()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
+    with sync_playwright() as driver:
+        yield driver
+
+
+def test_the_board_works_where_no_udp_gets_through(
+    playwright: Playwright, server: ServerProcess
+) -> None:
+    """The young person's data connection to the server cannot be made (no UDP), so within
+    a few seconds their board goes over the signalling socket: both see each other's lines,
+    and the therapist's board stays on its data connection."""
+    browser: Browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    remote = RemoteBrowser(playwright, server, udp=False)
+    try:
+        context, therapist, _ = therapist_page(browser, server, "noor")
+        session = prepare(therapist, server, name="Ash")
+        open_room(therapist, server, session)
+        young = remote.browser.new_context().new_page()
+        walk_in(young, remote.url(session.links["young_person"]))
+        admit(therapist, "Young person")
+        young.wait_for_function(
+            "() => window.playroom.whiteboard.mode === 'socket'", timeout=20000
+        )
+        assert therapist.evaluate("() => window.playroom.whiteboard.mode") == "data"
+        _draw_line(therapist)
+        young.wait_for_function("() => window.playroom.board.elements.size > 0")
+        assert _kinds(young) == ["stroke"]
+        _draw_line(young)
+        therapist.wait_for_function("() => window.playroom.board.elements.size > 1")
+        assert _kinds(therapist) == ["stroke", "stroke"]
+        context.close()
+    finally:
+        remote.close()
+        browser.close()
