@@ -61,6 +61,7 @@ def test_formatter_redacts_sensitive_fields_and_token_shapes(log_output: io.Stri
     assert "Acacia" not in log_output.getvalue()
 
 
+@pytest.mark.hazard("HZ-12")
 async def test_a_whole_sign_in_leaves_no_secret_in_the_logs(
     app: web.Application,
     aiohttp_client,

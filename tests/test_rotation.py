@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -23,6 +24,7 @@ async def _key_ids(app: web.Application) -> set[int]:
     return ids
 
 
+@pytest.mark.hazard("HZ-12")
 async def test_rotation_reencrypts_everything_and_the_server_keeps_working(
     app: web.Application, client: TestClient, therapist: Staff
 ) -> None:

@@ -1,6 +1,6 @@
 """The hazard log (docs/clinical-safety.md) and the tests stay together: every test the log
 names for a hazard exists and carries that hazard's id, and every hazard id a test carries
-is in the log."""
+is in the log. The security table (docs/security.md) names only tests that exist."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def hazards() -> dict[str, list[tuple[str, str]]]:
     for hazard_id, body in zip(sections[::2], sections[1::2], strict=True):
         row = _TESTS_ROW.search(body)
         assert row, f"{hazard_id} names no tests"
+        for quoted in re.findall(r"`([^`]*)`", row.group(1)):  # a name mistyped is no name
+            assert _NAMED.fullmatch(f"`{quoted}`"), f"{hazard_id}: {quoted!r} names no test"
         found[hazard_id] = _NAMED.findall(row.group(1))
     return found
 
@@ -66,3 +68,18 @@ def test_every_hazard_a_test_names_is_in_the_log() -> None:
         for match in _MARK.finditer(path.read_text()):
             for hazard_id in re.findall(r"HZ-\d\d", match.group(1)):
                 assert hazard_id in log, f"{path.name} names {hazard_id}, not in the log"
+
+
+def test_every_test_the_security_table_names_exists() -> None:
+    text = (ROOT / "docs" / "security.md").read_text()
+    defined: dict[str, set[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        names = re.findall(r"^(?:async )?def (test_\w+)\(", path.read_text(), re.MULTILINE)
+        defined[str(path.relative_to(ROOT))] = set(names)
+    everywhere = set().union(*defined.values())
+    for file, test in _NAMED.findall(text):
+        assert test in defined.get(file, set()), f"security.md names {file}::{test}"
+    for test in re.findall(r"`(?:::)?(test_\w+)`", text):
+        assert test in everywhere, f"security.md names {test}, which no test file defines"
+    for file in re.findall(r"`(tests/[\w/]+\.py)`", text):
+        assert file in defined, f"security.md names {file}"

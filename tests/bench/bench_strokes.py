@@ -7,17 +7,18 @@ person's receipt, for each number of rooms. Three ways in the same run, with the
 - Playroom over its data channels (aiortc peers to the server's aiortc peers);
 - Playroom over its signalling WebSocket (``board_open`` / ``board``, the fallback for a
   network where the data connection cannot be made): the same board and the same rules, so
-  the difference is what the data channel costs. Board frames also count against the
-  socket's 50 frames a second, so a room drawing without a pause for more than about four
-  seconds is answered ``rate_limited`` (counted under ``errors``);
+  the difference is what the data channel costs. Board frames count against the board's
+  own limit (100 operations a second), as on a data connection, not the socket's 50 other
+  messages a second;
 - the Yjs WebSocket sync server (npm ``@y/websocket-server``, with ``yjs`` and the
   ``y-websocket`` client provider, installed by this benchmark into ``tests/bench/.peers``
   through ``peers.py``): two Y.Docs a room, one Yjs update a board operation
   (``yjs_clients.mjs``, timed inside Node). If it cannot be installed, its row says why.
 
 Yjs relays updates it keeps in memory, with no one checked; Playroom validates each
-operation, numbers it and stores it sealed (SQLite, ``synchronous=FULL``: one transaction
-an operation) before anyone sees it.
+operation, numbers it and stores it sealed (SQLite, ``synchronous=FULL``; the operations of
+every room that arrive while one transaction is being written go into the next, one
+transaction for them all: ``server/groupcommit.py``) before anyone sees it.
 
 Each phase also gives the server's CPU per room (its CPU time from ``/proc`` over the
 drawing, per second and per room: 1.0 is a whole core), how long its threads waited for a

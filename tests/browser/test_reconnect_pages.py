@@ -10,6 +10,7 @@ noticed; the default (3 s, a drop noticed within 4.5 s) may or may not notice on
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,15 +77,22 @@ def _flowing(page: Page, peer_id: str, more: int = 15) -> None:
 
 
 def _room(  # type: ignore[no-untyped-def]
-    browser: Browser, young_browser: Browser, server: ServerProcess, who: str, reach=str
+    browser: Browser,
+    young_browser: Browser,
+    server: ServerProcess,
+    who: str,
+    reach=str,
+    therapist_server: ServerProcess | None = None,
 ):
     """A room with the therapist and a young person seeing each other and a line on the
-    board; ``reach`` turns the young person's link into the address their browser uses."""
-    context, therapist, _ = therapist_page(browser, server, who)
-    session = prepare(therapist, server, name="Lou")
-    open_room(therapist, server, session)
+    board; ``reach`` turns the young person's link into the address their browser uses, and
+    ``therapist_server`` is the server as the therapist's browser reaches it."""
+    there = therapist_server or server
+    context, therapist, _ = therapist_page(browser, there, who)
+    session = prepare(therapist, there, name="Lou")
+    open_room(therapist, there, session)
     young = young_browser.new_context().new_page()
-    walk_in(young, reach(session.links["young_person"]))
+    walk_in(young, reach(session.links["young_person"].replace(there.url, server.url, 1)))
     admit(therapist, "Young person")
     yid, tid = my_id(young), my_id(therapist)
     _flowing(young, tid)
@@ -158,6 +166,37 @@ def test_a_cut_network_comes_back_by_itself(
         expect(alerts).to_contain_text("is back", timeout=20000)
         young.wait_for_function("() => window.playroom.resumes > 1", timeout=30000)
         _back_together(therapist, young, yid, tid)
+        context.close()
+    finally:
+        remote.close()
+
+
+@pytest.mark.hazard("HZ-04")
+def test_the_young_person_is_told_while_the_therapists_network_is_cut(
+    browser: Browser, playwright: Playwright, server: ServerProcess
+) -> None:
+    """The therapist's own network stops: the young person is never left in a silent room
+    without a word. Their page says the therapist's connection dropped and to wait, then
+    that the therapist is back, and they see each other again."""
+    remote = RemoteBrowser(playwright, server)
+    try:
+        there = copy.copy(server)
+        there.url = remote.origin  # the therapist's browser reaches the server over its cable
+        context, therapist, young, yid, tid = _room(
+            remote.browser, browser, server, "theo", lambda link: link, there
+        )
+        status = young.locator("#room-status")
+        cut_at = time.monotonic()
+        remote.cut()
+        expect(status).to_contain_text("Your therapist's connection dropped. Please wait here")
+        screenshot(young, "young-therapist-dropped")
+        time.sleep(max(0.0, cut_at + FREEZE - time.monotonic()))  # the cut: 3 s in all
+        remote.mend()
+        expect(status).to_contain_text("Your therapist is back.", timeout=20000)
+        therapist.wait_for_function("() => window.playroom.resumes > 0", timeout=30000)
+        _flowing(young, tid)
+        _flowing(therapist, yid)
+        young.context.close()
         context.close()
     finally:
         remote.close()

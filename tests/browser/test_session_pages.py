@@ -30,6 +30,7 @@ def _checked(page: Page, name: str):  # type: ignore[no-untyped-def]
     return on_step
 
 
+@pytest.mark.hazard("HZ-11")
 def test_young_person_is_admitted_and_both_see_each_other(
     browser: Browser, live_server: ServerProcess
 ) -> None:
