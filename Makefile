@@ -47,16 +47,9 @@ test: $(VENV)/.installed-test chromium lint
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-## bench: run the benchmarks; writes tests/bench/results/latest.json and latest.md
+## bench: run every benchmark into a fresh tests/bench/results/latest.json and latest.md
 bench: $(VENV)/.installed-test chromium
-	$(BIN)/python -m tests.bench.bench_signalling
-	$(BIN)/python -m tests.bench.bench_join
-	$(BIN)/python -m tests.bench.bench_strokes
-	$(BIN)/python -m tests.bench.bench_reconnect
-	$(BIN)/python -m tests.bench.bench_memory
-	$(BIN)/python -m tests.bench.bench_pages
-	$(BIN)/python -m tests.bench.bench_reconnect_aiortc
-	$(BIN)/python -m tests.bench.bench_nodes
+	$(BIN)/python -m tests.bench.run
 
 ## fuzz: run each fuzz target (atheris) for FUZZ_SECONDS; writes tests/fuzz/results/report.json
 FUZZ_SECONDS ?= 60

@@ -68,3 +68,20 @@ def test_write_regenerates_the_markdown(tmp_path: Path, monkeypatch: pytest.Monk
     assert "- mib_per_room: 0.42" in signalling
     assert "- 200 rooms: median 1.20x the floor; p99 1.50x the floor" in signalling
     assert "compare" not in signalling.replace("Compared", "")
+
+
+def test_a_new_run_starts_afresh_and_says_what_could_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    report.write("old_bench", {"x_ms": report.summary([1.0])}, {})
+    report.fresh()  # the last run is kept aside, none of it passes for this run's
+    assert json.loads((tmp_path / "previous.json").read_text()).keys() == {"old_bench"}
+    assert not (tmp_path / "latest.json").exists()
+    report.write("new_bench", {"x_ms": report.summary([2.0])}, {})
+    report.failed("page_speed", "python -m tests.bench.bench_pages", "exited 1: no PostgreSQL")
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    assert doc.keys() == {"new_bench", "page_speed"}
+    assert doc["page_speed"]["figures"] == {"could_not_run": "exited 1: no PostgreSQL"}
+    assert "- could_not_run: exited 1: no PostgreSQL" in (tmp_path / "latest.md").read_text()
+    assert doc["new_bench"]["command"].split()[1:3] == ["-m", "pytest"]  # as typed

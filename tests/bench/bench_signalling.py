@@ -39,6 +39,7 @@ from tests.live import LiveStaff, ready_session
 
 MESSAGES = 20
 EVERY = 0.05
+PEERJS = "peer@1.0.2"  # the PeerJS signalling server, from npm
 Pair = tuple[aiohttp.ClientWebSocketResponse, aiohttp.ClientWebSocketResponse, str]
 Wrap = Callable[[str, dict[str, object]], str]  # (receiver, candidate) -> the frame to send
 CPU_AT_LEAST = 0.1  # s: /proc counts in ticks of 10 ms, so a shorter phase gives no figure
@@ -252,7 +253,7 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
 def _install_peerjs() -> Path | None:
     """The PeerJS server from npm, into the benchmarks' cache folder (``peers.py``)."""
     script = PEERS / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
-    return script if npm_install("peer@1.0.2") is None and script.exists() else None
+    return script if npm_install(PEERJS) is None and script.exists() else None
 
 
 async def _peerjs(rooms: list[int]) -> dict[str, dict[str, float]] | str:
@@ -324,8 +325,10 @@ async def main(rooms: list[int]) -> dict[str, object]:
         print(line)
     for line in comparisons(figures):
         print(f"  {line}")
-    path = write("signalling_relay_latency", figures, {"aiohttp": aiohttp.__version__,
-                                                       "peer": "1.0.2"})  # fmt: skip
+    versions = {"aiohttp": aiohttp.__version__}
+    if isinstance(peer, dict):  # the version the benchmark installed, only when it ran
+        versions["peer"] = PEERJS.split("@", 1)[1]
+    path = write("signalling_relay_latency", figures, versions)
     print(f"wrote {path}")
     if PROFILES:
         print(f"wrote {_write_profile(max(rooms))}")

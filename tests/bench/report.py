@@ -91,10 +91,37 @@ def write(name: str, figures: dict[str, Any], versions: dict[str, str]) -> Path:
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc[name] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        # the command as typed (``python -m tests.bench.x ...``), which reruns it
+        "command": " ".join([Path(sys.executable).name, *sys.orig_argv[1:]]),
         "machine": machine(),
         "versions": versions,
         "figures": figures,
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    (RESULTS / "latest.md").write_text(markdown(doc))
+    return path
+
+
+def fresh() -> None:
+    """Start a new report: the last one is kept beside it as previous.json and previous.md,
+    so that no section of an earlier run passes for this run's."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for suffix in ("json", "md"):
+        latest = RESULTS / f"latest.{suffix}"
+        if latest.exists():
+            latest.replace(RESULTS / f"previous.{suffix}")
+
+
+def failed(name: str, command: str, reason: str) -> Path:
+    """Record that benchmark ``name`` could not run: its section says so and why."""
+    path = RESULTS / "latest.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc[name] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine(),
+        "versions": {},
+        "figures": {"could_not_run": reason},
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
     (RESULTS / "latest.md").write_text(markdown(doc))
