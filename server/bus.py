@@ -50,14 +50,15 @@ local seen = redis.call('GET', KEYS[2]) or ''
 if owner == ARGV[1] then owner = '' end
 return {ARGV[1], owner or '', seen}
 """
-# renew a room's lease only while this node still holds it
+# renew a room's lease unless another node holds it now (0: lost). A lease that has vanished
+# is taken again: Redis restarted (it runs without persistence) or the lease lapsed with nobody
+# taking the room, and either way the room is still live here and nowhere else
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('SET', KEYS[2], ARGV[3], 'EX', 86400)
-  return 1
-end
-return 0
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', 86400)
+return 1
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -67,12 +68,14 @@ return 0
 
 @dataclass(frozen=True)
 class Claim:
-    """Where a room lives. ``taken_from`` is set when this node has just taken the room from
-    a node that is gone; ``seen`` is when that node last renewed it (Unix time)."""
+    """Where a room lives. ``fresh`` is set when this node has just taken the room (it did
+    not hold it); ``taken_from`` when it took it from a node that is gone; ``seen`` is when
+    the room's last holder last renewed it (Unix time), if Redis still knows."""
 
     home: str
     taken_from: str | None = None
     seen: float | None = None
+    fresh: bool = False
 
 
 class LocalBus:
@@ -213,7 +216,7 @@ class RedisBus(LocalBus):
             return Claim(home)
         if previous:
             log.info("room taken over", extra={"event": "room_taken_over", "node": self.node_id})
-        return Claim(home, previous.decode() or None, float(seen) if seen else None)
+        return Claim(home, previous.decode() or None, float(seen) if seen else None, fresh=True)
 
     async def home_of(self, room_id: str) -> str | None:
         """The node holding the room now, if that node is alive; never claims."""
@@ -240,7 +243,8 @@ class RedisBus(LocalBus):
         A room live here that this node does not hold (entered through a socket relayed
         from another node, or claimed while a release was on its way) is claimed now; one
         that another node holds is evicted, so a room never runs on two nodes for longer
-        than a renewal interval."""
+        than a renewal interval. A lease that has vanished (Redis lost its keys) is taken
+        again, not lost: only another node's hold evicts."""
         live, now = self.live_rooms(), time.monotonic()
         for room_id in live - self.rooms:
             if (await self.claim(room_id)).home != self.node_id:
@@ -262,6 +266,12 @@ class RedisBus(LocalBus):
         results = await pipe.execute()
         for room_id, kept in zip(renewed, results[1 + len(released) :], strict=True):
             if not kept:  # another node holds it now
+                self.rooms.discard(room_id)
+                self._lost(room_id)
+        # a room entered again here while its release was on its way: the release deleted
+        # the lease that claim had just renewed (both hold this node's id), so take it again
+        for room_id in released:
+            if room_id in self.rooms and (await self.claim(room_id)).home != self.node_id:
                 self.rooms.discard(room_id)
                 self._lost(room_id)
 

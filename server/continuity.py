@@ -92,6 +92,8 @@ class Continuity(ConnectionBase):
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
+        if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
+            room.locked = room.stored_locked = appointment.room_locked
         if rebuilt:  # once, however many come back at the same moment
             after = "a server restart" if self.hub.bus.node_id == "local" else "a node failure"
             await self.record("room.restored", {"after": after}, actor="system", room=room)

@@ -226,6 +226,10 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
     relay_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the therapist's settings of the live room, kept so that a room rebuilt after a restart
+    # or on another node comes back as they left it: locked, and who may clear the board
+    room_locked: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    board_clear_allowed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
 
 class DailyCheck(Base):

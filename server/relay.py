@@ -146,8 +146,13 @@ class Relay:
             claim = await self.bus.claim(room_id)
             if claim.home == self.bus.node_id:
                 seen = claim.seen
-                if seen is None and claim.taken_from is not None:
-                    seen = time.time()  # it died before it ever renewed: count from now
+                if seen is None and (
+                    claim.taken_from is not None or (claim.fresh and isinstance(message, Resume))
+                ):
+                    # its node died before it ever renewed, or Redis has lost its keys (it
+                    # runs without persistence) while the room may have been live a moment
+                    # ago: count from now, not from when this node started
+                    seen = time.time()
                 await self._adopted(room_id, seen)
                 return None
             link = EdgeLink(secrets.token_hex(12), claim.home, ws, room_id)

@@ -119,6 +119,7 @@ class Room:
         self.relay_only = relay_only
         self.participants: dict[str, Participant] = {}
         self.locked = False
+        self.stored_locked: bool | None = None  # the lock as storage holds it, once known
         self.ended = False
         self.moved = False  # taken over by another node: its people are held there now
         self.opened = False

@@ -106,6 +106,7 @@ class Connection(Observing, BoardOverSocket):
             case Lock():
                 room, me = self._in_room()
                 room.set_locked(me, message.locked)
+                await self.hub.store_lock(room)  # before the therapist is answered
                 await self.hub.lobby(room)
             case EndRoom():
                 await self.end_room()
@@ -276,6 +277,7 @@ class Connection(Observing, BoardOverSocket):
                 resume=await self.hub.issue_resume(room, me),
             )
         )
+        await self.hub.store_lock(room)  # a room opened afresh is unlocked, and stored so
         await self.hub.lobby(room)
 
     async def leave(self, cause: str) -> None:

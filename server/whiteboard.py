@@ -1,6 +1,10 @@
 """Each room's whiteboard on the server: operations checked, numbered, persisted (sealed)
 before anyone sees them, and fanned out; pictures sanitised and shared. A participant who
-joins or comes back gets a snapshot of the board."""
+joins or comes back gets a snapshot of the board.
+
+Storage is the board's truth: a board that finds its next number taken there (another node
+held the room at the same time) catches up with what was stored before numbering again.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from media import stickers
 from media.board import MAX_ELEMENTS, Board, BoardError, Picture, Sticker, parse_op
@@ -23,7 +27,7 @@ from server.db import Database, utcnow
 from server.exceptions import StorageUnavailable
 from server.groupcommit import GroupCommit
 from server.keys import KeyRing
-from server.models import BoardOp, SharedObject, new_id
+from server.models import Appointment, BoardOp, SharedObject, new_id
 from server.ratelimit import RateLimiter
 from server.sealed import seal, unseal, unseal_bytes
 
@@ -72,21 +76,75 @@ class RoomBoard:
         self.members: dict[str, Member] = {}  # participant id -> member
         self.lock = asyncio.Lock()
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
-        self.clear_allowed = False  # the therapist may let the others clear the board
+        self._clear_allowed = False
+        self._storing: asyncio.Task[None] | None = None
         self.picture_limiter = RateLimiter(PICTURES_PER_MINUTE, 60)
         self.sanitizing = asyncio.Lock()
 
     async def load(self) -> None:
-        """Rebuild the board from its stored operations (after a restart)."""
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                sa.select(BoardOp)
-                .where(BoardOp.appointment_id == self.appointment_id)
-                .order_by(BoardOp.seq)
+        """Rebuild the board from storage (after a restart, or on the node that took the
+        room over): its operations, and whether the others may clear it."""
+        async with self.db.read() as session:
+            allowed = await session.scalar(
+                sa.select(Appointment.board_clear_allowed).where(
+                    Appointment.id == self.appointment_id
+                )
             )
-            for row in rows:
-                op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
-                self.board.apply(row.author, op)
+        self._clear_allowed = bool(allowed)
+        await self._catch_up()
+
+    async def _catch_up(self) -> int:
+        """Apply, and fan out, the stored operations this board has not seen; returns how
+        many. Another node stored them while it held this room too: it was taken for dead
+        and was not, or its event loop stalled for longer than its lease."""
+        async with self.db.read() as session:
+            rows = list(
+                await session.scalars(
+                    sa.select(BoardOp)
+                    .where(BoardOp.appointment_id == self.appointment_id)
+                    .where(BoardOp.seq > self.board.seq)
+                    .order_by(BoardOp.seq)
+                )
+            )
+        for row in rows:
+            op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
+            seq, changes = self.board.apply(row.author, op)
+            self._fan_out(seq, row.author, changes)
+        return len(rows)
+
+    @property
+    def clear_allowed(self) -> bool:
+        """Whether the therapist lets the others clear the board. Kept in storage with the
+        board, so that it comes back with the board after a restart or on another node."""
+        return self._clear_allowed
+
+    @clear_allowed.setter
+    def clear_allowed(self, allowed: bool) -> None:
+        # set as an attribute by the signalling edge, which answers nothing: stored beside
+        # it, by one task at a time that writes until storage holds the latest value
+        self._clear_allowed = allowed
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.create_task(self._store_clear_allowed())
+
+    async def _store_clear_allowed(self) -> None:
+        stored: bool | None = None
+        while stored != self._clear_allowed:
+            stored = self._clear_allowed
+            try:
+                async with self.db.session() as session:
+                    await session.execute(
+                        sa.update(Appointment)
+                        .where(Appointment.id == self.appointment_id)
+                        .values(board_clear_allowed=stored)
+                    )
+            except (SQLAlchemyError, OSError, StorageUnavailable):
+                log.warning("board setting not stored", extra={"event": "board_setting_failed"})
+                return
+
+    async def settled(self) -> None:
+        """Once the clear setting last made is stored (or could not be)."""
+        if self._storing is not None:
+            await asyncio.shield(self._storing)
 
     def join(self, participant_id: str, member: Member) -> None:
         self.members[participant_id] = member
@@ -162,27 +220,46 @@ class RoomBoard:
 
     async def submit(self, author: str, op: object, may_clear: bool) -> None:
         """Check, number, persist, apply and fan out one operation, in that order. A
-        refusal is answered before the next message is read, so answers keep its order."""
+        refusal is answered before the next message is read, so answers keep its order.
+
+        When its number is already taken in storage (another node held this room too), the
+        board catches up with what was stored there, then checks, numbers and stores the
+        operation again, once: the board never stays behind its own storage."""
         async with self.lock:
             self.board.check(author, op, may_clear)  # type: ignore[arg-type]
-            seq = self.board.seq + 1
-            row = BoardOp(
-                id=new_id(),
-                appointment_id=self.appointment_id,
-                seq=seq,
-                author=author,
-                created_at=utcnow(),
-            )
-            seal(self.ring, row, "op_enc", op.model_dump_json())  # type: ignore[attr-defined]
-            await self.writer.write(row)  # committed, with whatever other rooms sent meanwhile
+            try:
+                seq = await self._store(author, op)
+            except IntegrityError:
+                if not await self._catch_up():
+                    raise  # not the number: nothing was stored behind this board's back
+                log.warning("board caught up with storage", extra={"event": "board_caught_up"})
+                self.board.check(author, op, may_clear)  # type: ignore[arg-type]
+                seq = await self._store(author, op)
             applied, changes = self.board.apply(author, op)  # type: ignore[arg-type]
             assert applied == seq
-            message = json.dumps(
-                {"type": "change", "seq": seq, "author": author, "changes": changes},
-                separators=(",", ":"),
-            )
-            for member in list(self.members.values()):
-                member.peer.send("board", message)
+            self._fan_out(seq, author, changes)
+
+    async def _store(self, author: str, op: object) -> int:
+        """Persist ``op`` as the board's next operation; returns its number."""
+        seq = self.board.seq + 1
+        row = BoardOp(
+            id=new_id(),
+            appointment_id=self.appointment_id,
+            seq=seq,
+            author=author,
+            created_at=utcnow(),
+        )
+        seal(self.ring, row, "op_enc", op.model_dump_json())  # type: ignore[attr-defined]
+        await self.writer.write(row)  # committed, with whatever other rooms sent meanwhile
+        return seq
+
+    def _fan_out(self, seq: int, author: str, changes: object) -> None:
+        message = json.dumps(
+            {"type": "change", "seq": seq, "author": author, "changes": changes},
+            separators=(",", ":"),
+        )
+        for member in list(self.members.values()):
+            member.peer.send("board", message)
 
     # -- pictures
 
@@ -303,3 +380,4 @@ class Whiteboards:
 
     async def close_all(self) -> None:
         await asyncio.gather(*(peer.close() for peer in list(self.peers)), return_exceptions=True)
+        await asyncio.gather(*(b.settled() for b in list(self.boards.values())))  # settings

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server.appkeys import HUB, WHITEBOARDS
 from server.bus import LocalBus, RedisBus
+from server.hub import Hub
+from server.protocol import Resume
 from server.relay import Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
@@ -26,6 +31,109 @@ async def buses() -> AsyncIterator[tuple[RedisBus, RedisBus]]:
     yield one, two
     await one.close()
     await two.close()
+
+
+@pytest.fixture
+async def idle() -> AsyncIterator[RedisBus]:
+    """A node whose renewals the test drives itself: its loops are not started."""
+    require(await _redis_reachable(), "Redis at 127.0.0.1:6379")
+    bus = RedisBus(REDIS_URL, 0.6)
+    yield bus
+    await bus.close()
+
+
+def _evictions(bus: RedisBus) -> list[str]:
+    lost: list[str] = []
+
+    async def on_lost(room_id: str) -> None:
+        lost.append(room_id)
+
+    bus.on_lost = on_lost
+    return lost
+
+
+async def test_a_lease_redis_has_lost_is_taken_again_not_lost(idle: RedisBus) -> None:
+    """Redis runs without persistence: a restart loses every key. The node holding a live
+    room takes its lease again at the next renewal instead of evicting the room."""
+    room = f"room-{secrets.token_hex(4)}"
+    lease, seen = idle._room_keys(room)
+    alive = idle._node_key(idle.node_id)
+    lost = _evictions(idle)
+    idle.live_rooms = lambda: {room}
+    assert (await idle.claim(room)).home == idle.node_id
+    await idle._renew_once()
+    assert await idle.redis.exists(lease, seen, alive) == 3
+
+    await idle.redis.delete(lease, seen, alive)  # Redis restarted: this node's keys are gone
+    await idle._renew_once()
+    await asyncio.gather(*idle._evictions)
+    assert lost == [] and idle.rooms == {room}  # still held here, and nobody was sent away
+    assert await idle.redis.get(lease) == idle.node_id.encode()
+    assert await idle.redis.pttl(lease) > 0
+    assert await idle.redis.exists(seen, alive) == 2  # when it was last live, and the node
+
+
+async def test_a_room_entered_again_while_its_release_is_on_its_way_keeps_its_lease(
+    idle: RedisBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room no longer live is released at a renewal and forgotten before the round trip;
+    if it is entered again here meanwhile and that claim reaches Redis first, the release
+    deletes the lease the claim has just renewed (both carry this node's id)."""
+    room = f"room-{secrets.token_hex(4)}"
+    lease = idle._room_keys(room)[0]
+    lost = _evictions(idle)
+    live: set[str] = set()
+    idle.live_rooms = lambda: live
+    assert (await idle.claim(room)).home == idle.node_id
+    idle.claimed_at[room] = time.monotonic() - 60  # held long enough: released if not live
+    pipeline = idle.redis.pipeline
+
+    def interleaved(*args: Any, **kwargs: Any) -> Any:
+        pipe = pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def claimed_first(*a: Any, **kw: Any) -> Any:
+            live.add(room)  # someone enters the room here again, and its claim goes first
+            assert (await idle.claim(room)).home == idle.node_id
+            return await execute(*a, **kw)
+
+        pipe.execute = claimed_first
+        return pipe
+
+    monkeypatch.setattr(idle.redis, "pipeline", interleaved)
+    await idle._renew_once()  # releases the room, while it is claimed again
+    monkeypatch.undo()
+    assert room in idle.rooms
+    assert await idle.redis.get(lease) == idle.node_id.encode()  # held, not deleted
+    await idle._renew_once()
+    await asyncio.gather(*idle._evictions)
+    assert lost == [] and room in idle.rooms
+    assert await idle.redis.get(lease) == idle.node_id.encode()
+
+
+async def test_a_resume_that_finds_redis_empty_counts_its_grace_from_now(idle: RedisBus) -> None:
+    """After Redis has lost its keys, a page's resume can reach a node before the room's
+    own node has renewed: the claim finds neither a previous holder nor when the room was
+    last live. The grace window then counts from now, not from when this node started."""
+
+    class Boards:
+        def forget(self, room_id: str) -> None:
+            return None
+
+    app = web.Application()
+    app[HUB] = hub = Hub()
+    app[WHITEBOARDS] = Boards()  # type: ignore[assignment]
+    hub.started = time.time() - 3600  # a node up for an hour
+    relay = Relay(app, idle)
+    room = f"room-{secrets.token_hex(4)}"
+
+    async def room_of(message: object) -> str:
+        return room  # the room the resume token's place is in
+
+    relay._room_of = room_of  # type: ignore[method-assign]
+    resume = Resume(type="resume", token="t" * 43)
+    assert await relay.route(None, resume, web.WebSocketResponse()) is None  # at home here
+    assert hub.left_of(30, room) > 25
 
 
 async def test_a_room_has_one_home_until_its_node_dies(buses: tuple[RedisBus, RedisBus]) -> None:

@@ -76,7 +76,7 @@ def test_compose_runs_two_nodes_behind_caddy(monkeypatch: pytest.MonkeyPatch) ->
     assert services["app2"]["depends_on"]["app1"]["condition"] == "service_healthy"
     caddy = (ROOT / "deploy" / "Caddyfile").read_text()
     assert re.search(r"reverse_proxy app1:8080 app2:8080", caddy)
-    assert "health_uri /readyz" in caddy
+    assert "health_uri /healthz" in caddy
 
 
 def _dockerfile() -> tuple[dict[str, str], str]:

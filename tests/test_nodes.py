@@ -5,7 +5,8 @@ therapist's node and the young person's signalling is relayed to it over Redis. 
 killed with SIGKILL mid-session: the room is taken over by a live node, rebuilt from the
 database, both come back into it, the board is whole and the log verifies. Escalations reach
 a supervisor's dashboard on another node, and ending the session on yet another node ends
-the live room.
+the live room. A room rebuilt elsewhere keeps the therapist's settings (two apps in this
+process, on one database).
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as redis_async
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from redis.exceptions import RedisError
 
 from media.client import ProtocolPeer
+from server.app import create_app
+from server.appkeys import WHITEBOARDS
 from server.relay import MOVED
-from tests.conftest import PASSWORD, in_thread, require
+from server.settings import Settings
+from tests.conftest import PASSWORD, Staff, in_thread, require, sign_in
+from tests.factories import ready_client, therapist_view
 from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
-from tests.scenes import stroke
+from tests.scenes import join_token, schedule_session, stroke
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -173,3 +180,49 @@ async def test_a_room_survives_the_death_of_its_node(three: list[ServerProcess])
     report = json.loads(checked.stdout)
     assert report["intact"]
     assert '"event": "room_restored"' in c.stderr()  # node C rebuilt the room
+
+
+async def test_a_locked_room_comes_back_locked_where_it_is_rebuilt(  # type: ignore[no-untyped-def]
+    app: web.Application,
+    aiohttp_client,
+    client: TestClient,
+    therapist: Staff,
+    settings: Settings,
+) -> None:
+    """The room's lock and the therapist's "others may clear the board" live with the room
+    in memory; the node that rebuilds the room from the database (after its node died, or a
+    restart) must bring both back. The second node is a second app on the same database."""
+    csrf = await sign_in(client, therapist)
+    kid = await ready_client(app, await therapist_view(app, therapist.username))
+    made = await schedule_session(client, csrf, kid.id)
+    t = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await t.send({"type": "open_room", "session": made["id"]})
+    t_token = (await t.expect("room_opened"))["resume"]
+    await t.send({"type": "lock", "locked": True})
+    await t.expect("lobby", locked=True)
+    await t.send({"type": "allow_clear", "allowed": True})
+    await t.send({"type": "ping", "n": 1})
+    await t.expect("pong")  # both taken
+    await app[WHITEBOARDS].boards[made["id"]].settled()
+    await t.close()  # the first node's socket drops (or the node dies)
+
+    other = await aiohttp_client(create_app(settings))  # the node that takes the room over
+    await sign_in(other, therapist)
+    t = ProtocolPeer(await other.ws_connect("/ws"), media=False)
+    young = ProtocolPeer(await (await aiohttp_client(other.server)).ws_connect("/ws"), media=False)
+    try:
+        await t.send({"type": "resume", "token": t_token})
+        await t.expect("resumed")
+        assert (await t.expect("lobby"))["locked"] is True
+        await young.send({"type": "join", "token": join_token(made)})
+        yid = (await young.expect("joined"))["you"]["id"]
+        lobby = await t.expect("lobby")
+        while not lobby["waiting"]:
+            lobby = await t.expect("lobby")
+        assert lobby["locked"] is True
+        await t.send({"type": "admit", "participant": yid})
+        assert "locked" in (await t.expect("error"))["message"]  # the lock still holds
+        board = await other.app[WHITEBOARDS].get(made["id"], kid.id)
+        assert board.clear_allowed
+    finally:
+        await asyncio.gather(t.close(), young.close())

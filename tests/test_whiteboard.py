@@ -179,3 +179,55 @@ async def test_the_therapist_may_let_others_clear(scene: Scene) -> None:
     await t.expect("pong")  # the setting has been taken
     y.draw({"op": "clear"})
     await t.wait_for(lambda: not t.board.elements["t-1"]["visible"])
+
+
+async def test_a_board_behind_its_storage_catches_up_instead_of_failing(
+    app: web.Application, scene: Scene
+) -> None:
+    """Another node held this room too (it was taken for dead and was not, or its event loop
+    stalled past its lease) and stored operation 22 after this board had loaded 21. The next
+    operation here finds its number taken: the board takes in what was stored, shows it to
+    everyone, and stores the new operation as 23, rather than answering not_saved for ever."""
+    from media.board import parse_op
+    from server.appkeys import WHITEBOARDS
+    from server.whiteboard import RoomBoard, Whiteboards
+
+    t, y = scene.therapist, scene.young
+    for op in stroke("t-1", 100):
+        t.draw(op)
+    await y.wait_for(lambda: y.board.seq == 21)
+    here = app[WHITEBOARDS].boards[scene.session]
+    there = RoomBoard(scene.session, here.client_id, here.db, here.ring)  # the old home's
+    await there.load()
+    sun = parse_op({"op": "sticker", "id": "far-sun", "name": "sun", "x": 5, "y": 5})
+    await there.submit("staff:elsewhere", sun, may_clear=True)  # acknowledged there as 22
+
+    y.draw({"op": "sticker", "id": "y-cat", "name": "cat", "x": 20, "y": 20})
+    await t.wait_for(lambda: t.board.seq == 23)
+    await y.wait_for(lambda: y.board.seq == 23)
+    assert not y.board_errors
+    assert here.board.seq == 23 and {"far-sun", "y-cat"} <= set(here.board.elements)
+    assert t.board.snapshot() == y.board.snapshot() == here.board.snapshot()
+    reloaded = await Whiteboards(here.db, here.ring).get(scene.session, here.client_id)
+    assert reloaded.board.snapshot() == here.board.snapshot()  # storage holds both, in order
+    y.draw({"op": "sticker", "id": "y-cat-2", "name": "cat", "x": 40, "y": 40})
+    await t.wait_for(lambda: t.board.seq == 24)  # and it goes on
+
+
+async def test_the_clear_setting_comes_back_with_the_board(
+    app: web.Application, scene: Scene
+) -> None:
+    """A board rebuilt from storage (after a restart, or on the node that took the room
+    over) lets the others clear it only if the therapist last said so."""
+    from server.appkeys import WHITEBOARDS
+    from server.whiteboard import Whiteboards
+
+    t = scene.therapist
+    board = app[WHITEBOARDS].boards[scene.session]
+    for allowed in (True, False, True):
+        await t.send({"type": "allow_clear", "allowed": allowed})
+        await t.send({"type": "ping", "n": 1})
+        await t.expect("pong")
+        await board.settled()
+        rebuilt = await Whiteboards(board.db, board.ring).get(scene.session, board.client_id)
+        assert rebuilt.clear_allowed is allowed
