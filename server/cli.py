@@ -26,7 +26,7 @@ from server.migrate import upgrade
 from server.models import Role, User
 from server.retention import Policy, Retention
 from server.rotation import rotate
-from server.sessionlog import SessionLog, session_stream
+from server.sessionlog import SessionLog, Witness, session_stream
 from server.settings import Settings
 from server.storage import Storage, open_storage
 from server.tls import self_signed, ssl_context
@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("session", help="the session's id (or client:<id> for a client's log)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the application's JSON log (its log_checkpoint lines), kept outside the database;"
+        " may be given more than once",
+    )
     purge = sub.add_parser("purge", help="delete what is past its retention period")
     purge.add_argument(
         "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
@@ -236,11 +244,14 @@ async def _verify_log(storage: Storage, settings: Settings, args: argparse.Names
     reordered (each finding names its entry)."""
     name = args.session
     stream = name if ":" in name else session_stream(name)
-    report = await SessionLog(storage.db, storage.ring).verify(stream)
+    witnessed = [w for path in args.witness for w in _witnessed(path, stream)]
+    report = await SessionLog(storage.db, storage.ring).verify(stream, witnessed)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(f"{stream}: {report.entries} entries, {report.checkpoints} signed checkpoints.")
+        if args.witness:
+            print(f"{len(witnessed)} checkpoints kept outside the database.")
         for finding in report.findings:
             where = f"entry {finding.seq}" if finding.seq is not None else "log"
             print(f"  {finding.problem.upper()} at {where}: {finding.detail}")
@@ -248,6 +259,30 @@ async def _verify_log(storage: Storage, settings: Settings, args: argparse.Names
     if report.entries == 0 and not report.findings:
         print("(There is no log for that id.)", file=sys.stderr)
     return 0 if report.intact else 1
+
+
+def _witnessed(path: str, stream: str) -> list[Witness]:
+    """The checkpoints of ``stream`` in a JSON log file (its ``log_checkpoint`` lines; white
+    space inside an id or a hash, as a log shipper may wrap it, is ignored)."""
+    found = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue  # not a JSON line: another program's output
+                if not isinstance(doc, dict) or doc.get("event") != "log_checkpoint":
+                    continue
+                if "".join(str(doc.get("stream", "")).split()) != stream:
+                    continue
+                try:
+                    found.append((int(doc["seq"]), "".join(str(doc["head"]).split())))
+                except (KeyError, TypeError, ValueError):
+                    continue  # a damaged line witnesses nothing
+    except OSError as exc:
+        raise PlayroomError(f"The witness file could not be read: {exc.strerror}.") from None
+    return found
 
 
 async def _disable_user(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:

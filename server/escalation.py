@@ -110,7 +110,7 @@ class Escalations:
 
     async def view(self, escalation_id: str) -> EscalationView:
         async with self.db.session() as session:
-            row = await session.get(Escalation, escalation_id[:32])
+            row = await session.get(Escalation, escalation_id)
             if row is None:
                 raise NotFound("There is no such escalation.")
             appointment = await session.get(Appointment, row.appointment_id)
@@ -157,7 +157,7 @@ class Escalations:
 
     async def _set(self, escalation_id: str, user: StaffView, status: str) -> EscalationView:
         async with self.db.session() as session:
-            row = await session.get(Escalation, escalation_id[:32])
+            row = await session.get(Escalation, escalation_id)
             if row is None:
                 raise NotFound("There is no such escalation.")
             allowed = row.therapist_id == user.id or (

@@ -3,6 +3,7 @@ and the therapist's checks for the day. Pages, API and signalling all come throu
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from server.checklists import Catalogue, Kind
 from server.clients import Clients, ClientView, LevelView
 from server.consent import Consents, ConsentView
 from server.db import Database, batches, utcnow
-from server.exceptions import Forbidden, PlayroomError
+from server.exceptions import DecryptionError, Forbidden, PlayroomError
 from server.gate import Answers, GateInput, GateResult, GateStatus, check_answer, evaluate
 from server.keys import KeyRing
 from server.models import (
@@ -61,9 +62,19 @@ class ClientOverview:
     sign_offs: list[SignOffView]
 
 
-def _sign_off_message(row: SignOff) -> bytes:
+def _sign_off_message(row: SignOff, comment: str | None) -> bytes:
+    """What a sign-off's signature covers. v2 (``comment`` given) includes the SHA-256 of the
+    comment's plaintext: of the plaintext, not the stored ciphertext, because key rotation
+    re-encrypts the comment (a new nonce, a new key) and must leave the signature valid. The
+    digest is never stored, and checking a guessed comment against the signature needs the
+    public key, which is only in the key file (with the keys that open the comment anyway).
+    v1 (``None``): how sign-offs made before the comment was covered were signed."""
     fields = [row.id, row.client_id, row.response_id, row.revision, row.supervisor_id]
-    return json.dumps(["playroom-sign-off-v1", *fields, row.created_at.isoformat()]).encode()
+    if comment is None:
+        return json.dumps(["playroom-sign-off-v1", *fields, row.created_at.isoformat()]).encode()
+    digest = hashlib.sha256(comment.encode()).hexdigest()
+    body = ["playroom-sign-off-v2", *fields, digest, row.created_at.isoformat()]
+    return json.dumps(body).encode()
 
 
 class Gatekeeper:
@@ -318,7 +329,7 @@ class Gatekeeper:
                 created_at=utcnow(),
             )
             seal(self.ring, row, "comment_enc", comment)
-            row.signature = self.ring.sign(_sign_off_message(row))
+            row.signature = self.ring.sign(_sign_off_message(row, comment))
             session.add(row)
         await self.log.append(
             client_stream(client.id),
@@ -329,11 +340,23 @@ class Gatekeeper:
         return SignOffView(revision, supervisor.id, comment, row.created_at)
 
     def _genuine(self, row: SignOff) -> bool:
-        """Signed by this server: a row added or changed in the database is not."""
+        """Signed by this server: a row added or changed in the database (its comment
+        too) is not."""
         if row.signature is None:
             return False
         try:
-            self.ring.public_key.verify(row.signature, _sign_off_message(row))
+            comment = unseal(self.ring, row, "comment_enc") or ""
+        except DecryptionError:
+            return False
+        # a v1 signature cannot stand in for a v2 one: it signs a different message, so a
+        # changed comment fails both
+        return any(
+            self._signed(row.signature, _sign_off_message(row, text)) for text in (comment, None)
+        )
+
+    def _signed(self, signature: bytes, message: bytes) -> bool:
+        try:
+            self.ring.public_key.verify(signature, message)
         except InvalidSignature:
             return False
         return True

@@ -39,6 +39,13 @@ IP_REDACTED = "[address]"
 QUIET_LIBRARIES = ("aioice", "aiortc")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _SAFE_FIELDS = {"event", "route", "method", "status", "ms", "user_id", "role", "count", "kid"}
+# a session log's checkpoint, written whole so that it can witness the log from outside the
+# database: the stream's name ("session:" and a 32-digit id) and the head's SHA-256, neither
+# a secret nor personal; anything else under these names is scrubbed as usual
+_LOG_IDS = {
+    "stream": re.compile(r"(?:session|client|views):[0-9a-f]{32}"),
+    "head": re.compile(r"[0-9a-f]{64}"),
+}
 
 
 def _address(match: re.Match[str]) -> str:
@@ -73,7 +80,10 @@ class JsonFormatter(logging.Formatter):
             if key in _STANDARD or key.startswith("_"):
                 continue
             sensitive = _SENSITIVE.search(key) and key not in _SAFE_FIELDS
-            doc[key] = REDACTED if sensitive else scrub(value)
+            if key in _LOG_IDS and isinstance(value, str) and _LOG_IDS[key].fullmatch(value):
+                doc[key] = value
+            else:
+                doc[key] = REDACTED if sensitive else scrub(value)
         if record.exc_info and record.exc_info[0] is not None:
             # the type and where it happened, not the message: messages can quote data
             doc["exc_type"] = record.exc_info[0].__name__

@@ -6,6 +6,7 @@ session's timeline through its log."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.accounts import StaffView
 from server.clients import Clients, Levels
 from server.db import Database, utcnow
-from server.exceptions import Forbidden, PlayroomError
+from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.keys import KeyRing
 from server.models import Appointment, Outcome, Reflection, RiskLevel, new_id
 from server.sealed import seal, unseal
 from server.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 
 FACES = {1: "not good", 2: "a bit hard", 3: "OK", 4: "good"}
+_ID = re.compile(r"[0-9a-f]{32}")  # ``models.new_id``
 
 
 class Goal(BaseModel):
@@ -63,7 +65,7 @@ class Outcomes:
         self.log = log
         self.clients = clients
 
-    async def _store(self, appointment_id: str, measure: str, by: str, values: Any) -> None:
+    async def _store(self, appointment_id: str, measure: str, by: str, values: Any) -> str:
         row = Outcome(
             id=new_id(),
             appointment_id=appointment_id,
@@ -74,22 +76,27 @@ class Outcomes:
         seal(self.ring, row, "values_enc", json.dumps(values))
         async with self.db.session() as session:
             session.add(row)
+        return row.id
 
     async def rating(self, appointment_id: str, participant_id: str, score: int) -> None:
         """The young person's rating of today's session, from the faces in the room."""
         if score not in FACES:
             raise PlayroomError("Choose one of the faces.")
-        await self._store(appointment_id, "session_rating", "young_person", {"score": score})
+        stored = await self._store(
+            appointment_id, "session_rating", "young_person", {"score": score}
+        )
         await self.log.append(
             session_stream(appointment_id),
             "outcome.recorded",
             participant_actor("young_person", participant_id),
-            {"measure": "session_rating", "score": score, "of": len(FACES)},
+            {"measure": "session_rating", "score": score, "of": len(FACES), "outcome": stored},
         )
 
     async def _own(self, user: StaffView, appointment_id: str) -> Appointment:
+        if not _ID.fullmatch(appointment_id):  # a longer id must not reach another session
+            raise NotFound("There is no such session.")
         async with self.db.session() as session:
-            appointment = await session.get(Appointment, appointment_id[:32])
+            appointment = await session.get(Appointment, appointment_id)
         if appointment is None or appointment.therapist_id != user.id:
             raise Forbidden("This session is not yours.")
         return appointment
@@ -110,12 +117,18 @@ class Outcomes:
             seal(self.ring, row, "text_enc", data.reflection)
             async with self.db.session() as session:
                 session.add(row)
-            await self.log.append(stream, "reflection.written", actor)
+            await self.log.append(stream, "reflection.written", actor, {"reflection": row.id})
         if data.goals:
             goals = [g.model_dump() for g in data.goals]
-            await self._store(appointment.id, "goal_based", "therapist", {"goals": goals})
+            stored = await self._store(appointment.id, "goal_based", "therapist", {"goals": goals})
+            # the log says what happened, not what the goals are: their text stays sealed in
+            # its own table, the entry keeps the ratings and the row's id
+            progress = [g.progress for g in data.goals]
             await self.log.append(
-                stream, "outcome.recorded", actor, {"measure": "goal_based", "goals": goals}
+                stream,
+                "outcome.recorded",
+                actor,
+                {"measure": "goal_based", "progress": progress, "outcome": stored},
             )
         if data.risk_level is not None:
             client = await self.clients.get(user, appointment.client_id)

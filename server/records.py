@@ -7,6 +7,7 @@ A supervisor sees the sessions of the therapists they supervise; a therapist the
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -63,6 +64,7 @@ TEXT = {
     "session.ended": "Session ended",
     "session.cancelled": "Session cancelled",
 }
+_ID = re.compile(r"[0-9a-f]{32}")  # ``models.new_id``
 FLAGS = {
     "escalation": "escalation.raised",
     "loss": "participant.lost",
@@ -150,6 +152,14 @@ class Records:
         if filters.therapist:
             team = [t for t in team if t == filters.therapist]
         query = sa.select(Appointment).where(Appointment.therapist_id.in_(team))
+        if filters.flag in FLAGS:
+            # in the query, before its limit: older sessions with the flag are not lost
+            query = query.where(
+                sa.exists().where(
+                    LogEntry.stream == sa.literal(session_stream("")) + Appointment.id,
+                    LogEntry.kind == FLAGS[filters.flag],
+                )
+            )
         if filters.client:
             query = query.where(Appointment.client_id == filters.client)
         if filters.since:
@@ -177,8 +187,6 @@ class Records:
                 for name, kind in FLAGS.items()
                 if kind in kinds.get(session_stream(a.id), set())
             }
-            if filters.flag and filters.flag not in flags:
-                continue
             rows.append(
                 SessionRow(
                     a,
@@ -200,8 +208,10 @@ class Records:
 
     async def appointment_for(self, user: StaffView, appointment_id: str) -> Appointment:
         """The session, if ``user`` may see its record."""
+        if not _ID.fullmatch(appointment_id):  # a longer id must not reach another session
+            raise NotFound("There is no such session.")
         async with self.db.session() as session:
-            row = await session.get(Appointment, appointment_id[:32])
+            row = await session.get(Appointment, appointment_id)
         if row is None:
             raise NotFound("There is no such session.")
         if row.therapist_id not in await self.therapists_of(user):
@@ -271,8 +281,14 @@ def _outcome_text(details: dict[str, Any]) -> str:
     if details.get("measure") == "session_rating":
         return f"Session rated by the young person: {details.get('score')} of {details.get('of')}"
     if details.get("measure") == "goal_based":
-        goals = details.get("goals") or []
-        parts = [f"{g.get('goal')} {g.get('progress')}/10" for g in goals if isinstance(g, dict)]
+        if "progress" in details:  # the goals' text is in the outcome, not in the log
+            ratings = details.get("progress") or []
+            parts = [f"goal {n} {p}/10" for n, p in enumerate(ratings, 1)]
+        else:  # entries written before the goals' text was kept out of the log
+            goals = details.get("goals") or []
+            parts = [
+                f"{g.get('goal')} {g.get('progress')}/10" for g in goals if isinstance(g, dict)
+            ]
         return "Goal-based rating: " + "; ".join(parts)
     return "Outcome recorded"
 

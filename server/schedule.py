@@ -236,16 +236,21 @@ class Schedule:
         return appointment
 
     async def end(self, user: StaffView, appointment_id: str, status: str = "ended") -> None:
-        """End or cancel a session: its links stop working at once."""
+        """End or cancel a session: its links stop working at once.
+
+        The log is sealed first: an ended session must have its end checkpoint (a session
+        log verifies against that), so a crash between the two steps leaves a session still
+        open with a sealed log, which ending it again seals once more, never an ended session
+        whose log looks cut short."""
         await self.get(user, appointment_id)
+        stream = session_stream(appointment_id)
+        await self.log.append(stream, f"session.{status}", staff_actor(user.id))
+        await self.log.checkpoint(stream, "end")  # the record is sealed
         async with self.db.session() as session:
             row = await session.get(Appointment, appointment_id)
             assert row is not None
             row.status = status
         await self.links.revoke_for_appointment(appointment_id)
-        stream = session_stream(appointment_id)
-        await self.log.append(stream, f"session.{status}", staff_actor(user.id))
-        await self.log.checkpoint(stream, "end")  # the record is sealed
 
     async def by_join_token(
         self, token: str, now: datetime | None = None

@@ -5,12 +5,16 @@ Each entry holds what happened (``kind``), who did it (``actor``: a staff id, a 
 participant id, or ``system``) and sealed details; the SHA-256 of the details (with a random
 salt, so the digest reveals nothing) goes into the entry's hash along with its position, time
 and the hash of the entry before it, and the server signs that hash with its Ed25519 key. A
-signed checkpoint of the head is written at the end of a session and at regular intervals.
+signed checkpoint of the head is written at the end of a session and at regular intervals,
+and each checkpoint is also written to the application's log (event ``log_checkpoint``) so
+that a copy can be kept outside the database.
 
 Someone who can write to the database but does not hold the signing key cannot add an entry
 (no valid signature), change one (its hash no longer matches), remove one (a gap in the
-positions, or a broken chain), or move one (its hash matches another position) without
-``verify`` naming that entry. Removing the newest entries is caught by the next checkpoint.
+positions), or move one (its hash names another position) without ``verify`` naming that
+entry (``server/logverify.py``). Removing the newest entries is caught by the next checkpoint;
+removing them with that checkpoint, by the session's end checkpoint (which an ended session
+must have) or by a checkpoint kept outside the database.
 """
 
 from __future__ import annotations
@@ -21,23 +25,48 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidSignature
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import Database, utcnow
 from server.exceptions import DecryptionError
 from server.keys import KeyRing
-from server.models import LogCheckpoint, LogEntry, new_id
+from server.logverify import (
+    Anchor,
+    Finding,
+    Report,
+    Verifier,
+    Witness,
+    checkpoint_message,
+    entry_hash,
+    entry_message,
+    genesis,
+)
+from server.models import Appointment, LogCheckpoint, LogEntry, new_id
 from server.sealed import seal, unseal
 
+__all__ = [
+    "Entry",
+    "Finding",
+    "Report",
+    "SessionLog",
+    "Witness",
+    "client_stream",
+    "entry_hash",
+    "genesis",
+    "participant_actor",
+    "session_stream",
+    "staff_actor",
+    "views_stream",
+]
+
 log = logging.getLogger(__name__)
-VERSION = "playroom-log-v1"
 
 
 def session_stream(appointment_id: str) -> str:
@@ -60,26 +89,6 @@ def staff_actor(user_id: str) -> str:
 
 def participant_actor(role: str, participant_id: str) -> str:
     return f"{role}:{participant_id}"
-
-
-def genesis(stream: str) -> str:
-    return hashlib.sha256(f"{VERSION}\ngenesis\n{stream}".encode()).hexdigest()
-
-
-def entry_hash(
-    stream: str, seq: int, at: datetime, kind: str, actor: str, digest: str, prev: str
-) -> str:
-    body = json.dumps([VERSION, stream, seq, at.isoformat(), kind, actor, digest, prev])
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def _checkpoint_message(cp: LogCheckpoint) -> bytes:
-    body = [VERSION, "checkpoint", cp.stream, cp.seq, cp.head_hash, cp.reason]
-    return json.dumps([*body, cp.signed_at.isoformat()]).encode()
-
-
-def _entry_message(hash_hex: str) -> bytes:
-    return f"{VERSION}\nentry\n{hash_hex}".encode()
 
 
 async def _head(session: AsyncSession, stream: str) -> sa.Row[int, str] | None:
@@ -113,34 +122,6 @@ class Entry:
     kind: str
     actor: str
     details: dict[str, Any]
-
-
-@dataclass
-class Finding:
-    seq: int | None
-    problem: str  # altered, removed, inserted, reordered, checkpoint
-    detail: str
-
-
-@dataclass
-class Report:
-    stream: str
-    entries: int
-    checkpoints: int
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def intact(self) -> bool:
-        return not self.findings
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream,
-            "entries": self.entries,
-            "checkpoints": self.checkpoints,
-            "intact": self.intact,
-            "findings": [f.__dict__ for f in self.findings],
-        }
 
 
 class SessionLog:
@@ -181,7 +162,7 @@ class SessionLog:
                 digest=digest,
                 prev_hash=prev,
                 hash=hash_hex,
-                signature=self.ring.sign(_entry_message(hash_hex)),
+                signature=self.ring.sign(entry_message(hash_hex)),
             )
             seal(self.ring, row, "details_enc", plain)
             session.add(row)
@@ -208,9 +189,19 @@ class SessionLog:
                 signed_at=utcnow(),
                 signature=b"",
             )
-            cp.signature = self.ring.sign(_checkpoint_message(cp))
+            cp.signature = self.ring.sign(checkpoint_message(cp))
             session.add(cp)
-            return cp
+        # a witness outside the database: ids and hashes only, neither of them personal
+        log.info(
+            "log checkpoint",
+            extra={
+                "event": "log_checkpoint",
+                "stream": stream,
+                "seq": cp.seq,
+                "head": cp.head_hash,
+            },
+        )
+        return cp
 
     async def unsealed_streams(self) -> list[str]:
         """Streams with entries newer than their last checkpoint."""
@@ -245,8 +236,12 @@ class SessionLog:
                 out.append(Entry(row.seq, row.at, row.kind, row.actor, details))
             return out
 
-    async def verify(self, stream: str) -> Report:
-        """Re-check every hash, signature and checkpoint; name each entry that is wrong."""
+    async def verify(self, stream: str, witnessed: Sequence[Witness] = ()) -> Report:
+        """Re-check every hash, signature and checkpoint; name each entry that is wrong. A
+        session's own log is also checked against its session: one that exists has a log,
+        one that ended has its end checkpoint. ``witnessed``: checkpoints kept outside the
+        database (``log_checkpoint`` lines), which catch the newest entries removed together
+        with the database's own checkpoint of them."""
         async with self.db.session() as session:
             rows = list(
                 await session.scalars(
@@ -262,110 +257,15 @@ class SessionLog:
                     .order_by(LogCheckpoint.seq, LogCheckpoint.signed_at)
                 )
             )
-        report = Report(stream, len(rows), len(checkpoints))
-        self._verify_entries(stream, rows, report)
-        self._verify_checkpoints(rows, checkpoints, report)
-        return report
+            anchor = await _anchor(session, stream)
+        return Verifier(self.ring).check(stream, rows, checkpoints, anchor, witnessed)
 
-    def _signed(self, message: bytes, signature: bytes) -> bool:
-        try:
-            self.ring.public_key.verify(signature, message)
-        except InvalidSignature:
-            return False
-        return True
 
-    def _details_match(self, row: LogEntry) -> bool:
-        try:
-            plain = unseal(self.ring, row, "details_enc") or ""
-        except DecryptionError:
-            return False
-        return hashlib.sha256(plain.encode()).hexdigest() == row.digest
-
-    def _verify_entries(self, stream: str, rows: list[LogEntry], report: Report) -> None:
-        expected_seq, expected_prev = 1, genesis(stream)
-        hashes = {row.hash for row in rows}
-        inserted = 0
-        for i, row in enumerate(rows):
-            found = report.findings.append
-            if not self._signed(_entry_message(row.hash), row.signature):
-                following = rows[i + 1] if i + 1 < len(rows) else None
-                if following is not None and following.prev_hash != expected_prev:
-                    # the chain ran through an entry here: it was rewritten, not added
-                    found(Finding(row.seq, "altered", "rewritten by hand: its signature fails"))
-                    expected_seq, expected_prev = row.seq + 1, following.prev_hash
-                else:
-                    found(Finding(row.seq, "inserted", "not signed by this server: added by hand"))
-                    inserted += 1
-                continue
-
-            def hash_at(seq: int, row: LogEntry = row) -> str:
-                fields = (row.at, row.kind, row.actor, row.digest, row.prev_hash)
-                return entry_hash(stream, seq, *fields)
-
-            shown_seq = row.seq
-            if hash_at(row.seq) != row.hash:
-                written_at = next(
-                    (n for n in range(1, len(rows) + 2) if hash_at(n) == row.hash), None
-                )
-                if written_at is None:
-                    found(Finding(row.seq, "altered", "its contents changed after writing"))
-                elif written_at != row.seq - inserted:
-                    found(
-                        Finding(
-                            row.seq,
-                            "reordered",
-                            f"written as entry {written_at}, now stored at {row.seq}",
-                        )
-                    )
-                    shown_seq = written_at
-                else:
-                    shown_seq = written_at  # only shifted by an entry inserted before it
-            elif not self._details_match(row):
-                found(Finding(row.seq, "altered", "its details changed after writing"))
-            if shown_seq > expected_seq:
-                missing = (
-                    f"entry {expected_seq}"
-                    if shown_seq == expected_seq + 1
-                    else f"entries {expected_seq} to {shown_seq - 1}"
-                )
-                found(Finding(expected_seq, "removed", f"{missing} missing"))
-            elif row.prev_hash != expected_prev and shown_seq == expected_seq:
-                problem = "reordered" if row.prev_hash in hashes else "removed"
-                if not any(f.seq == row.seq for f in report.findings):
-                    found(Finding(row.seq, problem, "the entry before it is not the one written"))
-            expected_seq, expected_prev = max(expected_seq, shown_seq + 1), row.hash
-
-    def _verify_checkpoints(
-        self, rows: list[LogEntry], checkpoints: list[LogCheckpoint], report: Report
-    ) -> None:
-        """Each checkpoint must be signed and its head must still be in the log: not changed
-        (its hash is gone but its position is there), not removed (the log ends before it).
-        Entries after the end-of-session checkpoint were added after the log was sealed."""
-        position = {row.hash: i for i, row in enumerate(rows)}
-        last = rows[-1].seq if rows else 0
-        for cp in checkpoints:
-            if not self._signed(_checkpoint_message(cp), cp.signature):
-                report.findings.append(
-                    Finding(cp.seq, "checkpoint", "a checkpoint's signature is wrong")
-                )
-            elif cp.head_hash in position:
-                continue
-            elif last >= cp.seq:
-                report.findings.append(
-                    Finding(cp.seq, "altered", "differs from the entry its checkpoint signed")
-                )
-            else:
-                report.findings.append(
-                    Finding(
-                        cp.seq,
-                        "removed",
-                        f"a checkpoint signed entry {cp.seq}, but the log ends at {last}",
-                    )
-                )
-        ends = [cp for cp in checkpoints if cp.reason == "end" and cp.head_hash in position]
-        if ends:
-            after = rows[position[ends[-1].head_hash] + 1 :]
-            if after:
-                report.findings.append(
-                    Finding(after[0].seq, "inserted", "added after the log was sealed")
-                )
+async def _anchor(session: AsyncSession, stream: str) -> Anchor | None:
+    """The session a ``session:`` stream belongs to, if it still exists (other streams, and
+    the logs of sessions deleted whole by retention, have none)."""
+    kind, _, ident = stream.partition(":")
+    if kind != "session" or not ident or len(ident) > 32:
+        return None
+    status = await session.scalar(sa.select(Appointment.status).where(Appointment.id == ident))
+    return None if status is None else Anchor(status)

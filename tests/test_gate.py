@@ -9,7 +9,18 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, DATABASE, GATEKEEPER, LINKS
+from server.appkeys import (
+    ACCOUNTS,
+    CATALOGUE,
+    CLIENTS,
+    CONSENTS,
+    DATABASE,
+    GATEKEEPER,
+    KEYRING,
+    LINKS,
+    SCHEDULE,
+    SESSION_LOG,
+)
 from server.checklists import Kind
 from server.clients import AnswersIn, Levels
 from server.consent import WithdrawIn
@@ -25,6 +36,9 @@ from server.models import (
     SignOff,
     new_id,
 )
+from server.schedule import NewAppointment
+from server.sealed import seal
+from server.sessionlog import client_stream, session_stream, staff_actor
 from tests.conftest import make_staff
 from tests.factories import (
     answer,
@@ -277,3 +291,61 @@ async def test_daily_checks_are_per_therapist_and_a_no_blocks(app: web.Applicati
     assert [(r.code, r.item) for r in reasons] == [("daily_check", blocking.id)]
     with pytest.raises(PlayroomError, match="is not answered"):
         await app[GATEKEEPER].save_daily(ther, {})
+
+
+async def _signed_off(app: web.Application, ther) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
+    """A client under twelve whose suitability a supervisor signed off: (client, supervisor,
+    revision)."""
+    young = await ready_client(app, ther, display_name="Ash", age_band="9-11")
+    rationale = {"answer": "yes", "rationale": "Ten, confident online; parent nearby."}
+    revision = await answer(
+        app, ther, young, Kind.SUITABILITY, {"client.age_competence": rationale}
+    )
+    await make_staff(app, "sup", Role.SUPERVISOR)
+    sup = await therapist_view(app, "sup")
+    await app[ACCOUNTS].supervise("sup", "ther")
+    await app[GATEKEEPER].sign_off(sup, young.id, revision, "Agreed: review in four weeks.")
+    assert (await app[GATEKEEPER].evaluate(young.id)).status is GateStatus.OPEN
+    return young.id, sup.id, revision
+
+
+@pytest.mark.hazard("HZ-07")
+async def test_a_sign_off_whose_comment_was_changed_is_not_genuine(
+    app: web.Application,
+    ther,
+    client: TestClient,  # type: ignore[no-untyped-def]
+) -> None:
+    young, _, _ = await _signed_off(app, ther)
+    async with app[DATABASE].session() as session:
+        row = await session.scalar(sa.select(SignOff).where(SignOff.client_id == young))
+        assert row is not None
+        # even with the data key: the signature covers the comment
+        seal(app[KEYRING], row, "comment_enc", "Agreed: no review needed.")
+    result = await app[GATEKEEPER].evaluate(young)
+    assert result.status is GateStatus.NEEDS_SIGN_OFF
+    assert "forged_sign_off" in {r.code for r in result.reasons}
+
+
+async def test_a_sign_off_and_the_gate_it_opens_are_logged(
+    app: web.Application,
+    ther,
+    client: TestClient,  # type: ignore[no-untyped-def]
+) -> None:
+    young, sup, revision = await _signed_off(app, ther)
+    async with app[DATABASE].session() as session:
+        sign_off = await session.scalar(sa.select(SignOff.id).where(SignOff.client_id == young))
+    signed = [e for e in await app[SESSION_LOG].entries(client_stream(young))
+              if e.kind == "signoff.recorded"]  # fmt: skip
+    assert [(e.actor, e.details) for e in signed] == [
+        (staff_actor(sup), {"revision": revision, "sign_off": sign_off})
+    ]
+
+    starts = utcnow() + timedelta(minutes=2)
+    appointment = await app[SCHEDULE].create(ther, young, NewAppointment(starts_at=starts))
+    await app[SCHEDULE].open_room(ther, appointment.id)
+    entries = await app[SESSION_LOG].entries(session_stream(appointment.id))
+    gate = [(e.kind, e.actor, e.details) for e in entries if e.kind.startswith("gate.")]
+    assert gate == [
+        ("gate.evaluated", staff_actor(ther.id), {"open": True, "reasons": []}),
+        ("gate.signed_off", staff_actor(ther.id), {"items": ["client.age_competence"]}),
+    ]

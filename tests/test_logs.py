@@ -132,3 +132,15 @@ def test_the_webrtc_libraries_chatter_is_left_out() -> None:
         root.setLevel(level)
         for name, old in levels.items():
             logging.getLogger(name).setLevel(old)
+
+
+def test_a_log_checkpoint_is_written_whole_and_nothing_else_is(log_output: io.StringIO) -> None:
+    """A session log's checkpoint (its stream and head hash) is written whole, to witness the
+    log from outside the database; a token passed under the same names is still masked."""
+    stream, head = "session:" + "a1" * 16, "0f" * 32
+    log = logging.getLogger("playroom.test")
+    log.info("log checkpoint", extra={"event": "log_checkpoint", "stream": stream, "head": head})
+    log.info("x", extra={"stream": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0", "head": "q" * 64})
+    first, second = (json.loads(line) for line in log_output.getvalue().splitlines())
+    assert first["stream"] == stream and first["head"] == head
+    assert second["stream"] == REDACTED and second["head"] == REDACTED

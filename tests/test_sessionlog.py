@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,13 +18,18 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import DATABASE, KEYRING, SESSION_LOG
+from server.app import create_app
+from server.appkeys import DATABASE, KEYRING, SCHEDULE, SESSION_LOG
 from server.db import Database, utcnow
+from server.logs import JsonFormatter
 from server.models import LogCheckpoint, LogEntry, new_id
+from server.schedule import NewAppointment
 from server.sealed import seal
-from server.sessionlog import Finding, SessionLog, entry_hash, session_stream
+from server.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
 from server.settings import Settings
 from server.storage import open_storage
+from tests.conftest import make_staff
+from tests.factories import new_client, therapist_view
 from tests.helpers import cli_env, run_cli
 
 KINDS = ["session.scheduled", "link.issued", "room.opened", "participant.joined",
@@ -247,3 +255,159 @@ async def test_verify_log_on_the_command_line(tmp_path: Path) -> None:
         assert report["findings"] == [{"seq": 2, "problem": "removed", "detail": "entry 2 missing"}]
     finally:
         await storage.db.dispose()
+
+
+async def _move(app: web.Application, stream: str, moves: dict[int, int]) -> None:
+    """Give entries new positions (``{from: to}``), as someone editing the table would."""
+    rows = {seq: await _row(app, stream, seq) for seq in moves}
+    for seq, row in rows.items():
+        await _sql(app, sa.update(LogEntry).where(LogEntry.id == row.id).values(seq=-seq))
+    for seq, row in rows.items():
+        await _sql(app, sa.update(LogEntry).where(LogEntry.id == row.id).values(seq=moves[seq]))
+
+
+@pytest.mark.hazard("HZ-07")
+async def test_a_three_way_reordering_names_only_the_moved_entry(
+    app: web.Application, client: TestClient
+) -> None:
+    log, stream = await _written(app)
+    await _move(app, stream, {5: 3, 3: 4, 4: 5})  # entry 5 moved before entries 3 and 4
+    report = await log.verify(stream)
+    assert [(f.seq, f.problem, f.detail) for f in report.findings] == [
+        (3, "reordered", "written as entry 5, now stored at 3")
+    ]
+
+
+@pytest.mark.hazard("HZ-07")
+async def test_a_removed_entry_with_the_later_ones_renumbered_is_one_removal(
+    app: web.Application, client: TestClient
+) -> None:
+    log, stream = await _written(app)
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq == 4))
+    await _move(app, stream, {5: 4, 6: 5})  # closing the gap
+    report = await log.verify(stream)
+    assert [(f.seq, f.problem, f.detail) for f in report.findings] == [
+        (4, "removed", "entry 4 missing")
+    ]
+
+
+async def _session(app: web.Application) -> tuple[SessionLog, str]:
+    """A session scheduled through the real service (its log has entries 1 and 2)."""
+    await make_staff(app, "ther")
+    ther = await therapist_view(app, "ther")
+    kid = await new_client(app, ther)
+    starts = utcnow() + timedelta(minutes=2)
+    made = await app[SCHEDULE].create(ther, kid.id, NewAppointment(starts_at=starts))
+    return app[SESSION_LOG], made.id
+
+
+@pytest.mark.hazard("HZ-07")
+async def test_an_ended_sessions_newest_entries_removed_with_its_checkpoint_are_caught(
+    app: web.Application, client: TestClient
+) -> None:
+    log, session_id = await _session(app)
+    stream = session_stream(session_id)
+    for kind in KINDS[2:]:
+        await log.append(stream, kind, "system")
+    await app[SCHEDULE].end(await therapist_view(app, "ther"), session_id)  # the end checkpoint
+    assert (await log.verify(stream)).intact
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq >= 5))
+    await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
+    report = await log.verify(stream)
+    assert _problems(report.findings) == {(None, "removed")}
+    assert (
+        "end-of-session checkpoint is gone (the log ends at entry 4)" in report.findings[0].detail
+    )
+
+
+@pytest.mark.hazard("HZ-07")
+async def test_a_sessions_whole_log_removed_fails_verify_log(
+    app: web.Application, client: TestClient, settings: Settings
+) -> None:
+    log, session_id = await _session(app)
+    stream = session_stream(session_id)
+    env = cli_env(settings.data_dir, settings.database_url)
+    ok = run_cli("verify-log", session_id, env=env)
+    assert ok.returncode == 0 and "Intact" in ok.stdout, ok.stdout + ok.stderr
+    await log.checkpoint(stream)
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream))
+    await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
+    bad = run_cli("verify-log", session_id, env=env)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "REMOVED at log: the session exists, but its log is empty" in bad.stdout
+    # a log with no session (a client's) is still checked on its own, without anchors
+    other = client_stream(new_id())
+    await log.append(other, "signoff.recorded", "system")
+    assert (await log.verify(other)).intact
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> Iterator[Path]:
+    """The application's JSON log, written to a file as a deployment would keep it."""
+    path = tmp_path / "playroom.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("server.sessionlog")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield path
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+    handler.close()
+
+
+@pytest.mark.hazard("HZ-07")
+async def test_an_open_sessions_newest_entries_removed_with_their_checkpoint_need_the_witness(
+    app: web.Application, client: TestClient, settings: Settings, witness: Path
+) -> None:
+    log, session_id = await _session(app)
+    stream = session_stream(session_id)
+    for kind in KINDS[2:]:
+        await log.append(stream, kind, "system")
+    cp = await log.checkpoint(stream)
+    assert cp is not None
+    text = await asyncio.to_thread(witness.read_text)
+    lines = [json.loads(line) for line in text.splitlines()]
+    logged = [d for d in lines if d.get("event") == "log_checkpoint"]
+    assert logged and logged[-1]["seq"] == 6
+    assert logged[-1]["head"] == cp.head_hash  # whole, not masked as a token
+    assert logged[-1]["stream"] == stream
+    assert set(logged[-1]) - {"ts", "level", "logger", "msg"} == {"event", "stream", "seq", "head"}
+
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq >= 5))
+    await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
+    assert (await log.verify(stream)).intact  # the database alone cannot tell
+    env = cli_env(settings.data_dir, settings.database_url)
+    checked = run_cli("verify-log", session_id, "--witness", str(witness), env=env)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "REMOVED at entry 5: entries 5 to 6 missing: a checkpoint kept outside" in checked.stdout
+
+
+async def test_the_interval_loop_signs_a_log_that_grew(aiohttp_client, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(settings.model_copy(update={"log_checkpoint_seconds": 0.05}))
+    await aiohttp_client(app)  # starts the background tasks
+    stream = session_stream(new_id())
+    signed = asyncio.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "stream", None) == stream:
+                signed.set()
+
+    logger, seen = logging.getLogger("server.sessionlog"), Seen()
+    level = logger.level
+    logger.addHandler(seen)
+    logger.setLevel(logging.INFO)
+    try:
+        for kind in KINDS[:3]:
+            await app[SESSION_LOG].append(stream, kind, "system")
+        await asyncio.wait_for(signed.wait(), timeout=30)
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(level)
+    async with app[DATABASE].session() as session:
+        rows = list(
+            await session.scalars(sa.select(LogCheckpoint).where(LogCheckpoint.stream == stream))
+        )
+    assert rows and rows[-1].reason == "interval" and 1 <= rows[-1].seq <= 3

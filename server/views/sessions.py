@@ -15,6 +15,7 @@ from server.appkeys import (
     CLIENTS,
     OUTCOMES,
     SCHEDULE,
+    SESSION_LOG,
     SETTINGS,
 )
 from server.auth import staff_only
@@ -26,6 +27,7 @@ from server.pages import render
 from server.relay import RELAY
 from server.schedule import GateClosed, NewAppointment
 from server.security import media_page
+from server.sessionlog import staff_actor, views_stream
 from server.tokens import TokenError
 from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff
 
@@ -77,6 +79,11 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     schedule = request.app[SCHEDULE]
     appointment = await schedule.get(user, request.match_info["id"])
     client = await request.app[CLIENTS].get(user, appointment.client_id)
+    # the page shows the session's reflection and ratings: a look at its record, logged
+    # like every other (``Records.record``)
+    await request.app[SESSION_LOG].append(
+        views_stream(appointment.id), "record.viewed", staff_actor(user.id), {"page": "session"}
+    )
     links = []
     for join in await schedule.join_links(user, appointment.id):
         url = absolute(request, f"/join/{join.token}", request.app[SETTINGS].public_url)
