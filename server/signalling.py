@@ -176,10 +176,12 @@ class Connection(Observing, BoardOverSocket):
             raise ProtocolError(
                 "too_early", "It is too early to join. Please come back nearer the time."
             )
+        role = Role(link.role)
+        if role is Role.YOUNG_PERSON:
+            self._require_checks(message.checks)
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
-        role = Role(link.role)
         try:
             me = room.add(role, NAMES[role], link.id)
         except LinkInUse:
@@ -228,6 +230,20 @@ class Connection(Observing, BoardOverSocket):
             problem = "no such question" if item is None else check_answer(item, answer)
             if problem:
                 raise ProtocolError("bad_checks", f"{item_id[:60]}: {problem}.")
+
+    def _require_checks(self, checks: dict[str, str]) -> None:
+        """A young person answers every question their checks require (where they are today
+        above all: an escalation shows it), whatever their page let through."""
+        checklist = self.app[CATALOGUE][Kind.PRE_JOIN]
+        missing = [
+            item.prompt
+            for item in checklist.items()
+            if item.answerable and item.required and not checks.get(item.id, "").strip()
+        ]
+        if missing:
+            raise ProtocolError(
+                "missing_checks", f"Please answer these first: {' '.join(missing)}"
+            )
 
     def _checks_text(self, checks: dict[str, str]) -> str:
         """The pre-join answers in the checklist's own words."""

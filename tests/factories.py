@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
 from server.accounts import StaffView
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, LINKS
-from server.checklists import AnswerKind, Checklist, Item, Kind
+from server.checklists import AnswerKind, Checklist, Item, Kind, load_catalogue
 from server.clients import AnswersIn, ClientView, NewClient
 from server.consent import ConsentIn
 from server.db import utcnow
@@ -41,6 +42,18 @@ def safe_answer(item: Item) -> str:
         if option in allowed and option not in item.blocking + item.rationale + item.sign_off:
             return option
     raise AssertionError(f"no safe answer for {item.id}")
+
+
+def pre_join_answers() -> dict[str, str]:
+    """A young person's answers to the checks before joining, as their page sends them: at
+    home, private, nothing else on."""
+    checklist = load_catalogue()[Kind.PRE_JOIN]
+    return {item.id: safe_answer(item) for item in checklist.items() if item.required}
+
+
+def join_message(token: str) -> dict[str, Any]:
+    """A young person's ``join``, with their answers as their page sends them."""
+    return {"type": "join", "token": token, "checks": pre_join_answers()}
 
 
 def safe_answers(checklist: Checklist) -> dict[str, dict[str, str]]:

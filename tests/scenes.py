@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from media.client import ProtocolPeer
 from server.db import utcnow
 from tests.conftest import Staff, sign_in
-from tests.factories import ready_client, therapist_view
+from tests.factories import join_message, ready_client, therapist_view
 
 
 def stroke(sid: str, start: float) -> list[dict[str, object]]:
@@ -56,7 +56,7 @@ async def enter(
     await therapist.expect("room_opened")
     outsider = await aiohttp_client(client.server)
     young = ProtocolPeer(await outsider.ws_connect("/ws"), media=False)
-    await young.send({"type": "join", "token": token})
+    await young.send(join_message(token))
     yid = (await young.expect("joined"))["you"]["id"]
     await therapist.send({"type": "admit", "participant": yid})
     await young.expect("admitted")
@@ -107,9 +107,11 @@ class Room:
 
 
 async def join_with(aiohttp_client, client: TestClient, token: str, **checks: str) -> ProtocolPeer:  # type: ignore[no-untyped-def]
+    """Join from a fresh browser, answering the checks (``checks`` changes some answers)."""
     outsider = await aiohttp_client(client.server)  # a fresh browser: no cookies
     peer = ProtocolPeer(await outsider.ws_connect("/ws"))
-    await peer.send({"type": "join", "token": token, "checks": checks})
+    message = join_message(token)
+    await peer.send({**message, "checks": {**message["checks"], **checks}})
     return peer
 
 

@@ -14,7 +14,7 @@ from server.boardsocket import board_frame
 from server.protocol import dump_message
 from server.replies import BoardFrame
 from tests.conftest import Staff, sign_in
-from tests.factories import ready_client, therapist_view
+from tests.factories import join_message, ready_client, therapist_view
 from tests.scenes import join_token, schedule_session, stroke
 
 
@@ -30,7 +30,7 @@ async def _room(  # type: ignore[no-untyped-def]
     await t.expect("room_opened")
     outsider = await aiohttp_client(client.server)
     y = ProtocolPeer(await outsider.ws_connect("/ws"), media=False, board="socket")
-    await y.send({"type": "join", "token": join_token(made)})
+    await y.send(join_message(join_token(made)))
     await y.expect("waiting")
     return made["id"], t, y
 

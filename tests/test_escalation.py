@@ -18,6 +18,7 @@ from server.models import Role
 from server.notify import SIGNATURE_HEADER, sign
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_staff, sign_in
+from tests.factories import join_message, pre_join_answers
 from tests.scenes import Room, join_with
 
 
@@ -195,3 +196,30 @@ async def test_alerts_go_by_mail_and_webhook_and_repeat_down_the_rota(
     assert events[0] == "escalation_raised" and "escalation_acknowledged" in events
     await dashboard.close()
     await runner.cleanup()
+
+
+@pytest.mark.hazard("HZ-05")
+async def test_a_young_person_says_where_they_are_before_joining(
+    app: web.Application, aiohttp_client, client: TestClient, room: Room
+) -> None:  # type: ignore[no-untyped-def]
+    """An escalation shows where the young person said they are today, so the server does
+    not let them in without saying it, whatever their page let through; a parent or carer's
+    join is not asked the young person's questions."""
+    outsider = await aiohttp_client(client.server)
+    young = ProtocolPeer(await outsider.ws_connect("/ws"), media=False)
+    answers = pre_join_answers()
+    del answers["where.place"]
+    await young.send({"type": "join", "token": room.token, "checks": answers})
+    refused = await young.expect("error")
+    assert refused["code"] == "missing_checks" and "Where are you today?" in refused["message"]
+    await young.send({"type": "join", "token": room.token, "checks": {**answers, "where.place": ""}})
+    assert (await young.expect("error"))["code"] == "bad_checks"  # blank is not a place
+    assert not app[HUB].rooms.get(room.session).waiting()  # nobody waits, nothing held
+    await young.send(join_message(room.token))  # the same page, every question answered
+    await young.expect("joined")
+    await room.therapist.expect("notice", code="checks")
+    parent_browser = await aiohttp_client(client.server)
+    parent = ProtocolPeer(await parent_browser.ws_connect("/ws"), media=False)
+    await parent.send({"type": "join", "token": room.parent_token})
+    assert (await parent.expect("joined"))["you"]["role"] == "parent"
+    await asyncio.gather(young.close(), parent.close())

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from media.client import ProtocolPeer
 from server.settings import Settings
+from tests.factories import join_message
 from tests.netcut import CuttableProxy
 from tests.scenes import Room
 
@@ -34,7 +35,7 @@ async def _through_proxy(aiohttp_client, client: TestClient, room: Room):  # typ
     outsider = await aiohttp_client(client.server)
     url = f"ws://127.0.0.1:{proxy.port}/ws"
     young = ProtocolPeer(await outsider.session.ws_connect(url), media=False)
-    await young.send({"type": "join", "token": room.token})
+    await young.send(join_message(room.token))
     joined = await young.expect("joined")
     await room.therapist.send({"type": "admit", "participant": joined["you"]["id"]})
     await young.expect("admitted")

@@ -31,7 +31,7 @@ from server.appkeys import WHITEBOARDS
 from server.relay import MOVED
 from server.settings import Settings
 from tests.conftest import PASSWORD, Staff, in_thread, require, sign_in
-from tests.factories import ready_client, therapist_view
+from tests.factories import join_message, ready_client, therapist_view
 from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
 from tests.scenes import join_token, schedule_session, stroke
@@ -114,7 +114,7 @@ async def test_a_room_survives_the_death_of_its_node(three: list[ServerProcess])
         await therapist.send({"type": "open_room", "session": session})
         t_token = (await therapist.expect("room_opened"))["resume"]
         young = ProtocolPeer(await outsider.ws_connect(_ws(b.url)), media=False)  # on node B
-        await young.send({"type": "join", "token": links["young_person"]})
+        await young.send(join_message(links["young_person"]))
         joined = await young.expect("joined")
         yid, y_token = joined["you"]["id"], joined["resume"]
         await therapist.expect("lobby", within=5)
@@ -214,7 +214,7 @@ async def test_a_locked_room_comes_back_locked_where_it_is_rebuilt(  # type: ign
         await t.send({"type": "resume", "token": t_token})
         await t.expect("resumed")
         assert (await t.expect("lobby"))["locked"] is True
-        await young.send({"type": "join", "token": join_token(made)})
+        await young.send(join_message(join_token(made)))
         yid = (await young.expect("joined"))["you"]["id"]
         lobby = await t.expect("lobby")
         while not lobby["waiting"]:

@@ -13,6 +13,7 @@ from media.client import ProtocolPeer
 from server.appkeys import DATABASE, HUB, WHITEBOARDS
 from server.models import Place
 from server.settings import Settings
+from tests.factories import join_message
 from tests.scenes import Room, join_token, join_with, schedule_session
 from tests.test_webrtc import FRAMES
 
@@ -76,7 +77,7 @@ async def test_not_back_within_the_grace_window_is_lost(
     await late.send({"type": "resume", "token": joined["resume"]})
     assert (await late.expect("error"))["code"] == "bad_resume"
     # the link itself still works: they can join again through the waiting room
-    await late.send({"type": "join", "token": room.token})
+    await late.send(join_message(room.token))
     await late.expect("joined")
     await late.expect("waiting")
     await late.close()
@@ -174,7 +175,7 @@ async def test_a_reconnect_storm_is_absorbed(
         young = ProtocolPeer(
             await (await aiohttp_client(client.server)).ws_connect("/ws"), media=False
         )
-        await young.send({"type": "join", "token": token})
+        await young.send(join_message(token))
         joined = await young.expect("joined")
         await host.send({"type": "admit", "participant": joined["you"]["id"]})
         await young.expect("admitted")

@@ -12,6 +12,7 @@ import pytest
 
 from media.client import ProtocolPeer
 from tests.conftest import PASSWORD
+from tests.factories import join_message
 from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
 from tests.scenes import stroke
@@ -26,7 +27,7 @@ async def _enter(
     young = ProtocolPeer(
         await outsider.ws_connect(f"{staff.base.replace('http', 'ws', 1)}/ws"), media=False
     )
-    await young.send({"type": "join", "token": token})
+    await young.send(join_message(token))
     yid = (await young.expect("joined"))["you"]["id"]
     await therapist.send({"type": "admit", "participant": yid})
     await young.expect("admitted")
@@ -110,7 +111,7 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
         await therapist.send({"type": "open_room", "session": session})
         t_token = (await therapist.expect("room_opened"))["resume"]
         young = ProtocolPeer(await outsider.ws_connect(ws_url), media=False)
-        await young.send({"type": "join", "token": links["young_person"]})
+        await young.send(join_message(links["young_person"]))
         joined = await young.expect("joined")
         yid, y_token = joined["you"]["id"], joined["resume"]
         await therapist.send({"type": "admit", "participant": yid})

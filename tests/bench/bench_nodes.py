@@ -86,6 +86,7 @@ from tests.bench.bench_signalling import READERS, Pair, _enter, _read_until, _ru
 from tests.bench.cpu import cpu_seconds_or_none
 from tests.bench.report import summary, write
 from tests.conftest import PASSWORD
+from tests.factories import join_message
 from tests.helpers import ServerProcess, cli_env, run_cli
 from tests.live import LiveStaff, ready_session
 from tests.scenes import stroke
@@ -195,7 +196,7 @@ async def _room(
     await room.therapist.send({"type": "open_room", "session": session})
     room.t_token = (await room.therapist.expect("room_opened", within=WAIT))["resume"]
     room.young = ProtocolPeer(await outsider.ws_connect(_ws(edge)), media=False)
-    await room.young.send({"type": "join", "token": links["young_person"]})
+    await room.young.send(join_message(links["young_person"]))
     joined = await room.young.expect("joined", within=WAIT)
     room.yid, room.y_token = joined["you"]["id"], joined["resume"]
     await room.therapist.expect("lobby", within=WAIT)
@@ -336,7 +337,7 @@ async def _enter_elsewhere(
     await therapist.send_str(json.dumps({"v": 1, "type": "resume", "token": opened["resume"]}))
     await _until(therapist, "resumed")
     young = await outsider.ws_connect(_ws(far))
-    await young.send_str(json.dumps({"v": 1, "type": "join", "token": links["young_person"]}))
+    await young.send_str(json.dumps({"v": 1, **join_message(links["young_person"])}))
     yid = await _read_until(young, "joined")
     await therapist.send_str(json.dumps({"v": 1, "type": "admit", "participant": yid}))
     await _read_until(young, "admitted")

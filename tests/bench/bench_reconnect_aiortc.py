@@ -45,6 +45,7 @@ from media.client import ProtocolPeer
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
+from tests.factories import join_message
 from tests.live import LiveStaff, ready_session
 from tests.netcut import CuttableProxy
 from tests.scenes import stroke
@@ -188,7 +189,7 @@ async def main(rounds: int = ROUNDS) -> dict[str, Any]:
         await therapist.expect("room_opened")
         young = TimedPeer(await outsider.ws_connect(url))
         peers.append(young)
-        await young.send({"type": "join", "token": links["young_person"]})
+        await young.send(join_message(links["young_person"]))
         yid = (await young.expect("joined"))["you"]["id"]
         await therapist.send({"type": "admit", "participant": yid})
         await young.expect("admitted")

@@ -34,6 +34,7 @@ from tests.bench.profiling import RATE, Recorder, Stacks, cpu_seconds, py_spy, r
 from tests.bench.report import RESULTS, comparisons, summary, write
 from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
+from tests.factories import join_message
 from tests.helpers import ROOT, free_port
 from tests.live import LiveStaff, ready_session
 
@@ -172,7 +173,7 @@ async def _enter(staff: LiveStaff, outsider: aiohttp.ClientSession, url: str) ->
     await therapist.send_str(json.dumps({"v": 1, "type": "open_room", "session": session}))
     tid = await _read_until(therapist, "room_opened")
     young = await outsider.ws_connect(url)
-    await young.send_str(json.dumps({"v": 1, "type": "join", "token": links["young_person"]}))
+    await young.send_str(json.dumps({"v": 1, **join_message(links["young_person"])}))
     yid = await _read_until(young, "joined")
     await therapist.send_str(json.dumps({"v": 1, "type": "admit", "participant": yid}))
     await _read_until(young, "admitted")

@@ -39,6 +39,7 @@ from server.storage import open_storage
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
+from tests.factories import join_message
 from tests.helpers import run_cli
 from tests.live import LiveStaff, ready_session
 
@@ -94,7 +95,7 @@ async def _room(
         await therapist.send({"type": "open_room", "session": session})
         t_token = str((await therapist.expect("room_opened", within=30))["resume"])
         young = ProtocolPeer(await outsider.ws_connect(_ws_url(base)), media=False)
-        await young.send({"type": "join", "token": link})
+        await young.send(join_message(link))
         joined = await young.expect("joined", within=30)
         y_id, y_token = joined["you"]["id"], str(joined["resume"])
         await therapist.send({"type": "admit", "participant": y_id})

@@ -20,6 +20,7 @@ import aiohttp
 from yarl import URL
 
 from media.client import ProtocolPeer
+from tests.factories import join_message
 
 POINT_EVERY = 0.016  # as a hand draws: a point every 16 ms
 SETUP_AT_ONCE = 2  # rooms entering at the same time in one process
@@ -153,7 +154,7 @@ class Rooms:
                 await therapist.send({"type": "open_room", "session": session})
                 await therapist.expect("room_opened", within=60)
                 young = ProtocolPeer(await self.outsider.ws_connect(ws_url), media=False)
-                await young.send({"type": "join", "token": token})
+                await young.send(join_message(token))
                 yid = (await young.expect("joined", within=60))["you"]["id"]
                 await therapist.send({"type": "admit", "participant": yid})
                 await young.expect("admitted", within=60)
