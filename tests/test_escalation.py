@@ -212,7 +212,8 @@ async def test_a_young_person_says_where_they_are_before_joining(
     await young.send({"type": "join", "token": room.token, "checks": answers})
     refused = await young.expect("error")
     assert refused["code"] == "missing_checks" and "Where are you today?" in refused["message"]
-    await young.send({"type": "join", "token": room.token, "checks": {**answers, "where.place": ""}})
+    blank = {**answers, "where.place": ""}
+    await young.send({"type": "join", "token": room.token, "checks": blank})
     assert (await young.expect("error"))["code"] == "bad_checks"  # blank is not a place
     assert not app[HUB].rooms.get(room.session).waiting()  # nobody waits, nothing held
     await young.send(join_message(room.token))  # the same page, every question answered
