@@ -149,13 +149,19 @@ async def _round(
     await fresh.send({"type": "resume", "token": young.resume_token})
     await fresh.expect("resumed")
     await young.close()  # what was left of the old connection (its socket is already gone)
-    board = asyncio.create_task(fresh.open_board())
+
+    async def restored() -> float:
+        """When the young person's board holds everything (timed on its own, beside media)."""
+        await fresh.open_board()
+        await fresh.wait_for(lambda: fresh.board.seq >= target, within=10)
+        return time.monotonic()
+
+    board = asyncio.create_task(restored())
     back = await therapist.expect("peer_state", participant=yid, state="reconnected")
     media = await therapist.first_frame(yid, back_at)
     media_young = await fresh.first_frame(tid, back_at)
-    await board
-    await fresh.wait_for(lambda: fresh.board.seq == therapist.board.seq, within=10)
-    board_at = time.monotonic()
+    board_at = await board
+    assert fresh.board.seq == therapist.board.seq
     fresh.start_heartbeat()
     last_old = max((t for t in old_video.frames), default=back_at)
     await asyncio.gather(therapist.flowing(yid, back_at), fresh.flowing(tid, back_at))
