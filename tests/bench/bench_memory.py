@@ -29,7 +29,7 @@ def rss_mib(pid: int) -> float:
 
 
 def slope(points: list[tuple[int, float]]) -> float:
-    """Least-squares MiB per room."""
+    """The least-squares slope of y over x (here MiB per room; the soak: MiB per second)."""
     n = len(points)
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n

@@ -82,7 +82,9 @@ class _Failure:
         return link
 
     def fail_for(self, seconds: float) -> float:
-        """Fail now, for ``seconds``; returns when the connection came back (ms)."""
+        """Fail now, for ``seconds``; returns when the connection began to come back (ms
+        since the epoch), taken before it does: a page may see its first frame within a
+        millisecond of it, and a time taken after would miss that frame."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -103,8 +105,9 @@ class _Cut(_Failure):
         cut_at = time.monotonic()
         self.remote.cut()
         time.sleep(max(0.0, cut_at + seconds - time.monotonic()))  # the cut itself
+        back_at = time.time() * 1000
         self.remote.mend()
-        return time.time() * 1000
+        return back_at
 
     def close(self) -> None:
         self.remote.close()
@@ -118,8 +121,7 @@ class _Freeze(_Failure):
         return self.frozen.browser
 
     def fail_for(self, seconds: float) -> float:
-        self.frozen.freeze(seconds)
-        return time.time() * 1000
+        return self.frozen.freeze(seconds) * 1000
 
     def close(self) -> None:
         self.frozen.browser.close()
@@ -152,6 +154,12 @@ def _rounds(
             media_young.append(_after(young, gaps, back_at) - back_at)
             snapshots = "window.playroom.board.snapshots"
             board.append(_after(young, snapshots, back_at) - back_at)
+            print(
+                f"{failure.name} round {len(detect)}: detected {detect[-1]:.0f} ms; after the "
+                f"network came back: resumed {resumed[-1]:.0f} ms, media {media[-1]:.0f} ms "
+                f"(young person's page {media_young[-1]:.0f} ms), board {board[-1]:.0f} ms",
+                flush=True,
+            )
             # the next round starts from a settled room: both back, media flowing again
             young.wait_for_function("(n) => window.playroom.resumes >= n", arg=len(resumed))
         version = browser.version

@@ -36,6 +36,7 @@ from server.models import BoardOp, LogEntry
 from server.sessionlog import SessionLog, session_stream
 from server.settings import Settings
 from server.storage import open_storage
+from tests.bench.bench_memory import slope
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server
 from tests.conftest import PASSWORD
@@ -211,10 +212,13 @@ async def main(seconds: float = 600, rooms: int = 50) -> int:
             procs.append(proc)
         peak: dict[str, int] = {}
         samples: list[float] = []
+        series: list[tuple[int, float]] = []  # (seconds into the run, MiB)
+        load_began = time.monotonic()
         while any(proc.is_alive() for proc in procs) and not all(p.poll() for p in pipes):
             await asyncio.sleep(10)  # a sample of the server every 10 s
             now = await _status(admin)
             samples.append(now["rss_bytes"] / 2**20)
+            series.append((round(time.monotonic() - load_began), round(samples[-1], 1)))
             peak = {k: max(v, peak.get(k, 0)) for k, v in now.items() if isinstance(v, int)}
         results = [RoomResult(**r) for pipe in pipes for r in pipe.recv()]
         for proc in procs:
@@ -245,6 +249,12 @@ async def main(seconds: float = 600, rooms: int = 50) -> int:
         "peak": peak,
         "after": after,
         "rss_mib_samples": summary(samples) if samples else None,
+        "rss_mib_series": series,
+        # a leak keeps climbing; an allocator's high-water mark levels off: the trend of the
+        # second half of the run, in MiB a minute
+        "rss_mib_per_minute_second_half": (
+            round(60 * slope(series[len(series) // 2 :]), 2) if len(series) >= 4 else None
+        ),
         "rss_growth_mib": (after["rss_bytes"] - before["rss_bytes"]) / 2**20,
         "bounds": {
             "tasks": TASKS_SLACK,
@@ -256,7 +266,8 @@ async def main(seconds: float = 600, rooms: int = 50) -> int:
         "took_seconds": round(time.monotonic() - started),
     }
     path = write("soak", figures, {"aiortc": aiortc.__version__})
-    print(json.dumps({k: v for k, v in figures.items() if k != "rss_mib_samples"}, indent=1))
+    shown = {k: v for k, v in figures.items() if k not in ("rss_mib_samples", "rss_mib_series")}
+    print(json.dumps(shown, indent=1))
     print(f"wrote {path}")
     return 1 if failures else 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.conftest import require
 from tests.helpers import ROOT, ServerProcess, cli_env, run_cli
@@ -30,14 +30,20 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One Chromium per module: sync Playwright runs an event loop in this thread while it
+def playwright() -> Iterator[Playwright]:
+    """One Playwright per module: sync Playwright runs an event loop in this thread while it
     is open, which must be closed before the asyncio tests of other modules run."""
     require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One Chromium per module."""
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -48,13 +54,34 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+def start_server(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> ServerProcess:
+    """A real ``playroom serve`` on the embedded SQLite default, in a data folder of its own,
+    migrated and answering; ``env`` adds settings."""
+    settings = cli_env(tmp_path_factory.mktemp(name) / "data", **env)
+    assert run_cli("migrate", env=settings).returncode == 0
+    server = ServerProcess(settings)
+    server.wait_ready()
+    return server
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real ``playroom serve`` on the embedded SQLite default, in its own data folder."""
-    env = cli_env(tmp_path_factory.mktemp("live") / "data")
-    assert run_cli("migrate", env=env).returncode == 0
-    server = ServerProcess(env)
-    server.wait_ready()
+    server = start_server(tmp_path_factory, "live")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server listening on every address, as a browser on a host of its own reaches it
+    (``remote.py``), with a 1 s heartbeat: a 3 s failure is certain to be noticed (the
+    default, 3 s, notices a drop within 4.5 s and may not notice one that short)."""
+    server = start_server(
+        tmp_path_factory,
+        "open",
+        PLAYROOM_HEARTBEAT_SECONDS="1",
+        PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from browsers on hosts of their own
+    )
     yield server
     server.stop()
 

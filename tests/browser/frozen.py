@@ -48,11 +48,15 @@ class Frozen:
                     grew = True
         return sorted(family)
 
-    def freeze(self, seconds: float) -> None:
+    def freeze(self, seconds: float) -> float:
+        """Freeze for ``seconds``; returns when the thaw began (seconds since the epoch),
+        taken before the first process wakes: a page can run as soon as its process does."""
         pids = self._pids()
         assert pids, "the frozen browser's processes were not found"
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         time.sleep(seconds)  # the freeze itself: the scenario, not a wait for anything
+        thawed_at = time.time()
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
+        return thawed_at

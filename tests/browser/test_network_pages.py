@@ -4,49 +4,28 @@ its own (``tests/browser/remote.py``) reaching this module's server over its cab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright
 
-from tests.browser.conftest import CHROMIUM, FLAGS
 from tests.browser.remote import RemoteBrowser
 from tests.browser.session_flow import admit, open_room, prepare, therapist_page, walk_in
 from tests.browser.test_board_pages import _draw_line, _kinds
-from tests.conftest import require
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = cli_env(
-        tmp_path_factory.mktemp("network") / "data",
-        PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from a browser on a host of its own
-    )
-    assert run_cli("migrate", env=env).returncode == 0
-    live = ServerProcess(env)
-    live.wait_ready()
-    yield live
-    live.stop()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
-    with sync_playwright() as driver:
-        yield driver
+def server(open_server: ServerProcess) -> ServerProcess:
+    return open_server
 
 
 def test_the_board_works_where_no_udp_gets_through(
-    playwright: Playwright, server: ServerProcess
+    browser: Browser, playwright: Playwright, server: ServerProcess
 ) -> None:
     """The young person's data connection to the server cannot be made (no UDP), so within
     a few seconds their board goes over the signalling socket: both see each other's lines,
     and the therapist's board stays on its data connection."""
-    browser: Browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
     remote = RemoteBrowser(playwright, server, udp=False)
     try:
         context, therapist, _ = therapist_page(browser, server, "noor")
@@ -68,4 +47,3 @@ def test_the_board_works_where_no_udp_gets_through(
         context.close()
     finally:
         remote.close()
-        browser.close()

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect
 
-from tests.browser.conftest import CHROMIUM, FLAGS, screenshot
+from tests.browser.conftest import screenshot
 from tests.browser.frozen import Frozen
 from tests.browser.remote import RemoteBrowser
 from tests.browser.session_flow import (
@@ -31,39 +29,15 @@ from tests.browser.session_flow import (
     walk_in,
 )
 from tests.browser.test_board_pages import _draw_line, _kinds
-from tests.conftest import require
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
 FREEZE = 3.0
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = cli_env(
-        tmp_path_factory.mktemp("reconnect") / "data",
-        PLAYROOM_HEARTBEAT_SECONDS="1",
-        PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from a browser on a host of its own
-    )
-    assert run_cli("migrate", env=env).returncode == 0
-    live = ServerProcess(env)
-    live.wait_ready()
-    yield live
-    live.stop()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-    yield chromium
-    chromium.close()
+def server(open_server: ServerProcess) -> ServerProcess:
+    return open_server
 
 
 def _flowing(page: Page, peer_id: str, more: int = 15) -> None:

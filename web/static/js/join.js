@@ -174,7 +174,7 @@ function handleResumed(message) {
 
 function handlePeerState(message) {
   state.peerStates.push({ participant: message.participant, state: message.state, at: Date.now() });
-  if (message.state === "reconnected" && mesh) mesh.settle(message.participant);
+  if (message.state === "reconnected" && mesh) mesh.peerBack(message.participant);
   if (message.role !== "therapist") return;
   const note = {
     interrupted: "Your therapist's connection dropped. Please wait here: they are coming back.",

@@ -117,8 +117,44 @@ export class Mesh {
   resume(present) {
     for (const id of [...this.peers.keys()]) if (!present.includes(id)) this.drop(id);
     for (const id of present) {
-      if (this.peers.has(id)) this.restart(id);
-      else this.ensure(id, true);
+      if (this.peers.has(id)) {
+        this.restart(id);
+        this.freshFrame(id);
+      } else {
+        this.ensure(id, true);
+      }
+    }
+  }
+
+  /** ``id`` is back after their connection dropped: an offer of ours they missed goes, and
+   * they get a key frame from us at once. */
+  async peerBack(id) {
+    await this.settle(id);
+    await this.freshFrame(id);
+  }
+
+  /**
+   * Send ``id`` a key frame now. After a gap in the network the other side cannot decode
+   * what follows until a key frame comes, and its own request for one may have been lost with
+   * the network (the browser asks again only after about 3 s). Pausing the encoding for a
+   * moment makes the encoder start again with a key frame.
+   */
+  async freshFrame(id) {
+    const link = this.peers.get(id);
+    if (!link) return;
+    for (const sender of link.pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== "video") continue;
+      const paused = sender.getParameters();
+      if (!paused.encodings?.length || paused.encodings[0].active === false) continue;
+      paused.encodings[0].active = false;
+      try {
+        await sender.setParameters(paused);
+        const again = sender.getParameters();
+        again.encodings[0].active = true;
+        await sender.setParameters(again);
+      } catch (error) {
+        console.warn("no fresh key frame", error);
+      }
     }
   }
 

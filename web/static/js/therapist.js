@@ -120,7 +120,7 @@ function handleResumed(message) {
 
 function handlePeerState(message) {
   state.peerStates.push({ participant: message.participant, state: message.state, at: Date.now() });
-  if (message.state === "reconnected" && mesh) mesh.settle(message.participant);
+  if (message.state === "reconnected" && mesh) mesh.peerBack(message.participant);
   const name = names.get(message.participant) || "Someone";
   const tile = stage.querySelector(`[data-peer="${CSS.escape(message.participant)}"]`);
   if (tile) tile.dataset.state = message.state;
