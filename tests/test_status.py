@@ -23,3 +23,4 @@ async def test_an_administrator_sees_counts_and_a_therapist_does_not(
     status = await resp.json()
     assert status["rooms"] == status["server_peers"] == status["boards"] == 0
     assert status["tasks"] > 0 and status["open_files"] > 0 and status["rss_bytes"] > 1 << 20
+    assert status["python_objects"] > 1000 and status["python_blocks"] > status["python_objects"]

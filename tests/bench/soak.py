@@ -7,10 +7,12 @@ The rooms run in two client processes, so the clients are not the bottleneck.
 Afterwards, with every room ended, the server must hold nothing more than before the rooms
 began (rooms, sockets, server peers, boards in memory, grace timers: none; asyncio tasks and
 open files: as before, give or take a handful and three for each connection the database pool
-kept open since (the pool's, not a leak); resident memory: at most ``RSS_BOUND_MIB``
-above), every board operation a client saw acknowledged must be stored, every resume must be
-in the session's log, and every log must verify. A breach of a bound fails the run (exit 1);
-the figures go to ``tests/bench/results/latest.json`` under ``soak``.
+kept open since (the pool's, not a leak); the objects and memory blocks Python holds: within
+``PYTHON_SLACK`` of before; resident memory: at most ``RSS_BOUND_MIB`` above, as the
+allocator keeps its high-water mark), every board operation a client saw acknowledged must
+be stored, every resume must be in the session's log, and every log must verify. A breach
+of a bound fails the run (exit 1); the figures go to ``tests/bench/results/latest.json``
+under ``soak``.
 
     python -m tests.bench.soak [seconds] [rooms]     # make soak: 600 s, 50 rooms
 """
@@ -50,6 +52,10 @@ TASKS_SLACK = 10  # a few tasks come and go on their own (the checkpoint loop, p
 FILES_SLACK = 8
 FILES_PER_CONNECTION = 3
 RSS_BOUND_MIB = 64.0
+# what Python holds (objects the collector tracks, blocks its allocator has out) must come
+# back to within this share of where it was: resident memory keeps the allocator's
+# high-water mark, so it alone cannot tell a leak from a busy hour
+PYTHON_SLACK = 0.05
 
 
 @dataclass
@@ -261,6 +267,7 @@ async def main(seconds: float = 600, rooms: int = 50) -> int:
             "open_files": FILES_SLACK,
             "open_files_per_pooled_connection": FILES_PER_CONNECTION,
             "rss_mib": RSS_BOUND_MIB,
+            "python_objects_and_blocks_share": PYTHON_SLACK,
         },
         "failures": failures,
         "took_seconds": round(time.monotonic() - started),
@@ -296,6 +303,9 @@ def _check(before: dict[str, int], after: dict[str, int], results: list[RoomResu
     growth = (after["rss_bytes"] - before["rss_bytes"]) / 2**20
     if growth > RSS_BOUND_MIB:
         failures.append(f"memory grew {growth:.1f} MiB")
+    for key in ("python_objects", "python_blocks"):
+        if after[key] > before[key] * (1 + PYTHON_SLACK):
+            failures.append(f"{key}: {before[key]} before, {after[key]} after")
     for r in results:
         ops, back, intact = stored[r.session]
         if r.errors:
