@@ -3,9 +3,10 @@ cable, which a test can cut and mend.
 
 Two browsers on one machine talk over loopback, which nothing can cut without also cutting
 the server; Chromium's offline mode fails new requests but leaves an open WebSocket and all
-of WebRTC (the media, the data connection) flowing, so it is no cut either. A browser started inside a namespace reaches the server and the other browser
-only through its cable, so cutting the cable cuts that person's whole network: the
-signalling socket, the data connection to the server and the peer-to-peer media.
+of WebRTC (the media, the data connection) flowing, so it is no cut either. A browser
+started inside a namespace reaches the server and the other browser only through its cable,
+so cutting the cable cuts that person's whole network: the signalling socket, the data
+connection to the server and the peer-to-peer media.
 
 The cut is silent, as when Wi-Fi stops passing traffic while the laptop still thinks it is
 connected: both ends of the cable get a ``blackhole`` queue, which drops every packet
