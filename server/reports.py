@@ -41,6 +41,7 @@ SMALL = 5  # the fewest young people any figure may rest on
 WEEKS = 12
 
 HIDDEN = f"not shown (fewer than {SMALL} young people)"
+NONE_YET = "none yet"  # no session held at all: nothing to hide, nothing to show
 HIDDEN_REST = f"not shown (all but fewer than {SMALL} young people)"
 
 
@@ -246,6 +247,10 @@ class Reports:
             ),
             Figure("Escalations", count(escalations), len(escalations)),
         ]
+        if not n and not report.weeks_hidden:  # a share or an average of nothing is no figure
+            for figure in report.figures:
+                if figure.value in (HIDDEN, HIDDEN_REST):
+                    figure.value = NONE_YET
 
     def _outcomes(self, report: Report, held: list[Appointment], outcomes: list[Outcome]) -> None:
         client = {a.id: a.client_id for a in held}

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from server.appkeys import ACCOUNTS, DATABASE, KEYRING, REPORTS, SESSION_LOG
 from server.db import utcnow
 from server.models import Appointment, Outcome, Role, new_id
-from server.reports import HIDDEN, HIDDEN_REST, Report
+from server.reports import HIDDEN, HIDDEN_REST, NONE_YET, Report
 from server.sealed import seal
 from server.sessionlog import session_stream
 from tests.conftest import make_staff, sign_in
@@ -100,6 +100,9 @@ async def test_a_small_team_shows_no_numbers_and_therapists_see_no_reports(
     ther = await make_staff(app, "ther.c")
     await make_staff(app, "sup.c", Role.SUPERVISOR)
     await app[ACCOUNTS].supervise("sup.c", "ther.c")
+    empty = _figures(await app[REPORTS].build(await therapist_view(app, "sup.c")))
+    assert empty["Sessions held"] == "0" and empty["Escalations"] == "0"
+    assert empty["Average length"] == empty["Sessions where a young person was lost"] == NONE_YET
     for _ in range(3):
         await _held(app, "ther.c", ["participant.lost"])
     report = await app[REPORTS].build(await therapist_view(app, "sup.c"))
