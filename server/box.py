@@ -18,6 +18,7 @@ from server.db import Database
 from server.exceptions import NotFound, PlayroomError
 from server.keys import KeyRing
 from server.models import Appointment, BoardOp, SharedObject
+from server.pathids import is_id
 from server.sealed import unseal, unseal_bytes
 from server.whiteboard import Whiteboards
 
@@ -80,7 +81,7 @@ class Box:
     ) -> Appointment:
         await self.clients.get(user, client_id, write=True)
         async with self.db.session() as session:
-            row = await session.get(Appointment, appointment_id[:32])
+            row = await session.get(Appointment, appointment_id) if is_id(appointment_id) else None
         if row is None or row.client_id != client_id:
             raise NotFound("There is no such session in this box.")
         return row
@@ -101,7 +102,7 @@ class Box:
     async def picture(self, user: StaffView, client_id: str, object_id: str) -> tuple[str, bytes]:
         await self.clients.get(user, client_id, write=True)
         async with self.db.session() as session:
-            row = await session.get(SharedObject, object_id[:32])
+            row = await session.get(SharedObject, object_id) if is_id(object_id) else None
         if row is None or row.client_id != client_id:
             raise NotFound("There is no such picture in this box.")
         return row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
@@ -121,7 +122,7 @@ class Box:
     async def reopen(self, user: StaffView, target_id: str, source_id: str) -> int:
         """Put what was left on an earlier session's board onto this session's board."""
         async with self.db.session() as session:
-            target = await session.get(Appointment, target_id[:32])
+            target = await session.get(Appointment, target_id) if is_id(target_id) else None
         if target is None or target.therapist_id != user.id:
             raise NotFound("There is no such session.")
         if source_id == target_id:

@@ -10,6 +10,7 @@ message naming the file and the field.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -186,6 +187,15 @@ class Checklist(Strict):
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items() if i.id == item_id), None)
+
+    def unanswered(self, answer_of: Callable[[str], str]) -> list[Item]:
+        """The required questions without an answer (blank counts as none), given how to read
+        the answer to an item id."""
+        return [
+            item
+            for item in self.items()
+            if item.answerable and item.required and not answer_of(item.id).strip()
+        ]
 
     @property
     def key(self) -> str:

@@ -20,6 +20,7 @@ from server.db import Database, utcnow
 from server.exceptions import DecryptionError, NotFound
 from server.keys import KeyRing
 from server.models import Client, User
+from server.pathids import is_id
 from server.retention import client_rows
 from server.sealed import unseal, unseal_bytes
 from server.sessionlog import SessionLog, client_stream
@@ -39,7 +40,7 @@ class Exports:
         """The whole record of ``client_id`` (the caller has checked access); the export
         is logged first, so the document shows it too."""
         async with self.db.session() as session:
-            if await session.get(Client, client_id[:32]) is None:
+            if not is_id(client_id) or await session.get(Client, client_id) is None:
                 raise NotFound("There is no such client.")
         await self.log.append(
             client_stream(client_id), "record.exported", actor, {"what": "subject_access"}

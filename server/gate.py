@@ -249,13 +249,7 @@ def _incomplete(
 ) -> list[Reason]:
     if answers is None:
         return [Reason(f"{code}_missing", f"{what} has not been agreed yet.")]
-    missing = [
-        item
-        for item in checklist.items()
-        if item.answerable
-        and item.required
-        and not answers.get(item.id, {}).get("answer", "").strip()
-    ]
+    missing = checklist.unanswered(lambda item_id: answers.get(item_id, {}).get("answer", ""))
     return [
         Reason(f"{code}_incomplete", f"{what} is missing: {item.prompt}", item.id)
         for item in missing

@@ -15,14 +15,11 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-import sqlalchemy as sa
 from aiohttp import WSCloseCode
-from sqlalchemy.exc import SQLAlchemyError
 
 from server.bus import LocalBus
-from server.exceptions import StorageUnavailable
-from server.models import Appointment, Place
-from server.places import Places
+from server.models import Place
+from server.places import Places, keep_settings
 from server.protocol import (
     Message,
     dump_message,
@@ -69,7 +66,6 @@ class Hub:
         self.bus = LocalBus()  # set by the app: the other nodes, if any
         self.started = time.time()
         self.held_until: dict[str, float] = {}  # room taken over -> when its last home was seen
-        self._storing_lock = asyncio.Lock()
 
     async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> None:
         """Push to the dashboards of these supervisors, on whichever node they are open."""
@@ -180,26 +176,13 @@ class Hub:
 
     async def store_lock(self, room: Room) -> None:
         """Store the room's lock when storage does not hold it yet, so that a room rebuilt
-        after a restart or on another node comes back locked (``continuity.py``); a room
-        opened afresh starts unlocked, whatever an earlier one left there. One write at a
-        time, each of the value then current, so the last one stored is the last one set."""
+        after a restart or on another node comes back locked (``continuity.py``). Only the
+        therapist's own socket changes it, one message at a time, so writes keep their order;
+        one that fails is made again at the next change or the next opening of the room."""
         if self.places is None or room.stored_locked == room.locked:
             return
-        async with self._storing_lock:
-            locked = room.locked
-            if room.stored_locked == locked:
-                return
-            try:
-                async with self.places.db.session() as session:
-                    await session.execute(
-                        sa.update(Appointment)
-                        .where(Appointment.id == room.session_id)
-                        .values(room_locked=locked)
-                    )
-            except (SQLAlchemyError, OSError, StorageUnavailable):
-                # the lock holds here all the same; the next lobby tries again
-                log.warning("room lock not stored", extra={"event": "room_lock_failed"})
-                return
+        locked = room.locked
+        if await keep_settings(self.places.db, room.session_id, room_locked=locked):
             room.stored_locked = locked
 
     async def end_room(self, session_id: str, message: Message) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -250,6 +250,14 @@ class KeyRing:
 
     def sign(self, message: bytes) -> bytes:
         return self.signing_key.sign(message)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this server's signature of ``message``."""
+        try:
+            self.public_key.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
 
 
 def load_key_ring(

@@ -6,7 +6,6 @@ session's timeline through its log."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,11 +19,11 @@ from server.db import Database, utcnow
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.keys import KeyRing
 from server.models import Appointment, Outcome, Reflection, RiskLevel, new_id
+from server.pathids import is_id
 from server.sealed import seal, unseal
 from server.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 
 FACES = {1: "not good", 2: "a bit hard", 3: "OK", 4: "good"}
-_ID = re.compile(r"[0-9a-f]{32}")  # ``models.new_id``
 
 
 class Goal(BaseModel):
@@ -93,7 +92,7 @@ class Outcomes:
         )
 
     async def _own(self, user: StaffView, appointment_id: str) -> Appointment:
-        if not _ID.fullmatch(appointment_id):  # a longer id must not reach another session
+        if not is_id(appointment_id):  # a longer id must not reach another session
             raise NotFound("There is no such session.")
         async with self.db.session() as session:
             appointment = await session.get(Appointment, appointment_id)

@@ -1,5 +1,7 @@
 """Places in live rooms, kept in the database beside the in-memory hub, so that a server
-restarted mid-session takes everyone straight back when their pages resume.
+restarted mid-session takes everyone straight back when their pages resume; and the live
+room's settings (its lock, whether the others may clear the board), kept on its session for
+the same reason.
 
 A place is found by the SHA-256 of its resume token (the token itself is never stored) and
 names the participant, their role and their link or staff account: nothing personal.
@@ -7,11 +9,33 @@ names the participant, their role and their link or staff account: nothing perso
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.db import Database, utcnow
-from server.models import Place
+from server.exceptions import StorageUnavailable
+from server.models import Appointment, Place
 from server.rooms import Participant, Room
+
+log = logging.getLogger(__name__)
+
+
+async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bool:
+    """Store a live room's settings (``room_locked``, ``board_clear_allowed``) on its session,
+    so that the room rebuilt after a restart or on another node has them. False when storage
+    did not take them: the setting holds in this process all the same, and is stored again
+    the next time it changes."""
+    try:
+        async with db.session() as session:
+            await session.execute(
+                sa.update(Appointment).where(Appointment.id == appointment_id).values(**values)
+            )
+    except (SQLAlchemyError, OSError, StorageUnavailable):
+        log.warning("room setting not stored", extra={"event": "room_setting_failed"})
+        return False
+    return True
 
 
 class Places:

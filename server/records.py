@@ -7,7 +7,6 @@ A supervisor sees the sessions of the therapists they supervise; a therapist the
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -22,6 +21,7 @@ from server.db import Database, utcnow
 from server.exceptions import Forbidden, NotFound
 from server.gatekeeper import Gatekeeper
 from server.models import Appointment, LogEntry, Role, Supervision
+from server.pathids import is_id
 from server.sessionlog import Entry, Report, SessionLog, session_stream, staff_actor, views_stream
 
 ROLE_NAMES = {
@@ -64,7 +64,6 @@ TEXT = {
     "session.ended": "Session ended",
     "session.cancelled": "Session cancelled",
 }
-_ID = re.compile(r"[0-9a-f]{32}")  # ``models.new_id``
 FLAGS = {
     "escalation": "escalation.raised",
     "loss": "participant.lost",
@@ -208,7 +207,7 @@ class Records:
 
     async def appointment_for(self, user: StaffView, appointment_id: str) -> Appointment:
         """The session, if ``user`` may see its record."""
-        if not _ID.fullmatch(appointment_id):  # a longer id must not reach another session
+        if not is_id(appointment_id):  # a longer id must not reach another session
             raise NotFound("There is no such session.")
         async with self.db.session() as session:
             row = await session.get(Appointment, appointment_id)

@@ -85,9 +85,12 @@ def count(clients: list[str]) -> str:
     return HIDDEN if few(clients) else str(len(clients))
 
 
-def rate(part: list[str], rest: list[str]) -> str:
+def rate(part: list[str], rest: list[str], of_none: str = HIDDEN) -> str:
     """The share of rows in ``part`` out of ``part`` and ``rest``, given the client of each
-    row. Hidden unless the whole, the part and the rest each rest on enough young people."""
+    row. Hidden unless the whole, the part and the rest each rest on enough young people;
+    ``of_none`` when there are no rows at all."""
+    if not part and not rest:
+        return of_none
     if len(set(part) | set(rest)) < SMALL or few(part):
         return HIDDEN
     if few(rest):
@@ -221,36 +224,38 @@ class Reports:
             not_reconnected += [c] * (drops - back)
         escalations = [c for s, c in client.items() for _ in range(kinds[s]["escalation.raised"])]
         n = len(held)
+        # with no session held at all there is nothing to hide: a share or an average of
+        # nothing is "none yet" (but with weeks hidden, their sessions are only left out)
+        of_none = HIDDEN if report.weeks_hidden else NONE_YET
+        lengths_of = [client[s] for s in lengths]
         report.figures = [
             Figure("Sessions held", HIDDEN if not n and report.weeks_hidden else str(n), n),
             Figure(
                 "Average length",
-                f"{statistics.mean(lengths.values()):.0f} minutes"
-                if len({client[s] for s in lengths}) >= SMALL
-                else HIDDEN,
+                of_none
+                if not lengths_of
+                else HIDDEN
+                if len(set(lengths_of)) < SMALL
+                else f"{statistics.mean(lengths.values()):.0f} minutes",
                 len(lengths),
             ),
             Figure(
                 "Sessions with a disconnection",
-                rate(*sessions("participant.interrupted")),
+                rate(*sessions("participant.interrupted"), of_none),
                 n,
             ),
             Figure(
                 "Disconnections that reconnected",
-                rate(reconnected, not_reconnected),
+                rate(reconnected, not_reconnected, of_none),
                 len(reconnected) + len(not_reconnected),
             ),
             Figure(
                 "Sessions where a young person was lost",
-                rate(*sessions("participant.lost")),
+                rate(*sessions("participant.lost"), of_none),
                 n,
             ),
             Figure("Escalations", count(escalations), len(escalations)),
         ]
-        if not n and not report.weeks_hidden:  # a share or an average of nothing is no figure
-            for figure in report.figures:
-                if figure.value in (HIDDEN, HIDDEN_REST):
-                    figure.value = NONE_YET
 
     def _outcomes(self, report: Report, held: list[Appointment], outcomes: list[Outcome]) -> None:
         client = {a.id: a.client_id for a in held}

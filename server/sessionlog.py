@@ -49,6 +49,7 @@ from server.logverify import (
     genesis,
 )
 from server.models import Appointment, LogCheckpoint, LogEntry, new_id
+from server.pathids import is_id
 from server.sealed import seal, unseal
 
 __all__ = [
@@ -265,7 +266,7 @@ async def _anchor(session: AsyncSession, stream: str) -> Anchor | None:
     """The session a ``session:`` stream belongs to, if it still exists (other streams, and
     the logs of sessions deleted whole by retention, have none)."""
     kind, _, ident = stream.partition(":")
-    if kind != "session" or not ident or len(ident) > 32:
+    if kind != "session" or not is_id(ident):
         return None
     status = await session.scalar(sa.select(Appointment.status).where(Appointment.id == ident))
     return None if status is None else Anchor(status)

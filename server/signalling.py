@@ -115,7 +115,7 @@ class Connection(Observing, BoardOverSocket):
                 if me.role is not Role.THERAPIST:
                     raise Forbidden("Only the therapist decides who may clear the board.")
                 board = await self.app[WHITEBOARDS].get(room.session_id, room.client_id)
-                board.clear_allowed = message.allowed
+                await board.allow_clear(message.allowed)
             case Escalate():
                 await self.escalate(message)
             case Watch():
@@ -234,16 +234,10 @@ class Connection(Observing, BoardOverSocket):
     def _require_checks(self, checks: dict[str, str]) -> None:
         """A young person answers every question their checks require (where they are today
         above all: an escalation shows it), whatever their page let through."""
-        checklist = self.app[CATALOGUE][Kind.PRE_JOIN]
-        missing = [
-            item.prompt
-            for item in checklist.items()
-            if item.answerable and item.required and not checks.get(item.id, "").strip()
-        ]
+        missing = self.app[CATALOGUE][Kind.PRE_JOIN].unanswered(lambda i: checks.get(i, ""))
         if missing:
-            raise ProtocolError(
-                "missing_checks", f"Please answer these first: {' '.join(missing)}"
-            )
+            prompts = " ".join(item.prompt for item in missing)
+            raise ProtocolError("missing_checks", f"Please answer these first: {prompts}")
 
     def _checks_text(self, checks: dict[str, str]) -> str:
         """The pre-join answers in the checklist's own words."""
@@ -273,6 +267,8 @@ class Connection(Observing, BoardOverSocket):
         room = self.hub.rooms.get_or_create(
             appointment.id, appointment.relay_only, appointment.client_id
         )
+        if room.stored_locked is None:  # as the session's row has it (read just now)
+            room.stored_locked = appointment.room_locked
         previous = room.therapist
         if previous is not None and previous.state in (State.INTERRUPTED, State.LOST):
             # the therapist's own page came back without its token (reloaded, slept too long)

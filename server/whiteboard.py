@@ -28,6 +28,7 @@ from server.exceptions import StorageUnavailable
 from server.groupcommit import GroupCommit
 from server.keys import KeyRing
 from server.models import Appointment, BoardOp, SharedObject, new_id
+from server.places import keep_settings
 from server.ratelimit import RateLimiter
 from server.sealed import seal, unseal, unseal_bytes
 
@@ -77,7 +78,6 @@ class RoomBoard:
         self.lock = asyncio.Lock()
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
         self._clear_allowed = False
-        self._storing: asyncio.Task[None] | None = None
         self.picture_limiter = RateLimiter(PICTURES_PER_MINUTE, 60)
         self.sanitizing = asyncio.Lock()
 
@@ -118,33 +118,9 @@ class RoomBoard:
         board, so that it comes back with the board after a restart or on another node."""
         return self._clear_allowed
 
-    @clear_allowed.setter
-    def clear_allowed(self, allowed: bool) -> None:
-        # set as an attribute by the signalling edge, which answers nothing: stored beside
-        # it, by one task at a time that writes until storage holds the latest value
+    async def allow_clear(self, allowed: bool) -> None:
         self._clear_allowed = allowed
-        if self._storing is None or self._storing.done():
-            self._storing = asyncio.create_task(self._store_clear_allowed())
-
-    async def _store_clear_allowed(self) -> None:
-        stored: bool | None = None
-        while stored != self._clear_allowed:
-            stored = self._clear_allowed
-            try:
-                async with self.db.session() as session:
-                    await session.execute(
-                        sa.update(Appointment)
-                        .where(Appointment.id == self.appointment_id)
-                        .values(board_clear_allowed=stored)
-                    )
-            except (SQLAlchemyError, OSError, StorageUnavailable):
-                log.warning("board setting not stored", extra={"event": "board_setting_failed"})
-                return
-
-    async def settled(self) -> None:
-        """Once the clear setting last made is stored (or could not be)."""
-        if self._storing is not None:
-            await asyncio.shield(self._storing)
+        await keep_settings(self.db, self.appointment_id, board_clear_allowed=allowed)
 
     def join(self, participant_id: str, member: Member) -> None:
         self.members[participant_id] = member
@@ -380,4 +356,3 @@ class Whiteboards:
 
     async def close_all(self) -> None:
         await asyncio.gather(*(peer.close() for peer in list(self.peers)), return_exceptions=True)
-        await asyncio.gather(*(b.settled() for b in list(self.boards.values())))  # settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -44,11 +45,16 @@ def safe_answer(item: Item) -> str:
     raise AssertionError(f"no safe answer for {item.id}")
 
 
+@functools.cache
+def _pre_join() -> tuple[tuple[str, str], ...]:
+    checklist = load_catalogue()[Kind.PRE_JOIN]  # read once: the YAML takes a while to check
+    return tuple((item.id, safe_answer(item)) for item in checklist.items() if item.required)
+
+
 def pre_join_answers() -> dict[str, str]:
     """A young person's answers to the checks before joining, as their page sends them: at
-    home, private, nothing else on."""
-    checklist = load_catalogue()[Kind.PRE_JOIN]
-    return {item.id: safe_answer(item) for item in checklist.items() if item.required}
+    home, private, nothing else on (a new dict each time, the caller's to change)."""
+    return dict(_pre_join())
 
 
 def join_message(token: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ Mending removes the queues. Needs root and iproute2 (``ip``, ``tc``).
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -29,6 +30,7 @@ def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=30)
 
 
+@functools.cache
 def available() -> bool:
     """Whether this machine lets a test make a namespace, a veth cable and a blackhole
     queue (root, iproute2, and a kernel with network namespaces)."""

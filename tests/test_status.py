@@ -23,4 +23,7 @@ async def test_an_administrator_sees_counts_and_a_therapist_does_not(
     status = await resp.json()
     assert status["rooms"] == status["server_peers"] == status["boards"] == 0
     assert status["tasks"] > 0 and status["open_files"] > 0 and status["rss_bytes"] > 1 << 20
+    assert "python_objects" not in status  # a collection stops the loop: only when asked
+    resp = await client.get("/ops/status?collect=1")
+    status = await resp.json()
     assert status["python_objects"] > 1000 and status["python_blocks"] > status["python_objects"]

@@ -74,7 +74,7 @@ async def revoke_link(request: web.Request) -> web.StreamResponse:
 async def _own_link(request: web.Request, user: StaffView) -> Link:
     """The link named in the path, if it belongs to one of ``user``'s clients."""
     async with request.app[DATABASE].session() as session:
-        link = await session.get(Link, request.match_info["id"][:32])
+        link = await session.get(Link, request.match_info["id"])  # an id: ``pathids``
     if link is None:
         raise PlayroomError("There is no such link.")
     await request.app[CLIENTS].get(user, link.client_id, write=True)  # raises for others

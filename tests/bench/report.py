@@ -84,15 +84,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write(name: str, figures: dict[str, Any], versions: dict[str, str]) -> Path:
-    """Merge ``figures`` under ``name`` into results/latest.json; latest.md follows."""
+def write(
+    name: str, figures: dict[str, Any], versions: dict[str, str], command: str | None = None
+) -> Path:
+    """Merge ``figures`` under ``name`` into results/latest.json; latest.md follows.
+    ``command`` is what ran (by default this process's command line, as typed: ``python -m
+    tests.bench.x ...``, which reruns it)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "latest.json"
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc[name] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        # the command as typed (``python -m tests.bench.x ...``), which reruns it
-        "command": " ".join([Path(sys.executable).name, *sys.orig_argv[1:]]),
+        "command": command or " ".join([Path(sys.executable).name, *sys.orig_argv[1:]]),
         "machine": machine(),
         "versions": versions,
         "figures": figures,
@@ -114,18 +117,7 @@ def fresh() -> None:
 
 def failed(name: str, command: str, reason: str) -> Path:
     """Record that benchmark ``name`` could not run: its section says so and why."""
-    path = RESULTS / "latest.json"
-    doc = json.loads(path.read_text()) if path.exists() else {}
-    doc[name] = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "machine": machine(),
-        "versions": {},
-        "figures": {"could_not_run": reason},
-    }
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(markdown(doc))
-    return path
+    return write(name, {"could_not_run": reason}, {}, command)
 
 
 def regenerate() -> Path:

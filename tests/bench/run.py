@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tests.bench.report import RESULTS, failed, fresh, regenerate
+from tests.bench.report import RESULTS, failed, fresh
 
 BENCHMARKS = [
     ("signalling_relay_latency", "bench_signalling"),
@@ -45,7 +45,6 @@ def main() -> int:
             print(f"   could not run ({took:.0f} s): {reason}", flush=True)
         else:
             print(f"   done in {took:.0f} s", flush=True)
-    regenerate()
     total = time.monotonic() - started
     print(f"all benchmarks: {total / 60:.1f} min; report in {RESULTS / 'latest.md'}")
     if could_not:

@@ -31,6 +31,15 @@ export class Mesh {
     /** @type {Map<string, PeerLink>} */
     this.peers = new Map();
     this.restarts = 0; // ICE restarts, for the page's own display and for tests
+    // changes to what we send, one after another: a sender's parameters are read and then
+    // set, and another change set in between would make the second one fail
+    this.changing = Promise.resolve();
+  }
+
+  /** Run ``change`` (async) after every change to our sending already asked for. */
+  changeSending(change) {
+    this.changing = this.changing.then(change).catch((error) => console.warn("sending not changed", error));
+    return this.changing;
   }
 
   /** The connection to ``id``, made on first use; ``addTracks`` adds local media now. */
@@ -139,23 +148,23 @@ export class Mesh {
    * the network (the browser asks again only after about 3 s). Pausing the encoding for a
    * moment makes the encoder start again with a key frame.
    */
-  async freshFrame(id) {
-    const link = this.peers.get(id);
-    if (!link) return;
-    for (const sender of link.pc.getSenders()) {
-      if (!sender.track || sender.track.kind !== "video") continue;
-      const paused = sender.getParameters();
-      if (!paused.encodings?.length || paused.encodings[0].active === false) continue;
-      paused.encodings[0].active = false;
-      try {
+  freshFrame(id) {
+    return this.changeSending(async () => {
+      const link = this.peers.get(id);
+      if (!link) return;
+      for (const sender of link.pc.getSenders()) {
+        if (!sender.track || sender.track.kind !== "video") continue;
+        const paused = sender.getParameters();
+        if (!paused.encodings?.length || paused.encodings[0].active === false) continue;
+        paused.encodings[0].active = false;
         await sender.setParameters(paused);
+        // read afresh: nothing else changes what we send in between (one change at a time),
+        // so this fails only if the connection closed meanwhile, with nothing left to send on
         const again = sender.getParameters();
         again.encodings[0].active = true;
         await sender.setParameters(again);
-      } catch (error) {
-        console.warn("no fresh key frame", error);
       }
-    }
+    });
   }
 
   /** Restart ICE with ``id``; an offer of ours that was lost while they were away goes. */
@@ -194,16 +203,18 @@ export class Mesh {
     const others = this.peers.size;
     const scale = others <= 1 ? 1 : others <= 3 ? 2 : 3;
     const fps = others <= 1 ? 30 : others <= 3 ? 20 : 15;
-    for (const link of this.peers.values()) {
-      for (const sender of link.pc.getSenders()) {
-        if (!sender.track || sender.track.kind !== "video") continue;
-        const params = sender.getParameters();
-        if (!params.encodings || params.encodings.length === 0) continue;
-        params.encodings[0].scaleResolutionDownBy = scale;
-        params.encodings[0].maxFramerate = fps;
-        sender.setParameters(params).catch(() => {});
+    this.changeSending(async () => {
+      for (const link of this.peers.values()) {
+        for (const sender of link.pc.getSenders()) {
+          if (!sender.track || sender.track.kind !== "video") continue;
+          const params = sender.getParameters();
+          if (!params.encodings || params.encodings.length === 0) continue;
+          params.encodings[0].scaleResolutionDownBy = scale;
+          params.encodings[0].maxFramerate = fps;
+          await sender.setParameters(params).catch(() => {}); // a closed connection: nothing to adapt
+        }
       }
-    }
+    });
   }
 
   /** Send the server the latest measures of each link (kept for the session's record). */
