@@ -130,7 +130,7 @@ async def test_an_over_long_session_id_reaches_no_session(
     app: web.Application, client: TestClient, room: Room
 ) -> None:
     csrf = csrf_from(await (await client.get("/")).text())
-    for odd in (f"{room.session}%0A", f"{room.session}0"):  # the first passes the path check
+    for odd in (f"{room.session}%0A", f"{room.session}0"):  # a trailing newline, one digit more
         resp = await client.post(
             f"/api/sessions/{odd}/after",
             json={"reflection": "meant for another session"},

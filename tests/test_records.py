@@ -221,8 +221,8 @@ async def test_the_flag_filter_finds_a_session_older_than_the_newest_five_hundre
 async def test_an_over_long_id_names_no_session(
     app: web.Application, client: TestClient, room: Room
 ) -> None:
-    # a trailing newline passes the path check (``$`` matches before it); it must not be cut
-    # off to reach the session whose id it starts with
+    # a trailing newline (``$`` in a Python pattern matches before it) names no session: the
+    # path check refuses it, and nothing cuts it off to reach the session it starts with
     for path in ("", "/export.json", "/print"):
         assert (await client.get(f"/records/{room.session}%0A{path}")).status == 404, path
     assert (await client.get(f"/api/records/{room.session}%0A/verify")).status == 404
