@@ -10,6 +10,7 @@ browsers are accepted.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -85,6 +86,12 @@ class ProtocolPeer:
                 self._board_message(message["message"])
                 async with self._changed:
                     self._changed.notify_all()
+                continue
+            if message["type"] == "objects":  # its pictures: as on the objects channel
+                chunk = message.get("chunk")
+                self._on_objects(
+                    base64.b64decode(chunk) if chunk is not None else json.dumps(message["message"])
+                )
                 continue
             await self._dispatch(message)
             async with self._changed:
@@ -321,12 +328,22 @@ class ProtocolPeer:
             self.channels["board"].send(json.dumps(op))
 
     async def share(self, transfer_id: str, data: bytes, chunk: int = 16 * 1024) -> None:
-        """Send a picture in chunks over the objects channel."""
+        """Send a picture in chunks over the objects channel (or, with the board on the
+        socket, in ``objects`` frames, its chunks in base64)."""
+        begin = {"type": "begin", "id": transfer_id, "size": len(data)}
+        parts = [data[start : start + chunk] for start in range(0, len(data), chunk)]
+        end = {"type": "end", "id": transfer_id}
+        if self.board_over == "socket":
+            self._send_later({"type": "objects", "message": begin})
+            for part in parts:
+                self._send_later({"type": "objects", "chunk": base64.b64encode(part).decode()})
+            self._send_later({"type": "objects", "message": end})
+            return
         channel = self.channels["objects"]
-        channel.send(json.dumps({"type": "begin", "id": transfer_id, "size": len(data)}))
-        for start in range(0, len(data), chunk):
-            channel.send(data[start : start + chunk])
-        channel.send(json.dumps({"type": "end", "id": transfer_id}))
+        channel.send(json.dumps(begin))
+        for part in parts:
+            channel.send(part)
+        channel.send(json.dumps(end))
 
     def decoded(self, peer_id: str, kind: str = "video") -> int:
         return self.frames.get(peer_id, {}).get(kind, 0)

@@ -3,7 +3,9 @@ to the server cannot be made. ``board_open`` makes the socket the member's link 
 board (``whiteboard.py``, unchanged: the same checks, rate limit, numbering, sealed
 persistence before fan-out, and snapshot on joining); each ``board`` frame carries one
 operation in, and each ``board`` frame out carries one message of the board as the data
-channel would. Pictures are not carried: their elements arrive, their bytes do not.
+channel would. Pictures travel the same way in ``objects`` frames, each one message of the
+``objects`` channel: a small JSON message, or a chunk of a picture's bytes in base64 (a text
+socket, relayed between nodes as text, carries no bytes).
 
 One board link per person: opening the board here closes their data connection to the
 server, and offering a data connection closes this one."""
@@ -11,6 +13,8 @@ server, and offering a data connection closes this one."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Callable
@@ -18,18 +22,28 @@ from collections.abc import Callable
 from server.appkeys import WHITEBOARDS
 from server.connection import ConnectionBase
 from server.hub import Socket
-from server.protocol import BoardOpen, BoardOperation, ProtocolError
+from server.protocol import BoardOpen, BoardOperation, ObjectsFrame, ProtocolError
 from server.rooms import Participant, Role, Room
-from server.whiteboard import Member
+from server.whiteboard import Member, RoomBoard
 
 log = logging.getLogger(__name__)
-MAX_BACKLOG = 4096  # frames waiting for a socket that does not read: then the link closes
+# waiting for a socket that does not read: past this, the link closes (a room's pictures
+# sent to someone opening the board are several megabytes at once)
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 
 
 def board_frame(message: str) -> str:
     """``replies.BoardFrame`` around one board message already encoded as JSON (the board
     encodes each change once for all its members; this does not decode it again)."""
     return '{"v":1,"type":"board","message":' + message + "}"
+
+
+def objects_frame(data: str | bytes) -> str:
+    """``replies.ObjectsReply`` around one message of the ``objects`` channel: JSON already
+    encoded, or a picture's bytes (in base64)."""
+    if isinstance(data, bytes):
+        return '{"v":1,"type":"objects","chunk":"' + base64.b64encode(data).decode() + '"}'
+    return '{"v":1,"type":"objects","message":' + data + "}"
 
 
 class SocketLink:
@@ -40,15 +54,23 @@ class SocketLink:
         self.closed = False
         self._on_gone = on_gone
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued = 0  # characters waiting
         self._writer = asyncio.create_task(self._write())
 
     def send(self, label: str, data: str | bytes) -> bool:
-        if self.closed or label != "board" or not isinstance(data, str):
-            return False  # only the board is carried here
-        if self._queue.qsize() >= MAX_BACKLOG:
+        if self.closed:
+            return False
+        if label == "board" and isinstance(data, str):
+            frame = board_frame(data)
+        elif label == "objects":
+            frame = objects_frame(data)
+        else:
+            return False  # the board and its pictures are carried here; no control channel
+        if self._queued + len(frame) > MAX_BACKLOG_BYTES:
             self._shut()
             return False
-        self._queue.put_nowait(board_frame(data))
+        self._queued += len(frame)
+        self._queue.put_nowait(frame)
         return True
 
     def send_json(self, label: str, doc: object) -> bool:
@@ -57,6 +79,7 @@ class SocketLink:
     async def _write(self) -> None:
         while True:
             frame = await self._queue.get()
+            self._queued -= len(frame)
             try:
                 await self.ws.send_str(frame)
             except (ConnectionError, RuntimeError):
@@ -101,15 +124,35 @@ class BoardOverSocket(ConnectionBase):
         self.board_link = link
         board.join(pid, Member(self.board_author(me), me.role is Role.THERAPIST, link))
         await board.opened(pid, "board")  # the snapshot, before any change
+        await board.opened(pid, "objects")  # the pictures on the board
 
-    async def board_operation(self, message: BoardOperation) -> None:
+    def _my_board(self) -> tuple[RoomBoard, str]:
+        """The room's board and this participant's id, if their board is open on this socket."""
         room, me = self._on_board()
         board = self.app[WHITEBOARDS].boards.get(room.session_id)
         member = board.members.get(me.id) if board is not None else None
         if board is None or member is None or member.peer is not self.board_link:
             raise ProtocolError("board_closed", "Open the board on this connection first.")
+        return board, me.id
+
+    async def board_operation(self, message: BoardOperation) -> None:
+        board, pid = self._my_board()
         # in the order the socket read them: the next frame waits until this one is stored
-        await board.message(me.id, "board", json.dumps(message.op))
+        await board.message(pid, "board", json.dumps(message.op))
+
+    async def board_objects(self, message: ObjectsFrame) -> None:
+        """Sharing a picture: the ``objects`` channel's messages, its chunks in base64."""
+        board, pid = self._my_board()
+        if (message.message is None) == (message.chunk is None):
+            raise ProtocolError("bad_message", "An objects frame carries a message or a chunk.")
+        if message.chunk is not None:
+            try:
+                data: str | bytes = base64.b64decode(message.chunk, validate=True)
+            except binascii.Error as exc:
+                raise ProtocolError("bad_message", "A chunk is base64.") from exc
+        else:
+            data = json.dumps(message.message)
+        await board.message(pid, "objects", data)
 
     async def _close_server_peer(self) -> None:
         await super()._close_server_peer()

@@ -200,6 +200,16 @@ class BoardOperation(Message):
     op: dict[str, Any]
 
 
+class ObjectsFrame(Message):
+    """One message of the ``objects`` data channel over the socket, for a board opened here:
+    a small JSON message (``begin``, ``end``), or a chunk of a picture's bytes in base64
+    (a text socket carries no bytes; 16 KiB of picture is at most 21,848 characters)."""
+
+    type: Literal["objects"]
+    message: Annotated[dict[str, Any], Field(max_length=8)] | None = None
+    chunk: Annotated[str, Field(max_length=21848, pattern=r"^[A-Za-z0-9+/]*={0,2}$")] | None = None
+
+
 class Observe(Message):
     """A supervisor joins a running session as an announced observer."""
 
@@ -273,6 +283,7 @@ Incoming = Annotated[
     | ServerSignal
     | BoardOpen
     | BoardOperation
+    | ObjectsFrame
     | MediaState
     | Quality
     | AskRating

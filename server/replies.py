@@ -170,6 +170,16 @@ class BoardFrame(Message):
     message: dict[str, Any]
 
 
+class ObjectsReply(Message):
+    """One message of the ``objects`` data channel, to someone whose board is on the socket:
+    a JSON message (``ready``, ``shared``, ``error``, ``object``, ``object_end``) in
+    ``message``, or a chunk of a picture's bytes in base64 in ``chunk``."""
+
+    type: Literal["objects"] = "objects"
+    message: dict[str, Any] | None = None
+    chunk: str | None = None
+
+
 class Notice(Message):
     """Something the person should know, e.g. a second device tried their link."""
 

@@ -43,6 +43,7 @@ from server.protocol import (
     Leave,
     Lock,
     MediaState,
+    ObjectsFrame,
     Observe,
     ObserverMedia,
     OpenRoom,
@@ -146,6 +147,8 @@ class Connection(Observing, BoardOverSocket):
                 await self.board_open(message)
             case BoardOperation():
                 await self.board_operation(message)
+            case ObjectsFrame():
+                await self.board_objects(message)
             case MediaState():
                 await self.media_state(message)
             case Quality():

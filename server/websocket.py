@@ -20,6 +20,7 @@ from server.protocol import (
     MAX_MESSAGE_BYTES,
     BoardOperation,
     Incoming,
+    ObjectsFrame,
     ProtocolError,
     parse_message,
 )
@@ -42,7 +43,8 @@ async def dispatch(connection: Connection, message: Incoming | str) -> None:
     """Handle one message; whatever is refused is answered with an error frame."""
     try:
         parsed = parse_message(message) if isinstance(message, str) else message
-        if not isinstance(parsed, BoardOperation) and not connection.limiter.allow("self"):
+        board = isinstance(parsed, BoardOperation | ObjectsFrame)  # the board's own limits
+        if not board and not connection.limiter.allow("self"):
             raise ProtocolError("rate_limited", "Too many messages; slow down.")
         await connection.handle(parsed)
     except GateClosed as exc:

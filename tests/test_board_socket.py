@@ -3,10 +3,13 @@ where the data connection to the server cannot be made. The same board, the same
 
 from __future__ import annotations
 
+import io
 import json
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from PIL import Image
 
 from media.client import ProtocolPeer
 from server.appkeys import WHITEBOARDS
@@ -16,6 +19,7 @@ from server.replies import BoardFrame
 from tests.conftest import Staff, sign_in
 from tests.factories import join_message, ready_client, therapist_view
 from tests.scenes import join_token, schedule_session, stroke
+from tests.test_images import _jpeg_with_gps
 
 
 async def _room(  # type: ignore[no-untyped-def]
@@ -148,3 +152,52 @@ def test_the_board_frame_is_the_reply_model() -> None:
     change = {"type": "change", "seq": 3, "author": "a", "changes": [{"finished": "s-1"}]}
     raw = json.dumps(change, separators=(",", ":"))
     assert json.loads(board_frame(raw)) == json.loads(dump_message(BoardFrame(message=change)))
+
+
+@pytest.mark.hazard("HZ-06")
+async def test_pictures_travel_over_the_socket_cleaned_like_any_other(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    """A young person whose board is on the socket shares a photo: it reaches the therapist
+    (on the data connection) re-encoded without its location, as any picture does; the
+    therapist's picture reaches them; a board opened again brings the pictures back; bad
+    frames are answered and the socket stays up."""
+    _, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await t.open_board()
+        await y.open_board()
+        await y.share("photo", _jpeg_with_gps())
+        await t.wait_for(lambda: len(t.objects) == 1)
+        (data,) = t.objects.values()
+        assert dict(Image.open(io.BytesIO(data)).getexif()) == {} and b"Acacia" not in data
+        await y.wait_for(lambda: len(y.objects) == 1)
+        assert y.objects == t.objects
+        drawing = io.BytesIO()
+        Image.new("RGB", (300, 200), "orange").save(drawing, "PNG")
+        await t.share("drawing", drawing.getvalue())
+        await y.wait_for(lambda: len(y.objects) == 2)
+        await t.wait_for(lambda: len(t.objects) == 2)
+        assert y.objects == t.objects
+        def pictures() -> int:
+            return [e["kind"] for e in y.board.snapshot()["elements"]].count("picture")
+
+        await y.wait_for(lambda: pictures() == 2)  # placed on the board too
+
+        for bad, code in (
+            ({"type": "objects", "chunk": "not base64!"}, "bad_message"),
+            ({"type": "objects"}, "bad_message"),
+            ({"type": "objects", "message": {"type": "begin"}, "chunk": "AAAA"}, "bad_message"),
+        ):
+            await y.send(bad)
+            assert (await y.expect("error"))["code"] == code, bad
+        await y.send({"type": "objects", "message": {"type": "begin", "id": "x", "size": 1 << 30}})
+        await y.wait_for(lambda: any(m.get("code") == "too_large" for m in y.object_messages))
+
+        y.objects.clear()
+        await y.open_board()  # again, as after a reconnect: the pictures come with the board
+        await y.wait_for(lambda: len(y.objects) == 2)
+        assert y.objects == t.objects
+    finally:
+        await t.close()
+        await y.close()

@@ -4,13 +4,17 @@ its own (``tests/browser/remote.py``) reaching this module's server over its cab
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import Browser, Playwright
+from pathlib import Path
 
+import pytest
+from playwright.sync_api import Browser, Playwright, expect
+
+from tests.browser.conftest import screenshot
 from tests.browser.remote import RemoteBrowser
 from tests.browser.session_flow import admit, open_room, prepare, therapist_page, walk_in
 from tests.browser.test_board_pages import _draw_line, _kinds
 from tests.helpers import ServerProcess
+from tests.test_images import _jpeg_with_gps
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +24,20 @@ def server(open_server: ServerProcess) -> ServerProcess:
     return open_server
 
 
+# how many pictures a page shows, each with its image loaded
+SHOWN = (
+    "(n) => { const b = window.playroom.board;"
+    " const shown = [...b.elements.values()].filter(e => e.kind === 'picture'"
+    " && (b.images.get(e.data.object) || {}).naturalWidth > 0); return shown.length === n; }"
+)
+
+
 def test_the_board_works_where_no_udp_gets_through(
-    browser: Browser, playwright: Playwright, server: ServerProcess
+    browser: Browser, playwright: Playwright, server: ServerProcess, tmp_path: Path
 ) -> None:
     """The young person's data connection to the server cannot be made (no UDP), so within
-    a few seconds their board goes over the signalling socket: both see each other's lines,
-    and the therapist's board stays on its data connection."""
+    a few seconds their board goes over the signalling socket: both see each other's lines
+    and pictures, and the therapist's board stays on its data connection."""
     remote = RemoteBrowser(playwright, server, udp=False)
     try:
         context, therapist, _ = therapist_page(browser, server, "noor")
@@ -44,6 +56,17 @@ def test_the_board_works_where_no_udp_gets_through(
         _draw_line(young)
         therapist.wait_for_function("() => window.playroom.board.elements.size > 1")
         assert _kinds(therapist) == ["stroke", "stroke"]
+
+        # pictures too: the young person's photo reaches the therapist (over the socket, in
+        # base64 frames), cleaned; the therapist's still from the camera reaches them
+        photo = tmp_path / "holiday.jpg"
+        photo.write_bytes(_jpeg_with_gps())
+        young.locator("[data-share]").set_input_files(str(photo))
+        expect(young.locator("#board-status")).to_contain_text("on the board")
+        therapist.wait_for_function(SHOWN, arg=1)
+        therapist.get_by_role("button", name="Show me: share a photo from my camera").click()
+        young.wait_for_function(SHOWN, arg=2)
+        screenshot(young, "young-board-without-udp")
         context.close()
     finally:
         remote.close()

@@ -1,7 +1,7 @@
 // The shared whiteboard on a canvas: follows the server's changes, and draws with mouse,
 // touch or pen (pointer events), sending points as the hand moves.
 
-import { ServerLink } from "./serverlink.js";
+import { CHUNK, IncomingObjects, ServerLink } from "./serverlink.js";
 
 const FLUSH_MS = 16;
 
@@ -274,11 +274,21 @@ export function tools(root, view, link) {
 // the signalling socket instead (a network that lets no UDP through to the server).
 const DATA_CONNECTION_MS = 5000;
 
-/** The board over the signalling socket: the same board, without pictures' bytes. */
+// pictures over the socket: at most this many chunks a second (the server reads at most 200
+// frames a second from a socket), and none while a megabyte is still waiting to go out
+const CHUNKS_PER_SECOND = 100;
+const SOCKET_BUFFER = 1024 * 1024;
+
+/** The board over the signalling socket: the same board, and its pictures in ``objects``
+ * frames, their bytes in base64 (the socket carries text). */
 class SocketLink {
-  /** @param {import("./signal.js").Signalling} signalling */
-  constructor(signalling) {
+  /**
+   * @param {import("./signal.js").Signalling} signalling
+   * @param {{onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void}} events
+   */
+  constructor(signalling, events) {
     this.signalling = signalling;
+    this.objects = new IncomingObjects(events);
     signalling.send({ type: "board_open" });
   }
 
@@ -288,8 +298,39 @@ class SocketLink {
     return true;
   }
 
-  async share() {
-    throw new Error("Pictures cannot be shared on this connection.");
+  /** One ``objects`` frame from the server. */
+  receive(frame) {
+    if (frame.chunk === undefined || frame.chunk === null) {
+      this.objects.take(frame.message);
+      return;
+    }
+    const text = atob(frame.chunk);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
+    this.objects.take(bytes.buffer);
+  }
+
+  /** Send a picture in base64 chunks, at a pace the server reads. */
+  async share(file) {
+    const data = new Uint8Array(await file.arrayBuffer());
+    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+    this.signalling.send({ type: "objects", message: { type: "begin", id, size: data.byteLength } });
+    for (let start = 0; start < data.byteLength; start += CHUNK) {
+      const part = data.subarray(start, start + CHUNK);
+      let text = "";
+      for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
+      await this.paced();
+      this.signalling.send({ type: "objects", chunk: btoa(text) });
+    }
+    this.signalling.send({ type: "objects", message: { type: "end", id } });
+  }
+
+  /** Waits until the next chunk may go. */
+  async paced() {
+    const ws = this.signalling.ws;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 1000 / CHUNKS_PER_SECOND)); // the pace
+    } while (ws && ws.bufferedAmount > SOCKET_BUFFER);
   }
 
   close() {}
@@ -321,6 +362,9 @@ export class Whiteboard {
     signalling.on("board", (m) => {
       if (this.mode === "socket") this.view.handle(m.message);
     });
+    signalling.on("objects", (m) => {
+      if (this.mode === "socket") this.link.receive(m);
+    });
   }
 
   say(text) {
@@ -333,11 +377,7 @@ export class Whiteboard {
     this.stop();
     const link = new ServerLink(this.signalling, {
       onBoard: (m) => this.view.handle(m),
-      onObject: (id, blob) => this.view.addObject(id, blob),
-      onObjectMessage: (m) => {
-        if (m.type === "error") this.say(m.message);
-        if (m.type === "shared") this.say("Your picture is on the board.");
-      },
+      ...this.objectEvents(),
       onFailed: () => this.overSocket(link),
     });
     this.link = link;
@@ -348,11 +388,22 @@ export class Whiteboard {
     }, DATA_CONNECTION_MS);
   }
 
+  /** What to do with pictures and their messages, whichever way they come. */
+  objectEvents() {
+    return {
+      onObject: (id, blob) => this.view.addObject(id, blob),
+      onObjectMessage: (m) => {
+        if (m.type === "error") this.say(m.message);
+        if (m.type === "shared") this.say("Your picture is on the board.");
+      },
+    };
+  }
+
   /** The data connection ``link`` did not come up: the board goes over the socket. */
   overSocket(link) {
     if (link !== this.link) return;
     this.stop();
-    this.link = new SocketLink(this.signalling);
+    this.link = new SocketLink(this.signalling, this.objectEvents());
     this.mode = "socket";
   }
 

@@ -1,7 +1,34 @@
 // The page's data connection to the server: channels "board", "objects" and "control".
 // The browser offers; the server (aiortc) answers over the signalling socket.
 
-const CHUNK = 16 * 1024;
+export const CHUNK = 16 * 1024;
+
+/** Pictures arriving on the objects channel (or in its frames on the socket), put back
+ * together: a message (``object``, then the bytes, then ``object_end``) or the bytes. */
+export class IncomingObjects {
+  /** @param {{onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void}} events */
+  constructor(events) {
+    this.events = events;
+    this.incoming = null;
+  }
+
+  /** @param {ArrayBuffer | any} part a picture's bytes, or a message */
+  take(part) {
+    if (part instanceof ArrayBuffer) {
+      if (this.incoming) this.incoming.parts.push(part);
+      return;
+    }
+    if (part.type === "object") {
+      this.incoming = { id: part.object, mime: part.mime, parts: [] };
+    } else if (part.type === "object_end" && this.incoming) {
+      const blob = new Blob(this.incoming.parts, { type: this.incoming.mime });
+      this.events.onObject(this.incoming.id, blob);
+      this.incoming = null;
+    } else {
+      this.events.onObjectMessage(part);
+    }
+  }
+}
 
 /** One RTCPeerConnection to the server carrying the three channels. */
 export class ServerLink {
@@ -14,7 +41,7 @@ export class ServerLink {
     this.events = events;
     this.pc = null;
     this.channels = {};
-    this.incoming = null;
+    this.objects = new IncomingObjects(events);
     this.heartbeat = null;
   }
 
@@ -28,7 +55,8 @@ export class ServerLink {
       this.channels[label] = channel;
     }
     this.channels.board.onmessage = (event) => this.events.onBoard(JSON.parse(event.data));
-    this.channels.objects.onmessage = (event) => this.handleObjects(event.data);
+    this.channels.objects.onmessage = ({ data }) =>
+      this.objects.take(data instanceof ArrayBuffer ? data : JSON.parse(data));
     this.channels.control.onopen = () => {
       this.heartbeat = setInterval(() => this.send("control", { type: "ping", t: Date.now() }), 2000);
     };
@@ -52,23 +80,6 @@ export class ServerLink {
   /** The server's answer, relayed by the signalling socket. */
   async handleAnswer(message) {
     if (this.pc && message.description) await this.pc.setRemoteDescription(message.description);
-  }
-
-  handleObjects(data) {
-    if (data instanceof ArrayBuffer) {
-      if (this.incoming) this.incoming.parts.push(data);
-      return;
-    }
-    const message = JSON.parse(data);
-    if (message.type === "object") {
-      this.incoming = { id: message.object, mime: message.mime, parts: [] };
-    } else if (message.type === "object_end" && this.incoming) {
-      const blob = new Blob(this.incoming.parts, { type: this.incoming.mime });
-      this.events.onObject(this.incoming.id, blob);
-      this.incoming = null;
-    } else {
-      this.events.onObjectMessage(message);
-    }
   }
 
   send(label, doc) {
