@@ -1,7 +1,8 @@
 // The shared whiteboard on a canvas: follows the server's changes, and draws with mouse,
 // touch or pen (pointer events), sending points as the hand moves.
 
-import { CHUNK, IncomingObjects, ServerLink } from "./serverlink.js";
+import { ServerLink } from "./serverlink.js";
+import { SocketLink } from "./socketlink.js";
 
 const FLUSH_MS = 16;
 
@@ -273,68 +274,6 @@ export function tools(root, view, link) {
 // The data connection to the server must be up within this long, or the board goes over
 // the signalling socket instead (a network that lets no UDP through to the server).
 const DATA_CONNECTION_MS = 5000;
-
-// pictures over the socket: at most this many chunks a second (the server reads at most 200
-// frames a second from a socket), and none while a megabyte is still waiting to go out
-const CHUNKS_PER_SECOND = 100;
-const SOCKET_BUFFER = 1024 * 1024;
-
-/** The board over the signalling socket: the same board, and its pictures in ``objects``
- * frames, their bytes in base64 (the socket carries text). */
-class SocketLink {
-  /**
-   * @param {import("./signal.js").Signalling} signalling
-   * @param {{onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void}} events
-   */
-  constructor(signalling, events) {
-    this.signalling = signalling;
-    this.objects = new IncomingObjects(events);
-    signalling.send({ type: "board_open" });
-  }
-
-  send(label, op) {
-    if (label !== "board") return false;
-    this.signalling.send({ type: "board", op });
-    return true;
-  }
-
-  /** One ``objects`` frame from the server. */
-  receive(frame) {
-    if (frame.chunk === undefined || frame.chunk === null) {
-      this.objects.take(frame.message);
-      return;
-    }
-    const text = atob(frame.chunk);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
-    this.objects.take(bytes.buffer);
-  }
-
-  /** Send a picture in base64 chunks, at a pace the server reads. */
-  async share(file) {
-    const data = new Uint8Array(await file.arrayBuffer());
-    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
-    this.signalling.send({ type: "objects", message: { type: "begin", id, size: data.byteLength } });
-    for (let start = 0; start < data.byteLength; start += CHUNK) {
-      const part = data.subarray(start, start + CHUNK);
-      let text = "";
-      for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
-      await this.paced();
-      this.signalling.send({ type: "objects", chunk: btoa(text) });
-    }
-    this.signalling.send({ type: "objects", message: { type: "end", id } });
-  }
-
-  /** Waits until the next chunk may go. */
-  async paced() {
-    const ws = this.signalling.ws;
-    do {
-      await new Promise((resolve) => setTimeout(resolve, 1000 / CHUNKS_PER_SECOND)); // the pace
-    } while (ws && ws.bufferedAmount > SOCKET_BUFFER);
-  }
-
-  close() {}
-}
 
 /** A page's whiteboard: the canvas, its toolbar, and its link to the server's board: the
  * data connection, or the signalling socket when the data connection cannot be made. */
