@@ -1,137 +1,119 @@
 """Reconnect time with aiortc peers (``media.client.ProtocolPeer``, sending synthetic audio and
-320x240 video, paced by aiortc at 30 frames a second) through a test-controlled TCP proxy
-(``tests/netcut.py``) in front of a real server process. The therapist connects straight to
-the server; the young person's signalling WebSocket goes through the proxy, which is cut for
-3 s (silent: bytes are dropped, nothing is closed by the proxy itself), then forwards again.
-The proxy carries only that TCP socket: the media between the two aiortc peers, and the
-young person's data connection to the server (board, control), are UDP over loopback and
-are not cut. So the server learns of the cut only through the WebSocket heartbeat (here
+320x240 video, paced by aiortc at 30 frames a second), after a real 3 s network cut.
+
+The young person is a process of its own (``young_aiortc.py``) on a host of its own: a
+network namespace joined to this machine by a cable (``tests/netns.py``), as the young
+person's browser is in ``bench_reconnect.py``. Cutting the cable silences everything the
+young person has: the signalling socket, the data connection to the server (board, control)
+and the media to and from the therapist. The therapist is an aiortc participant in this
+process, on the machine itself, with the real server process (1 s heartbeat,
 ``PLAYROOM_HEARTBEAT_SECONDS=1``, a drop noticed within 1.5 s, as in ``bench_reconnect.py``:
-with the default 3 s a 3 s cut is often not noticed at all); it then closes the young
-person's data connection (``Continuity.dropped``) while their media to the therapist keeps
-flowing. When the network is back the young person reconnects at once (a page waits for its
-backoff first; here that wait is zero) and resumes with the resume token; on ``resumed``
-the client, which cannot restart ICE (aiortc has no ICE restart), closes its media
-connection to the therapist and offers a fresh one, and opens a fresh data connection to the
-server, as the page's ``whiteboard.open()`` does. While the line is cut the therapist draws a
-stroke, so the board the young person gets back holds what they missed. Measured, median of
-5 rounds (with p90, min and max):
+with the default 3 s a 3 s cut is often not noticed at all).
+
+Nobody tells the young person's process when the network goes or comes back: it notices the
+socket ending as a page does, connects again, resumes with its token, then opens fresh media
+connections (aiortc has no ICE restart) and a fresh data connection for the board. While the
+cable is cut the therapist draws a stroke, so the board the young person gets back holds
+what they missed. Measured, median of 5 rounds (with p90, min and max):
 
 - detection: from the cut to the therapist being told the young person is ``interrupted``;
 - media back: from the network coming back to the therapist's first decoded video frame of
-  the young person on the fresh connection (and the same on the young person's side); since
-  the media was never cut, this is the time the client's own recovery takes, and the media
-  gap is the hole it leaves: from the last frame on the old connection to the first on the
-  fresh one, as the therapist sees it;
+  the young person, and the same on the young person's side, on whichever connection: the
+  old media connections, which nothing closed during a 3 s cut, carry video again as soon
+  as the network does, until the fresh ones replace them (the time to the first frame on
+  the young person's fresh connection is recorded too); the media gap is, as the therapist
+  sees it, from the last frame before the cut to the first after;
 - resumed: from the network coming back to the therapist being told the young person is
-  ``reconnected`` (back in the room);
+  ``reconnected`` (back in the room); and, before it, to the young person's process
+  learning that its old socket has ended (the server closed it when its heartbeat went
+  unanswered; the news waits for TCP to send the close again once the network is back);
 - board restored: from the network coming back to the young person holding the board's
-  snapshot with its seq equal to the server's (the therapist's replica, which saw every
-  change)."""
+  snapshot, its seq equal to the server's (the therapist's replica, which saw every change).
+
+Every process here reads the same clock (``time.monotonic``, which a network namespace does
+not change), so times taken in the young person's process compare with the therapist's."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import aiortc
-from aiortc import MediaStreamTrack
 
-from media.client import ProtocolPeer
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server
+from tests.bench.timedpeer import TimedPeer
 from tests.conftest import PASSWORD
-from tests.factories import join_message
 from tests.live import LiveStaff, ready_session
-from tests.netcut import CuttableProxy
+from tests.netns import Namespace, available
 from tests.scenes import stroke
 
 ROUNDS = 5
 CUT = 3.0
 HEARTBEAT = "1"
-SETTLE_FRAMES = 10  # frames each way on the fresh connections before the next round
 
 
-@dataclass
-class Arrival:
-    """One remote track: when it arrived and when each of its frames was decoded."""
+class YoungProcess:
+    """The young person's process inside the namespace, and the events it reports."""
 
-    peer: str
-    kind: str
-    seen: float
-    frames: list[float] = field(default_factory=list)
+    def __init__(self, network: Namespace) -> None:
+        self.network = network
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Condition()
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
 
+    async def start(self, url: str, token: str) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", self.network.name,
+            sys.executable, "-m", "tests.bench.young_aiortc", url, token,
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
 
-class _Stamped(MediaStreamTrack):
-    """A received track, noting the time of every decoded frame."""
+    async def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        async for line in self._process.stdout:
+            async with self._changed:
+                self.events.append(json.loads(line))
+                self._changed.notify_all()
+        async with self._changed:
+            self.events.append({"event": "exited", "at": time.monotonic()})
+            self._changed.notify_all()
 
-    def __init__(self, track: MediaStreamTrack, arrival: Arrival) -> None:
-        super().__init__()
-        self.kind = track.kind
-        self.track, self.arrival = track, arrival
+    async def next(self, event: str, after: float = 0.0, within: float = 30.0) -> dict[str, Any]:
+        """The first ``event`` reported at or after ``after``."""
 
-    async def recv(self) -> Any:
-        frame = await self.track.recv()
-        self.arrival.frames.append(time.monotonic())
-        return frame
+        def found() -> dict[str, Any] | None:
+            for e in self.events:
+                if e["event"] == "exited":
+                    raise RuntimeError("the young person's process ended (its stderr says why)")
+                if e["event"] == event and e["at"] >= after:
+                    return e
+            return None
 
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: found() is not None)
+        return found()  # type: ignore[return-value]
 
-class TimedPeer(ProtocolPeer):
-    """A ProtocolPeer that notes when each message and each decoded frame arrives."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.arrivals: list[Arrival] = []
-        self.resume_token = ""
-        super().__init__(ws, media=True)
-
-    async def _dispatch(self, message: dict[str, Any]) -> None:
-        message["_at"] = time.monotonic()
-        if message.get("resume"):
-            self.resume_token = message["resume"]  # the newest token, as the page keeps it
-        await super()._dispatch(message)
-
-    async def _consume(self, peer_id: str, track: MediaStreamTrack) -> None:
-        arrival = Arrival(peer_id, track.kind, time.monotonic())
-        self.arrivals.append(arrival)
-        await super()._consume(peer_id, _Stamped(track, arrival))
-
-    def video_from(self, peer_id: str, since: float = 0.0) -> list[Arrival]:
-        return [
-            a for a in self.arrivals if a.peer == peer_id and a.kind == "video" and a.seen >= since
-        ]
-
-    async def first_frame(self, peer_id: str, since: float, within: float = 30.0) -> float:
-        """When the first video frame from ``peer_id`` on a track that came after ``since``
-        was decoded."""
-
-        def fresh() -> list[Arrival]:
-            return [a for a in self.video_from(peer_id, since) if a.frames]
-
-        await self.wait_for(lambda: bool(fresh()), within)
-        return min(a.frames[0] for a in fresh())
-
-    async def flowing(self, peer_id: str, since: float, frames: int = SETTLE_FRAMES) -> None:
-        await self.wait_for(
-            lambda: any(len(a.frames) >= frames for a in self.video_from(peer_id, since)), 30
-        )
+    async def stop(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            await self._process.wait()
+        if self._reader is not None:
+            await self._reader
 
 
 async def _round(
-    n: int,
-    therapist: TimedPeer,
-    young: TimedPeer,
-    yid: str,
-    proxy: CuttableProxy,
-    outsider: aiohttp.ClientSession,
-    url: str,
-) -> tuple[TimedPeer, dict[str, float]]:
-    tid = therapist.me["id"]  # type: ignore[index]
+    n: int, therapist: TimedPeer, young: YoungProcess, yid: str
+) -> dict[str, float]:
+    network = young.network
+    old_frames = [t for a in therapist.video_from(yid) for t in a.frames]
     cut_at = time.monotonic()
-    proxy.cut = True
+    await asyncio.to_thread(network.cut)
     ops = stroke(f"cut-{n}", 100 + 40 * n)  # drawn while the young person is cut off
     target = therapist.board.seq + len(ops)
     for op in ops:
@@ -139,95 +121,85 @@ async def _round(
     told = await therapist.expect("peer_state", participant=yid, state="interrupted", within=15)
     await therapist.wait_for(lambda: therapist.board.seq >= target)
     await asyncio.sleep(max(0.0, cut_at + CUT - time.monotonic()))
-    back_at = time.monotonic()
-    proxy.cut = False
-    old_video = therapist.video_from(yid)[-1]
-    during_cut = sum(cut_at <= t <= back_at for t in old_video.frames)
-
-    # the network is back: a new socket through the proxy, and the resume token
-    fresh = TimedPeer(await outsider.ws_connect(url))
-    await fresh.send({"type": "resume", "token": young.resume_token})
-    await fresh.expect("resumed")
-    await young.close()  # what was left of the old connection (its socket is already gone)
-
-    async def restored() -> float:
-        """When the young person's board holds everything (timed on its own, beside media)."""
-        await fresh.open_board()
-        await fresh.wait_for(lambda: fresh.board.seq >= target, within=10)
-        return time.monotonic()
-
-    board = asyncio.create_task(restored())
+    back_at = time.monotonic()  # taken before: a frame may arrive within a millisecond of it
+    await asyncio.to_thread(network.mend)
     back = await therapist.expect("peer_state", participant=yid, state="reconnected")
-    media = await therapist.first_frame(yid, back_at)
-    media_young = await fresh.first_frame(tid, back_at)
-    board_at = await board
-    assert fresh.board.seq == therapist.board.seq
-    fresh.start_heartbeat()
-    last_old = max((t for t in old_video.frames), default=back_at)
-    await asyncio.gather(therapist.flowing(yid, back_at), fresh.flowing(tid, back_at))
-    figures = {
+    lost = await young.next("lost", back_at)
+    media = await therapist.frame_after(yid, back_at)
+    during_cut = sum(cut_at < t < back_at for a in therapist.video_from(yid) for t in a.frames)
+    board = await young.next("board", back_at)
+    fresh_young = (await young.next("media", back_at))["at"]
+    old_young = (await young.next("old_connection", back_at))["back"]
+    media_young = min(t for t in (fresh_young, old_young) if t is not None and t >= back_at)
+    assert board["seq"] == therapist.board.seq >= target, (board, therapist.board.seq)
+    await young.next("flowing", back_at)
+    await therapist.flowing(yid, back_at)  # both ways on the fresh connections
+    last_old = max((t for t in old_frames if t <= cut_at), default=cut_at)
+    return {
         "detect": (told["_at"] - cut_at) * 1000,
         "media": (media - back_at) * 1000,
         "media_young": (media_young - back_at) * 1000,
+        "media_young_fresh": (fresh_young - back_at) * 1000,
         "gap": (media - last_old) * 1000,
         "resumed": (back["_at"] - back_at) * 1000,
-        "board": (board_at - back_at) * 1000,
+        "socket_ended": (lost["at"] - back_at) * 1000,
+        "board": (board["at"] - back_at) * 1000,
         "frames_during_cut": float(during_cut),
     }
-    return fresh, figures
 
 
 async def main(rounds: int = ROUNDS) -> dict[str, Any]:
-    server = bench_server(PLAYROOM_HEARTBEAT_SECONDS=HEARTBEAT)
+    if not available():
+        raise RuntimeError("needs network namespaces (root, iproute2 and tc)")
+    network = Namespace().open()
+    server = bench_server(
+        PLAYROOM_HEARTBEAT_SECONDS=HEARTBEAT,
+        PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from a host of its own
+    )
     staff = LiveStaff(server.url, "bench", PASSWORD)
-    outsider = aiohttp.ClientSession()
-    proxy = CuttableProxy(server.port)
-    await proxy.start()
-    url = f"ws://127.0.0.1:{proxy.port}/ws"
+    young = YoungProcess(network)
     results: dict[str, list[float]] = {}
-    peers: list[TimedPeer] = []
+    therapist: TimedPeer | None = None
     try:
         await staff.sign_in()
         session, links = await ready_session(staff, name="Bench")
         therapist = TimedPeer(await staff.ws())
-        peers.append(therapist)
         await therapist.send({"type": "open_room", "session": session})
         await therapist.expect("room_opened")
-        young = TimedPeer(await outsider.ws_connect(url))
-        peers.append(young)
-        await young.send(join_message(links["young_person"]))
-        yid = (await young.expect("joined"))["you"]["id"]
+        await young.start(f"ws://{network.outer}:{server.port}/ws", links["young_person"])
+        yid = (await young.next("joined"))["id"]
         await therapist.send({"type": "admit", "participant": yid})
-        await young.expect("admitted")
-        await asyncio.gather(therapist.open_board(), young.open_board())
+        await therapist.open_board()
         therapist.start_heartbeat()
-        young.start_heartbeat()
-        tid = therapist.me["id"]  # type: ignore[index]
-        await asyncio.gather(therapist.flowing(yid, 0), young.flowing(tid, 0))
+        await young.next("ready", within=60)
+        await therapist.flowing(yid, 0)
         for n in range(rounds):
-            young, figures = await _round(n, therapist, young, yid, proxy, outsider, url)
-            peers.append(young)
+            figures = await _round(n, therapist, young, yid)
             for key, value in figures.items():
                 results.setdefault(key, []).append(value)
             print(
                 f"round {n + 1}: detected {figures['detect']:.0f} ms; after the network came "
                 f"back: resumed {figures['resumed']:.0f} ms, media {figures['media']:.0f} ms "
-                f"(gap {figures['gap']:.0f} ms), board {figures['board']:.0f} ms",
+                f"(young side {figures['media_young']:.0f}, gap {figures['gap']:.0f} ms), "
+                f"board {figures['board']:.0f} ms",
                 flush=True,
             )
-        spurious = [m for m in therapist.inbox if m["type"] == "peer_state"]
+        spurious = [m for m in therapist.inbox if m["type"] == "peer_state"]  # not expected
     finally:
-        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
-        await proxy.close()
+        await young.stop()
+        if therapist is not None:
+            await therapist.close()
         await staff.close()
-        await outsider.close()
         server.stop()
+        network.close()
     figures_out: dict[str, Any] = {
         "cut_to_detected_ms": summary(results["detect"]),
         "back_to_media_ms": summary(results["media"]),
         "back_to_media_young_side_ms": summary(results["media_young"]),
+        "back_to_media_young_side_fresh_connection_ms": summary(results["media_young_fresh"]),
         "media_gap_ms": summary(results["gap"]),
         "back_to_resumed_ms": summary(results["resumed"]),
+        "back_to_old_socket_ended_ms": summary(results["socket_ended"]),
         "back_to_board_restored_ms": summary(results["board"]),
         "therapist_frames_during_cut": summary(results["frames_during_cut"]),
         "other_peer_states": [{k: m.get(k) for k in ("participant", "state")} for m in spurious],
