@@ -333,11 +333,12 @@ class ProtocolPeer:
         begin = {"type": "begin", "id": transfer_id, "size": len(data)}
         parts = [data[start : start + chunk] for start in range(0, len(data), chunk)]
         end = {"type": "end", "id": transfer_id}
-        if self.board_over == "socket":
-            self._send_later({"type": "objects", "message": begin})
+        if self.board_over == "socket":  # paced as a page does: the server reads 200 frames/s
+            await self.send({"type": "objects", "message": begin})
             for part in parts:
-                self._send_later({"type": "objects", "chunk": base64.b64encode(part).decode()})
-            self._send_later({"type": "objects", "message": end})
+                await asyncio.sleep(0.01)
+                await self.send({"type": "objects", "chunk": base64.b64encode(part).decode()})
+            await self.send({"type": "objects", "message": end})
             return
         channel = self.channels["objects"]
         channel.send(json.dumps(begin))

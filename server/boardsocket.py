@@ -23,6 +23,7 @@ from server.appkeys import WHITEBOARDS
 from server.connection import ConnectionBase
 from server.hub import Socket
 from server.protocol import BoardOpen, BoardOperation, ObjectsFrame, ProtocolError
+from server.ratelimit import RateLimiter
 from server.rooms import Participant, Role, Room
 from server.whiteboard import Member, RoomBoard
 
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 # waiting for a socket that does not read: past this, the link closes (a room's pictures
 # sent to someone opening the board are several megabytes at once)
 MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+# opening the board sends all of it again, pictures too: on one socket, at most 3 times at
+# once and then once every 2 s
+REOPENS_BURST, REOPEN_SECONDS = 3, 2.0
 
 
 def board_frame(message: str) -> str:
@@ -103,6 +107,7 @@ class BoardOverSocket(ConnectionBase):
     room, and not an observer)."""
 
     board_link: SocketLink | None = None
+    board_reopens: RateLimiter | None = None
 
     def _on_board(self) -> tuple[Room, Participant]:
         room, me = self._in_room()
@@ -114,6 +119,10 @@ class BoardOverSocket(ConnectionBase):
 
     async def board_open(self, message: BoardOpen) -> None:
         room, me = self._on_board()
+        if self.board_reopens is None:
+            self.board_reopens = RateLimiter(1, REOPEN_SECONDS, burst=REOPENS_BURST, max_keys=1)
+        if not self.board_reopens.allow("open"):
+            raise ProtocolError("rate_limited", "The board was opened a moment ago.")
         await self._close_server_peer()
         board = await self.app[WHITEBOARDS].get(room.session_id, room.client_id)
         if not me.in_room:  # sent to the waiting room while the board was loading

@@ -38,6 +38,10 @@ from server.tokens import TokenError
 
 log = logging.getLogger(__name__)
 MOVED = 1012  # "service restart": the page resumes at once, and finds the room's new home
+TOO_SLOW = 1013  # "try again later": a browser that reads too slowly resumes afresh
+# what may wait for one browser on its edge (its board's pictures, when it opens the board
+# over the socket, are several megabytes at once); past this its socket is closed
+EDGE_BACKLOG_BYTES = 64 * 1024 * 1024
 CALL_TIMEOUT = 5.0
 
 
@@ -87,6 +91,22 @@ class EdgeLink:
     ws: web.WebSocketResponse
     room_id: str
     outbox: asyncio.Queue[str | tuple[int, str]] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # characters waiting in outbox
+
+    def push(self, data: str) -> bool:
+        """Queue a frame for the browser; False, queuing nothing, past the backlog bound."""
+        if self.queued + len(data) > EDGE_BACKLOG_BYTES:
+            return False
+        self.queued += len(data)
+        self.outbox.put_nowait(data)
+        return True
+
+    def shut(self, code: int, reason: str) -> None:
+        """Close the browser's socket now: what still waits for it is dropped."""
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.queued = 0
+        self.outbox.put_nowait((code, reason))
 
     async def write(self) -> None:
         """Until the home closes it: frames to the browser, in order."""
@@ -95,6 +115,7 @@ class EdgeLink:
             if isinstance(item, tuple):
                 await self.ws.close(code=item[0], message=item[1].encode())
                 return
+            self.queued -= len(item)
             if self.ws.closed:
                 continue
             try:
@@ -216,6 +237,15 @@ class Relay:
         link.outbox.put_nowait((MOVED, "the room moved"))
         self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
 
+    def _too_slow(self, link: EdgeLink) -> None:
+        """The browser has not read what its room sent for so long that the backlog bound is
+        reached: its socket is closed (it resumes, and gets the room afresh) and its home
+        runs what a drop runs."""
+        self.edges.pop(link.conn, None)
+        log.info("socket too slow: closed", extra={"event": "edge_too_slow"})
+        link.shut(TOO_SLOW, "too slow to keep up")
+        self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
+
     # -- the home: where the room is
 
     def _open(self, envelope: Envelope) -> None:
@@ -293,7 +323,8 @@ class Relay:
             reply = {"op": "close", "conn": conn, "code": MOVED, "reason": "the room moved"}
             self._spawn(self.bus.send(str(envelope["from"]), reply))
         elif op == "send" and conn in self.edges:
-            self.edges[conn].outbox.put_nowait(str(envelope["d"]))
+            if not self.edges[conn].push(str(envelope["d"])):
+                self._too_slow(self.edges[conn])
         elif op == "send" and envelope.get("from"):  # a socket this edge no longer holds
             self._spawn(self.bus.send(str(envelope["from"]), {"op": "closed", "conn": conn}))
         elif op == "open":

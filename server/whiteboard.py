@@ -249,9 +249,17 @@ class RoomBoard:
                 raise TransferError("bad_message", "Object messages are small JSON objects.")
             kind = doc.get("type")
             if kind == "begin":
-                transfer = member.transfers.begin(
-                    str(doc.get("id", ""))[:40], int(doc.get("size", 0))
-                )
+                transfer_id, size = doc.get("id", ""), doc.get("size")
+                if not isinstance(transfer_id, str) or type(size) is not int:
+                    raise TransferError("bad_message", "'begin' needs an id and a size in bytes.")
+                current = member.transfers.current
+                resuming = current is not None and current.id == transfer_id[:40]
+                if not resuming and not self.picture_limiter.allow(member.author):
+                    raise TransferError(
+                        "rate_limited",
+                        f"At most {PICTURES_PER_MINUTE} pictures a minute. Wait a moment.",
+                    )
+                transfer = member.transfers.begin(transfer_id[:40], size)
                 member.peer.send_json(
                     "objects", {"type": "ready", "id": transfer.id, "received": transfer.received}
                 )

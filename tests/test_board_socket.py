@@ -201,3 +201,45 @@ async def test_pictures_travel_over_the_socket_cleaned_like_any_other(  # type: 
     finally:
         await t.close()
         await y.close()
+
+
+async def test_a_bad_begin_is_answered_and_pictures_and_reopens_are_bounded(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    """A ``begin`` whose size is not a number is answered, not a dropped socket; a person
+    starts at most 6 pictures a minute (a resumed one does not count again); the board is
+    opened again on one socket at most 3 times at once, since each sends all of it."""
+    _, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await y.open_board()
+
+        def refusals(code: str) -> int:
+            return sum(m.get("code") == code for m in y.object_messages)
+
+        for size in (None, [], "12", 1.5, True):
+            begin = {"type": "begin", "id": "x", "size": size}
+            await y.send({"type": "objects", "message": begin})
+        await y.wait_for(lambda: refusals("bad_message") == 5)
+        await y.send({"type": "ping", "n": 1})
+        await y.expect("pong", n=1)  # still up
+
+        def begin(transfer_id: str) -> dict[str, object]:
+            return {"type": "objects", "message": {"type": "begin", "id": transfer_id, "size": 9}}
+
+        for n in range(6):
+            await y.send(begin(f"p{n}"))
+        await y.send(begin("p5"))  # resumed: not a new picture
+        await y.wait_for(lambda: sum(m["type"] == "ready" for m in y.object_messages) == 7)
+        await y.send(begin("p6"))
+        await y.wait_for(lambda: refusals("rate_limited") == 1)
+
+        await y.open_board()
+        await y.open_board()  # the first open, and these two: the burst
+        await y.send({"type": "board_open"})
+        assert (await y.expect("error"))["code"] == "rate_limited"
+        await y.send({"type": "ping", "n": 2})
+        await y.expect("pong", n=2)
+    finally:
+        await t.close()
+        await y.close()

@@ -13,11 +13,12 @@ import pytest
 from aiohttp import web
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server import relay as relay_module
 from server.appkeys import HUB, WHITEBOARDS
 from server.bus import LocalBus, RedisBus
 from server.hub import Hub
 from server.protocol import Resume
-from server.relay import Relay
+from server.relay import TOO_SLOW, EdgeLink, Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
 
@@ -268,3 +269,34 @@ async def test_the_relays_watch_ends_even_when_its_cancel_is_lost() -> None:
     await relay.start()
     await asyncio.wait_for(asking.wait(), 5)
     await asyncio.wait_for(relay.close(), 5)
+
+
+async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a room's home sends to a browser whose socket is on another node waits on that
+    node; a browser that does not read has its socket closed (1013: it resumes and gets the
+    room afresh) once the bound is reached, what waited is dropped, and the home is told."""
+    monkeypatch.setattr(relay_module, "EDGE_BACKLOG_BYTES", 1000)
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    class Recording(LocalBus):
+        async def send(self, node: str, envelope: dict[str, Any]) -> bool:
+            sent.append((node, envelope))
+            return True
+
+    app = web.Application()
+    app[HUB] = Hub()
+    relay = Relay(app, Recording())
+    link = EdgeLink("c-1", "n-home", None, "room-1")  # type: ignore[arg-type]
+    relay.edges["c-1"] = link
+    for _ in range(2):
+        await relay.on_envelope({"op": "send", "conn": "c-1", "d": "x" * 400})
+    assert link.queued == 800 and "c-1" in relay.edges
+    await relay.on_envelope({"op": "send", "conn": "c-1", "d": "x" * 400})
+    assert "c-1" not in relay.edges
+    assert link.outbox.qsize() == 1  # what waited is dropped: only the close is left
+    assert link.outbox.get_nowait() == (TOO_SLOW, "too slow to keep up")
+    await asyncio.gather(*relay._tasks)  # the word to the home
+    await relay.close()
+    assert sent == [("n-home", {"op": "closed", "conn": "c-1"})]

@@ -18,6 +18,8 @@ export class SocketLink {
   constructor(signalling, events) {
     this.signalling = signalling;
     this.objects = new IncomingObjects(events);
+    this.sharing = false;
+    this.closed = false;
     signalling.send({ type: "board_open" });
   }
 
@@ -39,19 +41,30 @@ export class SocketLink {
     this.objects.take(bytes.buffer);
   }
 
-  /** Send a picture in base64 chunks, at a pace the server reads. */
+  /** Send a picture in base64 chunks, at a pace the server reads: one picture at a time
+   * (the server keeps one transfer a person), and only on the socket it began on. */
   async share(file) {
-    const data = new Uint8Array(await file.arrayBuffer());
-    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
-    this.signalling.send({ type: "objects", message: { type: "begin", id, size: data.byteLength } });
-    for (let start = 0; start < data.byteLength; start += CHUNK) {
-      const part = data.subarray(start, start + CHUNK);
-      let text = "";
-      for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
-      await this.paced();
-      this.signalling.send({ type: "objects", chunk: btoa(text) });
+    if (this.sharing) throw new Error("Your last picture is still on its way. Try again when it arrives.");
+    this.sharing = true;
+    try {
+      const ws = this.signalling.ws;
+      const data = new Uint8Array(await file.arrayBuffer());
+      const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+      this.signalling.send({ type: "objects", message: { type: "begin", id, size: data.byteLength } });
+      for (let start = 0; start < data.byteLength; start += CHUNK) {
+        const part = data.subarray(start, start + CHUNK);
+        let text = "";
+        for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
+        await this.paced();
+        if (this.closed || this.signalling.ws !== ws) {
+          throw new Error("The connection dropped while your picture was on its way. Please share it again.");
+        }
+        this.signalling.send({ type: "objects", chunk: btoa(text) });
+      }
+      this.signalling.send({ type: "objects", message: { type: "end", id } });
+    } finally {
+      this.sharing = false;
     }
-    this.signalling.send({ type: "objects", message: { type: "end", id } });
   }
 
   /** Waits until the next chunk may go. */
@@ -62,5 +75,7 @@ export class SocketLink {
     } while (ws && ws.bufferedAmount > SOCKET_BUFFER);
   }
 
-  close() {}
+  close() {
+    this.closed = true;
+  }
 }
