@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 class ProtocolPeer:
     """One participant: a signalling socket plus one RTCPeerConnection per other person.
 
-    ``board="socket"`` carries the board over the signalling socket (``board_open`` and
-    ``board`` frames) instead of a data connection to the server: no pictures, no control
-    channel."""
+    ``board="socket"`` carries the board over the signalling socket (``board_open``,
+    ``board`` and ``objects`` frames) instead of a data connection to the server: the board
+    and its pictures, but no control channel."""
 
     def __init__(
         self,
