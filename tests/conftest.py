@@ -13,13 +13,11 @@ import os
 import re
 import secrets
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pyotp
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -33,6 +31,7 @@ from server.db import make_engine
 from server.migrate import upgrade
 from server.models import Base, Role
 from server.settings import Settings
+from tests.totp import code_at, next_step
 
 CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get(
@@ -165,9 +164,8 @@ class Staff:
 
     def code(self) -> str:
         """A code not used before (TOTP codes work once): steps forward within the window."""
-        step = max(int(time.time() // 30) - 1, self._step + 1)
-        self._step = step
-        return pyotp.TOTP(self.secret).at(step * 30)
+        self._step = next_step(self._step)
+        return code_at(self.secret, self._step)
 
 
 async def make_staff(app: web.Application, username: str, role: Role = Role.THERAPIST) -> Staff:

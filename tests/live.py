@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-import pyotp
 
 from server.checklists import Kind, load_catalogue
 from tests.factories import safe_answer, safe_answers
+from tests.totp import code_at, next_step
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -28,8 +27,8 @@ class LiveStaff:
 
     def _code(self) -> str:
         assert self.secret is not None
-        self.step = max(int(time.time() // 30) - 1, self.step + 1)
-        return pyotp.TOTP(self.secret).at(self.step * 30)
+        self.step = next_step(self.step)
+        return code_at(self.secret, self.step)
 
     async def sign_in(self, base: str | None = None) -> None:
         self.base = base or self.base

@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from server.accounts import Accounts
 from server.appkeys import ACCOUNTS, DATABASE
 from server.exceptions import AccountLocked, AuthError, PlayroomError
 from server.models import Role, User
 from tests.conftest import PASSWORD, make_staff
+from tests.totp import MARGIN, code_at, next_step
 
 
 async def test_password_checked_and_wrong_one_refused(
@@ -106,3 +108,23 @@ async def test_supervision_links_only_supervisor_to_therapist(
     assert [p.username for p in await accounts.supervisees(sup.id)] == ["ther"]
     with pytest.raises(PlayroomError, match="must be a supervisor"):
         await accounts.supervise("ther", "sup")
+
+
+def test_a_test_code_chosen_just_before_a_boundary_is_still_good_after_it() -> None:
+    """The tests' own codes (``tests/totp.py``): a code chosen up to MARGIN seconds before
+    the server checks it is accepted, whichever side of a 30 s boundary the check falls."""
+    secret = pyotp.random_base32()
+
+    def good(step: int, now: float) -> bool:
+        code = code_at(secret, step)
+        checks = (now, now + MARGIN - 0.01)
+        return all(Accounts._matching_step(secret, code, t) == step for t in checks)
+
+    for now in (2995.1, 2999.9, 3000.1, 3015.0, 3029.99):  # a first sign-in
+        assert good(next_step(0, now), now)
+    assert not good(int(2999.9 // 30) - 1, 2999.9)  # the step before, just before a boundary
+    last = 0
+    for now in (2999.9, 3000.1, 3029.99, 3031.0):  # signing in again: each code once
+        step = next_step(last, now)
+        assert step > last and good(step, now)
+        last = step
