@@ -4,9 +4,11 @@ its own (``tests/browser/remote.py``) reaching this module's server over its cab
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Playwright, expect
 
 from tests.browser.conftest import screenshot
@@ -67,6 +69,16 @@ def test_the_board_works_where_no_udp_gets_through(
         therapist.get_by_role("button", name="Show me: share a photo from my camera").click()
         young.wait_for_function(SHOWN, arg=2)
         screenshot(young, "young-board-without-udp")
+
+        # a big picture takes a while over the socket: a second one meanwhile is asked to
+        # wait (the server keeps one transfer a person), and the first arrives whole
+        noise = tmp_path / "noise.png"
+        Image.frombytes("RGB", (800, 800), os.urandom(800 * 800 * 3)).save(noise)
+        young.locator("[data-share]").set_input_files(str(noise))
+        young.locator("[data-share]").set_input_files(str(photo))
+        expect(young.locator("#board-status")).to_contain_text("still on its way")
+        therapist.wait_for_function(SHOWN, arg=3, timeout=30000)
+        expect(young.locator("#board-status")).to_contain_text("on the board")
         context.close()
     finally:
         remote.close()

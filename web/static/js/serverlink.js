@@ -2,6 +2,9 @@
 // The browser offers; the server (aiortc) answers over the signalling socket.
 
 export const CHUNK = 16 * 1024;
+// what the page says when a picture cannot go now, whichever way the board reaches the server
+export const STILL_SHARING = "Your last picture is still on its way. Try again when it arrives.";
+export const SHARE_DROPPED = "The connection dropped while your picture was on its way. Please share it again.";
 
 /** Pictures arriving on the objects channel (or in its frames on the socket), put back
  * together: a message (``object``, then the bytes, then ``object_end``) or the bytes. */
@@ -43,6 +46,7 @@ export class ServerLink {
     this.channels = {};
     this.objects = new IncomingObjects(events);
     this.heartbeat = null;
+    this.sharing = false;
   }
 
   async open() {
@@ -89,20 +93,32 @@ export class ServerLink {
     return true;
   }
 
-  /** Send a picture in chunks, waiting when the channel's buffer is full. */
+  /** Send a picture in chunks, waiting when the channel's buffer is full: one picture at a
+   * time (the server keeps one transfer a person), given up if the channel closes. */
   async share(file) {
-    const channel = this.channels.objects;
-    const data = new Uint8Array(await file.arrayBuffer());
-    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
-    this.send("objects", { type: "begin", id, size: data.byteLength });
-    channel.bufferedAmountLowThreshold = 4 * CHUNK;
-    for (let start = 0; start < data.byteLength; start += CHUNK) {
-      if (channel.bufferedAmount > 16 * CHUNK) {
-        await new Promise((resolve) => channel.addEventListener("bufferedamountlow", resolve, { once: true }));
+    if (this.sharing) throw new Error(STILL_SHARING);
+    this.sharing = true;
+    try {
+      const channel = this.channels.objects;
+      if (!channel || channel.readyState !== "open") throw new Error(SHARE_DROPPED);
+      const data = new Uint8Array(await file.arrayBuffer());
+      const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+      this.send("objects", { type: "begin", id, size: data.byteLength });
+      channel.bufferedAmountLowThreshold = 4 * CHUNK;
+      for (let start = 0; start < data.byteLength; start += CHUNK) {
+        if (channel.bufferedAmount > 16 * CHUNK) {
+          await new Promise((resolve) => {
+            channel.addEventListener("bufferedamountlow", resolve, { once: true });
+            channel.addEventListener("close", resolve, { once: true });
+          });
+        }
+        if (channel.readyState !== "open") throw new Error(SHARE_DROPPED);
+        channel.send(data.slice(start, start + CHUNK));
       }
-      channel.send(data.slice(start, start + CHUNK));
+      this.send("objects", { type: "end", id });
+    } finally {
+      this.sharing = false;
     }
-    this.send("objects", { type: "end", id });
   }
 
   close() {

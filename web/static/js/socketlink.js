@@ -1,7 +1,7 @@
 // The board over the signalling socket, for a network where the data connection to the
 // server cannot be made (no UDP gets through): the same board, and its pictures.
 
-import { CHUNK, IncomingObjects } from "./serverlink.js";
+import { CHUNK, IncomingObjects, SHARE_DROPPED, STILL_SHARING } from "./serverlink.js";
 
 // pictures over the socket: at most this many chunks a second (the server reads at most 200
 // frames a second from a socket), and none while a megabyte is still waiting to go out
@@ -44,7 +44,7 @@ export class SocketLink {
   /** Send a picture in base64 chunks, at a pace the server reads: one picture at a time
    * (the server keeps one transfer a person), and only on the socket it began on. */
   async share(file) {
-    if (this.sharing) throw new Error("Your last picture is still on its way. Try again when it arrives.");
+    if (this.sharing) throw new Error(STILL_SHARING);
     this.sharing = true;
     try {
       const ws = this.signalling.ws;
@@ -57,7 +57,7 @@ export class SocketLink {
         for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
         await this.paced();
         if (this.closed || this.signalling.ws !== ws) {
-          throw new Error("The connection dropped while your picture was on its way. Please share it again.");
+          throw new Error(SHARE_DROPPED);
         }
         this.signalling.send({ type: "objects", chunk: btoa(text) });
       }
