@@ -28,9 +28,11 @@ from server.rooms import Participant, Role, Room
 from server.whiteboard import Member, RoomBoard
 
 log = logging.getLogger(__name__)
-# waiting for a socket that does not read: past this, the link closes (a room's pictures
+# waiting for a socket that does not read: past this, the link and the socket close, with
+# 1013 ("try again later"): the page resumes and opens the board afresh (a room's pictures
 # sent to someone opening the board are several megabytes at once)
 MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+TOO_SLOW = 1013
 # opening the board sends all of it again, pictures too: on one socket, at most 3 times at
 # once and then once every 2 s
 REOPENS_BURST, REOPEN_SECONDS = 3, 2.0
@@ -59,6 +61,7 @@ class SocketLink:
         self._on_gone = on_gone
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued = 0  # characters waiting
+        self._closing: asyncio.Future[bool] | None = None  # the socket, closed as too slow
         self._writer = asyncio.create_task(self._write())
 
     def send(self, label: str, data: str | bytes) -> bool:
@@ -71,7 +74,11 @@ class SocketLink:
         else:
             return False  # the board and its pictures are carried here; no control channel
         if self._queued + len(frame) > MAX_BACKLOG_BYTES:
+            log.info("board link too slow: closed", extra={"event": "board_too_slow"})
             self._shut()
+            self._closing = asyncio.ensure_future(
+                self.ws.close(code=TOO_SLOW, message=b"too slow to keep up")
+            )
             return False
         self._queued += len(frame)
         self._queue.put_nowait(frame)

@@ -3,6 +3,7 @@ where the data connection to the server cannot be made. The same board, the same
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -12,8 +13,9 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from media.client import ProtocolPeer
+from server import boardsocket
 from server.appkeys import WHITEBOARDS
-from server.boardsocket import board_frame
+from server.boardsocket import TOO_SLOW, SocketLink, board_frame
 from server.protocol import dump_message
 from server.replies import BoardFrame
 from tests.conftest import Staff, sign_in
@@ -243,3 +245,36 @@ async def test_a_bad_begin_is_answered_and_pictures_and_reopens_are_bounded(  # 
     finally:
         await t.close()
         await y.close()
+
+
+async def test_a_board_link_that_is_not_read_closes_its_socket_to_resume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What waits for a socket that does not read is bounded: past the bound the board link
+    leaves the board and the socket is closed with 1013, so the page resumes and opens the
+    board afresh instead of sitting before a board that no longer moves."""
+    monkeypatch.setattr(boardsocket, "MAX_BACKLOG_BYTES", 1000)
+    stuck = asyncio.Event()
+
+    class Unread:
+        closed_with: int | None = None
+
+        async def send_str(self, data: str) -> None:
+            await stuck.wait()  # a browser that never reads
+
+        async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+            self.closed_with = code
+            return True
+
+        @property
+        def closed(self) -> bool:
+            return self.closed_with is not None
+
+    gone: list[SocketLink] = []
+    ws = Unread()
+    link = SocketLink(ws, gone.append)
+    sent = [link.send("board", json.dumps({"type": "change", "n": n})) for n in range(40)]
+    assert sent.count(False) > 0 and gone == [link] and link.closed
+    await asyncio.sleep(0)
+    assert ws.closed_with == TOO_SLOW
+    assert link.send("board", "{}") is False  # nothing more is queued
