@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # sent to someone opening the board are several megabytes at once)
 MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 TOO_SLOW = 1013
+CLOSE_SECONDS = 2.0
 # opening the board sends all of it again, pictures too: on one socket, at most 3 times at
 # once and then once every 2 s
 REOPENS_BURST, REOPEN_SECONDS = 3, 2.0
@@ -61,7 +62,7 @@ class SocketLink:
         self._on_gone = on_gone
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued = 0  # characters waiting
-        self._closing: asyncio.Future[bool] | None = None  # the socket, closed as too slow
+        self._closing: asyncio.Future[None] | None = None  # the socket, closed as too slow
         self._writer = asyncio.create_task(self._write())
 
     def send(self, label: str, data: str | bytes) -> bool:
@@ -76,13 +77,22 @@ class SocketLink:
         if self._queued + len(frame) > MAX_BACKLOG_BYTES:
             log.info("board link too slow: closed", extra={"event": "board_too_slow"})
             self._shut()
-            self._closing = asyncio.ensure_future(
-                self.ws.close(code=TOO_SLOW, message=b"too slow to keep up")
-            )
+            self._closing = asyncio.ensure_future(self._close_socket())
             return False
         self._queued += len(frame)
         self._queue.put_nowait(frame)
         return True
+
+    async def _close_socket(self) -> None:
+        """Close the socket as too slow, and give up after 2 s: a peer that is gone rather
+        than slow would hold the closing handshake until TCP gives up (minutes), and the
+        socket's end, which tells the room, would wait as long."""
+        try:
+            await asyncio.wait_for(
+                self.ws.close(code=TOO_SLOW, message=b"too slow to keep up"), CLOSE_SECONDS
+            )
+        except (TimeoutError, ConnectionError, RuntimeError):
+            log.info("too slow socket closed hard", extra={"event": "board_too_slow_closed"})
 
     def send_json(self, label: str, doc: object) -> bool:
         return self.send(label, json.dumps(doc, separators=(",", ":")))

@@ -332,8 +332,11 @@ class Relay:
         elif op == "closed" and conn in self.remotes:
             self.remotes[conn].gone()
         elif op == "close" and conn in self.edges:
-            link = self.edges.pop(conn)
-            link.outbox.put_nowait((int(envelope.get("code", WSCloseCode.OK)), envelope["reason"]))
+            link, code = self.edges.pop(conn), int(envelope.get("code", WSCloseCode.OK))
+            if code == TOO_SLOW:  # what waits is what it could not keep up with
+                link.shut(code, str(envelope["reason"]))
+            else:  # after what waits (the room's last words)
+                link.outbox.put_nowait((code, envelope["reason"]))
         elif op == "watchers":
             self._spawn(hub.deliver_to_watchers(list(envelope["to"]), str(envelope["d"])))
         elif op == "therapist":

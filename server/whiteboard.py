@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from media import stickers
 from media.board import MAX_ELEMENTS, Board, BoardError, Picture, Sticker, parse_op
-from media.images import PictureError, sanitize
+from media.images import MAX_BYTES, PictureError, sanitize
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, TransferError, Transfers
 from server.db import Database, utcnow
@@ -35,6 +35,12 @@ from server.sealed import seal, unseal, unseal_bytes
 log = logging.getLogger(__name__)
 OPS_PER_SECOND = 100  # a point every 16 ms is about 60
 PICTURES_PER_MINUTE = 6
+# a picture that could not be stored or read: the storage is failing for now
+UNAVAILABLE = {
+    "type": "error",
+    "code": "not_saved",
+    "message": "The pictures could not be saved or loaded just now. Try again in a moment.",
+}
 SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
 
 
@@ -137,8 +143,12 @@ class RoomBoard:
         if label == "board":
             self.send_snapshot(member.peer)
         elif label == "objects":
-            for object_id in await self._object_ids():
-                await self._send_object(member.peer, object_id)
+            try:
+                for object_id in await self._object_ids():
+                    await self._send_object(member.peer, object_id)
+            except (SQLAlchemyError, OSError, StorageUnavailable):
+                log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
+                member.peer.send_json("objects", UNAVAILABLE)
 
     def send_snapshot(self, peer: Link) -> None:
         """The whole board, in parts small enough for any data channel, then its ``seq``."""
@@ -254,7 +264,8 @@ class RoomBoard:
                     raise TransferError("bad_message", "'begin' needs an id and a size in bytes.")
                 current = member.transfers.current
                 resuming = current is not None and current.id == transfer_id[:40]
-                if not resuming and not self.picture_limiter.allow(member.author):
+                counts = not resuming and 0 < size <= MAX_BYTES  # a refused size costs nothing
+                if counts and not self.picture_limiter.allow(member.author):
                     raise TransferError(
                         "rate_limited",
                         f"At most {PICTURES_PER_MINUTE} pictures a minute. Wait a moment.",
@@ -274,6 +285,10 @@ class RoomBoard:
         except (TransferError, PictureError, ValueError) as exc:
             code = getattr(exc, "code", "refused")
             member.peer.send_json("objects", {"type": "error", "code": code, "message": str(exc)})
+        except (SQLAlchemyError, OSError, StorageUnavailable):
+            # not stored, so not on the board: the sender is told, and the connection stays
+            log.warning("picture not stored", extra={"event": "picture_not_stored"})
+            member.peer.send_json("objects", UNAVAILABLE)
 
     async def _share(self, member: Member, transfer_id: str, data: bytes) -> None:
         clean = await asyncio.to_thread(sanitize, data)

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 from media.client import ProtocolPeer
 from server import boardsocket
@@ -206,11 +207,16 @@ async def test_pictures_travel_over_the_socket_cleaned_like_any_other(  # type: 
 
 
 async def test_a_bad_begin_is_answered_and_pictures_and_reopens_are_bounded(  # type: ignore[no-untyped-def]
-    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+    app: web.Application,
+    aiohttp_client,
+    client: TestClient,
+    therapist: Staff,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A ``begin`` whose size is not a number is answered, not a dropped socket; a person
     starts at most 6 pictures a minute (a resumed one does not count again); the board is
     opened again on one socket at most 3 times at once, since each sends all of it."""
+    monkeypatch.setattr(boardsocket, "REOPEN_SECONDS", 3600.0)  # none come back meanwhile
     _, t, y = await _room(app, aiohttp_client, client, therapist)
     try:
         await _admit(t, y)
@@ -229,6 +235,9 @@ async def test_a_bad_begin_is_answered_and_pictures_and_reopens_are_bounded(  # 
         def begin(transfer_id: str) -> dict[str, object]:
             return {"type": "objects", "message": {"type": "begin", "id": transfer_id, "size": 9}}
 
+        big = {"type": "begin", "id": "big", "size": 1 << 30}
+        await y.send({"type": "objects", "message": big})  # refused, and not counted
+        await y.wait_for(lambda: refusals("too_large") == 1)
         for n in range(6):
             await y.send(begin(f"p{n}"))
         await y.send(begin("p5"))  # resumed: not a new picture
@@ -275,6 +284,40 @@ async def test_a_board_link_that_is_not_read_closes_its_socket_to_resume(
     link = SocketLink(ws, gone.append)
     sent = [link.send("board", json.dumps({"type": "change", "n": n})) for n in range(40)]
     assert sent.count(False) > 0 and gone == [link] and link.closed
-    await asyncio.sleep(0)
+    await asyncio.wait_for(link._closing, 5)  # type: ignore[arg-type]
     assert ws.closed_with == TOO_SLOW
     assert link.send("board", "{}") is False  # nothing more is queued
+
+
+async def test_a_storage_failure_with_pictures_is_answered_and_the_socket_stays_up(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    """A picture that cannot be stored, or pictures that cannot be read when the board opens,
+    are answered ``not_saved``; the signalling socket, which carries the whole call, stays."""
+    session, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await y.open_board()
+        await y.share("first", _jpeg_with_gps())  # stored: on the board
+        await y.wait_for(lambda: len(y.objects) == 1)
+        board = app[WHITEBOARDS].boards[session]
+
+        class Failing:
+            def session(self) -> object:
+                raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+            read = session
+
+        board.db = Failing()  # type: ignore[assignment]
+        await y.share("photo", _jpeg_with_gps())
+        await y.wait_for(lambda: any(m.get("code") == "not_saved" for m in y.object_messages))
+        await y.send({"type": "ping", "n": 1})
+        await y.expect("pong", n=1)
+        y.object_messages.clear()
+        await y.open_board()  # the board comes; its pictures cannot be read
+        await y.wait_for(lambda: any(m.get("code") == "not_saved" for m in y.object_messages))
+        await y.send({"type": "ping", "n": 2})
+        await y.expect("pong", n=2)
+    finally:
+        await t.close()
+        await y.close()

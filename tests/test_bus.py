@@ -298,5 +298,14 @@ async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_en
     assert link.outbox.qsize() == 1  # what waited is dropped: only the close is left
     assert link.outbox.get_nowait() == (TOO_SLOW, "too slow to keep up")
     await asyncio.gather(*relay._tasks)  # the word to the home
-    await relay.close()
     assert sent == [("n-home", {"op": "closed", "conn": "c-1"})]
+
+    # the home found its own link too slow (the board's): the close goes before what waits,
+    # while any other close (the room ended) goes after the room's last words
+    for conn, code in (("c-2", TOO_SLOW), ("c-3", 1000)):
+        link = relay.edges[conn] = EdgeLink(conn, "n-home", None, "room-1")  # type: ignore[arg-type]
+        await relay.on_envelope({"op": "send", "conn": conn, "d": "last words"})
+        await relay.on_envelope({"op": "close", "conn": conn, "code": code, "reason": "bye"})
+        waiting = [link.outbox.get_nowait() for _ in range(link.outbox.qsize())]
+        assert waiting == ([] if code == TOO_SLOW else ["last words"]) + [(code, "bye")]
+    await relay.close()
