@@ -97,6 +97,23 @@ def test_sticker_line_and_picture_reach_the_other_side(
     # "show me": a still from the therapist's camera reaches the young person's board
     therapist.get_by_role("button", name="Show me: share a photo from my camera").click()
     young.wait_for_function(f"() => ({VISIBLE})().filter(k => k === 'picture').length === 2")
+
+    # a picture too large is refused at once with the reason, and its bytes never go: what
+    # the page says from then on is the reason, then the next picture arriving (the
+    # channel keeps order, so refusals of sent bytes would come before it)
+    young.evaluate(
+        "() => { const s = document.getElementById('board-status'); window.said = [];"
+        " new MutationObserver(() => window.said.push(s.textContent))"
+        ".observe(s, { childList: true, characterData: true, subtree: true }); }"
+    )
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(bytes(9 * 1024 * 1024))
+    young.locator("[data-share]").set_input_files(str(huge))
+    expect(young.locator("#board-status")).to_contain_text("limited to 8 MB")
+    young.locator("[data-share]").set_input_files(str(photo))
+    young.wait_for_function(f"() => ({VISIBLE})().filter(k => k === 'picture').length === 3")
+    said = young.evaluate("() => window.said")
+    assert not [line for line in said if "not complete" in line or "begin" in line], said
     screenshot(therapist, "board-therapist")
     assert serious_violations(therapist) == []
 

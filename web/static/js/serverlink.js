@@ -5,6 +5,7 @@ export const CHUNK = 16 * 1024;
 // what the page says when a picture cannot go now, whichever way the board reaches the server
 export const STILL_SHARING = "Your last picture is still on its way. Try again when it arrives.";
 export const SHARE_DROPPED = "The connection dropped while your picture was on its way. Please share it again.";
+const ANSWER_MS = 10000;
 
 /** Pictures arriving on the objects channel (or in its frames on the socket), put back
  * together: a message (``object``, then the bytes, then ``object_end``) or the bytes. */
@@ -13,6 +14,23 @@ export class IncomingObjects {
   constructor(events) {
     this.events = events;
     this.incoming = null;
+    this.waiting = null; // a share waiting for the answer to its ``begin``
+  }
+
+  /** The server's answer to a ``begin`` about to go: ``ready``, or an ``error`` (too large,
+   * too many pictures); none within ``ms`` and the connection is taken for dropped. */
+  answer(ms = ANSWER_MS) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = null;
+        reject(new Error(SHARE_DROPPED));
+      }, ms);
+      this.waiting = (message) => {
+        clearTimeout(timer);
+        this.waiting = null;
+        resolve(message);
+      };
+    });
   }
 
   /** @param {ArrayBuffer | any} part a picture's bytes, or a message */
@@ -28,6 +46,7 @@ export class IncomingObjects {
       this.events.onObject(this.incoming.id, blob);
       this.incoming = null;
     } else {
+      if (this.waiting && (part.type === "ready" || part.type === "error")) this.waiting(part);
       this.events.onObjectMessage(part);
     }
   }
@@ -103,7 +122,10 @@ export class ServerLink {
       if (!channel || channel.readyState !== "open") throw new Error(SHARE_DROPPED);
       const data = new Uint8Array(await file.arrayBuffer());
       const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+      const answered = this.objects.answer();
       this.send("objects", { type: "begin", id, size: data.byteLength });
+      const answer = await answered;
+      if (answer.type === "error") throw new Error(answer.message);
       channel.bufferedAmountLowThreshold = 4 * CHUNK;
       for (let start = 0; start < data.byteLength; start += CHUNK) {
         if (channel.bufferedAmount > 16 * CHUNK) {

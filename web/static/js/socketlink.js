@@ -50,7 +50,10 @@ export class SocketLink {
       const ws = this.signalling.ws;
       const data = new Uint8Array(await file.arrayBuffer());
       const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+      const answered = this.objects.answer();
       this.signalling.send({ type: "objects", message: { type: "begin", id, size: data.byteLength } });
+      const answer = await answered;
+      if (answer.type === "error") throw new Error(answer.message);
       for (let start = 0; start < data.byteLength; start += CHUNK) {
         const part = data.subarray(start, start + CHUNK);
         let text = "";
