@@ -22,18 +22,20 @@ from collections.abc import Callable
 from server.appkeys import WHITEBOARDS
 from server.connection import ConnectionBase
 from server.hub import Socket
-from server.protocol import BoardOpen, BoardOperation, ObjectsFrame, ProtocolError
+from server.protocol import (
+    MAX_BACKLOG_BYTES,
+    TOO_SLOW,
+    BoardOpen,
+    BoardOperation,
+    ObjectsFrame,
+    ProtocolError,
+)
 from server.ratelimit import RateLimiter
 from server.rooms import Participant, Role, Room
 from server.whiteboard import Member, RoomBoard
 
 log = logging.getLogger(__name__)
-# waiting for a socket that does not read: past this, the link and the socket close, with
-# 1013 ("try again later"): the page resumes and opens the board afresh (a room's pictures
-# sent to someone opening the board are several megabytes at once)
-MAX_BACKLOG_BYTES = 64 * 1024 * 1024
-TOO_SLOW = 1013
-CLOSE_SECONDS = 2.0
+CLOSE_SECONDS = 2.0  # to close a socket as too slow (protocol.MAX_BACKLOG_BYTES)
 # opening the board sends all of it again, pictures too: on one socket, at most 3 times at
 # once and then once every 2 s
 REOPENS_BURST, REOPEN_SECONDS = 3, 2.0

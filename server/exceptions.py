@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 
 class PlayroomError(Exception):
     """Base class; ``str(error)`` is safe to show to a user."""
@@ -55,3 +57,8 @@ class StorageUnavailable(PlayroomError):
     """The database cannot be written to; nothing was changed."""
 
     status = 503
+
+
+# what a write that did not take can raise: the database's own errors, the disk's, or
+# storage known to be read-only; each caller answers "not saved" and carries on
+STORAGE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, StorageUnavailable)

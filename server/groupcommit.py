@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from server.db import Database
-from server.exceptions import StorageUnavailable
+from server.exceptions import STORAGE_FAILURES, StorageUnavailable
 from server.models import Base
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ class GroupCommit:
     async def _batch(self, batch: list[tuple[Base, asyncio.Future[None]]]) -> None:
         try:
             await self._commit([row for row, _ in batch])
-        except (SQLAlchemyError, OSError, StorageUnavailable):
+        except STORAGE_FAILURES:
             # one bad row must not sink the others: each alone, and each caller told
             log.warning("group commit failed", extra={"event": "group_commit_failed",
                                                       "count": len(batch)})  # fmt: skip
@@ -66,7 +64,7 @@ class GroupCommit:
     async def _one(self, row: Base, future: asyncio.Future[None]) -> None:
         try:
             await self._commit([row])
-        except (SQLAlchemyError, OSError, StorageUnavailable) as exc:
+        except STORAGE_FAILURES as exc:
             if not future.done():
                 future.set_exception(exc)
             return

@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from server.db import Database, utcnow
-from server.exceptions import StorageUnavailable
+from server.exceptions import STORAGE_FAILURES
 from server.models import Appointment, Place
 from server.rooms import Participant, Room
 
@@ -32,7 +31,7 @@ async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bo
             await session.execute(
                 sa.update(Appointment).where(Appointment.id == appointment_id).values(**values)
             )
-    except (SQLAlchemyError, OSError, StorageUnavailable):
+    except STORAGE_FAILURES:
         log.warning("room setting not stored", extra={"event": "room_setting_failed"})
         return False
     return True

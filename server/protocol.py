@@ -16,6 +16,12 @@ from server.exceptions import PlayroomError
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SDP_BYTES = 48 * 1024
+# what may wait for one browser that does not read (a board's pictures, sent when it opens
+# over the socket, are several megabytes at once), on the room's node and on the node holding
+# the socket; past it the socket is closed with TOO_SLOW ("try again later"), and the page
+# resumes and gets the room afresh
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+TOO_SLOW = 1013
 
 
 class ProtocolError(PlayroomError):

@@ -31,17 +31,22 @@ from aiohttp import WSCloseCode, web
 
 from server.appkeys import HUB, SCHEDULE, SESSION_LOG, WHITEBOARDS
 from server.bus import Envelope, LocalBus
-from server.protocol import Incoming, Join, Observe, OpenRoom, Resume, dump_message
+from server.protocol import (
+    MAX_BACKLOG_BYTES,
+    TOO_SLOW,
+    Incoming,
+    Join,
+    Observe,
+    OpenRoom,
+    Resume,
+    dump_message,
+)
 from server.quality import write_summaries
 from server.replies import RoomEnded
 from server.tokens import TokenError
 
 log = logging.getLogger(__name__)
 MOVED = 1012  # "service restart": the page resumes at once, and finds the room's new home
-TOO_SLOW = 1013  # "try again later": a browser that reads too slowly resumes afresh
-# what may wait for one browser on its edge (its board's pictures, when it opens the board
-# over the socket, are several megabytes at once); past this its socket is closed
-EDGE_BACKLOG_BYTES = 64 * 1024 * 1024
 CALL_TIMEOUT = 5.0
 
 
@@ -95,7 +100,7 @@ class EdgeLink:
 
     def push(self, data: str) -> bool:
         """Queue a frame for the browser; False, queuing nothing, past the backlog bound."""
-        if self.queued + len(data) > EDGE_BACKLOG_BYTES:
+        if self.queued + len(data) > MAX_BACKLOG_BYTES:
             return False
         self.queued += len(data)
         self.outbox.put_nowait(data)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from media import stickers
 from media.board import MAX_ELEMENTS, Board, BoardError, Picture, Sticker, parse_op
@@ -24,7 +24,7 @@ from media.images import MAX_BYTES, PictureError, sanitize
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, TransferError, Transfers
 from server.db import Database, utcnow
-from server.exceptions import StorageUnavailable
+from server.exceptions import STORAGE_FAILURES
 from server.groupcommit import GroupCommit
 from server.keys import KeyRing
 from server.models import Appointment, BoardOp, SharedObject, new_id
@@ -146,7 +146,7 @@ class RoomBoard:
             try:
                 for object_id in await self._object_ids():
                     await self._send_object(member.peer, object_id)
-            except (SQLAlchemyError, OSError, StorageUnavailable):
+            except STORAGE_FAILURES:
                 log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
                 member.peer.send_json("objects", UNAVAILABLE)
 
@@ -196,7 +196,7 @@ class RoomBoard:
             await self.submit(member.author, op, member.may_clear or self.clear_allowed)
         except BoardError as exc:
             member.peer.send_json("board", {"type": "error", "code": exc.code, "message": str(exc)})
-        except (SQLAlchemyError, OSError, StorageUnavailable):
+        except STORAGE_FAILURES:
             # not stored, so not applied and not shown to anyone: the sender is told
             log.warning("board operation not stored", extra={"event": "board_not_stored"})
             member.peer.send_json(
@@ -285,7 +285,7 @@ class RoomBoard:
         except (TransferError, PictureError, ValueError) as exc:
             code = getattr(exc, "code", "refused")
             member.peer.send_json("objects", {"type": "error", "code": code, "message": str(exc)})
-        except (SQLAlchemyError, OSError, StorageUnavailable):
+        except STORAGE_FAILURES:
             # not stored, so not on the board: the sender is told, and the connection stays
             log.warning("picture not stored", extra={"event": "picture_not_stored"})
             member.peer.send_json("objects", UNAVAILABLE)

@@ -16,8 +16,8 @@ from sqlalchemy.exc import OperationalError
 from media.client import ProtocolPeer
 from server import boardsocket
 from server.appkeys import WHITEBOARDS
-from server.boardsocket import TOO_SLOW, SocketLink, board_frame
-from server.protocol import dump_message
+from server.boardsocket import SocketLink, board_frame
+from server.protocol import TOO_SLOW, dump_message
 from server.replies import BoardFrame
 from tests.conftest import Staff, sign_in
 from tests.factories import join_message, ready_client, therapist_view

@@ -17,8 +17,8 @@ from server import relay as relay_module
 from server.appkeys import HUB, WHITEBOARDS
 from server.bus import LocalBus, RedisBus
 from server.hub import Hub
-from server.protocol import Resume
-from server.relay import TOO_SLOW, EdgeLink, Relay
+from server.protocol import TOO_SLOW, Resume
+from server.relay import EdgeLink, Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
 
@@ -277,7 +277,7 @@ async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_en
     """What a room's home sends to a browser whose socket is on another node waits on that
     node; a browser that does not read has its socket closed (1013: it resumes and gets the
     room afresh) once the bound is reached, what waited is dropped, and the home is told."""
-    monkeypatch.setattr(relay_module, "EDGE_BACKLOG_BYTES", 1000)
+    monkeypatch.setattr(relay_module, "MAX_BACKLOG_BYTES", 1000)
     sent: list[tuple[str, dict[str, Any]]] = []
 
     class Recording(LocalBus):
