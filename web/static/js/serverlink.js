@@ -7,6 +7,31 @@ export const STILL_SHARING = "Your last picture is still on its way. Try again w
 export const SHARE_DROPPED = "The connection dropped while your picture was on its way. Please share it again.";
 const ANSWER_MS = 10000;
 
+/**
+ * Share ``file`` over ``link`` (a ServerLink or a SocketLink: its ``objects`` and its
+ * ``sharing`` flag): one picture at a time, as the server keeps one transfer a person, and
+ * no bytes after a refused ``begin``. ``send`` sends a JSON message of the objects channel;
+ * ``sendChunk`` waits its turn and sends a chunk of bytes, or throws SHARE_DROPPED.
+ */
+export async function sharePicture(link, file, send, sendChunk) {
+  if (link.sharing) throw new Error(STILL_SHARING);
+  link.sharing = true;
+  try {
+    const data = new Uint8Array(await file.arrayBuffer());
+    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
+    const answered = link.objects.answer();
+    send({ type: "begin", id, size: data.byteLength });
+    const answer = await answered;
+    if (answer.type === "error") throw new Error(answer.message);
+    for (let start = 0; start < data.byteLength; start += CHUNK) {
+      await sendChunk(data.subarray(start, start + CHUNK));
+    }
+    send({ type: "end", id });
+  } finally {
+    link.sharing = false;
+  }
+}
+
 /** Pictures arriving on the objects channel (or in its frames on the socket), put back
  * together: a message (``object``, then the bytes, then ``object_end``) or the bytes. */
 export class IncomingObjects {
@@ -112,35 +137,22 @@ export class ServerLink {
     return true;
   }
 
-  /** Send a picture in chunks, waiting when the channel's buffer is full: one picture at a
-   * time (the server keeps one transfer a person), given up if the channel closes. */
+  /** Send a picture in chunks, waiting when the channel's buffer is full; given up if the
+   * channel closes. */
   async share(file) {
-    if (this.sharing) throw new Error(STILL_SHARING);
-    this.sharing = true;
-    try {
-      const channel = this.channels.objects;
-      if (!channel || channel.readyState !== "open") throw new Error(SHARE_DROPPED);
-      const data = new Uint8Array(await file.arrayBuffer());
-      const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
-      const answered = this.objects.answer();
-      this.send("objects", { type: "begin", id, size: data.byteLength });
-      const answer = await answered;
-      if (answer.type === "error") throw new Error(answer.message);
-      channel.bufferedAmountLowThreshold = 4 * CHUNK;
-      for (let start = 0; start < data.byteLength; start += CHUNK) {
-        if (channel.bufferedAmount > 16 * CHUNK) {
-          await new Promise((resolve) => {
-            channel.addEventListener("bufferedamountlow", resolve, { once: true });
-            channel.addEventListener("close", resolve, { once: true });
-          });
-        }
-        if (channel.readyState !== "open") throw new Error(SHARE_DROPPED);
-        channel.send(data.slice(start, start + CHUNK));
+    const channel = this.channels.objects;
+    if (!channel || channel.readyState !== "open") throw new Error(SHARE_DROPPED);
+    channel.bufferedAmountLowThreshold = 4 * CHUNK;
+    await sharePicture(this, file, (doc) => this.send("objects", doc), async (part) => {
+      if (channel.bufferedAmount > 16 * CHUNK) {
+        await new Promise((resolve) => {
+          channel.addEventListener("bufferedamountlow", resolve, { once: true });
+          channel.addEventListener("close", resolve, { once: true });
+        });
       }
-      this.send("objects", { type: "end", id });
-    } finally {
-      this.sharing = false;
-    }
+      if (channel.readyState !== "open") throw new Error(SHARE_DROPPED);
+      channel.send(part.slice());
+    });
   }
 
   close() {

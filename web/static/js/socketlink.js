@@ -1,7 +1,7 @@
 // The board over the signalling socket, for a network where the data connection to the
 // server cannot be made (no UDP gets through): the same board, and its pictures.
 
-import { CHUNK, IncomingObjects, SHARE_DROPPED, STILL_SHARING } from "./serverlink.js";
+import { IncomingObjects, SHARE_DROPPED, sharePicture } from "./serverlink.js";
 
 // pictures over the socket: at most this many chunks a second (the server reads at most 200
 // frames a second from a socket), and none while a megabyte is still waiting to go out
@@ -41,33 +41,18 @@ export class SocketLink {
     this.objects.take(bytes.buffer);
   }
 
-  /** Send a picture in base64 chunks, at a pace the server reads: one picture at a time
-   * (the server keeps one transfer a person), and only on the socket it began on. */
+  /** Send a picture in base64 chunks, at a pace the server reads, and only on the socket it
+   * began on. */
   async share(file) {
-    if (this.sharing) throw new Error(STILL_SHARING);
-    this.sharing = true;
-    try {
-      const ws = this.signalling.ws;
-      const data = new Uint8Array(await file.arrayBuffer());
-      const id = crypto.randomUUID().replaceAll("-", "").slice(0, 24);
-      const answered = this.objects.answer();
-      this.signalling.send({ type: "objects", message: { type: "begin", id, size: data.byteLength } });
-      const answer = await answered;
-      if (answer.type === "error") throw new Error(answer.message);
-      for (let start = 0; start < data.byteLength; start += CHUNK) {
-        const part = data.subarray(start, start + CHUNK);
-        let text = "";
-        for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
-        await this.paced();
-        if (this.closed || this.signalling.ws !== ws) {
-          throw new Error(SHARE_DROPPED);
-        }
-        this.signalling.send({ type: "objects", chunk: btoa(text) });
-      }
-      this.signalling.send({ type: "objects", message: { type: "end", id } });
-    } finally {
-      this.sharing = false;
-    }
+    const ws = this.signalling.ws;
+    const send = (message) => this.signalling.send({ type: "objects", message });
+    await sharePicture(this, file, send, async (part) => {
+      let text = "";
+      for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
+      await this.paced();
+      if (this.closed || this.signalling.ws !== ws) throw new Error(SHARE_DROPPED);
+      this.signalling.send({ type: "objects", chunk: btoa(text) });
+    });
   }
 
   /** Waits until the next chunk may go. */
