@@ -14,8 +14,10 @@ import jinja2
 from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from server import openapi, websocket
-from server.accounts import Accounts
+from server.access.accounts import Accounts
+from server.access.auth import csrf_middleware, session_cookies
+from server.access.links import Links
+from server.access.ratelimit import RateLimiter
 from server.appkeys import (
     ACCOUNTS,
     BOX,
@@ -42,39 +44,38 @@ from server.appkeys import (
     SETTINGS,
     WHITEBOARDS,
 )
-from server.auth import csrf_middleware, session_cookies
-from server.box import Box
-from server.bus import make_bus
-from server.checklists import load_catalogue
-from server.clients import Clients
-from server.consent import Consents
-from server.discharge import Discharges
-from server.escalation import Escalations
+from server.board.box import Box
+from server.board.service import Whiteboards
+from server.care.checklists import load_catalogue
+from server.care.clients import Clients
+from server.care.consent import Consents
+from server.care.discharge import Discharges
+from server.care.escalation import Escalations
+from server.care.gate_service import Gatekeeper
+from server.care.notify import Notifier
+from server.care.outcomes import Outcomes
+from server.care.schedule import Schedule
+from server.edge import websocket
 from server.exceptions import StorageUnavailable
-from server.export import Exports
-from server.gatekeeper import Gatekeeper
-from server.hub import Hub
-from server.links import Links
-from server.notify import Notifier
-from server.outcomes import Outcomes
-from server.pathids import ids_middleware
-from server.places import Places
-from server.ratelimit import RateLimiter
-from server.records import Records
-from server.relay import RELAY, Relay
-from server.reports import Reports
-from server.retention import Policy, Retention
-from server.schedule import Schedule
-from server.security import error_middleware, headers_middleware
-from server.sessionlog import SessionLog
+from server.live.hub import Hub
+from server.live.places import Places
+from server.nodes.bus import make_bus
+from server.nodes.relay import RELAY, Relay
+from server.records.export import Exports
+from server.records.reports import Reports
+from server.records.retention import Policy, Retention
+from server.records.sessionlog import SessionLog
+from server.records.sessions import Records
 from server.settings import Settings
-from server.storage import open_storage
+from server.storage.ids import ids_middleware
+from server.storage.opening import open_storage
 from server.views import (
     box,
     clients,
     consent,
     health,
     home,
+    openapi,
     privacy,
     records,
     reports,
@@ -82,7 +83,7 @@ from server.views import (
     signin,
     supervision,
 )
-from server.whiteboard import Whiteboards
+from server.views.security import error_middleware, headers_middleware
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 

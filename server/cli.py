@@ -16,20 +16,20 @@ from typing import Any, cast
 import sqlalchemy as sa
 from aiohttp import web
 
-from server.accounts import Accounts
+from server.access.accounts import Accounts
 from server.app import create_app
-from server.db import utcnow
+from server.crypto.rotation import rotate
+from server.crypto.tls import self_signed, ssl_context
 from server.exceptions import PlayroomError
-from server.export import Exports
 from server.logs import AccessLogger, configure_logging
-from server.migrate import upgrade
-from server.models import Role, User
-from server.retention import Policy, Retention
-from server.rotation import rotate
-from server.sessionlog import SessionLog, Witness, session_stream
+from server.records.export import Exports
+from server.records.retention import Policy, Retention
+from server.records.sessionlog import SessionLog, Witness, session_stream
 from server.settings import Settings
-from server.storage import Storage, open_storage
-from server.tls import self_signed, ssl_context
+from server.storage.db import utcnow
+from server.storage.migrate import upgrade
+from server.storage.models import Role, User
+from server.storage.opening import Storage, open_storage
 
 log = logging.getLogger("playroom")
 
@@ -287,7 +287,7 @@ def _witnessed(path: str, stream: str) -> list[Witness]:
 
 async def _disable_user(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
     """Refuse the account's sign-ins from now on and end its sessions; the retention clock
-    of its credentials starts now (``server/retention.py``)."""
+    of its credentials starts now (``server/records/retention.py``)."""
     async with storage.db.session() as session:
         done = await session.execute(
             sa.update(User)

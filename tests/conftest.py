@@ -24,13 +24,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.accounts import Accounts
+from server.access.accounts import Accounts
 from server.app import create_app
 from server.appkeys import ACCOUNTS
-from server.db import make_engine
-from server.migrate import upgrade
-from server.models import Base, Role
 from server.settings import Settings
+from server.storage.db import make_engine
+from server.storage.migrate import upgrade
+from server.storage.models import Base, Role
 from tests.totp import code_at, next_step
 
 CI = os.environ.get("CI", "").lower() == "true"

@@ -8,13 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from server.accounts import StaffView
+from server.access.accounts import StaffView
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, LINKS
-from server.checklists import AnswerKind, Checklist, Item, Kind, load_catalogue
-from server.clients import AnswersIn, ClientView, NewClient
-from server.consent import ConsentIn
-from server.db import utcnow
-from server.models import LinkKind
+from server.care.checklists import AnswerKind, Checklist, Item, Kind, load_catalogue
+from server.care.clients import AnswersIn, ClientView, NewClient
+from server.care.consent import ConsentIn
+from server.storage.db import utcnow
+from server.storage.models import LinkKind
 
 PREFERENCE = ["yes", "not_needed", "not_applicable", "no"]
 SAMPLE = {

@@ -14,7 +14,10 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from server.appkeys import DATABASE, KEYRING, SESSION_LOG
-from server.models import (
+from server.crypto.sealed import seal
+from server.records.retention import CLIENT_MODELS
+from server.records.sessionlog import client_stream, session_stream, staff_actor, views_stream
+from server.storage.models import (
     Appointment,
     BoardOp,
     ChecklistResponse,
@@ -35,9 +38,6 @@ from server.models import (
     SignOff,
     new_id,
 )
-from server.retention import CLIENT_MODELS
-from server.sealed import seal
-from server.sessionlog import client_stream, session_stream, staff_actor, views_stream
 
 PICTURE = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from server.checklists import Kind, load_catalogue
+from server.care.checklists import Kind, load_catalogue
 from tests.factories import safe_answer, safe_answers
 from tests.totp import code_at, next_step
 

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from media.client import ProtocolPeer
-from server.db import utcnow
+from server.storage.db import utcnow
+from tests.client import ProtocolPeer
 from tests.conftest import Staff, sign_in
 from tests.factories import join_message, ready_client, therapist_view
 

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.accounts import Accounts
+from server.access.accounts import Accounts
 from server.appkeys import ACCOUNTS, DATABASE
 from server.exceptions import AccountLocked, AuthError, PlayroomError
-from server.models import Role, User
+from server.storage.models import Role, User
 from tests.conftest import PASSWORD, make_staff
 from tests.totp import MARGIN, code_at, next_step
 

@@ -1,4 +1,4 @@
-"""The board over the signalling socket (``server/boardsocket.py``): the fallback for a network
+"""The board over the signalling socket (``server/edge/board.py``): the fallback for a network
 where the data connection to the server cannot be made. The same board, the same rules."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from sqlalchemy.exc import OperationalError
 
-from media.client import ProtocolPeer
-from server import boardsocket
 from server.appkeys import WHITEBOARDS
-from server.boardsocket import SocketLink, board_frame
-from server.protocol import TOO_SLOW, dump_message
-from server.replies import BoardFrame
+from server.edge import board as boardsocket
+from server.edge.board import SocketLink, board_frame
+from server.live.protocol import TOO_SLOW, dump_message
+from server.live.replies import BoardFrame
+from tests.client import ProtocolPeer
 from tests.conftest import Staff, sign_in
 from tests.factories import join_message, ready_client, therapist_view
 from tests.scenes import join_token, schedule_session, stroke
@@ -77,7 +77,7 @@ async def test_a_socket_member_and_a_data_channel_member_converge(  # type: igno
         assert not t.board_errors and not y.board_errors
 
         # sealed and stored before anyone saw it: a fresh board rebuilt from storage agrees
-        from server.whiteboard import Whiteboards
+        from server.board.service import Whiteboards
 
         fresh = Whiteboards(app[WHITEBOARDS].db, app[WHITEBOARDS].ring)
         reloaded = await fresh.get(session, app[WHITEBOARDS].boards[session].client_id)

@@ -13,12 +13,12 @@ import pytest
 from aiohttp import web
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from server import relay as relay_module
 from server.appkeys import HUB, WHITEBOARDS
-from server.bus import LocalBus, RedisBus
-from server.hub import Hub
-from server.protocol import TOO_SLOW, Resume
-from server.relay import EdgeLink, Relay
+from server.live.hub import Hub
+from server.live.protocol import TOO_SLOW, Resume
+from server.nodes import relay as relay_module
+from server.nodes.bus import LocalBus, RedisBus
+from server.nodes.relay import EdgeLink, Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
 

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.checklists import CHECKLISTS, SOURCE_FILES, Kind, load_catalogue, load_file
+from server.care.checklists import CHECKLISTS, SOURCE_FILES, Kind, load_catalogue, load_file
 from server.exceptions import ConfigurationError
 from tests.conftest import require
 from tests.helpers import ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.models import Role
+from server.storage.models import Role
 from tests.conftest import Staff, make_staff, sign_in
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -9,13 +9,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server import tokens
+from server.access import tokens
+from server.access.tokens import Claims, TokenError
 from server.appkeys import CATALOGUE, CONSENTS, KEYRING, LINKS
-from server.checklists import Kind
-from server.db import utcnow
-from server.keys import KeyMaterial, KeyRing
-from server.models import LinkKind
-from server.tokens import Claims, TokenError
+from server.care.checklists import Kind
+from server.crypto.keys import KeyMaterial, KeyRing
+from server.storage.db import utcnow
+from server.storage.models import LinkKind
 from tests.conftest import Staff, sign_in
 from tests.factories import new_client, therapist_view
 

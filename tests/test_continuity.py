@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from media.client import ProtocolPeer
 from server.settings import Settings
+from tests.client import ProtocolPeer
 from tests.scenes import Scene
 
 SILENCE = 1.0

@@ -12,11 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
-from media.client import ProtocolPeer
 from server.appkeys import ACCOUNTS, ESCALATIONS, HUB
-from server.models import Role
-from server.notify import SIGNATURE_HEADER, sign
+from server.care.notify import SIGNATURE_HEADER, sign
 from server.settings import Settings
+from server.storage.models import Role
+from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD, make_staff, sign_in
 from tests.factories import join_message, pre_join_answers
 from tests.scenes import Room, join_with

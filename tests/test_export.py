@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import EXPORTS, SESSION_LOG
-from server.models import Base, Role
-from server.sessionlog import client_stream
+from server.records.sessionlog import client_stream
+from server.storage.models import Base, Role
 from tests.conftest import Staff, make_staff, sign_in
 from tests.factories import therapist_view
 from tests.fill import CLIENT_TABLES, PICTURE, fill_client

@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 import media.board
 from media.board import MAX_POINTS_PER_OP, Board, BoardError, Replica, _ops, parse_op
 from media.transfer import CHUNK, Transfer, TransferError, Transfers
-from server import tokens
-from server.checklists import CHECKLISTS, Checklist, load_file
+from server.access import tokens
+from server.access.tokens import Claims, TokenError
+from server.care.checklists import CHECKLISTS, Checklist, load_file
+from server.crypto.keys import KeyMaterial, KeyRing
 from server.exceptions import ConfigurationError
-from server.keys import KeyMaterial, KeyRing
-from server.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, _incoming, parse_message
-from server.sdp import check_sdp
-from server.tokens import Claims, TokenError
+from server.live.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, _incoming, parse_message
+from server.live.sdp import check_sdp
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

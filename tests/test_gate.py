@@ -21,13 +21,16 @@ from server.appkeys import (
     SCHEDULE,
     SESSION_LOG,
 )
-from server.checklists import Kind
-from server.clients import AnswersIn, Levels
-from server.consent import WithdrawIn
-from server.db import utcnow
+from server.care.checklists import Kind
+from server.care.clients import AnswersIn, Levels
+from server.care.consent import WithdrawIn
+from server.care.gate import GateStatus, consent_required
+from server.care.schedule import NewAppointment
+from server.crypto.sealed import seal
 from server.exceptions import PlayroomError
-from server.gate import GateStatus, consent_required
-from server.models import (
+from server.records.sessionlog import client_stream, session_stream, staff_actor
+from server.storage.db import utcnow
+from server.storage.models import (
     ChecklistResponse,
     IThrive,
     LinkKind,
@@ -36,9 +39,6 @@ from server.models import (
     SignOff,
     new_id,
 )
-from server.schedule import NewAppointment
-from server.sealed import seal
-from server.sessionlog import client_stream, session_stream, staff_actor
 from tests.conftest import make_staff
 from tests.factories import (
     answer,

@@ -11,9 +11,9 @@ from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
 from server.appkeys import DATABASE, WHITEBOARDS
-from server.db import utcnow
-from server.groupcommit import GroupCommit
-from server.models import BoardOp, new_id
+from server.storage.db import utcnow
+from server.storage.groupcommit import GroupCommit
+from server.storage.models import BoardOp, new_id
 from tests.scenes import Scene, stroke
 
 

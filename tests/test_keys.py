@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.exceptions import DecryptionError, KeyMaterialError
-from server.keys import (
+from server.crypto.keys import (
     HEADER_LEN,
     KeyMaterial,
     KeyRing,
@@ -20,6 +19,7 @@ from server.keys import (
     read_key_file,
     write_key_file,
 )
+from server.exceptions import DecryptionError, KeyMaterialError
 
 AAD = associated_data("users", "display_name_enc", "row1")
 

@@ -126,7 +126,7 @@ def test_the_webrtc_libraries_chatter_is_left_out() -> None:
         for name in ("aioice.ice", "aiortc.rtcpeerconnection"):
             assert not logging.getLogger(name).isEnabledFor(logging.INFO)
             assert logging.getLogger(name).isEnabledFor(logging.WARNING)
-        assert logging.getLogger("server.rooms").isEnabledFor(logging.INFO)
+        assert logging.getLogger("server.live.rooms").isEnabledFor(logging.INFO)
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from media.client import ProtocolPeer
 from server.settings import Settings
+from tests.client import ProtocolPeer
 from tests.factories import join_message
 from tests.netcut import CuttableProxy
 from tests.scenes import Room

@@ -25,11 +25,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.exceptions import RedisError
 
-from media.client import ProtocolPeer
 from server.app import create_app
 from server.appkeys import WHITEBOARDS
-from server.relay import MOVED
+from server.nodes.relay import MOVED
 from server.settings import Settings
+from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD, Staff, in_thread, require, sign_in
 from tests.factories import join_message, ready_client, therapist_view
 from tests.helpers import ServerProcess, cli_env, run_cli

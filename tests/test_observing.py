@@ -8,11 +8,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from aiortc import RTCPeerConnection
 
-from media.client import ProtocolPeer
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, DATABASE, SESSION_LOG
-from server.checklists import Kind
-from server.models import Appointment, Role
-from server.sessionlog import session_stream
+from server.care.checklists import Kind
+from server.records.sessionlog import session_stream
+from server.storage.models import Appointment, Role
+from tests.client import ProtocolPeer
 from tests.conftest import make_staff, sign_in
 from tests.factories import answer, safe_answers, therapist_view
 from tests.scenes import Room, join_with

@@ -32,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS
-from server.checklists import Kind
-from server.models import Role
-from server.openapi import COOKIE, OPERATIONS, UndescribedRoute, api_routes, document
+from server.care.checklists import Kind
+from server.storage.models import Role
+from server.views.openapi import COOKIE, OPERATIONS, UndescribedRoute, api_routes, document
 from tests.conftest import Staff, make_staff, sign_in
 from tests.factories import give_consent, safe_answer, safe_answers, soon, therapist_view
 

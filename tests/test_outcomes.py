@@ -10,9 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import ACCOUNTS, CLIENTS, DATABASE, ESCALATIONS, SESSION_LOG
-from server.models import Appointment, Outcome, Reflection, Role
-from server.records import describe
-from server.sessionlog import session_stream, staff_actor, views_stream
+from server.records.sessionlog import session_stream, staff_actor, views_stream
+from server.records.sessions import describe
+from server.storage.models import Appointment, Outcome, Reflection, Role
 from tests.conftest import csrf_from, make_staff, sign_in
 from tests.factories import therapist_view
 from tests.scenes import Room, join_with

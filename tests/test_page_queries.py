@@ -17,15 +17,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
-from server import db as db_module
-from server.accounts import StaffView
+from server.access.accounts import StaffView
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, DATABASE, GATEKEEPER, LINKS
-from server.checklists import Kind
-from server.clients import ClientView
-from server.consent import WithdrawIn
-from server.db import utcnow
-from server.gate import GateStatus
-from server.models import ChecklistResponse, Client, LinkKind, Role, SignOff, new_id
+from server.care.checklists import Kind
+from server.care.clients import ClientView
+from server.care.consent import WithdrawIn
+from server.care.gate import GateStatus
+from server.storage import db as db_module
+from server.storage.db import utcnow
+from server.storage.models import ChecklistResponse, Client, LinkKind, Role, SignOff, new_id
 from server.views import clients as client_views
 from tests.conftest import Staff, make_staff, sign_in
 from tests.factories import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.pathids import is_id
+from server.storage.ids import is_id
 
 
 def test_an_id_is_exactly_32_lowercase_hex_digits() -> None:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.protocol import (
+from server.access.ratelimit import RateLimiter
+from server.live.protocol import (
     Candidate,
     Description,
     ProtocolError,
@@ -19,8 +20,7 @@ from server.protocol import (
     dump_message,
     parse_message,
 )
-from server.ratelimit import RateLimiter
-from server.replies import Relayed, relayed
+from server.live.replies import Relayed, relayed
 
 CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 40001 typ host", "sdpMid": "0"}
 SIGNAL = {"v": 1, "type": "signal", "to": "0123456789abcdef", "candidate": CANDIDATE}

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from media.client import ProtocolPeer
 from server.appkeys import DATABASE, HUB, WHITEBOARDS
-from server.models import Place
 from server.settings import Settings
+from server.storage.models import Place
+from tests.client import ProtocolPeer
 from tests.factories import join_message
 from tests.scenes import Room, join_token, join_with, schedule_session
 from tests.test_webrtc import FRAMES
@@ -111,7 +111,7 @@ async def test_a_lost_young_person_starts_the_plan_and_its_steps_are_recorded(
     from sqlalchemy import select
 
     from server.appkeys import DATABASE
-    from server.models import PlanStep
+    from server.storage.models import PlanStep
 
     therapist = room.therapist
     young, joined = await _admitted(aiohttp_client, client, room)
@@ -227,7 +227,7 @@ async def test_a_withdrawn_link_cannot_resume(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
     from server.appkeys import SCHEDULE, SESSION_LOG
-    from server.sessionlog import session_stream
+    from server.records.sessionlog import session_stream
     from tests.conftest import csrf_from
 
     young, joined = await _admitted(aiohttp_client, client, room)

@@ -12,15 +12,15 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from media.client import ProtocolPeer
 from server.appkeys import ACCOUNTS, DATABASE, RECORDS, SCHEDULE, SESSION_LOG
-from server.db import utcnow
+from server.care.schedule import NewAppointment
 from server.exceptions import NotFound
-from server.models import Appointment, LogEntry, Role, new_id
-from server.records import Filters, describe
-from server.schedule import NewAppointment
-from server.sessionlog import session_stream, views_stream
+from server.records.sessionlog import session_stream, views_stream
+from server.records.sessions import Filters, describe
 from server.settings import Settings
+from server.storage.db import utcnow
+from server.storage.models import Appointment, LogEntry, Role, new_id
+from tests.client import ProtocolPeer
 from tests.conftest import make_staff, sign_in
 from tests.factories import new_client, therapist_view
 from tests.scenes import Room, join_with

@@ -11,11 +11,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import ACCOUNTS, DATABASE, KEYRING, REPORTS, SESSION_LOG
-from server.db import utcnow
-from server.models import Appointment, Outcome, Role, new_id
-from server.reports import HIDDEN, HIDDEN_REST, NONE_YET, Report
-from server.sealed import seal
-from server.sessionlog import session_stream
+from server.crypto.sealed import seal
+from server.records.reports import HIDDEN, HIDDEN_REST, NONE_YET, Report
+from server.records.sessionlog import session_stream
+from server.storage.db import utcnow
+from server.storage.models import Appointment, Outcome, Role, new_id
 from tests.conftest import make_staff, sign_in
 from tests.factories import new_client, therapist_view
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from media.client import ProtocolPeer
+from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
 from tests.helpers import ServerProcess, cli_env, run_cli

@@ -13,11 +13,11 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.appkeys import DATABASE, KEYRING, RETENTION, SESSION_LOG
-from server.db import utcnow
-from server.models import Client, Role, User
-from server.retention import ERASED, Policy, Retention, keep_until
-from server.sealed import seal
-from server.sessionlog import client_stream, session_stream, views_stream
+from server.crypto.sealed import seal
+from server.records.retention import ERASED, Policy, Retention, keep_until
+from server.records.sessionlog import client_stream, session_stream, views_stream
+from server.storage.db import utcnow
+from server.storage.models import Client, Role, User
 from tests.conftest import Staff, csrf_from, make_staff, sign_in
 from tests.factories import new_client, therapist_view
 from tests.fill import CLIENT_TABLES, fill_client, remaining

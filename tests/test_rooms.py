@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.exceptions import Forbidden, PlayroomError
-from server.rooms import (
+from server.live.rooms import (
     MAX_PARTICIPANTS,
     IllegalTransition,
     LinkInUse,

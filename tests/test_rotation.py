@@ -8,9 +8,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import ACCOUNTS, DATABASE, KEYRING
-from server.keys import KeyRing, read_key_file
-from server.models import User
-from server.rotation import encrypted_columns, reencrypt_pass, rotate
+from server.crypto.keys import KeyRing, read_key_file
+from server.crypto.rotation import encrypted_columns, reencrypt_pass, rotate
+from server.storage.models import User
 from tests.conftest import Staff, make_staff, sign_in
 
 

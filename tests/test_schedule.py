@@ -11,11 +11,11 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
+from server.access.tokens import TokenError
 from server.appkeys import CONSENTS, DATABASE, HUB, SCHEDULE
-from server.consent import WithdrawIn
-from server.db import utcnow
-from server.models import Link
-from server.tokens import TokenError
+from server.care.consent import WithdrawIn
+from server.storage.db import utcnow
+from server.storage.models import Link
 from tests.conftest import Staff, make_staff, sign_in
 from tests.factories import new_client, ready_client, therapist_view
 from tests.scenes import schedule_session
@@ -211,11 +211,11 @@ async def test_join_links_forged_foreign_or_for_another_role_are_refused(
 ) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from server import tokens
+    from server.access import tokens
+    from server.access.tokens import Claims
     from server.appkeys import KEYRING, LINKS
-    from server.keys import KeyMaterial, KeyRing
-    from server.models import LinkKind
-    from server.tokens import Claims
+    from server.crypto.keys import KeyMaterial, KeyRing
+    from server.storage.models import LinkKind
     from tests.scenes import join_with
 
     token = room.token if role == "young_person" else room.parent_token

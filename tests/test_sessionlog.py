@@ -20,14 +20,14 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.appkeys import DATABASE, KEYRING, SCHEDULE, SESSION_LOG
-from server.db import Database, utcnow
+from server.care.schedule import NewAppointment
+from server.crypto.sealed import seal
 from server.logs import JsonFormatter
-from server.models import LogCheckpoint, LogEntry, new_id
-from server.schedule import NewAppointment
-from server.sealed import seal
-from server.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
+from server.records.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
 from server.settings import Settings
-from server.storage import open_storage
+from server.storage.db import Database, utcnow
+from server.storage.models import LogCheckpoint, LogEntry, new_id
+from server.storage.opening import open_storage
 from tests.conftest import make_staff
 from tests.factories import new_client, therapist_view
 from tests.helpers import cli_env, run_cli
@@ -347,7 +347,7 @@ def witness(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "playroom.log"
     handler = logging.FileHandler(path)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("server.sessionlog")
+    logger = logging.getLogger("server.records.sessionlog")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -395,7 +395,7 @@ async def test_the_interval_loop_signs_a_log_that_grew(aiohttp_client, settings:
             if getattr(record, "stream", None) == stream:
                 signed.set()
 
-    logger, seen = logging.getLogger("server.sessionlog"), Seen()
+    logger, seen = logging.getLogger("server.records.sessionlog"), Seen()
     level = logger.level
     logger.addHandler(seen)
     logger.setLevel(logging.INFO)

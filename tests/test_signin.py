@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.appkeys import ACCOUNTS, SETTINGS
-from server.models import Role
 from server.settings import Settings
+from server.storage.models import Role
 from tests.conftest import PASSWORD, Staff, csrf_from, make_staff, sign_in
 
 

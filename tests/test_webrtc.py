@@ -13,8 +13,8 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import DATABASE, KEYRING, SCHEDULE
-from server.models import JoinCheck
-from server.sealed import unseal
+from server.crypto.sealed import unseal
+from server.storage.models import JoinCheck
 from tests.conftest import Staff, sign_in
 from tests.factories import ready_client, therapist_view
 from tests.scenes import Room, join_token, join_with, schedule_session

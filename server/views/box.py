@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.access.auth import staff_only
 from server.appkeys import BOX, CLIENTS
-from server.auth import staff_only
-from server.models import Role
-from server.pages import render
+from server.storage.models import Role
 from server.views.common import form, staff
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 

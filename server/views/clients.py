@@ -8,14 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from server.access.auth import staff_only
 from server.appkeys import CATALOGUE, CLIENTS, DATABASE, GATEKEEPER, SCHEDULE, SETTINGS
-from server.auth import staff_only
-from server.checklists import Kind
-from server.clients import AnswersIn, ClientView, Levels, NewClient
+from server.care.checklists import Kind
+from server.care.clients import AnswersIn, ClientView, Levels, NewClient
 from server.exceptions import NotFound, PlayroomError
-from server.models import IThrive, RiskLevel, Role
-from server.pages import render
+from server.storage.models import IThrive, RiskLevel, Role
 from server.views.common import form, json_body, parse, staff
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 PER_CLIENT = {"suitability": Kind.SUITABILITY, "disconnection-plan": Kind.DISCONNECTION_PLAN}

@@ -11,8 +11,8 @@ import qrcode.image.svg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.accounts import StaffView
-from server.auth import current_user
+from server.access.accounts import StaffView
+from server.access.auth import current_user
 from server.exceptions import PlayroomError
 
 M = TypeVar("M", bound=BaseModel)

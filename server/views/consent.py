@@ -6,17 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
-from server.accounts import StaffView
+from server.access.accounts import StaffView
+from server.access.auth import csrf_exempt, staff_only
+from server.access.tokens import TokenError
 from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, DATABASE, LINKS, SESSION_LOG, SETTINGS
-from server.auth import csrf_exempt, staff_only
-from server.checklists import Kind
-from server.consent import ConsentIn, WithdrawIn
+from server.care.checklists import Kind
+from server.care.consent import ConsentIn, WithdrawIn
 from server.exceptions import PlayroomError
-from server.models import Link, LinkKind, Role
-from server.pages import render
-from server.sessionlog import client_stream, session_stream, staff_actor
-from server.tokens import TokenError
+from server.records.sessionlog import client_stream, session_stream, staff_actor
+from server.storage.models import Link, LinkKind, Role
 from server.views.common import absolute, form, parse, qr_data_uri, staff
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.access.auth import staff_only
 from server.appkeys import DATABASE, HUB, WHITEBOARDS
-from server.auth import staff_only
-from server.db import Database
-from server.models import Role
+from server.storage.db import Database
+from server.storage.models import Role
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from server.access.auth import current_user, staff_only
 from server.appkeys import ACCOUNTS, GATEKEEPER, SCHEDULE
-from server.auth import current_user, staff_only
-from server.models import Role
-from server.pages import render
+from server.storage.models import Role
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 

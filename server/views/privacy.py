@@ -7,12 +7,12 @@ import json
 
 from aiohttp import web
 
+from server.access.auth import staff_only
 from server.appkeys import CLIENTS, DISCHARGES, EXPORTS
-from server.auth import staff_only
-from server.models import Role
-from server.pages import render
-from server.sessionlog import staff_actor
+from server.records.sessionlog import staff_actor
+from server.storage.models import Role
 from server.views.common import form, staff
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 

@@ -8,14 +8,14 @@ from datetime import date
 
 from aiohttp import web
 
+from server.access.auth import staff_only
 from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
-from server.auth import staff_only
-from server.models import Role
-from server.pages import render
-from server.records import FLAGS, Filters, Record, export
-from server.security import media_page
-from server.sessionlog import Report
+from server.records.sessionlog import Report
+from server.records.sessions import FLAGS, Filters, Record, export
+from server.storage.models import Role
 from server.views.common import staff
+from server.views.pages import render
+from server.views.security import media_page
 
 routes = web.RouteTableDef()
 READERS = (Role.THERAPIST, Role.SUPERVISOR)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.access.auth import staff_only
 from server.appkeys import REPORTS
-from server.auth import staff_only
-from server.models import Role
-from server.pages import render
-from server.reports import SMALL
+from server.records.reports import SMALL
+from server.storage.models import Role
 from server.views.common import staff
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 

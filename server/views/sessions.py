@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from media import stickers
+from server.access.auth import staff_only
+from server.access.tokens import TokenError
 from server.appkeys import (
     BOX,
     CATALOGUE,
@@ -18,18 +20,16 @@ from server.appkeys import (
     SESSION_LOG,
     SETTINGS,
 )
-from server.auth import staff_only
-from server.checklists import Kind
-from server.db import utcnow
-from server.models import Appointment, RiskLevel, Role
-from server.outcomes import AfterSession
-from server.pages import render
-from server.relay import RELAY
-from server.schedule import GateClosed, NewAppointment
-from server.security import media_page
-from server.sessionlog import staff_actor, views_stream
-from server.tokens import TokenError
+from server.care.checklists import Kind
+from server.care.outcomes import AfterSession
+from server.care.schedule import GateClosed, NewAppointment
+from server.nodes.relay import RELAY
+from server.records.sessionlog import staff_actor, views_stream
+from server.storage.db import utcnow
+from server.storage.models import Appointment, RiskLevel, Role
 from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff
+from server.views.pages import render
+from server.views.security import media_page
 
 routes = web.RouteTableDef()
 

@@ -7,12 +7,12 @@ import time
 from aiohttp import web
 from aiohttp_session import get_session
 
+from server.access.auth import current_user, sign_in, sign_out
+from server.access.proxy import client_address
 from server.appkeys import ACCOUNTS, LOGIN_LIMITER
-from server.auth import current_user, sign_in, sign_out
 from server.exceptions import AuthError, RateLimited
-from server.pages import render
-from server.proxy import client_address
 from server.views.common import qr_data_uri
+from server.views.pages import render
 
 PENDING_SECONDS = 300
 routes = web.RouteTableDef()

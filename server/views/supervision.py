@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.access.auth import staff_only
 from server.appkeys import CATALOGUE, GATEKEEPER
-from server.auth import staff_only
-from server.checklists import Kind
+from server.care.checklists import Kind
 from server.exceptions import PlayroomError
-from server.models import Role
-from server.pages import render
+from server.storage.models import Role
 from server.views.common import form, json_body, staff
+from server.views.pages import render
 
 routes = web.RouteTableDef()
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import aiortc
 
-from media.client import ProtocolPeer
 from tests.bench.report import write
 from tests.bench.server import bench_server
+from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.live import LiveStaff, ready_session
 from tests.test_restart import _enter

@@ -9,7 +9,7 @@ node's liveness key at once. The clients run in this process.
 1. Recovery after a node's death (``recovery_after_node_death``), 5 rounds, median with p90,
    min and max. Three nodes A, B and C. A room whose therapist is on node A (so A is the
    room's home) and whose young person is on node B (their signalling relayed by B to A over
-   Redis); both have the board open (``media.client.ProtocolPeer`` with ``media=False``: the
+   Redis); both have the board open (``tests.client.ProtocolPeer`` with ``media=False``: the
    board's data connection to the server, no audio or video) and have drawn a stroke each
    (42 operations). Node A is killed with SIGKILL. The therapist's client resumes through
    node C, and the young person's through node B, as soon as each socket closes: a browser
@@ -79,12 +79,12 @@ import redis.asyncio as redis_async
 import sqlalchemy as sa
 from redis.exceptions import RedisError
 
-from media.client import ProtocolPeer
-from server.relay import MOVED
+from server.nodes.relay import MOVED
 from tests.bench.bench_pages import fresh_postgres
 from tests.bench.bench_signalling import READERS, Pair, _enter, _read_until, _run, _session
 from tests.bench.cpu import cpu_seconds_or_none
 from tests.bench.report import summary, write
+from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
 from tests.helpers import ServerProcess, cli_env, run_cli
@@ -302,7 +302,7 @@ async def _recovery(
     figures["rounds"] = per_round
     figures["lease_seconds"] = LEASE_SECONDS
     figures["client"] = (
-        "media.client.ProtocolPeer, media=False (board over its data connection to the"
+        "tests.client.ProtocolPeer, media=False (board over its data connection to the"
         " server); resumes as soon as its socket closes (a browser waits 0.4 s x 0.5-1.5 first)"
     )
     return figures

@@ -40,9 +40,9 @@ from yarl import URL
 
 from server.app import create_app
 from server.appkeys import ACCOUNTS, CATALOGUE
-from server.checklists import Kind
-from server.db import make_engine
+from server.care.checklists import Kind
 from server.settings import Settings
+from server.storage.db import make_engine
 from server.views.clients import PAGE_SIZE
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server

@@ -1,4 +1,4 @@
-"""Reconnect time with aiortc peers (``media.client.ProtocolPeer``, sending synthetic audio and
+"""Reconnect time with aiortc peers (``tests.client.ProtocolPeer``, sending synthetic audio and
 320x240 video, paced by aiortc at 30 frames a second), after a real 3 s network cut.
 
 The young person is a process of its own (``young_aiortc.py``) on a host of its own: a

@@ -18,7 +18,7 @@ person's receipt, for each number of rooms. Three ways in the same run, with the
 Yjs relays updates it keeps in memory, with no one checked; Playroom validates each
 operation, numbers it and stores it sealed (SQLite, ``synchronous=FULL``; the operations of
 every room that arrive while one transaction is being written go into the next, one
-transaction for them all: ``server/groupcommit.py``) before anyone sees it.
+transaction for them all: ``server/storage/groupcommit.py``) before anyone sees it.
 
 Each phase also gives the server's CPU per room (its CPU time from ``/proc`` over the
 drawing, per second and per room: 1.0 is a whole core), how long its threads waited for a

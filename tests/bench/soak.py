@@ -33,14 +33,14 @@ import aiohttp
 import aiortc
 import sqlalchemy as sa
 
-from media.client import ProtocolPeer
-from server.models import BoardOp, LogEntry
-from server.sessionlog import SessionLog, session_stream
+from server.records.sessionlog import SessionLog, session_stream
 from server.settings import Settings
-from server.storage import open_storage
+from server.storage.models import BoardOp, LogEntry
+from server.storage.opening import open_storage
 from tests.bench.bench_memory import slope
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server
+from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
 from tests.helpers import run_cli

@@ -1,7 +1,7 @@
 """The Playroom side of the stroke benchmark (``bench_strokes.py``), in client processes.
 
 Each process runs some rooms on its own event loop: in each room the therapist draws and the
-young person receives, both aiortc peers (``media.client.ProtocolPeer``, no audio or video),
+young person receives, both aiortc peers (``tests.client.ProtocolPeer``, no audio or video),
 with the board on their data connections to the server or on their signalling sockets. Both
 people of a room are in the same process; every process times on ``time.monotonic`` (the
 event loop's clock), which is system-wide on Linux, so all share one clock with the
@@ -19,7 +19,7 @@ from typing import Any, Literal
 import aiohttp
 from yarl import URL
 
-from media.client import ProtocolPeer
+from tests.client import ProtocolPeer
 from tests.factories import join_message
 
 POINT_EVERY = 0.016  # as a hand draws: a point every 16 ms

@@ -1,4 +1,4 @@
-"""An aiortc participant for the reconnect benchmarks (``media.client.ProtocolPeer``, sending
+"""An aiortc participant for the reconnect benchmarks (``tests.client.ProtocolPeer``, sending
 synthetic audio and 320x240 video) that notes when each message arrives and when each video
 frame from each other person is decoded, on the one clock every process shares
 (``time.monotonic``)."""
@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from aiortc import MediaStreamTrack
 
-from media.client import ProtocolPeer
+from tests.client import ProtocolPeer
 
 SETTLE_FRAMES = 10  # frames each way on the fresh connections before the next round
 

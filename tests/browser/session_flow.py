@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from server.checklists import Kind, load_catalogue
+from server.care.checklists import Kind, load_catalogue
 from tests.browser.conftest import Person, csrf, make_person, sign_in_page
 from tests.factories import safe_answer, safe_answers
 from tests.helpers import ServerProcess

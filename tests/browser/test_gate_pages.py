@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from server.checklists import Kind, load_catalogue
+from server.care.checklists import Kind, load_catalogue
 from tests.browser.conftest import csrf, make_person, screenshot, serious_violations, sign_in_page
 from tests.factories import safe_answer, safe_answers
 from tests.helpers import ServerProcess, run_cli

@@ -11,7 +11,7 @@ import sys
 from tests.fuzz.engine import fuzz, instrumented
 
 with instrumented("server"):
-    from server.protocol import Message, ProtocolError, parse_message
+    from server.live.protocol import Message, ProtocolError, parse_message
 
 REFUSALS = {"too_large", "bad_json", "bad_message", "bad_version", "unknown_type"}
 

@@ -1,0 +1,94 @@
+"""Capability links: a ``links`` row plus a signed token naming it.
+
+The row is the authority: a link works only while its row exists, is not revoked, and its
+window is open. The token proves the server issued it and names the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from server.access import tokens
+from server.access.tokens import Claims, TokenError
+from server.crypto.keys import KeyRing
+from server.storage.db import Database, utcnow
+from server.storage.models import Link, LinkKind, new_id
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    link: Link
+    token: str
+
+
+class Links:
+    def __init__(self, db: Database, ring: KeyRing) -> None:
+        self.db = db
+        self.ring = ring
+
+    async def issue(
+        self,
+        kind: LinkKind,
+        client_id: str,
+        role: str,
+        not_before: datetime,
+        expires_at: datetime,
+        created_by: str,
+        appointment_id: str | None = None,
+    ) -> IssuedLink:
+        link = Link(
+            id=new_id(),
+            kind=kind.value,
+            client_id=client_id,
+            appointment_id=appointment_id,
+            role=role,
+            not_before=not_before,
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+        async with self.db.session() as session:
+            session.add(link)
+        token = tokens.issue(self.ring, Claims(kind.value, link.id, role, not_before, expires_at))
+        return IssuedLink(link, token)
+
+    async def verify(self, token: str, kind: LinkKind, now: datetime | None = None) -> Link:
+        """The live link behind ``token``; raises TokenError (forged, expired, revoked)."""
+        now = now or utcnow()
+        claims = tokens.verify(self.ring, token, kind.value, now)
+        async with self.db.session() as session:
+            link = await session.get(Link, claims.link_id)
+        if link is None or link.kind != kind.value or link.role != claims.role:
+            raise TokenError("This link is not valid. Please ask for a new one.")
+        if link.revoked_at is not None:
+            raise TokenError("This link has been withdrawn. Please ask for a new one.")
+        if now >= link.expires_at:
+            raise TokenError("This link has expired. Please ask for a new one.")
+        return link
+
+    async def revoke(self, link_id: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                sa.update(Link)
+                .where(Link.id == link_id, Link.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+
+    async def revoke_for_appointment(self, appointment_id: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                sa.update(Link)
+                .where(Link.appointment_id == appointment_id, Link.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+
+    async def for_client(self, client_id: str, kind: LinkKind) -> list[Link]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(Link)
+                .where(Link.client_id == client_id, Link.kind == kind.value)
+                .order_by(Link.created_at.desc())
+            )
+            return list(rows)

@@ -1,0 +1,1 @@
+"""The clinical frame: clients, consent, checklists, the gate, plans, sessions, escalation."""

@@ -1,0 +1,235 @@
+"""Escalation during a session: the therapist raises a concern, sees at once what they need
+(emergency contacts, where the young person said they are, the emergency number, the
+safeguarding lead), and the on-shift supervisors are alerted live until one acknowledges."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from server.access.accounts import StaffView
+from server.care.consent import Consents
+from server.care.gate_service import Gatekeeper
+from server.crypto.keys import KeyRing
+from server.crypto.sealed import unseal
+from server.exceptions import Forbidden, NotFound, PlayroomError
+from server.records.sessionlog import SessionLog, session_stream, staff_actor
+from server.storage.db import Database, utcnow
+from server.storage.models import (
+    Appointment,
+    Escalation,
+    EscalationEvent,
+    JoinCheck,
+    Link,
+    Role,
+    Supervision,
+    new_id,
+)
+
+CONCERNS = {
+    "risk_to_self": "Risk to self",
+    "risk_from_others": "Risk from others",
+    "medical_emergency": "Medical emergency",
+    "unreachable": "Young person unreachable",
+}
+
+
+@dataclass(frozen=True)
+class EscalationView:
+    id: str
+    appointment_id: str
+    therapist_id: str
+    concern: str
+    status: str
+    created_at: str
+    contacts: list[dict[str, str]]
+    location: str
+    emergency_number: str
+    safeguarding_lead: str
+    safeguarding_phone: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Escalations:
+    def __init__(
+        self,
+        db: Database,
+        ring: KeyRing,
+        consents: Consents,
+        gatekeeper: Gatekeeper,
+        log: SessionLog,
+    ) -> None:
+        self.log = log
+        self.db = db
+        self.ring = ring
+        self.consents = consents
+        self.gatekeeper = gatekeeper
+
+    async def raise_concern(
+        self, therapist: StaffView, appointment_id: str, concern: str
+    ) -> EscalationView:
+        if therapist.role is not Role.THERAPIST:
+            raise Forbidden("Only the therapist of the session escalates.")
+        if concern not in CONCERNS:
+            raise PlayroomError("Choose one of the concerns.")
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, appointment_id)
+            if appointment is None or appointment.therapist_id != therapist.id:
+                raise Forbidden("This session is not yours.")
+            row = Escalation(
+                id=new_id(),
+                appointment_id=appointment_id,
+                therapist_id=therapist.id,
+                concern=concern,
+                status="open",
+                created_at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            session.add(
+                EscalationEvent(
+                    id=new_id(),
+                    escalation_id=row.id,
+                    kind="raised",
+                    by=therapist.id,
+                    created_at=utcnow(),
+                )
+            )
+        await self.log.append(
+            session_stream(appointment_id),
+            "escalation.raised",
+            staff_actor(therapist.id),
+            {"escalation": row.id, "concern": concern},
+        )
+        return await self.view(row.id)
+
+    async def view(self, escalation_id: str) -> EscalationView:
+        async with self.db.session() as session:
+            row = await session.get(Escalation, escalation_id)
+            if row is None:
+                raise NotFound("There is no such escalation.")
+            appointment = await session.get(Appointment, row.appointment_id)
+            assert appointment is not None
+            check = await session.scalar(
+                sa.select(JoinCheck)
+                .join(Link, Link.id == JoinCheck.link_id)
+                .where(JoinCheck.appointment_id == row.appointment_id, Link.role == "young_person")
+                .order_by(JoinCheck.created_at.desc())
+            )
+        checks = json.loads(unseal(self.ring, check, "answers_enc") or "{}") if check else {}
+        location = " ".join(
+            v for v in (checks.get("where.place", ""), checks.get("where.details", "")) if v
+        ).replace("_", " ")
+        latest = await self.consents.latest(appointment.client_id)
+        plan = await self.gatekeeper.plan_answers(appointment.client_id)
+
+        def answer(item: str) -> str:
+            return plan.get(item, {}).get("answer", "")
+
+        return EscalationView(
+            id=row.id,
+            appointment_id=row.appointment_id,
+            therapist_id=row.therapist_id,
+            concern=row.concern,
+            status=row.status,
+            created_at=row.created_at.isoformat(),
+            contacts=latest.contacts if latest and latest.decision == "given" else [],
+            location=location or "not stated",
+            emergency_number=answer("plan.emergency_number"),
+            safeguarding_lead=answer("plan.safeguarding_lead_name"),
+            safeguarding_phone=answer("plan.safeguarding_lead_phone"),
+        )
+
+    async def supervisors_of(self, therapist_id: str) -> list[str]:
+        async with self.db.session() as session:
+            return sorted(
+                await session.scalars(
+                    sa.select(Supervision.supervisor_id).where(
+                        Supervision.therapist_id == therapist_id
+                    )
+                )
+            )  # the rota: a stable order
+
+    async def _set(self, escalation_id: str, user: StaffView, status: str) -> EscalationView:
+        async with self.db.session() as session:
+            row = await session.get(Escalation, escalation_id)
+            if row is None:
+                raise NotFound("There is no such escalation.")
+            allowed = row.therapist_id == user.id or (
+                user.role is Role.SUPERVISOR
+                and await session.get(Supervision, (user.id, row.therapist_id)) is not None
+            )
+            if not allowed:
+                raise Forbidden("This escalation is not for your team.")
+            if row.status == "closed":
+                raise PlayroomError("This escalation is already closed.")
+            row.status = status
+            session.add(
+                EscalationEvent(
+                    id=new_id(), escalation_id=row.id, kind=status, by=user.id, created_at=utcnow()
+                )
+            )
+        await self.log.append(
+            session_stream(row.appointment_id),
+            f"escalation.{status}",
+            staff_actor(user.id),
+            {"escalation": row.id},
+        )
+        return await self.view(escalation_id)
+
+    async def record(self, escalation_id: str, kind: str) -> None:
+        """An event of the system's own (an alert sent, repeated, or not delivered)."""
+        async with self.db.session() as session:
+            row = await session.get(Escalation, escalation_id)
+            session.add(
+                EscalationEvent(
+                    id=new_id(),
+                    escalation_id=escalation_id,
+                    kind=kind,
+                    by=None,
+                    created_at=utcnow(),
+                )
+            )
+        if row is not None:
+            await self.log.append(
+                session_stream(row.appointment_id),
+                f"escalation.{kind}",
+                "system",
+                {"escalation": escalation_id},
+            )
+
+    async def acknowledge(self, supervisor: StaffView, escalation_id: str) -> EscalationView:
+        if supervisor.role is not Role.SUPERVISOR:
+            raise Forbidden("Supervisors acknowledge escalations.")
+        return await self._set(escalation_id, supervisor, "acknowledged")
+
+    async def close(self, user: StaffView, escalation_id: str) -> EscalationView:
+        return await self._set(escalation_id, user, "closed")
+
+    async def open_for(self, supervisor: StaffView) -> list[EscalationView]:
+        async with self.db.session() as session:
+            ids = list(
+                await session.scalars(
+                    sa.select(Escalation.id)
+                    .join(Supervision, Supervision.therapist_id == Escalation.therapist_id)
+                    .where(
+                        Supervision.supervisor_id == supervisor.id, Escalation.status != "closed"
+                    )
+                    .order_by(Escalation.created_at)
+                )
+            )
+        return [await self.view(i) for i in ids]
+
+    async def events(self, escalation_id: str) -> list[tuple[str, str | None, datetime]]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(EscalationEvent)
+                .where(EscalationEvent.escalation_id == escalation_id)
+                .order_by(EscalationEvent.created_at)
+            )
+            return [(r.kind, r.by, r.created_at) for r in rows]

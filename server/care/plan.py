@@ -1,0 +1,95 @@
+"""The disconnection plan, walked step by step when a young person is lost, leaves in the
+middle of a session, says "it's not private now", or uses the quick exit. The steps come
+from the plan agreed in advance (``checklists/disconnection-plan-v1.yaml``)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from server.care.gate import Answers
+
+
+class Case(enum.StrEnum):
+    LOST = "lost"
+    LEFT = "left"
+    NOT_PRIVATE = "not_private"
+    QUICK_EXIT = "quick_exit"
+
+
+OUTCOMES = ("tried", "reached", "no_answer", "done")
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    detail: str = ""
+    phone: str = ""
+    after_seconds: int = 0  # when this step is due, counted from the start of the plan
+
+
+def _answer(answers: Answers, item: str) -> str:
+    return answers.get(item, {}).get("answer", "").strip()
+
+
+def steps_for(case: Case, answers: Answers) -> list[Step]:
+    """The steps of the plan for ``case``, in order, with the numbers to ring."""
+    wait = int(_answer(answers, "plan.wait_minutes") or 5) * 60
+    escalate = int(_answer(answers, "plan.escalate_after_minutes") or 15) * 60
+    parent = Step(
+        "ring_parent",
+        f"Ring {_answer(answers, 'plan.parent_name') or 'the parent or carer'}",
+        phone=_answer(answers, "plan.parent_phone"),
+        after_seconds=wait,
+    )
+    young = Step(
+        "ring_young_person",
+        "Ring the young person",
+        phone=_answer(answers, "plan.young_person_phone"),
+        after_seconds=wait,
+    )
+    lead = _answer(answers, "plan.safeguarding_lead_name") or "the safeguarding lead"
+    escalate_step = Step(
+        "escalate",
+        f"Tell {lead}, and escalate",
+        phone=_answer(answers, "plan.safeguarding_lead_phone"),
+        after_seconds=escalate,
+    )
+    emergency = Step(
+        "emergency",
+        "If the young person may be in danger: call the emergency number",
+        phone=_answer(answers, "plan.emergency_number"),
+        after_seconds=0,
+    )
+    ring_young = _answer(answers, "plan.ring_young_person") == "yes" and young.phone
+    if case in (Case.LOST, Case.LEFT):
+        steps = [
+            Step(
+                "wait",
+                "Wait for the young person to come back",
+                f"{wait // 60} minutes",
+                after_seconds=0,
+            )
+        ]
+        if ring_young:
+            steps.append(young)
+        return [*steps, parent, escalate_step, emergency]
+    if case is Case.NOT_PRIVATE:
+        return [
+            Step("agreed", "Do what you agreed", _answer(answers, "plan.not_private")),
+            parent,
+            emergency,
+        ]
+    return [
+        Step("agreed", "Do what you agreed", _answer(answers, "plan.after_quick_exit")),
+        *([young] if ring_young else []),
+        parent,
+        escalate_step,
+        emergency,
+    ]
+
+
+def as_message_steps(steps: list[Step]) -> list[dict[str, Any]]:
+    return [asdict(step) for step in steps]

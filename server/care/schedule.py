@@ -1,0 +1,263 @@
+"""Appointments (scheduled sessions), their join links, and opening a room through the gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.access import tokens
+from server.access.accounts import StaffView
+from server.access.links import Links
+from server.access.tokens import Claims
+from server.care.clients import Clients
+from server.care.gate import GateResult
+from server.care.gate_service import Gatekeeper
+from server.crypto.keys import KeyRing
+from server.exceptions import Forbidden, NotFound, PlayroomError
+from server.records.sessionlog import SessionLog, session_stream, staff_actor
+from server.storage.db import Database, utcnow
+from server.storage.models import Appointment, Link, LinkKind, Role, new_id
+
+JOIN_ROLES = ("young_person", "parent")
+MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
+
+
+class NewAppointment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime
+    minutes: Annotated[int, Field(ge=10, le=180)] = 50
+    relay_only: bool = False
+    parent_link: bool = False
+
+    @field_validator("starts_at")
+    @classmethod
+    def _within_reach(cls, value: datetime) -> datetime:
+        """At most two years ahead: a later start is a typing slip (and one near the end of
+        the calendar has no end time, nor a UTC time to store)."""
+        now = utcnow()
+        if value.year > now.year + 2 or value - now > MOST_AHEAD:
+            raise ValueError("a session can be scheduled at most two years ahead")
+        return value
+
+
+class GateClosed(PlayroomError):
+    """The room cannot open: the gate is not open. Carries every reason."""
+
+    status = 409
+
+    def __init__(self, result: GateResult) -> None:
+        super().__init__(
+            "This session cannot start yet: " + "; ".join(r.message for r in result.reasons)
+        )
+        self.result = result
+
+
+@dataclass(frozen=True)
+class JoinLink:
+    link: Link
+    token: str
+
+
+class Schedule:
+    def __init__(
+        self,
+        db: Database,
+        ring: KeyRing,
+        clients: Clients,
+        links: Links,
+        gatekeeper: Gatekeeper,
+        join_early_minutes: int,
+        log: SessionLog,
+    ) -> None:
+        self.log = log
+        self.db = db
+        self.ring = ring
+        self.clients = clients
+        self.links = links
+        self.gatekeeper = gatekeeper
+        self.join_early = timedelta(minutes=join_early_minutes)
+
+    async def create(self, user: StaffView, client_id: str, data: NewAppointment) -> Appointment:
+        client = await self.clients.get(user, client_id, write=True)
+        if data.starts_at < utcnow() - timedelta(minutes=5):
+            raise PlayroomError("A session cannot be scheduled in the past.")
+        appointment = Appointment(
+            id=new_id(),
+            client_id=client.id,
+            therapist_id=user.id,
+            starts_at=data.starts_at,
+            ends_at=data.starts_at + timedelta(minutes=data.minutes),
+            status="scheduled",
+            relay_only=data.relay_only,
+            created_at=utcnow(),
+        )
+        async with self.db.session() as session:
+            session.add(appointment)
+        await self.log.append(
+            session_stream(appointment.id),
+            "session.scheduled",
+            staff_actor(user.id),
+            {"starts_at": appointment.starts_at.isoformat(), "minutes": data.minutes},
+        )
+        for role in JOIN_ROLES if data.parent_link else JOIN_ROLES[:1]:
+            await self.issue_join_link(user, appointment.id, role)
+        return appointment
+
+    async def get(self, user: StaffView, appointment_id: str) -> Appointment:
+        async with self.db.session() as session:
+            row = (
+                await session.get(Appointment, appointment_id)
+                if len(appointment_id) <= 32
+                else None
+            )
+        if row is None:
+            raise NotFound("There is no such session.")
+        if user.role is not Role.THERAPIST or row.therapist_id != user.id:
+            raise Forbidden("This session is not yours.")
+        return row
+
+    async def for_client(self, user: StaffView, client_id: str) -> list[Appointment]:
+        await self.clients.get(user, client_id)
+        return await self.appointments(client_id)
+
+    async def appointments(
+        self, client_id: str, session: AsyncSession | None = None
+    ) -> list[Appointment]:
+        """The client's sessions, earliest first (the caller has checked access)."""
+        async with self.db.read(session) as session:
+            rows = await session.scalars(
+                sa.select(Appointment)
+                .where(Appointment.client_id == client_id)
+                .order_by(Appointment.starts_at)
+            )
+            return list(rows)
+
+    async def for_therapist_today(self, user: StaffView) -> list[Appointment]:
+        day = self.gatekeeper.today()
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(Appointment)
+                .where(
+                    Appointment.therapist_id == user.id,
+                    Appointment.status.in_(("scheduled", "open")),
+                )
+                .order_by(Appointment.starts_at)
+            )
+            return [r for r in rows if self.gatekeeper.today(r.starts_at) == day]
+
+    async def issue_join_link(self, user: StaffView, appointment_id: str, role: str) -> JoinLink:
+        """A join link bound to this session and role, valid from shortly before the start
+        until the end; any earlier link for the same role is revoked."""
+        if role not in JOIN_ROLES:
+            raise PlayroomError("Unknown role for a join link.")
+        appointment = await self.get(user, appointment_id)
+        if appointment.status in ("ended", "cancelled"):
+            raise PlayroomError("This session has ended.")
+        for old in await self.join_links(user, appointment_id):
+            if old.link.role == role and old.link.revoked_at is None:
+                await self.links.revoke(old.link.id)
+                await self.log.append(
+                    session_stream(appointment_id),
+                    "link.revoked",
+                    staff_actor(user.id),
+                    {"link": old.link.id, "role": role},
+                )
+        issued = await self.links.issue(
+            LinkKind.JOIN,
+            appointment.client_id,
+            role,
+            appointment.starts_at - self.join_early,
+            appointment.ends_at,
+            user.id,
+            appointment_id=appointment.id,
+        )
+        await self.log.append(
+            session_stream(appointment.id),
+            "link.issued",
+            staff_actor(user.id),
+            {"link": issued.link.id, "role": role, "expires_at": appointment.ends_at.isoformat()},
+        )
+        return JoinLink(issued.link, issued.token)
+
+    async def join_links(self, user: StaffView, appointment_id: str) -> list[JoinLink]:
+        """The session's join links; tokens are re-made from their rows (Ed25519 signatures
+        are deterministic), so no token is ever stored."""
+        await self.get(user, appointment_id)
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(Link)
+                .where(Link.appointment_id == appointment_id)
+                .order_by(Link.created_at)
+            )
+            links = list(rows)
+        return [
+            JoinLink(
+                link,
+                tokens.issue(
+                    self.ring,
+                    Claims(link.kind, link.id, link.role, link.not_before, link.expires_at),
+                ),
+            )
+            for link in links
+        ]
+
+    async def open_room(self, user: StaffView, appointment_id: str) -> Appointment:
+        """Open the room, asking the gate at this moment. Raises GateClosed with reasons."""
+        appointment = await self.get(user, appointment_id)
+        if appointment.status in ("ended", "cancelled"):
+            raise PlayroomError("This session has ended.")
+        result = await self.gatekeeper.evaluate(appointment.client_id, therapist_id=user.id)
+        await self.log.append(
+            session_stream(appointment.id),
+            "gate.evaluated",
+            staff_actor(user.id),
+            {"open": result.is_open, "reasons": [[r.code, r.item] for r in result.reasons]},
+        )
+        if not result.is_open:
+            raise GateClosed(result)
+        if result.sign_off_items:  # open only because a supervisor signed the answers off
+            await self.log.append(
+                session_stream(appointment.id),
+                "gate.signed_off",
+                staff_actor(user.id),
+                {"items": list(result.sign_off_items)},
+            )
+        async with self.db.session() as session:
+            row = await session.get(Appointment, appointment_id)
+            assert row is not None
+            row.status = "open"
+        appointment.status = "open"
+        return appointment
+
+    async def end(self, user: StaffView, appointment_id: str, status: str = "ended") -> None:
+        """End or cancel a session: its links stop working at once.
+
+        The log is sealed first: an ended session must have its end checkpoint (a session
+        log verifies against that), so a crash between the two steps leaves a session still
+        open with a sealed log, which ending it again seals once more, never an ended session
+        whose log looks cut short."""
+        await self.get(user, appointment_id)
+        stream = session_stream(appointment_id)
+        await self.log.append(stream, f"session.{status}", staff_actor(user.id))
+        await self.log.checkpoint(stream, "end")  # the record is sealed
+        async with self.db.session() as session:
+            row = await session.get(Appointment, appointment_id)
+            assert row is not None
+            row.status = status
+        await self.links.revoke_for_appointment(appointment_id)
+
+    async def by_join_token(
+        self, token: str, now: datetime | None = None
+    ) -> tuple[Link, Appointment]:
+        link = await self.links.verify(token, LinkKind.JOIN, now)
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, link.appointment_id or "")
+        if appointment is None or appointment.status in ("ended", "cancelled"):
+            raise tokens.TokenError("This session has ended.")
+        return link, appointment

@@ -1,0 +1,143 @@
+"""The signalling WebSocket (``/ws``). Authenticated by the staff cookie or a join link,
+bounded in size and rate; a bad message is answered with an error frame and the connection
+stays up. See ``docs/protocol.md``.
+
+A message that enters a room whose home is another node (``relay.py``) turns the socket into
+an edge of that room: from then on its frames are forwarded there and run by the same
+handlers (``serve_remote``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import WSMsgType, web
+
+from server.access.auth import current_user
+from server.access.proxy import own_origins
+from server.access.ratelimit import RateLimiter
+from server.access.tokens import TokenError
+from server.appkeys import ACCOUNTS, HUB, SETTINGS, WHITEBOARDS
+from server.care.schedule import GateClosed
+from server.edge.lobby import Connection
+from server.exceptions import PlayroomError
+from server.live.hub import Socket
+from server.live.protocol import (
+    MAX_MESSAGE_BYTES,
+    BoardOperation,
+    Incoming,
+    ObjectsFrame,
+    ProtocolError,
+    parse_message,
+)
+from server.live.replies import Error
+from server.live.rooms import LinkInUse
+from server.nodes.relay import MOVED, RELAY, EdgeLink, RemoteSocket
+
+routes = web.RouteTableDef()
+# every frame, before it is read: a flood is cut off here. Messages other than the board's
+# have a lower limit of their own (``connection.py``); the board's is the board's (100 a second)
+FRAMES_PER_SECOND = 200
+
+
+async def dispatch(connection: Connection, message: Incoming | str) -> None:
+    """Handle one message; whatever is refused is answered with an error frame."""
+    try:
+        parsed = parse_message(message) if isinstance(message, str) else message
+        board = isinstance(parsed, BoardOperation | ObjectsFrame)  # the board's own limits
+        if not board and not connection.limiter.allow("self"):
+            raise ProtocolError("rate_limited", "Too many messages; slow down.")
+        await connection.handle(parsed)
+    except GateClosed as exc:
+        await connection.reply(
+            Error(code="gate_closed", message=str(exc), detail=exc.result.as_dict())
+        )
+    except ProtocolError as exc:
+        await connection.reply(Error(code=exc.code, message=str(exc)))
+    except LinkInUse as exc:
+        await connection.reply(Error(code="link_in_use", message=str(exc)))
+    except TokenError as exc:
+        await connection.reply(Error(code="bad_link", message=str(exc)))
+    except PlayroomError as exc:
+        await connection.reply(Error(code="refused", message=str(exc)))
+
+
+async def _finish(app: web.Application, socket: Socket, connection: Connection) -> None:
+    hub = app[HUB]
+    hub.all.discard(socket)
+    for watching in hub.watchers.values():
+        watching.discard(socket)
+    # the handler may be cancelled when the client vanishes: the others must still be told
+    await asyncio.shield(connection.dropped())
+
+
+@routes.get("/ws", name="ws")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in own_origins(request):
+        raise web.HTTPForbidden()  # another site's page cannot use this browser's cookie
+    user = await current_user(request)
+    ws = web.WebSocketResponse(
+        max_msg_size=MAX_MESSAGE_BYTES, heartbeat=request.app[SETTINGS].heartbeat_seconds
+    )
+    await ws.prepare(request)
+    app, relay = request.app, request.app[RELAY]
+    app[HUB].all.add(ws)
+    connection = Connection(app, ws, user)
+    limiter = RateLimiter(FRAMES_PER_SECOND, 1, burst=FRAMES_PER_SECOND, max_keys=1)
+    edge: EdgeLink | None = None
+    try:
+        async for frame in ws:
+            if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            if not limiter.allow("self"):
+                await connection.reply(
+                    Error(code="rate_limited", message="Too many messages; slow down.")
+                )
+                continue
+            text = frame.type is WSMsgType.TEXT
+            data = frame.data if text else frame.data.decode("utf-8", "replace")
+            if edge is None and connection.me is None:
+                try:
+                    message = parse_message(data)
+                except ProtocolError as exc:
+                    await connection.reply(Error(code=exc.code, message=str(exc)))
+                    continue
+                try:
+                    edge = await relay.route(user.id if user else None, message, ws)
+                except PlayroomError as exc:  # the room's home could not be found just now
+                    await connection.reply(Error(code="refused", message=str(exc)))
+                    continue
+                if edge is None:
+                    await dispatch(connection, message)
+                    continue
+            if edge is not None and not await relay.forward(edge, data):
+                # the room's home is gone: the page resumes and finds its new home
+                await ws.close(code=MOVED, message=b"the room moved")
+                break
+            if edge is None:
+                await dispatch(connection, data)
+    finally:
+        if edge is not None:
+            await relay.edge_closed(edge)
+        await _finish(app, ws, connection)
+    return ws
+
+
+async def serve_remote(app: web.Application, socket: RemoteSocket, user_id: str | None) -> None:
+    """A socket held by another node, for a room at home here: the same handlers, in order."""
+    user = await app[ACCOUNTS].get(user_id) if user_id else None
+    connection = Connection(app, socket, user)
+    app[HUB].all.add(socket)
+    try:
+        while (data := await socket.queue.get()) is not None:
+            await dispatch(connection, data)
+    finally:
+        await _finish(app, socket, connection)
+
+
+async def close_all(app: web.Application) -> None:
+    """At shutdown: this node's rooms are given up, sockets close with GOING_AWAY, then
+    every server peer."""
+    await app[RELAY].bus.release_all()
+    await app[HUB].close_all()
+    await app[WHITEBOARDS].close_all()

@@ -1,0 +1,1 @@
+"""Live rooms in memory: rooms and participants, the signalling messages, the hub, places."""

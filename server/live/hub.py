@@ -1,0 +1,220 @@
+"""The signalling hub: every live connection and room in this process, and fan-out.
+
+Rooms hold state (``rooms.py``); the hub knows which connection speaks for which
+participant and sends each message to the right sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+from aiohttp import WSCloseCode
+
+from server.live.places import Places, keep_settings
+from server.live.protocol import (
+    Message,
+    dump_message,
+)
+from server.live.replies import (
+    Lobby,
+    Person,
+)
+from server.live.rooms import Participant, Role, Room, Rooms, State
+from server.nodes.bus import LocalBus
+from server.storage.models import Place
+
+log = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    async def send_str(self, data: str) -> None: ...
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+
+
+def person(p: Participant) -> Person:
+    return Person(**p.public())
+
+
+def about(p: Participant) -> dict[str, str]:
+    """Whom a log entry is about: their id and role, never their name."""
+    return {"participant": p.id, "role": p.role.value}
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.rooms = Rooms()
+        self.sockets: dict[str, Socket] = {}  # participant id -> its socket
+        self.all: set[Socket] = set()
+        self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
+        self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
+        self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
+        self.escalation_tasks: dict[str, asyncio.Task[None]] = {}  # repeating alerts
+        self.places: Places | None = None  # set once the database is open
+        self.bus = LocalBus()  # set by the app: the other nodes, if any
+        self.started = time.time()
+        self.held_until: dict[str, float] = {}  # room taken over -> when its last home was seen
+
+    async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> None:
+        """Push to the dashboards of these supervisors, on whichever node they are open."""
+        to = list(supervisor_ids)
+        await self.bus.broadcast({"op": "watchers", "to": to, "d": dump_message(message)})
+
+    async def deliver_to_watchers(self, supervisor_ids: list[str], data: str) -> None:
+        sockets = [
+            s for sid in supervisor_ids for s in self.watchers.get(sid, set()) if not s.closed
+        ]
+        await asyncio.gather(*(s.send_str(data) for s in sockets), return_exceptions=True)
+
+    async def tell_therapist(self, session_id: str, message: Message) -> None:
+        """Send to the therapist of a live room, on whichever node it lives."""
+        data = dump_message(message)
+        await self.bus.broadcast({"op": "therapist", "room": session_id, "d": data})
+
+    async def deliver_to_therapist(self, session_id: str, data: str) -> None:
+        room = self.rooms.get(session_id)
+        socket = self.sockets.get(room.therapist.id) if room and room.therapist else None
+        if socket is not None and not socket.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await socket.send_str(data)
+
+    async def issue_resume(self, room: Room, participant: Participant) -> str:
+        """A new resume token for ``participant`` (the old one stops working)."""
+        if participant.resume_hash is not None:
+            self.resumable.pop(participant.resume_hash, None)
+        token = secrets.token_urlsafe(32)
+        participant.resume_hash = _hash(token)
+        self.resumable[participant.resume_hash] = (room, participant)
+        if self.places is not None:
+            await self.places.hold(room, participant)
+        return token
+
+    def find_resumable(self, token: str) -> tuple[Room, Participant] | None:
+        return self.resumable.get(_hash(token))
+
+    async def find_place(self, token: str) -> Place | None:
+        """The place a token held before this process started, if it is kept."""
+        return None if self.places is None else await self.places.find(_hash(token))
+
+    def left_of(self, seconds: float, session_id: str) -> float:
+        """What is left of a window of ``seconds`` that began when the room was last live
+        elsewhere: on the node it was taken from, or before this process started."""
+        since = self.held_until.get(session_id, self.started)
+        return seconds - (time.time() - since)
+
+    def put_back(self, room: Room, place: Place, name: str) -> Participant:
+        """After a restart: a place kept in the database, interrupted until they resume."""
+        participant = room.restore(
+            place.participant_id, Role(place.role), name, place.link_id, place.was_waiting
+        )
+        participant.user_id = place.user_id
+        participant.resume_hash = place.token_hash
+        self.resumable[place.token_hash] = (room, participant)
+        return participant
+
+    async def forget(self, participant: Participant, release: bool = True) -> None:
+        """Their place here ends; ``release`` ends it in the database too (not when the room
+        has moved to another node, which takes it from there)."""
+        if participant.resume_hash is not None:
+            self.resumable.pop(participant.resume_hash, None)
+        task = self.grace.pop(participant.id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        if self.places is not None and release:
+            await self.places.release(participant.id)
+
+    async def moved(self, participant: Participant) -> None:
+        """Admitted or sent to the waiting room: a restart takes them back there."""
+        if self.places is not None:
+            await self.places.moved(participant.id, participant.state is State.WAITING)
+
+    def bind(self, participant: Participant, socket: Socket) -> None:
+        self.sockets[participant.id] = socket
+
+    def unbind(self, participant: Participant) -> None:
+        self.sockets.pop(participant.id, None)
+
+    async def send(self, participant: Participant | str, message: Message | str) -> None:
+        """Send ``message`` (or the text of one, already dumped) to one participant."""
+        pid = participant if isinstance(participant, str) else participant.id
+        socket = self.sockets.get(pid)
+        if socket is None or socket.closed:
+            return
+        try:
+            await socket.send_str(message if isinstance(message, str) else dump_message(message))
+        except (ConnectionError, RuntimeError):
+            log.info("send to a closing socket dropped", extra={"event": "send_dropped"})
+
+    async def send_many(self, people: Iterable[Participant], message: Message) -> None:
+        await asyncio.gather(*(self.send(p, message) for p in people))
+
+    async def lobby(self, room: Room) -> None:
+        """Tell the therapist who waits and who is in the room."""
+        therapist = room.therapist
+        if therapist is None:
+            return
+        await self.send(
+            therapist,
+            Lobby(
+                waiting=[person(p) for p in room.waiting()],
+                present=[person(p) for p in room.present()],
+                locked=room.locked,
+            ),
+        )
+
+    async def store_lock(self, room: Room) -> None:
+        """Store the room's lock when storage does not hold it yet, so that a room rebuilt
+        after a restart or on another node comes back locked (``continuity.py``). Only the
+        therapist's own socket changes it, one message at a time, so writes keep their order;
+        one that fails is made again at the next change or the next opening of the room."""
+        if self.places is None or room.stored_locked == room.locked:
+            return
+        locked = room.locked
+        if await keep_settings(self.places.db, room.session_id, room_locked=locked):
+            room.stored_locked = locked
+
+    async def end_room(self, session_id: str, message: Message) -> None:
+        """End a live room from outside it (the session was ended or cancelled)."""
+        room = self.rooms.get(session_id)
+        if room is None:
+            return
+        room.ended = True
+        everyone = [p for p in room.participants.values() if p.state is not State.LEFT]
+        for participant in everyone:
+            participant.set_state(State.LEFT, "the session was ended")
+            await self.forget(participant)
+        await self.send_many(everyone, message)
+        for participant in everyone:
+            await self.disconnect(participant)
+        self.rooms.discard(room)
+
+    async def disconnect(
+        self, participant: Participant, code: int = WSCloseCode.OK, message: bytes = b"done"
+    ) -> None:
+        socket = self.sockets.pop(participant.id, None)
+        if socket is not None and not socket.closed:
+            await socket.close(code=code, message=message)
+
+    async def close_all(self) -> None:
+        """At shutdown: repeating alerts stop, every socket closes with GOING_AWAY."""
+        for task in list(self.escalation_tasks.values()) + list(self.grace.values()):
+            task.cancel()
+        await asyncio.gather(
+            *(
+                s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                for s in list(self.all)
+            ),
+            return_exceptions=True,
+        )

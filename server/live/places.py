@@ -1,0 +1,84 @@
+"""Places in live rooms, kept in the database beside the in-memory hub, so that a server
+restarted mid-session takes everyone straight back when their pages resume; and the live
+room's settings (its lock, whether the others may clear the board), kept on its session for
+the same reason.
+
+A place is found by the SHA-256 of its resume token (the token itself is never stored) and
+names the participant, their role and their link or staff account: nothing personal.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from server.exceptions import STORAGE_FAILURES
+from server.live.rooms import Participant, Room
+from server.storage.db import Database, utcnow
+from server.storage.models import Appointment, Place
+
+log = logging.getLogger(__name__)
+
+
+async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bool:
+    """Store a live room's settings (``room_locked``, ``board_clear_allowed``) on its session,
+    so that the room rebuilt after a restart or on another node has them. False when storage
+    did not take them: the setting holds in this process all the same, and is stored again
+    the next time it changes."""
+    try:
+        async with db.session() as session:
+            await session.execute(
+                sa.update(Appointment).where(Appointment.id == appointment_id).values(**values)
+            )
+    except STORAGE_FAILURES:
+        log.warning("room setting not stored", extra={"event": "room_setting_failed"})
+        return False
+    return True
+
+
+class Places:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def hold(self, room: Room, participant: Participant) -> None:
+        """Record ``participant``'s current token (their older ones stop working)."""
+        assert participant.resume_hash is not None
+        async with self.db.session() as session:
+            await session.execute(sa.delete(Place).where(Place.participant_id == participant.id))
+            session.add(
+                Place(
+                    token_hash=participant.resume_hash,
+                    appointment_id=room.session_id,
+                    participant_id=participant.id,
+                    role=participant.role.value,
+                    link_id=participant.link_id,
+                    user_id=participant.user_id,
+                    was_waiting=participant.state.value == "waiting",
+                    created_at=utcnow(),
+                )
+            )
+
+    async def moved(self, participant_id: str, waiting: bool) -> None:
+        """Admitted, or sent back to the waiting room: where a restart takes them back to."""
+        async with self.db.session() as session:
+            await session.execute(
+                sa.update(Place)
+                .where(Place.participant_id == participant_id)
+                .values(was_waiting=waiting)
+            )
+
+    async def release(self, participant_id: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(sa.delete(Place).where(Place.participant_id == participant_id))
+
+    async def find(self, token_hash: str) -> Place | None:
+        async with self.db.session() as session:
+            return await session.get(Place, token_hash)
+
+    async def of_room(self, appointment_id: str) -> list[Place]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(Place).where(Place.appointment_id == appointment_id)
+            )
+            return list(rows)

@@ -1,0 +1,227 @@
+"""Messages the server sends: pydantic models, dumped with ``protocol.dump_message``.
+See ``docs/protocol.md``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.live.protocol import (
+    Candidate,
+    Description,
+    Message,
+)
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    role: str
+    name: str
+    state: str
+
+
+class RoomOpened(Message):
+    type: Literal["room_opened"] = "room_opened"
+    session: str
+    you: Person | None = None
+    ice: dict[str, Any] | None = None
+    resume: str | None = None
+
+
+class Joined(Message):
+    """To a joiner: who they are in the room, and how to reach the others."""
+
+    type: Literal["joined"] = "joined"
+    you: Person
+    ice: dict[str, Any]
+    starts_at: str
+    ends_at: str
+    resume: str
+
+
+class Lobby(Message):
+    """To the therapist: everyone waiting and everyone in the room."""
+
+    type: Literal["lobby"] = "lobby"
+    waiting: list[Person]
+    present: list[Person]
+    locked: bool
+
+
+class Waiting(Message):
+    """To a joiner: you are in the waiting room (again)."""
+
+    type: Literal["waiting"] = "waiting"
+    message: str = ""
+
+
+class Admitted(Message):
+    """To someone admitted: who is in the room. The newcomer offers to each of them."""
+
+    type: Literal["admitted"] = "admitted"
+    present: list[Person]
+
+
+class PeerJoined(Message):
+    type: Literal["peer_joined"] = "peer_joined"
+    participant: Person
+
+
+class PeerState(Message):
+    """Someone's connection changed: interrupted (reconnecting...), reconnected, lost."""
+
+    type: Literal["peer_state"] = "peer_state"
+    participant: str
+    state: str
+    role: str
+
+
+class EscalationInfo(Message):
+    """To the therapist: the escalation, and everything needed to act on it now."""
+
+    type: Literal["escalation"] = "escalation"
+    escalation: dict[str, Any]
+
+
+class EscalationAlert(Message):
+    """To a supervisor's dashboard: a new (or still open) escalation in their team."""
+
+    type: Literal["escalation_alert"] = "escalation_alert"
+    escalation: dict[str, Any]
+    therapist: str
+
+
+class EscalationUpdate(Message):
+    type: Literal["escalation_update"] = "escalation_update"
+    escalation: dict[str, Any]
+
+
+class PlanStarted(Message):
+    """To the therapist: walk through the plan agreed in advance, step by step."""
+
+    type: Literal["plan"] = "plan"
+    participant: str
+    case: str
+    steps: list[dict[str, Any]]
+
+
+class PlanRecorded(Message):
+    type: Literal["plan_recorded"] = "plan_recorded"
+    case: str
+    step: str
+    outcome: str
+
+
+class Resumed(Message):
+    """To someone back within the grace window: a new resume token, and where they are.
+
+    Their media connections are kept and restarted (ICE restart), not replaced."""
+
+    type: Literal["resumed"] = "resumed"
+    you: Person
+    ice: dict[str, Any]
+    resume: str
+    present: list[Person] = []  # everyone in the room: restart ICE with them, offer to new
+
+
+class PeerLeft(Message):
+    type: Literal["peer_left"] = "peer_left"
+    participant: str
+    reason: str
+
+
+class Relayed(Message):
+    """A signal as its receiver gets it; relayed with ``relayed``, which writes the same."""
+
+    type: Literal["signal"] = "signal"
+    sender: str = Field(serialization_alias="from")
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+
+def relayed(sender: str, description: Description | None, candidate: Candidate | None) -> str:
+    """The text of ``Relayed(sender=..., description=..., candidate=...)``, written from a
+    plain dict: what it carries was validated as it came in (``Signal``), and building the
+    model would validate it all again, for every ICE candidate of every call."""
+    doc: dict[str, Any] = {"v": 1, "type": "signal", "from": sender}
+    if description is not None:
+        doc["description"] = description
+    if candidate is not None:
+        doc["candidate"] = candidate
+    return pydantic_core.to_json(doc, by_alias=True, exclude_none=True).decode()
+
+
+class ServerAnswer(Message):
+    """The server's answer for the browser's data connection."""
+
+    type: Literal["server_signal"] = "server_signal"
+    description: Description
+
+
+class BoardFrame(Message):
+    """One message of the board (``snapshot_part``, ``snapshot``, ``change``, ``error``), as
+    the ``board`` data channel carries it, to someone whose board is on the socket."""
+
+    type: Literal["board"] = "board"
+    message: dict[str, Any]
+
+
+class ObjectsReply(Message):
+    """One message of the ``objects`` data channel, to someone whose board is on the socket:
+    a JSON message (``ready``, ``shared``, ``error``, ``object``, ``object_end``) in
+    ``message``, or a chunk of a picture's bytes in base64 in ``chunk``."""
+
+    type: Literal["objects"] = "objects"
+    message: dict[str, Any] | None = None
+    chunk: str | None = None
+
+
+class Notice(Message):
+    """Something the person should know, e.g. a second device tried their link."""
+
+    type: Literal["notice"] = "notice"
+    code: str
+    message: str
+    participant: str | None = None
+
+
+class FlagRaised(Message):
+    type: Literal["flag"] = "flag"
+    sender: str = Field(serialization_alias="from")
+    kind: str
+
+
+class Declined(Message):
+    type: Literal["declined"] = "declined"
+    message: str = ""
+
+
+class RatingRequest(Message):
+    """To the young person: how was today? (four faces)"""
+
+    type: Literal["rating_request"] = "rating_request"
+
+
+class Removed(Message):
+    type: Literal["removed"] = "removed"
+
+
+class RoomEnded(Message):
+    type: Literal["room_ended"] = "room_ended"
+    reason: str = "The session has ended."
+
+
+class Pong(Message):
+    type: Literal["pong"] = "pong"
+    n: int = 0
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    detail: dict[str, Any] | None = None

@@ -1,0 +1,37 @@
+"""Checking session descriptions before they are relayed: they must parse and offer media."""
+
+from __future__ import annotations
+
+from aiortc.sdp import SessionDescription
+
+from server.live.protocol import (
+    ProtocolError,
+)
+
+USABLE = {"audio", "video", "application"}
+
+
+def check_sdp(sdp: str) -> SessionDescription:
+    """Refuse a description that does not parse or offers no usable media; the parsed
+    description otherwise."""
+    if not sdp.startswith("v=0"):
+        raise ProtocolError("bad_sdp", "The session description does not parse.")
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:
+        # aiortc's parser is not written for hostile input: besides ValueError and its kin
+        # it asserts that c= and m= lines match, and a format with no rtpmap line ends in
+        # StopIteration. Whatever it raises, the description does not parse.
+        raise ProtocolError("bad_sdp", "The session description does not parse.") from exc
+    if not any(m.kind in USABLE and m.port != 0 for m in parsed.media):
+        raise ProtocolError("bad_sdp", "The session description offers no usable media.")
+    return parsed
+
+
+def sending(parsed: SessionDescription) -> set[str]:
+    """The kinds of media (audio, video) this description says its side sends."""
+    return {
+        m.kind
+        for m in parsed.media
+        if m.kind in ("audio", "video") and m.port != 0 and m.direction in ("sendrecv", "sendonly")
+    }

@@ -1,0 +1,1 @@
+"""Several server nodes: the Redis bus between them and signalling relayed across them."""

@@ -1,0 +1,392 @@
+"""Signalling across nodes: a browser's socket on one node (its edge) speaking for a room whose
+home is another node. The edge forwards each frame to the home over the bus; the home runs
+the connection's handlers as if the socket were its own (``RemoteSocket``) and its replies go
+back the same way. Media and the data connection to the server go to the home directly.
+
+Envelopes (``op``), to a room's home: ``open`` (a socket arrives, with the staff account it
+signed in as), ``frame`` (one message from the browser), ``closed`` (the browser's socket
+closed), ``call`` (run ``summaries`` or ``end_room`` for a room here); to an edge: ``send``,
+``close``, ``result``; to every node: ``watchers`` (an escalation for supervisors'
+dashboards), ``therapist`` (a message for a room's therapist) and ``node_gone``.
+
+A dead node is found two ways: a message to it reaches nobody (and every node is told at
+once), or its liveness key lapses (checked every second). An edge whose home is gone closes
+the browser's socket with 1012 (service restart): the page resumes, and its room is taken
+over by a live node, which rebuilds it from the database. A home whose edge is gone treats
+its sockets as dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from server.access.tokens import TokenError
+from server.appkeys import HUB, SCHEDULE, SESSION_LOG, WHITEBOARDS
+from server.live.protocol import (
+    MAX_BACKLOG_BYTES,
+    TOO_SLOW,
+    Incoming,
+    Join,
+    Observe,
+    OpenRoom,
+    Resume,
+    dump_message,
+)
+from server.live.quality import write_summaries
+from server.live.replies import RoomEnded
+from server.nodes.bus import Envelope, LocalBus
+
+log = logging.getLogger(__name__)
+MOVED = 1012  # "service restart": the page resumes at once, and finds the room's new home
+CALL_TIMEOUT = 5.0
+
+
+class RemoteSocket:
+    """The home's end of a socket held by another node (the ``Socket`` the hub sends to)."""
+
+    def __init__(self, relay: Relay, conn: str, edge: str) -> None:
+        self.relay, self.conn, self.edge = relay, conn, edge
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def send_str(self, data: str) -> None:
+        if self._closed:
+            raise ConnectionResetError("socket closed")
+        envelope = {"op": "send", "conn": self.conn, "d": data, "from": self.relay.bus.node_id}
+        if not await self.relay.bus.send(self.edge, envelope):
+            self.gone()  # the page resumes: its edge is asked to close it, if it is there
+            await self.relay.bus.send(self.edge, {"op": "close", "conn": self.conn, "code": MOVED,
+                                                  "reason": "the room moved"})  # fmt: skip
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
+        if self._closed:
+            return False
+        self.gone()
+        envelope = {"op": "close", "conn": self.conn, "code": code, "reason": message.decode()}
+        await self.relay.bus.send(self.edge, envelope)
+        return True
+
+    def gone(self) -> None:
+        """No more frames: the connection's loop ends, and runs what a drop runs."""
+        if not self._closed:
+            self._closed = True
+            self.queue.put_nowait(None)
+
+
+@dataclass
+class EdgeLink:
+    """A browser's socket on this node, whose room is at home on ``home``. What the home
+    sends waits in ``outbox`` for this socket alone: a slow browser holds up nobody else."""
+
+    conn: str
+    home: str
+    ws: web.WebSocketResponse
+    room_id: str
+    outbox: asyncio.Queue[str | tuple[int, str]] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # characters waiting in outbox
+
+    def push(self, data: str) -> bool:
+        """Queue a frame for the browser; False, queuing nothing, past the backlog bound."""
+        if self.queued + len(data) > MAX_BACKLOG_BYTES:
+            return False
+        self.queued += len(data)
+        self.outbox.put_nowait(data)
+        return True
+
+    def shut(self, code: int, reason: str) -> None:
+        """Close the browser's socket now: what still waits for it is dropped."""
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.queued = 0
+        self.outbox.put_nowait((code, reason))
+
+    async def write(self) -> None:
+        """Until the home closes it: frames to the browser, in order."""
+        while True:
+            item = await self.outbox.get()
+            if isinstance(item, tuple):
+                await self.ws.close(code=item[0], message=item[1].encode())
+                return
+            self.queued -= len(item)
+            if self.ws.closed:
+                continue
+            try:
+                await self.ws.send_str(item)
+            except (ConnectionError, RuntimeError):
+                log.info("send to a closing socket dropped", extra={"event": "send_dropped"})
+
+
+class Relay:
+    """This node's half of every socket relayed between nodes, and cross-node calls."""
+
+    def __init__(self, app: web.Application, bus: LocalBus) -> None:
+        self.app, self.bus = app, bus
+        self.edges: dict[str, EdgeLink] = {}  # conn -> a socket here, its room elsewhere
+        self.remotes: dict[str, RemoteSocket] = {}  # conn -> a socket elsewhere, its room here
+        self.calls: dict[str, asyncio.Future[None]] = {}
+        self.serve: Callable[[web.Application, RemoteSocket, str | None], Awaitable[None]]
+        self._watch: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        bus.handler = self.on_envelope
+        bus.on_lost = self.evict
+
+    async def start(self) -> None:
+        if self.bus.shared:
+            self._watch = asyncio.create_task(self._watch_nodes())
+
+    async def close(self) -> None:
+        self._closing = True  # the watch ends at its next turn even if its cancel is lost
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- the edge: where the browser's socket is
+
+    async def route(self, user_id: str | None, message: Incoming, ws: Any) -> EdgeLink | None:
+        """Where a message that enters a room goes: None when the room's home is this node."""
+        if not self.bus.shared or not isinstance(ws, web.WebSocketResponse):
+            return None
+        if isinstance(message, OpenRoom | Observe) and user_id is None:
+            return None  # refused here: nobody claims a room for a stranger
+        room_id = await self._room_of(message)
+        if room_id is None:
+            return None  # not a room (or a bad link): answered here
+        for _ in range(2):
+            claim = await self.bus.claim(room_id)
+            if claim.home == self.bus.node_id:
+                seen = claim.seen
+                if seen is None and (
+                    claim.taken_from is not None or (claim.fresh and isinstance(message, Resume))
+                ):
+                    # its node died before it ever renewed, or Redis has lost its keys (it
+                    # runs without persistence) while the room may have been live a moment
+                    # ago: count from now, not from when this node started
+                    seen = time.time()
+                await self._adopted(room_id, seen)
+                return None
+            link = EdgeLink(secrets.token_hex(12), claim.home, ws, room_id)
+            self.edges[link.conn] = link  # before the open: what the home sends may be quick
+            opening = {"op": "open", "conn": link.conn, "edge": self.bus.node_id, "user": user_id}
+            try:
+                delivered = await self.bus.send(link.home, opening)
+            except asyncio.CancelledError:
+                self._spawn(self.edge_closed(link))  # the handler went: the home lets it go too
+                raise
+            if delivered:
+                self._spawn(link.write())
+                return link
+            # its home is gone (and "node_gone" may have taken the link out already): the
+            # next claim takes the room
+            self.edges.pop(link.conn, None)
+        return None
+
+    async def _adopted(self, room_id: str, seen: float | None) -> None:
+        hub = self.app[HUB]
+        if room_id in hub.rooms.by_session:
+            return
+        self.app[WHITEBOARDS].forget(room_id)  # another node may have drawn on it since
+        if seen is not None:
+            hub.held_until[room_id] = seen
+
+    async def _room_of(self, message: Incoming) -> str | None:
+        match message:
+            case OpenRoom() | Observe():
+                return message.session
+            case Join():
+                try:
+                    _, appointment = await self.app[SCHEDULE].by_join_token(message.token)
+                except TokenError:
+                    return None
+                return appointment.id
+            case Resume():
+                hub = self.app[HUB]
+                found = hub.find_resumable(message.token)
+                if found is not None:
+                    return found[0].session_id
+                place = await hub.find_place(message.token)
+                return place.appointment_id if place is not None else None
+        return None
+
+    async def forward(self, link: EdgeLink, data: str) -> bool:
+        envelope = {"op": "frame", "conn": link.conn, "d": data, "from": self.bus.node_id}
+        return await self.bus.send(link.home, envelope)
+
+    async def edge_closed(self, link: EdgeLink) -> None:
+        """The browser's socket closed here: its home runs what a drop runs."""
+        link.outbox.put_nowait((WSCloseCode.OK, ""))  # ends its writer
+        if self.edges.pop(link.conn, None) is not None:
+            await self.bus.send(link.home, {"op": "closed", "conn": link.conn})
+
+    def _moved(self, link: EdgeLink) -> None:
+        """Close the browser's socket with 1012 (it resumes at the room's new home), and tell
+        the old home, in case it is alive after all, that its socket is gone."""
+        self.edges.pop(link.conn, None)
+        log.info("room's home gone", extra={"event": "home_gone", "node": link.home})
+        link.outbox.put_nowait((MOVED, "the room moved"))
+        self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
+
+    def _too_slow(self, link: EdgeLink) -> None:
+        """The browser has not read what its room sent for so long that the backlog bound is
+        reached: its socket is closed (it resumes, and gets the room afresh) and its home
+        runs what a drop runs."""
+        self.edges.pop(link.conn, None)
+        log.info("socket too slow: closed", extra={"event": "edge_too_slow"})
+        link.shut(TOO_SLOW, "too slow to keep up")
+        self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
+
+    # -- the home: where the room is
+
+    def _open(self, envelope: Envelope) -> None:
+        socket = RemoteSocket(self, str(envelope["conn"]), str(envelope["edge"]))
+        self.remotes[socket.conn] = socket  # now, before the frames that follow
+        user = str(envelope["user"]) if envelope.get("user") else None
+        self._spawn(self._serve_remote(socket, user))
+
+    async def _serve_remote(self, socket: RemoteSocket, user_id: str | None) -> None:
+        try:
+            await self.serve(self.app, socket, user_id)
+        finally:
+            self.remotes.pop(socket.conn, None)
+
+    async def evict(self, room_id: str) -> None:
+        """Another node holds this room now: everyone here goes to it (their pages resume)."""
+        hub = self.app[HUB]
+        room = hub.rooms.get(room_id)
+        self.app[WHITEBOARDS].forget(room_id)
+        if room is None:
+            return
+        room.moved = True
+        hub.rooms.discard(room)
+        for participant in list(room.participants.values()):
+            await hub.forget(participant, release=False)
+            await hub.disconnect(participant, code=MOVED, message=b"the room moved")
+
+    # -- calls to a room's home
+
+    async def at_home(self, room_id: str, name: str) -> None:
+        """Run ``name`` (``summaries`` or ``end_room``) where the room lives."""
+        home = await self.bus.home_of(room_id)
+        if home is None or home == self.bus.node_id:
+            await self._call(name, room_id)
+            return
+        call_id = secrets.token_hex(12)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.calls[call_id] = future
+        envelope = {
+            "op": "call", "id": call_id, "from": self.bus.node_id, "name": name, "room": room_id,
+        }  # fmt: skip
+        try:
+            if await self.bus.send(home, envelope):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(future, CALL_TIMEOUT)
+            else:
+                await self._call(name, room_id)
+        finally:
+            self.calls.pop(call_id, None)
+
+    async def _call(self, name: str, room_id: str) -> None:
+        hub = self.app[HUB]
+        if name == "summaries":
+            room = hub.rooms.get(room_id)
+            if room is not None:  # the quality of a live room's links, before the log is sealed
+                await write_summaries(self.app[SESSION_LOG], room)
+        elif name == "end_room":
+            await hub.end_room(room_id, RoomEnded())
+
+    async def _answer_call(self, envelope: Envelope) -> None:
+        try:
+            await self._call(str(envelope["name"]), str(envelope["room"]))
+        finally:
+            await self.bus.send(str(envelope["from"]), {"op": "result", "id": envelope["id"]})
+
+    # -- every envelope
+
+    async def on_envelope(self, envelope: Envelope) -> None:
+        """From the bus. Never waits on a connection's work: that is queued, in order."""
+        op, conn = envelope.get("op"), str(envelope.get("conn", ""))
+        hub = self.app[HUB]
+        if op == "frame" and conn in self.remotes:
+            self.remotes[conn].queue.put_nowait(str(envelope["d"]))
+        elif op == "frame" and envelope.get("from"):  # a socket this home no longer serves
+            reply = {"op": "close", "conn": conn, "code": MOVED, "reason": "the room moved"}
+            self._spawn(self.bus.send(str(envelope["from"]), reply))
+        elif op == "send" and conn in self.edges:
+            if not self.edges[conn].push(str(envelope["d"])):
+                self._too_slow(self.edges[conn])
+        elif op == "send" and envelope.get("from"):  # a socket this edge no longer holds
+            self._spawn(self.bus.send(str(envelope["from"]), {"op": "closed", "conn": conn}))
+        elif op == "open":
+            self._open(envelope)
+        elif op == "closed" and conn in self.remotes:
+            self.remotes[conn].gone()
+        elif op == "close" and conn in self.edges:
+            link, code = self.edges.pop(conn), int(envelope.get("code", WSCloseCode.OK))
+            if code == TOO_SLOW:  # what waits is what it could not keep up with
+                link.shut(code, str(envelope["reason"]))
+            else:  # after what waits (the room's last words)
+                link.outbox.put_nowait((code, envelope["reason"]))
+        elif op == "watchers":
+            self._spawn(hub.deliver_to_watchers(list(envelope["to"]), str(envelope["d"])))
+        elif op == "therapist":
+            self._spawn(hub.deliver_to_therapist(str(envelope["room"]), str(envelope["d"])))
+        elif op == "node_gone":
+            self._gone({str(envelope["node"])})
+        elif op == "call":
+            self._spawn(self._answer_call(envelope))
+        elif op == "result":
+            future = self.calls.get(str(envelope["id"]))
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def _spawn(self, work: Awaitable[object]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch_nodes(self) -> None:
+        """Every second: edges whose home is gone, and homes whose edge is gone. Ends at the
+        turn after closing: a cancel that reaches the Redis client as it times out a read can
+        come out as a timeout error, which ``alive`` answers like any Redis failure."""
+        while not self._closing:
+            await asyncio.sleep(1.0)  # the watch interval itself
+            nodes = {link.home for link in self.edges.values()}
+            nodes |= {socket.edge for socket in self.remotes.values()}
+            try:
+                self._gone(nodes - await self.bus.alive(nodes))
+            except Exception:  # the watch goes on
+                log.exception("watch failed", extra={"event": "watch_failed"})
+
+    def _gone(self, nodes: set[str]) -> None:
+        """These nodes are dead: sockets relayed to them move, and theirs here drop."""
+        for link in [link for link in self.edges.values() if link.home in nodes]:
+            self._moved(link)
+        for socket in [s for s in self.remotes.values() if s.edge in nodes]:
+            socket.gone()
+
+
+async def tell(bus: LocalBus, op: str, message: Any, **fields: Any) -> None:
+    """Send a server message to every node (``watchers`` or ``therapist``)."""
+    await bus.broadcast({"op": op, "d": dump_message(message), **fields})
+
+
+RELAY = web.AppKey("relay", Relay)  # here, not in appkeys.py, which this module imports

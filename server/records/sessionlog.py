@@ -1,0 +1,272 @@
+"""The tamper-evident log of each session (and of each client, for what happens outside a
+session, such as sign-offs).
+
+Each entry holds what happened (``kind``), who did it (``actor``: a staff id, a role and a
+participant id, or ``system``) and sealed details; the SHA-256 of the details (with a random
+salt, so the digest reveals nothing) goes into the entry's hash along with its position, time
+and the hash of the entry before it, and the server signs that hash with its Ed25519 key. A
+signed checkpoint of the head is written at the end of a session and at regular intervals,
+and each checkpoint is also written to the application's log (event ``log_checkpoint``) so
+that a copy can be kept outside the database.
+
+Someone who can write to the database but does not hold the signing key cannot add an entry
+(no valid signature), change one (its hash no longer matches), remove one (a gap in the
+positions), or move one (its hash names another position) without ``verify`` naming that
+entry (``server/records/verify.py``). Removing the newest entries is caught by the next checkpoint;
+removing them with that checkpoint, by the session's end checkpoint (which an ended session
+must have) or by a checkpoint kept outside the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.crypto.keys import KeyRing
+from server.crypto.sealed import seal, unseal
+from server.exceptions import DecryptionError
+from server.records.verify import (
+    Anchor,
+    Finding,
+    Report,
+    Verifier,
+    Witness,
+    checkpoint_message,
+    entry_hash,
+    entry_message,
+    genesis,
+)
+from server.storage.db import Database, utcnow
+from server.storage.ids import is_id
+from server.storage.models import Appointment, LogCheckpoint, LogEntry, new_id
+
+__all__ = [
+    "Entry",
+    "Finding",
+    "Report",
+    "SessionLog",
+    "Witness",
+    "client_stream",
+    "entry_hash",
+    "genesis",
+    "participant_actor",
+    "session_stream",
+    "staff_actor",
+    "views_stream",
+]
+
+log = logging.getLogger(__name__)
+
+
+def session_stream(appointment_id: str) -> str:
+    return f"session:{appointment_id}"
+
+
+def client_stream(client_id: str) -> str:
+    return f"client:{client_id}"
+
+
+def views_stream(appointment_id: str) -> str:
+    """Who looked at or exported a session's record: a log of its own, so a sealed session
+    log stays sealed."""
+    return f"views:{appointment_id}"
+
+
+def staff_actor(user_id: str) -> str:
+    return f"staff:{user_id}"
+
+
+def participant_actor(role: str, participant_id: str) -> str:
+    return f"{role}:{participant_id}"
+
+
+async def _head(session: AsyncSession, stream: str) -> sa.Row[int, str] | None:
+    """The newest entry's position and hash."""
+    return (
+        await session.execute(
+            sa.select(LogEntry.seq, LogEntry.hash)
+            .where(LogEntry.stream == stream)
+            .order_by(LogEntry.seq.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def _write_lock(session: AsyncSession, stream: str) -> None:
+    """Hold the database's write lock for ``stream`` until the transaction ends, so that
+    reading the head and writing after it are one step for every server."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(stream.encode()).digest()[:8], "big", signed=True)
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    else:  # SQLite: a write statement first takes its one write lock (waiting if need be)
+        await session.execute(sa.update(LogEntry).where(sa.false()).values(seq=LogEntry.seq))
+
+
+@dataclass
+class Entry:
+    """An entry as read back: its details opened."""
+
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    details: dict[str, Any]
+
+
+class SessionLog:
+    def __init__(self, db: Database, ring: KeyRing) -> None:
+        self.db = db
+        self.ring = ring
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def append(
+        self, stream: str, kind: str, actor: str, details: dict[str, Any] | None = None
+    ) -> int:
+        """Add an entry at the head of ``stream``; returns its position. Writers of one stream
+        take turns: within a process by a lock, across servers by the database's own lock."""
+        async with self._locks[stream]:
+            for _ in range(5):
+                try:
+                    return await self._append(stream, kind, actor, details or {})
+                except IntegrityError:
+                    continue  # a writer that does not take the lock: read the head again
+            raise RuntimeError("the log could not be appended to")
+
+    async def _append(self, stream: str, kind: str, actor: str, details: dict[str, Any]) -> int:
+        async with self.db.session() as session:
+            await _write_lock(session, stream)
+            head = await _head(session, stream)
+            seq, prev = (head.seq + 1, head.hash) if head else (1, genesis(stream))
+            plain = json.dumps({"salt": secrets.token_hex(16), **details}, sort_keys=True)
+            digest = hashlib.sha256(plain.encode()).hexdigest()
+            at = utcnow()
+            hash_hex = entry_hash(stream, seq, at, kind, actor, digest, prev)
+            row = LogEntry(
+                id=new_id(),
+                stream=stream,
+                seq=seq,
+                at=at,
+                kind=kind,
+                actor=actor,
+                digest=digest,
+                prev_hash=prev,
+                hash=hash_hex,
+                signature=self.ring.sign(entry_message(hash_hex)),
+            )
+            seal(self.ring, row, "details_enc", plain)
+            session.add(row)
+        return seq
+
+    async def checkpoint(self, stream: str, reason: str = "interval") -> LogCheckpoint | None:
+        """Sign the head of ``stream`` (nothing to do for an empty log, or an unchanged one
+        unless the session is ending)."""
+        async with self._locks[stream], self.db.session() as session:
+            head = await _head(session, stream)
+            if head is None:
+                return None
+            last = await session.scalar(
+                sa.select(sa.func.max(LogCheckpoint.seq)).where(LogCheckpoint.stream == stream)
+            )
+            if last == head.seq and reason != "end":
+                return None
+            cp = LogCheckpoint(
+                id=new_id(),
+                stream=stream,
+                seq=head.seq,
+                head_hash=head.hash,
+                reason=reason,
+                signed_at=utcnow(),
+                signature=b"",
+            )
+            cp.signature = self.ring.sign(checkpoint_message(cp))
+            session.add(cp)
+        # a witness outside the database: ids and hashes only, neither of them personal
+        log.info(
+            "log checkpoint",
+            extra={
+                "event": "log_checkpoint",
+                "stream": stream,
+                "seq": cp.seq,
+                "head": cp.head_hash,
+            },
+        )
+        return cp
+
+    async def unsealed_streams(self) -> list[str]:
+        """Streams with entries newer than their last checkpoint."""
+        async with self.db.session() as session:
+            heads = sa.select(LogEntry.stream, sa.func.max(LogEntry.seq).label("seq")).group_by(
+                LogEntry.stream
+            )
+            sealed = sa.select(
+                LogCheckpoint.stream, sa.func.max(LogCheckpoint.seq).label("seq")
+            ).group_by(LogCheckpoint.stream)
+            h, c = heads.subquery(), sealed.subquery()
+            rows = await session.execute(
+                sa.select(h.c.stream)
+                .outerjoin(c, c.c.stream == h.c.stream)
+                .where(sa.or_(c.c.seq.is_(None), c.c.seq < h.c.seq))
+            )
+            return [r.stream for r in rows]
+
+    async def entries(self, stream: str) -> list[Entry]:
+        """The entries of ``stream`` in order, details opened (for the timeline)."""
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(LogEntry).where(LogEntry.stream == stream).order_by(LogEntry.seq)
+            )
+            out = []
+            for row in rows:
+                try:
+                    details = json.loads(unseal(self.ring, row, "details_enc") or "{}")
+                except DecryptionError:
+                    details = {"unreadable": True}
+                details.pop("salt", None)
+                out.append(Entry(row.seq, row.at, row.kind, row.actor, details))
+            return out
+
+    async def verify(self, stream: str, witnessed: Sequence[Witness] = ()) -> Report:
+        """Re-check every hash, signature and checkpoint; name each entry that is wrong. A
+        session's own log is also checked against its session: one that exists has a log,
+        one that ended has its end checkpoint. ``witnessed``: checkpoints kept outside the
+        database (``log_checkpoint`` lines), which catch the newest entries removed together
+        with the database's own checkpoint of them."""
+        async with self.db.session() as session:
+            rows = list(
+                await session.scalars(
+                    sa.select(LogEntry)
+                    .where(LogEntry.stream == stream)
+                    .order_by(LogEntry.seq, LogEntry.id)
+                )
+            )
+            checkpoints = list(
+                await session.scalars(
+                    sa.select(LogCheckpoint)
+                    .where(LogCheckpoint.stream == stream)
+                    .order_by(LogCheckpoint.seq, LogCheckpoint.signed_at)
+                )
+            )
+            anchor = await _anchor(session, stream)
+        return Verifier(self.ring).check(stream, rows, checkpoints, anchor, witnessed)
+
+
+async def _anchor(session: AsyncSession, stream: str) -> Anchor | None:
+    """The session a ``session:`` stream belongs to, if it still exists (other streams, and
+    the logs of sessions deleted whole by retention, have none)."""
+    kind, _, ident = stream.partition(":")
+    if kind != "session" or not is_id(ident):
+        return None
+    status = await session.scalar(sa.select(Appointment.status).where(Appointment.id == ident))
+    return None if status is None else Anchor(status)

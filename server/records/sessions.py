@@ -1,0 +1,386 @@
+"""Session records for supervisors and therapists: the list of sessions they may see, each
+session's timeline read from its log, the log's verification, and an export. Every look at a
+record is itself logged (in the session's ``views:`` stream).
+
+A supervisor sees the sessions of the therapists they supervise; a therapist their own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from server.access.accounts import StaffView
+from server.care.clients import Clients
+from server.care.gate_service import Gatekeeper
+from server.exceptions import Forbidden, NotFound
+from server.records.sessionlog import (
+    Entry,
+    Report,
+    SessionLog,
+    session_stream,
+    staff_actor,
+    views_stream,
+)
+from server.storage.db import Database, utcnow
+from server.storage.ids import is_id
+from server.storage.models import Appointment, LogEntry, Role, Supervision
+
+ROLE_NAMES = {
+    "young_person": "the young person",
+    "parent": "the parent or carer",
+    "therapist": "the therapist",
+    "observer": "an observer",
+}
+TEXT = {
+    "session.scheduled": "Session scheduled ({minutes} minutes)",
+    "link.issued": "Join link issued for {role}",
+    "link.revoked": "Join link for {role} withdrawn",
+    "gate.evaluated": "Gate checked: {gate}",
+    "gate.signed_off": "Gate passed on a supervisor's sign-off",
+    "room.opened": "Room opened",
+    "room.restored": "Room restored after a server restart",
+    "participant.joined": "{Role} joined the waiting room",
+    "participant.admitted": "Admitted {role}",
+    "participant.declined": "Declined {role}",
+    "participant.sent_to_waiting": "Sent {role} back to the waiting room",
+    "participant.removed": "Removed {role}",
+    "participant.left": "{Role} left ({cause})",
+    "participant.interrupted": "{Role}: connection interrupted ({cause})",
+    "participant.reconnected": "{Role}: back ({cause})",
+    "participant.lost": "{Role} LOST ({cause})",
+    "flag.raised": "{Role} flagged: {flag}",
+    "plan.started": "Disconnection plan started: {case}",
+    "plan.step": "Plan step “{step}”: {outcome}",
+    "escalation.raised": "ESCALATION raised: {concern}",
+    "escalation.alerted": "Escalation alert sent",
+    "escalation.repeated": "Escalation alert repeated to the next supervisor",
+    "escalation.acknowledged": "Escalation acknowledged",
+    "escalation.closed": "Escalation closed",
+    "observer.joined": "A supervisor joined as an announced observer",
+    "observer.media": "The observer's microphone {audio_on}, camera {video_on}",
+    "outcome.recorded": "{outcome_text}",
+    "reflection.written": "Reflection written",
+    "risk.updated": "Risk level updated to {level}",
+    "quality.summary": "{quality_text}",
+    "session.ended": "Session ended",
+    "session.cancelled": "Session cancelled",
+}
+FLAGS = {
+    "escalation": "escalation.raised",
+    "loss": "participant.lost",
+    "override": "gate.signed_off",
+}
+
+
+@dataclass
+class Line:
+    at: datetime
+    who: str
+    text: str
+    kind: str
+    severity: str  # info, warning, alert
+
+
+@dataclass
+class Summary:
+    scheduled_minutes: int
+    held_seconds: float | None
+    young_person_in_room_seconds: float
+    interruptions: int
+    interrupted_seconds: float
+    losses: int
+    escalations: int
+    overrides: int
+
+
+@dataclass
+class Record:
+    appointment: Appointment
+    client_name: str
+    therapist_name: str
+    lines: list[Line]
+    summary: Summary
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass
+class SessionRow:
+    appointment: Appointment
+    client_name: str
+    therapist_name: str
+    flags: set[str]
+
+
+@dataclass
+class Filters:
+    therapist: str | None = None
+    client: str | None = None
+    since: date | None = None
+    until: date | None = None
+    flag: str | None = None  # escalation, loss, override
+
+
+class Records:
+    def __init__(
+        self,
+        db: Database,
+        log: SessionLog,
+        clients: Clients,
+        gatekeeper: Gatekeeper,
+        timezone: str,
+    ) -> None:
+        self.db = db
+        self.log = log
+        self.clients = clients
+        self.gatekeeper = gatekeeper
+        self.zone = ZoneInfo(timezone)
+
+    async def therapists_of(self, user: StaffView) -> list[str]:
+        """Whose sessions ``user`` may see."""
+        if user.role is Role.THERAPIST:
+            return [user.id]
+        if user.role is not Role.SUPERVISOR:
+            return []
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                sa.select(Supervision.therapist_id).where(Supervision.supervisor_id == user.id)
+            )
+            return list(rows)
+
+    async def sessions(self, user: StaffView, filters: Filters) -> list[SessionRow]:
+        team = await self.therapists_of(user)
+        if filters.therapist:
+            team = [t for t in team if t == filters.therapist]
+        query = sa.select(Appointment).where(Appointment.therapist_id.in_(team))
+        if filters.flag in FLAGS:
+            # in the query, before its limit: older sessions with the flag are not lost
+            query = query.where(
+                sa.exists().where(
+                    LogEntry.stream == sa.literal(session_stream("")) + Appointment.id,
+                    LogEntry.kind == FLAGS[filters.flag],
+                )
+            )
+        if filters.client:
+            query = query.where(Appointment.client_id == filters.client)
+        if filters.since:
+            query = query.where(Appointment.starts_at >= self._start_of(filters.since))
+        if filters.until:
+            end = self._start_of(filters.until + timedelta(days=1))
+            query = query.where(Appointment.starts_at < end)
+        async with self.db.session() as session:
+            appointments = list(
+                await session.scalars(query.order_by(Appointment.starts_at.desc()).limit(500))
+            )
+            flagged = await session.execute(
+                sa.select(LogEntry.stream, LogEntry.kind).where(
+                    LogEntry.stream.in_([session_stream(a.id) for a in appointments]),
+                    LogEntry.kind.in_(FLAGS.values()),
+                )
+            )
+            kinds: dict[str, set[str]] = {}
+            for stream, kind in flagged:
+                kinds.setdefault(stream, set()).add(kind)
+        rows = []
+        for a in appointments:
+            flags = {
+                name
+                for name, kind in FLAGS.items()
+                if kind in kinds.get(session_stream(a.id), set())
+            }
+            rows.append(
+                SessionRow(
+                    a,
+                    await self._client_name(a.client_id),
+                    await self._staff(a.therapist_id),
+                    flags,
+                )
+            )
+        return rows
+
+    def _start_of(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), self.zone)
+
+    async def _client_name(self, client_id: str) -> str:
+        return await self.clients.display_name(client_id)
+
+    async def _staff(self, user_id: str) -> str:
+        return await self.gatekeeper.staff_name(user_id) or "a staff member"
+
+    async def appointment_for(self, user: StaffView, appointment_id: str) -> Appointment:
+        """The session, if ``user`` may see its record."""
+        if not is_id(appointment_id):  # a longer id must not reach another session
+            raise NotFound("There is no such session.")
+        async with self.db.session() as session:
+            row = await session.get(Appointment, appointment_id)
+        if row is None:
+            raise NotFound("There is no such session.")
+        if row.therapist_id not in await self.therapists_of(user):
+            raise Forbidden("This session is not in your team.")
+        return row
+
+    async def record(self, user: StaffView, appointment_id: str, how: str = "viewed") -> Record:
+        """The session's timeline; the look is logged (``how``: viewed, exported, printed)."""
+        appointment = await self.appointment_for(user, appointment_id)
+        await self.log.append(views_stream(appointment.id), f"record.{how}", staff_actor(user.id))
+        entries = await self.log.entries(session_stream(appointment.id))
+        names: dict[str, str] = {}
+        lines = [await self._line(e, names) for e in entries]
+        return Record(
+            appointment,
+            await self._client_name(appointment.client_id),
+            await self._staff(appointment.therapist_id),
+            lines,
+            summarise(appointment, entries),
+            entries,
+        )
+
+    async def verify(self, user: StaffView, appointment_id: str) -> Report:
+        appointment = await self.appointment_for(user, appointment_id)
+        await self.log.append(views_stream(appointment.id), "record.verified", staff_actor(user.id))
+        return await self.log.verify(session_stream(appointment.id))
+
+    async def _line(self, entry: Entry, names: dict[str, str]) -> Line:
+        actor = entry.actor
+        if actor not in names:
+            kind, _, ident = actor.partition(":")
+            if kind == "staff":
+                names[actor] = await self._staff(ident)
+            elif kind in ROLE_NAMES:
+                names[actor] = ROLE_NAMES[kind].removeprefix("the ").capitalize()
+            else:
+                names[actor] = "Playroom"
+        return Line(entry.at, names[actor], describe(entry), entry.kind, severity(entry.kind))
+
+
+def describe(entry: Entry) -> str:
+    d: dict[str, Any] = {k: v for k, v in entry.details.items() if isinstance(v, str | int | bool)}
+    role = ROLE_NAMES.get(str(d.get("role", "")), "someone")
+    values = {
+        **d,
+        "role": role,
+        "Role": role[0].upper() + role[1:],
+        "gate": "open" if d.get("open") else "closed",
+        "flag": str(d.get("kind", "")).replace("_", " "),
+        "case": str(d.get("case", "")).replace("_", " "),
+        "concern": str(d.get("concern", "")).replace("_", " "),
+        "outcome": str(d.get("outcome", "")).replace("_", " "),
+        "step": str(d.get("step", "")).replace("_", " "),
+        "outcome_text": _outcome_text(entry.details),
+        "quality_text": _quality_text(entry.details),
+        "audio_on": "on" if d.get("audio") else "off",
+        "video_on": "on" if d.get("video") else "off",
+    }
+    template = TEXT.get(entry.kind, entry.kind)
+    try:
+        return template.format_map(values)
+    except (KeyError, ValueError):
+        return template
+
+
+def _outcome_text(details: dict[str, Any]) -> str:
+    if details.get("measure") == "session_rating":
+        return f"Session rated by the young person: {details.get('score')} of {details.get('of')}"
+    if details.get("measure") == "goal_based":
+        if "progress" in details:  # the goals' text is in the outcome, not in the log
+            ratings = details.get("progress") or []
+            parts = [f"goal {n} {p}/10" for n, p in enumerate(ratings, 1)]
+        else:  # entries written before the goals' text was kept out of the log
+            goals = details.get("goals") or []
+            parts = [
+                f"{g.get('goal')} {g.get('progress')}/10" for g in goals if isinstance(g, dict)
+            ]
+        return "Goal-based rating: " + "; ".join(parts)
+    return "Outcome recorded"
+
+
+def _quality_text(details: dict[str, Any]) -> str:
+    """One link's connection over the session, as the reporting page measured it."""
+    who = ROLE_NAMES.get(str(details.get("role")), "someone")
+    peer = ROLE_NAMES.get(str(details.get("peer_role")), "someone")
+    rtt = details.get("rtt_mean_ms")
+    rtt_text = f"{rtt} ms round trip on average (at most {details.get('rtt_max_ms')} ms)"
+    return (
+        f"Connection from {who} to {peer}: "
+        f"{rtt_text if rtt is not None else 'round trip not measured'}, "
+        f"{details.get('loss_mean_pct')}% packets lost on average "
+        f"(at most {details.get('loss_max_pct')}%), {details.get('samples')} measurements"
+    )
+
+
+def severity(kind: str) -> str:
+    if kind in ("escalation.raised", "participant.lost", "flag.raised"):
+        return "alert"
+    if kind.startswith(("participant.interrupted", "plan.", "escalation.", "gate.signed_off")):
+        return "warning"
+    return "info"
+
+
+def summarise(appointment: Appointment, entries: list[Entry]) -> Summary:
+    """Durations and counts from the log: how long the room was held, how long the young
+    person was in it, how often and how long connections were interrupted."""
+    opened = next((e.at for e in entries if e.kind == "room.opened"), None)
+    ended = next((e.at for e in entries if e.kind in ("session.ended", "session.cancelled")), None)
+    held = (ended - opened).total_seconds() if opened and ended else None
+    in_room, interrupted = 0.0, 0.0
+    entered: dict[str, datetime] = {}
+    dropped: dict[str, datetime] = {}
+    for e in entries:
+        pid, role = str(e.details.get("participant", "")), e.details.get("role")
+        if e.kind in ("participant.admitted", "participant.reconnected") and role == "young_person":
+            entered.setdefault(pid, e.at)
+        if (
+            e.kind
+            in (
+                "participant.interrupted",
+                "participant.left",
+                "participant.lost",
+                "participant.sent_to_waiting",
+                "participant.removed",
+            )
+            and pid in entered
+            and role == "young_person"
+        ):
+            in_room += (e.at - entered.pop(pid)).total_seconds()
+        if e.kind == "participant.interrupted":
+            dropped.setdefault(pid, e.at)
+        elif e.kind in ("participant.reconnected", "participant.lost") and pid in dropped:
+            interrupted += (e.at - dropped.pop(pid)).total_seconds()
+    until = ended or utcnow()  # a session still going on counts up to now
+    in_room += sum((until - at).total_seconds() for at in entered.values())
+    counts = Counter(e.kind for e in entries)
+    minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
+    return Summary(
+        scheduled_minutes=minutes,
+        held_seconds=held,
+        young_person_in_room_seconds=in_room,
+        interruptions=counts["participant.interrupted"],
+        interrupted_seconds=interrupted,
+        losses=counts["participant.lost"],
+        escalations=counts["escalation.raised"],
+        overrides=counts["gate.signed_off"],
+    )
+
+
+def export(record: Record, report: Report) -> dict[str, Any]:
+    """One session's record as JSON: the timeline, its summary and the log's verification."""
+    a = record.appointment
+    return {
+        "session": a.id,
+        "client": record.client_name,
+        "therapist": record.therapist_name,
+        "starts_at": a.starts_at.isoformat(),
+        "ends_at": a.ends_at.isoformat(),
+        "status": a.status,
+        "summary": record.summary.__dict__,
+        "timeline": [
+            {"at": line.at.isoformat(), "who": line.who, "what": line.text, "kind": line.kind}
+            for line in record.lines
+        ],
+        "verification": report.as_dict(),
+    }

@@ -1,0 +1,425 @@
+"""Tables. Columns holding personal data are sealed by the key ring and marked
+``info={"encrypted": True}`` so that ``rotate-keys`` finds every one of them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from server.storage.db import UTCDateTime, utcnow
+
+ENCRYPTED = {"encrypted": True}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(enum.StrEnum):
+    THERAPIST = "therapist"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """A staff account. The username is found by its blind index and stored sealed."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    login_index: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    username_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    display_name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    email_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    totp_enrolled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    totp_last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    session_epoch: Mapped[int] = mapped_column(sa.Integer, default=0)
+    is_demo: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # when the account was found disabled (the retention clock of staff accounts)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Supervision(Base):
+    """A supervisor supervises a therapist."""
+
+    __tablename__ = "supervision"
+
+    supervisor_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    therapist_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IThrive(enum.StrEnum):
+    """The iThrive level of need (Kooth maps its offer to these)."""
+
+    GETTING_ADVICE = "getting_advice"
+    GETTING_HELP = "getting_help"
+    GETTING_MORE_HELP = "getting_more_help"
+    GETTING_RISK_SUPPORT = "getting_risk_support"
+
+
+class RiskLevel(enum.StrEnum):
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Client(Base):
+    """A young person, pseudonymous: a chosen name or initials, an age, a named worker."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    named_worker_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    display_name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    age_band: Mapped[str | None] = mapped_column(sa.String(16))
+    date_of_birth_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    notes_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    ithrive: Mapped[str] = mapped_column(sa.String(32))
+    risk_level: Mapped[str] = mapped_column(sa.String(16))
+    risk_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the end of treatment (cleared when the young person comes back): starts the clock of
+    # how long the record is kept; see server/records/retention.py
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a safeguarding concern, complaint, claim or inquiry: never deleted automatically
+    retention_hold: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class ClientLevel(Base):
+    """History of a client's iThrive and risk levels; the newest row is current."""
+
+    __tablename__ = "client_levels"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    ithrive: Mapped[str] = mapped_column(sa.String(32))
+    risk_level: Mapped[str] = mapped_column(sa.String(16))
+    note_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    changed_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChecklistResponse(Base):
+    """A client's answers to one checklist (sealed), revised on every save."""
+
+    __tablename__ = "checklist_responses"
+    __table_args__ = (sa.UniqueConstraint("client_id", "checklist_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    checklist_id: Mapped[str] = mapped_column(sa.String(64))
+    checklist_version: Mapped[int] = mapped_column(sa.Integer)
+    answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    revision: Mapped[int] = mapped_column(sa.Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignOff(Base):
+    """A supervisor's sign-off of one revision of a client's suitability checklist."""
+
+    __tablename__ = "sign_offs"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    response_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("checklist_responses.id", ondelete="CASCADE")
+    )
+    revision: Mapped[int] = mapped_column(sa.Integer)
+    supervisor_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    comment_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the server's Ed25519 signature: a row written into the database by hand has none
+    signature: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
+
+
+class ConsentDecision(enum.StrEnum):
+    GIVEN = "given"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+class Consent(Base):
+    """One version of a parent/carer's consent; every version is kept."""
+
+    __tablename__ = "consents"
+    __table_args__ = (sa.UniqueConstraint("client_id", "version"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(sa.Integer)
+    link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id"))
+    form: Mapped[str] = mapped_column(sa.String(64), doc="checklist key, e.g. consent@1")
+    decision: Mapped[str] = mapped_column(sa.String(16))
+    details_enc: Mapped[bytes] = mapped_column(
+        sa.LargeBinary, info=ENCRYPTED, doc="typed name, date, contacts, confirmations"
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkKind(enum.StrEnum):
+    CONSENT = "consent"
+    JOIN = "join"
+
+
+class Link(Base):
+    """A capability link issued to someone without an account; the token names its id."""
+
+    __tablename__ = "links"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    appointment_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Appointment(Base):
+    """A scheduled session between a therapist and a client."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
+    relay_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the therapist's settings of the live room, kept so that a room rebuilt after a restart
+    # or on another node comes back as they left it: locked, and who may clear the board
+    room_locked: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    board_clear_allowed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class DailyCheck(Base):
+    """A therapist's pre-session checks for one day."""
+
+    __tablename__ = "daily_checks"
+    __table_args__ = (sa.UniqueConstraint("therapist_id", "day"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    day: Mapped[date] = mapped_column(sa.Date)
+    checklist: Mapped[str] = mapped_column(sa.String(64))
+    answers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinCheck(Base):
+    """What a young person or parent said in their pre-join checks (sealed): where they
+    are today, who is at home. Kept for the therapist, and for an emergency."""
+
+    __tablename__ = "join_checks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id", ondelete="CASCADE"))
+    answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BoardOp(Base):
+    """One accepted whiteboard operation of a session, in order (sealed: what was drawn)."""
+
+    __tablename__ = "board_ops"
+    __table_args__ = (sa.UniqueConstraint("appointment_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    author: Mapped[str] = mapped_column(sa.String(64))
+    op_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharedObject(Base):
+    """A picture shared in a session, after sanitising (sealed). Part of the client's box."""
+
+    __tablename__ = "shared_objects"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    mime: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    data_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlanStep(Base):
+    """A step of the disconnection plan taken during a session, and how it went."""
+
+    __tablename__ = "plan_steps"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    case: Mapped[str] = mapped_column(sa.String(32))
+    step: Mapped[str] = mapped_column(sa.String(32))
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    recorded_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Place(Base):
+    """Someone's place in a live room, found by the hash of their resume token, so that a
+    restarted server can take them straight back. Holds no name and no token."""
+
+    __tablename__ = "places"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    link_id: Mapped[str | None] = mapped_column(sa.String(32))
+    user_id: Mapped[str | None] = mapped_column(sa.String(32))
+    was_waiting: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Escalation(Base):
+    """A concern raised by the therapist during a session, tracked until it is closed."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    concern: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EscalationEvent(Base):
+    """Every step of an escalation, time-stamped: raised, alerted, acknowledged, closed."""
+
+    __tablename__ = "escalation_events"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    escalation_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("escalations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogEntry(Base):
+    """One entry of a session's (or a client's) append-only log: what happened and who did
+    it, never what was said or drawn. Hash-chained and signed entry by entry; details that
+    could name anyone are sealed. See ``server/records/sessionlog.py``."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (sa.UniqueConstraint("stream", "seq", name="uq_log_entries_stream_seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(sa.String(48), index=True)  # session:<id>, client:<id>
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    details_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    digest: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the details (salted)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """A signed head of a log (as Certificate Transparency's signed tree heads): at the end
+    of a session and at regular intervals."""
+
+    __tablename__ = "log_checkpoints"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(sa.String(48), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    head_hash: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.String(16))  # interval, end
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class Outcome(Base):
+    """An outcome measure of one session: the young person's rating of it (child-friendly
+    faces) or the therapist's goal-based rating. The values are sealed."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    measure: Mapped[str] = mapped_column(sa.String(24))  # session_rating, goal_based
+    given_by: Mapped[str] = mapped_column(sa.String(16))  # young_person, therapist
+    values_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reflection(Base):
+    """The therapist's short reflection after a session, sealed."""
+
+    __tablename__ = "reflections"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    text_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

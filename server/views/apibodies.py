@@ -1,0 +1,155 @@
+"""The bodies the JSON API's handlers build as dicts, mirrored field for field as pydantic
+models, so that ``openapi.py`` can describe them (the handlers do not use these: the tests
+check real responses against the description)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.care.gate import GateStatus
+from server.care.schedule import JOIN_ROLES
+from server.storage.models import IThrive, RiskLevel, Role
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Me(_Out):
+    """``views/home.py``, ``me``."""
+
+    id: str
+    username: str
+    name: str
+    role: Role
+
+
+class Client(_Out):
+    """``views/clients.py``, ``client_json``: never the notes."""
+
+    id: str
+    display_name: str
+    age_band: str | None
+    date_of_birth: date | None
+    ithrive: IThrive
+    risk_level: RiskLevel
+    risk_changed_at: datetime
+
+
+class ClientList(_Out):
+    clients: list[Client]
+
+
+class Reason(_Out):
+    """``gate.Reason.as_dict``."""
+
+    code: str
+    message: str
+    item: str | None
+
+
+class Gate(_Out):
+    """``gate.GateResult.as_dict``."""
+
+    status: GateStatus
+    reasons: list[Reason]
+    sign_off_items: list[str]
+
+
+class AnswersSaved(_Out):
+    revision: int
+    saved_at: datetime
+    gate: Gate
+
+
+class ConsentLink(_Out):
+    link_id: str
+    url: str
+    expires_at: datetime
+
+
+class Session(_Out):
+    """``views/sessions.py``, ``appointment_json``."""
+
+    id: str
+    client_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: Literal["scheduled", "open", "ended", "cancelled"]
+    relay_only: bool
+
+
+class JoinLink(_Out):
+    role: Annotated[str, Field(json_schema_extra={"enum": list(JOIN_ROLES)})]
+    url: str
+    link_id: str
+
+
+class ScheduledSession(Session):
+    join_links: list[JoinLink]
+
+
+class SessionEnded(_Out):
+    id: str
+    status: Literal["ended"]
+
+
+class Saved(_Out):
+    saved: Literal[True]
+
+
+class Finding(_Out):
+    """``sessionlog.Finding``."""
+
+    seq: int | None
+    problem: str
+    detail: str
+
+
+class LogReport(_Out):
+    """``sessionlog.Report.as_dict``."""
+
+    stream: str
+    entries: int
+    checkpoints: int
+    intact: bool
+    findings: list[Finding]
+
+
+class SignOff(_Out):
+    revision: int
+    at: datetime
+
+
+class Problem(BaseModel):
+    """``security.error_response``: the HTTP status and a message safe to show."""
+
+    model_config = ConfigDict(extra="allow")
+    status: int
+    message: str
+
+
+class Error(_Out):
+    """The error frame of every JSON error."""
+
+    error: Problem
+
+
+class GateProblem(Problem):
+    gate: Gate
+
+
+class GateError(_Out):
+    """``POST /api/sessions/{id}/open`` when the gate is not open: every reason."""
+
+    error: GateProblem
+
+
+class Document(BaseModel):
+    """This document (described loosely: it validates as OpenAPI 3.1)."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
