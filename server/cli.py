@@ -18,6 +18,7 @@ from aiohttp import web
 
 from server.access.accounts import Accounts
 from server.app import create_app
+from server.care import checklists_doc
 from server.crypto.rotation import rotate
 from server.crypto.tls import self_signed, ssl_context
 from server.exceptions import PlayroomError
@@ -95,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("client_id")
     export.add_argument("--output", help="write to this file (mode 0600) instead of printing")
+    doc = sub.add_parser(
+        "checklists-doc", help="write docs/checklists.md from the checklists' YAML files"
+    )
+    how = doc.add_mutually_exclusive_group()
+    how.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when docs/checklists.md differs from the YAML files",
+    )
+    how.add_argument("--stdout", action="store_true", help="print the document, write nothing")
     return parser
 
 
@@ -109,10 +120,41 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(settings.resolved_database_url)
             print("The database schema is up to date.")
             return 0
+        if args.command == "checklists-doc":
+            return _checklists_doc(args)
         return asyncio.run(_with_storage(settings, _COMMANDS[args.command], args))
     except PlayroomError as exc:
         print(f"playroom: {exc}", file=sys.stderr)
         return 2
+
+
+def _checklists_doc(args: argparse.Namespace) -> int:
+    """Render ``docs/checklists.md`` from ``checklists/*.yaml``; needs no database or keys.
+    With ``--check``, exit 1 when the committed file is not what the YAML files give."""
+    text = checklists_doc.render(*checklists_doc.read())
+    path = checklists_doc.DOC
+    if args.stdout:
+        sys.stdout.write(text)
+        return 0
+    try:
+        written = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        written = None
+    if args.check:
+        if written == text:
+            print(f"{path} is up to date.")
+            return 0
+        print(
+            f"{path} is out of date with checklists/*.yaml; run `{checklists_doc.COMMAND}`.",
+            file=sys.stderr,
+        )
+        return 1
+    if written == text:
+        print(f"{path} is up to date; nothing written.")
+        return 0
+    path.write_text(text, encoding="utf-8", newline="\n")
+    print(f"Wrote {path}.")
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
