@@ -1,8 +1,9 @@
 # Playroom: `make serve` to run it, `make test` to test it. Both set everything up first.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-PORT   ?= 8080
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PORT    ?= 8080
+JS_LINT := node_modules/.bin/biome
 
 .PHONY: serve test lint bench chromium clean fuzz soak
 
@@ -17,6 +18,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
 	@touch $@ $(VENV)/.installed
+
+# Biome, at the exact version in package.json and package-lock.json, from npm into node_modules/
+$(JS_LINT): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
 
 ## serve: install, migrate, create keys and demo accounts (first run), serve on 127.0.0.1:$(PORT)
 serve: $(VENV)/.installed
@@ -35,17 +41,19 @@ chromium:
 	  fi; \
 	fi
 
-## lint: ruff and mypy --strict
-lint: $(VENV)/.installed-test
+## lint: ruff format --check, ruff and mypy --strict; Biome's lint and format check of web/static/js
+lint: $(VENV)/.installed-test $(JS_LINT)
+	$(BIN)/ruff format --check server media tests
 	$(BIN)/ruff check server media tests
 	$(BIN)/mypy
+	$(JS_LINT) check --error-on-warnings web/static/js
 
 ## test: install test dependencies and Chromium, lint, and run the whole suite
 test: $(VENV)/.installed-test chromium lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules
 
 ## bench: run every benchmark into a fresh tests/bench/results/latest.json and latest.md
 bench: $(VENV)/.installed-test chromium

@@ -9,7 +9,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Settings for one server process. Passed into ``create_app``; never a global."""
+    """Settings for one server process. Passed into ``create_app``; never a global.
+
+    ``test_hooks`` is for test and benchmark servers only: it makes the room pages load
+    ``testhooks.js``, which hands each page's state to test scripts as ``window.playroom``.
+    Production leaves it off, and its pages expose nothing of the kind."""
 
     model_config = SettingsConfigDict(
         env_prefix="PLAYROOM_", env_nested_delimiter="__", extra="ignore"
@@ -105,6 +109,11 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = True
+    test_hooks: bool = Field(
+        False,
+        description="Tests only: room pages expose their state to test scripts "
+        "(window.playroom). Never on in production.",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -95,8 +95,19 @@ class Namespace:
         a key frame, say) would be lost in that gap."""
         ends = [
             ["tc", "qdisc", verb, "dev", self.host_end, "root", *kind],
-            ["ip", "netns", "exec", self.name, "tc", "qdisc", verb, "dev", self.inner_end,
-             "root", *kind],
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.name,
+                "tc",
+                "qdisc",
+                verb,
+                "dev",
+                self.inner_end,
+                "root",
+                *kind,
+            ],
         ]
         started = [subprocess.Popen(end, stderr=subprocess.PIPE) for end in ends]
         for process, end in zip(started, ends, strict=True):

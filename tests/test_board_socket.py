@@ -182,6 +182,7 @@ async def test_pictures_travel_over_the_socket_cleaned_like_any_other(  # type: 
         await y.wait_for(lambda: len(y.objects) == 2)
         await t.wait_for(lambda: len(t.objects) == 2)
         assert y.objects == t.objects
+
         def pictures() -> int:
             return [e["kind"] for e in y.board.snapshot()["elements"]].count("picture")
 

@@ -27,4 +27,3 @@ async def test_an_administrator_sees_counts_and_a_therapist_does_not(
     resp = await client.get("/ops/status?collect=1")
     status = await resp.json()
     assert status["python_objects"] > 1000 and status["python_blocks"] > status["python_objects"]
-

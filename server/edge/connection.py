@@ -72,9 +72,7 @@ class ConnectionBase:
                 actor = participant_actor(self.me.role.value, self.me.id)
             else:
                 actor = staff_actor(self.user.id) if self.user else "system"
-        await self.app[SESSION_LOG].append(
-            session_stream(room.session_id), kind, actor, details
-        )
+        await self.app[SESSION_LOG].append(session_stream(room.session_id), kind, actor, details)
 
     def control_heard(self) -> None:
         """A heartbeat on the control channel (``continuity.py`` keeps the watchdog)."""

@@ -94,9 +94,7 @@ class Escalating(Continuity):
         view = await self.app[ESCALATIONS].close(self.user, message.escalation)
         self._stop_repeating(view.id)
         await self._updated(view.as_dict(), view.therapist_id)
-        await self.app[NOTIFIER].webhook(
-            {"event": "escalation_closed", "escalation": view.id}
-        )
+        await self.app[NOTIFIER].webhook({"event": "escalation_closed", "escalation": view.id})
 
     def _stop_repeating(self, escalation_id: str) -> None:
         task = self.hub.escalation_tasks.pop(escalation_id, None)

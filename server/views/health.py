@@ -95,4 +95,3 @@ def _pooled(db: Database) -> int:
     pool = db.engine.pool
     counts = [getattr(pool, name, None) for name in ("checkedin", "checkedout")]
     return sum(int(count()) for count in counts if callable(count))
-

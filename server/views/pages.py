@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server import __version__
 from server.access.auth import csrf_token, current_user
+from server.appkeys import SETTINGS
 
 
 async def render(
@@ -27,4 +28,5 @@ async def render(
         context.setdefault("user", await current_user(request))
         context["csrf_token"] = await csrf_token(request)
     context["version"] = __version__
+    context["test_hooks"] = request.app[SETTINGS].test_hooks  # see _testhooks.html
     return aiohttp_jinja2.render_template(template, request, context, status=http_status)

@@ -28,7 +28,7 @@ ROUNDS = 5
 
 def main(rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     data = Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data"
-    env = cli_env(data, PLAYROOM_LOG_LEVEL="WARNING")
+    env = cli_env(data, PLAYROOM_LOG_LEVEL="WARNING", PLAYROOM_TEST_HOOKS="true")
     assert run_cli("migrate", env=env).returncode == 0
     server = ServerProcess(env)
     server.wait_ready()

@@ -139,6 +139,7 @@ async def _prepare() -> tuple[dict[str, str], dict[str, str], int | None]:
         PLAYROOM_LOG_LEVEL="INFO",  # "room_restored" says which node rebuilt the room
         PLAYROOM_REDIS_URL=REDIS_URL,
         PLAYROOM_NODE_LEASE_SECONDS=str(LEASE_SECONDS),
+        PLAYROOM_TEST_HOOKS="true",  # as every benchmark server
     )
     migrated = run_cli("migrate", env=env)
     if migrated.returncode != 0:

@@ -183,6 +183,7 @@ def main(rounds: int = ROUNDS) -> dict[str, dict[str, dict[str, float]]]:
         PLAYROOM_LOG_LEVEL="WARNING",
         PLAYROOM_HEARTBEAT_SECONDS="1",
         PLAYROOM_HOST="0.0.0.0",  # noqa: S104 - reached from a browser on a host of its own
+        PLAYROOM_TEST_HOOKS="true",  # the pages' state (window.playroom), read below
     )
     assert run_cli("migrate", env=env).returncode == 0
     server = ServerProcess(env)

@@ -107,9 +107,7 @@ class YoungProcess:
             await self._reader
 
 
-async def _round(
-    n: int, therapist: TimedPeer, young: YoungProcess, yid: str
-) -> dict[str, float]:
+async def _round(n: int, therapist: TimedPeer, young: YoungProcess, yid: str) -> dict[str, float]:
     network = young.network
     old_frames = [t for a in therapist.video_from(yid) for t in a.frames]
     cut_at = time.monotonic()

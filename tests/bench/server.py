@@ -14,6 +14,7 @@ def bench_server(**env: str) -> ServerProcess:
     settings = cli_env(
         Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data",
         PLAYROOM_LOG_LEVEL="WARNING",
+        PLAYROOM_TEST_HOOKS="true",  # pages expose their state (window.playroom) to benchmarks
         **env,
     )
     assert run_cli("migrate", env=settings).returncode == 0

@@ -56,7 +56,9 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def start_server(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> ServerProcess:
     """A real ``playroom serve`` on the embedded SQLite default, in a data folder of its own,
-    migrated and answering; ``env`` adds settings."""
+    migrated and answering, its pages exposing their state (``window.playroom``) to the
+    tests; ``env`` adds settings."""
+    env = {"PLAYROOM_TEST_HOOKS": "true", **env}
     settings = cli_env(tmp_path_factory.mktemp(name) / "data", **env)
     assert run_cli("migrate", env=settings).returncode == 0
     server = ServerProcess(settings)

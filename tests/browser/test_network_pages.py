@@ -48,9 +48,7 @@ def test_the_board_works_where_no_udp_gets_through(
         young = remote.browser.new_context().new_page()
         walk_in(young, remote.url(session.links["young_person"]))
         admit(therapist, "Young person")
-        young.wait_for_function(
-            "() => window.playroom.whiteboard.mode === 'socket'", timeout=20000
-        )
+        young.wait_for_function("() => window.playroom.whiteboard.mode === 'socket'", timeout=20000)
         assert therapist.evaluate("() => window.playroom.whiteboard.mode") == "data"
         _draw_line(therapist)
         young.wait_for_function("() => window.playroom.board.elements.size > 0")

@@ -132,9 +132,7 @@ def test_a_cut_network_comes_back_by_itself(
         therapist.evaluate("() => { document.getElementById('alerts').textContent = ''; }")
         remote.cut()
         expect(alerts).to_contain_text("connection dropped, reconnecting")
-        expect(young.locator("#room-status")).to_contain_text(
-            "Getting you back in", timeout=15000
-        )
+        expect(young.locator("#room-status")).to_contain_text("Getting you back in", timeout=15000)
         screenshot(young, "young-network-cut")
         remote.mend()
         expect(alerts).to_contain_text("is back", timeout=20000)

@@ -56,7 +56,8 @@ export class BoardView {
     else if (change.points) this.elements.get(change.points).points.push(...change.add);
     else if (change.finished) this.elements.get(change.finished).finished = true;
     else if (change.visible) this.elements.get(change.visible).visible = change.value;
-    else if (change.offset) Object.assign(this.elements.get(change.offset), { dx: change.dx, dy: change.dy });
+    else if (change.offset)
+      Object.assign(this.elements.get(change.offset), { dx: change.dx, dy: change.dy });
   }
 
   image(key, url) {
@@ -86,7 +87,12 @@ export class BoardView {
       this.draw(e);
       ctx.restore();
     }
-    if (this.drawing) this.draw({ kind: "stroke", data: { colour: this.colour, width: this.width }, points: this.drawing.points });
+    if (this.drawing)
+      this.draw({
+        kind: "stroke",
+        data: { colour: this.colour, width: this.width },
+        points: this.drawing.points,
+      });
   }
 
   draw(e) {
@@ -115,7 +121,15 @@ export class BoardView {
       ctx.lineWidth = d.width;
       ctx.beginPath();
       if (d.kind === "ellipse") {
-        ctx.ellipse((d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2, Math.abs(d.x2 - d.x1) / 2, Math.abs(d.y2 - d.y1) / 2, 0, 0, Math.PI * 2);
+        ctx.ellipse(
+          (d.x1 + d.x2) / 2,
+          (d.y1 + d.y2) / 2,
+          Math.abs(d.x2 - d.x1) / 2,
+          Math.abs(d.y2 - d.y1) / 2,
+          0,
+          0,
+          Math.PI * 2,
+        );
       } else if (d.kind === "rect") {
         ctx.rect(d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1);
       } else {
@@ -133,10 +147,11 @@ export class BoardView {
       ctx.fillText(d.text, d.x, d.y);
     } else if (e.kind === "sticker") {
       const img = this.image(`sticker:${d.name}`, `/stickers/${d.name}.svg`);
-      if (img.complete && img.naturalWidth) ctx.drawImage(img, d.x, d.y, 160 * d.scale, 160 * d.scale);
+      if (img.complete && img.naturalWidth)
+        ctx.drawImage(img, d.x, d.y, 160 * d.scale, 160 * d.scale);
     } else if (e.kind === "picture") {
       const img = this.images.get(d.object);
-      if (img && img.complete && img.naturalWidth) ctx.drawImage(img, d.x, d.y, d.w, d.h);
+      if (img?.complete && img.naturalWidth) ctx.drawImage(img, d.x, d.y, d.w, d.h);
     }
   }
 
@@ -162,7 +177,13 @@ export class BoardView {
       const id = `s-${crypto.randomUUID().slice(0, 18)}`;
       const first = this.point(event);
       this.drawing = { id, points: [first] };
-      this.send({ op: "stroke_begin", id, colour: this.colour, width: this.width, points: [first] });
+      this.send({
+        op: "stroke_begin",
+        id,
+        colour: this.colour,
+        width: this.width,
+        points: [first],
+      });
       this.timer = setInterval(() => this.flush(), FLUSH_MS);
     });
     canvas.addEventListener("pointermove", (event) => {
@@ -196,15 +217,33 @@ export class BoardView {
   /** The topmost visible element under a board point, for the eraser. */
   hit([x, y]) {
     const near = (px, py, reach) => Math.abs(px - x) <= reach && Math.abs(py - y) <= reach;
-    const inside = (x1, y1, x2, y2) => x >= Math.min(x1, x2) - 8 && x <= Math.max(x1, x2) + 8 && y >= Math.min(y1, y2) - 8 && y <= Math.max(y1, y2) + 8;
+    const inside = (x1, y1, x2, y2) =>
+      x >= Math.min(x1, x2) - 8 &&
+      x <= Math.max(x1, x2) + 8 &&
+      y >= Math.min(y1, y2) - 8 &&
+      y <= Math.max(y1, y2) + 8;
     const all = [...this.elements.values()].filter((e) => e.visible).reverse();
     return all.find((e) => {
       const d = e.data;
-      if (e.kind === "stroke") return e.points.some((p) => near(p[0] + e.dx, p[1] + e.dy, d.width + 10));
+      if (e.kind === "stroke")
+        return e.points.some((p) => near(p[0] + e.dx, p[1] + e.dy, d.width + 10));
       if (e.kind === "shape") return inside(d.x1 + e.dx, d.y1 + e.dy, d.x2 + e.dx, d.y2 + e.dy);
-      if (e.kind === "text") return inside(d.x + e.dx, d.y + e.dy - d.size, d.x + e.dx + d.text.length * d.size * 0.6, d.y + e.dy);
-      if (e.kind === "sticker") return inside(d.x + e.dx, d.y + e.dy, d.x + e.dx + 160 * d.scale, d.y + e.dy + 160 * d.scale);
-      if (e.kind === "picture") return inside(d.x + e.dx, d.y + e.dy, d.x + e.dx + d.w, d.y + e.dy + d.h);
+      if (e.kind === "text")
+        return inside(
+          d.x + e.dx,
+          d.y + e.dy - d.size,
+          d.x + e.dx + d.text.length * d.size * 0.6,
+          d.y + e.dy,
+        );
+      if (e.kind === "sticker")
+        return inside(
+          d.x + e.dx,
+          d.y + e.dy,
+          d.x + e.dx + 160 * d.scale,
+          d.y + e.dy + 160 * d.scale,
+        );
+      if (e.kind === "picture")
+        return inside(d.x + e.dx, d.y + e.dy, d.x + e.dx + d.w, d.y + e.dy + d.h);
       return false;
     });
   }
@@ -230,19 +269,22 @@ export function tools(root, view, link) {
   for (const button of root.querySelectorAll("[data-colour]")) {
     button.addEventListener("click", () => {
       view.colour = button.dataset.colour;
-      for (const b of root.querySelectorAll("[data-colour]")) b.setAttribute("aria-pressed", String(b === button));
+      for (const b of root.querySelectorAll("[data-colour]"))
+        b.setAttribute("aria-pressed", String(b === button));
     });
   }
   for (const button of root.querySelectorAll("[data-size]")) {
     button.addEventListener("click", () => {
       view.width = Number(button.dataset.size);
-      for (const b of root.querySelectorAll("[data-size]")) b.setAttribute("aria-pressed", String(b === button));
+      for (const b of root.querySelectorAll("[data-size]"))
+        b.setAttribute("aria-pressed", String(b === button));
     });
   }
   for (const button of root.querySelectorAll("[data-mode]")) {
     button.addEventListener("click", () => {
       view.mode = button.dataset.mode;
-      for (const b of root.querySelectorAll("[data-mode]")) b.setAttribute("aria-pressed", String(b === button));
+      for (const b of root.querySelectorAll("[data-mode]"))
+        b.setAttribute("aria-pressed", String(b === button));
     });
   }
   root.querySelector("[data-bigger]")?.addEventListener("click", (event) => {
@@ -257,7 +299,7 @@ export function tools(root, view, link) {
   }
   root.querySelector("[data-snap]")?.addEventListener("click", () => {
     const video = document.getElementById("self-video");
-    if (!video || !video.videoWidth) return;
+    if (!video?.videoWidth) return;
     const still = document.createElement("canvas");
     still.width = video.videoWidth;
     still.height = video.videoHeight;
@@ -266,7 +308,7 @@ export function tools(root, view, link) {
   });
   const file = root.querySelector("[data-share]");
   file?.addEventListener("change", () => {
-    if (file.files && file.files[0]) link.share(file.files[0]);
+    if (file.files?.[0]) link.share(file.files[0]);
     file.value = "";
   });
 }
@@ -288,13 +330,12 @@ export class Whiteboard {
     this.link = null;
     this.mode = null; // "data" or "socket": how the board reaches the server now
     this.waiting = null;
-    this.view = new BoardView(area.querySelector("canvas"), (op) => this.link && this.link.send("board", op));
+    this.view = new BoardView(area.querySelector("canvas"), (op) => this.link?.send("board", op));
     this.view.onError = (m) => this.say(m.message);
     tools(area, this.view, {
       share: (file) =>
-        this.link &&
         this.link
-          .share(file)
+          ?.share(file)
           .then(() => this.say("Sending your picture…"))
           .catch((error) => this.say(error.message)),
     });

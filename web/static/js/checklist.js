@@ -19,7 +19,9 @@ async function saveItem(itemId) {
     }
   }
   const rationaleInput = form.querySelector(`[name="rationale:${CSS.escape(itemId)}"]`);
-  const body = { answers: { [itemId]: { answer, rationale: rationaleInput ? rationaleInput.value : "" } } };
+  const body = {
+    answers: { [itemId]: { answer, rationale: rationaleInput ? rationaleInput.value : "" } },
+  };
   status.textContent = "Saving…";
   let response;
   try {
@@ -30,7 +32,8 @@ async function saveItem(itemId) {
       credentials: "same-origin",
     });
   } catch {
-    status.textContent = "Not saved: no connection. Your answer is still on this page; use the Save button.";
+    status.textContent =
+      "Not saved: no connection. Your answer is still on this page; use the Save button.";
     return;
   }
   const result = await response.json();
@@ -38,8 +41,12 @@ async function saveItem(itemId) {
     status.textContent = `Not saved: ${result.error.message}`;
     return;
   }
-  const gate = result.gate.status === "open" ? "the gate is open" :
-    result.gate.status === "needs_sign_off" ? "waiting for sign-off" : `${result.gate.reasons.length} things still missing`;
+  const gate =
+    result.gate.status === "open"
+      ? "the gate is open"
+      : result.gate.status === "needs_sign_off"
+        ? "waiting for sign-off"
+        : `${result.gate.reasons.length} things still missing`;
   status.textContent = `Saved (revision ${result.revision}); ${gate}.`;
 }
 

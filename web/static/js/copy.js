@@ -9,8 +9,12 @@ function handleCopy(event) {
   if (!input) return;
   input.select();
   navigator.clipboard.writeText(input.value).then(
-    () => { if (status) status.textContent = "Copied."; },
-    () => { if (status) status.textContent = "Select the link and copy it by hand."; },
+    () => {
+      if (status) status.textContent = "Copied.";
+    },
+    () => {
+      if (status) status.textContent = "Select the link and copy it by hand.";
+    },
   );
 }
 

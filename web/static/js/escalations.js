@@ -30,7 +30,9 @@ function render(escalation, therapist) {
     ack.type = "button";
     ack.className = "primary escalation-ack";
     ack.textContent = "Acknowledge";
-    ack.addEventListener("click", () => signalling.send({ type: "acknowledge", escalation: escalation.id }));
+    ack.addEventListener("click", () =>
+      signalling.send({ type: "acknowledge", escalation: escalation.id }),
+    );
     item.append(ack);
   }
   if (escalation.status === "closed") item.remove();

@@ -1,10 +1,18 @@
 // The young person's (or parent's) way in: the contract and ground rules, the privacy
 // check, the device check, the waiting room, then the room. Calm, one step at a time.
 
-import { Signalling } from "./signal.js";
-import { Mesh } from "./mesh.js";
 import { Whiteboard } from "./board.js";
-import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
+import { Mesh } from "./mesh.js";
+import {
+  localMedia,
+  mediaControls,
+  removeTile,
+  say,
+  showStream,
+  startTimer,
+  state,
+} from "./room.js";
+import { Signalling } from "./signal.js";
 
 const token = location.pathname.split("/").pop();
 const steps = ["contract", "checks", "device", "waiting", "room", "ended"];
@@ -48,7 +56,10 @@ async function startDeviceCheck() {
   show("device");
   stream = await localMedia();
   if (!stream) {
-    say(document.getElementById("device-note"), "We could not find a camera or microphone. You can still join and talk by phone if your therapist rings.");
+    say(
+      document.getElementById("device-note"),
+      "We could not find a camera or microphone. You can still join and talk by phone if your therapist rings.",
+    );
     return;
   }
   preview.srcObject = stream;
@@ -100,7 +111,9 @@ async function join() {
       if (!mesh) startMesh();
       mesh.handleSignal(m);
     })
-    .on("declined", (m) => finish(m.message || "Your therapist cannot see you right now. They will be in touch."))
+    .on("declined", (m) =>
+      finish(m.message || "Your therapist cannot see you right now. They will be in touch."),
+    )
     .on("removed", () => finish("You have left the session."))
     .on("room_ended", () => finish("The session has ended. Thank you for coming."))
     .on("error", (m) => say(document.getElementById("join-error"), m.message))
@@ -123,7 +136,8 @@ async function join() {
       }
     })
     .on("closed", () => {
-      if (document.getElementById("step-ended").hidden) say(roomStatus, "The connection dropped. Please open your link again.");
+      if (document.getElementById("step-ended").hidden)
+        say(roomStatus, "The connection dropped. Please open your link again.");
     });
   await signalling.connect();
   signalling.send({ type: "join", token, checks: checkAnswers() });
@@ -150,7 +164,7 @@ function startMesh() {
 setInterval(async () => {
   if (mesh) state.quality = await mesh.quality();
 }, 1000);
-setInterval(() => mesh && mesh.report(state.quality), 10000);
+setInterval(() => mesh?.report(state.quality), 10000);
 
 /** The therapist asks how today was: four faces, one tap. */
 function askRating() {
@@ -249,7 +263,8 @@ function main() {
     signalling.send({ type: "leave" });
     finish("You have left the session.");
   });
-  for (const button of document.querySelectorAll("[data-quick-exit]")) button.addEventListener("click", quickExit);
+  for (const button of document.querySelectorAll("[data-quick-exit]"))
+    button.addEventListener("click", quickExit);
   show("contract");
 }
 

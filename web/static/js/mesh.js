@@ -38,7 +38,9 @@ export class Mesh {
 
   /** Run ``change`` (async) after every change to our sending already asked for. */
   changeSending(change) {
-    this.changing = this.changing.then(change).catch((error) => console.warn("sending not changed", error));
+    this.changing = this.changing
+      .then(change)
+      .catch((error) => console.warn("sending not changed", error));
     return this.changing;
   }
 
@@ -51,7 +53,8 @@ export class Mesh {
     this.peers.set(id, link);
     pc.onnegotiationneeded = () => this.negotiate(link);
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate) this.signalling.send({ type: "signal", to: id, candidate: candidate.toJSON() });
+      if (candidate)
+        this.signalling.send({ type: "signal", to: id, candidate: candidate.toJSON() });
     };
     pc.ontrack = ({ track }) => {
       link.stream.addTrack(track);
@@ -85,7 +88,11 @@ export class Mesh {
     try {
       link.makingOffer = true;
       await link.pc.setLocalDescription();
-      this.signalling.send({ type: "signal", to: link.id, description: link.pc.localDescription.toJSON() });
+      this.signalling.send({
+        type: "signal",
+        to: link.id,
+        description: link.pc.localDescription.toJSON(),
+      });
     } catch (error) {
       console.warn("negotiation failed", error);
     } finally {
@@ -99,14 +106,19 @@ export class Mesh {
     const pc = link.pc;
     if (message.description) {
       const description = message.description;
-      const collision = description.type === "offer" && (link.makingOffer || pc.signalingState !== "stable");
+      const collision =
+        description.type === "offer" && (link.makingOffer || pc.signalingState !== "stable");
       link.ignoreOffer = !link.polite && collision;
       if (link.ignoreOffer) return;
       await pc.setRemoteDescription(description);
       if (description.type === "offer") {
         this.addLocalTracks(link);
         await pc.setLocalDescription();
-        this.signalling.send({ type: "signal", to: link.id, description: pc.localDescription.toJSON() });
+        this.signalling.send({
+          type: "signal",
+          to: link.id,
+          description: pc.localDescription.toJSON(),
+        });
       }
     } else if (message.candidate) {
       try {
@@ -153,7 +165,7 @@ export class Mesh {
       const link = this.peers.get(id);
       if (!link) return;
       for (const sender of link.pc.getSenders()) {
-        if (!sender.track || sender.track.kind !== "video") continue;
+        if (sender.track?.kind !== "video") continue;
         const paused = sender.getParameters();
         if (!paused.encodings?.length || paused.encodings[0].active === false) continue;
         paused.encodings[0].active = false;
@@ -206,7 +218,7 @@ export class Mesh {
     this.changeSending(async () => {
       for (const link of this.peers.values()) {
         for (const sender of link.pc.getSenders()) {
-          if (!sender.track || sender.track.kind !== "video") continue;
+          if (sender.track?.kind !== "video") continue;
           const params = sender.getParameters();
           if (!params.encodings || params.encodings.length === 0) continue;
           params.encodings[0].scaleResolutionDownBy = scale;
@@ -222,7 +234,12 @@ export class Mesh {
     for (const [id, q] of Object.entries(quality)) {
       if (!this.peers.has(id)) continue;
       const rtt = q.rtt === null ? null : Math.round(q.rtt * 1000);
-      this.signalling.send({ type: "quality", peer: id, rtt_ms: rtt, loss: Math.min(1, Math.max(0, q.loss)) });
+      this.signalling.send({
+        type: "quality",
+        peer: id,
+        rtt_ms: rtt,
+        loss: Math.min(1, Math.max(0, q.loss)),
+      });
     }
   }
 
@@ -231,9 +248,17 @@ export class Mesh {
     const result = {};
     for (const [id, link] of this.peers) {
       const stats = await link.pc.getStats();
-      let rtt = null, lost = 0, received = 0, fps = null, decoded = 0;
+      let rtt = null,
+        lost = 0,
+        received = 0,
+        fps = null,
+        decoded = 0;
       stats.forEach((report) => {
-        if (report.type === "candidate-pair" && report.nominated && report.currentRoundTripTime !== undefined) {
+        if (
+          report.type === "candidate-pair" &&
+          report.nominated &&
+          report.currentRoundTripTime !== undefined
+        ) {
           rtt = report.currentRoundTripTime;
         }
         if (report.type === "inbound-rtp") {

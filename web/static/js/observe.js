@@ -1,8 +1,8 @@
 // A supervisor observing: receive-only media from everyone in the room; nothing sent.
 
-import { Signalling } from "./signal.js";
 import { Mesh } from "./mesh.js";
 import { removeTile, say, showStream, state } from "./room.js";
+import { Signalling } from "./signal.js";
 
 const root = document.getElementById("observe");
 const status = document.getElementById("observe-status");
@@ -50,7 +50,8 @@ async function setSending(kind, on, button) {
     for (const track of media.getTracks()) mesh.localStream.addTrack(track);
     for (const link of mesh.peers.values()) mesh.addLocalTracks(link);
   }
-  for (const track of mesh.localStream?.getTracks() || []) if (track.kind === kind) track.enabled = on;
+  for (const track of mesh.localStream?.getTracks() || [])
+    if (track.kind === kind) track.enabled = on;
   button.setAttribute("aria-pressed", String(on));
   const thing = kind === "audio" ? "microphone" : "camera";
   button.textContent = on ? `Turn my ${thing} off` : `Turn my ${thing} on`;
@@ -75,7 +76,7 @@ async function main() {
       if (mesh) mesh.drop(m.participant);
       removeTile(stage, m.participant);
     })
-    .on("signal", (m) => mesh && mesh.handleSignal(m))
+    .on("signal", (m) => mesh?.handleSignal(m))
     .on("removed", () => stop("The therapist asked you to leave the session."))
     .on("room_ended", () => stop("The session has ended."))
     .on("error", (m) => say(status, m.message))
@@ -84,7 +85,10 @@ async function main() {
     });
   await signalling.connect();
   signalling.send({ type: "observe", session: root.dataset.session });
-  for (const [id, kind] of [["observer-mic", "audio"], ["observer-camera", "video"]]) {
+  for (const [id, kind] of [
+    ["observer-mic", "audio"],
+    ["observer-camera", "video"],
+  ]) {
     const button = document.getElementById(id);
     button.addEventListener("click", () => setSending(kind, !sending[kind], button));
   }

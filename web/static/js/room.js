@@ -1,6 +1,6 @@
 // What both sides of a room share: local media, video tiles, the controls and the timer.
 
-/** State the page exposes for its own display, and for tests of what a person sees. */
+/** What the page keeps for its display; testhooks.js hands it to tests of what people see. */
 export const state = {
   myId: null,
   firstFrame: {},
@@ -11,12 +11,14 @@ export const state = {
   quality: {},
   flags: [],
 };
-window.playroom = state;
 
 /** Camera and microphone, or whatever of them is available. */
 export async function localMedia() {
   try {
-    return await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    return await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: 640, height: 480 },
+    });
   } catch {
     try {
       return await navigator.mediaDevices.getUserMedia({ audio: true });
@@ -55,7 +57,10 @@ function watchFirstFrame(video, id) {
   const record = () => {
     const now = performance.timeOrigin + performance.now();
     if (!(id in state.firstFrame)) state.firstFrame[id] = now;
-    if (last && now - last > 500) (state.frameGaps[id] ||= []).push(now);
+    if (last && now - last > 500) {
+      state.frameGaps[id] ||= [];
+      state.frameGaps[id].push(now);
+    }
     last = now;
   };
   if (!("requestVideoFrameCallback" in video)) {

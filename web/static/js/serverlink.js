@@ -4,7 +4,8 @@
 export const CHUNK = 16 * 1024;
 // what the page says when a picture cannot go now, whichever way the board reaches the server
 export const STILL_SHARING = "Your last picture is still on its way. Try again when it arrives.";
-export const SHARE_DROPPED = "The connection dropped while your picture was on its way. Please share it again.";
+export const SHARE_DROPPED =
+  "The connection dropped while your picture was on its way. Please share it again.";
 const ANSWER_MS = 10000;
 
 /**
@@ -106,7 +107,10 @@ export class ServerLink {
     this.channels.objects.onmessage = ({ data }) =>
       this.objects.take(data instanceof ArrayBuffer ? data : JSON.parse(data));
     this.channels.control.onopen = () => {
-      this.heartbeat = setInterval(() => this.send("control", { type: "ping", t: Date.now() }), 2000);
+      this.heartbeat = setInterval(
+        () => this.send("control", { type: "ping", t: Date.now() }),
+        2000,
+      );
     };
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.signalling.send({ type: "server_signal", candidate: candidate.toJSON() });
@@ -132,7 +136,7 @@ export class ServerLink {
 
   send(label, doc) {
     const channel = this.channels[label];
-    if (!channel || channel.readyState !== "open") return false;
+    if (channel?.readyState !== "open") return false;
     channel.send(typeof doc === "string" ? doc : JSON.stringify(doc));
     return true;
   }
@@ -141,18 +145,23 @@ export class ServerLink {
    * channel closes. */
   async share(file) {
     const channel = this.channels.objects;
-    if (!channel || channel.readyState !== "open") throw new Error(SHARE_DROPPED);
+    if (channel?.readyState !== "open") throw new Error(SHARE_DROPPED);
     channel.bufferedAmountLowThreshold = 4 * CHUNK;
-    await sharePicture(this, file, (doc) => this.send("objects", doc), async (part) => {
-      if (channel.bufferedAmount > 16 * CHUNK) {
-        await new Promise((resolve) => {
-          channel.addEventListener("bufferedamountlow", resolve, { once: true });
-          channel.addEventListener("close", resolve, { once: true });
-        });
-      }
-      if (channel.readyState !== "open") throw new Error(SHARE_DROPPED);
-      channel.send(part.slice());
-    });
+    await sharePicture(
+      this,
+      file,
+      (doc) => this.send("objects", doc),
+      async (part) => {
+        if (channel.bufferedAmount > 16 * CHUNK) {
+          await new Promise((resolve) => {
+            channel.addEventListener("bufferedamountlow", resolve, { once: true });
+            channel.addEventListener("close", resolve, { once: true });
+          });
+        }
+        if (channel.readyState !== "open") throw new Error(SHARE_DROPPED);
+        channel.send(part.slice());
+      },
+    );
   }
 
   close() {

@@ -36,16 +36,24 @@ export class Signalling {
     ws.addEventListener("close", () => this.handleClose(ws));
     const opening = setTimeout(() => this.giveUp(ws), CONNECT_MS);
     return new Promise((resolve, reject) => {
-      ws.addEventListener("open", () => {
-        clearTimeout(opening);
-        this.heard = Date.now();
-        this.keepWatch(ws);
-        resolve();
-      }, { once: true });
-      ws.addEventListener("error", () => {
-        clearTimeout(opening);
-        reject(new Error("The connection could not be made."));
-      }, { once: true });
+      ws.addEventListener(
+        "open",
+        () => {
+          clearTimeout(opening);
+          this.heard = Date.now();
+          this.keepWatch(ws);
+          resolve();
+        },
+        { once: true },
+      );
+      ws.addEventListener(
+        "error",
+        () => {
+          clearTimeout(opening);
+          reject(new Error("The connection could not be made."));
+        },
+        { once: true },
+      );
     });
   }
 

@@ -48,7 +48,8 @@ export class SocketLink {
     const send = (message) => this.signalling.send({ type: "objects", message });
     await sharePicture(this, file, send, async (part) => {
       let text = "";
-      for (let i = 0; i < part.length; i += 4096) text += String.fromCharCode(...part.subarray(i, i + 4096));
+      for (let i = 0; i < part.length; i += 4096)
+        text += String.fromCharCode(...part.subarray(i, i + 4096));
       await this.paced();
       if (this.closed || this.signalling.ws !== ws) throw new Error(SHARE_DROPPED);
       this.signalling.send({ type: "objects", chunk: btoa(text) });

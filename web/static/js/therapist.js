@@ -1,10 +1,18 @@
 // The therapist's room: opens the room (the server asks the gate), runs the waiting room,
 // admits and removes people, and shows each person's connection quality.
 
-import { Signalling } from "./signal.js";
-import { Mesh } from "./mesh.js";
 import { Whiteboard } from "./board.js";
-import { localMedia, mediaControls, removeTile, say, showStream, startTimer, state } from "./room.js";
+import { Mesh } from "./mesh.js";
+import {
+  localMedia,
+  mediaControls,
+  removeTile,
+  say,
+  showStream,
+  startTimer,
+  state,
+} from "./room.js";
+import { Signalling } from "./signal.js";
 
 const root = document.getElementById("room");
 const status = document.getElementById("status");
@@ -64,7 +72,9 @@ function waitingEntry(person) {
     signalling.send({ type: "admit", participant: person.id });
   });
   admit.classList.add("primary");
-  const decline = button(`Decline ${person.name}`, "Decline", () => signalling.send({ type: "decline", participant: person.id }));
+  const decline = button(`Decline ${person.name}`, "Decline", () =>
+    signalling.send({ type: "decline", participant: person.id }),
+  );
   const form = document.createElement("form");
   form.className = "waiting-message";
   const id = `msg-${person.id}`;
@@ -100,8 +110,12 @@ function addPersonControls(person) {
   const controls = document.createElement("div");
   controls.className = "person-controls";
   controls.append(
-    button(`Send ${person.name} to the waiting room`, "To waiting room", () => signalling.send({ type: "to_waiting", participant: person.id })),
-    button(`Remove ${person.name}`, "Remove", () => signalling.send({ type: "remove", participant: person.id })),
+    button(`Send ${person.name} to the waiting room`, "To waiting room", () =>
+      signalling.send({ type: "to_waiting", participant: person.id }),
+    ),
+    button(`Remove ${person.name}`, "Remove", () =>
+      signalling.send({ type: "remove", participant: person.id }),
+    ),
   );
   tile.append(controls);
 }
@@ -126,7 +140,8 @@ function handlePeerState(message) {
   if (tile) tile.dataset.state = message.state;
   if (message.state === "interrupted") alertTherapist(`${name}: connection dropped, reconnecting…`);
   if (message.state === "reconnected") alertTherapist(`${name} is back.`);
-  if (message.state === "lost") alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
+  if (message.state === "lost")
+    alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
 }
 
 const CASES = {
@@ -135,7 +150,12 @@ const CASES = {
   not_private: "The young person says it is not private now.",
   quick_exit: "The young person used the quick exit.",
 };
-const OUTCOMES = [["tried", "Tried"], ["reached", "Reached"], ["no_answer", "No answer"], ["done", "Done"]];
+const OUTCOMES = [
+  ["tried", "Tried"],
+  ["reached", "Reached"],
+  ["no_answer", "No answer"],
+  ["done", "Done"],
+];
 
 /** Walk the therapist through the plan agreed in advance, with timers and numbers. */
 function handlePlan(message) {
@@ -168,7 +188,10 @@ function planStep(kase, step, started) {
     timer.className = "due";
     const tick = () => {
       const left = Math.round(step.after_seconds - (Date.now() - started) / 1000);
-      timer.textContent = left > 0 ? ` due in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : " due now";
+      timer.textContent =
+        left > 0
+          ? ` due in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`
+          : " due now";
       if (left > 0) setTimeout(tick, 1000);
     };
     tick();
@@ -177,7 +200,11 @@ function planStep(kase, step, started) {
   const buttons = document.createElement("span");
   buttons.className = "outcomes";
   for (const [value, label] of OUTCOMES) {
-    buttons.append(button(`${label}: ${step.title}`, label, () => signalling.send({ type: "plan_step", case: kase, step: step.id, outcome: value })));
+    buttons.append(
+      button(`${label}: ${step.title}`, label, () =>
+        signalling.send({ type: "plan_step", case: kase, step: step.id, outcome: value }),
+      ),
+    );
   }
   const recorded = document.createElement("span");
   recorded.className = "recorded";
@@ -187,8 +214,11 @@ function planStep(kase, step, started) {
 }
 
 function handlePlanRecorded(message) {
-  const item = document.querySelector(`#plan-steps [data-step="${CSS.escape(message.step)}"] .recorded`);
-  if (item) item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${new Date().toLocaleTimeString()}.`;
+  const item = document.querySelector(
+    `#plan-steps [data-step="${CSS.escape(message.step)}"] .recorded`,
+  );
+  if (item)
+    item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${new Date().toLocaleTimeString()}.`;
 }
 
 /** What the therapist needs at once after escalating: numbers, place, people. */
@@ -204,7 +234,10 @@ function handleEscalation(message) {
     p.append(strong, text);
     box.append(p);
   };
-  line("Escalation", `${e.concern.replaceAll("_", " ")}, ${e.status}. Your supervisors have been alerted.`);
+  line(
+    "Escalation",
+    `${e.concern.replaceAll("_", " ")}, ${e.status}. Your supervisors have been alerted.`,
+  );
   line("Where the young person said they are", e.location);
   for (const c of e.contacts) line(`Emergency contact (${c.relationship})`, `${c.name} ${c.phone}`);
   line("Emergency number", e.emergency_number || "not in the plan");
@@ -214,14 +247,17 @@ function handleEscalation(message) {
 
 function handleEscalationUpdate(message) {
   const e = message.escalation;
-  alertTherapist(`Escalation ${e.status}${e.status === "acknowledged" ? " by your supervisor" : ""}.`);
+  alertTherapist(
+    `Escalation ${e.status}${e.status === "acknowledged" ? " by your supervisor" : ""}.`,
+  );
 }
 
 function handlePeerLeft(message) {
   const name = names.get(message.participant) || "Someone";
   mesh.drop(message.participant);
   removeTile(stage, message.participant);
-  if (!["waiting room", "reconnecting"].includes(message.reason)) alertTherapist(`${name} left (${message.reason}).`);
+  if (!["waiting room", "reconnecting"].includes(message.reason))
+    alertTherapist(`${name} left (${message.reason}).`);
 }
 
 const FLAGS = {
@@ -271,7 +307,7 @@ async function main() {
     .on("lobby", handleLobby)
     .on("peer_joined", handlePeerJoined)
     .on("peer_left", handlePeerLeft)
-    .on("signal", (m) => mesh && mesh.handleSignal(m))
+    .on("signal", (m) => mesh?.handleSignal(m))
     .on("server_signal", (m) => whiteboard.handleAnswer(m))
     .on("flag", handleFlag)
     .on("notice", handleNotice)
@@ -312,7 +348,7 @@ async function main() {
     if (mesh) mesh.closeAll();
   });
   setInterval(showQuality, 1000);
-  setInterval(() => mesh && mesh.report(state.quality), 10000);
+  setInterval(() => mesh?.report(state.quality), 10000);
 }
 
 main();
