@@ -13,18 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from server.exceptions import BoardError
+
 WIDTH, HEIGHT = 1600, 1200  # the board's own coordinates; pages scale to fit
 MAX_POINTS = 5000  # per stroke
 MAX_POINTS_PER_OP = 200
 MAX_ELEMENTS = 5000
-
-
-class BoardError(ValueError):
-    """An operation that cannot be applied; the message is safe to show."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 X = Annotated[float, Field(ge=0, le=WIDTH, allow_inf_nan=False)]

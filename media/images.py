@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from server.exceptions import PictureError
+
 MAX_BYTES = 8 * 1024 * 1024  # what may be sent
 MAX_PIXELS = 24_000_000  # what may be decoded (a 6000 x 4000 photo)
 MAX_SIDE = 1600  # what is shared
@@ -20,10 +22,6 @@ SIGNATURES = {
     b"GIF87a": "GIF",
     b"GIF89a": "GIF",
 }
-
-
-class PictureError(ValueError):
-    """A picture that is refused; the message is safe to show."""
 
 
 @dataclass(frozen=True)

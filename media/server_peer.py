@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from server.exceptions import ProtocolError
+
 log = logging.getLogger(__name__)
 CHANNELS = ("board", "objects", "control")
 OnMessage = Callable[[str, str | bytes], Awaitable[None]]
@@ -65,7 +67,10 @@ class ServerPeer:
     async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
         if not candidate:
             return
-        parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        try:
+            parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except (ValueError, IndexError, AssertionError) as exc:  # aioice asserts its fields
+            raise ProtocolError("bad_candidate", "That ICE candidate could not be read.") from exc
         parsed.sdpMid, parsed.sdpMLineIndex = sdp_mid, index
         await self.pc.addIceCandidate(parsed)
 

@@ -6,15 +6,10 @@ import time
 from dataclasses import dataclass, field
 
 from media.images import MAX_BYTES
+from server.exceptions import TransferError
 
 CHUNK = 16 * 1024
 STALL_SECONDS = 60.0
-
-
-class TransferError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass

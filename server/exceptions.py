@@ -1,14 +1,36 @@
-"""One exception tree. Every message is safe to show to the person using the app."""
+"""One exception tree. Every error carries a ``code`` a program can act on and a message safe
+to show to the person using the app; only the edges turn an error into an error frame
+(``server/edge/dispatch.py``), a data channel's answer (``server/board/service.py``) or an
+HTTP response (``server/views/security.py``).
+
+Raised inside a pydantic validator, the errors that are also ``ValueError``s become part of
+the validation error, as pydantic expects."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 
 class PlayroomError(Exception):
-    """Base class; ``str(error)`` is safe to show to a user."""
+    """Base class; ``str(error)`` is safe to show to a user, ``code`` names the fault."""
 
     status = 400
+    code = "refused"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def detail(self) -> dict[str, Any] | None:
+        """More for the page to show (the gate's reasons, say), or nothing."""
+        return None
+
+
+# -- start-up and storage
 
 
 class ConfigurationError(PlayroomError):
@@ -25,6 +47,20 @@ class DecryptionError(PlayroomError):
     """A ciphertext could not be opened: wrong key, wrong row, or altered."""
 
     status = 500
+
+
+class StorageUnavailable(PlayroomError):
+    """The database cannot be written to; nothing was changed."""
+
+    status = 503
+
+
+# what a write that did not take can raise: the database's own errors, the disk's, or
+# storage known to be read-only; each caller answers "not saved" and carries on
+STORAGE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, StorageUnavailable)
+
+
+# -- who may do what
 
 
 class AuthError(PlayroomError):
@@ -46,19 +82,87 @@ class RateLimited(PlayroomError):
 
 
 class Forbidden(PlayroomError):
+    """Not this person's to do or see."""
+
     status = 403
 
 
 class NotFound(PlayroomError):
+    """No such thing, or not one this person may know of."""
+
     status = 404
 
 
-class StorageUnavailable(PlayroomError):
-    """The database cannot be written to; nothing was changed."""
+class TokenError(PlayroomError):
+    """A link that is forged, damaged, for another purpose, or outside its window."""
 
-    status = 503
+    status = 403
+    code = "bad_link"
 
 
-# what a write that did not take can raise: the database's own errors, the disk's, or
-# storage known to be read-only; each caller answers "not saved" and carries on
-STORAGE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, StorageUnavailable)
+class GateClosed(PlayroomError):
+    """The room cannot open: the gate is not open. Carries every reason (a
+    ``care.gate.GateResult``, shown to the therapist with links to fix each)."""
+
+    status = 409
+    code = "gate_closed"
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(
+            "This session cannot start yet: " + "; ".join(r.message for r in result.reasons)
+        )
+        self.result = result
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return dict(self.result.as_dict())
+
+
+# -- live rooms
+
+
+class ProtocolError(PlayroomError):
+    """A message that cannot be accepted; answered with an error frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class IllegalTransition(PlayroomError):
+    """A participant's state cannot move that way (``live.rooms.State``)."""
+
+    status = 409
+
+
+class LinkInUse(PlayroomError):
+    """A second device tried a link that is already connected."""
+
+    status = 409
+    code = "link_in_use"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is already in use on another device. "
+            "If that was not you, tell your therapist."
+        )
+
+
+# -- the board and its pictures (also ValueErrors: see the module's docstring)
+
+
+class BoardError(PlayroomError, ValueError):
+    """A board operation refused, with its code (``docs/protocol.md``, the board channel)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class PictureError(PlayroomError, ValueError):
+    """A picture that cannot be shared: not a picture, too large, or damaged."""
+
+
+class TransferError(PlayroomError, ValueError):
+    """A picture's transfer refused, with its code (``docs/protocol.md``, pictures)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)

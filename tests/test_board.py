@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.board import MAX_POINTS_PER_OP, Board, BoardError, Replica, parse_op
+from media.board import MAX_POINTS_PER_OP, Board, Replica, parse_op
+from server.exceptions import BoardError
 
 AUTHORS = ["therapist", "young", "parent"]
 IDS = ["a", "b", "c", "d"]

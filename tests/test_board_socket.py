@@ -15,9 +15,9 @@ from sqlalchemy.exc import OperationalError
 
 from server.appkeys import WHITEBOARDS
 from server.edge import board as boardsocket
-from server.edge.board import SocketLink, board_frame
+from server.edge.board import SocketLink
 from server.live.protocol import TOO_SLOW, dump_message
-from server.live.replies import BoardFrame
+from server.live.replies import BoardFrame, ObjectsReply
 from tests.client import ProtocolPeer
 from tests.conftest import Staff, sign_in
 from tests.factories import join_message, ready_client, therapist_view
@@ -151,10 +151,38 @@ async def test_bad_input_gets_an_error_and_the_socket_stays_up(  # type: ignore[
         await y.close()
 
 
-def test_the_board_frame_is_the_reply_model() -> None:
+async def test_the_socket_link_writes_the_reply_models() -> None:
+    """Each board message and each picture's message or chunk goes out as the reply models
+    (``BoardFrame``, ``ObjectsReply``) say, in the order the board sent them."""
+    written: list[str] = []
+
+    class Recording:
+        closed = False
+
+        async def send_str(self, data: str) -> None:
+            written.append(data)
+
+        async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+            return True
+
+    link = SocketLink(Recording(), lambda _: None)
     change = {"type": "change", "seq": 3, "author": "a", "changes": [{"finished": "s-1"}]}
-    raw = json.dumps(change, separators=(",", ":"))
-    assert json.loads(board_frame(raw)) == json.loads(dump_message(BoardFrame(message=change)))
+    ready = {"type": "ready", "id": "p-1", "received": 0}
+    assert link.send("board", json.dumps(change, separators=(",", ":")))
+    assert link.send("objects", json.dumps(ready))
+    assert link.send("objects", b"\x89PNG")
+    assert not link.send("control", "{}")  # no control channel on the socket
+    for _ in range(100):
+        if len(written) == 3:
+            break
+        await asyncio.sleep(0)  # the link's writer runs beside the board
+    expected = [
+        BoardFrame(message=change),
+        ObjectsReply(message=ready),
+        ObjectsReply(chunk="iVBORw=="),
+    ]
+    assert [json.loads(w) for w in written] == [json.loads(dump_message(m)) for m in expected]
+    await link.close()
 
 
 @pytest.mark.hazard("HZ-06")

@@ -10,10 +10,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.access import tokens
-from server.access.tokens import Claims, TokenError
+from server.access.tokens import Claims
 from server.appkeys import CATALOGUE, CONSENTS, KEYRING, LINKS
 from server.care.checklists import Kind
 from server.crypto.keys import KeyMaterial, KeyRing
+from server.exceptions import TokenError
 from server.storage.db import utcnow
 from server.storage.models import LinkKind
 from tests.conftest import Staff, sign_in

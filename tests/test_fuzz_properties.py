@@ -21,14 +21,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import media.board
-from media.board import MAX_POINTS_PER_OP, Board, BoardError, Replica, _ops, parse_op
-from media.transfer import CHUNK, Transfer, TransferError, Transfers
+from media.board import MAX_POINTS_PER_OP, Board, Replica, _ops, parse_op
+from media.transfer import CHUNK, Transfer, Transfers
 from server.access import tokens
-from server.access.tokens import Claims, TokenError
+from server.access.tokens import Claims
 from server.care.checklists import CHECKLISTS, Checklist, load_file
 from server.crypto.keys import KeyMaterial, KeyRing
-from server.exceptions import ConfigurationError
-from server.live.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, _incoming, parse_message
+from server.exceptions import (
+    BoardError,
+    ConfigurationError,
+    ProtocolError,
+    TokenError,
+    TransferError,
+)
+from server.live.protocol import MAX_MESSAGE_BYTES, Message, _incoming, parse_message
 from server.live.sdp import check_sdp
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

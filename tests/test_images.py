@@ -8,7 +8,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from media.images import MAX_BYTES, PictureError, sanitize
+from media.images import MAX_BYTES, sanitize
+from server.exceptions import PictureError
 
 
 def _jpeg_with_gps() -> bytes:

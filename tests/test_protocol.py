@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.access.ratelimit import RateLimiter
+from server.exceptions import ProtocolError
 from server.live.protocol import (
     Candidate,
     Description,
-    ProtocolError,
+    Incoming,
     _parse_stepwise,
     dump_message,
     parse_message,
@@ -152,3 +153,13 @@ def test_the_rate_limiter_counts_as_a_token_bucket(
         now[0] += wait
         assert limiter.allow(key, cost) == reference.allow(key, now[0], cost)
         assert list(limiter._buckets.items()) == list(reference.buckets.items())
+
+
+def test_every_message_a_browser_may_send_has_one_handler() -> None:
+    """The socket's one dispatch table answers every type of ``Incoming``, and nothing else."""
+    from typing import get_args
+
+    from server.edge.dispatch import HANDLERS
+
+    (union, *_) = get_args(Incoming)
+    assert set(HANDLERS) == set(get_args(union))

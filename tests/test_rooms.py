@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.exceptions import Forbidden, PlayroomError
-from server.live.rooms import (
-    MAX_PARTICIPANTS,
-    IllegalTransition,
-    LinkInUse,
-    Participant,
-    Role,
-    Room,
-    State,
-)
+from server.exceptions import Forbidden, IllegalTransition, LinkInUse, PlayroomError
+from server.live.rooms import MAX_PARTICIPANTS, Participant, Role, Room, State
 
 
 def _room() -> tuple[Room, Participant]:

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from server.access.tokens import TokenError
 from server.appkeys import CONSENTS, DATABASE, HUB, SCHEDULE
 from server.care.consent import WithdrawIn
+from server.exceptions import TokenError
 from server.storage.db import utcnow
 from server.storage.models import Link
 from tests.conftest import Staff, make_staff, sign_in

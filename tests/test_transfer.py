@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from media import transfer
-from media.transfer import CHUNK, TransferError, Transfers
+from media.transfer import CHUNK, Transfers
+from server.exceptions import TransferError
 
 
 def test_a_transfer_resumes_after_a_reconnect() -> None:

@@ -12,8 +12,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from server.access import tokens
-from server.access.tokens import Claims, TokenError
+from server.access.tokens import Claims
 from server.crypto.keys import KeyRing
+from server.exceptions import TokenError
 from server.storage.db import Database, utcnow
 from server.storage.models import Link, LinkKind, new_id
 

@@ -14,15 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from server.crypto.keys import KeyRing
-from server.exceptions import PlayroomError
+from server.exceptions import TokenError
 
 PREFIX = "pr1"
-
-
-class TokenError(PlayroomError):
-    """A link that is forged, damaged, for another purpose, or outside its window."""
-
-    status = 403
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from media import stickers
-from media.board import MAX_ELEMENTS, Board, BoardError, Picture, Sticker, parse_op
-from media.images import MAX_BYTES, PictureError, sanitize
+from media.board import MAX_ELEMENTS, Board, Picture, Sticker, parse_op
+from media.images import MAX_BYTES, sanitize
 from media.server_peer import ServerPeer
-from media.transfer import CHUNK, TransferError, Transfers
+from media.transfer import CHUNK, Transfers
 from server.access.ratelimit import RateLimiter
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal, unseal_bytes
-from server.exceptions import STORAGE_FAILURES
+from server.exceptions import STORAGE_FAILURES, BoardError, PictureError, TransferError
 from server.live.places import keep_settings
 from server.storage.db import Database, utcnow
 from server.storage.groupcommit import GroupCommit

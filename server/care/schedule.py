@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -15,13 +16,13 @@ from server.access.accounts import StaffView
 from server.access.links import Links
 from server.access.tokens import Claims
 from server.care.clients import Clients
-from server.care.gate import GateResult
 from server.care.gate_service import Gatekeeper
 from server.crypto.keys import KeyRing
-from server.exceptions import Forbidden, NotFound, PlayroomError
+from server.crypto.sealed import seal
+from server.exceptions import Forbidden, GateClosed, NotFound, PlayroomError, TokenError
 from server.records.sessionlog import SessionLog, session_stream, staff_actor
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, Link, LinkKind, Role, new_id
+from server.storage.models import Appointment, JoinCheck, Link, LinkKind, PlanStep, Role, new_id
 
 JOIN_ROLES = ("young_person", "parent")
 MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
@@ -44,18 +45,6 @@ class NewAppointment(BaseModel):
         if value.year > now.year + 2 or value - now > MOST_AHEAD:
             raise ValueError("a session can be scheduled at most two years ahead")
         return value
-
-
-class GateClosed(PlayroomError):
-    """The room cannot open: the gate is not open. Carries every reason."""
-
-    status = 409
-
-    def __init__(self, result: GateResult) -> None:
-        super().__init__(
-            "This session cannot start yet: " + "; ".join(r.message for r in result.reasons)
-        )
-        self.result = result
 
 
 @dataclass(frozen=True)
@@ -259,5 +248,56 @@ class Schedule:
         async with self.db.session() as session:
             appointment = await session.get(Appointment, link.appointment_id or "")
         if appointment is None or appointment.status in ("ended", "cancelled"):
-            raise tokens.TokenError("This session has ended.")
+            raise TokenError("This session has ended.")
         return link, appointment
+
+    async def live(self, appointment_id: str) -> Appointment | None:
+        """The session, unless it is gone, ended or cancelled (a room rebuilt after a
+        restart is rebuilt only for a live one)."""
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, appointment_id)
+        if appointment is None or appointment.status in ("ended", "cancelled"):
+            return None
+        return appointment
+
+    async def link_still_works(self, link_id: str, appointment_id: str) -> bool:
+        """A withdrawn or expired link, or an ended session, stops a resume too."""
+        async with self.db.session() as session:
+            link = await session.get(Link, link_id)
+            appointment = await session.get(Appointment, appointment_id)
+        return (
+            link is not None
+            and link.revoked_at is None
+            and utcnow() < link.expires_at
+            and appointment is not None
+            and appointment.status not in ("ended", "cancelled")
+        )
+
+    async def save_join_checks(
+        self, appointment_id: str, link_id: str, checks: dict[str, str]
+    ) -> None:
+        """A young person's or parent's pre-join answers, sealed."""
+        if not checks:
+            return
+        row = JoinCheck(
+            id=new_id(), appointment_id=appointment_id, link_id=link_id, created_at=utcnow()
+        )
+        seal(self.ring, row, "answers_enc", json.dumps(checks, sort_keys=True))
+        async with self.db.session() as session:
+            session.add(row)
+
+    async def record_plan_step(
+        self, appointment_id: str, therapist_id: str, case: str, step: str, outcome: str
+    ) -> None:
+        """What came of one step of the disconnection plan, as the therapist recorded it."""
+        row = PlanStep(
+            id=new_id(),
+            appointment_id=appointment_id,
+            case=case,
+            step=step,
+            outcome=outcome,
+            recorded_by=therapist_id,
+            created_at=utcnow(),
+        )
+        async with self.db.session() as session:
+            session.add(row)

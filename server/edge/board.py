@@ -1,14 +1,18 @@
-"""The board over the signalling socket: a fallback for a network where the data connection
-to the server cannot be made. ``board_open`` makes the socket the member's link to the room's
-board (``whiteboard.py``, unchanged: the same checks, rate limit, numbering, sealed
-persistence before fan-out, and snapshot on joining); each ``board`` frame carries one
-operation in, and each ``board`` frame out carries one message of the board as the data
-channel would. Pictures travel the same way in ``objects`` frames, each one message of the
-``objects`` channel: a small JSON message, or a chunk of a picture's bytes in base64 (a text
-socket, relayed between nodes as text, carries no bytes).
+"""A member's link to the room's board, and the handlers that make it.
 
-One board link per person: opening the board here closes their data connection to the
-server, and offering a data connection closes this one."""
+Two links carry the board's channels (``board``, ``objects``, ``control``) between a page and
+the room's board (``board/service.py``): the data connection to the server (``server_signal``:
+an aiortc peer, the usual way), or, as a fallback for a network where that connection cannot
+be made, the signalling socket itself (``board_open``). Over the socket each ``board`` frame
+carries one operation in, and each ``board`` frame out carries one message of the board as
+the data channel would; pictures travel the same way in ``objects`` frames, each one message
+of the ``objects`` channel: a small JSON message, or a chunk of a picture's bytes in base64
+(a text socket, relayed between nodes as text, carries no bytes). Either way the board's rules
+are the same: the same checks, rate limit, numbering, sealed persistence before fan-out, and
+snapshot on joining.
+
+One board link per person: opening the board on the socket closes their data connection to
+the server, and offering a data connection closes the socket's."""
 
 from __future__ import annotations
 
@@ -19,20 +23,27 @@ import json
 import logging
 from collections.abc import Callable
 
+from media.server_peer import ServerPeer
 from server.access.ratelimit import RateLimiter
 from server.appkeys import WHITEBOARDS
 from server.board.service import Member, RoomBoard
-from server.edge.connection import ConnectionBase
+from server.edge.connection import Connection, Handlers
+from server.edge.continuity import control_heard
+from server.exceptions import ProtocolError
 from server.live.hub import Socket
 from server.live.protocol import (
     MAX_BACKLOG_BYTES,
     TOO_SLOW,
     BoardOpen,
     BoardOperation,
+    Description,
     ObjectsFrame,
-    ProtocolError,
+    ServerSignal,
+    dump_message,
 )
-from server.live.rooms import Participant, Role, Room
+from server.live.replies import BoardFrame, ObjectsReply, ServerAnswer
+from server.live.rooms import Role
+from server.live.sdp import check_sdp
 
 log = logging.getLogger(__name__)
 CLOSE_SECONDS = 2.0  # to close a socket as too slow (protocol.MAX_BACKLOG_BYTES)
@@ -41,18 +52,45 @@ CLOSE_SECONDS = 2.0  # to close a socket as too slow (protocol.MAX_BACKLOG_BYTES
 REOPENS_BURST, REOPEN_SECONDS = 3, 2.0
 
 
-def board_frame(message: str) -> str:
-    """``replies.BoardFrame`` around one board message already encoded as JSON (the board
-    encodes each change once for all its members; this does not decode it again)."""
-    return '{"v":1,"type":"board","message":' + message + "}"
+async def server_signal(conn: Connection, message: ServerSignal) -> None:
+    """The data connection to the server (board, objects, control): the browser offers, the
+    server answers; candidates follow."""
+    room, me = conn.on_board()
+    if message.description is None and message.candidate is None:
+        raise ProtocolError("bad_message", "A signal carries a description or a candidate.")
+    if message.description is not None:
+        if message.description.type != "offer":
+            raise ProtocolError("bad_message", "The browser offers; the server answers.")
+        check_sdp(message.description.sdp)
+        await conn.close_board_links()
+        whiteboards = conn.app[WHITEBOARDS]
+        board = await whiteboards.get(room.session_id, room.client_id)
+        pid = me.id
 
+        async def on_message(label: str, data: str | bytes) -> None:
+            if label == "control" and conn.server_peer is peer:
+                control_heard(conn)
+            await board.message(pid, label, data)
 
-def objects_frame(data: str | bytes) -> str:
-    """``replies.ObjectsReply`` around one message of the ``objects`` channel: JSON already
-    encoded, or a picture's bytes (in base64)."""
-    if isinstance(data, bytes):
-        return '{"v":1,"type":"objects","chunk":"' + base64.b64encode(data).decode() + '"}'
-    return '{"v":1,"type":"objects","message":' + data + "}"
+        async def on_open(label: str) -> None:
+            await board.opened(pid, label)
+
+        async def on_gone(peer: ServerPeer) -> None:
+            board.leave(pid, peer)
+            whiteboards.peers.discard(peer)
+
+        if not me.in_room:  # sent to the waiting room while this was being set up
+            raise ProtocolError("not_in_room", "You are not in the room.")
+        peer = ServerPeer(pid, on_message, on_open, on_gone)
+        whiteboards.peers.add(peer)
+        board.join(pid, Member(conn.board_author(me), me.role is Role.THERAPIST, peer))
+        conn.server_peer = peer
+        answer = await peer.answer(message.description.sdp)
+        await conn.reply(ServerAnswer(description=Description(type="answer", sdp=answer)))
+    elif message.candidate is not None and conn.server_peer is not None:
+        # a candidate for a connection already closed (the page offered again) has no answer
+        c = message.candidate
+        await conn.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)
 
 
 class SocketLink:
@@ -71,9 +109,11 @@ class SocketLink:
         if self.closed:
             return False
         if label == "board" and isinstance(data, str):
-            frame = board_frame(data)
+            frame = dump_message(BoardFrame(message=json.loads(data)))
+        elif label == "objects" and isinstance(data, bytes):
+            frame = dump_message(ObjectsReply(chunk=base64.b64encode(data).decode()))
         elif label == "objects":
-            frame = objects_frame(data)
+            frame = dump_message(ObjectsReply(message=json.loads(data)))
         else:
             return False  # the board and its pictures are carried here; no control channel
         if self._queued + len(frame) > MAX_BACKLOG_BYTES:
@@ -121,69 +161,61 @@ class SocketLink:
         self._shut()
 
 
-class BoardOverSocket(ConnectionBase):
-    """``board_open`` and ``board``: the same rule as the data connection (admitted into the
-    room, and not an observer)."""
+async def board_open(conn: Connection, message: BoardOpen) -> None:
+    """Make this socket the member's link to the board: the snapshot and the pictures
+    follow, then every change."""
+    room, me = conn.on_board()
+    if conn.board_reopens is None:
+        conn.board_reopens = RateLimiter(1, REOPEN_SECONDS, burst=REOPENS_BURST, max_keys=1)
+    if not conn.board_reopens.allow("open"):
+        raise ProtocolError("rate_limited", "The board was opened a moment ago.")
+    await conn.close_board_links()
+    board = await conn.app[WHITEBOARDS].get(room.session_id, room.client_id)
+    if not me.in_room:  # sent to the waiting room while the board was loading
+        raise ProtocolError("not_in_room", "You are not in the room.")
+    pid = me.id
 
-    board_link: SocketLink | None = None
-    board_reopens: RateLimiter | None = None
+    link = SocketLink(conn.ws, lambda gone: board.leave(pid, gone))
+    conn.board_link = link
+    board.join(pid, Member(conn.board_author(me), me.role is Role.THERAPIST, link))
+    await board.opened(pid, "board")  # the snapshot, before any change
+    await board.opened(pid, "objects")  # the pictures on the board
 
-    def _on_board(self) -> tuple[Room, Participant]:
-        room, me = self._in_room()
-        if not me.in_room:
-            raise ProtocolError("not_in_room", "You are not in the room yet.")
-        if me.role is Role.OBSERVER:
-            raise ProtocolError("observer", "An observer watches; the board is not theirs.")
-        return room, me
 
-    async def board_open(self, message: BoardOpen) -> None:
-        room, me = self._on_board()
-        if self.board_reopens is None:
-            self.board_reopens = RateLimiter(1, REOPEN_SECONDS, burst=REOPENS_BURST, max_keys=1)
-        if not self.board_reopens.allow("open"):
-            raise ProtocolError("rate_limited", "The board was opened a moment ago.")
-        await self._close_server_peer()
-        board = await self.app[WHITEBOARDS].get(room.session_id, room.client_id)
-        if not me.in_room:  # sent to the waiting room while the board was loading
-            raise ProtocolError("not_in_room", "You are not in the room.")
-        pid = me.id
+def _my_board(conn: Connection) -> tuple[RoomBoard, str]:
+    """The room's board and this participant's id, if their board is open on this socket."""
+    room, me = conn.on_board()
+    board = conn.app[WHITEBOARDS].boards.get(room.session_id)
+    member = board.members.get(me.id) if board is not None else None
+    if board is None or member is None or member.peer is not conn.board_link:
+        raise ProtocolError("board_closed", "Open the board on this connection first.")
+    return board, me.id
 
-        link = SocketLink(self.ws, lambda gone: board.leave(pid, gone))
-        self.board_link = link
-        board.join(pid, Member(self.board_author(me), me.role is Role.THERAPIST, link))
-        await board.opened(pid, "board")  # the snapshot, before any change
-        await board.opened(pid, "objects")  # the pictures on the board
 
-    def _my_board(self) -> tuple[RoomBoard, str]:
-        """The room's board and this participant's id, if their board is open on this socket."""
-        room, me = self._on_board()
-        board = self.app[WHITEBOARDS].boards.get(room.session_id)
-        member = board.members.get(me.id) if board is not None else None
-        if board is None or member is None or member.peer is not self.board_link:
-            raise ProtocolError("board_closed", "Open the board on this connection first.")
-        return board, me.id
+async def board_operation(conn: Connection, message: BoardOperation) -> None:
+    board, pid = _my_board(conn)
+    # in the order the socket read them: the next frame waits until this one is stored
+    await board.message(pid, "board", json.dumps(message.op))
 
-    async def board_operation(self, message: BoardOperation) -> None:
-        board, pid = self._my_board()
-        # in the order the socket read them: the next frame waits until this one is stored
-        await board.message(pid, "board", json.dumps(message.op))
 
-    async def board_objects(self, message: ObjectsFrame) -> None:
-        """Sharing a picture: the ``objects`` channel's messages, its chunks in base64."""
-        board, pid = self._my_board()
-        if (message.message is None) == (message.chunk is None):
-            raise ProtocolError("bad_message", "An objects frame carries a message or a chunk.")
-        if message.chunk is not None:
-            try:
-                data: str | bytes = base64.b64decode(message.chunk, validate=True)
-            except binascii.Error as exc:
-                raise ProtocolError("bad_message", "A chunk is base64.") from exc
-        else:
-            data = json.dumps(message.message)
-        await board.message(pid, "objects", data)
+async def board_objects(conn: Connection, message: ObjectsFrame) -> None:
+    """Sharing a picture: the ``objects`` channel's messages, its chunks in base64."""
+    board, pid = _my_board(conn)
+    if (message.message is None) == (message.chunk is None):
+        raise ProtocolError("bad_message", "An objects frame carries a message or a chunk.")
+    if message.chunk is not None:
+        try:
+            data: str | bytes = base64.b64decode(message.chunk, validate=True)
+        except binascii.Error as exc:
+            raise ProtocolError("bad_message", "A chunk is base64.") from exc
+    else:
+        data = json.dumps(message.message)
+    await board.message(pid, "objects", data)
 
-    async def _close_server_peer(self) -> None:
-        await super()._close_server_peer()
-        if self.board_link is not None:
-            link, self.board_link = self.board_link, None
-            await link.close()
+
+HANDLERS: Handlers = {
+    ServerSignal: server_signal,
+    BoardOpen: board_open,
+    BoardOperation: board_operation,
+    ObjectsFrame: board_objects,
+}

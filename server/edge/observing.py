@@ -6,89 +6,91 @@ from __future__ import annotations
 
 from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
 from server.care.gate import CONSENT_AGE
-from server.edge.hosting import Hosting
-from server.exceptions import Forbidden, PlayroomError
+from server.edge.connection import Connection, Handlers
+from server.exceptions import Forbidden, PlayroomError, ProtocolError
 from server.live.hub import about, person
-from server.live.protocol import Observe, ObserverMedia, ProtocolError
+from server.live.protocol import Observe, ObserverMedia
 from server.live.replies import Admitted, Joined, Notice, PeerJoined
 from server.live.rooms import Role
 from server.storage.models import Role as StaffRole
 
 
-class Observing(Hosting):
-    async def observe(self, message: Observe) -> None:
-        user = self.user
-        if user is None or user.role is not StaffRole.SUPERVISOR:
-            raise Forbidden("Only a supervisor of the therapist can observe.")
-        if self.me is not None:
-            raise ProtocolError("already_joined", "This connection is already in a room.")
-        appointment = await self.app[RECORDS].appointment_for(user, message.session)
-        room = self.hub.rooms.get(appointment.id)
-        if room is None or room.ended or room.therapist is None:
-            raise PlayroomError("The session is not running now.")
-        await self._check_agreement(appointment.client_id)
-        me = room.add_observer(user.display_name, user.id)
-        self.room, self.me = room, me
-        self.hub.bind(me, self.ws)
-        others = [p for p in room.present() if p.id != me.id]
-        await self.reply(
-            Joined(
-                you=person(me),
-                ice=self._ice(me, room.relay_only),
-                starts_at=appointment.starts_at.isoformat(),
-                ends_at=appointment.ends_at.isoformat(),
-                resume=await self.hub.issue_resume(room, me),
-            )
+async def observe(conn: Connection, message: Observe) -> None:
+    user = conn.user
+    if user is None or user.role is not StaffRole.SUPERVISOR:
+        raise Forbidden("Only a supervisor of the therapist can observe.")
+    if conn.me is not None:
+        raise ProtocolError("already_joined", "This connection is already in a room.")
+    appointment = await conn.app[RECORDS].appointment_for(user, message.session)
+    room = conn.hub.rooms.get(appointment.id)
+    if room is None or room.ended or room.therapist is None:
+        raise PlayroomError("The session is not running now.")
+    await _check_agreement(conn, appointment.client_id)
+    me = room.add_observer(user.display_name, user.id)
+    conn.room, conn.me = room, me
+    conn.hub.bind(me, conn.ws)
+    others = [p for p in room.present() if p.id != me.id]
+    await conn.reply(
+        Joined(
+            you=person(me),
+            ice=conn.ice(me, room.relay_only),
+            starts_at=appointment.starts_at.isoformat(),
+            ends_at=appointment.ends_at.isoformat(),
+            resume=await conn.hub.issue_resume(room, me),
         )
-        await self.reply(Admitted(present=[person(p) for p in others]))
-        await self.hub.send_many(others, PeerJoined(participant=person(me)))
-        announcement = Notice(
-            code="observer",
-            message=f"{me.name} (supervisor) is observing this session. "
-            "Their camera and microphone are off.",
-            participant=me.id,
+    )
+    await conn.reply(Admitted(present=[person(p) for p in others]))
+    await conn.hub.send_many(others, PeerJoined(participant=person(me)))
+    announcement = Notice(
+        code="observer",
+        message=f"{me.name} (supervisor) is observing this session. "
+        "Their camera and microphone are off.",
+        participant=me.id,
+    )
+    await conn.hub.send_many(others, announcement)
+    await conn.record("observer.joined", about(me))
+    await conn.hub.lobby(room)
+
+
+async def observer_media(conn: Connection, message: ObserverMedia) -> None:
+    """Turning a microphone or camera on is announced like joining was."""
+    room, me = conn.in_room()
+    if me.role is not Role.OBSERVER:
+        raise Forbidden("Only an observer announces this.")
+    parts = [name for name, on in (("microphone", message.audio), ("camera", message.video)) if on]
+    text = (
+        f"{me.name} (supervisor) turned their {' and '.join(parts)} on."
+        if parts
+        else (f"{me.name} (supervisor) is observing with camera and microphone off.")
+    )
+    others = [p for p in room.present() if p.id != me.id]
+    await conn.hub.send_many(others, Notice(code="observer", message=text, participant=me.id))
+    # once announced, a kind may stay in the connection's descriptions when turned off
+    # again (the page disables the track, which then sends nothing)
+    wanted = {"audio": message.audio, "video": message.video}
+    me.announced |= {kind for kind, on in wanted.items() if on}
+    await conn.record("observer.media", {"audio": message.audio, "video": message.video})
+
+
+async def _check_agreement(conn: Connection, client_id: str) -> None:
+    """The plan must record the young person's agreement, and a parent's or carer's
+    when the young person is under 16."""
+    gatekeeper = conn.app[GATEKEEPER]
+    answers = await gatekeeper.plan_answers(client_id)
+
+    def agreed(item: str) -> bool:
+        return answers.get(item, {}).get("answer") == "yes"
+
+    assert conn.user is not None
+    client = await conn.app[CLIENTS].get(conn.user, client_id)
+    age = client.age(gatekeeper.today())
+    if not agreed("plan.observation_young_person") or (
+        (age is None or age < CONSENT_AGE) and not agreed("plan.observation_parent")
+    ):
+        raise Forbidden(
+            "The plan does not record that the young person (and, under 16, a parent "
+            "or carer) agreed to an observer."
         )
-        await self.hub.send_many(others, announcement)
-        await self.record("observer.joined", about(me))
-        await self.hub.lobby(room)
 
-    async def observer_media(self, message: ObserverMedia) -> None:
-        """Turning a microphone or camera on is announced like joining was."""
-        room, me = self._in_room()
-        if me.role is not Role.OBSERVER:
-            raise Forbidden("Only an observer announces this.")
-        parts = [
-            name for name, on in (("microphone", message.audio), ("camera", message.video)) if on
-        ]
-        text = (
-            f"{me.name} (supervisor) turned their {' and '.join(parts)} on."
-            if parts
-            else (f"{me.name} (supervisor) is observing with camera and microphone off.")
-        )
-        others = [p for p in room.present() if p.id != me.id]
-        await self.hub.send_many(others, Notice(code="observer", message=text, participant=me.id))
-        # once announced, a kind may stay in the connection's descriptions when turned off
-        # again (the page disables the track, which then sends nothing)
-        wanted = {"audio": message.audio, "video": message.video}
-        me.announced |= {kind for kind, on in wanted.items() if on}
-        await self.record("observer.media", {"audio": message.audio, "video": message.video})
 
-    async def _check_agreement(self, client_id: str) -> None:
-        """The plan must record the young person's agreement, and a parent's or carer's
-        when the young person is under 16."""
-        gatekeeper = self.app[GATEKEEPER]
-        answers = await gatekeeper.plan_answers(client_id)
-
-        def agreed(item: str) -> bool:
-            return answers.get(item, {}).get("answer") == "yes"
-
-        assert self.user is not None
-        client = await self.app[CLIENTS].get(self.user, client_id)
-        age = client.age(gatekeeper.today())
-        if not agreed("plan.observation_young_person") or (
-            (age is None or age < CONSENT_AGE) and not agreed("plan.observation_parent")
-        ):
-            raise Forbidden(
-                "The plan does not record that the young person (and, under 16, a parent "
-                "or carer) agreed to an observer."
-            )
+HANDLERS: Handlers = {Observe: observe, ObserverMedia: observer_media}

@@ -15,22 +15,17 @@ from aiohttp import WSMsgType, web
 from server.access.auth import current_user
 from server.access.proxy import own_origins
 from server.access.ratelimit import RateLimiter
-from server.access.tokens import TokenError
 from server.appkeys import ACCOUNTS, HUB, SETTINGS, WHITEBOARDS
-from server.care.schedule import GateClosed
-from server.edge.lobby import Connection
-from server.exceptions import PlayroomError
+from server.edge.connection import Connection
+from server.edge.continuity import dropped
+from server.edge.dispatch import dispatch
+from server.exceptions import PlayroomError, ProtocolError
 from server.live.hub import Socket
 from server.live.protocol import (
     MAX_MESSAGE_BYTES,
-    BoardOperation,
-    Incoming,
-    ObjectsFrame,
-    ProtocolError,
     parse_message,
 )
 from server.live.replies import Error
-from server.live.rooms import LinkInUse
 from server.nodes.relay import MOVED, RELAY, EdgeLink, RemoteSocket
 
 routes = web.RouteTableDef()
@@ -39,35 +34,13 @@ routes = web.RouteTableDef()
 FRAMES_PER_SECOND = 200
 
 
-async def dispatch(connection: Connection, message: Incoming | str) -> None:
-    """Handle one message; whatever is refused is answered with an error frame."""
-    try:
-        parsed = parse_message(message) if isinstance(message, str) else message
-        board = isinstance(parsed, BoardOperation | ObjectsFrame)  # the board's own limits
-        if not board and not connection.limiter.allow("self"):
-            raise ProtocolError("rate_limited", "Too many messages; slow down.")
-        await connection.handle(parsed)
-    except GateClosed as exc:
-        await connection.reply(
-            Error(code="gate_closed", message=str(exc), detail=exc.result.as_dict())
-        )
-    except ProtocolError as exc:
-        await connection.reply(Error(code=exc.code, message=str(exc)))
-    except LinkInUse as exc:
-        await connection.reply(Error(code="link_in_use", message=str(exc)))
-    except TokenError as exc:
-        await connection.reply(Error(code="bad_link", message=str(exc)))
-    except PlayroomError as exc:
-        await connection.reply(Error(code="refused", message=str(exc)))
-
-
 async def _finish(app: web.Application, socket: Socket, connection: Connection) -> None:
     hub = app[HUB]
     hub.all.discard(socket)
     for watching in hub.watchers.values():
         watching.discard(socket)
     # the handler may be cancelled when the client vanishes: the others must still be told
-    await asyncio.shield(connection.dropped())
+    await asyncio.shield(dropped(connection))
 
 
 @routes.get("/ws", name="ws")

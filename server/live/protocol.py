@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from server.exceptions import PlayroomError
+from server.exceptions import ProtocolError
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -22,14 +22,6 @@ MAX_SDP_BYTES = 48 * 1024
 # resumes and gets the room afresh
 MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 TOO_SLOW = 1013
-
-
-class ProtocolError(PlayroomError):
-    """A message that cannot be accepted; answered with an error frame."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Message(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.exceptions import Forbidden, PlayroomError
+from server.exceptions import Forbidden, IllegalTransition, LinkInUse, PlayroomError
 
 log = logging.getLogger(__name__)
 MAX_PARTICIPANTS = 6  # the mesh limit: every browser sends to every other
@@ -53,10 +53,6 @@ class Role(enum.StrEnum):
 
 
 NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
-
-
-class IllegalTransition(PlayroomError):
-    status = 409
 
 
 @dataclass
@@ -302,18 +298,6 @@ class Room:
 
     def peers_of(self, person: Participant) -> Iterable[Participant]:
         return (p for p in self.present() if p.id != person.id)
-
-
-class LinkInUse(PlayroomError):
-    """A second device tried a link that is already connected."""
-
-    status = 409
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link is already in use on another device. "
-            "If that was not you, tell your therapist."
-        )
 
 
 class Rooms:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from aiortc.sdp import SessionDescription
 
-from server.live.protocol import (
-    ProtocolError,
-)
+from server.exceptions import ProtocolError
 
 USABLE = {"audio", "video", "application"}
 

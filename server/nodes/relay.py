@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from server.access.tokens import TokenError
 from server.appkeys import HUB, SCHEDULE, SESSION_LOG, WHITEBOARDS
+from server.exceptions import TokenError
 from server.live.protocol import (
     MAX_BACKLOG_BYTES,
     TOO_SLOW,

@@ -15,10 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media.board import Board, BoardError, parse_op
+from media.board import Board, parse_op
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal, unseal_bytes
-from server.exceptions import DecryptionError, NotFound
+from server.exceptions import BoardError, DecryptionError, NotFound
 from server.records.retention import client_rows
 from server.records.sessionlog import SessionLog, client_stream
 from server.storage.db import Database, utcnow

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from media import stickers
 from server.access.auth import staff_only
-from server.access.tokens import TokenError
 from server.appkeys import (
     BOX,
     CATALOGUE,
@@ -22,7 +21,8 @@ from server.appkeys import (
 )
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
-from server.care.schedule import GateClosed, NewAppointment
+from server.care.schedule import NewAppointment
+from server.exceptions import GateClosed, TokenError
 from server.nodes.relay import RELAY
 from server.records.sessionlog import staff_actor, views_stream
 from server.storage.db import utcnow

@@ -16,7 +16,8 @@ from typing import Any
 from tests.fuzz.engine import fuzz, instrumented
 
 with instrumented("media"):
-    from media.board import MAX_ELEMENTS, MAX_POINTS, Board, BoardError, Replica, parse_op
+    from media.board import MAX_ELEMENTS, MAX_POINTS, Board, Replica, parse_op
+    from server.exceptions import BoardError
 
 REFUSALS = {
     "bad_json", "bad_op", "unknown_op",  # parse_op

@@ -11,7 +11,8 @@ import sys
 from tests.fuzz.engine import fuzz, instrumented
 
 with instrumented("server"):
-    from server.live.protocol import Message, ProtocolError, parse_message
+    from server.exceptions import ProtocolError
+    from server.live.protocol import Message, parse_message
 
 REFUSALS = {"too_large", "bad_json", "bad_message", "bad_version", "unknown_type"}
 
