@@ -74,6 +74,13 @@ async def test_another_therapists_client_is_denied(
         "PUT",
     )
     assert resp.status == 403
+    # the error frame names its fault with a code a program can act on
+    assert (await resp.json())["error"]["code"] == "refused"
+    missing = await second.get(f"/api/clients/{'0' * 32}")
+    assert missing.status in (403, 404)
+    assert (await missing.json())["error"]["code"] in ("refused", "not_found")
+    nowhere = await second.get(f"/api/clients/{created['id']}/nothing-here")
+    assert nowhere.status == 404 and (await nowhere.json())["error"]["code"] == "not_found"
     assert (await second.get("/api/clients")).status == 200
     assert (await (await second.get("/api/clients")).json())["clients"] == []
 

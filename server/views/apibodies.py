@@ -125,10 +125,12 @@ class SignOff(_Out):
 
 
 class Problem(BaseModel):
-    """``security.error_response``: the HTTP status and a message safe to show."""
+    """``security.error_response``: the HTTP status, the error's code and a message safe to
+    show."""
 
     model_config = ConfigDict(extra="allow")
     status: int
+    code: str
     message: str
 
 

@@ -176,7 +176,7 @@ def document(app: web.Application) -> dict[str, Any]:
             "title": "Playroom JSON API",
             "version": _version(),
             "description": "The staff API of Playroom. Errors come as "
-            '`{"error": {"status": ..., "message": ...}}`.',
+            '`{"error": {"status": ..., "code": ..., "message": ...}}`.',
         },
         "paths": paths,
         "components": {

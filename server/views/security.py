@@ -82,7 +82,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except PlayroomError as exc:
-        return await error_response(request, exc.status, str(exc))
+        return await error_response(request, exc.status, str(exc), exc.code)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -94,6 +94,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await error_response(request, 500, _MESSAGES[500])
 
 
+# the code of an error that is not one of the exception tree's, by its status
+_CODES = {
+    400: "bad_request",
+    401: "auth",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_allowed",
+    413: "too_large",
+    429: "rate_limited",
+    500: "server_error",
+    503: "unavailable",
+}
 _MESSAGES = {
     400: "The request could not be understood.",
     403: "You do not have access to that.",
@@ -111,9 +123,14 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "-"
 
 
-async def error_response(request: web.Request, status: int, message: str) -> web.Response:
+async def error_response(
+    request: web.Request, status: int, message: str, code: str | None = None
+) -> web.Response:
+    """The error as a page, or as the JSON API's error frame (``apibodies.Error``)."""
     if wants_json(request):
-        return web.json_response({"error": {"status": status, "message": message}}, status=status)
+        code = code or _CODES.get(status, "refused" if status < 500 else "server_error")
+        problem = {"status": status, "code": code, "message": message}
+        return web.json_response({"error": problem}, status=status)
     # no account lookup on an error page: the error may be the database itself
     return await render(
         request, "error.html", http_status=status, user=None, status=status, message=message

@@ -204,6 +204,7 @@ async def api_open(request: web.Request) -> web.StreamResponse:
             {
                 "error": {
                     "status": 409,
+                    "code": exc.code,
                     "message": "The gate is not open.",
                     "gate": exc.result.as_dict(),
                 }
