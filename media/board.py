@@ -2,17 +2,20 @@
 
 The server is the authority. It validates each operation, gives it the next sequence
 number, and everyone applies operations in that order, so every copy of the board ends the
-same whatever order people drew in. No I/O here.
+same whatever order people drew in. What it sends (elements, changes) is ``changes.py``.
+No I/O here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from media.changes import AnyChange, ElementDoc, Kind
 from server.exceptions import BoardError
 
 WIDTH, HEIGHT = 1600, 1200  # the board's own coordinates; pages scale to fit
@@ -24,7 +27,9 @@ MAX_ELEMENTS = 5000
 X = Annotated[float, Field(ge=0, le=WIDTH, allow_inf_nan=False)]
 Y = Annotated[float, Field(ge=0, le=HEIGHT, allow_inf_nan=False)]
 Pressure = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Point = tuple[X, Y, Pressure]
+# a JSON array is a point; strict about its three numbers, not about the container, so that an
+# operation given as a Python dict (a list of lists, from storage or the box) is read alike
+Point = Annotated[tuple[X, Y, Pressure], Field(strict=False)]
 Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 Width = Annotated[float, Field(ge=1, le=64, allow_inf_nan=False)]
 ElementId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -32,7 +37,10 @@ Offset = Annotated[float, Field(ge=-WIDTH, le=WIDTH, allow_inf_nan=False)]
 
 
 class Op(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """One operation from a page. Strict: "5", 5.0 for an integer or true for a number are
+    refused, never converted (an integer is a number, as in JSON)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StrokeBegin(Op):
@@ -144,21 +152,22 @@ CREATES = (StrokeBegin, Shape, Text, Sticker, Picture)
 
 
 def parse_op(data: str | bytes | dict[str, Any]) -> AnyOp:
-    """Validate one operation; raises BoardError naming what is wrong."""
+    """Validate one operation; raises BoardError naming what is wrong.
+
+    Text is parsed and validated in one pass (``validate_json``); its parser refuses what is
+    not JSON, NaN, a number of thousands of digits and nesting past its depth alike."""
     try:
-        doc = json.loads(data) if isinstance(data, str | bytes) else data
-    except (ValueError, RecursionError) as exc:
-        # not only bad JSON and bad UTF-8: a number of more than 4,300 digits, or nesting
-        # deeper than the decoder's recursion limit, raise ValueError and RecursionError
-        raise BoardError("bad_json", "The operation is not valid JSON.") from exc
-    try:
-        return _ops.validate_python(doc)
+        if isinstance(data, dict):
+            return _ops.validate_python(data)
+        return _ops.validate_json(data)
     except ValidationError as exc:
         raise _refusal(exc) from exc
 
 
 def _refusal(exc: ValidationError) -> BoardError:
     first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return BoardError("bad_json", "The operation is not valid JSON.")
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
         return BoardError("unknown_op", "Unknown board operation.")
     where = ".".join(str(p) for p in first["loc"][1:]) or "operation"
@@ -171,7 +180,7 @@ class Element:
 
     id: str
     author: str
-    kind: str
+    kind: Kind
     data: dict[str, Any]
     points: list[list[float]] = field(default_factory=list)
     finished: bool = True
@@ -179,7 +188,7 @@ class Element:
     dx: float = 0.0
     dy: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ElementDoc:
         return {
             "id": self.id,
             "author": self.author,
@@ -201,9 +210,6 @@ class Effect:
     targets: list[str]
     dx: float = 0.0
     dy: float = 0.0
-
-
-Change = dict[str, Any]
 
 
 class Board:
@@ -249,10 +255,10 @@ class Board:
             case Undo() | Redo():
                 pass
 
-    def apply(self, author: str, op: AnyOp) -> tuple[int, list[Change]]:
+    def apply(self, author: str, op: AnyOp) -> tuple[int, list[AnyChange]]:
         """Apply a checked operation; returns its sequence number and its changes."""
         self.seq += 1
-        changes: list[Change] = []
+        changes: list[AnyChange] = []
         match op:
             case StrokeBegin():
                 element = self._create(
@@ -292,7 +298,7 @@ class Board:
                     self.done.setdefault(author, []).append(effect)
         return self.seq, changes
 
-    def _create(self, author: str, element_id: str, kind: str, data: dict[str, Any]) -> Element:
+    def _create(self, author: str, element_id: str, kind: Kind, data: dict[str, Any]) -> Element:
         element = Element(element_id, author, kind, data)
         self.elements[element_id] = element
         self.order.append(element_id)
@@ -300,14 +306,14 @@ class Board:
         self.undone.pop(author, None)
         return element
 
-    def _record(self, author: str, effect: Effect) -> list[Change]:
+    def _record(self, author: str, effect: Effect) -> list[AnyChange]:
         changes = self._do(effect, reverse=False)
         self.done.setdefault(author, []).append(effect)
         self.undone.pop(author, None)
         return changes
 
-    def _do(self, effect: Effect, reverse: bool) -> list[Change]:
-        changes: list[Change] = []
+    def _do(self, effect: Effect, reverse: bool) -> list[AnyChange]:
+        changes: list[AnyChange] = []
         for target in effect.targets:
             element = self.elements[target]
             if effect.kind == "move":
@@ -342,7 +348,7 @@ class Replica:
         self.seq = int(snapshot["seq"])
         self.elements = {e["id"]: json.loads(json.dumps(e)) for e in snapshot["elements"]}
 
-    def receive(self, seq: int, changes: list[Change]) -> None:
+    def receive(self, seq: int, changes: Sequence[Mapping[str, Any]]) -> None:
         """Apply the changes of operation ``seq``; old or repeated ones are ignored."""
         if seq <= self.seq:
             return

@@ -19,15 +19,19 @@ from server.records.retention import CLIENT_MODELS
 from server.records.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.storage.models import (
     Appointment,
-    BoardOp,
     ChecklistResponse,
     Client,
     ClientLevel,
     Consent,
+    Link,
+    SignOff,
+    new_id,
+)
+from server.storage.session_models import (
+    BoardOp,
     Escalation,
     EscalationEvent,
     JoinCheck,
-    Link,
     LogCheckpoint,
     LogEntry,
     Outcome,
@@ -35,8 +39,6 @@ from server.storage.models import (
     PlanStep,
     Reflection,
     SharedObject,
-    SignOff,
-    new_id,
 )
 
 PICTURE = base64.b64decode(

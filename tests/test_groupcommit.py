@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from server.appkeys import DATABASE, WHITEBOARDS
 from server.storage.db import utcnow
 from server.storage.groupcommit import GroupCommit
-from server.storage.models import BoardOp, new_id
+from server.storage.models import new_id
+from server.storage.session_models import BoardOp
 from tests.scenes import Scene, stroke
 
 

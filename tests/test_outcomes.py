@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from server.appkeys import ACCOUNTS, CLIENTS, DATABASE, ESCALATIONS, SESSION_LOG
 from server.records.sessionlog import session_stream, staff_actor, views_stream
 from server.records.sessions import describe
-from server.storage.models import Appointment, Outcome, Reflection, Role
+from server.storage.models import Appointment, Role
+from server.storage.session_models import Outcome, Reflection
 from tests.conftest import csrf_from, make_staff, sign_in
 from tests.factories import therapist_view
 from tests.scenes import Room, join_with

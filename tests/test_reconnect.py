@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from server.appkeys import DATABASE, HUB, WHITEBOARDS
 from server.settings import Settings
-from server.storage.models import Place
+from server.storage.session_models import Place
 from tests.client import ProtocolPeer
 from tests.factories import join_message
 from tests.scenes import Room, join_token, join_with, schedule_session
@@ -111,7 +111,7 @@ async def test_a_lost_young_person_starts_the_plan_and_its_steps_are_recorded(
     from sqlalchemy import select
 
     from server.appkeys import DATABASE
-    from server.storage.models import PlanStep
+    from server.storage.session_models import PlanStep
 
     therapist = room.therapist
     young, joined = await _admitted(aiohttp_client, client, room)

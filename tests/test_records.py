@@ -19,7 +19,8 @@ from server.records.sessionlog import session_stream, views_stream
 from server.records.sessions import Filters, describe
 from server.settings import Settings
 from server.storage.db import utcnow
-from server.storage.models import Appointment, LogEntry, Role, new_id
+from server.storage.models import Appointment, Role, new_id
+from server.storage.session_models import LogEntry
 from tests.client import ProtocolPeer
 from tests.conftest import make_staff, sign_in
 from tests.factories import new_client, therapist_view

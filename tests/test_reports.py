@@ -15,7 +15,8 @@ from server.crypto.sealed import seal
 from server.records.reports import HIDDEN, HIDDEN_REST, NONE_YET, Report
 from server.records.sessionlog import session_stream
 from server.storage.db import utcnow
-from server.storage.models import Appointment, Outcome, Role, new_id
+from server.storage.models import Appointment, Role, new_id
+from server.storage.session_models import Outcome
 from tests.conftest import make_staff, sign_in
 from tests.factories import new_client, therapist_view
 

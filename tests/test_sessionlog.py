@@ -26,8 +26,9 @@ from server.logs import JsonFormatter
 from server.records.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
 from server.settings import Settings
 from server.storage.db import Database, utcnow
-from server.storage.models import LogCheckpoint, LogEntry, new_id
+from server.storage.models import new_id
 from server.storage.opening import open_storage
+from server.storage.session_models import LogCheckpoint, LogEntry
 from tests.conftest import make_staff
 from tests.factories import new_client, therapist_view
 from tests.helpers import cli_env, run_cli

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from server.appkeys import DATABASE, KEYRING, SCHEDULE
 from server.crypto.sealed import unseal
-from server.storage.models import JoinCheck
+from server.storage.session_models import JoinCheck
 from tests.conftest import Staff, sign_in
 from tests.factories import ready_client, therapist_view
 from tests.scenes import Room, join_token, join_with, schedule_session

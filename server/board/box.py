@@ -20,7 +20,8 @@ from server.crypto.sealed import unseal, unseal_bytes
 from server.exceptions import NotFound, PlayroomError
 from server.storage.db import Database
 from server.storage.ids import is_id
-from server.storage.models import Appointment, BoardOp, SharedObject
+from server.storage.models import Appointment
+from server.storage.session_models import BoardOp, SharedObject
 
 BOX_AUTHOR = "box"
 

@@ -30,7 +30,8 @@ from server.exceptions import STORAGE_FAILURES, BoardError, PictureError, Transf
 from server.live.places import keep_settings
 from server.storage.db import Database, utcnow
 from server.storage.groupcommit import GroupCommit
-from server.storage.models import Appointment, BoardOp, SharedObject, new_id
+from server.storage.models import Appointment, new_id
+from server.storage.session_models import BoardOp, SharedObject
 
 log = logging.getLogger(__name__)
 OPS_PER_SECOND = 100  # a point every 16 ms is about 60

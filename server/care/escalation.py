@@ -18,16 +18,8 @@ from server.crypto.sealed import unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.records.sessionlog import SessionLog, session_stream, staff_actor
 from server.storage.db import Database, utcnow
-from server.storage.models import (
-    Appointment,
-    Escalation,
-    EscalationEvent,
-    JoinCheck,
-    Link,
-    Role,
-    Supervision,
-    new_id,
-)
+from server.storage.models import Appointment, Link, Role, Supervision, new_id
+from server.storage.session_models import Escalation, EscalationEvent, JoinCheck
 
 CONCERNS = {
     "risk_to_self": "Risk to self",

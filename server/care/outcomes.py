@@ -21,7 +21,8 @@ from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.records.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, Outcome, Reflection, RiskLevel, new_id
+from server.storage.models import Appointment, RiskLevel, new_id
+from server.storage.session_models import Outcome, Reflection
 
 FACES = {1: "not good", 2: "a bit hard", 3: "OK", 4: "good"}
 

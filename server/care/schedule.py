@@ -22,7 +22,8 @@ from server.crypto.sealed import seal
 from server.exceptions import Forbidden, GateClosed, NotFound, PlayroomError, TokenError
 from server.records.sessionlog import SessionLog, session_stream, staff_actor
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, JoinCheck, Link, LinkKind, PlanStep, Role, new_id
+from server.storage.models import Appointment, Link, LinkKind, Role, new_id
+from server.storage.session_models import JoinCheck, PlanStep
 
 JOIN_ROLES = ("young_person", "parent")
 MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled

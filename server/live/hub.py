@@ -28,7 +28,7 @@ from server.live.replies import (
 )
 from server.live.rooms import Participant, Role, Room, Rooms, State
 from server.nodes.bus import LocalBus
-from server.storage.models import Place
+from server.storage.session_models import Place
 
 log = logging.getLogger(__name__)
 

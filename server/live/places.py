@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from server.exceptions import STORAGE_FAILURES
 from server.live.rooms import Participant, Room
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, Place
+from server.storage.models import Appointment
+from server.storage.session_models import Place
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,8 @@ from server.crypto.sealed import unseal
 from server.exceptions import Forbidden
 from server.records.sessionlog import session_stream
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, LogEntry, Outcome, Role, Supervision, User
+from server.storage.models import Appointment, Role, Supervision, User
+from server.storage.session_models import LogEntry, Outcome
 
 SMALL = 5  # the fewest young people any figure may rest on
 WEEKS = 12

@@ -42,16 +42,21 @@ from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.models import (
     Appointment,
-    BoardOp,
     ChecklistResponse,
     Client,
     ClientLevel,
     Consent,
     DailyCheck,
+    Link,
+    SignOff,
+    Supervision,
+    User,
+)
+from server.storage.session_models import (
+    BoardOp,
     Escalation,
     EscalationEvent,
     JoinCheck,
-    Link,
     LogCheckpoint,
     LogEntry,
     Outcome,
@@ -59,9 +64,6 @@ from server.storage.models import (
     PlanStep,
     Reflection,
     SharedObject,
-    SignOff,
-    Supervision,
-    User,
 )
 
 log = logging.getLogger(__name__)

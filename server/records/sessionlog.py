@@ -50,7 +50,8 @@ from server.records.verify import (
 )
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, LogCheckpoint, LogEntry, new_id
+from server.storage.models import Appointment, new_id
+from server.storage.session_models import LogCheckpoint, LogEntry
 
 __all__ = [
     "Entry",

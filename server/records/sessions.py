@@ -29,7 +29,8 @@ from server.records.sessionlog import (
 )
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, LogEntry, Role, Supervision
+from server.storage.models import Appointment, Role, Supervision
+from server.storage.session_models import LogEntry
 
 ROLE_NAMES = {
     "young_person": "the young person",

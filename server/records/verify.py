@@ -31,7 +31,7 @@ from typing import Any
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
 from server.exceptions import DecryptionError
-from server.storage.models import LogCheckpoint, LogEntry
+from server.storage.session_models import LogCheckpoint, LogEntry
 
 VERSION = "playroom-log-v1"
 # (position, head hash) of a checkpoint kept outside the database, such as the

@@ -35,8 +35,8 @@ import sqlalchemy as sa
 
 from server.records.sessionlog import SessionLog, session_stream
 from server.settings import Settings
-from server.storage.models import BoardOp, LogEntry
 from server.storage.opening import open_storage
+from server.storage.session_models import BoardOp, LogEntry
 from tests.bench.bench_memory import slope
 from tests.bench.report import summary, write
 from tests.bench.server import bench_server

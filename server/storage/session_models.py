@@ -1,0 +1,192 @@
+"""Tables of what happens in and after a live session: pre-join answers, the board and its
+pictures, the disconnection plan's steps, places kept for a restart, escalations, the session
+log, and outcomes. Personal columns are sealed and marked as in ``models.py``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.storage.db import UTCDateTime, utcnow
+from server.storage.models import ENCRYPTED, Base, new_id
+
+
+class JoinCheck(Base):
+    """What a young person or parent said in their pre-join checks (sealed): where they
+    are today, who is at home. Kept for the therapist, and for an emergency."""
+
+    __tablename__ = "join_checks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id", ondelete="CASCADE"))
+    answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BoardOp(Base):
+    """One accepted whiteboard operation of a session, in order (sealed: what was drawn)."""
+
+    __tablename__ = "board_ops"
+    __table_args__ = (sa.UniqueConstraint("appointment_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    author: Mapped[str] = mapped_column(sa.String(64))
+    op_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharedObject(Base):
+    """A picture shared in a session, after sanitising (sealed). Part of the client's box."""
+
+    __tablename__ = "shared_objects"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    mime: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    data_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlanStep(Base):
+    """A step of the disconnection plan taken during a session, and how it went."""
+
+    __tablename__ = "plan_steps"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    case: Mapped[str] = mapped_column(sa.String(32))
+    step: Mapped[str] = mapped_column(sa.String(32))
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    recorded_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Place(Base):
+    """Someone's place in a live room, found by the hash of their resume token, so that a
+    restarted server can take them straight back. Holds no name and no token."""
+
+    __tablename__ = "places"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    link_id: Mapped[str | None] = mapped_column(sa.String(32))
+    user_id: Mapped[str | None] = mapped_column(sa.String(32))
+    was_waiting: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Escalation(Base):
+    """A concern raised by the therapist during a session, tracked until it is closed."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    concern: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EscalationEvent(Base):
+    """Every step of an escalation, time-stamped: raised, alerted, acknowledged, closed."""
+
+    __tablename__ = "escalation_events"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    escalation_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("escalations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogEntry(Base):
+    """One entry of a session's (or a client's) append-only log: what happened and who did
+    it, never what was said or drawn. Hash-chained and signed entry by entry; details that
+    could name anyone are sealed. See ``server/records/sessionlog.py``."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (sa.UniqueConstraint("stream", "seq", name="uq_log_entries_stream_seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(sa.String(48), index=True)  # session:<id>, client:<id>
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    details_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    digest: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the details (salted)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """A signed head of a log (as Certificate Transparency's signed tree heads): at the end
+    of a session and at regular intervals."""
+
+    __tablename__ = "log_checkpoints"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(sa.String(48), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    head_hash: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.String(16))  # interval, end
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class Outcome(Base):
+    """An outcome measure of one session: the young person's rating of it (child-friendly
+    faces) or the therapist's goal-based rating. The values are sealed."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    measure: Mapped[str] = mapped_column(sa.String(24))  # session_rating, goal_based
+    given_by: Mapped[str] = mapped_column(sa.String(16))  # young_person, therapist
+    values_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reflection(Base):
+    """The therapist's short reflection after a session, sealed."""
+
+    __tablename__ = "reflections"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    text_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
