@@ -119,23 +119,13 @@ def create_app(settings: Settings) -> web.Application:
             "clock": _when_filter(ZoneInfo(settings.timezone), "%H:%M:%S"),
         },
     )
-    app.cleanup_ctx.append(_storage_ctx)
-    app.cleanup_ctx.append(_checkpoints_ctx)
-    app.cleanup_ctx.append(_retention_ctx)
-    app.cleanup_ctx.append(_bus_ctx)
-    app.router.add_routes(health.routes)
-    app.router.add_routes(signin.routes)
-    app.router.add_routes(home.routes)
-    app.router.add_routes(clients.routes)
-    app.router.add_routes(consent.routes)
-    app.router.add_routes(records.routes)
-    app.router.add_routes(reports.routes)
-    app.router.add_routes(sessions.routes)
-    app.router.add_routes(supervision.routes)
-    app.router.add_routes(box.routes)
-    app.router.add_routes(privacy.routes)
-    app.router.add_routes(openapi.routes)
-    app.router.add_routes(websocket.routes)
+    # in order: each resource opens after those it needs, and closes before them
+    app.cleanup_ctx.extend((_storage_ctx, _checkpoints_ctx, _retention_ctx, _bus_ctx))
+    for area in (
+        health, signin, home, clients, consent, records, reports, sessions, supervision, box,
+        privacy, openapi, websocket,
+    ):  # fmt: skip
+        app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
     return app
 

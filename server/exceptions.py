@@ -118,14 +118,19 @@ class GateClosed(PlayroomError):
         return dict(self.result.as_dict())
 
 
-# -- live rooms
-
-
-class ProtocolError(PlayroomError):
-    """A message that cannot be accepted; answered with an error frame."""
+class CodedError(PlayroomError):
+    """An error whose code is chosen where it is raised, among those its protocol documents
+    (``docs/protocol.md``)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, code=code)
+
+
+# -- live rooms
+
+
+class ProtocolError(CodedError):
+    """A message that cannot be accepted; answered with an error frame."""
 
 
 class IllegalTransition(PlayroomError):
@@ -150,19 +155,13 @@ class LinkInUse(PlayroomError):
 # -- the board and its pictures (also ValueErrors: see the module's docstring)
 
 
-class BoardError(PlayroomError, ValueError):
+class BoardError(CodedError, ValueError):
     """A board operation refused, with its code (``docs/protocol.md``, the board channel)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message, code=code)
 
 
 class PictureError(PlayroomError, ValueError):
     """A picture that cannot be shared: not a picture, too large, or damaged."""
 
 
-class TransferError(PlayroomError, ValueError):
+class TransferError(CodedError, ValueError):
     """A picture's transfer refused, with its code (``docs/protocol.md``, pictures)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message, code=code)
