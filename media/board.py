@@ -329,7 +329,11 @@ class Board:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to draw the board as it is now."""
-        return {"seq": self.seq, "elements": [self.elements[i].as_dict() for i in self.order]}
+        return {"seq": self.seq, "elements": self.element_docs()}
+
+    def element_docs(self) -> list[ElementDoc]:
+        """Every element, in the order they were made, as the board sends them."""
+        return [self.elements[i].as_dict() for i in self.order]
 
     def visible(self) -> list[Element]:
         return [self.elements[i] for i in self.order if self.elements[i].visible]

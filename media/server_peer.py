@@ -5,7 +5,6 @@ messages; what they mean is decided by the callbacks it is given."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -80,9 +79,6 @@ class ServerPeer:
             return False
         channel.send(data)
         return True
-
-    def send_json(self, label: str, doc: object) -> bool:
-        return self.send(label, json.dumps(doc, separators=(",", ":")))
 
     async def close(self) -> None:
         """Close once; whoever else asks meanwhile waits for that same close to finish (so

@@ -46,7 +46,9 @@ class Transfers:
         self.current: Transfer | None = None
 
     def begin(self, transfer_id: str, size: int) -> Transfer:
-        if not 0 < size <= MAX_BYTES:
+        if size <= 0:
+            raise TransferError("bad_message", "size: a picture has at least one byte.")
+        if size > MAX_BYTES:
             raise TransferError(
                 "too_large", f"Pictures are limited to {MAX_BYTES // (1024 * 1024)} MB."
             )
@@ -54,6 +56,12 @@ class Transfers:
             return self.current  # resuming
         self.current = Transfer(transfer_id, size)
         return self.current
+
+    def resumes(self, transfer_id: str) -> bool:
+        """Whether ``begin(transfer_id)`` carries on the picture on its way; one that has
+        stalled is dropped first (its next chunk would be refused as stalled)."""
+        self.drop_stalled()
+        return self.current is not None and self.current.id == transfer_id
 
     def chunk(self, data: bytes) -> Transfer:
         if self.current is None:
@@ -64,9 +72,12 @@ class Transfers:
         self.current.add(data)
         return self.current
 
-    def finish(self) -> Transfer:
+    def finish(self, transfer_id: str) -> Transfer:
+        """The whole of ``transfer_id``; one not yet whole stays, to be resumed."""
         transfer = self.current
-        if transfer is None or not transfer.complete:
+        if transfer is None or transfer.id != transfer_id:
+            raise TransferError("no_transfer", "No picture with that id is on its way.")
+        if not transfer.complete:
             raise TransferError("incomplete", "The transfer is not complete.")
         self.current = None
         return transfer

@@ -4,13 +4,16 @@ from a dead node, and messages that keep their order and report when nobody rece
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
+import typing
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.appkeys import HUB, WHITEBOARDS
@@ -18,6 +21,21 @@ from server.live.hub import Hub
 from server.live.protocol import TOO_SLOW, Resume
 from server.nodes import relay as relay_module
 from server.nodes.bus import LocalBus, RedisBus
+from server.nodes.envelopes import (
+    AnyEnvelope,
+    Call,
+    Close,
+    Closed,
+    Frame,
+    NodeGone,
+    Open,
+    Result,
+    Send,
+    Therapist,
+    Watchers,
+    dump_envelope,
+    parse_envelope,
+)
 from server.nodes.relay import EdgeLink, Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
@@ -188,17 +206,21 @@ async def test_messages_keep_their_order_and_say_when_nobody_heard(
     heard: list[int] = []
     all_heard = asyncio.Event()
 
-    async def handler(envelope: dict[str, object]) -> None:
-        heard.append(int(envelope["n"]))  # type: ignore[call-overload]
+    async def handler(envelope: AnyEnvelope) -> None:
+        assert isinstance(envelope, Frame) and envelope.sender == one.node_id
+        heard.append(int(envelope.d))
         if len(heard) == 200:
             all_heard.set()
 
+    def frame(n: int) -> Frame:
+        return Frame(conn="c-1", d=str(n), sender=one.node_id)
+
     two.handler = handler
-    sent = await asyncio.gather(*(one.send(two.node_id, {"op": "x", "n": n}) for n in range(200)))
+    sent = await asyncio.gather(*(one.send(two.node_id, frame(n)) for n in range(200)))
     assert all(sent)
     await asyncio.wait_for(all_heard.wait(), 5)
     assert heard == list(range(200))
-    assert not await one.send("n-nobody", {"op": "x", "n": 0})
+    assert not await one.send("n-nobody", frame(0))
 
 
 async def test_a_room_live_but_not_held_is_claimed_or_evicted(
@@ -243,7 +265,7 @@ async def test_close_ends_even_when_the_client_turns_a_cancel_into_a_timeout() -
     await asyncio.wait_for(reading.wait(), 5)
     await asyncio.wait_for(bus.close(), 5)
     assert all(task.done() for task in bus._tasks)
-    assert await bus.send("n-nobody", {"op": "x"}) is False  # a closed bus answers at once
+    assert await bus.send("n-nobody", NodeGone(node="n-x")) is False  # a closed bus answers at once
 
 
 async def test_the_relays_watch_ends_even_when_its_cancel_is_lost() -> None:
@@ -278,10 +300,10 @@ async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_en
     node; a browser that does not read has its socket closed (1013: it resumes and gets the
     room afresh) once the bound is reached, what waited is dropped, and the home is told."""
     monkeypatch.setattr(relay_module, "MAX_BACKLOG_BYTES", 1000)
-    sent: list[tuple[str, dict[str, Any]]] = []
+    sent: list[tuple[str, AnyEnvelope]] = []
 
     class Recording(LocalBus):
-        async def send(self, node: str, envelope: dict[str, Any]) -> bool:
+        async def send(self, node: str, envelope: AnyEnvelope) -> bool:
             sent.append((node, envelope))
             return True
 
@@ -291,21 +313,79 @@ async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_en
     link = EdgeLink("c-1", "n-home", None, "room-1")  # type: ignore[arg-type]
     relay.edges["c-1"] = link
     for _ in range(2):
-        await relay.on_envelope({"op": "send", "conn": "c-1", "d": "x" * 400})
+        await relay.on_envelope(Send(conn="c-1", d="x" * 400, sender="n-home"))
     assert link.queued == 800 and "c-1" in relay.edges
-    await relay.on_envelope({"op": "send", "conn": "c-1", "d": "x" * 400})
+    await relay.on_envelope(Send(conn="c-1", d="x" * 400, sender="n-home"))
     assert "c-1" not in relay.edges
     assert link.outbox.qsize() == 1  # what waited is dropped: only the close is left
     assert link.outbox.get_nowait() == (TOO_SLOW, "too slow to keep up")
     await asyncio.gather(*relay._tasks)  # the word to the home
-    assert sent == [("n-home", {"op": "closed", "conn": "c-1"})]
+    assert sent == [("n-home", Closed(conn="c-1"))]
 
     # the home found its own link too slow (the board's): the close goes before what waits,
     # while any other close (the room ended) goes after the room's last words
     for conn, code in (("c-2", TOO_SLOW), ("c-3", 1000)):
         link = relay.edges[conn] = EdgeLink(conn, "n-home", None, "room-1")  # type: ignore[arg-type]
-        await relay.on_envelope({"op": "send", "conn": conn, "d": "last words"})
-        await relay.on_envelope({"op": "close", "conn": conn, "code": code, "reason": "bye"})
+        await relay.on_envelope(Send(conn=conn, d="last words", sender="n-home"))
+        await relay.on_envelope(Close(conn=conn, code=code, reason="bye"))
         waiting = [link.outbox.get_nowait() for _ in range(link.outbox.qsize())]
         assert waiting == ([] if code == TOO_SLOW else ["last words"]) + [(code, "bye")]
     await relay.close()
+
+
+EVERY_ENVELOPE = [
+    Open(conn="c-1", edge="n-edge", user="u-1"),
+    Open(conn="c-1", edge="n-edge"),
+    Frame(conn="c-1", d='{"v": 1, "type": "ping", "n": 1}', sender="n-edge"),
+    Closed(conn="c-1"),
+    Call(id="k-1", sender="n-edge", name="end_room", room="room-1"),
+    Send(conn="c-1", d='{"v":1,"type":"pong","n":1}', sender="n-home"),
+    Close(conn="c-1", code=1012, reason="the room moved"),
+    Result(id="k-1"),
+    Watchers(to=["s-1", "s-2"], d="{}"),
+    Therapist(room="room-1", d="{}"),
+    NodeGone(node="n-gone"),
+]
+
+
+def test_every_envelope_reads_back_and_has_one_handler() -> None:
+    for envelope in EVERY_ENVELOPE:
+        assert parse_envelope(dump_envelope(envelope)) == envelope
+    kinds = set(typing.get_args(typing.get_args(AnyEnvelope)[0]))
+    assert {type(e) for e in EVERY_ENVELOPE} == kinds
+    assert set(Relay(web.Application(), LocalBus()).handlers) == kinds  # one each, no more
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"op": "frame", "conn": "c-1", "d": "x"}',  # no sender
+        '{"op": "close", "conn": "c-1", "code": "1000", "reason": ""}',  # strict: no "1000"
+        '{"op": "call", "id": "k", "sender": "n", "name": "drop_tables", "room": "r"}',
+        '{"op": "x", "n": 0}',
+        "not json",
+    ],
+)
+def test_an_envelope_no_node_sends_is_refused(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_envelope(raw)
+
+
+async def test_a_bad_envelope_is_dropped_and_the_bus_goes_on(
+    buses: tuple[RedisBus, RedisBus],
+) -> None:
+    one, two = buses
+    heard: list[AnyEnvelope] = []
+    got = asyncio.Event()
+
+    async def handler(envelope: AnyEnvelope) -> None:
+        heard.append(envelope)
+        got.set()
+
+    two.handler = handler
+    channel = two._node_key(two.node_id)
+    await one.redis.publish(channel, json.dumps({"op": "frame", "conn": "c-1"}))
+    await one.redis.publish(channel, b"\xff not json")
+    assert await one.send(two.node_id, Closed(conn="c-1"))
+    await asyncio.wait_for(got.wait(), 5)
+    assert heard == [Closed(conn="c-1")]

@@ -582,13 +582,20 @@ def test_any_text_after_the_version_passes_or_is_refused(sdp: str) -> None:
 
 # -- chunked transfers
 
-TRANSFER_REFUSALS = {"too_large", "chunk_too_large", "too_much", "no_transfer", "incomplete"}
+TRANSFER_REFUSALS = {
+    "bad_message",
+    "too_large",
+    "chunk_too_large",
+    "too_much",
+    "no_transfer",
+    "incomplete",
+}
 SIZES = st.sampled_from([-1, 0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 8 * 1024 * 1024 + 1])
 CHUNKS = st.sampled_from([0, 1, CHUNK - 1, CHUNK, CHUNK + 1])
 ACTIONS = st.one_of(
     st.tuples(st.just("begin"), st.sampled_from(["t1", "t2"]), SIZES),
     st.tuples(st.just("chunk"), CHUNKS, st.integers(0, 255)),
-    st.tuples(st.just("finish"), st.none(), st.none()),
+    st.tuples(st.just("finish"), st.sampled_from(["t1", "t2"]), st.none()),
 )
 
 
@@ -606,7 +613,7 @@ def test_any_sequence_of_transfer_steps_keeps_its_bounds(
             elif action == "chunk":
                 sender.chunk(bytes([second]) * first)
             else:
-                done = sender.finish()
+                done = sender.finish(first)
                 assert len(done.data()) == done.size == done.received
                 assert sender.current is None
         except TransferError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from media.board import Board, parse_op
+from media.changes import ElementDoc
 from media.render import render_png
 from server.access.accounts import StaffView
 from server.board.service import Whiteboards
@@ -138,7 +139,7 @@ class Box:
         return copied
 
 
-def _recreate(element: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+def _recreate(element: ElementDoc, prefix: str) -> list[dict[str, Any]]:
     """Operations that make ``element`` again (moved into place) under a new id."""
     new_id = f"{prefix}-{element['id']}"[:40]
     data = dict(element["data"])

@@ -9,7 +9,6 @@ held the room at the same time) catches up with what was stored before numbering
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -19,14 +18,41 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from media import stickers
-from media.board import MAX_ELEMENTS, Board, Picture, Sticker, parse_op
+from media.board import MAX_ELEMENTS, AnyOp, Board, Picture, Sticker, parse_op
+from media.changes import AnyChange, ElementDoc
 from media.images import MAX_BYTES, sanitize
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, Transfers
 from server.access.ratelimit import RateLimiter
+from server.board.messages import (
+    Begin,
+    Change,
+    ChannelError,
+    ChannelMessage,
+    End,
+    Label,
+    ObjectEnd,
+    ObjectStart,
+    Pong,
+    Ready,
+    Shared,
+    Snapshot,
+    SnapshotPart,
+    dump_reply,
+    encoded_size,
+    parse_board_message,
+    parse_control,
+    parse_object_message,
+)
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal, unseal_bytes
-from server.exceptions import STORAGE_FAILURES, BoardError, PictureError, TransferError
+from server.exceptions import (
+    STORAGE_FAILURES,
+    BoardError,
+    PictureError,
+    ProtocolError,
+    TransferError,
+)
 from server.live.places import keep_settings
 from server.storage.db import Database, utcnow
 from server.storage.groupcommit import GroupCommit
@@ -37,21 +63,28 @@ log = logging.getLogger(__name__)
 OPS_PER_SECOND = 100  # a point every 16 ms is about 60
 PICTURES_PER_MINUTE = 6
 # a picture that could not be stored or read: the storage is failing for now
-UNAVAILABLE = {
-    "type": "error",
-    "code": "not_saved",
-    "message": "The pictures could not be saved or loaded just now. Try again in a moment.",
-}
+PICTURES_NOT_SAVED = ChannelError(
+    code="not_saved",
+    message="The pictures could not be saved or loaded just now. Try again in a moment.",
+)
+NOT_SAVED = ChannelError(code="not_saved", message="That was not saved. Try again.")
+SLOW_DOWN = ChannelError(code="rate_limited", message="Slow down a little.")
 SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
+PART_OVERHEAD = len(dump_reply(SnapshotPart(elements=[])))
 
 
 class Link(Protocol):
     """What carries a member's channels: their data connection (``ServerPeer``) or, as a
-    fallback, their signalling socket (``server/edge/board.py``, the board only)."""
+    fallback, their signalling socket (``server/edge/board.py``, the board only). Messages
+    come to it encoded (``messages.dump_reply``): a change is encoded once for everyone."""
 
     def send(self, label: str, data: str | bytes) -> bool: ...
-    def send_json(self, label: str, doc: object) -> bool: ...
     async def close(self) -> None: ...
+
+
+def answer(peer: Link, label: Label, message: ChannelMessage) -> None:
+    """One message to one member."""
+    peer.send(label, dump_reply(message))
 
 
 @dataclass
@@ -144,30 +177,34 @@ class RoomBoard:
         if label == "board":
             self.send_snapshot(member.peer)
         elif label == "objects":
+            # the pictures on the board (some may come from an earlier session's box)
+            elements = self.board.elements.values()
             try:
-                for object_id in await self._object_ids():
+                for object_id in [e.data["object"] for e in elements if e.kind == "picture"]:
                     await self._send_object(member.peer, object_id)
             except STORAGE_FAILURES:
                 log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
-                member.peer.send_json("objects", UNAVAILABLE)
+                answer(member.peer, "objects", PICTURES_NOT_SAVED)
 
     def send_snapshot(self, peer: Link) -> None:
-        """The whole board, in parts small enough for any data channel, then its ``seq``."""
-        elements = self.board.snapshot()["elements"]
-        part: list[dict[str, object]] = []
-        size = 0
-        for element in elements:
-            encoded = len(json.dumps(element))
+        """The whole board, in parts small enough for any data channel, then its ``seq``. A
+        part holds one element at least: a stroke of 5,000 points is one part of ~100 KiB."""
+        part: list[ElementDoc] = []
+        size = PART_OVERHEAD
+        for element in self.board.element_docs():
+            encoded = encoded_size(element) + 1  # and its comma
             if part and size + encoded > SNAPSHOT_PART_BYTES:
-                peer.send_json("board", {"type": "snapshot_part", "elements": part})
-                part, size = [], 0
+                answer(peer, "board", SnapshotPart(elements=part))
+                part, size = [], PART_OVERHEAD
             part.append(element)
             size += encoded
         if part:
-            peer.send_json("board", {"type": "snapshot_part", "elements": part})
-        peer.send_json("board", {"type": "snapshot", "seq": self.board.seq})
+            answer(peer, "board", SnapshotPart(elements=part))
+        answer(peer, "board", Snapshot(seq=self.board.seq))
 
     async def message(self, participant_id: str, label: str, data: str | bytes) -> None:
+        """One frame from a member, on ``board``, ``objects`` or ``control``: whatever is
+        refused is answered on the same channel (``docs/protocol.md``)."""
         member = self.members.get(participant_id)
         if member is None:
             return
@@ -175,37 +212,30 @@ class RoomBoard:
             await self._board_message(participant_id, member, data)
         elif label == "objects":
             await self._object_message(member, data)
-        elif label == "control" and isinstance(data, str):
+        elif label == "control":
             self._control(member, data)
 
     # -- the board
 
     async def _board_message(self, participant_id: str, member: Member, data: str | bytes) -> None:
         if not self.limiter.allow(participant_id):
-            member.peer.send_json(
-                "board", {"type": "error", "code": "rate_limited", "message": "Slow down a little."}
-            )
+            answer(member.peer, "board", SLOW_DOWN)
             return
         try:
-            if isinstance(data, bytes) or len(data) > 32 * 1024:
-                raise BoardError("bad_op", "Board operations are JSON text up to 32 KiB.")
-            op = parse_op(data)
+            op = parse_board_message(data)
             if isinstance(op, Picture):
                 raise BoardError("not_allowed", "Pictures are placed by sharing them.")
             if isinstance(op, Sticker) and op.name not in stickers.NAMES:
                 raise BoardError("unknown_sticker", "There is no such sticker.")
             await self.submit(member.author, op, member.may_clear or self.clear_allowed)
         except BoardError as exc:
-            member.peer.send_json("board", {"type": "error", "code": exc.code, "message": str(exc)})
+            answer(member.peer, "board", ChannelError(code=exc.code, message=str(exc)))
         except STORAGE_FAILURES:
             # not stored, so not applied and not shown to anyone: the sender is told
             log.warning("board operation not stored", extra={"event": "board_not_stored"})
-            member.peer.send_json(
-                "board",
-                {"type": "error", "code": "not_saved", "message": "That was not saved. Try again."},
-            )
+            answer(member.peer, "board", NOT_SAVED)
 
-    async def submit(self, author: str, op: object, may_clear: bool) -> None:
+    async def submit(self, author: str, op: AnyOp, may_clear: bool) -> None:
         """Check, number, persist, apply and fan out one operation, in that order. A
         refusal is answered before the next message is read, so answers keep its order.
 
@@ -213,20 +243,20 @@ class RoomBoard:
         board catches up with what was stored there, then checks, numbers and stores the
         operation again, once: the board never stays behind its own storage."""
         async with self.lock:
-            self.board.check(author, op, may_clear)  # type: ignore[arg-type]
+            self.board.check(author, op, may_clear)
             try:
                 seq = await self._store(author, op)
             except IntegrityError:
                 if not await self._catch_up():
                     raise  # not the number: nothing was stored behind this board's back
                 log.warning("board caught up with storage", extra={"event": "board_caught_up"})
-                self.board.check(author, op, may_clear)  # type: ignore[arg-type]
+                self.board.check(author, op, may_clear)
                 seq = await self._store(author, op)
-            applied, changes = self.board.apply(author, op)  # type: ignore[arg-type]
+            applied, changes = self.board.apply(author, op)
             assert applied == seq
             self._fan_out(seq, author, changes)
 
-    async def _store(self, author: str, op: object) -> int:
+    async def _store(self, author: str, op: AnyOp) -> int:
         """Persist ``op`` as the board's next operation; returns its number."""
         seq = self.board.seq + 1
         row = BoardOp(
@@ -236,62 +266,59 @@ class RoomBoard:
             author=author,
             created_at=utcnow(),
         )
-        seal(self.ring, row, "op_enc", op.model_dump_json())  # type: ignore[attr-defined]
+        seal(self.ring, row, "op_enc", op.model_dump_json())
         await self.writer.write(row)  # committed, with whatever other rooms sent meanwhile
         return seq
 
-    def _fan_out(self, seq: int, author: str, changes: object) -> None:
-        message = json.dumps(
-            {"type": "change", "seq": seq, "author": author, "changes": changes},
-            separators=(",", ":"),
-        )
+    def _fan_out(self, seq: int, author: str, changes: list[AnyChange]) -> None:
+        """The change to every member: encoded once, the same text to each."""
+        data = dump_reply(Change(seq=seq, author=author, changes=changes))
         for member in list(self.members.values()):
-            member.peer.send("board", message)
+            member.peer.send("board", data)
 
     # -- pictures
 
     async def _object_message(self, member: Member, data: str | bytes) -> None:
+        """A picture's ``begin``, its bytes, or its ``end``. Only ``begin`` and ``end`` are
+        answered when they are taken (``ready``; ``shared``); a chunk only when refused."""
         try:
             if isinstance(data, bytes):
                 member.transfers.chunk(data)
                 return
-            doc = json.loads(data) if len(data) <= 1024 else None
-            if not isinstance(doc, dict):
-                raise TransferError("bad_message", "Object messages are small JSON objects.")
-            kind = doc.get("type")
-            if kind == "begin":
-                transfer_id, size = doc.get("id", ""), doc.get("size")
-                if not isinstance(transfer_id, str) or type(size) is not int:
-                    raise TransferError("bad_message", "'begin' needs an id and a size in bytes.")
-                current = member.transfers.current
-                resuming = current is not None and current.id == transfer_id[:40]
-                counts = not resuming and 0 < size <= MAX_BYTES  # a refused size costs nothing
-                if counts and not self.picture_limiter.allow(member.author):
-                    raise TransferError(
-                        "rate_limited",
-                        f"At most {PICTURES_PER_MINUTE} pictures a minute. Wait a moment.",
-                    )
-                transfer = member.transfers.begin(transfer_id[:40], size)
-                member.peer.send_json(
-                    "objects", {"type": "ready", "id": transfer.id, "received": transfer.received}
-                )
-            elif kind == "end":
-                transfer = member.transfers.finish()
-                if len(self.board.elements) >= MAX_ELEMENTS:
-                    raise TransferError("full", "The board is full. Clear some of it first.")
-                async with self.sanitizing:  # one picture decoded at a time per room
-                    await self._share(member, transfer.id, transfer.data())
-            else:
-                raise TransferError("bad_message", "Unknown object message.")
-        except (TransferError, PictureError, ValueError) as exc:
-            code = getattr(exc, "code", "refused")
-            member.peer.send_json("objects", {"type": "error", "code": code, "message": str(exc)})
+            match parse_object_message(data):
+                case Begin() as begin:
+                    self._begin(member, begin)
+                case End() as end:
+                    transfer = member.transfers.finish(end.id)
+                    if len(self.board.elements) >= MAX_ELEMENTS:
+                        raise TransferError("full", "The board is full. Clear some of it first.")
+                    async with self.sanitizing:  # one picture decoded at a time per room
+                        await self._share(member, transfer.id, transfer.data())
+        except (TransferError, PictureError, BoardError) as exc:
+            answer(member.peer, "objects", ChannelError(code=exc.code, message=str(exc)))
         except STORAGE_FAILURES:
             # not stored, so not on the board: the sender is told, and the connection stays
             log.warning("picture not stored", extra={"event": "picture_not_stored"})
-            member.peer.send_json("objects", UNAVAILABLE)
+            answer(member.peer, "objects", PICTURES_NOT_SAVED)
+
+    def _begin(self, member: Member, begin: Begin) -> None:
+        """A new picture, or the rest of one that was on its way: answered ``ready`` with
+        how much of it is here. A refused size costs nothing against the pictures a minute."""
+        if begin.size > MAX_BYTES:
+            raise TransferError(
+                "too_large", f"Pictures are limited to {MAX_BYTES // (1024 * 1024)} MB."
+            )
+        resuming = member.transfers.resumes(begin.id)
+        if not resuming and not self.picture_limiter.allow(member.author):
+            raise TransferError(
+                "rate_limited", f"At most {PICTURES_PER_MINUTE} pictures a minute. Wait a moment."
+            )
+        transfer = member.transfers.begin(begin.id, begin.size)
+        answer(member.peer, "objects", Ready(id=transfer.id, received=transfer.received))
 
     async def _share(self, member: Member, transfer_id: str, data: bytes) -> None:
+        """Clean and store the picture, tell its sender, send it to everyone (the sender
+        too), and place it on the board (a ``change`` to everyone)."""
         clean = await asyncio.to_thread(sanitize, data)
         row = SharedObject(
             id=new_id(),
@@ -305,7 +332,7 @@ class RoomBoard:
         seal(self.ring, row, "data_enc", clean.data)
         async with self.db.session() as session:
             session.add(row)
-        member.peer.send_json("objects", {"type": "shared", "id": transfer_id, "object": row.id})
+        answer(member.peer, "objects", Shared(id=transfer_id, object=row.id))
         for other in list(self.members.values()):
             await self._send_object(other.peer, row.id, clean.mime, clean.data)
         scale = min(1.0, 600 / max(clean.width, clean.height))
@@ -320,39 +347,30 @@ class RoomBoard:
         )
         await self.submit(member.author, picture, member.may_clear)
 
-    async def _object_ids(self) -> list[str]:
-        """The pictures on this board (some may come from an earlier session's box)."""
-        return [e.data["object"] for e in self.board.elements.values() if e.kind == "picture"]
-
     async def _send_object(
         self, peer: Link, object_id: str, mime: str | None = None, data: bytes | None = None
     ) -> None:
-        if data is None:
+        if mime is None or data is None:
             async with self.db.session() as session:
                 row = await session.get(SharedObject, object_id)
             if row is None or row.client_id != self.client_id:
                 return
             mime, data = row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
-        peer.send_json(
-            "objects", {"type": "object", "object": object_id, "mime": mime, "size": len(data)}
-        )
+        answer(peer, "objects", ObjectStart(object=object_id, mime=mime, size=len(data)))
         for start in range(0, len(data), CHUNK):
             peer.send("objects", data[start : start + CHUNK])
-        peer.send_json("objects", {"type": "object_end", "object": object_id})
+        answer(peer, "objects", ObjectEnd(object=object_id))
 
     # -- control
 
-    def _control(self, member: Member, data: str) -> None:
+    def _control(self, member: Member, data: str | bytes) -> None:
+        """The page's heartbeat, answered at once; anything else, with an error."""
         try:
-            doc = json.loads(data) if len(data) <= 256 else None
-        except json.JSONDecodeError:
-            doc = None
-        if (
-            isinstance(doc, dict)
-            and doc.get("type") == "ping"
-            and isinstance(doc.get("t"), int | float)
-        ):
-            member.peer.send_json("control", {"type": "pong", "t": doc["t"]})
+            ping = parse_control(data)
+        except ProtocolError as exc:
+            answer(member.peer, "control", ChannelError(code=exc.code, message=str(exc)))
+            return
+        answer(member.peer, "control", Pong(t=ping.t))
 
 
 class Whiteboards:

@@ -28,6 +28,7 @@ from server.live.replies import (
 )
 from server.live.rooms import Participant, Role, Room, Rooms, State
 from server.nodes.bus import LocalBus
+from server.nodes.envelopes import Therapist, Watchers
 from server.storage.session_models import Place
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class Hub:
     async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> None:
         """Push to the dashboards of these supervisors, on whichever node they are open."""
         to = list(supervisor_ids)
-        await self.bus.broadcast({"op": "watchers", "to": to, "d": dump_message(message)})
+        await self.bus.broadcast(Watchers(to=to, d=dump_message(message)))
 
     async def deliver_to_watchers(self, supervisor_ids: list[str], data: str) -> None:
         sockets = [
@@ -81,7 +82,7 @@ class Hub:
     async def tell_therapist(self, session_id: str, message: Message) -> None:
         """Send to the therapist of a live room, on whichever node it lives."""
         data = dump_message(message)
-        await self.bus.broadcast({"op": "therapist", "room": session_id, "d": data})
+        await self.bus.broadcast(Therapist(room=session_id, d=data))
 
     async def deliver_to_therapist(self, session_id: str, data: str) -> None:
         room = self.rooms.get(session_id)

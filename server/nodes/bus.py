@@ -9,14 +9,14 @@ node and one for all. A node that dies stops renewing; so that its rooms move at
 than after the lease, a message that reaches no subscriber on a node's channel marks that
 node dead (pub/sub tells how many received it), and the next claim takes the room over.
 
-Envelopes are JSON objects with an ``op``; ``relay.py`` says what each one means.
+Envelopes are the models of ``envelopes.py``, sent as JSON; ``relay.py`` says what each one
+means. Between nodes the bus carries them as text; within a node, as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from server.exceptions import StorageUnavailable
+from server.nodes.envelopes import AnyEnvelope, NodeGone, dump_envelope, parse_envelope
 
 log = logging.getLogger(__name__)
-Envelope = dict[str, Any]
-Handler = Callable[[Envelope], Awaitable[None]]
+Handler = Callable[[AnyEnvelope], Awaitable[None]]
 
 PREFIX = "playroom"
 RESEND_AFTER = 0.6  # longer than the listener's wait before it subscribes again
@@ -110,13 +111,13 @@ class LocalBus:
     async def ping(self) -> bool:
         return True
 
-    async def send(self, node: str, envelope: Envelope) -> bool:
+    async def send(self, node: str, envelope: AnyEnvelope) -> bool:
         if node != self.node_id or self.handler is None:
             return False
         await self.handler(envelope)
         return True
 
-    async def broadcast(self, envelope: Envelope) -> None:
+    async def broadcast(self, envelope: AnyEnvelope) -> None:
         await self.send(self.node_id, envelope)
 
     async def alive(self, nodes: set[str]) -> set[str]:
@@ -322,11 +323,11 @@ class RedisBus(LocalBus):
             return
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self._node_key(node))
-        await self.broadcast({"op": "node_gone", "node": node})
+        await self.broadcast(NodeGone(node=node))
 
     # -- messages
 
-    async def send(self, node: str, envelope: Envelope) -> bool:
+    async def send(self, node: str, envelope: AnyEnvelope) -> bool:
         """Publish to one node; True when it was received there. Messages keep their order:
         one task publishes them all, in batches, on one connection."""
         if node == self.node_id and self.handler is not None:
@@ -342,15 +343,15 @@ class RedisBus(LocalBus):
                 await self.forget(node)
         return count > 0
 
-    async def broadcast(self, envelope: Envelope) -> None:
+    async def broadcast(self, envelope: AnyEnvelope) -> None:
         await self._enqueue(self.everyone, envelope)
 
-    def _enqueue(self, channel: str, envelope: Envelope) -> asyncio.Future[int]:
+    def _enqueue(self, channel: str, envelope: AnyEnvelope) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if self._closing:
             future.set_result(-1)
             return future
-        self._outbox.put_nowait((channel, json.dumps(envelope), future))
+        self._outbox.put_nowait((channel, dump_envelope(envelope), future))
         return future
 
     async def _publish(self) -> None:
@@ -386,7 +387,11 @@ class RedisBus(LocalBus):
             if message is None or self.handler is None:
                 continue
             try:
-                envelope = json.loads(message["data"])
+                envelope = parse_envelope(message["data"])
+            except ValidationError:  # a node of another version, or not a node at all
+                log.warning("envelope refused", extra={"event": "envelope_refused"})
+                continue
+            try:
                 await self.handler(envelope)
             except Exception:  # one bad envelope must not stop the node's bus
                 log.exception("envelope failed", extra={"event": "envelope_failed"})

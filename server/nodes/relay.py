@@ -3,11 +3,12 @@ home is another node. The edge forwards each frame to the home over the bus; the
 the connection's handlers as if the socket were its own (``RemoteSocket``) and its replies go
 back the same way. Media and the data connection to the server go to the home directly.
 
-Envelopes (``op``), to a room's home: ``open`` (a socket arrives, with the staff account it
-signed in as), ``frame`` (one message from the browser), ``closed`` (the browser's socket
-closed), ``call`` (run ``summaries`` or ``end_room`` for a room here); to an edge: ``send``,
-``close``, ``result``; to every node: ``watchers`` (an escalation for supervisors'
-dashboards), ``therapist`` (a message for a room's therapist) and ``node_gone``.
+Envelopes (``envelopes.py``), to a room's home: ``open`` (a socket arrives, with the staff
+account it signed in as), ``frame`` (one message from the browser), ``closed`` (the browser's
+socket closed), ``call`` (run ``summaries`` or ``end_room`` for a room here); to an edge:
+``send``, ``close``, ``result``; to every node: ``watchers`` (an escalation for supervisors'
+dashboards), ``therapist`` (a message for a room's therapist) and ``node_gone``. Each has one
+handler here, chosen by the envelope's type in one table (``Relay.handlers``).
 
 A dead node is found two ways: a message to it reaches nobody (and every node is told at
 once), or its liveness key lapses (checked every second). An edge whose home is gone closes
@@ -39,11 +40,25 @@ from server.live.protocol import (
     Observe,
     OpenRoom,
     Resume,
-    dump_message,
 )
 from server.live.quality import write_summaries
 from server.live.replies import RoomEnded
-from server.nodes.bus import Envelope, LocalBus
+from server.nodes.bus import LocalBus
+from server.nodes.envelopes import (
+    AnyEnvelope,
+    Call,
+    CallName,
+    Close,
+    Closed,
+    Envelope,
+    Frame,
+    NodeGone,
+    Open,
+    Result,
+    Send,
+    Therapist,
+    Watchers,
+)
 
 log = logging.getLogger(__name__)
 MOVED = 1012  # "service restart": the page resumes at once, and finds the room's new home
@@ -65,18 +80,18 @@ class RemoteSocket:
     async def send_str(self, data: str) -> None:
         if self._closed:
             raise ConnectionResetError("socket closed")
-        envelope = {"op": "send", "conn": self.conn, "d": data, "from": self.relay.bus.node_id}
-        if not await self.relay.bus.send(self.edge, envelope):
+        bus = self.relay.bus
+        if not await bus.send(self.edge, Send(conn=self.conn, d=data, sender=bus.node_id)):
             self.gone()  # the page resumes: its edge is asked to close it, if it is there
-            await self.relay.bus.send(self.edge, {"op": "close", "conn": self.conn, "code": MOVED,
-                                                  "reason": "the room moved"})  # fmt: skip
+            await bus.send(self.edge, Close(conn=self.conn, code=MOVED, reason="the room moved"))
 
     async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
         if self._closed:
             return False
         self.gone()
-        envelope = {"op": "close", "conn": self.conn, "code": code, "reason": message.decode()}
-        await self.relay.bus.send(self.edge, envelope)
+        await self.relay.bus.send(
+            self.edge, Close(conn=self.conn, code=code, reason=message.decode())
+        )
         return True
 
     def gone(self) -> None:
@@ -141,6 +156,19 @@ class Relay:
         self._watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        # what each envelope does here: one plain method each, none waits on a connection
+        self.handlers: dict[type[Envelope], Callable[[Any], None]] = {
+            Open: self._on_open,
+            Frame: self._on_frame,
+            Closed: self._on_closed,
+            Call: self._on_call,
+            Send: self._on_send,
+            Close: self._on_close,
+            Result: self._on_result,
+            Watchers: self._on_watchers,
+            Therapist: self._on_therapist,
+            NodeGone: self._on_node_gone,
+        }
         bus.handler = self.on_envelope
         bus.on_lost = self.evict
 
@@ -183,7 +211,7 @@ class Relay:
                 return None
             link = EdgeLink(secrets.token_hex(12), claim.home, ws, room_id)
             self.edges[link.conn] = link  # before the open: what the home sends may be quick
-            opening = {"op": "open", "conn": link.conn, "edge": self.bus.node_id, "user": user_id}
+            opening = Open(conn=link.conn, edge=self.bus.node_id, user=user_id)
             try:
                 delivered = await self.bus.send(link.home, opening)
             except asyncio.CancelledError:
@@ -225,14 +253,15 @@ class Relay:
         return None
 
     async def forward(self, link: EdgeLink, data: str) -> bool:
-        envelope = {"op": "frame", "conn": link.conn, "d": data, "from": self.bus.node_id}
-        return await self.bus.send(link.home, envelope)
+        return await self.bus.send(
+            link.home, Frame(conn=link.conn, d=data, sender=self.bus.node_id)
+        )
 
     async def edge_closed(self, link: EdgeLink) -> None:
         """The browser's socket closed here: its home runs what a drop runs."""
         link.outbox.put_nowait((WSCloseCode.OK, ""))  # ends its writer
         if self.edges.pop(link.conn, None) is not None:
-            await self.bus.send(link.home, {"op": "closed", "conn": link.conn})
+            await self.bus.send(link.home, Closed(conn=link.conn))
 
     def _moved(self, link: EdgeLink) -> None:
         """Close the browser's socket with 1012 (it resumes at the room's new home), and tell
@@ -240,7 +269,7 @@ class Relay:
         self.edges.pop(link.conn, None)
         log.info("room's home gone", extra={"event": "home_gone", "node": link.home})
         link.outbox.put_nowait((MOVED, "the room moved"))
-        self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
+        self._spawn(self.bus.send(link.home, Closed(conn=link.conn)))
 
     def _too_slow(self, link: EdgeLink) -> None:
         """The browser has not read what its room sent for so long that the backlog bound is
@@ -249,15 +278,27 @@ class Relay:
         self.edges.pop(link.conn, None)
         log.info("socket too slow: closed", extra={"event": "edge_too_slow"})
         link.shut(TOO_SLOW, "too slow to keep up")
-        self._spawn(self.bus.send(link.home, {"op": "closed", "conn": link.conn}))
+        self._spawn(self.bus.send(link.home, Closed(conn=link.conn)))
 
     # -- the home: where the room is
 
-    def _open(self, envelope: Envelope) -> None:
-        socket = RemoteSocket(self, str(envelope["conn"]), str(envelope["edge"]))
+    def _on_open(self, envelope: Open) -> None:
+        socket = RemoteSocket(self, envelope.conn, envelope.edge)
         self.remotes[socket.conn] = socket  # now, before the frames that follow
-        user = str(envelope["user"]) if envelope.get("user") else None
-        self._spawn(self._serve_remote(socket, user))
+        self._spawn(self._serve_remote(socket, envelope.user or None))
+
+    def _on_frame(self, envelope: Frame) -> None:
+        socket = self.remotes.get(envelope.conn)
+        if socket is not None:
+            socket.queue.put_nowait(envelope.d)
+        else:  # a socket this home no longer serves: its page resumes, and finds the room
+            close = Close(conn=envelope.conn, code=MOVED, reason="the room moved")
+            self._spawn(self.bus.send(envelope.sender, close))
+
+    def _on_closed(self, envelope: Closed) -> None:
+        socket = self.remotes.get(envelope.conn)
+        if socket is not None:
+            socket.gone()
 
     async def _serve_remote(self, socket: RemoteSocket, user_id: str | None) -> None:
         try:
@@ -280,7 +321,7 @@ class Relay:
 
     # -- calls to a room's home
 
-    async def at_home(self, room_id: str, name: str) -> None:
+    async def at_home(self, room_id: str, name: CallName) -> None:
         """Run ``name`` (``summaries`` or ``end_room``) where the room lives."""
         home = await self.bus.home_of(room_id)
         if home is None or home == self.bus.node_id:
@@ -289,9 +330,7 @@ class Relay:
         call_id = secrets.token_hex(12)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.calls[call_id] = future
-        envelope = {
-            "op": "call", "id": call_id, "from": self.bus.node_id, "name": name, "room": room_id,
-        }  # fmt: skip
+        envelope = Call(id=call_id, sender=self.bus.node_id, name=name, room=room_id)
         try:
             if await self.bus.send(home, envelope):
                 with contextlib.suppress(TimeoutError):
@@ -301,7 +340,7 @@ class Relay:
         finally:
             self.calls.pop(call_id, None)
 
-    async def _call(self, name: str, room_id: str) -> None:
+    async def _call(self, name: CallName, room_id: str) -> None:
         hub = self.app[HUB]
         if name == "summaries":
             room = hub.rooms.get(room_id)
@@ -310,50 +349,50 @@ class Relay:
         elif name == "end_room":
             await hub.end_room(room_id, RoomEnded())
 
-    async def _answer_call(self, envelope: Envelope) -> None:
+    def _on_call(self, envelope: Call) -> None:
+        self._spawn(self._answer_call(envelope))
+
+    async def _answer_call(self, envelope: Call) -> None:
         try:
-            await self._call(str(envelope["name"]), str(envelope["room"]))
+            await self._call(envelope.name, envelope.room)
         finally:
-            await self.bus.send(str(envelope["from"]), {"op": "result", "id": envelope["id"]})
+            await self.bus.send(envelope.sender, Result(id=envelope.id))
 
-    # -- every envelope
+    def _on_result(self, envelope: Result) -> None:
+        future = self.calls.get(envelope.id)
+        if future is not None and not future.done():
+            future.set_result(None)
 
-    async def on_envelope(self, envelope: Envelope) -> None:
+    # -- what edges and every node are told
+
+    def _on_send(self, envelope: Send) -> None:
+        link = self.edges.get(envelope.conn)
+        if link is None:  # a socket this edge no longer holds: its home lets it go
+            self._spawn(self.bus.send(envelope.sender, Closed(conn=envelope.conn)))
+        elif not link.push(envelope.d):
+            self._too_slow(link)
+
+    def _on_close(self, envelope: Close) -> None:
+        link = self.edges.pop(envelope.conn, None)
+        if link is None:
+            return
+        if envelope.code == TOO_SLOW:  # what waits is what it could not keep up with
+            link.shut(envelope.code, envelope.reason)
+        else:  # after what waits (the room's last words)
+            link.outbox.put_nowait((envelope.code, envelope.reason))
+
+    def _on_watchers(self, envelope: Watchers) -> None:
+        self._spawn(self.app[HUB].deliver_to_watchers(envelope.to, envelope.d))
+
+    def _on_therapist(self, envelope: Therapist) -> None:
+        self._spawn(self.app[HUB].deliver_to_therapist(envelope.room, envelope.d))
+
+    def _on_node_gone(self, envelope: NodeGone) -> None:
+        self._gone({envelope.node})
+
+    async def on_envelope(self, envelope: AnyEnvelope) -> None:
         """From the bus. Never waits on a connection's work: that is queued, in order."""
-        op, conn = envelope.get("op"), str(envelope.get("conn", ""))
-        hub = self.app[HUB]
-        if op == "frame" and conn in self.remotes:
-            self.remotes[conn].queue.put_nowait(str(envelope["d"]))
-        elif op == "frame" and envelope.get("from"):  # a socket this home no longer serves
-            reply = {"op": "close", "conn": conn, "code": MOVED, "reason": "the room moved"}
-            self._spawn(self.bus.send(str(envelope["from"]), reply))
-        elif op == "send" and conn in self.edges:
-            if not self.edges[conn].push(str(envelope["d"])):
-                self._too_slow(self.edges[conn])
-        elif op == "send" and envelope.get("from"):  # a socket this edge no longer holds
-            self._spawn(self.bus.send(str(envelope["from"]), {"op": "closed", "conn": conn}))
-        elif op == "open":
-            self._open(envelope)
-        elif op == "closed" and conn in self.remotes:
-            self.remotes[conn].gone()
-        elif op == "close" and conn in self.edges:
-            link, code = self.edges.pop(conn), int(envelope.get("code", WSCloseCode.OK))
-            if code == TOO_SLOW:  # what waits is what it could not keep up with
-                link.shut(code, str(envelope["reason"]))
-            else:  # after what waits (the room's last words)
-                link.outbox.put_nowait((code, envelope["reason"]))
-        elif op == "watchers":
-            self._spawn(hub.deliver_to_watchers(list(envelope["to"]), str(envelope["d"])))
-        elif op == "therapist":
-            self._spawn(hub.deliver_to_therapist(str(envelope["room"]), str(envelope["d"])))
-        elif op == "node_gone":
-            self._gone({str(envelope["node"])})
-        elif op == "call":
-            self._spawn(self._answer_call(envelope))
-        elif op == "result":
-            future = self.calls.get(str(envelope["id"]))
-            if future is not None and not future.done():
-                future.set_result(None)
+        self.handlers[type(envelope)](envelope)
 
     def _spawn(self, work: Awaitable[object]) -> None:
         async def run() -> None:
@@ -382,11 +421,6 @@ class Relay:
             self._moved(link)
         for socket in [s for s in self.remotes.values() if s.edge in nodes]:
             socket.gone()
-
-
-async def tell(bus: LocalBus, op: str, message: Any, **fields: Any) -> None:
-    """Send a server message to every node (``watchers`` or ``therapist``)."""
-    await bus.broadcast({"op": op, "d": dump_message(message), **fields})
 
 
 RELAY = web.AppKey("relay", Relay)  # here, not in appkeys.py, which this module imports

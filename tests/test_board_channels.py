@@ -1,0 +1,417 @@
+"""The room's board as its members' channels meet it (``RoomBoard.message``), on links that
+record what they are sent and storage kept in memory: the same entry point serves the data
+connection and the socket. Every frame on ``board``, ``objects`` and ``control`` gets its
+documented answer, or its documented silence; a refused frame changes nothing for anyone,
+and the channel goes on working."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from media.board import Replica, _ops
+from media.transfer import CHUNK
+from server.access.ratelimit import RateLimiter
+from server.board import service
+from server.board.messages import (
+    BOARD_ERRORS,
+    CONTROL_ERRORS,
+    MAX_CONTROL_CHARS,
+    MAX_OBJECT_MESSAGE_CHARS,
+    MAX_OP_CHARS,
+    OBJECT_ERRORS,
+    ChannelError,
+    Label,
+    Ping,
+    _objects_incoming,
+    parse_reply,
+)
+from server.board.service import Member, RoomBoard
+from server.crypto.keys import KeyMaterial, KeyRing
+from tests.test_fuzz_properties import JSON, near_object, near_union
+
+RING = KeyRing(KeyMaterial.generate())
+STROKE = {"op": "stroke_begin", "id": "t-1", "colour": "#204080", "width": 4,
+          "points": [[10, 10, 0.5], [20, 15, 0.5]]}  # fmt: skip
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 3), "orange").save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
+
+
+class Recording:
+    """A member's link: keeps what the board sends, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | bytes]] = []
+
+    def send(self, label: str, data: str | bytes) -> bool:
+        self.sent.append((label, data))
+        return True
+
+    async def close(self) -> None:
+        return None
+
+    def take(self) -> list[tuple[str, str | bytes]]:
+        sent, self.sent = self.sent, []
+        return sent
+
+    def messages(self, label: Label) -> list[BaseModel]:
+        """What came on ``label``, read back as the channel's models (bytes left out)."""
+        return [
+            parse_reply(label, data)
+            for sent_label, data in self.sent
+            if sent_label == label and isinstance(data, str)
+        ]
+
+
+class Memory:
+    """Storage kept in memory: the board's writer, and the database a picture is added to."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+
+    async def write(self, row: Any) -> None:
+        self.rows.append(row)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Memory]:
+        yield self
+
+    def add(self, row: Any) -> None:
+        self.rows.append(row)
+
+
+def _room() -> tuple[RoomBoard, Recording, Recording]:
+    """A room's board with the therapist ("t") and a young person ("y") on it."""
+    memory = Memory()
+    room = RoomBoard("a" * 32, "c" * 32, memory, RING, memory)  # type: ignore[arg-type]
+    t, y = Recording(), Recording()
+    room.join("t", Member("staff:t", True, t))
+    room.join("y", Member("link:y", False, y))
+    return room, t, y
+
+
+def _only(link: Recording, label: Label) -> BaseModel:
+    messages = link.messages(label)
+    assert len(messages) == 1 and len(link.sent) == 1, link.sent
+    return messages[0]
+
+
+def _error(link: Recording, label: Label) -> ChannelError:
+    message = _only(link, label)
+    assert isinstance(message, ChannelError), message
+    return message
+
+
+# -- the picture flow, and its fixed deviations
+
+
+async def test_a_picture_is_shared_as_the_docs_say() -> None:
+    room, t, y = _room()
+    await room.message("y", "objects", json.dumps({"type": "begin", "id": "p-1", "size": len(PNG)}))
+    assert _only(y, "objects").model_dump() == {"type": "ready", "id": "p-1", "received": 0}
+    y.take()
+    for start in range(0, len(PNG), 100):
+        await room.message("y", "objects", PNG[start : start + 100])
+    assert y.sent == [] and t.sent == []  # chunks taken are not answered
+    await room.message("y", "objects", json.dumps({"type": "end", "id": "p-1"}))
+    mine = [m.model_dump() for m in y.messages("objects")]
+    theirs = [m.model_dump() for m in t.messages("objects")]
+    object_id = mine[0]["object"]
+    assert mine[0] == {"type": "shared", "id": "p-1", "object": object_id}  # the sender only
+    assert mine[1:] == theirs  # then the picture to everyone, the sender too
+    assert [m["type"] for m in theirs] == ["object", "object_end"]
+    assert theirs[0]["object"] == object_id and theirs[0]["mime"] == "image/jpeg"  # opaque
+    (placed,) = t.messages("board")  # and placed on the board: a change to everyone
+    assert placed.model_dump()["changes"][0]["set"]["data"]["object"] == object_id
+    assert [m.model_dump() for m in y.messages("board")] == [placed.model_dump()]
+
+
+@pytest.mark.parametrize(
+    "begin, named",
+    [
+        ({"type": "begin", "size": 10}, "id"),  # was answered ready with id ""
+        ({"type": "begin", "id": "", "size": 10}, "id"),
+        ({"type": "begin", "id": "x" * 41, "size": 10}, "id"),
+        ({"type": "begin", "id": "p-1", "size": 0}, "size"),  # was too_large
+        ({"type": "begin", "id": "p-1", "size": -1}, "size"),
+        ({"type": "begin", "id": "p-1", "size": 1.0}, "size"),
+        ({"type": "begin", "id": "p-1", "size": "12"}, "size"),
+        ({"type": "begin", "id": "p-1", "size": True}, "size"),
+        ({"type": "begin", "id": "p-1"}, "size"),
+        ({"type": "begin", "id": 7, "size": 10}, "id"),
+        ({"type": "end"}, "id"),
+        ({"type": "begin", "id": "p-1", "size": 10, "name": "cat.png"}, "name"),
+        ({"type": "start", "id": "p-1", "size": 10}, "type"),
+        ({"id": "p-1", "size": 10}, "type"),
+    ],
+)
+async def test_a_bad_object_message_is_answered_bad_message_naming_the_fault(
+    begin: dict[str, Any], named: str
+) -> None:
+    room, t, y = _room()
+    await room.message("y", "objects", json.dumps(begin))
+    error = _error(y, "objects")
+    assert error.code == "bad_message" and error.message.startswith(f"{named}:"), error
+    assert t.sent == [] and room.members["y"].transfers.current is None
+
+
+async def test_bytes_or_an_end_with_no_picture_on_its_way_are_answered_no_transfer() -> None:
+    room, _, y = _room()
+    await room.message("y", "objects", b"\x89PNG")  # before any begin
+    assert _error(y, "objects").code == "no_transfer"
+    y.take()
+    await room.message("y", "objects", json.dumps({"type": "end", "id": "p-1"}))
+    assert _error(y, "objects").code == "no_transfer"
+    y.take()
+    await room.message("y", "objects", json.dumps({"type": "begin", "id": "p-1", "size": 9}))
+    await room.message("y", "objects", json.dumps({"type": "end", "id": "p-2"}))  # not that one
+    await room.message("y", "objects", json.dumps({"type": "end", "id": "p-1"}))  # not all of it
+    await room.message("y", "objects", b"x" * 10)  # more than announced
+    codes = [getattr(m, "code", m.type) for m in y.messages("objects")]  # type: ignore[attr-defined]
+    assert codes == ["ready", "no_transfer", "incomplete", "too_much"]
+    assert room.members["y"].transfers.current is not None  # the picture may still come
+
+
+async def test_sizes_beyond_the_bound_are_too_large_and_cost_no_picture() -> None:
+    room, _, y = _room()
+    for n in range(8):
+        await room.message(
+            "y", "objects", json.dumps({"type": "begin", "id": f"b{n}", "size": 1 << 40})
+        )
+    assert {m.code for m in y.messages("objects")} == {"too_large"}  # type: ignore[attr-defined]
+    y.take()
+    for n in range(7):
+        await room.message("y", "objects", json.dumps({"type": "begin", "id": f"p{n}", "size": 9}))
+    answers = [getattr(m, "code", m.type) for m in y.messages("objects")]  # type: ignore[attr-defined]
+    assert answers == ["ready"] * 6 + ["rate_limited"]
+
+
+# -- the board and control channels
+
+
+async def test_a_change_is_encoded_once_for_everyone() -> None:
+    room, t, y = _room()
+    await room.message("y", "board", json.dumps(STROKE))
+    ((_, mine),), ((_, theirs),) = y.sent, t.sent
+    assert mine is theirs  # the same text, not the same message encoded twice
+    assert _only(t, "board").model_dump()["seq"] == 1
+
+
+async def test_the_board_is_strict_about_numbers() -> None:
+    room, t, y = _room()
+    for changed in ({"width": "4"}, {"width": True}, {"points": [[10, "10", 0.5]]}):
+        await room.message("y", "board", json.dumps({**STROKE, **changed}))
+    assert [m.code for m in y.messages("board")] == ["bad_op"] * 3  # type: ignore[attr-defined]
+    assert t.sent == [] and room.board.seq == 0
+
+
+async def test_a_snapshot_comes_in_parts_under_the_bound() -> None:
+    room, _, y = _room()
+    for n in range(60):
+        points = [[10 + i, 10 + n * 10, 0.5] for i in range(200)]
+        await room.submit(
+            "staff:t", _ops.validate_python({**STROKE, "id": f"s{n}", "points": points}), True
+        )
+    y.take()
+    room.send_snapshot(y)
+    parts = [data for _, data in y.sent]
+    assert all(len(p) <= service.SNAPSHOT_PART_BYTES for p in parts) and len(parts) > 2
+    messages = y.messages("board")
+    assert messages[-1].model_dump() == {"type": "snapshot", "seq": 60}
+    ids = [e["id"] for m in messages[:-1] for e in m.model_dump()["elements"]]
+    assert ids == [f"s{n}" for n in range(60)]
+
+
+async def test_control_answers_a_ping_and_names_anything_else() -> None:
+    room, _, y = _room()
+    await room.message("y", "control", '{"type": "ping", "t": 1717171717171}')
+    assert _only(y, "control").model_dump() == {"type": "pong", "t": 1717171717171}
+    for bad, code in (
+        ("{", "bad_json"),
+        ('{"type": "ping"}', "bad_message"),
+        ('{"type": "ping", "t": "1"}', "bad_message"),
+        ('{"type": "ping", "t": true}', "bad_message"),
+        ('{"type": "pong", "t": 1}', "bad_message"),
+        (b"\x00", "bad_message"),
+        ('{"type": "ping", "t": 1, "pad": "' + "x" * 300 + '"}', "bad_message"),
+    ):
+        y.take()
+        await room.message("y", "control", bad)
+        assert _error(y, "control").code == code, bad
+
+
+async def test_nobody_off_the_board_is_answered() -> None:
+    room, t, y = _room()
+    for label, data in (("board", json.dumps(STROKE)), ("objects", b"x"), ("control", "{")):
+        await room.message("someone", label, data)
+    assert t.sent == [] and y.sent == [] and room.board.seq == 0
+
+
+# -- any frame at all, on any channel (hypothesis)
+
+
+def _dumped(doc: Any) -> str:
+    return json.dumps(doc)  # NaN and Infinity too: not JSON, and so refused
+
+
+def _frames(adapter: TypeAdapter[Any], near: st.SearchStrategy[Any], limit: int) -> Any:
+    """A channel's frames: near its models' JSON schema (every message type, each field at and
+    past its bounds, dropped, or a stranger), any JSON, any text or bytes, and too long."""
+    return st.one_of(
+        near.map(_dumped),
+        near.map(_dumped),
+        JSON.map(_dumped),
+        st.text(max_size=40),
+        st.sampled_from(["", "{", "[1,", "NaN", '{"type": "ping"', "1" * 5000, "[" * 300]),
+        st.binary(max_size=40),
+        near.map(
+            lambda doc: _dumped({"pad": "x" * limit, **doc} if isinstance(doc, dict) else doc)
+        ),
+    )
+
+
+BOARD_FRAMES = _frames(_ops, near_union(_ops.json_schema()), MAX_OP_CHARS)
+OBJECT_FRAMES = st.one_of(
+    _frames(
+        _objects_incoming, near_union(_objects_incoming.json_schema()), MAX_OBJECT_MESSAGE_CHARS
+    ),
+    st.sampled_from([0, 1, CHUNK, CHUNK + 1]).map(lambda n: b"\x89" * n),  # a chunk
+)
+_ping = TypeAdapter(Ping)
+_ping_schema = _ping.json_schema()
+CONTROL_FRAMES = _frames(
+    _ping, near_object(_ping_schema, _ping_schema.get("$defs", {}), 0), MAX_CONTROL_CHARS
+)
+FRAMES = st.lists(
+    st.one_of(
+        st.tuples(st.just("board"), BOARD_FRAMES),
+        st.tuples(st.just("objects"), OBJECT_FRAMES),
+        st.tuples(st.just("control"), CONTROL_FRAMES),
+    ),
+    min_size=1,
+    max_size=8,
+)
+REFUSALS: dict[str, frozenset[str]] = {
+    "board": BOARD_ERRORS,
+    "objects": OBJECT_ERRORS,
+    "control": CONTROL_ERRORS,
+}
+# what a frame its channel's models refuse is answered with
+MALFORMED = {
+    "board": {"bad_json", "bad_op", "unknown_op"},
+    "objects": {"bad_json", "bad_message"},
+    "control": {"bad_json", "bad_message"},
+}
+
+
+def _refused(label: str, data: str | bytes) -> bool:
+    """Whether the channel's own models refuse this frame (before any rule of the room)."""
+    if label == "objects" and isinstance(data, bytes):
+        return False  # a chunk: the transfer decides
+    limit = {
+        "board": MAX_OP_CHARS,
+        "objects": MAX_OBJECT_MESSAGE_CHARS,
+        "control": MAX_CONTROL_CHARS,
+    }
+    if isinstance(data, bytes) or len(data) > limit[label]:
+        return True
+    adapter = {"board": _ops, "objects": _objects_incoming, "control": _ping}[label]
+    try:
+        adapter.validate_json(data)
+    except ValidationError:
+        return True
+    return False
+
+
+async def _one_frame(
+    room: RoomBoard, t: Recording, y: Recording, label: Label, data: str | bytes
+) -> None:
+    before = room.board.snapshot()
+    current = room.members["y"].transfers.current
+    transfer = (current.id, current.received) if current is not None else None
+    await room.message("y", label, data)
+    answers = [(sent_label, sent) for sent_label, sent in y.sent]
+    assert {sent_label for sent_label, _ in answers} <= {label}  # answered where it was sent
+    mine = y.messages(label)  # each answer is one of the channel's documented messages
+    for message in mine:
+        if isinstance(message, ChannelError):
+            assert message.code in REFUSALS[label], message
+            assert message.message
+    if _refused(label, data):
+        assert len(mine) == 1 and len(answers) == 1, answers  # one error, and only that
+        assert isinstance(mine[0], ChannelError) and mine[0].code in MALFORMED[label], mine
+        assert t.sent == []  # nobody else hears of it
+        assert room.board.snapshot() == before  # nobody's board changes
+        now = room.members["y"].transfers.current
+        assert ((now.id, now.received) if now is not None else None) == transfer
+    elif label == "control":
+        assert [m.model_dump() for m in mine] == [
+            {"type": "pong", "t": _ping.validate_json(data).t}
+        ]
+    elif label == "board":  # taken (a change to everyone) or refused by the board's rules
+        changed = [m for m in mine if not isinstance(m, ChannelError)]
+        assert len(mine) == 1
+        assert [m.model_dump() for m in t.messages("board")] == [m.model_dump() for m in changed]
+        assert room.board.seq == before["seq"] + len(changed)
+    else:  # a begin, an end or a chunk: one answer at most, to the sender alone
+        assert len(answers) <= 1 and t.sent == []
+        assert room.board.snapshot() == before
+
+
+async def _exercise(frames: list[tuple[Label, str | bytes]]) -> None:
+    room, t, y = _room()
+    therapist_copy = Replica()
+
+    def follow() -> None:
+        """The therapist's copy of the board, from what they were sent and nothing else."""
+        for change in t.messages("board"):
+            therapist_copy.receive(change.seq, change.changes)  # type: ignore[attr-defined]
+        t.take(), y.take()
+
+    await room.message("t", "board", json.dumps(STROKE))  # something of someone else's on it
+    follow()
+    for label, data in frames:
+        await _one_frame(room, t, y, label, data)
+        follow()
+    assert therapist_copy.snapshot() == json.loads(json.dumps(room.board.snapshot()))
+    # and each channel still works: a stroke, a ping, a picture (in a fresh minute)
+    await room.message("y", "board", json.dumps({**STROKE, "id": "y-after"}))
+    (change,) = t.messages("board")
+    assert change.model_dump()["changes"][0]["set"]["id"] == "y-after"
+    await room.message("y", "control", '{"type": "ping", "t": 5}')
+    assert y.messages("control")[-1].model_dump() == {"type": "pong", "t": 5}
+    room.picture_limiter = RateLimiter(service.PICTURES_PER_MINUTE, 60)
+    await room.message(
+        "y", "objects", json.dumps({"type": "begin", "id": "after", "size": len(PNG)})
+    )
+    await room.message("y", "objects", PNG)
+    await room.message("y", "objects", json.dumps({"type": "end", "id": "after"}))
+    answers = [m.type for m in y.messages("objects")]  # type: ignore[attr-defined]
+    assert answers == ["ready", "shared", "object", "object_end"], answers
+    follow()
+    assert therapist_copy.snapshot() == json.loads(json.dumps(room.board.snapshot()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(FRAMES)
+def test_any_frames_on_any_channel_are_answered_as_documented(
+    frames: list[tuple[Label, str | bytes]],
+) -> None:
+    asyncio.run(_exercise(frames))
