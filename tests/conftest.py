@@ -28,6 +28,7 @@ from server.access.accounts import Accounts
 from server.app import create_app
 from server.appkeys import ACCOUNTS
 from server.settings import Settings
+from server.storage import session_models  # noqa: F401 - its tables join Base.metadata
 from server.storage.db import make_engine
 from server.storage.migrate import upgrade
 from server.storage.models import Base, Role

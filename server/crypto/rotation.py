@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from server.crypto.keys import KeyRing, associated_data, read_key_file, write_key_file
+from server.storage import session_models  # noqa: F401 - its tables join Base.metadata
 from server.storage.db import Database
 from server.storage.models import Base
 

@@ -246,7 +246,3 @@ class DailyCheck(Base):
     checklist: Mapped[str] = mapped_column(sa.String(64))
     answers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-# the session's tables join ``Base.metadata`` whenever the tables are (migrations, rotation)
-from server.storage import session_models  # noqa: E402, F401

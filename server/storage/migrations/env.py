@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from server.storage import session_models  # noqa: F401 - its tables join Base.metadata
 from server.storage.db import make_engine
 from server.storage.models import Base
 
