@@ -1,7 +1,6 @@
 // The young person's (or parent's) way in: the contract and ground rules, the privacy
 // check, the device check, the waiting room, then the room. Calm, one step at a time.
 
-import { Whiteboard } from "./board.js";
 import { Mesh } from "./mesh.js";
 import {
   localMedia,
@@ -13,6 +12,7 @@ import {
   state,
 } from "./room.js";
 import { Signalling } from "./signal.js";
+import { Whiteboard } from "./whiteboard.js";
 
 const token = location.pathname.split("/").pop();
 const steps = ["contract", "checks", "device", "waiting", "room", "ended"];

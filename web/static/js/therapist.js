@@ -1,7 +1,6 @@
 // The therapist's room: opens the room (the server asks the gate), runs the waiting room,
 // admits and removes people, and shows each person's connection quality.
 
-import { Whiteboard } from "./board.js";
 import { Mesh } from "./mesh.js";
 import {
   localMedia,
@@ -13,6 +12,7 @@ import {
   state,
 } from "./room.js";
 import { Signalling } from "./signal.js";
+import { Whiteboard } from "./whiteboard.js";
 
 const root = document.getElementById("room");
 const status = document.getElementById("status");
