@@ -130,7 +130,12 @@ class CodedError(PlayroomError):
 
 
 class ProtocolError(CodedError):
-    """A message that cannot be accepted; answered with an error frame."""
+    """A message that cannot be accepted; answered with an error frame. ``frame_id`` is the
+    ``id`` of a frame refused as it was read, when it had a valid one: the answer echoes it."""
+
+    def __init__(self, code: str, message: str, *, frame_id: str | None = None) -> None:
+        super().__init__(code, message)
+        self.frame_id = frame_id
 
 
 class IllegalTransition(PlayroomError):

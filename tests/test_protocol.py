@@ -1,11 +1,15 @@
 """The signalling hot path's shortcuts give what the long way gives: a frame parsed in one
 pass is the message (or the refusal) the step-by-step parse gives, a relayed signal is the
-text of its model, and the rate limiter counts as a plain token bucket does."""
+text of its model, and the rate limiter counts as a plain token bucket does. Values are
+taken as they come, never converted; a refusal carries the frame's ``id``; and
+``docs/protocol.md`` names every message and every code the socket may refuse with."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
@@ -31,7 +35,7 @@ def outcome(parse: Any, raw: str | bytes) -> tuple[Any, ...]:
     try:
         message = parse(raw)
     except ProtocolError as exc:
-        return ("refused", exc.code, str(exc))
+        return ("refused", exc.code, str(exc), exc.frame_id)
     return ("parsed", type(message).__name__, message.model_dump())
 
 
@@ -64,6 +68,16 @@ FRAMES: list[str | bytes] = [
     '{"v": 1, "type": "quality", "peer": "ab", "rtt_ms": NaN}',
     '{"v": 1, "type": "quality", "peer": "ab", "rtt_ms": 1e400}',
     '{"v": 1, "type": "media_state", "peer": "server", "state": "connected"}',
+    '{"v": 1, "type": "ping", "n": 2, "id": "a-1_B"}',
+    '{"v": 1, "type": "ping", "n": "2", "id": "a-1_B"}',
+    '{"v": 1, "type": "ping", "id": 7}',
+    '{"v": 1, "type": "ping", "id": "a b"}',
+    '{"v": 1, "type": "ping", "id": "' + "x" * 65 + '"}',
+    '{"v": 1, "type": "ping", "id": null}',
+    '{"v": true, "type": "ping", "id": "t"}',
+    '{"v": 1, "type": "dance", "id": "d"}',
+    '{"v": 1, "type": "rating", "score": 3.0}',
+    '{"v": 1, "type": "quality", "peer": "ab", "rtt_ms": 12, "loss": 0}',
     '{"v": 1, "type": "dance"}',
     '{"v": 1, "type": 5}',
     '{"v": 1}',
@@ -79,6 +93,59 @@ FRAMES: list[str | bytes] = [
 @pytest.mark.parametrize("raw", FRAMES)
 def test_one_pass_parses_as_the_step_by_step_parse_does(raw: str | bytes) -> None:
     assert outcome(parse_message, raw) == outcome(_parse_stepwise, raw)
+
+
+# values a lax parse converted: each is refused, naming its field
+NOT_CONVERTED = [
+    ({"type": "ping", "v": True}, "bad_version", None),
+    ({"type": "ping", "v": 1.0}, "bad_version", None),
+    ({"type": "ping", "n": "5"}, "bad_message", "n"),
+    ({"type": "ping", "n": 5.0}, "bad_message", "n"),
+    ({"type": "ping", "n": True}, "bad_message", "n"),
+    ({"type": "lock", "locked": "yes"}, "bad_message", "locked"),
+    ({"type": "lock", "locked": "true"}, "bad_message", "locked"),
+    ({"type": "lock", "locked": 1}, "bad_message", "locked"),
+    ({"type": "rating", "score": "3"}, "bad_message", "score"),
+    ({"type": "rating", "score": True}, "bad_message", "score"),
+    ({"type": "rating", "score": 3.0}, "bad_message", "score"),
+    ({"type": "allow_clear", "allowed": 1}, "bad_message", "allowed"),
+    ({"type": "observer_media", "audio": "false", "video": False}, "bad_message", "audio"),
+    ({"type": "quality", "peer": "ab", "loss": "0.5"}, "bad_message", "loss"),
+    ({"type": "quality", "peer": "ab", "rtt_ms": True}, "bad_message", "rtt_ms"),
+    ({"type": "open_room", "session": 1234}, "bad_message", "session"),
+    ({**SIGNAL, "candidate": {**CANDIDATE, "sdpMLineIndex": "1"}}, "bad_message", "candidate"),
+    ({**SIGNAL, "candidate": {**CANDIDATE, "sdpMLineIndex": 1.0}}, "bad_message", "candidate"),
+]
+
+
+@pytest.mark.parametrize(("doc", "code", "field"), NOT_CONVERTED)
+def test_values_are_taken_as_they_are_never_converted(
+    doc: dict[str, Any], code: str, field: str | None
+) -> None:
+    frame = {"v": 1, "id": "f-1", **doc}
+    with pytest.raises(ProtocolError) as info:
+        parse_message(json.dumps(frame))
+    assert (info.value.code, info.value.frame_id) == (code, "f-1")
+    if field is not None:
+        assert str(info.value).split(":")[0].split(".")[0] == field
+
+
+def test_a_number_may_be_written_as_an_integer() -> None:
+    message = parse_message('{"v": 1, "type": "quality", "peer": "ab", "rtt_ms": 12, "loss": 0}')
+    assert message.model_dump()["rtt_ms"] == 12.0
+
+
+@pytest.mark.parametrize(
+    ("frame_id", "echoed"),
+    [("a", "a"), ("A-z_0" * 12 + "abcd", "A-z_0" * 12 + "abcd"), ("x" * 65, None), ("", None),
+     ("a b", None), ("é", None), ("a\n", None), (5, None), (True, None), (None, None)],
+)  # fmt: skip
+def test_a_refusal_echoes_the_frames_id_only_when_it_is_one(
+    frame_id: object, echoed: str | None
+) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_message(json.dumps({"v": 1, "type": "lock", "locked": "yes", "id": frame_id}))
+    assert info.value.frame_id == echoed
 
 
 def test_a_frame_too_large_is_refused_before_it_is_parsed() -> None:
@@ -163,3 +230,40 @@ def test_every_message_a_browser_may_send_has_one_handler() -> None:
 
     (union, *_) = get_args(Incoming)
     assert set(HANDLERS) == set(get_args(union))
+
+
+# -- the document a client is written from
+
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _first_column(title: str) -> set[str]:
+    """The names in the first column of the table under ``title``, its header aside."""
+    start = DOC.index(title)
+    table = DOC[DOC.index("|---", start) : DOC.index("\n## ", start + 1)]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
+
+
+def test_every_message_a_browser_may_send_is_in_the_documents_table() -> None:
+    (union, *_) = get_args(Incoming)
+    types = {model.model_fields["type"].annotation.__args__[0] for model in get_args(union)}
+    assert _first_column("## Messages from the browser") == types
+
+
+def test_every_code_the_socket_refuses_with_is_documented() -> None:
+    """Every code a handler, the parser or the exception tree can give an error frame, in the
+    table of errors (``too_large``: a frame over the limit closes the socket before it is
+    parsed; the board's own codes travel in its own frames)."""
+    raised = set()
+    for folder in ("server/edge", "server/live", "media"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text()
+            raised |= set(re.findall(r'ProtocolError\(\s*"([a-z_]+)"', text))
+    raised |= set(
+        re.findall(r'^    code = "([a-z_]+)"', (ROOT / "server/exceptions.py").read_text(), re.M)
+    )
+    raised |= {"refused"}  # a PlayroomError's own
+    documented = _first_column("### Errors")
+    assert raised - {"too_large"} <= documented, raised - documented
+    assert documented <= raised, documented - raised

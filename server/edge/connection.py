@@ -50,6 +50,9 @@ class Connection:
         self.board_reopens: RateLimiter | None = None
         self.control_timer: asyncio.TimerHandle | None = None
         self.limiter = RateLimiter(MESSAGES_PER_SECOND, 1, burst=MESSAGES_PER_SECOND, max_keys=1)
+        # the ``id`` of the frame being handled (``dispatch.py``): what ``reply`` sends
+        # meanwhile answers it, and says so
+        self.answering: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -79,7 +82,10 @@ class Connection:
         await self.app[SESSION_LOG].append(session_stream(room.session_id), kind, actor, details)
 
     async def reply(self, message: Message) -> None:
-        """Send this connection's own person a message."""
+        """Send this connection's own person a message: while a frame is handled, an answer
+        to it, with its ``id``."""
+        if self.answering is not None:
+            message = message.model_copy(update={"id": self.answering})
         await self.ws.send_str(dump_message(message))
 
     def ice(self, participant: Participant, relay_only: bool) -> dict[str, object]:

@@ -1,9 +1,14 @@
-"""Which handler answers each message from a browser, and how a refusal is answered.
+"""Which handler answers each message from a browser, and how a frame is read and refused.
 
 One table, keyed by the message's type (``live/protocol.py``), joins each area's handlers;
 ``tests/test_protocol.py`` checks that every message a browser may send has exactly one.
-Whatever a handler refuses (any ``PlayroomError``) is answered here with an error frame
-carrying its code and its message; the socket stays up."""
+
+Every frame read counts against the connection's limit of messages, a frame that does not
+parse and one of an unknown type too (else a flood of them would go round the limit); only
+the board's own frames do not, which the board limits itself. Whatever is refused (any
+``PlayroomError``) is answered here with one error frame carrying its code, its message and
+the frame's ``id``; the socket stays up. A handler's own answers go through
+``Connection.reply``, which gives them the ``id`` of the frame being handled."""
 
 from __future__ import annotations
 
@@ -22,14 +27,45 @@ HANDLERS: Handlers = {
     **board.HANDLERS,
 }
 BOARD_MESSAGES = (BoardOperation, ObjectsFrame)  # limited by the board itself
+SLOW_DOWN = "Too many messages; slow down."
 
 
-async def dispatch(conn: Connection, message: Incoming | str) -> None:
-    """Handle one message; whatever is refused is answered with an error frame."""
+async def dispatch(conn: Connection, data: str) -> None:
+    """Read one frame and handle it; whatever is refused is answered with an error frame."""
+    message = await read(conn, data)
+    if message is not None:
+        await handle(conn, message)
+
+
+async def read(conn: Connection, data: str) -> Incoming | None:
+    """Parse one frame and count it against the connection's limit: the message, or None
+    once its refusal is answered (a malformed frame's, or ``rate_limited``)."""
     try:
-        parsed = parse_message(message) if isinstance(message, str) else message
-        if not isinstance(parsed, BOARD_MESSAGES) and not conn.limiter.allow("self"):
-            raise ProtocolError("rate_limited", "Too many messages; slow down.")
-        await HANDLERS[type(parsed)](conn, parsed)
+        message = parse_message(data)
+    except ProtocolError as exc:
+        refusal = exc
+        if not conn.limiter.allow("self"):
+            refusal = ProtocolError("rate_limited", SLOW_DOWN, frame_id=exc.frame_id)
+        await refuse(conn, refusal, exc.frame_id)
+        return None
+    if not isinstance(message, BOARD_MESSAGES) and not conn.limiter.allow("self"):
+        await refuse(conn, ProtocolError("rate_limited", SLOW_DOWN), message.id)
+        return None
+    return message
+
+
+async def handle(conn: Connection, message: Incoming) -> None:
+    """Run the message's handler. What it answers, and its refusal if it refuses, carries
+    the frame's ``id``."""
+    conn.answering = message.id
+    try:
+        await HANDLERS[type(message)](conn, message)
     except PlayroomError as exc:
         await conn.reply(Error(code=exc.code, message=str(exc), detail=exc.detail))
+    finally:
+        conn.answering = None
+
+
+async def refuse(conn: Connection, error: PlayroomError, frame_id: str | None) -> None:
+    """Answer a frame refused before any handler ran, with its ``id`` if it had one."""
+    await conn.reply(Error(id=frame_id, code=error.code, message=str(error), detail=error.detail))

@@ -12,7 +12,7 @@ from server.care.escalation import CONCERNS
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden
 from server.live.protocol import Acknowledge, CloseEscalation, Escalate, Watch
-from server.live.replies import EscalationAlert, EscalationInfo, EscalationUpdate
+from server.live.replies import Done, EscalationAlert, EscalationInfo, EscalationUpdate
 from server.live.rooms import Role
 from server.storage.models import Role as StaffRole
 
@@ -76,6 +76,7 @@ async def watch(conn: Connection, message: Watch) -> None:
         therapist = await accounts.get(view.therapist_id)
         name = therapist.display_name if therapist else ""
         await conn.reply(EscalationAlert(escalation=view.as_dict(), therapist=name))
+    await conn.reply(Done())  # every escalation still open has been told
 
 
 async def acknowledge(conn: Connection, message: Acknowledge) -> None:
@@ -85,6 +86,7 @@ async def acknowledge(conn: Connection, message: Acknowledge) -> None:
     _stop_repeating(conn, view.id)
     await _updated(conn, view.as_dict(), view.therapist_id)
     await conn.app[NOTIFIER].webhook({"event": "escalation_acknowledged", "escalation": view.id})
+    await conn.reply(Done())
 
 
 async def close_escalation(conn: Connection, message: CloseEscalation) -> None:
@@ -94,6 +96,7 @@ async def close_escalation(conn: Connection, message: CloseEscalation) -> None:
     _stop_repeating(conn, view.id)
     await _updated(conn, view.as_dict(), view.therapist_id)
     await conn.app[NOTIFIER].webhook({"event": "escalation_closed", "escalation": view.id})
+    await conn.reply(Done())
 
 
 def _stop_repeating(conn: Connection, escalation_id: str) -> None:

@@ -24,6 +24,7 @@ from server.live.quality import record_sample, write_summaries
 from server.live.replies import (
     Admitted,
     Declined,
+    Done,
     Notice,
     PeerJoined,
     PeerLeft,
@@ -44,6 +45,7 @@ async def admit(conn: Connection, message: Admit) -> None:
     await conn.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
     await conn.hub.lobby(room)
+    await conn.reply(Done())
 
 
 async def decline(conn: Connection, message: Decline) -> None:
@@ -58,6 +60,7 @@ async def decline(conn: Connection, message: Decline) -> None:
     await conn.hub.send(target, Declined(message=message.message))
     await conn.hub.disconnect(target)
     await conn.hub.lobby(room)
+    await conn.reply(Done())
 
 
 async def to_waiting(conn: Connection, message: ToWaiting) -> None:
@@ -71,6 +74,7 @@ async def to_waiting(conn: Connection, message: ToWaiting) -> None:
         room.peers_of(target), PeerLeft(participant=target.id, reason="waiting room")
     )
     await conn.hub.lobby(room)
+    await conn.reply(Done())
 
 
 async def remove(conn: Connection, message: Remove) -> None:
@@ -82,6 +86,7 @@ async def remove(conn: Connection, message: Remove) -> None:
     await conn.hub.disconnect(target)
     await conn.hub.send_many(room.present(), PeerLeft(participant=target.id, reason="removed"))
     await conn.hub.lobby(room)
+    await conn.reply(Done())
 
 
 async def lock(conn: Connection, message: Lock) -> None:
@@ -89,6 +94,7 @@ async def lock(conn: Connection, message: Lock) -> None:
     room.set_locked(me, message.locked)
     await conn.hub.store_lock(room)  # before the therapist is answered
     await conn.hub.lobby(room)
+    await conn.reply(Done())
 
 
 async def end_room(conn: Connection, message: EndRoom) -> None:
@@ -97,7 +103,8 @@ async def end_room(conn: Connection, message: EndRoom) -> None:
     assert conn.user is not None
     await write_summaries(conn.app[SESSION_LOG], room)  # before the log is sealed
     await conn.app[SCHEDULE].end(conn.user, room.session_id)  # links stop working
-    await conn.hub.send_many(everyone, RoomEnded())
+    await conn.hub.send_many([p for p in everyone if p is not me], RoomEnded())
+    await conn.reply(RoomEnded())  # the therapist's, as the answer to their frame
     for participant in room.participants.values():  # no place is held in an ended room
         await conn.hub.forget(participant)
     conn.hub.rooms.discard(room)
@@ -112,6 +119,7 @@ async def allow_clear(conn: Connection, message: AllowClear) -> None:
         raise Forbidden("Only the therapist decides who may clear the board.")
     board = await conn.app[WHITEBOARDS].get(room.session_id, room.client_id)
     await board.allow_clear(message.allowed)
+    await conn.reply(Done())
 
 
 async def quality(conn: Connection, message: Quality) -> None:
@@ -130,6 +138,7 @@ async def ask_rating(conn: Connection, message: AskRating) -> None:
     if not young:
         raise PlayroomError("The young person is not in the room.")
     await conn.hub.send_many(young, RatingRequest())
+    await conn.reply(Done())
 
 
 async def rating(conn: Connection, message: Rating) -> None:

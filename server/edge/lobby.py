@@ -14,6 +14,7 @@ from server.exceptions import Forbidden, LinkInUse, PlayroomError, ProtocolError
 from server.live.hub import about, person
 from server.live.protocol import Flag, Join, Leave, OpenRoom, Ping, Signal, WaitingMessage
 from server.live.replies import (
+    Done,
     FlagRaised,
     Joined,
     Notice,
@@ -174,7 +175,9 @@ async def leave(conn: Connection, cause: str) -> None:
 
 
 async def on_leave(conn: Connection, message: Leave) -> None:
+    conn.in_room()  # a goodbye from someone who never came in is refused, not ignored
     await leave(conn, "left the session")
+    await conn.reply(Done())
 
 
 async def signal(conn: Connection, message: Signal) -> None:
@@ -207,6 +210,7 @@ async def waiting_message(conn: Connection, message: WaitingMessage) -> None:
     if me.role is not Role.THERAPIST or target.state is not State.WAITING:
         raise Forbidden("Only the therapist can message someone who is waiting.")
     await conn.hub.send(target, Waiting(message=message.text))
+    await conn.reply(Done())
 
 
 async def flag(conn: Connection, message: Flag) -> None:
@@ -220,6 +224,7 @@ async def flag(conn: Connection, message: Flag) -> None:
     await conn.record("flag.raised", {**about(me), "kind": message.kind})
     if me.role is Role.YOUNG_PERSON and message.kind in ("not_private", "quick_exit"):
         await start_plan(conn, room, me, Case(message.kind))
+    await conn.reply(Done())
 
 
 async def ping(conn: Connection, message: Ping) -> None:

@@ -10,7 +10,7 @@ from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, PlayroomError, ProtocolError
 from server.live.hub import about, person
 from server.live.protocol import Observe, ObserverMedia
-from server.live.replies import Admitted, Joined, Notice, PeerJoined
+from server.live.replies import Admitted, Done, Joined, Notice, PeerJoined
 from server.live.rooms import Role
 from server.storage.models import Role as StaffRole
 
@@ -70,6 +70,7 @@ async def observer_media(conn: Connection, message: ObserverMedia) -> None:
     wanted = {"audio": message.audio, "video": message.video}
     me.announced |= {kind for kind, on in wanted.items() if on}
     await conn.record("observer.media", {"audio": message.audio, "video": message.video})
+    await conn.reply(Done())
 
 
 async def _check_agreement(conn: Connection, client_id: str) -> None:

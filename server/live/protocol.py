@@ -1,7 +1,10 @@
 """Signalling messages: pydantic models plus ``parse_message`` / ``dump_message``. No I/O.
 
-Every message is a JSON object with ``v`` (protocol version) and ``type``. See
-``docs/protocol.md`` for the full description.
+Every message is a JSON object with ``v`` (protocol version) and ``type``, and may carry an
+``id`` of the client's choosing, which every answer to it echoes. What comes from the browser
+is taken strictly as it is: a number must be a JSON number and a string a string, so ``"1"``,
+``1.0`` or ``true`` is never taken for ``1``. See ``docs/protocol.md`` for the full
+description.
 """
 
 from __future__ import annotations
@@ -22,12 +25,31 @@ MAX_SDP_BYTES = 48 * 1024
 # resumes and gets the room afresh
 MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 TOO_SLOW = 1013
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer a browser's number holds exactly
+
+
+# a frame's ``id``: the client's own name for it, echoed by the answers to it
+FrameId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# an int between bounds, not ``Literal[1]``: pydantic takes ``true`` and ``1.0`` for the
+# literal ``1``, even in strict mode
+Version = Annotated[int, Field(ge=VERSION, le=VERSION)]
 
 
 class Message(BaseModel):
+    """What every frame carries, either way: the protocol version, and the ``id`` a client
+    gave a frame (on the server's side, only in the answers to that frame)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = 1
+    v: Version = VERSION
+    id: FrameId | None = None
+
+
+class ClientMessage(Message):
+    """A message from the browser: strict, so that no value is converted on the way in
+    (``"yes"`` locks nothing, ``"3"`` rates nothing)."""
+
+    model_config = ConfigDict(strict=True)
 
 
 Id = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
@@ -38,7 +60,7 @@ Id = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 Text = Annotated[str, Field(max_length=280)]
 
 
-class Join(Message):
+class Join(ClientMessage):
     """A young person or parent joins with their link; the answers of their pre-join checks
     (where they are today, who is at home) go to the therapist."""
 
@@ -47,32 +69,32 @@ class Join(Message):
     checks: Annotated[dict[Annotated[str, Field(max_length=60)], Text], Field(max_length=20)] = {}
 
 
-class OpenRoom(Message):
+class OpenRoom(ClientMessage):
     """The therapist opens the room of a scheduled session (the gate is asked again)."""
 
     type: Literal["open_room"]
     session: Id
 
 
-class Admit(Message):
+class Admit(ClientMessage):
     type: Literal["admit"]
     participant: Id
 
 
-class Decline(Message):
+class Decline(ClientMessage):
     type: Literal["decline"]
     participant: Id
     message: Text = ""
 
 
-class ToWaiting(Message):
+class ToWaiting(ClientMessage):
     """Send someone back to the waiting room (a parent stepping out)."""
 
     type: Literal["to_waiting"]
     participant: Id
 
 
-class WaitingMessage(Message):
+class WaitingMessage(ClientMessage):
     """A short note to someone waiting ("I'll be with you in two minutes")."""
 
     type: Literal["waiting_message"]
@@ -80,28 +102,28 @@ class WaitingMessage(Message):
     text: Annotated[str, Field(min_length=1, max_length=280)]
 
 
-class Remove(Message):
+class Remove(ClientMessage):
     type: Literal["remove"]
     participant: Id
 
 
-class Lock(Message):
+class Lock(ClientMessage):
     type: Literal["lock"]
     locked: bool
 
 
-class EndRoom(Message):
+class EndRoom(ClientMessage):
     type: Literal["end_room"]
 
 
-class Resume(Message):
+class Resume(ClientMessage):
     """Back after a dropped connection: the resume token from ``joined`` or ``room_opened``."""
 
     type: Literal["resume"]
     token: Annotated[str, Field(min_length=20, max_length=100)]
 
 
-class PlanStepDone(Message):
+class PlanStepDone(ClientMessage):
     """The therapist records how a step of the disconnection plan went."""
 
     type: Literal["plan_step"]
@@ -110,41 +132,41 @@ class PlanStepDone(Message):
     outcome: Literal["tried", "reached", "no_answer", "done"]
 
 
-class Escalate(Message):
+class Escalate(ClientMessage):
     """The therapist raises a concern during the session."""
 
     type: Literal["escalate"]
     concern: Literal["risk_to_self", "risk_from_others", "medical_emergency", "unreachable"]
 
 
-class Watch(Message):
+class Watch(ClientMessage):
     """A supervisor's dashboard: send me my team's escalations as they happen."""
 
     type: Literal["watch"]
 
 
-class Acknowledge(Message):
+class Acknowledge(ClientMessage):
     type: Literal["acknowledge"]
     escalation: Id
 
 
-class CloseEscalation(Message):
+class CloseEscalation(ClientMessage):
     type: Literal["close_escalation"]
     escalation: Id
 
 
-class AllowClear(Message):
+class AllowClear(ClientMessage):
     """The therapist lets the others clear the board too (or stops them)."""
 
     type: Literal["allow_clear"]
     allowed: bool
 
 
-class Leave(Message):
+class Leave(ClientMessage):
     type: Literal["leave"]
 
 
-class Flag(Message):
+class Flag(ClientMessage):
     """A signal to the therapist only: a break, or "it's not private now"."""
 
     type: Literal["flag"]
@@ -152,14 +174,14 @@ class Flag(Message):
 
 
 class Description(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     type: Literal["offer", "answer"]
     sdp: Annotated[str, Field(min_length=10, max_length=MAX_SDP_BYTES)]
 
 
 class Candidate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     candidate: Annotated[str, Field(max_length=1024)]
     sdpMid: Annotated[str, Field(max_length=64)] | None = None  # noqa: N815 - the W3C name
@@ -167,7 +189,7 @@ class Candidate(BaseModel):
     usernameFragment: Annotated[str, Field(max_length=256)] | None = None  # noqa: N815
 
 
-class Signal(Message):
+class Signal(ClientMessage):
     """SDP or an ICE candidate for one other participant in the room (relayed as is)."""
 
     type: Literal["signal"]
@@ -176,7 +198,7 @@ class Signal(Message):
     candidate: Candidate | None = None
 
 
-class ServerSignal(Message):
+class ServerSignal(ClientMessage):
     """The browser's offer (or an ICE candidate) for its data connection to the server."""
 
     type: Literal["server_signal"]
@@ -184,21 +206,21 @@ class ServerSignal(Message):
     candidate: Candidate | None = None
 
 
-class BoardOpen(Message):
+class BoardOpen(ClientMessage):
     """The board over this socket instead of the data connection to the server (for a
     network where that connection cannot be made); its snapshot follows in ``board`` frames."""
 
     type: Literal["board_open"]
 
 
-class BoardOperation(Message):
+class BoardOperation(ClientMessage):
     """One board operation over the socket, as the ``board`` data channel carries it."""
 
     type: Literal["board"]
     op: dict[str, Any]
 
 
-class ObjectsFrame(Message):
+class ObjectsFrame(ClientMessage):
     """One message of the ``objects`` data channel over the socket, for a board opened here:
     a small JSON message (``begin``, ``end``), or a chunk of a picture's bytes in base64
     (a text socket carries no bytes; 16 KiB of picture is at most 21,848 characters)."""
@@ -208,14 +230,14 @@ class ObjectsFrame(Message):
     chunk: Annotated[str, Field(max_length=21848, pattern=r"^[A-Za-z0-9+/]*={0,2}$")] | None = None
 
 
-class Observe(Message):
+class Observe(ClientMessage):
     """A supervisor joins a running session as an announced observer."""
 
     type: Literal["observe"]
     session: Id
 
 
-class ObserverMedia(Message):
+class ObserverMedia(ClientMessage):
     """An observer turned their microphone or camera on or off: everyone is told."""
 
     type: Literal["observer_media"]
@@ -223,20 +245,20 @@ class ObserverMedia(Message):
     video: bool
 
 
-class AskRating(Message):
+class AskRating(ClientMessage):
     """The therapist asks the young person to rate today's session."""
 
     type: Literal["ask_rating"]
 
 
-class Rating(Message):
+class Rating(ClientMessage):
     """The young person's rating of today's session: one of four faces."""
 
     type: Literal["rating"]
     score: int = Field(ge=1, le=4)
 
 
-class Quality(Message):
+class Quality(ClientMessage):
     """The page's measure of one link (getStats), every few seconds."""
 
     type: Literal["quality"]
@@ -245,7 +267,7 @@ class Quality(Message):
     loss: float = Field(0, ge=0, le=1)
 
 
-class MediaState(Message):
+class MediaState(ClientMessage):
     """The browser's report of one of its connections: to another person, or "server"."""
 
     type: Literal["media_state"]
@@ -253,9 +275,9 @@ class MediaState(Message):
     state: Literal["new", "connecting", "connected", "disconnected", "failed", "closed"]
 
 
-class Ping(Message):
+class Ping(ClientMessage):
     type: Literal["ping"]
-    n: int = Field(0, ge=0)
+    n: int = Field(0, ge=0, le=MAX_SAFE_INTEGER)
 
 
 Incoming = Annotated[
@@ -295,11 +317,12 @@ _incoming: TypeAdapter[Incoming] = TypeAdapter(Incoming)
 
 
 def parse_message(raw: str | bytes) -> Incoming:
-    """Parse and validate one frame; raises ProtocolError with a code and a readable reason.
+    """Parse and validate one frame; raises ProtocolError with a code and a readable reason
+    (and the frame's ``id``, when the frame is an object with a valid one).
 
     A well-formed frame is parsed and validated in one pass (``validate_json``); any other is
     taken again step by step, which finds the same fault and names it."""
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if frame_size(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
     try:
         message = _incoming.validate_json(raw)
@@ -320,18 +343,45 @@ def _parse_stepwise(raw: str | bytes) -> Incoming:
         raise ProtocolError("bad_json", "The message is not valid JSON.") from exc
     if not isinstance(doc, dict):
         raise ProtocolError("bad_message", "A message is a JSON object.")
-    if doc.get("v") != VERSION:
-        raise ProtocolError("bad_version", f"This server speaks protocol version {VERSION}.")
+    frame = _frame_id(doc.get("id"))
+    version = doc.get("v")
+    if type(version) is not int or version != VERSION:  # neither ``true`` nor ``1.0``
+        raise ProtocolError(
+            "bad_version", f"This server speaks protocol version {VERSION}.", frame_id=frame
+        )
     try:
         return _incoming.validate_python(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "union_tag_not_found":
+            raise ProtocolError("bad_message", "type: Field required", frame_id=frame) from exc
         if first["type"] == "union_tag_invalid" or first["loc"] == ("type",):
             raise ProtocolError(
-                "unknown_type", f"Unknown message type: {str(doc.get('type'))[:40]}"
+                "unknown_type", f"Unknown message type: {str(doc.get('type'))[:40]}", frame_id=frame
             ) from exc
         where = ".".join(str(p) for p in first["loc"][1:]) or "message"
-        raise ProtocolError("bad_message", f"{where}: {first['msg']}") from exc
+        raise ProtocolError("bad_message", f"{where}: {first['msg']}", frame_id=frame) from exc
+
+
+_frame_ids: TypeAdapter[str] = TypeAdapter(FrameId, config=ConfigDict(strict=True))
+
+
+def _frame_id(value: object) -> str | None:
+    """The ``id`` of a frame refused, when it is a valid one (its refusal echoes it)."""
+    if value is None:
+        return None
+    try:
+        return _frame_ids.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def frame_size(frame: str | bytes) -> int:
+    """A frame's length in bytes as it was sent: a text frame's in UTF-8 (for text that is
+    all ASCII, as nearly every frame is, its length, known without encoding it)."""
+    if isinstance(frame, bytes):
+        return len(frame)
+    return len(frame) if frame.isascii() else len(frame.encode("utf-8", "surrogatepass"))
 
 
 def dump_message(message: Message) -> str:

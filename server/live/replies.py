@@ -1,5 +1,8 @@
 """Messages the server sends: pydantic models, dumped with ``protocol.dump_message``.
-See ``docs/protocol.md``."""
+See ``docs/protocol.md``.
+
+A message sent as the answer to a frame carries that frame's ``id`` (``Connection.reply``
+sets it); one pushed to someone, or sent later, carries none."""
 
 from __future__ import annotations
 
@@ -218,6 +221,12 @@ class RoomEnded(Message):
 class Pong(Message):
     type: Literal["pong"] = "pong"
     n: int = 0
+
+
+class Done(Message):
+    """The answer to a frame that has no answer of its own: it was carried out."""
+
+    type: Literal["done"] = "done"
 
 
 class Error(Message):

@@ -1,4 +1,5 @@
-"""Fuzz target: a signalling frame, as bytes and as text, is a message or a ProtocolError.
+"""Fuzz target: a signalling frame, as bytes and as text, is a message or a ProtocolError
+(whose ``frame_id``, echoed to the client, is a valid ``id`` of that frame or nothing).
 
 Run by ``make fuzz`` (``python -m tests.fuzz.run``); alone: ``python -m
 tests.fuzz.fuzz_messages -max_total_time=60 CORPUS_DIR``. Any exception other than
@@ -6,6 +7,8 @@ ProtocolError with one of the documented codes is a crash."""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 
 from tests.fuzz.engine import fuzz, instrumented
@@ -15,6 +18,7 @@ with instrumented("server"):
     from server.live.protocol import Message, parse_message
 
 REFUSALS = {"too_large", "bad_json", "bad_message", "bad_version", "unknown_type"}
+FRAME_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 SEEDS = [
     b'{"v": 1, "type": "ping", "n": 3}',
@@ -28,6 +32,7 @@ SEEDS = [
     b'{"v": 1, "type": "board", "op": {"op": "undo"}}',
     b'{"v": 1, "type": "media_state", "peer": "server", "state": "connected"}',
     b'{"v": 1, "type": "rating", "score": 4}',
+    b'{"v": 1, "type": "lock", "locked": "yes", "id": "frame-7"}',
 ]
 
 
@@ -42,6 +47,10 @@ def one_input(data: bytes) -> None:
         except ProtocolError as exc:
             if exc.code not in REFUSALS:
                 raise AssertionError(f"undocumented refusal code {exc.code!r}") from exc
+            if exc.frame_id is not None and (
+                not FRAME_ID.fullmatch(exc.frame_id) or exc.frame_id != json.loads(raw)["id"]
+            ):
+                raise AssertionError(f"echoes {exc.frame_id!r}, not the frame's id") from exc
         else:
             if not isinstance(message, Message) or message.v != 1:
                 raise AssertionError(f"parsed into {message!r}")
