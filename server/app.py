@@ -44,12 +44,12 @@ from server.appkeys import (
     SETTINGS,
     WHITEBOARDS,
 )
+from server.audit.sessionlog import SessionLog
 from server.board.box import Box
 from server.board.service import Whiteboards
 from server.care.checklists import load_catalogue
 from server.care.clients import Clients
 from server.care.consent import Consents
-from server.care.discharge import Discharges
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
@@ -61,10 +61,10 @@ from server.live.hub import Hub
 from server.live.places import Places
 from server.nodes.bus import make_bus
 from server.nodes.relay import RELAY, Relay
+from server.records.discharge import Discharges
 from server.records.export import Exports
 from server.records.reports import Reports
 from server.records.retention import Policy, Retention
-from server.records.sessionlog import SessionLog
 from server.records.sessions import Records
 from server.settings import Settings
 from server.storage.ids import ids_middleware

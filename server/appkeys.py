@@ -8,12 +8,12 @@ from aiohttp_session import AbstractStorage
 from server.access.accounts import Accounts
 from server.access.links import Links
 from server.access.ratelimit import RateLimiter
+from server.audit.sessionlog import SessionLog
 from server.board.box import Box
 from server.board.service import Whiteboards
 from server.care.checklists import Catalogue
 from server.care.clients import Clients
 from server.care.consent import Consents
-from server.care.discharge import Discharges
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
@@ -21,10 +21,10 @@ from server.care.outcomes import Outcomes
 from server.care.schedule import Schedule
 from server.crypto.keys import KeyRing
 from server.live.hub import Hub
+from server.records.discharge import Discharges
 from server.records.export import Exports
 from server.records.reports import Reports
 from server.records.retention import Retention
-from server.records.sessionlog import SessionLog
 from server.records.sessions import Records
 from server.settings import Settings
 from server.storage.db import Database

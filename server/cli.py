@@ -18,6 +18,7 @@ from aiohttp import web
 
 from server.access.accounts import Accounts
 from server.app import create_app
+from server.audit.sessionlog import SessionLog, Witness, session_stream
 from server.care import checklists_doc
 from server.crypto.rotation import rotate
 from server.crypto.tls import self_signed, ssl_context
@@ -25,7 +26,6 @@ from server.exceptions import PlayroomError
 from server.logs import AccessLogger, configure_logging
 from server.records.export import Exports
 from server.records.retention import Policy, Retention
-from server.records.sessionlog import SessionLog, Witness, session_stream
 from server.settings import Settings
 from server.storage.db import utcnow
 from server.storage.migrate import upgrade

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from server.appkeys import DATABASE, KEYRING, SESSION_LOG
+from server.audit.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.crypto.sealed import seal
 from server.records.retention import CLIENT_MODELS
-from server.records.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.storage.models import (
     Appointment,
     ChecklistResponse,

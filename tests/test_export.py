@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import EXPORTS, SESSION_LOG
-from server.records.sessionlog import client_stream
+from server.audit.sessionlog import client_stream
 from server.storage import session_models  # noqa: F401 - its tables join Base.metadata
 from server.storage.models import Base, Role
 from tests.conftest import Staff, make_staff, sign_in

@@ -21,6 +21,7 @@ from server.appkeys import (
     SCHEDULE,
     SESSION_LOG,
 )
+from server.audit.sessionlog import client_stream, session_stream, staff_actor
 from server.care.checklists import Kind
 from server.care.clients import AnswersIn, Levels
 from server.care.consent import WithdrawIn
@@ -28,7 +29,6 @@ from server.care.gate import GateStatus, consent_required
 from server.care.schedule import NewAppointment
 from server.crypto.sealed import seal
 from server.exceptions import PlayroomError
-from server.records.sessionlog import client_stream, session_stream, staff_actor
 from server.storage.db import utcnow
 from server.storage.models import (
     ChecklistResponse,

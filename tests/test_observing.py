@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from aiortc import RTCPeerConnection
 
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, DATABASE, SESSION_LOG
+from server.audit.sessionlog import session_stream
 from server.care.checklists import Kind
-from server.records.sessionlog import session_stream
 from server.storage.models import Appointment, Role
 from tests.client import ProtocolPeer
 from tests.conftest import make_staff, sign_in

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import ACCOUNTS, CLIENTS, DATABASE, ESCALATIONS, SESSION_LOG
-from server.records.sessionlog import session_stream, staff_actor, views_stream
+from server.audit.sessionlog import session_stream, staff_actor, views_stream
 from server.records.sessions import describe
 from server.storage.models import Appointment, Role
 from server.storage.session_models import Outcome, Reflection

@@ -227,7 +227,7 @@ async def test_a_withdrawn_link_cannot_resume(
     app: web.Application, aiohttp_client, client: TestClient, room: Room
 ) -> None:  # type: ignore[no-untyped-def]
     from server.appkeys import SCHEDULE, SESSION_LOG
-    from server.records.sessionlog import session_stream
+    from server.audit.sessionlog import session_stream
     from tests.conftest import csrf_from
 
     young, joined = await _admitted(aiohttp_client, client, room)

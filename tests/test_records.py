@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import ACCOUNTS, DATABASE, RECORDS, SCHEDULE, SESSION_LOG
+from server.audit.sessionlog import session_stream, views_stream
 from server.care.schedule import NewAppointment
 from server.exceptions import NotFound
-from server.records.sessionlog import session_stream, views_stream
 from server.records.sessions import Filters, describe
 from server.settings import Settings
 from server.storage.db import utcnow

@@ -11,9 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import ACCOUNTS, DATABASE, KEYRING, REPORTS, SESSION_LOG
+from server.audit.sessionlog import session_stream
 from server.crypto.sealed import seal
 from server.records.reports import HIDDEN, HIDDEN_REST, NONE_YET, Report
-from server.records.sessionlog import session_stream
 from server.storage.db import utcnow
 from server.storage.models import Appointment, Role, new_id
 from server.storage.session_models import Outcome

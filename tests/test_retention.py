@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.appkeys import DATABASE, KEYRING, RETENTION, SESSION_LOG
+from server.audit.sessionlog import client_stream, session_stream, views_stream
 from server.crypto.sealed import seal
 from server.records.retention import ERASED, Policy, Retention, keep_until
-from server.records.sessionlog import client_stream, session_stream, views_stream
 from server.storage.db import utcnow
 from server.storage.models import Client, Role, User
 from tests.conftest import Staff, csrf_from, make_staff, sign_in

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.appkeys import DATABASE, KEYRING, SCHEDULE, SESSION_LOG
+from server.audit.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
 from server.care.schedule import NewAppointment
 from server.crypto.sealed import seal
 from server.logs import JsonFormatter
-from server.records.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
 from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.models import new_id
@@ -348,7 +348,7 @@ def witness(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "playroom.log"
     handler = logging.FileHandler(path)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("server.records.sessionlog")
+    logger = logging.getLogger("server.audit.sessionlog")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -396,7 +396,7 @@ async def test_the_interval_loop_signs_a_log_that_grew(aiohttp_client, settings:
             if getattr(record, "stream", None) == stream:
                 signed.set()
 
-    logger, seen = logging.getLogger("server.records.sessionlog"), Seen()
+    logger, seen = logging.getLogger("server.audit.sessionlog"), Seen()
     level = logger.level
     logger.addHandler(seen)
     logger.setLevel(logging.INFO)

@@ -11,12 +11,12 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from server.access.accounts import StaffView
+from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.consent import Consents
 from server.care.gate_service import Gatekeeper
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
-from server.records.sessionlog import SessionLog, session_stream, staff_actor
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, Role, Supervision, new_id
 from server.storage.session_models import Escalation, EscalationEvent, JoinCheck

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access.accounts import StaffView
+from server.audit.sessionlog import SessionLog, client_stream, staff_actor
 from server.care.checklists import Catalogue, Kind
 from server.care.clients import Clients, ClientView, LevelView
 from server.care.consent import Consents, ConsentView
@@ -21,7 +22,6 @@ from server.care.gate import Answers, GateInput, GateResult, GateStatus, check_a
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import DecryptionError, Forbidden, PlayroomError
-from server.records.sessionlog import SessionLog, client_stream, staff_actor
 from server.storage.db import Database, batches, utcnow
 from server.storage.models import (
     ChecklistResponse,

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.access.accounts import StaffView
+from server.audit.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 from server.care.clients import Clients, Levels
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
-from server.records.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
 from server.storage.models import Appointment, RiskLevel, new_id

@@ -15,12 +15,12 @@ from server.access import tokens
 from server.access.accounts import StaffView
 from server.access.links import Links
 from server.access.tokens import Claims
+from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
 from server.care.gate_service import Gatekeeper
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal
 from server.exceptions import Forbidden, GateClosed, NotFound, PlayroomError, TokenError
-from server.records.sessionlog import SessionLog, session_stream, staff_actor
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, LinkKind, Role, new_id
 from server.storage.session_models import JoinCheck, PlanStep

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -19,14 +19,12 @@ from media.turn import ice_config
 from server.access.accounts import StaffView
 from server.access.ratelimit import RateLimiter
 from server.appkeys import HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
+from server.audit.sessionlog import participant_actor, session_stream, staff_actor
+from server.board.service import Link
 from server.exceptions import ProtocolError
 from server.live.hub import Hub, Socket
 from server.live.protocol import Message, dump_message
 from server.live.rooms import Participant, Role, Room, State
-from server.records.sessionlog import participant_actor, session_stream, staff_actor
-
-if TYPE_CHECKING:
-    from server.edge.board import SocketLink
 
 MESSAGES_PER_SECOND = 50  # every message but the board's (which the board limits itself)
 
@@ -46,7 +44,7 @@ class Connection:
         self.me: Participant | None = None
         # the member's link to the room's board: their data connection, or this socket
         self.server_peer: ServerPeer | None = None
-        self.board_link: SocketLink | None = None
+        self.board_link: Link | None = None  # a ``board.SocketLink``
         self.board_reopens: RateLimiter | None = None
         self.control_timer: asyncio.TimerHandle | None = None
         self.limiter = RateLimiter(MESSAGES_PER_SECOND, 1, burst=MESSAGES_PER_SECOND, max_keys=1)

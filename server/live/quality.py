@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.audit.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 from server.live.rooms import Participant, Room
-from server.records.sessionlog import SessionLog, participant_actor, session_stream, staff_actor
 
 MAX_LINKS = 8  # a room holds six people: each reports on at most five others
 

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.board import Board, parse_op
+from server.audit.sessionlog import SessionLog, client_stream
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal, unseal_bytes
 from server.exceptions import BoardError, DecryptionError, NotFound
 from server.records.retention import client_rows
-from server.records.sessionlog import SessionLog, client_stream
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
 from server.storage.models import Client, User

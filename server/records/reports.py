@@ -30,10 +30,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from server.access.accounts import StaffView
+from server.audit.sessionlog import session_stream
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
 from server.exceptions import Forbidden
-from server.records.sessionlog import session_stream
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Role, Supervision, User
 from server.storage.session_models import LogEntry, Outcome

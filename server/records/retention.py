@@ -34,10 +34,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from server.audit.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.care.gate import AGE_BANDS, age_on
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
-from server.records.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.models import (

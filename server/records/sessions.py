@@ -16,10 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from server.access.accounts import StaffView
-from server.care.clients import Clients
-from server.care.gate_service import Gatekeeper
-from server.exceptions import Forbidden, NotFound
-from server.records.sessionlog import (
+from server.audit.sessionlog import (
     Entry,
     Report,
     SessionLog,
@@ -27,6 +24,9 @@ from server.records.sessionlog import (
     staff_actor,
     views_stream,
 )
+from server.care.clients import Clients
+from server.care.gate_service import Gatekeeper
+from server.exceptions import Forbidden, NotFound
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
 from server.storage.models import Appointment, Role, Supervision

@@ -129,7 +129,7 @@ class EscalationEvent(Base):
 class LogEntry(Base):
     """One entry of a session's (or a client's) append-only log: what happened and who did
     it, never what was said or drawn. Hash-chained and signed entry by entry; details that
-    could name anyone are sealed. See ``server/records/sessionlog.py``."""
+    could name anyone are sealed. See ``server/audit/sessionlog.py``."""
 
     __tablename__ = "log_entries"
     __table_args__ = (sa.UniqueConstraint("stream", "seq", name="uq_log_entries_stream_seq"),)

@@ -9,10 +9,10 @@ from aiohttp import web
 from server.access.accounts import StaffView
 from server.access.auth import csrf_exempt, staff_only
 from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, DATABASE, LINKS, SESSION_LOG, SETTINGS
+from server.audit.sessionlog import client_stream, session_stream, staff_actor
 from server.care.checklists import Kind
 from server.care.consent import ConsentIn, WithdrawIn
 from server.exceptions import PlayroomError, TokenError
-from server.records.sessionlog import client_stream, session_stream, staff_actor
 from server.storage.models import Link, LinkKind, Role
 from server.views.common import absolute, form, parse, qr_data_uri, staff
 from server.views.pages import render

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from server.access.auth import staff_only
 from server.appkeys import CLIENTS, DISCHARGES, EXPORTS
-from server.records.sessionlog import staff_actor
+from server.audit.sessionlog import staff_actor
 from server.storage.models import Role
 from server.views.common import form, staff
 from server.views.pages import render

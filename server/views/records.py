@@ -10,7 +10,7 @@ from aiohttp import web
 
 from server.access.auth import staff_only
 from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
-from server.records.sessionlog import Report
+from server.audit.sessionlog import Report
 from server.records.sessions import FLAGS, Filters, Record, export
 from server.storage.models import Role
 from server.views.common import staff

@@ -19,12 +19,12 @@ from server.appkeys import (
     SESSION_LOG,
     SETTINGS,
 )
+from server.audit.sessionlog import staff_actor, views_stream
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
 from server.care.schedule import NewAppointment
 from server.exceptions import GateClosed, TokenError
 from server.nodes.relay import RELAY
-from server.records.sessionlog import staff_actor, views_stream
 from server.storage.db import utcnow
 from server.storage.models import Appointment, RiskLevel, Role
 from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff

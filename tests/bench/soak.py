@@ -33,7 +33,7 @@ import aiohttp
 import aiortc
 import sqlalchemy as sa
 
-from server.records.sessionlog import SessionLog, session_stream
+from server.audit.sessionlog import SessionLog, session_stream
 from server.settings import Settings
 from server.storage.opening import open_storage
 from server.storage.session_models import BoardOp, LogEntry

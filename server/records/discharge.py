@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from server.access.accounts import StaffView
+from server.audit.sessionlog import SessionLog, client_stream, staff_actor
 from server.care.clients import Clients
 from server.exceptions import NotFound
 from server.records.retention import Retention
-from server.records.sessionlog import SessionLog, client_stream, staff_actor
 from server.storage.db import Database, utcnow
 from server.storage.models import Client
 

@@ -12,7 +12,7 @@ that a copy can be kept outside the database.
 Someone who can write to the database but does not hold the signing key cannot add an entry
 (no valid signature), change one (its hash no longer matches), remove one (a gap in the
 positions), or move one (its hash names another position) without ``verify`` naming that
-entry (``server/records/verify.py``). Removing the newest entries is caught by the next checkpoint;
+entry (``server/audit/verify.py``). Removing the newest entries is caught by the next checkpoint;
 removing them with that checkpoint, by the session's end checkpoint (which an ended session
 must have) or by a checkpoint kept outside the database.
 """
@@ -34,10 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.crypto.keys import KeyRing
-from server.crypto.sealed import seal, unseal
-from server.exceptions import DecryptionError
-from server.records.verify import (
+from server.audit.verify import (
     Anchor,
     Finding,
     Report,
@@ -48,6 +45,9 @@ from server.records.verify import (
     entry_message,
     genesis,
 )
+from server.crypto.keys import KeyRing
+from server.crypto.sealed import seal, unseal
+from server.exceptions import DecryptionError
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
 from server.storage.models import Appointment, new_id
