@@ -19,8 +19,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from server.appkeys import HUB, WHITEBOARDS
 from server.live.hub import Hub
 from server.live.protocol import TOO_SLOW, Resume
-from server.nodes import relay as relay_module
+from server.nodes import ends as relay_ends
 from server.nodes.bus import LocalBus, RedisBus
+from server.nodes.ends import EdgeLink
 from server.nodes.envelopes import (
     AnyEnvelope,
     Call,
@@ -36,7 +37,7 @@ from server.nodes.envelopes import (
     dump_envelope,
     parse_envelope,
 )
-from server.nodes.relay import EdgeLink, Relay
+from server.nodes.relay import Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable
 
@@ -299,7 +300,7 @@ async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_en
     """What a room's home sends to a browser whose socket is on another node waits on that
     node; a browser that does not read has its socket closed (1013: it resumes and gets the
     room afresh) once the bound is reached, what waited is dropped, and the home is told."""
-    monkeypatch.setattr(relay_module, "MAX_BACKLOG_BYTES", 1000)
+    monkeypatch.setattr(relay_ends, "MAX_BACKLOG_BYTES", 1000)
     sent: list[tuple[str, AnyEnvelope]] = []
 
     class Recording(LocalBus):

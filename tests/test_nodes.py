@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from server.app import create_app
 from server.appkeys import WHITEBOARDS
-from server.nodes.relay import MOVED
+from server.nodes.ends import MOVED
 from server.settings import Settings
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD, Staff, in_thread, require, sign_in

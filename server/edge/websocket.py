@@ -29,7 +29,8 @@ from server.exceptions import PlayroomError
 from server.live.hub import Socket
 from server.live.protocol import MAX_MESSAGE_BYTES, frame_size
 from server.live.replies import Error
-from server.nodes.relay import MOVED, RELAY, EdgeLink, RemoteSocket
+from server.nodes.ends import MOVED, EdgeLink, RemoteSocket
+from server.nodes.relay import RELAY
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

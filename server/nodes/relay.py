@@ -25,7 +25,6 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -33,7 +32,6 @@ from aiohttp import WSCloseCode, web
 from server.appkeys import HUB, SCHEDULE, SESSION_LOG, WHITEBOARDS
 from server.exceptions import TokenError
 from server.live.protocol import (
-    MAX_BACKLOG_BYTES,
     TOO_SLOW,
     Incoming,
     Join,
@@ -44,6 +42,7 @@ from server.live.protocol import (
 from server.live.quality import write_summaries
 from server.live.replies import RoomEnded
 from server.nodes.bus import LocalBus
+from server.nodes.ends import MOVED, EdgeLink, RemoteSocket
 from server.nodes.envelopes import (
     AnyEnvelope,
     Call,
@@ -61,87 +60,7 @@ from server.nodes.envelopes import (
 )
 
 log = logging.getLogger(__name__)
-MOVED = 1012  # "service restart": the page resumes at once, and finds the room's new home
 CALL_TIMEOUT = 5.0
-
-
-class RemoteSocket:
-    """The home's end of a socket held by another node (the ``Socket`` the hub sends to)."""
-
-    def __init__(self, relay: Relay, conn: str, edge: str) -> None:
-        self.relay, self.conn, self.edge = relay, conn, edge
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    async def send_str(self, data: str) -> None:
-        if self._closed:
-            raise ConnectionResetError("socket closed")
-        bus = self.relay.bus
-        if not await bus.send(self.edge, Send(conn=self.conn, d=data, sender=bus.node_id)):
-            self.gone()  # the page resumes: its edge is asked to close it, if it is there
-            await bus.send(self.edge, Close(conn=self.conn, code=MOVED, reason="the room moved"))
-
-    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
-        if self._closed:
-            return False
-        self.gone()
-        await self.relay.bus.send(
-            self.edge, Close(conn=self.conn, code=code, reason=message.decode())
-        )
-        return True
-
-    def gone(self) -> None:
-        """No more frames: the connection's loop ends, and runs what a drop runs."""
-        if not self._closed:
-            self._closed = True
-            self.queue.put_nowait(None)
-
-
-@dataclass
-class EdgeLink:
-    """A browser's socket on this node, whose room is at home on ``home``. What the home
-    sends waits in ``outbox`` for this socket alone: a slow browser holds up nobody else."""
-
-    conn: str
-    home: str
-    ws: web.WebSocketResponse
-    room_id: str
-    outbox: asyncio.Queue[str | tuple[int, str]] = field(default_factory=asyncio.Queue)
-    queued: int = 0  # characters waiting in outbox
-
-    def push(self, data: str) -> bool:
-        """Queue a frame for the browser; False, queuing nothing, past the backlog bound."""
-        if self.queued + len(data) > MAX_BACKLOG_BYTES:
-            return False
-        self.queued += len(data)
-        self.outbox.put_nowait(data)
-        return True
-
-    def shut(self, code: int, reason: str) -> None:
-        """Close the browser's socket now: what still waits for it is dropped."""
-        while not self.outbox.empty():
-            self.outbox.get_nowait()
-        self.queued = 0
-        self.outbox.put_nowait((code, reason))
-
-    async def write(self) -> None:
-        """Until the home closes it: frames to the browser, in order."""
-        while True:
-            item = await self.outbox.get()
-            if isinstance(item, tuple):
-                await self.ws.close(code=item[0], message=item[1].encode())
-                return
-            self.queued -= len(item)
-            if self.ws.closed:
-                continue
-            try:
-                await self.ws.send_str(item)
-            except (ConnectionError, RuntimeError):
-                log.info("send to a closing socket dropped", extra={"event": "send_dropped"})
 
 
 class Relay:
@@ -283,7 +202,7 @@ class Relay:
     # -- the home: where the room is
 
     def _on_open(self, envelope: Open) -> None:
-        socket = RemoteSocket(self, envelope.conn, envelope.edge)
+        socket = RemoteSocket(self.bus, envelope.conn, envelope.edge)
         self.remotes[socket.conn] = socket  # now, before the frames that follow
         self._spawn(self._serve_remote(socket, envelope.user or None))
 

@@ -79,7 +79,7 @@ import redis.asyncio as redis_async
 import sqlalchemy as sa
 from redis.exceptions import RedisError
 
-from server.nodes.relay import MOVED
+from server.nodes.ends import MOVED
 from tests.bench.bench_pages import fresh_postgres
 from tests.bench.bench_signalling import READERS, Pair, _enter, _read_until, _run, _session
 from tests.bench.cpu import cpu_seconds_or_none
