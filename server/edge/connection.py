@@ -22,9 +22,11 @@ from server.appkeys import HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
 from server.audit.sessionlog import participant_actor, session_stream, staff_actor
 from server.board.service import Link
 from server.exceptions import ProtocolError
-from server.live.hub import Hub, Socket
+from server.live.hub import Hub, Socket, person
 from server.live.protocol import Message, dump_message
+from server.live.replies import Joined
 from server.live.rooms import Participant, Role, Room, State
+from server.storage.models import Appointment
 
 MESSAGES_PER_SECOND = 50  # every message but the board's (which the board limits itself)
 
@@ -85,6 +87,19 @@ class Connection:
         if self.answering is not None:
             message = message.model_copy(update={"id": self.answering})
         await self.ws.send_str(dump_message(message))
+
+    async def welcome(self, room: Room, me: Participant, appointment: Appointment) -> None:
+        """Tell someone who came in through a link or as an observer where they are: their
+        place, their ICE servers, the session's times and their resume token."""
+        await self.reply(
+            Joined(
+                you=person(me),
+                ice=self.ice(me, room.relay_only),
+                starts_at=appointment.starts_at.isoformat(),
+                ends_at=appointment.ends_at.isoformat(),
+                resume=await self.hub.issue_resume(room, me),
+            )
+        )
 
     def ice(self, participant: Participant, relay_only: bool) -> dict[str, object]:
         """The ICE servers for ``participant``'s browser (TURN credentials made for them)."""

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 
 from server.appkeys import ACCOUNTS, ESCALATIONS, NOTIFIER, SETTINGS
-from server.care.escalation import CONCERNS
+from server.care.escalation import CONCERNS, EscalationView
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden
 from server.live.protocol import Acknowledge, CloseEscalation, Escalate, Watch
@@ -83,19 +83,22 @@ async def acknowledge(conn: Connection, message: Acknowledge) -> None:
     if conn.user is None:
         raise Forbidden("Supervisors acknowledge escalations.")
     view = await conn.app[ESCALATIONS].acknowledge(conn.user, message.escalation)
-    _stop_repeating(conn, view.id)
-    await _updated(conn, view.as_dict(), view.therapist_id)
-    await conn.app[NOTIFIER].webhook({"event": "escalation_acknowledged", "escalation": view.id})
-    await conn.reply(Done())
+    await _settled(conn, view, "escalation_acknowledged")
 
 
 async def close_escalation(conn: Connection, message: CloseEscalation) -> None:
     if conn.user is None:
         raise Forbidden("Staff close escalations.")
     view = await conn.app[ESCALATIONS].close(conn.user, message.escalation)
+    await _settled(conn, view, "escalation_closed")
+
+
+async def _settled(conn: Connection, view: EscalationView, event: str) -> None:
+    """Acknowledged or closed: the alerts stop repeating, everyone concerned sees it, the
+    service's webhook hears it, and the sender is answered."""
     _stop_repeating(conn, view.id)
     await _updated(conn, view.as_dict(), view.therapist_id)
-    await conn.app[NOTIFIER].webhook({"event": "escalation_closed", "escalation": view.id})
+    await conn.app[NOTIFIER].webhook({"event": event, "escalation": view.id})
     await conn.reply(Done())
 
 

@@ -16,7 +16,6 @@ from server.live.protocol import Flag, Join, Leave, OpenRoom, Ping, Signal, Wait
 from server.live.replies import (
     Done,
     FlagRaised,
-    Joined,
     Notice,
     PeerLeft,
     Pong,
@@ -67,15 +66,7 @@ async def join(conn: Connection, message: Join) -> None:
         "participant.joined",
         {"participant": me.id, "role": me.role.value, "checks_answered": len(message.checks)},
     )
-    await conn.reply(
-        Joined(
-            you=person(me),
-            ice=conn.ice(me, room.relay_only),
-            starts_at=appointment.starts_at.isoformat(),
-            ends_at=appointment.ends_at.isoformat(),
-            resume=await conn.hub.issue_resume(room, me),
-        )
-    )
+    await conn.welcome(room, me, appointment)
     await conn.reply(Waiting())
     await conn.hub.lobby(room)
     if room.therapist is not None and message.checks:

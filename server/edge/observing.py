@@ -10,7 +10,7 @@ from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, PlayroomError, ProtocolError
 from server.live.hub import about, person
 from server.live.protocol import Observe, ObserverMedia
-from server.live.replies import Admitted, Done, Joined, Notice, PeerJoined
+from server.live.replies import Admitted, Done, Notice, PeerJoined
 from server.live.rooms import Role
 from server.storage.models import Role as StaffRole
 
@@ -30,15 +30,7 @@ async def observe(conn: Connection, message: Observe) -> None:
     conn.room, conn.me = room, me
     conn.hub.bind(me, conn.ws)
     others = [p for p in room.present() if p.id != me.id]
-    await conn.reply(
-        Joined(
-            you=person(me),
-            ice=conn.ice(me, room.relay_only),
-            starts_at=appointment.starts_at.isoformat(),
-            ends_at=appointment.ends_at.isoformat(),
-            resume=await conn.hub.issue_resume(room, me),
-        )
-    )
+    await conn.welcome(room, me, appointment)
     await conn.reply(Admitted(present=[person(p) for p in others]))
     await conn.hub.send_many(others, PeerJoined(participant=person(me)))
     announcement = Notice(
