@@ -102,11 +102,10 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
-    app[HUB] = Hub()
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    app[HUB].bus = make_bus(redis_url, settings.node_lease_seconds)
-    app[RELAY] = Relay(app, app[HUB].bus)
-    app[RELAY].serve = websocket.serve_remote
+    app[RELAY] = Relay(
+        app, make_bus(redis_url, settings.node_lease_seconds), websocket.serve_remote
+    )
     app[NOTIFIER] = Notifier(settings)
     app.on_shutdown.append(websocket.close_all)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
@@ -191,7 +190,6 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     storage = await open_storage(settings)
     app[DATABASE] = storage.db
-    app[HUB].places = Places(storage.db)
     app[KEYRING] = storage.ring
     app[ACCOUNTS] = Accounts(
         storage.db, storage.ring, settings.login_max_failures, settings.login_lock_seconds
@@ -212,8 +210,11 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.timezone,
         session_log,
     )
-    app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
-    app[HUB].rooms.on_empty = lambda room: app[WHITEBOARDS].forget(room.session_id)
+    whiteboards = app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
+    # the hub keeps places in the database; an empty room's board leaves memory with it
+    app[HUB] = Hub(
+        app[RELAY].bus, Places(storage.db), lambda room: whiteboards.forget(room.session_id)
+    )
     app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper, session_log)
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[LINKS] = links

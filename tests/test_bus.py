@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.appkeys import HUB, WHITEBOARDS
+from server.edge.websocket import serve_remote
 from server.live.hub import Hub
 from server.live.protocol import TOO_SLOW, Resume
 from server.nodes import ends as relay_ends
@@ -144,7 +145,7 @@ async def test_a_resume_that_finds_redis_empty_counts_its_grace_from_now(idle: R
     app[HUB] = hub = Hub()
     app[WHITEBOARDS] = Boards()  # type: ignore[assignment]
     hub.started = time.time() - 3600  # a node up for an hour
-    relay = Relay(app, idle)
+    relay = Relay(app, idle, serve_remote)
     room = f"room-{secrets.token_hex(4)}"
 
     async def room_of(message: object) -> str:
@@ -288,7 +289,7 @@ async def test_the_relays_watch_ends_even_when_its_cancel_is_lost() -> None:
                 return set(nodes)  # as RedisBus.alive answers a timeout
             return set(nodes)
 
-    relay = Relay(web.Application(), Shared())
+    relay = Relay(web.Application(), Shared(), serve_remote)
     await relay.start()
     await asyncio.wait_for(asking.wait(), 5)
     await asyncio.wait_for(relay.close(), 5)
@@ -310,7 +311,7 @@ async def test_a_browser_too_slow_for_its_edge_is_closed_not_buffered_without_en
 
     app = web.Application()
     app[HUB] = Hub()
-    relay = Relay(app, Recording())
+    relay = Relay(app, Recording(), serve_remote)
     link = EdgeLink("c-1", "n-home", None, "room-1")  # type: ignore[arg-type]
     relay.edges["c-1"] = link
     for _ in range(2):
@@ -354,7 +355,9 @@ def test_every_envelope_reads_back_and_has_one_handler() -> None:
         assert parse_envelope(dump_envelope(envelope)) == envelope
     kinds = set(typing.get_args(typing.get_args(AnyEnvelope)[0]))
     assert {type(e) for e in EVERY_ENVELOPE} == kinds
-    assert set(Relay(web.Application(), LocalBus()).handlers) == kinds  # one each, no more
+    assert (
+        set(Relay(web.Application(), LocalBus(), serve_remote).handlers) == kinds
+    )  # one each, no more
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from aiohttp import WSCloseCode
@@ -55,16 +55,25 @@ def _hash(token: str) -> str:
 
 
 class Hub:
-    def __init__(self) -> None:
-        self.rooms = Rooms()
+    """Every live connection and room in this process; the places held for those who
+    dropped (``places``, kept in the database when there is one) and the bus to other
+    nodes (``bus``)."""
+
+    def __init__(
+        self,
+        bus: LocalBus | None = None,
+        places: Places | None = None,
+        on_empty: Callable[[Room], None] | None = None,
+    ) -> None:
+        self.rooms = Rooms(on_empty)
         self.sockets: dict[str, Socket] = {}  # participant id -> its socket
         self.all: set[Socket] = set()
         self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
         self.escalation_tasks: dict[str, asyncio.Task[None]] = {}  # repeating alerts
-        self.places: Places | None = None  # set once the database is open
-        self.bus = LocalBus()  # set by the app: the other nodes, if any
+        self.places = places
+        self.bus = bus or LocalBus()
         self.started = time.time()
         self.held_until: dict[str, float] = {}  # room taken over -> when its last home was seen
 

@@ -61,17 +61,18 @@ from server.nodes.envelopes import (
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = 5.0
+# runs a socket held by another node with this node's handlers (``edge/websocket.py``)
+Serve = Callable[[web.Application, RemoteSocket, str | None], Awaitable[None]]
 
 
 class Relay:
     """This node's half of every socket relayed between nodes, and cross-node calls."""
 
-    def __init__(self, app: web.Application, bus: LocalBus) -> None:
-        self.app, self.bus = app, bus
+    def __init__(self, app: web.Application, bus: LocalBus, serve: Serve) -> None:
+        self.app, self.bus, self.serve = app, bus, serve
         self.edges: dict[str, EdgeLink] = {}  # conn -> a socket here, its room elsewhere
         self.remotes: dict[str, RemoteSocket] = {}  # conn -> a socket elsewhere, its room here
         self.calls: dict[str, asyncio.Future[None]] = {}
-        self.serve: Callable[[web.Application, RemoteSocket, str | None], Awaitable[None]]
         self._watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
