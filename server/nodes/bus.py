@@ -9,8 +9,8 @@ node and one for all. A node that dies stops renewing; so that its rooms move at
 than after the lease, a message that reaches no subscriber on a node's channel marks that
 node dead (pub/sub tells how many received it), and the next claim takes the room over.
 
-Envelopes are the models of ``envelopes.py``, sent as JSON; ``relay.py`` says what each one
-means. Between nodes the bus carries them as text; within a node, as they are.
+Envelopes are the models of ``envelopes.py``, as JSON text between nodes and as they are
+within one; ``relay.py`` says what each one means.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ Handler = Callable[[AnyEnvelope], Awaitable[None]]
 
 PREFIX = "playroom"
 RESEND_AFTER = 0.6  # longer than the listener's wait before it subscribes again
-# no call to Redis waits longer than this: a Redis that does not answer is down, and a node
-# must be able to say so (and to shut down) rather than wait on it for ever
+# no call to Redis waits longer: one that does not answer is down, and a node must say so
 REDIS_TIMEOUT = 5.0
 
 # hold a room (or take it from a node that is gone): [owner now, previous owner, last seen]
