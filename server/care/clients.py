@@ -170,14 +170,7 @@ class Clients:
             data.date_of_birth.isoformat() if data.date_of_birth else None,
         )
         seal(self.ring, client, "notes_enc", data.notes or None)
-        level = ClientLevel(
-            id=new_id(),
-            client_id=client.id,
-            ithrive=client.ithrive,
-            risk_level=client.risk_level,
-            changed_by=therapist.id,
-            changed_at=now,
-        )
+        level = _level(client, therapist.id, now)
         async with self.db.session() as session:
             session.add(client)
             await session.flush()
@@ -239,14 +232,7 @@ class Clients:
                 client.risk_changed_at = now
             client.ithrive = levels.ithrive.value
             client.risk_level = levels.risk_level.value
-            level = ClientLevel(
-                id=new_id(),
-                client_id=client.id,
-                ithrive=client.ithrive,
-                risk_level=client.risk_level,
-                changed_by=user.id,
-                changed_at=now,
-            )
+            level = _level(client, user.id, now)
             seal(self.ring, level, "note_enc", levels.note or None)
             session.add(level)
             return self.view(client)
@@ -349,3 +335,15 @@ class Clients:
             if data.reviewed or merged != current:
                 row.reviewed_at = now
             return self._response_view(row)
+
+
+def _level(client: Client, by: str, now: datetime) -> ClientLevel:
+    """The client's levels as they are now, kept in their history with who set them."""
+    return ClientLevel(
+        id=new_id(),
+        client_id=client.id,
+        ithrive=client.ithrive,
+        risk_level=client.risk_level,
+        changed_by=by,
+        changed_at=now,
+    )
