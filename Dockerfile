@@ -1,4 +1,12 @@
 # Playroom server image: slim Python, non-root, health-checked.
+
+# The sand tray's miniatures, exactly as package.json and package-lock.json pin them (npm ci,
+# without the linter): the server reads them from node_modules/ at run time.
+FROM node:20-slim AS miniatures
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,7 +20,8 @@ WORKDIR /app
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin playroom \
     && mkdir /data && chown playroom:playroom /data && chmod 700 /data
 
-COPY pyproject.toml README.md constraints.txt ./
+COPY pyproject.toml README.md constraints.txt package.json ./
+COPY --from=miniatures /build/node_modules/@iconify-json/fluent-emoji-flat ./node_modules/@iconify-json/fluent-emoji-flat
 COPY server ./server
 COPY media ./media
 COPY web ./web

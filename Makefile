@@ -3,6 +3,7 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PORT    ?= 8080
+NODE    := node_modules/.installed
 JS_LINT := node_modules/.bin/biome
 
 .PHONY: serve test lint bench chromium clean fuzz soak
@@ -19,13 +20,14 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
 	@touch $@ $(VENV)/.installed
 
-# Biome, at the exact version in package.json and package-lock.json, from npm into node_modules/
-$(JS_LINT): package.json package-lock.json
+# node_modules/, exactly as package.json and package-lock.json pin it (npm ci): the sand tray's
+# miniatures (@iconify-json/fluent-emoji-flat), which the server reads at run time, and Biome
+$(NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-## serve: install, migrate, create keys and demo accounts (first run), serve on 127.0.0.1:$(PORT)
-serve: $(VENV)/.installed
+## serve: install (Python packages, and node_modules with npm ci), migrate, create keys and demo accounts (first run), serve on 127.0.0.1:$(PORT)
+serve: $(VENV)/.installed $(NODE)
 	@PLAYROOM_LOG_JSON=$${PLAYROOM_LOG_JSON:-false} $(BIN)/python -m server migrate
 	@PLAYROOM_LOG_JSON=$${PLAYROOM_LOG_JSON:-false} $(BIN)/python -m server demo
 	@PLAYROOM_LOG_JSON=$${PLAYROOM_LOG_JSON:-false} $(BIN)/python -m server serve --port $(PORT)
@@ -42,29 +44,29 @@ chromium:
 	fi
 
 ## lint: ruff format --check, ruff and mypy --strict; Biome's lint and format check of web/static/js
-lint: $(VENV)/.installed-test $(JS_LINT)
+lint: $(VENV)/.installed-test $(NODE)
 	$(BIN)/ruff format --check server media tests
 	$(BIN)/ruff check server media tests
 	$(BIN)/mypy
 	$(JS_LINT) check --error-on-warnings web/static/js
 
 ## test: install test dependencies and Chromium, lint, and run the whole suite
-test: $(VENV)/.installed-test chromium lint
+test: $(VENV)/.installed-test $(NODE) chromium lint
 	$(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules
 
 ## bench: run every benchmark into a fresh tests/bench/results/latest.json and latest.md
-bench: $(VENV)/.installed-test chromium
+bench: $(VENV)/.installed-test $(NODE) chromium
 	$(BIN)/python -m tests.bench.run
 
 ## fuzz: run each fuzz target (atheris) for FUZZ_SECONDS; writes tests/fuzz/results/report.json
 FUZZ_SECONDS ?= 60
-fuzz: $(VENV)/.installed-test
+fuzz: $(VENV)/.installed-test $(NODE)
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 ## soak: 50 rooms for SOAK_SECONDS (600) joining, drawing, dropping and resuming; fails on a leak
 SOAK_SECONDS ?= 600
-soak: $(VENV)/.installed-test
+soak: $(VENV)/.installed-test $(NODE)
 	$(BIN)/python -m tests.bench.soak $(SOAK_SECONDS) 50

@@ -1,177 +1,59 @@
-"""The shared whiteboard: operations as pydantic models, and one deterministic ``Board``.
+"""The shared whiteboard: one deterministic ``Board``, and a copy that follows it (``Replica``).
 
-The server is the authority. It validates each operation, gives it the next sequence
-number, and everyone applies operations in that order, so every copy of the board ends the
-same whatever order people drew in. What it sends (elements, changes) is ``changes.py``.
-No I/O here.
+The server is the authority. It validates each operation (``ops.py``), gives it the next
+sequence number, and everyone applies operations in that order, so every copy of the board
+ends the same whatever order people drew in. What it sends (elements, changes) is
+``changes.py``. Everything but a stroke is an *item*: it has a place (centre, size, turn), a
+place in the stacking order, and may be locked. No I/O here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-
-from media.changes import AnyChange, ElementDoc, Kind
+from media.changes import AnyChange, ElementDoc, Kind, Place
+from media.ops import HEIGHT as HEIGHT
+from media.ops import MAX_ELEMENTS as MAX_ELEMENTS
+from media.ops import MAX_POINTS as MAX_POINTS
+from media.ops import MAX_POINTS_PER_OP as MAX_POINTS_PER_OP
+from media.ops import WIDTH as WIDTH
+from media.ops import AnyOp as AnyOp
+from media.ops import (
+    Clear,
+    Dice,
+    Erase,
+    ItemCreation,
+    Lock,
+    Move,
+    Redo,
+    Reorder,
+    Roll,
+    Shape,
+    Stroke,
+    StrokeBegin,
+    StrokeEnd,
+    StrokePoints,
+    Text,
+    Transform,
+    Undo,
+)
+from media.ops import Picture as Picture
+from media.ops import Sticker as Sticker
+from media.ops import _ops as _ops
+from media.ops import parse_op as parse_op
 from server.exceptions import BoardError
 
-WIDTH, HEIGHT = 1600, 1200  # the board's own coordinates; pages scale to fit
-MAX_POINTS = 5000  # per stroke
-MAX_POINTS_PER_OP = 200
-MAX_ELEMENTS = 5000
-
-
-X = Annotated[float, Field(ge=0, le=WIDTH, allow_inf_nan=False)]
-Y = Annotated[float, Field(ge=0, le=HEIGHT, allow_inf_nan=False)]
-Pressure = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-# a JSON array is a point; strict about its three numbers, not about the container, so that an
-# operation given as a Python dict (a list of lists, from storage or the box) is read alike
-Point = Annotated[tuple[X, Y, Pressure], Field(strict=False)]
-Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
-Width = Annotated[float, Field(ge=1, le=64, allow_inf_nan=False)]
-ElementId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-Offset = Annotated[float, Field(ge=-WIDTH, le=WIDTH, allow_inf_nan=False)]
-
-
-class Op(BaseModel):
-    """One operation from a page. Strict: "5", 5.0 for an integer or true for a number are
-    refused, never converted (an integer is a number, as in JSON)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class StrokeBegin(Op):
-    op: Literal["stroke_begin"]
-    id: ElementId
-    colour: Colour
-    width: Width
-    points: Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS_PER_OP)]
-
-
-class StrokePoints(Op):
-    """More points of a stroke being drawn: the others see the line grow."""
-
-    op: Literal["stroke_points"]
-    id: ElementId
-    points: Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS_PER_OP)]
-
-
-class StrokeEnd(Op):
-    op: Literal["stroke_end"]
-    id: ElementId
-
-
-class Shape(Op):
-    op: Literal["shape"]
-    id: ElementId
-    kind: Literal["rect", "ellipse", "line", "arrow"]
-    x1: X
-    y1: Y
-    x2: X
-    y2: Y
-    colour: Colour
-    width: Width
-    fill: Colour | None = None
-
-
-class Text(Op):
-    op: Literal["text"]
-    id: ElementId
-    x: X
-    y: Y
-    text: Annotated[str, Field(min_length=1, max_length=200)]
-    colour: Colour
-    size: Annotated[float, Field(ge=8, le=120, allow_inf_nan=False)] = 28
-
-
-class Sticker(Op):
-    op: Literal["sticker"]
-    id: ElementId
-    name: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
-    x: X
-    y: Y
-    scale: Annotated[float, Field(ge=0.25, le=4, allow_inf_nan=False)] = 1
-
-
-class Picture(Op):
-    """A shared picture placed on the board (only the server makes these)."""
-
-    op: Literal["picture"]
-    id: ElementId
-    object: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-    x: X
-    y: Y
-    w: Annotated[float, Field(gt=0, le=WIDTH, allow_inf_nan=False)]
-    h: Annotated[float, Field(gt=0, le=HEIGHT, allow_inf_nan=False)]
-
-
-class Erase(Op):
-    op: Literal["erase"]
-    target: ElementId
-
-
-class Move(Op):
-    op: Literal["move"]
-    target: ElementId
-    dx: Offset
-    dy: Offset
-
-
-class Undo(Op):
-    op: Literal["undo"]
-
-
-class Redo(Op):
-    op: Literal["redo"]
-
-
-class Clear(Op):
-    op: Literal["clear"]
-
-
-AnyOp = Annotated[
-    StrokeBegin
-    | StrokePoints
-    | StrokeEnd
-    | Shape
-    | Text
-    | Sticker
-    | Picture
-    | Erase
-    | Move
-    | Undo
-    | Redo
-    | Clear,
-    Field(discriminator="op"),
-]
-_ops: TypeAdapter[AnyOp] = TypeAdapter(AnyOp)
-CREATES = (StrokeBegin, Shape, Text, Sticker, Picture)
-
-
-def parse_op(data: str | bytes | dict[str, Any]) -> AnyOp:
-    """Validate one operation; raises BoardError naming what is wrong.
-
-    Text is parsed and validated in one pass (``validate_json``); its parser refuses what is
-    not JSON, NaN, a number of thousands of digits and nesting past its depth alike."""
-    try:
-        if isinstance(data, dict):
-            return _ops.validate_python(data)
-        return _ops.validate_json(data)
-    except ValidationError as exc:
-        raise _refusal(exc) from exc
-
-
-def _refusal(exc: ValidationError) -> BoardError:
-    first = exc.errors()[0]
-    if first["type"] == "json_invalid":
-        return BoardError("bad_json", "The operation is not valid JSON.")
-    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return BoardError("unknown_op", "Unknown board operation.")
-    where = ".".join(str(p) for p in first["loc"][1:]) or "operation"
-    return BoardError("bad_op", f"{where}: {first['msg']}")
+STICKER_SIZE = 160  # a sticker's side at scale 1
+DIE_SIZE, DIE_GAP = 100, 20  # a die's side at scale 1, and the gap between two
+NEAR = 8  # two items whose centres are closer than this are on the same spot
+NUDGE = 32  # the step an item placed on another's spot is moved by
+SPOT_STEP = 60  # the grid a free spot is looked for on
+SPOT_OBSTACLES = 300  # the topmost items a free spot keeps clear of
+SCALED: frozenset[Kind] = frozenset({"sticker", "text", "dice"})  # sized by ``scale``
 
 
 @dataclass
@@ -187,6 +69,8 @@ class Element:
     visible: bool = True
     dx: float = 0.0
     dy: float = 0.0
+    place: Place | None = None  # an item's; a stroke has none
+    locked: bool = False
 
     def as_dict(self) -> ElementDoc:
         return {
@@ -199,38 +83,89 @@ class Element:
             "visible": self.visible,
             "dx": self.dx,
             "dy": self.dy,
+            "place": None if self.place is None else Place(**self.place),
+            "locked": self.locked,
         }
+
+
+def first_place(op: ItemCreation) -> Place:
+    """Where an item sits when it is made, from the operation that makes it (whose ``x``,
+    ``y`` are a corner or a baseline, as those operations always said)."""
+    match op:
+        case Sticker():
+            half = STICKER_SIZE * op.scale / 2
+            return Place(x=op.x + half, y=op.y + half, scale=op.scale, w=None, h=None, rotation=0)
+        case Text():  # the text's width as pages draw it, near enough
+            x, y = op.x + 0.3 * op.size * len(op.text), op.y - 0.35 * op.size
+            return Place(x=x, y=y, scale=1, w=None, h=None, rotation=0)
+        case Shape():
+            w, h = abs(op.x2 - op.x1), abs(op.y2 - op.y1)
+            x, y = (op.x1 + op.x2) / 2, (op.y1 + op.y2) / 2
+            return Place(x=x, y=y, scale=None, w=w, h=h, rotation=0)
+        case Picture():
+            return Place(
+                x=op.x + op.w / 2, y=op.y + op.h / 2, scale=None, w=op.w, h=op.h, rotation=0
+            )
+        case Dice():
+            return Place(x=op.x, y=op.y, scale=1, w=None, h=None, rotation=0)
+
+
+def extent(element: Element) -> tuple[float, float]:
+    """An item's width and height on the board, turned as it is (its bounding box)."""
+    place, data = element.place, element.data
+    assert place is not None
+    if place["w"] is not None and place["h"] is not None:
+        w, h = place["w"], place["h"]
+    else:
+        scale = place["scale"] or 1
+        if element.kind == "dice":
+            count = len(data["values"])
+            w, h = (count * DIE_SIZE + (count - 1) * DIE_GAP) * scale, DIE_SIZE * scale
+        elif element.kind == "text":
+            w, h = 0.6 * data["size"] * len(data["text"]) * scale, 1.2 * data["size"] * scale
+        else:
+            w = h = STICKER_SIZE * scale
+    turn = math.radians(place["rotation"])
+    cos, sin = abs(math.cos(turn)), abs(math.sin(turn))
+    return w * cos + h * sin, w * sin + h * cos
 
 
 @dataclass
 class Effect:
     """What one undoable operation did, so it can be undone and redone."""
 
-    kind: Literal["show", "hide", "move"]
+    kind: Literal["show", "hide", "move", "place", "order"]
     targets: list[str]
     dx: float = 0.0
     dy: float = 0.0
+    before: Place | None = None  # "place": where the item was, and where it went
+    after: Place | None = None
+    to: Literal["front", "back"] = "front"  # "order": where it went, and from which index
+    index: int = 0
 
 
 class Board:
     """The board's state. ``apply`` is deterministic: same operations, same board.
 
     Each applied operation yields *changes* (element created, points added, shown or
-    hidden, moved), which are what the server sends: a copy of the board needs no undo
-    history of its own to follow along (``Replica``).
+    hidden, moved, placed, locked, restacked), which are what the server sends: a copy of the
+    board needs no undo history of its own to follow along (``Replica``).
     """
 
     def __init__(self) -> None:
         self.seq = 0
         self.elements: dict[str, Element] = {}
-        self.order: list[str] = []
+        self.order: list[str] = []  # the stacking order: the back first
         self.done: dict[str, list[Effect]] = {}  # per author, for undo
         self.undone: dict[str, list[Effect]] = {}  # per author, for redo
 
-    def check(self, author: str, op: AnyOp, may_clear: bool) -> None:
-        """Refuse what cannot apply, before it is numbered. Raises BoardError."""
+    # -- checking
+
+    def check(self, author: str, op: AnyOp, may_clear: bool, *, therapist: bool = False) -> None:
+        """Refuse what cannot apply, before it is numbered. Raises BoardError. ``therapist``:
+        the author may lock items and move, restack or erase locked ones."""
         match op:
-            case StrokeBegin() | Shape() | Text() | Sticker() | Picture():
+            case Stroke() | StrokeBegin() | Shape() | Text() | Sticker() | Picture() | Dice():
                 if op.id in self.elements:
                     raise BoardError("duplicate", "That element already exists.")
                 if len(self.elements) >= MAX_ELEMENTS:
@@ -247,25 +182,74 @@ class Board:
                 ):
                     raise BoardError("too_long", f"A stroke has at most {MAX_POINTS} points.")
             case Erase() | Move():
-                if op.target not in self.elements:
-                    raise BoardError("unknown", "There is no such element.")
+                self._free(self._target(op.target), therapist)
+            case Transform():
+                element = self._item(self._shown(op.target))
+                self._free(element, therapist)
+                if (element.kind in SCALED) != (op.scale is not None):
+                    size = "scale" if element.kind in SCALED else "w and h"
+                    raise BoardError("bad_op", f"A {element.kind} is sized by {size}.")
+            case Reorder():
+                self._free(self._shown(op.target), therapist)
+            case Lock():
+                self._item(self._target(op.target))
+                if not therapist:
+                    raise BoardError("not_allowed", "Only the therapist can lock things.")
+            case Roll():
+                raise BoardError("not_allowed", "The dice are rolled by the server.")
             case Clear():
                 if not may_clear:
                     raise BoardError("not_allowed", "Only the therapist can clear the board.")
             case Undo() | Redo():
-                pass
+                stack = (self.done if isinstance(op, Undo) else self.undone).get(author, [])
+                if stack and not therapist and self._moves_locked(stack[-1], isinstance(op, Undo)):
+                    raise BoardError("locked", "That is locked in place.")
+
+    def _target(self, element_id: str) -> Element:
+        element = self.elements.get(element_id)
+        if element is None:
+            raise BoardError("unknown", "There is no such element.")
+        return element
+
+    def _shown(self, element_id: str) -> Element:
+        element = self._target(element_id)
+        if not element.visible:
+            raise BoardError("unknown", "That is no longer on the board.")
+        return element
+
+    @staticmethod
+    def _item(element: Element) -> Element:
+        if element.place is None:
+            raise BoardError(
+                "not_allowed", "Only pictures, stickers, text, shapes and dice move that way."
+            )
+        return element
+
+    @staticmethod
+    def _free(element: Element, therapist: bool) -> None:
+        if element.locked and not therapist:
+            raise BoardError("locked", "That is locked in place.")
+
+    def _moves_locked(self, effect: Effect, undoing: bool) -> bool:
+        """Whether undoing (or redoing) ``effect`` would hide, move or restack a locked item;
+        showing one again is harmless."""
+        if effect.kind in ("show", "hide") and (effect.kind == "show") != undoing:
+            return False
+        return any(self.elements[t].locked for t in effect.targets)
+
+    # -- applying
 
     def apply(self, author: str, op: AnyOp) -> tuple[int, list[AnyChange]]:
         """Apply a checked operation; returns its sequence number and its changes."""
         self.seq += 1
         changes: list[AnyChange] = []
         match op:
-            case StrokeBegin():
+            case Stroke() | StrokeBegin():
                 element = self._create(
                     author, op.id, "stroke", {"colour": op.colour, "width": op.width}
                 )
                 element.points = [list(p) for p in op.points]
-                element.finished = False
+                element.finished = isinstance(op, Stroke)
                 changes.append({"set": element.as_dict()})
             case StrokePoints():
                 added = [list(p) for p in op.points]
@@ -274,16 +258,29 @@ class Board:
             case StrokeEnd():
                 self.elements[op.id].finished = True
                 changes.append({"finished": op.id})
-            case Shape() | Text() | Sticker() | Picture():
+            case Shape() | Text() | Sticker() | Picture() | Dice():
                 element = self._create(author, op.id, op.op, op.model_dump(exclude={"op", "id"}))
+                element.place = first_place(op)
                 changes.append({"set": element.as_dict()})
             case Erase():
                 changes += self._record(author, Effect("hide", [op.target]))
             case Move():
                 changes += self._record(author, Effect("move", [op.target], op.dx, op.dy))
-            case Clear():
-                visible = [i for i in self.order if self.elements[i].visible]
-                changes += self._record(author, Effect("hide", visible))
+            case Transform():
+                before = self.elements[op.target].place
+                after = Place(x=op.x, y=op.y, scale=op.scale, w=op.w, h=op.h, rotation=op.rotation)
+                changes += self._record(
+                    author, Effect("place", [op.target], before=before, after=after)
+                )
+            case Reorder():
+                changes += self._record(author, Effect("order", [op.target], to=op.to))
+            case Lock():
+                self.elements[op.target].locked = op.locked
+                changes.append({"locked": op.target, "value": op.locked})
+            case Clear():  # what is locked stays: a tray set out, say
+                shown = [i for i in self.order if self.elements[i].visible]
+                kept = [i for i in shown if not self.elements[i].locked]
+                changes += self._record(author, Effect("hide", kept))
             case Undo():
                 stack = self.done.get(author, [])
                 if stack:
@@ -296,6 +293,8 @@ class Board:
                     effect = stack.pop()
                     changes += self._do(effect, reverse=False)
                     self.done.setdefault(author, []).append(effect)
+            case Roll():  # the server turns a roll into dice before it is checked
+                raise AssertionError("a roll is never applied")
         return self.seq, changes
 
     def _create(self, author: str, element_id: str, kind: Kind, data: dict[str, Any]) -> Element:
@@ -316,27 +315,129 @@ class Board:
         changes: list[AnyChange] = []
         for target in effect.targets:
             element = self.elements[target]
-            if effect.kind == "move":
-                sign = -1 if reverse else 1
-                element.dx += sign * effect.dx
-                element.dy += sign * effect.dy
-                changes.append({"offset": target, "dx": element.dx, "dy": element.dy})
-            else:
-                show = effect.kind == "show"
-                element.visible = (not show) if reverse else show
-                changes.append({"visible": target, "value": element.visible})
+            match effect.kind:
+                case "move" if element.place is not None:  # an item: its place moves
+                    sign = -1 if reverse else 1
+                    x = element.place["x"] + sign * effect.dx
+                    y = element.place["y"] + sign * effect.dy
+                    element.place = Place(**{**element.place, "x": x, "y": y})
+                    changes.append({"place": target, "to": Place(**element.place)})
+                case "move":
+                    sign = -1 if reverse else 1
+                    element.dx += sign * effect.dx
+                    element.dy += sign * effect.dy
+                    changes.append({"offset": target, "dx": element.dx, "dy": element.dy})
+                case "place":
+                    element.place = effect.before if reverse else effect.after
+                    assert element.place is not None
+                    changes.append({"place": target, "to": Place(**element.place)})
+                case "order":
+                    if reverse:
+                        index = min(effect.index, len(self.order) - 1)
+                    else:
+                        effect.index = self.order.index(target)
+                        index = len(self.order) - 1 if effect.to == "front" else 0
+                    self.order.remove(target)
+                    self.order.insert(index, target)
+                    changes.append({"order": target, "index": index})
+                case "show" | "hide":
+                    show = effect.kind == "show"
+                    element.visible = (not show) if reverse else show
+                    changes.append({"visible": target, "value": element.visible})
         return changes
+
+    # -- where new items go
+
+    def settle(self, op: AnyOp) -> AnyOp:
+        """``op`` as it should be stored: an item made on another's spot is nudged off it, by
+        steps of ``NUDGE`` along a diagonal, staying on the board. Deterministic."""
+        if not isinstance(op, Shape | Text | Sticker | Picture | Dice):
+            return op
+        taken = _Spots(self._items())
+        here = first_place(op)
+        if not taken.near(here["x"], here["y"]):
+            return op
+        for step in range(1, 2 * max(WIDTH, HEIGHT) // NUDGE):
+            for sx, sy in ((1, 1), (-1, -1), (1, -1), (-1, 1)):
+                dx, dy = sx * step * NUDGE, sy * step * NUDGE
+                moved = _shifted(op, dx, dy)
+                if moved is not None and not taken.near(here["x"] + dx, here["y"] + dy):
+                    return moved
+        return op
+
+    def free_spot(self, w: float, h: float) -> tuple[float, float]:
+        """The centre of the first spot, in reading order, where an item ``w`` by ``h`` would
+        cover none of the topmost items; the board's centre when there is none."""
+        boxes = []
+        for element in self._items()[-SPOT_OBSTACLES:]:
+            assert element.place is not None
+            ew, eh = extent(element)
+            boxes.append((element.place["x"], element.place["y"], ew / 2, eh / 2))
+        hw, hh = min(w, WIDTH) / 2, min(h, HEIGHT) / 2
+        for y in _steps(hh + 20, HEIGHT - hh - 20):
+            for x in _steps(hw + 20, WIDTH - hw - 20):
+                if all(
+                    abs(x - bx) >= hw + bw or abs(y - by) >= hh + bh for bx, by, bw, bh in boxes
+                ):
+                    return x, y
+        return WIDTH / 2, HEIGHT / 2
+
+    def _items(self) -> list[Element]:
+        """The items on the board, in stacking order."""
+        return [e for e in (self.elements[i] for i in self.order) if e.visible and e.place]
+
+    # -- reading
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to draw the board as it is now."""
         return {"seq": self.seq, "elements": self.element_docs()}
 
     def element_docs(self) -> list[ElementDoc]:
-        """Every element, in the order they were made, as the board sends them."""
+        """Every element, in stacking order, as the board sends them."""
         return [self.elements[i].as_dict() for i in self.order]
 
     def visible(self) -> list[Element]:
         return [self.elements[i] for i in self.order if self.elements[i].visible]
+
+
+def _steps(start: float, stop: float) -> Iterator[float]:
+    value = start
+    while value <= stop:
+        yield value
+        value += SPOT_STEP
+
+
+def _shifted(op: ItemCreation, dx: float, dy: float) -> ItemCreation | None:
+    """``op`` made ``dx``, ``dy`` further on, or None if that leaves the board."""
+    if isinstance(op, Shape):
+        xs, ys = (op.x1 + dx, op.x2 + dx), (op.y1 + dy, op.y2 + dy)
+        if min(xs) < 0 or max(xs) > WIDTH or min(ys) < 0 or max(ys) > HEIGHT:
+            return None
+        return op.model_copy(update={"x1": xs[0], "x2": xs[1], "y1": ys[0], "y2": ys[1]})
+    x, y = op.x + dx, op.y + dy
+    if not (0 <= x <= WIDTH and 0 <= y <= HEIGHT):
+        return None
+    return op.model_copy(update={"x": x, "y": y})
+
+
+class _Spots:
+    """The items' centres, found by cell: is a point near one of them?"""
+
+    def __init__(self, items: list[Element]) -> None:
+        self.cells: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        for element in items:
+            assert element.place is not None
+            x, y = element.place["x"], element.place["y"]
+            self.cells.setdefault((int(x // NEAR), int(y // NEAR)), []).append((x, y))
+
+    def near(self, x: float, y: float) -> bool:
+        cx, cy = int(x // NEAR), int(y // NEAR)
+        return any(
+            math.hypot(x - px, y - py) < NEAR
+            for i in (-1, 0, 1)
+            for j in (-1, 0, 1)
+            for px, py in self.cells.get((cx + i, cy + j), ())
+        )
 
 
 class Replica:
@@ -371,6 +472,14 @@ class Replica:
             elif "offset" in change:
                 element = self.elements[change["offset"]]
                 element["dx"], element["dy"] = change["dx"], change["dy"]
+            elif "place" in change:
+                self.elements[change["place"]]["place"] = dict(change["to"])
+            elif "locked" in change:
+                self.elements[change["locked"]]["locked"] = change["value"]
+            elif "order" in change:
+                ids = [i for i in self.elements if i != change["order"]]
+                ids.insert(change["index"], change["order"])
+                self.elements = {i: self.elements[i] for i in ids}
         self.seq = seq
 
     def snapshot(self) -> dict[str, Any]:

@@ -13,11 +13,26 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Tag
 from typing_extensions import TypedDict  # pydantic reads these only from here on Python 3.11
 
-Kind = Literal["stroke", "shape", "text", "sticker", "picture"]
+Kind = Literal["stroke", "shape", "text", "sticker", "picture", "dice"]
+
+
+class Place(TypedDict):
+    """Where an item sits: its centre (``x``, ``y``), its size and its turn (``rotation``, in
+    degrees, clockwise). A sticker, a text or a dice is sized by ``scale`` (1 is its natural
+    size; ``w`` and ``h`` are null); a picture or a shape by ``w`` and ``h`` in board units
+    (``scale`` is null)."""
+
+    x: float
+    y: float
+    scale: float | None
+    w: float | None
+    h: float | None
+    rotation: float
 
 
 class ElementDoc(TypedDict):
-    """An element as the board sends it."""
+    """An element as the board sends it. Everything but a stroke is an *item*, with a
+    ``place``; a stroke has none (null) and is drawn moved by ``dx``, ``dy``."""
 
     id: str
     author: str
@@ -28,6 +43,8 @@ class ElementDoc(TypedDict):
     visible: bool
     dx: float
     dy: float
+    place: Place | None
+    locked: bool
 
 
 class SetElement(TypedDict):
@@ -64,7 +81,29 @@ class Offset(TypedDict):
     dy: float
 
 
-CHANGE_KEYS = ("set", "points", "finished", "visible", "offset")
+class Placed(TypedDict):
+    """The item ``place`` (its id) now sits at ``to``: its whole place, not a step."""
+
+    place: str
+    to: Place
+
+
+class Locking(TypedDict):
+    """The item ``locked`` (its id) is now locked (``value`` true) or free."""
+
+    locked: str
+    value: bool
+
+
+class Order(TypedDict):
+    """The element ``order`` (its id) now comes at ``index`` in the board's stacking order
+    (0 is the back, drawn first); the others keep their order around it."""
+
+    order: str
+    index: int
+
+
+CHANGE_KEYS = ("set", "points", "finished", "visible", "offset", "place", "locked", "order")
 
 
 def _change_kind(change: Any) -> str | None:
@@ -79,6 +118,9 @@ AnyChange = Annotated[
     | Annotated[AddPoints, Tag("points")]
     | Annotated[Finish, Tag("finished")]
     | Annotated[Visibility, Tag("visible")]
-    | Annotated[Offset, Tag("offset")],
+    | Annotated[Offset, Tag("offset")]
+    | Annotated[Placed, Tag("place")]
+    | Annotated[Locking, Tag("locked")]
+    | Annotated[Order, Tag("order")],
     Discriminator(_change_kind),
 ]

@@ -1,4 +1,5 @@
-"""Drawing a board as a PNG for the clinical record (Pillow; stickers through resvg)."""
+"""Drawing a board as a PNG for the clinical record (Pillow; the sand tray's miniatures, and
+the old drawings, through resvg)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,39 @@ from typing import Any
 import resvg_py
 from PIL import Image, ImageDraw, ImageFont
 
-from media import stickers
+from media import miniatures
 from media.board import HEIGHT, WIDTH
+
+STICKER_SIDE = 160  # a sticker's side at scale 1, as pages draw it
 
 
 @lru_cache(maxsize=64)
 def _sticker(name: str, size: int) -> Image.Image | None:
-    path = stickers.path_of(name)
-    if path is None:
+    """Miniature ``name`` drawn ``size`` pixels square, as pages draw it; None if unknown."""
+    try:
+        document = miniatures.svg(name)
+    except KeyError:
         return None
-    png = resvg_py.svg_to_bytes(svg_path=str(path), width=size, height=size)
+    png = resvg_py.svg_to_bytes(svg_string=document, width=size, height=size)
     return Image.open(io.BytesIO(bytes(png))).convert("RGBA")
+
+
+def _draw_sticker(canvas: Image.Image, element: dict[str, Any]) -> None:
+    """At its place (centre, scale, turn clockwise) when it has one, else where it was made
+    (its top-left corner) moved by its offset."""
+    data, place = element["data"], element.get("place")
+    scale = (place or {}).get("scale") or data["scale"]
+    image = _sticker(data["name"], max(1, round(STICKER_SIDE * scale)))
+    if image is None:
+        return
+    if place is None:
+        corner = (data["x"] + element["dx"], data["y"] + element["dy"])
+    else:
+        if place["rotation"]:
+            image = image.rotate(-place["rotation"], Image.Resampling.BICUBIC, expand=True)
+        corner = (place["x"] - image.width / 2, place["y"] - image.height / 2)
+    # pasted through its own alpha: the canvas is opaque, and a corner may be off the board
+    canvas.paste(image, (round(corner[0]), round(corner[1])), image)
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -71,9 +94,7 @@ def render_png(elements: list[dict[str, Any]], picture: Callable[[str], bytes | 
                 font=font,
             )
         elif kind == "sticker":
-            image = _sticker(data["name"], round(160 * data["scale"]))
-            if image is not None:
-                canvas.alpha_composite(image, (round(data["x"] + dx), round(data["y"] + dy)))
+            _draw_sticker(canvas, element)
         elif kind == "picture":
             raw = picture(data["object"])
             if raw:

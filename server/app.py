@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from media import miniatures
 from server.access.accounts import Accounts
 from server.access.auth import csrf_middleware, session_cookies
 from server.access.links import Links
@@ -75,6 +76,7 @@ from server.views import (
     consent,
     health,
     home,
+    library,
     openapi,
     privacy,
     records,
@@ -102,6 +104,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
+    miniatures.library()  # so does a sand tray library not installed (it names `npm ci`)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     app[RELAY] = Relay(
         app, make_bus(redis_url, settings.node_lease_seconds), websocket.serve_remote
@@ -122,7 +125,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend((_storage_ctx, _checkpoints_ctx, _retention_ctx, _bus_ctx))
     for area in (
         health, signin, home, clients, consent, records, reports, sessions, supervision, box,
-        privacy, openapi, websocket,
+        privacy, openapi, library, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)

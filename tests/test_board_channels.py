@@ -38,6 +38,7 @@ from server.board.messages import (
 )
 from server.board.service import Member, RoomBoard
 from server.crypto.keys import KeyMaterial, KeyRing
+from server.crypto.sealed import unseal
 from tests.test_fuzz_properties import JSON, near_object, near_union
 
 RING = KeyRing(KeyMaterial.generate())
@@ -137,7 +138,8 @@ async def test_a_picture_is_shared_as_the_docs_say() -> None:
     assert mine[0] == {"type": "shared", "id": "p-1", "object": object_id}  # the sender only
     assert mine[1:] == theirs  # then the picture to everyone, the sender too
     assert [m["type"] for m in theirs] == ["object", "object_end"]
-    assert theirs[0]["object"] == object_id and theirs[0]["mime"] == "image/jpeg"  # opaque
+    assert theirs[0]["object"] == object_id
+    assert theirs[0]["mime"] in ("image/webp", "image/jpeg")  # re-encoded, with no metadata
     (placed,) = t.messages("board")  # and placed on the board: a change to everyone
     assert placed.model_dump()["changes"][0]["set"]["data"]["object"] == object_id
     assert [m.model_dump() for m in y.messages("board")] == [placed.model_dump()]
@@ -264,6 +266,119 @@ async def test_nobody_off_the_board_is_answered() -> None:
     assert t.sent == [] and y.sent == [] and room.board.seq == 0
 
 
+# -- items, dice and strokes on the room's board
+
+
+def _changes(link: Recording) -> list[dict[str, Any]]:
+    return [c for m in link.messages("board") for c in m.model_dump().get("changes", [])]
+
+
+def _codes(link: Recording) -> list[str]:
+    return [m.code for m in link.messages("board") if isinstance(m, ChannelError)]
+
+
+DOG = {"op": "sticker", "id": "dog", "name": "dog", "x": 100, "y": 100}
+
+
+async def test_dice_are_rolled_by_the_server_the_same_for_everyone() -> None:
+    room, t, y = _room()
+    await room.message("y", "board", json.dumps({"op": "roll", "id": "d-1", "count": 2}))
+    (mine,), (theirs,) = y.messages("board"), t.messages("board")
+    assert mine == theirs  # one change, the same numbers, for everyone
+    dice = mine.model_dump()["changes"][0]["set"]
+    assert dice["kind"] == "dice" and len(dice["data"]["values"]) == 2
+    assert all(1 <= v <= 6 for v in dice["data"]["values"]) and dice["place"] is not None
+    stored = json.loads(unseal(RING, room.writer.rows[-1], "op_enc") or "{}")  # type: ignore[attr-defined]
+    assert stored["op"] == "dice" and stored["values"] == dice["data"]["values"]  # replays
+    t.take(), y.take()
+    for raw, code in (
+        ({"op": "dice", "id": "d-2", "values": [6, 6], "x": 5, "y": 5}, "not_allowed"),
+        ({"op": "roll", "id": "d-3", "count": 3}, "bad_op"),
+        ({"op": "roll", "id": "d-1", "count": 1}, "duplicate"),
+    ):
+        await room.message("y", "board", json.dumps(raw))
+        assert _codes(y)[-1] == code
+    assert t.sent == [] and room.board.seq == 1
+
+
+async def test_a_thousand_rolls_a_second_are_refused_and_nothing_else_changes() -> None:
+    room, t, y = _room()
+    await room.message("t", "board", json.dumps(DOG))
+    t.take(), y.take()
+    for n in range(1000):
+        await room.message("y", "board", json.dumps({"op": "roll", "id": f"d{n}", "count": 1}))
+    dice = [c["set"]["id"] for c in _changes(t)]
+    assert 1 <= len(dice) <= service.ROLLS_BURST + 1  # a burst, then one a second
+    assert set(_codes(y)) == {"rate_limited"} and len(_codes(y)) == 1000 - len(dice)
+    assert [c["set"]["kind"] for c in _changes(t)] == ["dice"] * len(dice)
+    assert len(room.board.elements) == 1 + len(dice)
+
+
+async def test_moves_of_locked_unknown_or_out_of_range_items_are_refused_for_the_sender_only() -> (
+    None
+):
+    room, t, y = _room()
+    await room.message("t", "board", json.dumps(DOG))
+    await room.message("t", "board", json.dumps({"op": "lock", "target": "dog", "locked": True}))
+    t.take(), y.take()
+    before = room.board.snapshot()
+    for raw, code in (
+        ({"op": "transform", "target": "dog", "x": 5, "y": 5, "scale": 1}, "locked"),
+        ({"op": "erase", "target": "dog"}, "locked"),
+        ({"op": "order", "target": "dog", "to": "back"}, "locked"),
+        ({"op": "lock", "target": "dog", "locked": False}, "not_allowed"),
+        ({"op": "transform", "target": "cat", "x": 5, "y": 5, "scale": 1}, "unknown"),
+        ({"op": "transform", "target": "dog", "x": 1e6, "y": 5, "scale": 1}, "bad_op"),
+        ({"op": "transform", "target": "dog", "x": 5, "y": 5, "scale": 1e6}, "bad_op"),
+        ({"op": "transform", "target": "dog", "x": 5, "y": 5, "w": 1e9, "h": 1e9}, "bad_op"),
+    ):
+        await room.message("y", "board", json.dumps(raw))
+        assert _codes(y)[-1] == code, raw
+    assert t.sent == [] and room.board.snapshot() == before  # nobody else's board changed
+    # the therapist moves it
+    moved = {"op": "transform", "target": "dog", "x": 5, "y": 5, "scale": 1}
+    await room.message("t", "board", json.dumps(moved))
+    assert _changes(y)[-1] == {"place": "dog", "to": {"x": 5, "y": 5, "scale": 1, "w": None,
+                                                      "h": None, "rotation": 0}}  # fmt: skip
+
+
+async def test_a_stroke_of_100000_points_is_refused_and_nobody_hears_of_it() -> None:
+    room, t, y = _room()
+    stroke = {"op": "stroke", "id": "s", "colour": "#000000", "width": 3}
+    await room.message("y", "board", json.dumps({**stroke, "points": [[1, 1, 0.5]] * 100_000}))
+    assert _codes(y) == ["bad_op"] and t.sent == [] and room.board.seq == 0
+    y.take()
+    await room.message("y", "board", json.dumps({**stroke, "points": [[1, 1, 0.5]] * 1000}))
+    (change,) = t.messages("board")  # a stroke at pen-up: one operation, finished
+    assert change.model_dump()["changes"][0]["set"]["finished"] and room.board.seq == 1
+
+
+async def test_an_item_put_on_anothers_spot_is_nudged_before_it_is_stored() -> None:
+    room, t, _ = _room()
+    await room.message("t", "board", json.dumps(DOG))
+    await room.message("y", "board", json.dumps({**DOG, "id": "dog2"}))
+    placed = _changes(t)[-1]["set"]
+    assert (placed["data"]["x"], placed["data"]["y"]) == (132, 132)
+    stored = json.loads(unseal(RING, room.writer.rows[-1], "op_enc") or "{}")  # type: ignore[attr-defined]
+    assert (stored["x"], stored["y"]) == (132, 132)  # stored as placed: replays the same
+
+
+async def test_a_second_picture_does_not_land_on_the_first() -> None:
+    room, t, y = _room()
+    for n in range(2):
+        await room.message("y", "objects", json.dumps({"type": "begin", "id": f"p{n}",
+                                                       "size": len(PNG)}))  # fmt: skip
+        await room.message("y", "objects", PNG)
+        await room.message("y", "objects", json.dumps({"type": "end", "id": f"p{n}"}))
+    first, second = (c["set"] for c in _changes(t))
+    assert first["kind"] == second["kind"] == "picture"
+    (a, b) = first["place"], second["place"]
+    assert (
+        abs(a["x"] - b["x"]) >= (a["w"] + b["w"]) / 2
+        or abs(a["y"] - b["y"]) >= (a["h"] + b["h"]) / 2
+    )
+
+
 # -- any frame at all, on any channel (hypothesis)
 
 
@@ -315,7 +430,7 @@ REFUSALS: dict[str, frozenset[str]] = {
 }
 # what a frame its channel's models refuse is answered with
 MALFORMED = {
-    "board": {"bad_json", "bad_op", "unknown_op"},
+    "board": {"bad_json", "bad_op", "unknown_op", "unknown_sticker"},  # a name not in the library
     "objects": {"bad_json", "bad_message"},
     "control": {"bad_json", "bad_message"},
 }

@@ -40,13 +40,21 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 OBJECT = "0123456789abcdef0123456789abcdef"
 ELEMENT = {"id": "s-1", "author": "link:y", "kind": "stroke", "data": {"colour": "#000000",
            "width": 4.0}, "points": [[1.0, 2.0, 0.5]], "finished": False, "visible": True,
-           "dx": 0.0, "dy": 0.0}  # fmt: skip
+           "dx": 0.0, "dy": 0.0, "place": None, "locked": False}  # fmt: skip
+PLACE = {"x": 800.0, "y": 600.0, "scale": 1.5, "w": None, "h": None, "rotation": -30.0}
+ITEM = {"id": "k-1", "author": "staff:t", "kind": "sticker", "data": {"name": "dog", "x": 720.0,
+        "y": 520.0, "scale": 1.0}, "points": [], "finished": True, "visible": True, "dx": 0.0,
+        "dy": 0.0, "place": PLACE, "locked": True}  # fmt: skip
 CHANGES: list[Any] = [
     {"set": ELEMENT},
+    {"set": ITEM},
     {"points": "s-1", "add": [[3.0, 4.0, 1.0]]},
     {"finished": "s-1"},
     {"visible": "s-1", "value": False},
     {"offset": "s-1", "dx": 5.0, "dy": -2.5},
+    {"place": "k-1", "to": {**PLACE, "scale": None, "w": 300.0, "h": 200.0}},
+    {"locked": "k-1", "value": False},
+    {"order": "k-1", "index": 0},
 ]
 SENT: list[tuple[messages.Label, BaseModel]] = [
     ("board", SnapshotPart(elements=[ELEMENT])),  # type: ignore[list-item]
@@ -85,6 +93,13 @@ def test_each_change_is_told_apart_by_its_key() -> None:
         '{"op": "sticker", "id": "k", "name": "sun", "x": 5, "y": 5, "scale": "2"}',
         '{"op": "move", "target": "k", "dx": [1], "dy": 0}',
         '{"op": "stroke_end", "id": 5}',
+        '{"op": "transform", "target": "k", "x": "5", "y": 5, "scale": 1}',
+        '{"op": "transform", "target": "k", "x": 5, "y": 5, "scale": 1, "rotation": true}',
+        '{"op": "lock", "target": "k", "locked": 1}',
+        '{"op": "order", "target": "k", "to": "top"}',
+        '{"op": "roll", "id": "d", "count": true}',
+        '{"op": "roll", "id": "d", "count": 2.0}',
+        '{"op": "stroke", "id": "s", "colour": "#000000", "width": 3, "points": [["1", 1, 0]]}',
     ],
 )
 def test_operations_are_strict(raw: str) -> None:

@@ -43,6 +43,18 @@ def test_the_dockerfile_passes_hadolint() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_the_image_carries_the_miniatures_as_npm_ci_installs_them() -> None:
+    """The server reads the sand tray's library from node_modules/ at run time (a missing one
+    stops start-up): the image installs it from the lock file, and puts it where a checkout
+    has it, beside package.json (whose pin the server checks)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    assert re.search(r"^COPY package\.json package-lock\.json \./$", text, re.M)
+    assert re.search(r"^RUN npm ci --omit=dev\b", text, re.M)
+    package = "node_modules/@iconify-json/fluent-emoji-flat"
+    assert re.search(rf"^COPY --from=\w+ /build/{package} \./{package}$", text, re.M)
+    assert re.search(r"^COPY .*\bpackage\.json\b.* \./$", text.split("FROM python")[1], re.M)
+
+
 def _interpolate(value: str) -> str:
     """Compose's ${NAME}, ${NAME:-default} and ${NAME:?error}, from the example .env."""
 

@@ -115,8 +115,8 @@ def wrong_values(schema: dict[str, Any]) -> list[Any]:
 
 def valid(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values a field of this schema takes."""
-    if "anyOf" in schema:
-        return st.one_of([valid(m) for m in schema["anyOf"]])
+    if "anyOf" in schema or "oneOf" in schema:  # oneOf: a tagged union (``live`` messages)
+        return st.one_of([valid(m) for m in schema.get("anyOf", schema.get("oneOf"))])
     schema = _resolve(schema)
     if "const" in schema:
         return st.just(schema["const"])
@@ -138,6 +138,13 @@ def valid(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.booleans()
     if kind == "null":
         return st.none()
+    if kind == "array" and "prefixItems" in schema:  # a tuple: a point
+        return st.tuples(*(valid(item) for item in schema["prefixItems"])).map(list)
+    if kind == "array":
+        low = schema.get("minItems", 0)
+        return st.lists(
+            valid(schema["items"]), min_size=low, max_size=min(schema.get("maxItems", 3), low + 2)
+        )
     if "properties" in schema:
         return document(schema)
     return st.just({})  # a free object: checks, a board operation, an objects message

@@ -230,3 +230,38 @@ async def test_the_clear_setting_comes_back_with_the_board(
         await t.expect("pong")  # stored before the ping was read
         rebuilt = await Whiteboards(board.db, board.ring).get(scene.session, board.client_id)
         assert rebuilt.clear_allowed is allowed
+
+
+async def test_items_moved_restacked_locked_and_rolled_converge_and_come_back_from_storage(
+    app: web.Application, scene: Scene
+) -> None:
+    from server.appkeys import WHITEBOARDS
+    from server.board.service import Whiteboards
+
+    t, y = scene.therapist, scene.young
+    t.draw({"op": "sticker", "id": "dog", "name": "dog", "x": 100, "y": 100})
+    y.draw({"op": "sticker", "id": "cat", "name": "cat", "x": 100, "y": 100})  # on the dog
+    y.draw({"op": "stroke", "id": "line", "colour": "#204080", "width": 6,
+            "points": [[10 + i, 700, 0.5] for i in range(300)]})  # fmt: skip
+    y.draw({"op": "transform", "target": "dog", "x": 1200, "y": 300, "scale": 2, "rotation": 90})
+    y.draw({"op": "order", "target": "dog", "to": "back"})
+    y.draw({"op": "roll", "id": "dice", "count": 2})
+    await t.wait_for(lambda: t.board.seq == 6)
+    t.draw({"op": "lock", "target": "dog", "locked": True})
+    await y.wait_for(lambda: y.board.seq == 7)
+    y.draw({"op": "transform", "target": "dog", "x": 10, "y": 10, "scale": 1})
+    await y.wait_for(lambda: any(e["code"] == "locked" for e in y.board_errors))
+    y.draw({"op": "undo"})  # the dice go; the rest stays
+    await t.wait_for(lambda: t.board.seq == 8)
+    assert t.board.snapshot() == y.board.snapshot()
+    elements = t.board.elements
+    assert list(elements)[0] == "dog" and elements["dog"]["locked"]
+    assert elements["dog"]["place"]["x"] == 1200 and elements["dog"]["place"]["rotation"] == 90
+    assert elements["cat"]["place"]["x"] != 180  # nudged off the dog's spot
+    assert elements["line"]["finished"] and len(elements["line"]["points"]) == 300
+    assert not elements["dice"]["visible"] and len(elements["dice"]["data"]["values"]) == 2
+    room_board = app[WHITEBOARDS].boards[scene.session]
+    reloaded = await Whiteboards(room_board.db, room_board.ring).get(
+        scene.session, room_board.client_id
+    )
+    assert reloaded.board.snapshot()["elements"] == list(t.board.elements.values())

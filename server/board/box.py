@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from media.board import Board, parse_op
+from media.board import HEIGHT, WIDTH, Board, parse_op
 from media.changes import ElementDoc
 from media.render import render_png
 from server.access.accounts import StaffView
@@ -134,37 +134,40 @@ class Box:
         copied = 0
         for element in source.visible():
             for op in _recreate(element.as_dict(), f"b{copied}"):
-                await room.submit(BOX_AUTHOR, parse_op(op), may_clear=False)
+                await room.submit(BOX_AUTHOR, parse_op(op), may_clear=False, therapist=True)
             copied += 1
         return copied
 
 
 def _recreate(element: ElementDoc, prefix: str) -> list[dict[str, Any]]:
-    """Operations that make ``element`` again (moved into place) under a new id."""
+    """Operations that make ``element`` again, where it was left, under a new id: a stroke
+    whole, or an item made and then placed (and locked, if it was)."""
     new_id = f"{prefix}-{element['id']}"[:40]
     data = dict(element["data"])
-    dx, dy = float(element["dx"]), float(element["dy"])
-    kind = element["kind"]
-    if kind == "stroke":
+    kind, place = element["kind"], element["place"]
+    if kind == "stroke" or place is None:
+        dx, dy = float(element["dx"]), float(element["dy"])
         points = [
-            [min(1600.0, max(0.0, x + dx)), min(1200.0, max(0.0, y + dy)), p]
+            [min(float(WIDTH), max(0.0, x + dx)), min(float(HEIGHT), max(0.0, y + dy)), p]
             for x, y, p in element["points"]
         ]
-        ops: list[dict[str, Any]] = [
-            {
-                "op": "stroke_begin",
-                "id": new_id,
-                "colour": data["colour"],
-                "width": data["width"],
-                "points": points[:200],
-            }
-        ]
-        ops += [
-            {"op": "stroke_points", "id": new_id, "points": points[i : i + 200]}
-            for i in range(200, len(points), 200)
-        ]
-        ops.append({"op": "stroke_end", "id": new_id})
-        return ops
-    op: dict[str, Any] = {"op": kind, "id": new_id, **data}
-    moves = [{"op": "move", "target": new_id, "dx": dx, "dy": dy}] if dx or dy else []
-    return [op, *moves]
+        return [{"op": "stroke", "id": new_id, **data, "points": points}]
+    size = (
+        {"scale": place["scale"]}
+        if place["scale"] is not None
+        else {"w": place["w"], "h": place["h"]}
+    )
+    ops: list[dict[str, Any]] = [
+        {"op": kind, "id": new_id, **data},
+        {
+            "op": "transform",
+            "target": new_id,
+            "x": min(float(WIDTH), max(0.0, place["x"])),
+            "y": min(float(HEIGHT), max(0.0, place["y"])),
+            "rotation": place["rotation"],
+            **size,
+        },
+    ]
+    if element["locked"]:
+        ops.append({"op": "lock", "target": new_id, "locked": True})
+    return ops

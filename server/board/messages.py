@@ -1,7 +1,7 @@
 """The messages of the board's three data channels, both ways: pydantic models plus pure
 ``parse_*`` / ``dump_reply`` functions. No I/O.
 
-- ``board``: in, one operation a frame (``media/board.py``: ``AnyOp``, ``parse_op``); out,
+- ``board``: in, one operation a frame (``media/ops.py``: ``AnyOp``, ``parse_op``); out,
   the snapshot (``snapshot_part``, ``snapshot``), every ``change``, and ``error``.
 - ``objects``: in, ``begin`` and ``end`` around a picture's bytes (binary frames); out,
   ``ready``, ``shared``, every picture as ``object``, bytes, ``object_end``, and ``error``.
@@ -18,12 +18,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from media.board import AnyOp, parse_op
 from media.changes import AnyChange, ElementDoc
+from media.ops import AnyOp, parse_op
 from server.exceptions import BoardError, ProtocolError, TransferError
 
 Label = Literal["board", "objects", "control"]
-MAX_OP_CHARS = 32 * 1024  # an operation: 200 points with room to spare
+# an operation: a stroke of about 1,500 points sent whole at pen-up (a longer one goes in
+# segments), and well inside a socket's frame when the board goes over the socket
+MAX_OP_CHARS = 32 * 1024
 MAX_OBJECT_MESSAGE_CHARS = 1024  # ``begin`` and ``end`` are a few dozen characters
 MAX_CONTROL_CHARS = 256
 
@@ -31,7 +33,7 @@ MAX_CONTROL_CHARS = 256
 BOARD_ERRORS = frozenset(
     {
         "bad_json", "bad_op", "unknown_op",  # parse_op
-        "duplicate", "full", "not_yours", "finished", "too_long", "unknown",  # Board.check
+        "duplicate", "full", "not_yours", "finished", "too_long", "unknown", "locked",  # check
         "not_allowed", "unknown_sticker", "rate_limited", "not_saved",  # the room's board
     }
 )  # fmt: skip
@@ -157,7 +159,7 @@ class ObjectStart(ChannelMessage):
 
     type: Literal["object"] = "object"
     object: ObjectId
-    mime: Annotated[str, Field(pattern=r"^image/(png|jpeg)$")]  # what ``sanitize`` makes
+    mime: Annotated[str, Field(pattern=r"^image/(webp|png|jpeg)$")]  # what ``sanitize`` makes
     size: Annotated[int, Field(ge=0)]
 
 

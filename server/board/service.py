@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,10 +18,10 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from media import stickers
-from media.board import MAX_ELEMENTS, AnyOp, Board, Picture, Sticker, parse_op
+from media.board import DIE_GAP, DIE_SIZE, MAX_ELEMENTS, Board
 from media.changes import AnyChange, ElementDoc
 from media.images import MAX_BYTES, sanitize
+from media.ops import AnyOp, Dice, Picture, Roll, parse_op
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, Transfers
 from server.access.ratelimit import RateLimiter
@@ -62,6 +63,8 @@ from server.storage.session_models import BoardOp, SharedObject
 log = logging.getLogger(__name__)
 OPS_PER_SECOND = 100  # a point every 16 ms is about 60
 PICTURES_PER_MINUTE = 6
+ROLLS_PER_SECOND, ROLLS_BURST = 1, 3  # a child rolling again and again, not a flood of dice
+PICTURE_SIDE = 600  # a shared picture's longest side on the board, at most
 # a picture that could not be stored or read: the storage is failing for now
 PICTURES_NOT_SAVED = ChannelError(
     code="not_saved",
@@ -92,7 +95,7 @@ class Member:
     """A participant's link to the board (data connection or socket), as the board sees it."""
 
     author: str  # stable across reconnects: the link, or the therapist's account
-    may_clear: bool
+    therapist: bool  # may clear, lock items, and move what is locked
     peer: Link
     transfers: Transfers = field(default_factory=Transfers)
 
@@ -119,6 +122,8 @@ class RoomBoard:
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
         self._clear_allowed = False
         self.picture_limiter = RateLimiter(PICTURES_PER_MINUTE, 60)
+        self.roll_limiter = RateLimiter(ROLLS_PER_SECOND, 1, burst=ROLLS_BURST)
+        self.dice = random.SystemRandom()  # what nobody can foretell, rolled here for everyone
         self.sanitizing = asyncio.Lock()
 
     async def load(self) -> None:
@@ -223,11 +228,12 @@ class RoomBoard:
             return
         try:
             op = parse_board_message(data)
-            if isinstance(op, Picture):
-                raise BoardError("not_allowed", "Pictures are placed by sharing them.")
-            if isinstance(op, Sticker) and op.name not in stickers.NAMES:
-                raise BoardError("unknown_sticker", "There is no such sticker.")
-            await self.submit(member.author, op, member.may_clear or self.clear_allowed)
+            if isinstance(op, Picture | Dice):
+                raise BoardError("not_allowed", "Pictures are shared and dice are rolled.")
+            if isinstance(op, Roll):
+                op = self._roll(member, op)
+            may_clear = member.therapist or self.clear_allowed
+            await self.submit(member.author, op, may_clear, therapist=member.therapist)
         except BoardError as exc:
             answer(member.peer, "board", ChannelError(code=exc.code, message=str(exc)))
         except STORAGE_FAILURES:
@@ -235,22 +241,38 @@ class RoomBoard:
             log.warning("board operation not stored", extra={"event": "board_not_stored"})
             answer(member.peer, "board", NOT_SAVED)
 
-    async def submit(self, author: str, op: AnyOp, may_clear: bool) -> None:
+    def _roll(self, member: Member, roll: Roll) -> Dice:
+        """The dice, rolled here: where the page asked, or at a free spot."""
+        if not self.roll_limiter.allow(member.author):
+            raise BoardError("rate_limited", "Let the dice settle first.")
+        values = [self.dice.randint(1, 6) for _ in range(roll.count)]
+        if roll.x is not None and roll.y is not None:
+            x, y = roll.x, roll.y
+        else:
+            x, y = self.board.free_spot(roll.count * (DIE_SIZE + DIE_GAP) - DIE_GAP, DIE_SIZE)
+        return Dice(op="dice", id=roll.id, values=values, x=x, y=y)
+
+    async def submit(
+        self, author: str, op: AnyOp, may_clear: bool, *, therapist: bool = False
+    ) -> None:
         """Check, number, persist, apply and fan out one operation, in that order. A
-        refusal is answered before the next message is read, so answers keep its order.
+        refusal is answered before the next message is read, so answers keep its order. A
+        new item made on another's spot is nudged off it before it is stored.
 
         When its number is already taken in storage (another node held this room too), the
         board catches up with what was stored there, then checks, numbers and stores the
         operation again, once: the board never stays behind its own storage."""
         async with self.lock:
-            self.board.check(author, op, may_clear)
+            self.board.check(author, op, may_clear, therapist=therapist)
+            op = self.board.settle(op)
             try:
                 seq = await self._store(author, op)
             except IntegrityError:
                 if not await self._catch_up():
                     raise  # not the number: nothing was stored behind this board's back
                 log.warning("board caught up with storage", extra={"event": "board_caught_up"})
-                self.board.check(author, op, may_clear)
+                self.board.check(author, op, may_clear, therapist=therapist)
+                op = self.board.settle(op)
                 seq = await self._store(author, op)
             applied, changes = self.board.apply(author, op)
             assert applied == seq
@@ -335,17 +357,19 @@ class RoomBoard:
         answer(member.peer, "objects", Shared(id=transfer_id, object=row.id))
         for other in list(self.members.values()):
             await self._send_object(other.peer, row.id, clean.mime, clean.data)
-        scale = min(1.0, 600 / max(clean.width, clean.height))
+        scale = min(1.0, PICTURE_SIDE / max(clean.width, clean.height))
+        w, h = clean.width * scale, clean.height * scale
+        x, y = self.board.free_spot(w, h)
         picture = Picture(
             op="picture",
             id=f"pic-{secrets.token_hex(6)}",
             object=row.id,
-            x=40,
-            y=40,
-            w=clean.width * scale,
-            h=clean.height * scale,
+            x=max(0.0, x - w / 2),
+            y=max(0.0, y - h / 2),
+            w=w,
+            h=h,
         )
-        await self.submit(member.author, picture, member.may_clear)
+        await self.submit(member.author, picture, member.therapist, therapist=member.therapist)
 
     async def _send_object(
         self, peer: Link, object_id: str, mime: str | None = None, data: bytes | None = None

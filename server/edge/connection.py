@@ -2,15 +2,15 @@
 board (a data connection to the server, or this socket), and what every handler needs.
 
 Handlers are plain functions of a ``Connection`` and a message (``lobby.py``, ``hosting.py``,
-``continuity.py``, ``escalation.py``, ``observing.py``, ``board.py``), registered by message
-type in ``dispatch.py``. This class holds state and the few helpers they share; it touches no
-database (services do)."""
+``continuity.py``, ``escalation.py``, ``observing.py``, ``board.py``, ``live.py``), registered
+by message type in ``dispatch.py``. This class holds state and the few helpers they share; it
+touches no database (services do)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -28,7 +28,11 @@ from server.live.replies import Joined
 from server.live.rooms import Participant, Role, Room, State
 from server.storage.models import Appointment
 
-MESSAGES_PER_SECOND = 50  # every message but the board's (which the board limits itself)
+if TYPE_CHECKING:
+    from server.edge.live import Outbox
+
+# every message but the board's (which the board limits itself) and ``live`` (coalesced)
+MESSAGES_PER_SECOND = 50
 
 # a module's handlers, by the type of message each handles (``dispatch.py`` joins them)
 Handlers = dict[type[Any], Callable[["Connection", Any], Awaitable[None]]]
@@ -50,6 +54,7 @@ class Connection:
         self.board_reopens: RateLimiter | None = None
         self.control_timer: asyncio.TimerHandle | None = None
         self.limiter = RateLimiter(MESSAGES_PER_SECOND, 1, burst=MESSAGES_PER_SECOND, max_keys=1)
+        self.live: Outbox | None = None  # a moving hand's updates, waiting to go (``live.py``)
         # the ``id`` of the frame being handled (``dispatch.py``): what ``reply`` sends
         # meanwhile answers it, and says so
         self.answering: str | None = None

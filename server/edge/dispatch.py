@@ -5,17 +5,19 @@ One table, keyed by the message's type (``live/protocol.py``), joins each area's
 
 Every frame read counts against the connection's limit of messages, a frame that does not
 parse and one of an unknown type too (else a flood of them would go round the limit); only
-the board's own frames do not, which the board limits itself. Whatever is refused (any
+the board's own frames do not, which the board limits itself, and ``live`` frames, which are
+coalesced to 20 a second per sender (``live.py``): a hand moving must not use up the limit
+that admitting, signalling and pinging need. Whatever is refused (any
 ``PlayroomError``) is answered here with one error frame carrying its code, its message and
 the frame's ``id``; the socket stays up. A handler's own answers go through
 ``Connection.reply``, which gives them the ``id`` of the frame being handled."""
 
 from __future__ import annotations
 
-from server.edge import board, continuity, escalation, hosting, lobby, observing
+from server.edge import board, continuity, escalation, hosting, live, lobby, observing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import PlayroomError, ProtocolError
-from server.live.protocol import BoardOperation, Incoming, ObjectsFrame, parse_message
+from server.live.protocol import BoardOperation, Incoming, Live, ObjectsFrame, parse_message
 from server.live.replies import Error
 
 HANDLERS: Handlers = {
@@ -25,8 +27,11 @@ HANDLERS: Handlers = {
     **escalation.HANDLERS,
     **observing.HANDLERS,
     **board.HANDLERS,
+    **live.HANDLERS,
 }
-BOARD_MESSAGES = (BoardOperation, ObjectsFrame)  # limited by the board itself
+# not counted against the connection's limit: the board limits its own, and live frames are
+# coalesced (``live.py``)
+UNCOUNTED = (BoardOperation, ObjectsFrame, Live)
 SLOW_DOWN = "Too many messages; slow down."
 
 
@@ -48,7 +53,7 @@ async def read(conn: Connection, data: str) -> Incoming | None:
             refusal = ProtocolError("rate_limited", SLOW_DOWN, frame_id=exc.frame_id)
         await refuse(conn, refusal, exc.frame_id)
         return None
-    if not isinstance(message, BOARD_MESSAGES) and not conn.limiter.allow("self"):
+    if not isinstance(message, UNCOUNTED) and not conn.limiter.allow("self"):
         await refuse(conn, ProtocolError("rate_limited", SLOW_DOWN), message.id)
         return None
     return message

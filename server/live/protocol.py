@@ -14,7 +14,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from media.ops import (
+    MAX_POINTS_PER_OP,
+    Colour,
+    ElementId,
+    ItemHeight,
+    ItemWidth,
+    Point,
+    Rotation,
+    Scale,
+    Width,
+    X,
+    Y,
+)
 from server.exceptions import ProtocolError
+from server.live.rooms import MAX_PARTICIPANTS
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -230,6 +244,58 @@ class ObjectsFrame(ClientMessage):
     chunk: Annotated[str, Field(max_length=21848, pattern=r"^[A-Za-z0-9+/]*={0,2}$")] | None = None
 
 
+class LiveMove(BaseModel):
+    """An item in someone's hand: where it is now (dragged, resized or turned), in the
+    bounds of the ``transform`` it stands for. Which size the item takes (``scale``, or
+    ``w`` and ``h``), and whether it exists and may be moved, the receiving page checks
+    against its board."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    kind: Literal["move"]
+    id: ElementId
+    x: X
+    y: Y
+    rotation: Rotation = 0
+    scale: Scale | None = None
+    w: ItemWidth | None = None
+    h: ItemHeight | None = None
+
+
+class LivePoints(BaseModel):
+    """A stroke being drawn: its points since the last update."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    kind: Literal["points"]
+    id: ElementId
+    points: Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS_PER_OP)]
+    colour: Colour
+    width: Width
+
+
+class LiveEnd(BaseModel):
+    """The hand let go without a drop (the gesture was cancelled): the item goes back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    kind: Literal["end"]
+    id: ElementId
+
+
+LiveUpdate = Annotated[LiveMove | LivePoints | LiveEnd, Field(discriminator="kind")]
+MAX_LIVE_UPDATES = 8  # in one ``live`` frame, and waiting for one sender at once
+
+
+class Live(ClientMessage):
+    """A hand moving on the board, for the people named in ``to``: those the sender's page
+    has no open peer channel with. Relayed, coalesced, never stored (``edge/live.py``)."""
+
+    type: Literal["live"]
+    to: Annotated[list[Id], Field(min_length=1, max_length=MAX_PARTICIPANTS - 1)]
+    messages: Annotated[list[LiveUpdate], Field(min_length=1, max_length=MAX_LIVE_UPDATES)]
+
+
 class Observe(ClientMessage):
     """A supervisor joins a running session as an announced observer."""
 
@@ -304,6 +370,7 @@ Incoming = Annotated[
     | BoardOpen
     | BoardOperation
     | ObjectsFrame
+    | Live
     | MediaState
     | Quality
     | AskRating
@@ -353,9 +420,10 @@ def _parse_stepwise(raw: str | bytes) -> Incoming:
         return _incoming.validate_python(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        if first["type"] == "union_tag_not_found":
+        outermost = not first["loc"]  # a tag of the frame's own, not of a message inside it
+        if first["type"] == "union_tag_not_found" and outermost:
             raise ProtocolError("bad_message", "type: Field required", frame_id=frame) from exc
-        if first["type"] == "union_tag_invalid" or first["loc"] == ("type",):
+        if (first["type"] == "union_tag_invalid" and outermost) or first["loc"] == ("type",):
             raise ProtocolError(
                 "unknown_type", f"Unknown message type: {str(doc.get('type'))[:40]}", frame_id=frame
             ) from exc

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.live.protocol import (
     Candidate,
     Description,
+    LiveEnd,
+    LiveMove,
+    LivePoints,
     Message,
 )
 
@@ -181,6 +184,16 @@ class ObjectsReply(Message):
     type: Literal["objects"] = "objects"
     message: dict[str, Any] | None = None
     chunk: str | None = None
+
+
+class LiveRelayed(Message):
+    """Someone's hand on the board, through the server, to those their page has no open peer
+    channel with: the newest of each of their moving things, at most 20 frames a second
+    (``edge/live.py``). Never stored."""
+
+    type: Literal["live"] = "live"
+    sender: str = Field(serialization_alias="from")
+    messages: list[LiveMove | LivePoints | LiveEnd]
 
 
 class Notice(Message):

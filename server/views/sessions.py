@@ -238,7 +238,7 @@ async def room_page(request: web.Request) -> web.StreamResponse:
         "room.html",
         appointment=appointment,
         client=client,
-        stickers=sorted(stickers.NAMES),
+        clear_allowed=appointment.board_clear_allowed,  # the room's setting as it was left
     )
 
 
@@ -279,5 +279,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         too_early=utcnow() < link.not_before,
         contract=request.app[CATALOGUE][Kind.CONTRACT],
         prejoin=request.app[CATALOGUE][Kind.PRE_JOIN],
-        stickers=sorted(stickers.NAMES),
+        # whether the board shows this person "Clear board": the therapist's setting when
+        # the page opens (a change during the session reaches the page through the board)
+        clear_allowed=appointment.board_clear_allowed,
     )

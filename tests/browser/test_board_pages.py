@@ -47,8 +47,9 @@ def test_sticker_line_and_picture_reach_the_other_side(
     admit(therapist, "Young person")
     young.wait_for_function("() => window.playroom.board !== undefined")
 
-    therapist.get_by_text("Stickers").click()
-    therapist.get_by_role("button", name="Put happy face on the board").click()
+    therapist.get_by_role("button", name="Minis", exact=True).click()
+    therapist.get_by_label("Find a miniature").fill("dog")
+    therapist.get_by_role("button", name="Put dog on the tray", exact=True).first.click()
     _draw_line(therapist)
     young.wait_for_function(
         "() => [...window.playroom.board.elements.values()]"
@@ -82,7 +83,7 @@ def test_sticker_line_and_picture_reach_the_other_side(
         box["x"] + (sticker["x"] + 80) * scale, box["y"] + (sticker["y"] + 80) * scale
     )
     young.wait_for_function(f"() => !({VISIBLE})().includes('sticker')")
-    therapist.get_by_role("button", name="Draw").click()
+    therapist.get_by_role("button", name="Pen", exact=True).click()
 
     photo = tmp_path / "holiday.jpg"
     photo.write_bytes(_jpeg_with_gps())
@@ -95,6 +96,7 @@ def test_sticker_line_and_picture_reach_the_other_side(
         " const img = b.images.get(p.data.object); return img && img.naturalWidth > 0; }"
     )
     # "show me": a still from the therapist's camera reaches the young person's board
+    therapist.get_by_role("button", name="Photo", exact=True).click()
     therapist.get_by_role("button", name="Show me: share a photo from my camera").click()
     young.wait_for_function(f"() => ({VISIBLE})().filter(k => k === 'picture').length === 2")
 

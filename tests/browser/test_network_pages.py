@@ -64,6 +64,7 @@ def test_the_board_works_where_no_udp_gets_through(
         young.locator("[data-share]").set_input_files(str(photo))
         expect(young.locator("#board-status")).to_contain_text("on the board")
         therapist.wait_for_function(SHOWN, arg=1)
+        therapist.get_by_role("button", name="Photo", exact=True).click()
         therapist.get_by_role("button", name="Show me: share a photo from my camera").click()
         young.wait_for_function(SHOWN, arg=2)
         screenshot(young, "young-board-without-udp")

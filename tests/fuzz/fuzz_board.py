@@ -1,9 +1,10 @@
 """Fuzz target: board operations, one per line, parsed and applied to a fresh board.
 
-Each line is ``parse_op``'d, checked and applied, by the therapist and the young person in
-turn; after every operation the board's bounds must hold (element count, points per stroke)
-and the changes sent out must hold no NaN or infinity; at the end the board holds none
-either, and a copy that followed the changes equals it. Any exception other than BoardError
+Each line is ``parse_op``'d, checked, settled (nudged off another item's spot) and applied,
+by the therapist and the young person in turn, as the server does; after every operation the
+board's bounds must hold (element count, points per stroke) and the changes sent out must
+hold no NaN or infinity; at the end the board holds none either, and a copy that followed
+the changes equals it. Any exception other than BoardError
 with a documented code is a crash. Run by ``make fuzz``."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ with instrumented("media"):
 REFUSALS = {
     "bad_json", "bad_op", "unknown_op",  # parse_op
     "duplicate", "full", "not_yours", "finished", "too_long", "unknown", "not_allowed",  # check
+    "locked",
 }  # fmt: skip
 AUTHORS = ("therapist", "young")
 
@@ -37,6 +39,16 @@ SEEDS = [
     b'{"op": "sticker", "id": "k", "name": "happy-face", "x": 800, "y": 600, "scale": 2}',
     b'{"op": "picture", "id": "p", "object": "0123456789abcdef0123456789abcdef",'
     b' "x": 0, "y": 0, "w": 10, "h": 10}',
+    b'{"op": "sticker", "id": "k", "name": "dog", "x": 800, "y": 600}\n'
+    b'{"op": "lock", "target": "k", "locked": true}\n'
+    b'{"op": "transform", "target": "k", "x": 5, "y": 5, "scale": 2, "rotation": 45}\n'
+    b'{"op": "sticker", "id": "k2", "name": "dog", "x": 800, "y": 600}\n'
+    b'{"op": "order", "target": "k", "to": "front"}\n{"op": "undo"}\n{"op": "redo"}',
+    b'{"op": "dice", "id": "d", "values": [2, 6], "x": 800, "y": 600}\n'
+    b'{"op": "transform", "target": "d", "x": 1600, "y": 1200, "w": 5, "h": 5}\n'
+    b'{"op": "roll", "id": "r", "count": 1}',
+    b'{"op": "stroke", "id": "s", "colour": "#000000", "width": 64,'
+    b' "points": [[0, 0, 0], [1600, 1200, 1]]}\n{"op": "clear"}',
 ]
 
 
@@ -56,7 +68,8 @@ def one_input(data: bytes) -> None:
         author = AUTHORS[number % 2]
         try:
             op = parse_op(line)
-            board.check(author, op, may_clear=author == "therapist")
+            board.check(author, op, author == "therapist", therapist=author == "therapist")
+            op = board.settle(op)
         except BoardError as exc:
             if exc.code not in REFUSALS:
                 raise AssertionError(f"undocumented refusal code {exc.code!r}") from exc

@@ -1,9 +1,56 @@
-// The shared whiteboard on a canvas: follows the server's changes, and draws with mouse,
-// touch or pen (pointer events), sending points as the hand moves.
+// The shared whiteboard on a canvas: a copy of the server's board (its changes applied in
+// order), drawn; what is selected; items held where the hand put them until the server has
+// their place; others' hands shown live; and what the toolbar calls. What each element looks
+// like is items.js; what a mouse, finger or key does is hand.js. The server gets finished
+// things only: a stroke at pen-up, an item's place when it is dropped. In between, `onLive`
+// hears the hand.
 
-const FLUSH_MS = 16;
+import { Hand, newId } from "./hand.js";
+import {
+  checkLive,
+  clamp,
+  drawElement,
+  drawSelection,
+  drawStroke,
+  freeSpot,
+  HEIGHT,
+  isItem,
+  isScaled,
+  itemName,
+  MAX_POINTS,
+  round1,
+  SCALE,
+  turned,
+  WIDTH,
+} from "./items.js";
+import { miniatureUrl } from "./library.js";
 
-/** A copy of the board (the server's changes applied in order) drawn on a canvas. */
+const LIVE_MS = 3000; // a live move or stroke not heard of for this long is dropped
+const PENDING_MS = 5000; // what was sent and not yet confirmed is drawn this long at most
+const LIVE_STROKES = 64; // others' strokes in progress drawn at once, at most
+
+const samePlace = (a, b) =>
+  a &&
+  b &&
+  ["x", "y", "rotation", "scale", "w", "h"].every((k) => (a[k] ?? null) === (b[k] ?? null));
+
+/**
+ * A copy of the board drawn on a canvas, and the hand on it. What the toolbar uses:
+ *
+ * - `tool`: "draw" | "erase" | "select" | "text" | "rect" | "ellipse" | "line" | "arrow"
+ * - `colour` ("#rrggbb"), `width` (1–64: pens and shapes), `textSize` (8–120)
+ * - `place(name)`, `roll(count)`, `addText(text)`: a sticker, one or two dice, text, each at
+ *   a free spot
+ * - `undo()`, `redo()`, `clear()`
+ * - `selected` (the selected item or null; settable) and `onSelect = (item | null) => {}`
+ * - `bringToFront()`, `sendToBack()`, `deleteSelected()`, `lockSelected(locked)`
+ * - `canLock`: this person may lock items and move locked ones (the therapist)
+ * - `onLive = (message) => {}`: the hand as it moves, `{kind: "move", id, x, y, rotation,
+ *   scale | w, h}`, `{kind: "points", id, points, colour, width}` or `{kind: "end", id}`;
+ *   `showLive(message)` draws another person's, checked first (false: dropped)
+ * - `onError = (error) => {}`; `imageUrl = (name) => url`, a sticker's picture; `labelOf =
+ *   (item) => name`, what a screen reader calls it
+ */
 export class BoardView {
   /**
    * @param {HTMLCanvasElement} canvas
@@ -11,21 +58,52 @@ export class BoardView {
    */
   constructor(canvas, send) {
     this.canvas = canvas;
+    canvas.style.touchAction = "none"; // fingers draw and drag here: the page does not pan
     this.context = canvas.getContext("2d");
     this.send = send;
     this.seq = 0;
-    /** @type {Map<string, any>} */
+    /** @type {Map<string, any>} the board, in stacking order (the back first) */
     this.elements = new Map();
-    this.images = new Map(); // sticker name or object id -> ImageBitmap | HTMLImageElement
+    this.images = new Map(); // sticker name or object id -> HTMLImageElement
     this.urls = [];
+    /** @type {"draw"|"erase"|"select"|"text"|"rect"|"ellipse"|"line"|"arrow"} */
+    this.tool = "draw";
     this.colour = "#1d4ed8";
     this.width = 6;
-    this.drawing = null;
-    this.pending = [];
-    this.mode = "draw";
+    this.textSize = 28;
+    /** Whether this person may lock items and move locked ones: the therapist. */
+    this.canLock = canvas.closest("[data-people]")?.dataset.people === "therapist";
+    /** @type {((item: any) => void) | null} */
+    this.onSelect = null;
+    /** @type {((message: any) => void) | null} */
+    this.onLive = null;
+    this.onError = null;
+    this.imageUrl = miniatureUrl; // the sand tray's library, old drawings included
+    this.labelOf = itemName; // what an item is called, for a screen reader
     this.snapshots = []; // when each snapshot arrived (ms since the epoch): for measuring
-    this.listen();
+    this.selectedId = null;
+    this.wanted = null; // an item this page made: selected when it arrives
+    this.held = new Map(); // item id -> {place, sent, at}: where the hand put it
+    this.unconfirmed = new Map(); // stroke id -> {data, points, at}: sent, not yet back
+    this.live = new Map(); // id -> {place} or {data, points}, with `at`: others' hands
+    this.frame = 0;
+    this.announcer = document.createElement("p");
+    this.announcer.className = "visually-hidden";
+    this.announcer.setAttribute("aria-live", "polite");
+    canvas.after(this.announcer);
+    this.hand = new Hand(this);
   }
+
+  /** The old name of `tool`. */
+  get mode() {
+    return this.tool;
+  }
+
+  set mode(tool) {
+    this.tool = tool;
+  }
+
+  // -- the server's board
 
   handle(message) {
     if (message.type === "snapshot_part") {
@@ -36,25 +114,61 @@ export class BoardView {
       this.seq = message.seq;
       this.elements = new Map((this.parts || []).map((e) => [e.id, e]));
       this.parts = [];
+      this.live.clear();
+      if (!this.chosen()) this.select(null);
       this.snapshots.push(Date.now());
     } else if (message.type === "change") {
       if (message.seq <= this.seq) return;
       for (const change of message.changes) this.apply(change);
       this.seq = message.seq;
     } else if (message.type === "error") {
+      this.held = new Map([...this.held].filter(([, h]) => !h.sent)); // refused: back in place
+      this.unconfirmed.clear();
       this.onError?.(message);
-      return;
     }
     this.render();
   }
 
   apply(change) {
-    if (change.set) this.elements.set(change.set.id, change.set);
-    else if (change.points) this.elements.get(change.points).points.push(...change.add);
-    else if (change.finished) this.elements.get(change.finished).finished = true;
-    else if (change.visible) this.elements.get(change.visible).visible = change.value;
-    else if (change.offset)
+    if (change.set) {
+      const e = change.set;
+      this.elements.set(e.id, e);
+      this.live.delete(e.id);
+      if (e.finished) this.unconfirmed.delete(e.id);
+      if (this.wanted === e.id) {
+        this.wanted = null;
+        this.select(e.id);
+      }
+    } else if (change.points) this.elements.get(change.points).points.push(...change.add);
+    else if (change.finished) {
+      this.elements.get(change.finished).finished = true;
+      this.unconfirmed.delete(change.finished);
+    } else if (change.visible) {
+      this.elements.get(change.visible).visible = change.value;
+      if (!change.value && change.visible === this.selectedId) this.select(null);
+    } else if (change.offset)
       Object.assign(this.elements.get(change.offset), { dx: change.dx, dy: change.dy });
+    else if (change.place) {
+      this.elements.get(change.place).place = change.to;
+      const held = this.held.get(change.place);
+      if (held?.sent && samePlace(held.place, change.to)) this.held.delete(change.place);
+      this.live.delete(change.place);
+    } else if (change.locked) this.locked(change.locked, change.value);
+    else if (change.order) {
+      const ids = [...this.elements.keys()].filter((id) => id !== change.order);
+      ids.splice(change.index, 0, change.order);
+      this.elements = new Map(ids.map((id) => [id, this.elements.get(id)]));
+    }
+  }
+
+  locked(id, value) {
+    this.elements.get(id).locked = value;
+    if (value && !this.canLock) this.hand.cancel(id);
+    const e = this.chosen();
+    if (e?.id === id) {
+      this.say(this.describe(e));
+      this.onSelect?.(this.selected);
+    }
   }
 
   image(key, url) {
@@ -73,187 +187,254 @@ export class BoardView {
     this.image(id, url);
   }
 
+  imageOf(e) {
+    if (e.kind === "sticker")
+      return this.image(`sticker:${e.data.name}`, this.imageUrl(e.data.name));
+    return this.images.get(e.data.object);
+  }
+
+  // -- drawing it
+
+  /** Where an item is drawn now: where this hand holds it, else where another's does. */
+  placeOf(e) {
+    return this.held.get(e.id)?.place ?? this.live.get(e.id)?.place ?? e.place;
+  }
+
+  requestRender() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
+  }
+
   render() {
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.expire();
     const ctx = this.context;
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
-    for (const e of this.elements.values()) {
-      if (!e.visible) continue;
-      ctx.save();
-      ctx.translate(e.dx, e.dy);
-      this.draw(e);
-      ctx.restore();
-    }
-    if (this.drawing)
-      this.draw({
-        kind: "stroke",
-        data: { colour: this.colour, width: this.width },
-        points: this.drawing.points,
-      });
+    const image = (e) => this.imageOf(e);
+    for (const e of this.elements.values())
+      if (e.visible) drawElement(ctx, e, this.placeOf(e), image);
+    for (const [id, s] of this.unconfirmed)
+      if (!this.elements.get(id)?.finished) drawStroke(ctx, s.data, s.points);
+    for (const s of this.live.values()) if (s.points) drawStroke(ctx, s.data, s.points);
+    this.hand.preview(ctx);
+    const e = this.chosen();
+    if (e) drawSelection(ctx, e, this.placeOf(e), this.movable(e));
   }
 
-  draw(e) {
-    const ctx = this.context;
-    const d = e.data;
-    if (e.kind === "stroke") {
-      ctx.strokeStyle = d.colour;
-      ctx.lineCap = "round";
-      ctx.lineJoin = "round";
-      const pts = e.points;
-      for (let i = 1; i < pts.length; i++) {
-        ctx.lineWidth = d.width * (0.5 + (pts[i][2] || 0.5));
-        ctx.beginPath();
-        ctx.moveTo(pts[i - 1][0], pts[i - 1][1]);
-        ctx.lineTo(pts[i][0], pts[i][1]);
-        ctx.stroke();
-      }
-      if (pts.length === 1) {
-        ctx.fillStyle = d.colour;
-        ctx.beginPath();
-        ctx.arc(pts[0][0], pts[0][1], d.width / 2, 0, Math.PI * 2);
-        ctx.fill();
-      }
-    } else if (e.kind === "shape") {
-      ctx.strokeStyle = d.colour;
-      ctx.lineWidth = d.width;
-      ctx.beginPath();
-      if (d.kind === "ellipse") {
-        ctx.ellipse(
-          (d.x1 + d.x2) / 2,
-          (d.y1 + d.y2) / 2,
-          Math.abs(d.x2 - d.x1) / 2,
-          Math.abs(d.y2 - d.y1) / 2,
-          0,
-          0,
-          Math.PI * 2,
-        );
-      } else if (d.kind === "rect") {
-        ctx.rect(d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1);
-      } else {
-        ctx.moveTo(d.x1, d.y1);
-        ctx.lineTo(d.x2, d.y2);
-      }
-      if (d.fill) {
-        ctx.fillStyle = d.fill;
-        ctx.fill();
-      }
-      ctx.stroke();
-    } else if (e.kind === "text") {
-      ctx.fillStyle = d.colour;
-      ctx.font = `${d.size}px system-ui, sans-serif`;
-      ctx.fillText(d.text, d.x, d.y);
-    } else if (e.kind === "sticker") {
-      const img = this.image(`sticker:${d.name}`, `/stickers/${d.name}.svg`);
-      if (img.complete && img.naturalWidth)
-        ctx.drawImage(img, d.x, d.y, 160 * d.scale, 160 * d.scale);
-    } else if (e.kind === "picture") {
-      const img = this.images.get(d.object);
-      if (img?.complete && img.naturalWidth) ctx.drawImage(img, d.x, d.y, d.w, d.h);
-    }
+  /** Drop others' hands not heard of lately, and what this page sent long ago. */
+  expire() {
+    const now = performance.now();
+    for (const [id, s] of this.live) if (now - s.at > LIVE_MS) this.live.delete(id);
+    for (const [id, s] of this.unconfirmed)
+      if (now - s.at > PENDING_MS) this.unconfirmed.delete(id);
+    for (const [id, h] of this.held) if (h.sent && now - h.at > PENDING_MS) this.held.delete(id);
+    clearTimeout(this.expiring);
+    if (this.live.size || this.unconfirmed.size || [...this.held.values()].some((h) => h.sent))
+      this.expiring = setTimeout(() => this.render(), LIVE_MS);
   }
 
-  /** Board coordinates of a pointer event (the canvas is scaled by CSS). */
-  point(event) {
-    const box = this.canvas.getBoundingClientRect();
-    const x = ((event.clientX - box.left) / box.width) * this.canvas.width;
-    const y = ((event.clientY - box.top) / box.height) * this.canvas.height;
-    const clamp = (v, max) => Math.max(0, Math.min(max, Math.round(v * 10) / 10));
-    const pressure = event.pressure > 0 ? Math.round(event.pressure * 100) / 100 : 0.5;
-    return [clamp(x, this.canvas.width), clamp(y, this.canvas.height), pressure];
+  // -- selection
+
+  /** The selected item (with its name as `label`), or null. */
+  get selected() {
+    const e = this.chosen();
+    return e ? { ...e, label: this.labelOf(e) } : null;
   }
 
-  listen() {
-    const canvas = this.canvas;
-    canvas.addEventListener("pointerdown", (event) => {
-      if (this.mode === "erase") {
-        const hit = this.hit(this.point(event));
-        if (hit) this.send({ op: "erase", target: hit.id });
-        return;
-      }
-      canvas.setPointerCapture(event.pointerId);
-      const id = `s-${crypto.randomUUID().slice(0, 18)}`;
-      const first = this.point(event);
-      this.drawing = { id, points: [first] };
-      this.send({
-        op: "stroke_begin",
-        id,
-        colour: this.colour,
-        width: this.width,
-        points: [first],
-      });
-      this.timer = setInterval(() => this.flush(), FLUSH_MS);
-    });
-    canvas.addEventListener("pointermove", (event) => {
-      if (!this.drawing) return;
-      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-      for (const e of events) {
-        const p = this.point(e);
-        this.drawing.points.push(p);
-        this.pending.push(p);
-      }
-      this.render();
-    });
-    const end = () => {
-      if (!this.drawing) return;
-      this.flush();
-      clearInterval(this.timer);
-      this.send({ op: "stroke_end", id: this.drawing.id });
-      this.drawing = null;
-    };
-    canvas.addEventListener("pointerup", end);
-    canvas.addEventListener("pointercancel", end);
+  /** Select an item (or its id), or nothing (null). */
+  set selected(item) {
+    this.select(typeof item === "string" ? item : (item?.id ?? null));
   }
 
-  flush() {
-    if (!this.drawing || this.pending.length === 0) return;
-    while (this.pending.length) {
-      this.send({ op: "stroke_points", id: this.drawing.id, points: this.pending.splice(0, 200) });
-    }
+  select(id) {
+    if (id === this.selectedId) return;
+    this.hand.commitKeys();
+    this.selectedId = id;
+    const e = this.chosen();
+    this.say(e ? this.describe(e) : "Nothing selected.");
+    this.onSelect?.(this.selected);
+    this.requestRender();
   }
 
-  /** The topmost visible element under a board point, for the eraser. */
-  hit([x, y]) {
-    const near = (px, py, reach) => Math.abs(px - x) <= reach && Math.abs(py - y) <= reach;
-    const inside = (x1, y1, x2, y2) =>
-      x >= Math.min(x1, x2) - 8 &&
-      x <= Math.max(x1, x2) + 8 &&
-      y >= Math.min(y1, y2) - 8 &&
-      y <= Math.max(y1, y2) + 8;
-    const all = [...this.elements.values()].filter((e) => e.visible).reverse();
-    return all.find((e) => {
-      const d = e.data;
-      if (e.kind === "stroke")
-        return e.points.some((p) => near(p[0] + e.dx, p[1] + e.dy, d.width + 10));
-      if (e.kind === "shape") return inside(d.x1 + e.dx, d.y1 + e.dy, d.x2 + e.dx, d.y2 + e.dy);
-      if (e.kind === "text")
-        return inside(
-          d.x + e.dx,
-          d.y + e.dy - d.size,
-          d.x + e.dx + d.text.length * d.size * 0.6,
-          d.y + e.dy,
-        );
-      if (e.kind === "sticker")
-        return inside(
-          d.x + e.dx,
-          d.y + e.dy,
-          d.x + e.dx + 160 * d.scale,
-          d.y + e.dy + 160 * d.scale,
-        );
-      if (e.kind === "picture")
-        return inside(d.x + e.dx, d.y + e.dy, d.x + e.dx + d.w, d.y + e.dy + d.h);
-      return false;
+  /** The selected item as the board holds it, or null. */
+  chosen() {
+    const e = this.elements.get(this.selectedId);
+    return e?.visible && isItem(e) ? e : null;
+  }
+
+  describe(e) {
+    const name = this.labelOf(e);
+    if (!this.movable(e)) return `${name}, selected: locked in place.`;
+    return `${name}, selected: arrow keys move it, Delete removes it.`;
+  }
+
+  say(text) {
+    this.announcer.textContent = text;
+  }
+
+  movable(e) {
+    return !e.locked || this.canLock;
+  }
+
+  /** The items shown, back to front. */
+  items() {
+    return [...this.elements.values()].filter((e) => e.visible && isItem(e));
+  }
+
+  // -- what the toolbar calls
+
+  /** Put sticker `name` on the board at a free spot (the server knows the names). */
+  place(name) {
+    const [x, y] = this.freeSpot(160, 160);
+    this.wanted = newId("k");
+    this.send({
+      op: "sticker",
+      id: this.wanted,
+      name,
+      x: round1(x - 80),
+      y: round1(y - 80),
+      scale: 1,
     });
   }
 
+  /** The old name of `place`. */
   placeSticker(name) {
-    const id = `k-${crypto.randomUUID().slice(0, 18)}`;
-    const offset = (this.elements.size % 8) * 30;
-    this.send({ op: "sticker", id, name, x: 620 + offset, y: 440 + offset, scale: 1 });
+    this.place(name);
+  }
+
+  /** Roll one or two dice: the server rolls them, so everyone sees the same. */
+  roll(count = 1) {
+    const n = count === 2 ? 2 : 1;
+    const [x, y] = this.freeSpot(n * 120 - 20, 100);
+    this.wanted = newId("d");
+    this.send({ op: "roll", id: this.wanted, count: n, x: round1(x), y: round1(y) });
+  }
+
+  /** Put `text` on the board centred on `point` (board coordinates), or at a free spot. */
+  addText(text, point = null) {
+    const words = text.trim().slice(0, 200);
+    if (!words) return;
+    const size = clamp(this.textSize, 8, 120);
+    const [px, py] = point ?? this.freeSpot(0.6 * size * words.length, size * 1.2);
+    const x = clamp(round1(px - 0.3 * size * words.length), 0, WIDTH);
+    const y = clamp(round1(py + 0.35 * size), 0, HEIGHT);
+    this.send({ op: "text", id: newId("t"), x, y, text: words, colour: this.colour, size });
+  }
+
+  undo() {
+    this.send({ op: "undo" });
+  }
+
+  redo() {
+    this.send({ op: "redo" });
+  }
+
+  clear() {
+    this.send({ op: "clear" });
+  }
+
+  bringToFront() {
+    this.restack("front");
+  }
+
+  sendToBack() {
+    this.restack("back");
+  }
+
+  restack(to) {
+    const e = this.chosen();
+    if (e && this.movable(e)) this.send({ op: "order", target: e.id, to });
+  }
+
+  deleteSelected() {
+    const e = this.chosen();
+    if (!e) return;
+    if (!this.movable(e)) this.say(`${this.labelOf(e)} is locked in place.`);
+    else this.send({ op: "erase", target: e.id });
+  }
+
+  /** Lock the selected item where it is (true) or free it (false): the therapist only. */
+  lockSelected(locked = true) {
+    const e = this.chosen();
+    if (e && this.canLock) this.send({ op: "lock", target: e.id, locked: Boolean(locked) });
+  }
+
+  freeSpot(w, h) {
+    return freeSpot(
+      this.context,
+      this.items().map((e) => [e, this.placeOf(e)]),
+      w,
+      h,
+    );
+  }
+
+  // -- others' hands
+
+  /** Draw another person's move or stroke in progress, checked as the server would check
+   * it; the board itself is untouched. Returns false for a message dropped. */
+  showLive(message) {
+    const m = checkLive(message, this.elements);
+    if (!m) return false;
+    const at = performance.now();
+    if (m.kind === "end") this.live.delete(m.id);
+    else if (m.kind === "move") this.live.set(m.id, { place: m.place, at });
+    else {
+      const now = this.live.get(m.id);
+      const before = this.elements.get(m.id)?.points.length ?? 0;
+      if (!now && this.live.size >= LIVE_STROKES) return false;
+      const points = (now?.points ?? []).concat(m.points);
+      if (now?.place || before + points.length > MAX_POINTS) return false;
+      this.live.set(m.id, { data: { colour: m.colour, width: m.width }, points, at });
+    }
+    this.requestRender();
+    return true;
+  }
+
+  letGo(id) {
+    this.held.delete(id);
+    this.onLive?.({ kind: "end", id });
+    this.requestRender();
+  }
+
+  /** The item drawn at `place` here, and the others told (live), until it is dropped. */
+  hold(id, place) {
+    this.held.set(id, { place, sent: false, at: performance.now() });
+    const e = this.elements.get(id);
+    const size = isScaled(e) ? { scale: place.scale } : { w: place.w, h: place.h };
+    this.onLive?.({ kind: "move", id, x: place.x, y: place.y, rotation: place.rotation, ...size });
+    this.requestRender();
+  }
+
+  /** The item's place, final: to the server, and drawn there until it comes back. */
+  drop(id) {
+    const held = this.held.get(id);
+    const e = this.elements.get(id);
+    if (!held || held.sent || !e) return;
+    if (samePlace(held.place, e.place)) {
+      this.held.delete(id);
+      return;
+    }
+    // within the operation's bounds whatever the place was (a step of an old board may
+    // have left an item's centre off the board)
+    const { x, y, rotation, scale, w, h } = held.place;
+    const size = isScaled(e)
+      ? { scale: clamp(scale, ...SCALE) }
+      : { w: clamp(w, 0, WIDTH), h: clamp(h, 0, HEIGHT) };
+    const at = { x: clamp(x, 0, WIDTH), y: clamp(y, 0, HEIGHT), rotation: turned(rotation) };
+    this.send({ op: "transform", target: id, ...at, ...size });
+    Object.assign(held, { place: { ...held.place, ...at, ...size }, sent: true });
+    held.at = performance.now();
   }
 
   /** Forget everything (the young person's browser keeps nothing after the session). */
   wipe() {
     this.elements.clear();
+    this.live.clear();
+    this.held.clear();
+    this.unconfirmed.clear();
+    this.hand.reset();
+    this.select(null);
     for (const url of this.urls) URL.revokeObjectURL(url);
     this.urls = [];
     this.images.clear();

@@ -2,6 +2,7 @@
 // check, the device check, the waiting room, then the room. Calm, one step at a time.
 
 import { Mesh } from "./mesh.js";
+import { Panels } from "./panels.js";
 import {
   localMedia,
   mediaControls,
@@ -12,6 +13,7 @@ import {
   state,
 } from "./room.js";
 import { Signalling } from "./signal.js";
+import { floatTiles } from "./tiles.js";
 import { Whiteboard } from "./whiteboard.js";
 
 const token = location.pathname.split("/").pop();
@@ -45,6 +47,7 @@ let joinedIce = null;
 /** Show one step and move keyboard focus to its heading. */
 function show(step) {
   for (const name of steps) document.getElementById(`step-${name}`).hidden = name !== step;
+  document.body.classList.toggle("in-room", step === "room"); // the board fills the screen
   const heading = document.querySelector(`#step-${step} h1, #step-${step} h2`);
   if (heading) {
     heading.tabIndex = -1;
@@ -229,7 +232,22 @@ function quickExit() {
   location.replace("/away"); // the session page leaves the history too
 }
 
+/** The room's screen: the "Me" panel (sound, camera, leaving, what we agreed) opening from
+ * the bar above the board, and the videos floating over the board. */
+function roomLayout() {
+  const me = document.querySelector(".me-button");
+  const panels = new Panels([me]);
+  panels.closeOnTouch(document.querySelector("#step-room .board-space"));
+  // muted with the panel closed: the button it hides behind says so
+  const mute = document.getElementById("mute");
+  new MutationObserver(() => {
+    me.querySelector("[data-muted]").hidden = mute.getAttribute("aria-pressed") !== "true";
+  }).observe(mute, { attributeFilter: ["aria-pressed"] });
+  floatTiles(stage);
+}
+
 function main() {
+  roomLayout();
   document.getElementById("contract-next").addEventListener("click", () => show("checks"));
   checksForm.addEventListener("submit", (event) => {
     event.preventDefault();

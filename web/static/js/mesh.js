@@ -1,5 +1,7 @@
 // Peer-to-peer media between browsers: one RTCPeerConnection per other person, with
-// perfect negotiation (polite and impolite roles) so glare never wedges a call.
+// perfect negotiation (polite and impolite roles) so glare never wedges a call. Each
+// connection between two people in the room also carries the board's live movement, on a
+// "live" data channel (live.js); a connection with an observer carries none.
 
 /** Per-peer state: the connection and the perfect-negotiation flags. */
 class PeerLink {
@@ -28,6 +30,8 @@ export class Mesh {
     this.config = config;
     this.localStream = localStream;
     this.events = events;
+    /** @type {import("./live.js").Live | null} */
+    this.live = signalling.live ?? null;
     /** @type {Map<string, PeerLink>} */
     this.peers = new Map();
     this.restarts = 0; // ICE restarts, for the page's own display and for tests
@@ -64,6 +68,7 @@ export class Mesh {
       this.signalling.send({ type: "media_state", peer: id, state: pc.connectionState });
       if (pc.connectionState === "failed") this.restart(id);
     };
+    this.live?.connect(id, pc); // before the first offer, which then has its data section
     if (addTracks) this.addLocalTracks(link);
     this.adaptSending();
     return link;
@@ -110,6 +115,10 @@ export class Mesh {
         description.type === "offer" && (link.makingOffer || pc.signalingState !== "stable");
       link.ignoreOffer = !link.polite && collision;
       if (link.ignoreOffer) return;
+      if (description.type === "offer") {
+        // someone we knew nothing of yet offers a live channel: ours, before we answer
+        this.live?.connect(link.id, pc, /^m=application /m.test(description.sdp || ""));
+      }
       await pc.setRemoteDescription(description);
       if (description.type === "offer") {
         this.addLocalTracks(link);
@@ -201,6 +210,7 @@ export class Mesh {
     const link = this.peers.get(id);
     if (!link) return;
     link.pc.close();
+    this.live?.disconnect(id);
     this.peers.delete(id);
     this.events.onGone(id);
     this.adaptSending();

@@ -1,5 +1,7 @@
 // What both sides of a room share: local media, video tiles, the controls and the timer.
 
+import { floatTile } from "./tiles.js";
+
 /** What the page keeps for its display; testhooks.js hands it to tests of what people see. */
 export const state = {
   myId: null,
@@ -45,6 +47,7 @@ export function showStream(stage, id, name, stream) {
     caption.append(" ", quality);
     tile.append(video, caption);
     stage.append(tile);
+    floatTile(stage, tile); // where the videos float over the board
     watchFirstFrame(video, id);
   }
   const video = tile.querySelector("video");

@@ -1,5 +1,7 @@
 // The signalling WebSocket: connect, send, and one handler per message type.
 
+import { Live } from "./live.js";
+
 // A network that stops passing traffic closes nothing: the page pings the server every
 // PING_MS and gives a socket up once a ping has gone SILENT_MS without anything heard since
 // (or once a new socket has not opened within CONNECT_MS), then comes back as after any
@@ -9,11 +11,14 @@ const PING_MS = 2000;
 const SILENT_MS = 6000;
 const CONNECT_MS = 5000;
 
-/** A connection to /ws that hands each message to the handler registered for its type. */
+/** A connection to /ws that hands each message to the handler registered for its type, and
+ * the room's live movement (`live`: the peer channels the mesh makes, with this socket for
+ * whoever has none). */
 export class Signalling {
   constructor() {
     /** @type {Map<string, (msg: any) => void>} */
     this.handlers = new Map();
+    this.live = new Live(this);
     this.ws = null;
     this.resumeToken = null; // kept in memory only
     this.attempt = 0;
@@ -147,6 +152,7 @@ export class Signalling {
       this.giveUp(this.ws);
       return;
     }
+    this.live.note(message); // who is who, before the page acts on it
     const handler = this.handlers.get(message.type);
     if (handler) handler(message);
   }

@@ -243,6 +243,7 @@ function handleEscalation(message) {
   line("Emergency number", e.emergency_number || "not in the plan");
   line("Safeguarding lead", `${e.safeguarding_lead} ${e.safeguarding_phone}`);
   box.dataset.id = e.id;
+  box.scrollIntoView({ behavior: "smooth", block: "nearest" }); // in the side panel's scroll
 }
 
 function handleEscalationUpdate(message) {
@@ -298,6 +299,14 @@ async function showQuality() {
   }
 }
 
+/** "Hide the miniatures from the young person": shown once the board can do it. */
+function libraryChoice() {
+  const box = document.getElementById("library-hidden");
+  if (typeof whiteboard.view.setLibraryHidden !== "function") return;
+  box.closest("p").hidden = false;
+  box.addEventListener("change", () => whiteboard.view.setLibraryHidden(box.checked));
+}
+
 async function main() {
   stream = await localMedia();
   if (stream) selfVideo.srcObject = stream;
@@ -331,6 +340,7 @@ async function main() {
   document.getElementById("allow-clear").addEventListener("change", (event) => {
     signalling.send({ type: "allow_clear", allowed: event.target.checked });
   });
+  libraryChoice();
   document.getElementById("escalate-form").addEventListener("submit", (event) => {
     event.preventDefault();
     signalling.send({ type: "escalate", concern: document.getElementById("concern").value });

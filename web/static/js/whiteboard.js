@@ -1,6 +1,7 @@
-// A page's whiteboard: the canvas (board.js), its toolbar (tools.js), and its link to the
+// A page's whiteboard: the canvas (board.js), its toolbar (tools.js), its link to the
 // server's board: the data connection (serverlink.js), or the signalling socket
-// (socketlink.js) where that connection cannot be made.
+// (socketlink.js) where that connection cannot be made; and the hands of the others as they
+// move, which come and go over the peer channels, or the socket (live.js).
 
 import { BoardView } from "./board.js";
 import { ServerLink } from "./serverlink.js";
@@ -26,6 +27,11 @@ export class Whiteboard {
     this.waiting = null;
     this.view = new BoardView(area.querySelector("canvas"), (op) => this.link?.send("board", op));
     this.view.onError = (m) => this.say(m.message);
+    // a hand moving here goes to the others at once; theirs are drawn here, each checked
+    // against this board first, knowing whose hand it is (BoardView.showLive)
+    this.live = signalling.live;
+    this.view.onLive = (update) => this.live.send(update);
+    this.live.onMessage = (update, from) => this.showLive(update, from);
     tools(area, this.view, {
       share: (file) =>
         this.link
@@ -39,6 +45,13 @@ export class Whiteboard {
     signalling.on("objects", (m) => {
       if (this.mode === "socket") this.link.receive(m);
     });
+  }
+
+  /** Another person's hand, from `from` (a participant id): drawn if the board is open here
+   * and the update is one the server would take of them; false when it is dropped. */
+  showLive(update, from) {
+    if (!this.link) return false;
+    return this.view.showLive(update, from);
   }
 
   say(text) {
