@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from media.changes import AnyChange, ElementDoc, Kind, Place
+from media.changes import AnyChange, ElementDoc, Kind, Place, Settings
 from media.ops import HEIGHT as HEIGHT
 from media.ops import MAX_ELEMENTS as MAX_ELEMENTS
 from media.ops import MAX_POINTS as MAX_POINTS
@@ -23,10 +23,12 @@ from media.ops import MAX_POINTS_PER_OP as MAX_POINTS_PER_OP
 from media.ops import WIDTH as WIDTH
 from media.ops import AnyOp as AnyOp
 from media.ops import (
+    Background,
     Clear,
     Dice,
     Erase,
     ItemCreation,
+    Library,
     Lock,
     Move,
     Redo,
@@ -54,6 +56,7 @@ NUDGE = 32  # the step an item placed on another's spot is moved by
 SPOT_STEP = 60  # the grid a free spot is looked for on
 SPOT_OBSTACLES = 300  # the topmost items a free spot keeps clear of
 SCALED: frozenset[Kind] = frozenset({"sticker", "text", "dice"})  # sized by ``scale``
+NO_SETTINGS = Settings(background=None, library_hidden=False)  # a board's, before any is set
 
 
 @dataclass
@@ -148,8 +151,8 @@ class Board:
     """The board's state. ``apply`` is deterministic: same operations, same board.
 
     Each applied operation yields *changes* (element created, points added, shown or
-    hidden, moved, placed, locked, restacked), which are what the server sends: a copy of the
-    board needs no undo history of its own to follow along (``Replica``).
+    hidden, moved, placed, locked, restacked, a setting), which are what the server sends: a
+    copy of the board needs no undo history of its own to follow along (``Replica``).
     """
 
     def __init__(self) -> None:
@@ -158,18 +161,22 @@ class Board:
         self.order: list[str] = []  # the stacking order: the back first
         self.done: dict[str, list[Effect]] = {}  # per author, for undo
         self.undone: dict[str, list[Effect]] = {}  # per author, for redo
+        self.settings = Settings(**NO_SETTINGS)
 
     # -- checking
 
     def check(self, author: str, op: AnyOp, may_clear: bool, *, therapist: bool = False) -> None:
         """Refuse what cannot apply, before it is numbered. Raises BoardError. ``therapist``:
-        the author may lock items and move, restack or erase locked ones."""
+        the author may lock items and move, restack or erase locked ones, set the board's
+        settings, and put stickers down while the library is hidden."""
         match op:
             case Stroke() | StrokeBegin() | Shape() | Text() | Sticker() | Picture() | Dice():
                 if op.id in self.elements:
                     raise BoardError("duplicate", "That element already exists.")
                 if len(self.elements) >= MAX_ELEMENTS:
                     raise BoardError("full", "The board is full. Clear some of it first.")
+                if isinstance(op, Sticker) and self.settings["library_hidden"] and not therapist:
+                    raise BoardError("not_allowed", "The miniatures are put away for now.")
             case StrokePoints() | StrokeEnd():
                 element = self.elements.get(op.id)
                 if element is None or element.kind != "stroke" or element.author != author:
@@ -195,6 +202,9 @@ class Board:
                 self._item(self._target(op.target))
                 if not therapist:
                     raise BoardError("not_allowed", "Only the therapist can lock things.")
+            case Background() | Library():
+                if not therapist:
+                    raise BoardError("not_allowed", "Only the therapist sets up the tray.")
             case Roll():
                 raise BoardError("not_allowed", "The dice are rolled by the server.")
             case Clear():
@@ -277,6 +287,12 @@ class Board:
             case Lock():
                 self.elements[op.target].locked = op.locked
                 changes.append({"locked": op.target, "value": op.locked})
+            case Background():  # a setting: nobody's to undo, and a clear leaves it
+                self.settings["background"] = op.name
+                changes.append({"background": op.name})
+            case Library():
+                self.settings["library_hidden"] = op.hidden
+                changes.append({"library_hidden": op.hidden})
             case Clear():  # what is locked stays: a tray set out, say
                 shown = [i for i in self.order if self.elements[i].visible]
                 kept = [i for i in shown if not self.elements[i].locked]
@@ -390,7 +406,11 @@ class Board:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to draw the board as it is now."""
-        return {"seq": self.seq, "elements": self.element_docs()}
+        return {"seq": self.seq, "elements": self.element_docs(), "settings": self.settings_doc()}
+
+    def settings_doc(self) -> Settings:
+        """The board's settings, as the board sends them (a copy)."""
+        return Settings(**self.settings)
 
     def element_docs(self) -> list[ElementDoc]:
         """Every element, in stacking order, as the board sends them."""
@@ -446,12 +466,14 @@ class Replica:
     def __init__(self, snapshot: dict[str, Any] | None = None) -> None:
         self.seq = 0
         self.elements: dict[str, dict[str, Any]] = {}
+        self.settings: dict[str, Any] = dict(NO_SETTINGS)
         if snapshot is not None:
             self.load(snapshot)
 
     def load(self, snapshot: dict[str, Any]) -> None:
         self.seq = int(snapshot["seq"])
         self.elements = {e["id"]: json.loads(json.dumps(e)) for e in snapshot["elements"]}
+        self.settings = {**NO_SETTINGS, **snapshot.get("settings", {})}
 
     def receive(self, seq: int, changes: Sequence[Mapping[str, Any]]) -> None:
         """Apply the changes of operation ``seq``; old or repeated ones are ignored."""
@@ -480,7 +502,15 @@ class Replica:
                 ids = [i for i in self.elements if i != change["order"]]
                 ids.insert(change["index"], change["order"])
                 self.elements = {i: self.elements[i] for i in ids}
+            elif "background" in change:
+                self.settings["background"] = change["background"]
+            elif "library_hidden" in change:
+                self.settings["library_hidden"] = change["library_hidden"]
         self.seq = seq
 
     def snapshot(self) -> dict[str, Any]:
-        return {"seq": self.seq, "elements": list(self.elements.values())}
+        return {
+            "seq": self.seq,
+            "elements": list(self.elements.values()),
+            "settings": dict(self.settings),
+        }

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Tag
 from typing_extensions import TypedDict  # pydantic reads these only from here on Python 3.11
 
+from media.ops import Ground
+
 Kind = Literal["stroke", "shape", "text", "sticker", "picture", "dice"]
 
 
@@ -103,7 +105,30 @@ class Order(TypedDict):
     index: int
 
 
-CHANGE_KEYS = ("set", "points", "finished", "visible", "offset", "place", "locked", "order")
+class Settings(TypedDict):
+    """The board's settings, which the therapist sets: the tray's ``background`` (null: none,
+    a white board) and whether the library is hidden from the young person."""
+
+    background: Ground | None
+    library_hidden: bool
+
+
+class BackgroundSet(TypedDict):
+    """The tray's background is now ``background`` (null: none)."""
+
+    background: Ground | None
+
+
+class LibrarySet(TypedDict):
+    """The library is now hidden from the young person (``library_hidden`` true), or shown."""
+
+    library_hidden: bool
+
+
+CHANGE_KEYS = (
+    "set", "points", "finished", "visible", "offset", "place", "locked", "order",
+    "background", "library_hidden",
+)  # fmt: skip
 
 
 def _change_kind(change: Any) -> str | None:
@@ -121,6 +146,8 @@ AnyChange = Annotated[
     | Annotated[Offset, Tag("offset")]
     | Annotated[Placed, Tag("place")]
     | Annotated[Locking, Tag("locked")]
-    | Annotated[Order, Tag("order")],
+    | Annotated[Order, Tag("order")]
+    | Annotated[BackgroundSet, Tag("background")]
+    | Annotated[LibrarySet, Tag("library_hidden")],
     Discriminator(_change_kind),
 ]

@@ -231,6 +231,27 @@ class Lock(Op):
     locked: bool
 
 
+# -- the board's settings: the therapist's, not undone
+
+
+Ground = Literal["sand", "water", "grass", "plain"]
+
+
+class Background(Op):
+    """The tray's background (null: none, a white board): the therapist's to choose."""
+
+    op: Literal["background"]
+    name: Ground | None
+
+
+class Library(Op):
+    """Hide the library of miniatures from the young person, or show it again: the
+    therapist's to choose. While it is hidden only the therapist puts stickers down."""
+
+    op: Literal["library"]
+    hidden: bool
+
+
 class Undo(Op):
     op: Literal["undo"]
 
@@ -259,6 +280,8 @@ AnyOp = Annotated[
     | Transform
     | Reorder
     | Lock
+    | Background
+    | Library
     | Undo
     | Redo
     | Clear,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from media.pacing import channel_drained
 from server.exceptions import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,12 @@ class ServerPeer:
             return False
         channel.send(data)
         return True
+
+    async def drained(self, label: str, low: int) -> None:
+        """Once at most ``low`` bytes wait to go on ``label`` (at once if it is not open)."""
+        channel = self.channels.get(label)
+        if channel is not None:
+            await channel_drained(channel, low)
 
     async def close(self) -> None:
         """Close once; whoever else asks meanwhile waits for that same close to finish (so

@@ -40,6 +40,7 @@ from server.appkeys import (
     RECORDS,
     REPORTS,
     RETENTION,
+    SCENES,
     SCHEDULE,
     SESSION_LOG,
     SETTINGS,
@@ -47,6 +48,7 @@ from server.appkeys import (
 )
 from server.audit.sessionlog import SessionLog
 from server.board.box import Box
+from server.board.scenes import Scenes
 from server.board.service import Whiteboards
 from server.care.checklists import load_catalogue
 from server.care.clients import Clients
@@ -220,6 +222,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper, session_log)
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
+    app[SCENES] = Scenes(app[BOX], session_log)
     app[LINKS] = links
     app[CLIENTS] = clients
     app[CONSENTS] = consents

@@ -10,6 +10,7 @@ from server.access.links import Links
 from server.access.ratelimit import RateLimiter
 from server.audit.sessionlog import SessionLog
 from server.board.box import Box
+from server.board.scenes import Scenes
 from server.board.service import Whiteboards
 from server.care.checklists import Catalogue
 from server.care.clients import Clients
@@ -44,6 +45,7 @@ SCHEDULE = web.AppKey("schedule", Schedule)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)
+SCENES = web.AppKey("scenes", Scenes)
 ESCALATIONS = web.AppKey("escalations", Escalations)
 NOTIFIER = web.AppKey("notifier", Notifier)
 SESSION_LOG = web.AppKey("session_log", SessionLog)

@@ -38,6 +38,7 @@ from server.storage.session_models import (
     Place,
     PlanStep,
     Reflection,
+    Scene,
     SharedObject,
 )
 
@@ -195,6 +196,16 @@ async def fill_client(
                 created_at=when,
             ),
             data_enc=PICTURE,
+        ),
+        add(
+            Scene(
+                client_id=client.id,
+                appointment_id=appointment.id,
+                saved_by=staff_id,
+                created_at=when,
+            ),
+            name_enc=f"{name}'s family at the beach",
+            elements_enc=json.dumps([]),
         ),
         add(
             PlanStep(

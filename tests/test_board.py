@@ -612,3 +612,86 @@ def test_an_item_reopened_from_the_box_comes_back_where_it_was_left() -> None:
     assert [keep(e) for e in again.snapshot()["elements"]] == [
         keep(e) for e in board.snapshot()["elements"]
     ]
+
+
+# -- the board's settings: the therapist's alone, kept in the board and replayed
+
+
+@pytest.mark.parametrize(
+    ("raw", "setting"),
+    [
+        ({"op": "background", "name": "sand"}, {"background": "sand"}),
+        ({"op": "background", "name": None}, {"background": None}),
+        ({"op": "library", "hidden": True}, {"library_hidden": True}),
+    ],
+)
+def test_a_setting_is_the_therapists_alone(raw: dict[str, Any], setting: dict[str, Any]) -> None:
+    board, copy = _board(("therapist", BOX))
+    for author in ("young", "parent"):
+        assert _refused(board, author, raw) == "not_allowed"
+    assert _do(board, copy, "therapist", raw) == [setting]
+    assert board.snapshot()["settings"] == {"background": None, "library_hidden": False, **setting}
+    assert copy.snapshot() == json.loads(json.dumps(board.snapshot()))
+    # not undone, and a clear leaves it
+    _do(board, copy, "therapist", {"op": "undo"})
+    _do(board, copy, "therapist", {"op": "clear"})
+    assert board.settings == {"background": None, "library_hidden": False, **setting}
+    assert copy.snapshot() == json.loads(json.dumps(board.snapshot()))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"op": "background", "name": "lava"},
+        {"op": "background", "name": "Sand"},
+        {"op": "background", "name": 3},
+        {"op": "background"},
+        {"op": "background", "name": "sand", "extra": 1},
+        {"op": "library", "hidden": "true"},
+        {"op": "library", "hidden": 1},
+        {"op": "library", "hidden": None},
+        {"op": "library"},
+    ],
+)
+def test_bad_settings_are_refused(raw: dict[str, Any]) -> None:
+    board, _ = _board()
+    assert _refused(board, "therapist", raw) == "bad_op"
+
+
+@pytest.mark.hazard("HZ-15")
+def test_a_hidden_library_takes_stickers_from_the_therapist_alone() -> None:
+    board, copy = _board(("therapist", {"op": "library", "hidden": True}))
+    assert _refused(board, "young", DOG) == "not_allowed"
+    _do(board, copy, "young", BOX)  # a shape is not the library
+    _do(board, copy, "therapist", DOG)
+    _do(board, copy, "therapist", {"op": "library", "hidden": False})
+    _do(board, copy, "young", {**DOG, "id": "cat", "name": "cat"})
+    assert {"dog", "cat", "box"} <= set(board.elements)
+
+
+def test_settings_replay_from_storage_and_old_boards_have_none() -> None:
+    """What the server does on a restart: each stored operation, as JSON, applied again."""
+    board, _ = _board(
+        ("therapist", DOG),
+        ("therapist", {"op": "background", "name": "water"}),
+        ("therapist", {"op": "library", "hidden": True}),
+        ("therapist", {"op": "background", "name": "grass"}),
+    )
+    stored = [
+        ("therapist", parse_op(raw).model_dump_json())
+        for raw in (
+            DOG,
+            {"op": "background", "name": "water"},
+            {"op": "library", "hidden": True},
+            {"op": "background", "name": "grass"},
+        )
+    ]
+    again = Board()
+    for author, text in stored:
+        again.apply(author, parse_op(text))
+    assert again.snapshot() == board.snapshot()
+    assert again.snapshot()["settings"] == {"background": "grass", "library_hidden": True}
+    old = Board()  # a board stored before there were settings
+    old.apply("therapist", parse_op(stored[0][1]))
+    assert old.snapshot()["settings"] == {"background": None, "library_hidden": False}
+    assert Replica({"seq": 1, "elements": []}).snapshot()["settings"] == old.settings

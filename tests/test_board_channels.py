@@ -90,6 +90,10 @@ class Memory:
     async def write(self, row: Any) -> None:
         self.rows.append(row)
 
+    async def execute(self, statement: Any) -> None:
+        """A room's setting stored (``keep_settings``): kept as the statement itself."""
+        self.rows.append(statement)
+
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Memory]:
         yield self
@@ -236,7 +240,7 @@ async def test_a_snapshot_comes_in_parts_under_the_bound() -> None:
     parts = [data for _, data in y.sent]
     assert all(len(p) <= service.SNAPSHOT_PART_BYTES for p in parts) and len(parts) > 2
     messages = y.messages("board")
-    assert messages[-1].model_dump() == {"type": "snapshot", "seq": 60}
+    assert messages[-1].model_dump() == {"type": "snapshot", "seq": 60, "settings": NO_SETTINGS}
     ids = [e["id"] for m in messages[:-1] for e in m.model_dump()["elements"]]
     assert ids == [f"s{n}" for n in range(60)]
 
@@ -278,6 +282,7 @@ def _codes(link: Recording) -> list[str]:
 
 
 DOG = {"op": "sticker", "id": "dog", "name": "dog", "x": 100, "y": 100}
+NO_SETTINGS = {"background": None, "library_hidden": False, "clear_allowed": False}
 
 
 async def test_dice_are_rolled_by_the_server_the_same_for_everyone() -> None:
@@ -530,3 +535,55 @@ def test_any_frames_on_any_channel_are_answered_as_documented(
     frames: list[tuple[Label, str | bytes]],
 ) -> None:
     asyncio.run(_exercise(frames))
+
+
+# -- the board's settings: the therapist's, told to everyone as they change
+
+
+@pytest.mark.hazard("HZ-15")
+async def test_settings_reach_everyone_and_a_hidden_library_takes_no_sticker_from_the_young() -> (
+    None
+):
+    room, t, y = _room()
+    for raw in ({"op": "background", "name": "sand"}, {"op": "library", "hidden": True}):
+        await room.message("y", "board", json.dumps(raw))
+        assert _codes(y)[-1] == "not_allowed"
+    assert t.sent == [] and room.board.seq == 0
+    y.take()
+    await room.message("t", "board", json.dumps({"op": "background", "name": "sand"}))
+    await room.message("t", "board", json.dumps({"op": "library", "hidden": True}))
+    assert _changes(y) == _changes(t) == [{"background": "sand"}, {"library_hidden": True}]
+    t.take(), y.take()
+    # the young person's sticker is refused while the library is hidden; the therapist's not
+    await room.message("y", "board", json.dumps(DOG))
+    assert _codes(y) == ["not_allowed"] and t.sent == [] and "dog" not in room.board.elements
+    await room.message("t", "board", json.dumps(DOG))
+    assert _changes(y)[-1]["set"]["id"] == "dog"
+    await room.message("t", "board", json.dumps({"op": "library", "hidden": False}))
+    await room.message("y", "board", json.dumps({**DOG, "id": "cat", "name": "cat"}))
+    assert _changes(t)[-1]["set"]["id"] == "cat"
+    # a page that opens the board now is told of them with its snapshot
+    y.take()
+    room.send_snapshot(y)
+    snapshot = y.messages("board")[-1].model_dump()
+    assert snapshot["settings"] == {**NO_SETTINGS, "background": "sand"}
+
+
+async def test_who_may_clear_is_told_to_every_member_when_it_changes() -> None:
+    room, t, y = _room()
+    await room.allow_clear(True)
+    told = {**NO_SETTINGS, "clear_allowed": True}
+    for link in (t, y):
+        assert [m.model_dump() for m in link.messages("board")] == [
+            {"type": "settings", "settings": told}
+        ]
+    assert room.board.seq == 0  # not an operation: nothing numbered, nothing to replay
+    await room.message("y", "board", json.dumps({"op": "clear"}))
+    assert room.board.seq == 1 and _codes(y) == []  # taken
+    y.take()
+    room.send_snapshot(y)
+    assert y.messages("board")[-1].model_dump()["settings"] == told
+    await room.allow_clear(False)
+    y.take()
+    await room.message("y", "board", json.dumps({"op": "clear"}))
+    assert _codes(y) == ["not_allowed"]

@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from sqlalchemy.exc import OperationalError
 
+from media.pacing import LOW_WATER, send_paced
+from media.transfer import CHUNK
 from server.appkeys import WHITEBOARDS
 from server.edge import board as boardsocket
 from server.edge.board import SocketLink
@@ -350,3 +352,48 @@ async def test_a_storage_failure_with_pictures_is_answered_and_the_socket_stays_
     finally:
         await t.close()
         await y.close()
+
+
+async def test_a_board_full_of_pictures_opens_on_a_slow_socket_without_closing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """48 pictures of 1 MiB to a socket that may hold 8 MiB and carries 64 KiB a turn of the
+    event loop: paced (``media/pacing.py``), it holds at most the low-water mark and one
+    picture, and stays open (sent at once, 48 MiB would be far past the bound)."""
+    monkeypatch.setattr(boardsocket, "MAX_BACKLOG_BYTES", 8 * 1024 * 1024)
+    carried = asyncio.Event()
+
+    class Slow:
+        closed = False
+        allowance = 0
+
+        async def send_str(self, data: str) -> None:
+            while self.allowance <= 0:
+                carried.clear()
+                await carried.wait()
+            self.allowance -= len(data)
+
+        async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+            return True
+
+    ws = Slow()
+    link = SocketLink(ws, lambda _: None)
+    most = 0
+
+    async def send(number: int) -> bool:
+        nonlocal most
+        picture = bytes([number]) * 1024 * 1024
+        link.send("objects", json.dumps({"type": "object", "object": str(number)}))
+        for at in range(0, len(picture), CHUNK):
+            link.send("objects", picture[at : at + CHUNK])
+        most = max(most, link.backlog.size)
+        return link.send("objects", json.dumps({"type": "object_end", "object": str(number)}))
+
+    pacing = asyncio.ensure_future(send_paced(link, "objects", range(48), send))
+    while not pacing.done():
+        ws.allowance += 64 * 1024
+        carried.set()
+        await asyncio.sleep(0)
+    assert pacing.result() == 48 and not link.closed
+    assert most <= LOW_WATER + 4 * 1024 * 1024 // 3 + 64 * 1024  # a picture in base64
+    await link.close()

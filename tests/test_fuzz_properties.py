@@ -214,7 +214,7 @@ def test_huge_numbers_and_deep_nesting_are_refused_as_bad_json(raw: str) -> None
 
 # -- board operations
 
-OP_REFUSALS = {"bad_json", "bad_op", "unknown_op"}
+OP_REFUSALS = {"bad_json", "bad_op", "unknown_op", "unknown_sticker"}
 APPLY_REFUSALS = {
     "duplicate",
     "full",

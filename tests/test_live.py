@@ -181,7 +181,7 @@ async def _observer(people: People, aiohttp_client) -> ProtocolPeer:  # type: ig
     return peer
 
 
-@pytest.mark.hazard("HZ-17")
+@pytest.mark.hazard("HZ-18")
 async def test_a_live_frame_is_refused_from_anyone_not_in_the_room_and_never_reaches_an_observer(
     people: People, aiohttp_client
 ) -> None:  # type: ignore[no-untyped-def]
@@ -211,7 +211,7 @@ def frames_unbounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(websocket, "FRAMES_PER_SECOND", 1_000_000)
 
 
-@pytest.mark.hazard("HZ-17")
+@pytest.mark.hazard("HZ-18")
 async def test_a_flood_is_coalesced_to_twenty_frames_a_second_the_newest_kept(
     frames_unbounded: None, people: People
 ) -> None:
@@ -281,7 +281,7 @@ MALFORMED: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.hazard("HZ-17")
+@pytest.mark.hazard("HZ-18")
 async def test_a_malformed_live_frame_is_refused_naming_its_field(people: People) -> None:
     t, y = people.therapist, people.young
     frame = {"v": 1, "type": "live", "id": "bad", "to": [people.id(t)], "messages": [move(5)]}

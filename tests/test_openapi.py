@@ -230,6 +230,20 @@ async def test_real_responses_match_the_documented_shapes(
         "/api/sessions/{id}/open",
         200,
     )
+    scenes = f"/api/sessions/{sid}/scenes"
+    scene = await check(
+        await client.post(scenes, json={"name": "The house"}, headers=h),
+        "POST",
+        "/api/sessions/{id}/scenes",
+        201,
+    )
+    await check(await client.get(scenes), "GET", "/api/sessions/{id}/scenes", 200)
+    await check(
+        await client.post(f"{scenes}/{scene['id']}/reopen", headers=h),
+        "POST",
+        "/api/sessions/{id}/scenes/{scene}/reopen",
+        200,
+    )
     await check(
         await client.post(
             f"/api/sessions/{sid}/after",

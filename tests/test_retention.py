@@ -145,7 +145,7 @@ async def test_a_dry_run_deletes_nothing_and_counts_what_a_purge_deletes(
     assert not any((await remaining(app, old)).values())
 
 
-async def test_boards_and_pictures_go_after_discharge_only_when_set(
+async def test_boards_pictures_and_scenes_go_after_discharge_only_when_set(
     app: web.Application, client: TestClient
 ) -> None:
     staff_id, _ = await _people(app)
@@ -155,9 +155,9 @@ async def test_boards_and_pictures_go_after_discharge_only_when_set(
     assert (await remaining(app, ids))["board_ops"]  # by default the box stays with the record
     short = Retention(app[DATABASE], app[KEYRING], Policy(box_days=30))
     counts = await short.purge(now=NOW)
-    assert counts == {"board_ops": 1, "shared_objects": 1}
+    assert counts == {"board_ops": 1, "scenes": 1, "shared_objects": 1}
     left = await remaining(app, ids)
-    assert not left["board_ops"] and not left["shared_objects"]
+    assert not left["board_ops"] and not left["shared_objects"] and not left["scenes"]
     assert left["clients"] and left["reflections"] and left["log_entries"]
 
 

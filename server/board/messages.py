@@ -2,7 +2,8 @@
 ``parse_*`` / ``dump_reply`` functions. No I/O.
 
 - ``board``: in, one operation a frame (``media/ops.py``: ``AnyOp``, ``parse_op``); out,
-  the snapshot (``snapshot_part``, ``snapshot``), every ``change``, and ``error``.
+  the snapshot (``snapshot_part``, ``snapshot`` with the settings), every ``change``,
+  ``settings`` when who may clear changes, and ``error``.
 - ``objects``: in, ``begin`` and ``end`` around a picture's bytes (binary frames); out,
   ``ready``, ``shared``, every picture as ``object``, bytes, ``object_end``, and ``error``.
 - ``control``: in, ``ping``; out, ``pong`` and ``error``.
@@ -18,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from media.changes import AnyChange, ElementDoc
+from media.changes import AnyChange, ElementDoc, Settings
 from media.ops import AnyOp, parse_op
 from server.exceptions import BoardError, ProtocolError, TransferError
 
@@ -114,11 +115,32 @@ class SnapshotPart(ChannelMessage):
     elements: list[ElementDoc]
 
 
+class RoomSettings(Settings):
+    """The board's settings (``media/changes.py``) and whether the therapist lets the others
+    clear the board (the room's, not an operation's: ``allow_clear`` on the socket)."""
+
+    clear_allowed: bool
+
+
+def _no_settings() -> RoomSettings:
+    return RoomSettings(background=None, library_hidden=False, clear_allowed=False)
+
+
 class Snapshot(ChannelMessage):
-    """The snapshot is whole: the board is the parts' elements, at ``seq``."""
+    """The snapshot is whole: the board is the parts' elements, at ``seq``, with these
+    settings."""
 
     type: Literal["snapshot"] = "snapshot"
     seq: Annotated[int, Field(ge=0)]
+    settings: RoomSettings = Field(default_factory=_no_settings)
+
+
+class SettingsChanged(ChannelMessage):
+    """The settings, all of them, when one changed outside the board's operations: whether the
+    others may clear the board. A setting an operation changes comes in its ``change``."""
+
+    type: Literal["settings"] = "settings"
+    settings: RoomSettings
 
 
 class Change(ChannelMessage):
@@ -131,7 +153,7 @@ class Change(ChannelMessage):
 
 
 BoardOutgoing = Annotated[
-    SnapshotPart | Snapshot | Change | ChannelError, Field(discriminator="type")
+    SnapshotPart | Snapshot | Change | SettingsChanged | ChannelError, Field(discriminator="type")
 ]
 
 

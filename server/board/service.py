@@ -22,6 +22,7 @@ from media.board import DIE_GAP, DIE_SIZE, MAX_ELEMENTS, Board
 from media.changes import AnyChange, ElementDoc
 from media.images import MAX_BYTES, sanitize
 from media.ops import AnyOp, Dice, Picture, Roll, parse_op
+from media.pacing import send_paced
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, Transfers
 from server.access.ratelimit import RateLimiter
@@ -36,6 +37,8 @@ from server.board.messages import (
     ObjectStart,
     Pong,
     Ready,
+    RoomSettings,
+    SettingsChanged,
     Shared,
     Snapshot,
     SnapshotPart,
@@ -83,6 +86,8 @@ class Link(Protocol):
 
     def send(self, label: str, data: str | bytes) -> bool: ...
     async def close(self) -> None: ...
+    async def drained(self, label: str, low: int) -> None:
+        """Once at most ``low`` bytes wait to go on ``label``, or the link is closed."""
 
 
 def answer(peer: Link, label: Label, message: ChannelMessage) -> None:
@@ -164,8 +169,17 @@ class RoomBoard:
         return self._clear_allowed
 
     async def allow_clear(self, allowed: bool) -> None:
+        """Let the others clear the board, or not: kept, then told to every member, so that
+        their pages show or hide clearing at once."""
         self._clear_allowed = allowed
         await keep_settings(self.db, self.appointment_id, board_clear_allowed=allowed)
+        data = dump_reply(SettingsChanged(settings=self.settings()))
+        for member in list(self.members.values()):
+            member.peer.send("board", data)
+
+    def settings(self) -> RoomSettings:
+        """The board's settings and whether the others may clear it, as pages are told."""
+        return RoomSettings(**self.board.settings_doc(), clear_allowed=self._clear_allowed)
 
     def join(self, participant_id: str, member: Member) -> None:
         self.members[participant_id] = member
@@ -182,11 +196,19 @@ class RoomBoard:
         if label == "board":
             self.send_snapshot(member.peer)
         elif label == "objects":
-            # the pictures on the board (some may come from an earlier session's box)
+            # the pictures on the board (some may come from an earlier session's box), whole,
+            # one after another as the link carries them: a board of 48 MB of pictures
+            # never waits on a link all at once (``media/pacing.py``)
             elements = self.board.elements.values()
+            pictures = [e.data["object"] for e in elements if e.kind == "picture"]
+
+            async def send(object_id: str) -> bool:
+                if self.members.get(participant_id) is not member:
+                    return False  # gone, or on another link now, which has its own opening
+                return await self._send_object(member.peer, object_id)
+
             try:
-                for object_id in [e.data["object"] for e in elements if e.kind == "picture"]:
-                    await self._send_object(member.peer, object_id)
+                await send_paced(member.peer, "objects", pictures, send)
             except STORAGE_FAILURES:
                 log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
                 answer(member.peer, "objects", PICTURES_NOT_SAVED)
@@ -205,7 +227,7 @@ class RoomBoard:
             size += encoded
         if part:
             answer(peer, "board", SnapshotPart(elements=part))
-        answer(peer, "board", Snapshot(seq=self.board.seq))
+        answer(peer, "board", Snapshot(seq=self.board.seq, settings=self.settings()))
 
     async def message(self, participant_id: str, label: str, data: str | bytes) -> None:
         """One frame from a member, on ``board``, ``objects`` or ``control``: whatever is
@@ -373,17 +395,19 @@ class RoomBoard:
 
     async def _send_object(
         self, peer: Link, object_id: str, mime: str | None = None, data: bytes | None = None
-    ) -> None:
+    ) -> bool:
+        """One picture to one member, whole: nothing else is sent to them from its start to
+        its end. Returns whether the link took it (a missing picture is passed over)."""
         if mime is None or data is None:
             async with self.db.session() as session:
                 row = await session.get(SharedObject, object_id)
             if row is None or row.client_id != self.client_id:
-                return
+                return True
             mime, data = row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
         answer(peer, "objects", ObjectStart(object=object_id, mime=mime, size=len(data)))
         for start in range(0, len(data), CHUNK):
             peer.send("objects", data[start : start + CHUNK])
-        answer(peer, "objects", ObjectEnd(object=object_id))
+        return peer.send("objects", dump_reply(ObjectEnd(object=object_id)))
 
     # -- control
 

@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 
+from media.pacing import Backlog
 from media.server_peer import ServerPeer
 from server.access.ratelimit import RateLimiter
 from server.appkeys import WHITEBOARDS
@@ -101,7 +102,7 @@ class SocketLink:
         self.closed = False
         self._on_gone = on_gone
         self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued = 0  # characters waiting
+        self.backlog = Backlog()  # characters waiting
         self._closing: asyncio.Future[None] | None = None  # the socket, closed as too slow
         self._writer = asyncio.create_task(self._write())
 
@@ -116,14 +117,18 @@ class SocketLink:
             frame = dump_message(ObjectsReply(message=json.loads(data)))
         else:
             return False  # the board and its pictures are carried here; no control channel
-        if self._queued + len(frame) > MAX_BACKLOG_BYTES:
+        if self.backlog.size + len(frame) > MAX_BACKLOG_BYTES:
             log.info("board link too slow: closed", extra={"event": "board_too_slow"})
             self._shut()
             self._closing = asyncio.ensure_future(self._close_socket())
             return False
-        self._queued += len(frame)
+        self.backlog.add(len(frame))
         self._queue.put_nowait(frame)
         return True
+
+    async def drained(self, label: str, low: int) -> None:
+        """Once at most ``low`` characters wait, on any channel: they share the socket."""
+        await self.backlog.drained(low)
 
     async def _close_socket(self) -> None:
         """Close the socket as too slow, and give up after 2 s: a peer that is gone rather
@@ -142,7 +147,7 @@ class SocketLink:
     async def _write(self) -> None:
         while True:
             frame = await self._queue.get()
-            self._queued -= len(frame)
+            self.backlog.take(len(frame))
             try:
                 await self.ws.send_str(frame)
             except (ConnectionError, RuntimeError):
@@ -153,6 +158,7 @@ class SocketLink:
         if self.closed:
             return
         self.closed = True
+        self.backlog.close()  # whoever waits for it to drain stops waiting
         if asyncio.current_task() is not self._writer:
             self._writer.cancel()
         self._on_gone(self)
@@ -179,7 +185,9 @@ async def board_open(conn: Connection, message: BoardOpen) -> None:
     conn.board_link = link
     board.join(pid, Member(conn.board_author(me), me.role is Role.THERAPIST, link))
     await board.opened(pid, "board")  # the snapshot, before any change
-    await board.opened(pid, "objects")  # the pictures on the board
+    # the pictures on the board, paced as the socket carries them: beside this socket's
+    # loop, which goes on reading the person's frames meanwhile
+    conn.spawn(board.opened(pid, "objects"))
 
 
 def _my_board(conn: Connection) -> tuple[RoomBoard, str]:

@@ -1,8 +1,9 @@
 """Subject access: everything held about one client as one JSON document, sealed fields
 opened. Every table's rows about the client, each under its table's name, with the column
 names of ``models.py`` (a sealed ``x_enc`` column appears opened as ``x``); pictures are
-base64; each session's board as it was left is added under ``boards``. Every export is
-recorded in the client's own log (``client:<id>``)."""
+base64; each session's board as it was left is added under ``boards``; each scene of the
+box (``scenes``) with its name and its elements. Every export is recorded in the client's own
+log (``client:<id>``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from server.storage.models import Client, User
 
 FORMAT = "playroom-subject-access-v1"
 _BINARY = {("shared_objects", "data_enc")}
+_TEXT = {("scenes", "name_enc")}  # a name, never read as JSON (a scene called "12" stays text)
 _HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
 
 
@@ -94,6 +96,8 @@ class Exports:
             text = unseal(self.ring, row, column) or ""
         except DecryptionError:
             return {"unreadable": True}
+        if (row.__tablename__, column) in _TEXT:
+            return text
         try:
             opened = json.loads(text)
         except ValueError:
@@ -129,6 +133,7 @@ _STAFF_COLUMNS = {
     "recorded_by",
     "by",
     "user_id",
+    "saved_by",
 }
 
 

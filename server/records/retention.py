@@ -2,11 +2,11 @@
 ``playroom purge`` (both call ``Retention.purge``). See ``docs/privacy.md`` for the periods
 and why.
 
-- A client's record (everything about them: sessions, boards, pictures, answers, consents,
-  links, escalations, outcomes and the session logs) is deleted whole once the young person
-  is past the record's keep-until date: their 25th birthday (26th if they were 17 when
-  treatment ended), and never sooner than 20 years after the end of treatment (the NHS rule
-  for mental health and psychology records). Treatment ends
+- A client's record (everything about them: sessions, boards, pictures, scenes, answers,
+  consents, links, escalations, outcomes and the session logs) is deleted whole once the
+  young person is past the record's keep-until date: their 25th birthday (26th if they were
+  17 when treatment ended), and never sooner than 20 years after the end of treatment (the
+  NHS rule for mental health and psychology records). Treatment ends
   at the discharge, or, for a client never discharged, at their last activity. A record on
   hold (``retention_hold``) is never deleted.
 - Pre-join answers (``join_checks``: where a young person was) go a week after their
@@ -14,7 +14,7 @@ and why.
 - Links go a while after they expired or were withdrawn, unless a consent or a pre-join
   answer still names them (a consent keeps the link it was given through).
 - A record on hold keeps all of it (pre-join answers and links too).
-- Boards and pictures stay with the record, unless ``retention_box_days`` is set.
+- Boards, pictures and scenes stay with the record, unless ``retention_box_days`` is set.
 - A disabled staff account loses its credentials and e-mail after ``retention_staff_days``;
   the row itself goes once no record names it (who did what stays attributable).
 
@@ -63,6 +63,7 @@ from server.storage.session_models import (
     Place,
     PlanStep,
     Reflection,
+    Scene,
     SharedObject,
 )
 
@@ -82,6 +83,7 @@ _STAFF_REFERENCES: list[Any] = [
     Escalation.therapist_id,
     EscalationEvent.by,
     Reflection.therapist_id,
+    Scene.saved_by,
 ]
 
 
@@ -207,6 +209,7 @@ class Retention:
             Appointment.client_id.in_(discharged), Appointment.ends_at < now
         )
         await _delete(session, BoardOp, BoardOp.appointment_id.in_(ended), counts)
+        await _delete(session, Scene, Scene.appointment_id.in_(ended), counts)
         await _delete(session, SharedObject, SharedObject.appointment_id.in_(ended), counts)
 
     async def _join_checks(
@@ -281,6 +284,7 @@ CLIENT_MODELS: list[Any] = [
     JoinCheck,
     BoardOp,
     SharedObject,
+    Scene,
     PlanStep,
     Place,
     Escalation,

@@ -190,3 +190,22 @@ class Reflection(Base):
     therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     text_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Scene(Base):
+    """A board the therapist saved by name in the child's box: its elements as the server's
+    board had them, and its name, both sealed. See ``server/board/scenes.py``."""
+
+    __tablename__ = "scenes"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    appointment_id: Mapped[str] = mapped_column(  # the session it was saved in
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    saved_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    elements_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

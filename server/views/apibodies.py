@@ -124,6 +124,28 @@ class SignOff(_Out):
     at: datetime
 
 
+class Scene(_Out):
+    """``views/box.py``, ``scene_json``: a scene of the child's box (built from this model)."""
+
+    id: str
+    name: str
+    session_id: str  # the session it was saved in
+    saved_at: datetime
+    thumbnail: str  # the address of a small PNG of it
+    png: str  # the address of its PNG for the record (each download is logged)
+
+
+class SceneList(_Out):
+    scenes: list[Scene]
+
+
+class ScenePlaced(_Out):
+    """A scene put on a session's board: how many things were placed."""
+
+    session_id: str
+    placed: int
+
+
 class Problem(BaseModel):
     """``security.error_response``: the HTTP status, the error's code and a message safe to
     show."""

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server.access.auth import CSRF_HEADER
+from server.board.scenes import NewScene
 from server.care.clients import AnswersIn, Levels, NewClient
 from server.care.outcomes import AfterSession
 from server.care.schedule import NewAppointment
@@ -47,6 +48,9 @@ from server.views.apibodies import (
     LogReport,
     Me,
     Saved,
+    Scene,
+    SceneList,
+    ScenePlaced,
     ScheduledSession,
     Session,
     SessionEnded,
@@ -118,6 +122,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/sessions/{id}/after"): Operation(
         "Record the reflection, goals and risk level after a session", 201, Saved, AfterSession
     ),
+    ("POST", "/api/sessions/{id}/scenes"): Operation(
+        "Save the session's board as it is now, as a named scene in the child's box",
+        201,
+        Scene,
+        NewScene,
+    ),
+    ("GET", "/api/sessions/{id}/scenes"): Operation(
+        "The scenes of the session's client, newest first", 200, SceneList
+    ),
+    ("POST", "/api/sessions/{id}/scenes/{scene}/reopen"): Operation(
+        "Put a scene of the client's box on this session's board",
+        200,
+        ScenePlaced,
+        None,
+        (400,),
+    ),
     ("GET", "/api/records/{session}/verify"): Operation(
         "Check every hash and signature of the session's log", 200, LogReport, None, (404,)
     ),
@@ -128,13 +148,16 @@ _PARAMETERS = {
     "client": "The client's id.",
     "session": "The session's id.",
     "kind": "Which of the client's checklists.",
+    "scene": "The scene's id.",
 }
+# ids checked by their service rather than by ``pathids``: a scene's, as the box checks its own
+_SERVICE_IDS = frozenset({"scene"})
 _ERRORS = {
     400: "The body is not valid JSON, a field is wrong (named in the message), or the"
-    " request does not fit the state of things (a session that has ended).",
+    " request does not fit the state of things (a session that has ended, a board too full).",
     401: "Not signed in.",
     403: "Not this person's to see or change, the wrong role, or no CSRF token.",
-    404: "There is no such client, session or checklist.",
+    404: "There is no such client, session, checklist or scene.",
     409: "The gate is not open: every reason is in `gate`.",
     413: "The body is larger than the server accepts.",
     503: "The database cannot be written to right now; nothing was changed.",
@@ -272,7 +295,7 @@ def _security(csrf: bool) -> dict[str, list[str]]:
 
 def _parameter(name: str, path: str) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
-    if name in ID_PARAMETERS:
+    if name in ID_PARAMETERS | _SERVICE_IDS:
         schema["pattern"] = ID_PATTERN  # anything else is a 404 (``pathids``)
     if name == "kind":
         schema["enum"] = sorted(PER_CLIENT)

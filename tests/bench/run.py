@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("page_speed", "bench_pages"),
     ("reconnect_time_aiortc", "bench_reconnect_aiortc"),
     ("several_nodes", "bench_nodes"),
+    ("shared_pictures", "bench_pictures"),
 ]
 
 

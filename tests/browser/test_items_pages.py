@@ -2,7 +2,8 @@
 sticker dragged on one page sits where it was dropped on the other and after a reload; a
 two-finger pinch (touch events through the DevTools protocol) resizes one; one moved with
 the keyboard; a locked one does not move for the young person; both pages show the same
-dice; a stroke goes to the server once, at pen-up, and the rubber takes it away.
+dice; a stroke goes to the server once, at pen-up, and the rubber takes it away; the
+therapist hides the library from the young person and lays a sand tray for both.
 
 The pages are driven through the canvas (mouse, touch, keys) and the board view's own API
 (``window.playroom.board``), which the toolbar calls: the toolbar itself is not what these
@@ -362,3 +363,45 @@ def test_a_long_stroke_goes_in_segments_and_one_past_5000_points_goes_on_as_anot
     assert sum(op["n"] for op in first) == 5000 and first[-1]["op"] == "stroke_end"
     assert sum(op["n"] for op in second) == 1002  # from the last point of the first on
     assert second[0]["op"] in ("stroke", "stroke_begin")
+
+
+PIXEL = (
+    "([x, y]) => [...document.getElementById('board').getContext('2d')"
+    ".getImageData(x, y, 1, 1).data]"
+)
+
+
+@pytest.mark.hazard("HZ-15")
+def test_the_therapist_hides_the_library_and_lays_a_sand_tray_for_both_pages(room: Room) -> None:
+    t, y = room.therapist, room.young
+    minis = "() => document.querySelector('[data-library]').hidden"
+    tray = "() => document.querySelector('[aria-controls=panel-tray]').hidden"
+    assert not y.evaluate(minis) and not t.evaluate(minis)
+    assert y.evaluate(tray) and not t.evaluate(tray)  # the tray is the therapist's to lay
+    t.evaluate(f"() => {BOARD}.setLibraryHidden(true)")
+    y.wait_for_function(minis)  # gone from the young person's toolbar, without a reload
+    assert y.evaluate(f"() => {BOARD}.libraryHidden") is True
+    assert not t.evaluate(minis) and t.evaluate(f"() => {BOARD}.libraryHidden") is False
+    # a sticker asked for anyway is refused by the server
+    y.evaluate(
+        f"() => {{ window.refused = []; {BOARD}.onError = (m) => window.refused.push(m.code); }}"
+    )
+    _put(y, 'place("cat")')
+    y.wait_for_function("() => window.refused.includes('not_allowed')")
+    # the therapist chooses the sand tray from the toolbar: both canvases show it
+    corner = [1598, 2]  # clear of every item: a free spot keeps 20 units from the edge
+    assert y.evaluate(PIXEL, corner)[:3] == [255, 255, 255]
+    t.locator("[aria-controls=panel-tray]").click()
+    t.locator("[data-background=sand]").click()
+    sand = (0xE6, 0xCF, 0x9C)
+    for page in (t, y):
+        page.wait_for_function(f"() => {BOARD}.background === 'sand'")
+        page.wait_for_function(
+            "([xy, sand]) => { const p = (" + PIXEL + ")(xy);"
+            " return sand.every((c, i) => Math.abs(p[i] - c) < 40); }",
+            arg=[corner, list(sand)],
+        )
+    screenshot(y, "items-sand-tray")
+    # as they were, for whatever runs next
+    t.evaluate(f"() => {{ {BOARD}.setBackground(null); {BOARD}.setLibraryHidden(false); }}")
+    y.wait_for_function(f"() => !({minis})() && {BOARD}.background === null")

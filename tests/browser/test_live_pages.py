@@ -137,7 +137,7 @@ def test_a_drag_is_seen_moving_on_the_other_page_over_the_peer_channel(room: Roo
     assert after["y"]["sent"]["server"] == before["y"]["sent"]["server"]  # nothing by the server
 
 
-@pytest.mark.hazard("HZ-17")
+@pytest.mark.hazard("HZ-18")
 def test_a_forged_live_move_of_a_locked_item_moves_nothing(room: Room) -> None:
     """The young person's page sends what its board would never send: moves of an item the
     therapist locked, of an item that does not exist and off the board, over the peer channel

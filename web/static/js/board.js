@@ -5,6 +5,7 @@
 // things only: a stroke at pen-up, an item's place when it is dropped. In between, `onLive`
 // hears the hand.
 
+import { drawGround } from "./ground.js";
 import { Hand, newId } from "./hand.js";
 import {
   checkLive,
@@ -50,6 +51,11 @@ const samePlace = (a, b) =>
  *   `showLive(message)` draws another person's, checked first (false: dropped)
  * - `onError = (error) => {}`; `imageUrl = (name) => url`, a sticker's picture; `labelOf =
  *   (item) => name`, what a screen reader calls it
+ * - the board's settings, as the server last said (undefined until it has): `background`,
+ *   `libraryHidden` (the library is hidden from this person: never the therapist),
+ *   `canClear`; `onSettings = () => {}` is called whenever one arrives
+ * - the therapist only: `setBackground(name)` ("sand" | "water" | "grass" | "plain" | null)
+ *   and `setLibraryHidden(hidden)`
  */
 export class BoardView {
   /**
@@ -78,6 +84,21 @@ export class BoardView {
     /** @type {((message: any) => void) | null} */
     this.onLive = null;
     this.onError = null;
+    /** @type {(() => void) | null} */
+    this.onSettings = null;
+    /** @type {{background: string | null, library_hidden: boolean, clear_allowed: boolean} | null} */
+    this.settings = null; // as the server last said: null until the snapshot
+    /** @type {string | null | undefined} the tray's ground: "sand", "water", "grass", "plain" */
+    this.background = undefined;
+    /** @type {boolean | undefined} the library is hidden from this person */
+    this.libraryHidden = undefined;
+    /** @type {boolean | undefined} this person may clear the board */
+    this.canClear = undefined;
+    if (!this.canLock) {
+      // the therapist sets up the tray: the young person's toolbar shows no control for it
+      this.setBackground = null;
+      this.setLibraryHidden = null;
+    }
     this.imageUrl = miniatureUrl; // the sand tray's library, old drawings included
     this.labelOf = itemName; // what an item is called, for a screen reader
     this.snapshots = []; // when each snapshot arrived (ms since the epoch): for measuring
@@ -112,6 +133,7 @@ export class BoardView {
     }
     if (message.type === "snapshot") {
       this.seq = message.seq;
+      this.takeSettings(message.settings);
       this.elements = new Map((this.parts || []).map((e) => [e.id, e]));
       this.parts = [];
       this.live.clear();
@@ -121,6 +143,8 @@ export class BoardView {
       if (message.seq <= this.seq) return;
       for (const change of message.changes) this.apply(change);
       this.seq = message.seq;
+    } else if (message.type === "settings") {
+      this.takeSettings(message.settings);
     } else if (message.type === "error") {
       this.held = new Map([...this.held].filter(([, h]) => !h.sent)); // refused: back in place
       this.unconfirmed.clear();
@@ -158,7 +182,34 @@ export class BoardView {
       const ids = [...this.elements.keys()].filter((id) => id !== change.order);
       ids.splice(change.index, 0, change.order);
       this.elements = new Map(ids.map((id) => [id, this.elements.get(id)]));
-    }
+    } else if ("background" in change) this.takeSettings({ background: change.background });
+    else if ("library_hidden" in change)
+      this.takeSettings({ library_hidden: change.library_hidden });
+  }
+
+  // -- the board's settings
+
+  /** Some or all of the settings, from the server: what this person sees and may do
+   * follows, and the toolbar is told. */
+  takeSettings(settings) {
+    if (!settings) return;
+    const none = { background: null, library_hidden: false, clear_allowed: false };
+    const s = { ...none, ...this.settings, ...settings };
+    this.settings = s;
+    this.background = s.background;
+    this.libraryHidden = !this.canLock && s.library_hidden; // the therapist always has it
+    this.canClear = this.canLock || s.clear_allowed;
+    this.onSettings?.();
+  }
+
+  /** Choose the tray's ground for everyone (the therapist). */
+  setBackground(name) {
+    this.send({ op: "background", name: name ?? null });
+  }
+
+  /** Hide the library from the young person (true), or show it again (the therapist). */
+  setLibraryHidden(hidden) {
+    this.send({ op: "library", hidden: Boolean(hidden) });
   }
 
   locked(id, value) {
@@ -209,8 +260,7 @@ export class BoardView {
     this.frame = 0;
     this.expire();
     const ctx = this.context;
-    ctx.fillStyle = "#ffffff";
-    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    drawGround(ctx, this.background, this.canvas.width, this.canvas.height);
     const image = (e) => this.imageOf(e);
     for (const e of this.elements.values())
       if (e.visible) drawElement(ctx, e, this.placeOf(e), image);

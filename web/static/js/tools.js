@@ -43,6 +43,12 @@ export function tools(root, view, link) {
     }
     if (clear) clear.hidden = !(view.canClear ?? bar.dataset.mayClear === "true");
     if (library) library.hidden = !therapist && view.libraryHidden === true;
+    if (view.background !== undefined)
+      for (const b of root.querySelectorAll("[data-background]"))
+        b.setAttribute(
+          "aria-pressed",
+          String(b.dataset.background === (view.background ?? "plain")),
+        );
     if (panels.current?.hidden) panels.close();
     showSelection(chosen);
     rove(bar);
