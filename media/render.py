@@ -4,6 +4,7 @@ the old drawings, through resvg)."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -15,6 +16,16 @@ from media import miniatures
 from media.board import HEIGHT, WIDTH
 
 STICKER_SIDE = 160  # a sticker's side at scale 1, as pages draw it
+DIE_SIDE, DIE_GAP = 100, 20  # a die's side and the gap between two, at scale 1
+# where a die's pips are, in thirds of its half-side from its centre (as items.js draws them)
+PIPS = {
+    1: ((0, 0),),
+    2: ((-1, -1), (1, 1)),
+    3: ((-1, -1), (0, 0), (1, 1)),
+    4: ((-1, -1), (1, -1), (-1, 1), (1, 1)),
+    5: ((-1, -1), (1, -1), (0, 0), (-1, 1), (1, 1)),
+    6: ((-1, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (1, 1)),
+}
 
 
 @lru_cache(maxsize=64)
@@ -28,82 +39,115 @@ def _sticker(name: str, size: int) -> Image.Image | None:
     return Image.open(io.BytesIO(bytes(png))).convert("RGBA")
 
 
-def _draw_sticker(canvas: Image.Image, element: dict[str, Any]) -> None:
-    """At its place (centre, scale, turn clockwise) when it has one, else where it was made
-    (its top-left corner) moved by its offset."""
-    data, place = element["data"], element.get("place")
-    scale = (place or {}).get("scale") or data["scale"]
-    image = _sticker(data["name"], max(1, round(STICKER_SIDE * scale)))
-    if image is None:
-        return
-    if place is None:
-        corner = (data["x"] + element["dx"], data["y"] + element["dy"])
-    else:
-        if place["rotation"]:
-            image = image.rotate(-place["rotation"], Image.Resampling.BICUBIC, expand=True)
-        corner = (place["x"] - image.width / 2, place["y"] - image.height / 2)
-    # pasted through its own alpha: the canvas is opaque, and a corner may be off the board
-    canvas.paste(image, (round(corner[0]), round(corner[1])), image)
-
-
 def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 def render_png(elements: list[dict[str, Any]], picture: Callable[[str], bytes | None]) -> bytes:
-    """The visible elements, in order, on a white board of the board's own size."""
+    """The visible elements, in order, on a white board of the board's own size: each stroke
+    where it was drawn, each item at its place (centre, size, turn) as the pages draw it."""
     canvas = Image.new("RGBA", (WIDTH, HEIGHT), (255, 255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     for element in elements:
         if not element["visible"]:
             continue
-        dx, dy, data = element["dx"], element["dy"], element["data"]
-        kind = element["kind"]
-        if kind == "stroke":
-            points = [(x + dx, y + dy) for x, y, _ in element["points"]]
-            width = max(1, round(data["width"]))
-            if len(points) > 1:
-                draw.line(points, fill=_rgb(data["colour"]), width=width, joint="curve")
-            for x, y in (points[0], points[-1]):
-                r = width / 2
-                draw.ellipse((x - r, y - r, x + r, y + r), fill=_rgb(data["colour"]))
-        elif kind == "shape":
-            box = (
-                sorted((data["x1"] + dx, data["x2"] + dx)),
-                sorted((data["y1"] + dy, data["y2"] + dy)),
-            )
-            rect = (box[0][0], box[1][0], box[0][1], box[1][1])
-            fill = _rgb(data["fill"]) if data.get("fill") else None
-            width = max(1, round(data["width"]))
-            if data["kind"] == "rect":
-                draw.rectangle(rect, outline=_rgb(data["colour"]), fill=fill, width=width)
-            elif data["kind"] == "ellipse":
-                draw.ellipse(rect, outline=_rgb(data["colour"]), fill=fill, width=width)
-            else:
-                draw.line(
-                    (data["x1"] + dx, data["y1"] + dy, data["x2"] + dx, data["y2"] + dy),
-                    fill=_rgb(data["colour"]),
-                    width=width,
-                )
-        elif kind == "text":
-            font = ImageFont.load_default(size=data["size"])
-            draw.text(
-                (data["x"] + dx, data["y"] + dy - data["size"]),
-                data["text"],
-                fill=_rgb(data["colour"]),
-                font=font,
-            )
-        elif kind == "sticker":
-            _draw_sticker(canvas, element)
-        elif kind == "picture":
-            raw = picture(data["object"])
-            if raw:
-                image = (
-                    Image.open(io.BytesIO(raw))
-                    .convert("RGBA")
-                    .resize((round(data["w"]), round(data["h"])))
-                )
-                canvas.alpha_composite(image, (round(data["x"] + dx), round(data["y"] + dy)))
+        if element["kind"] == "stroke":
+            _stroke(draw, element)
+            continue
+        layer = _item(element, picture)
+        if layer is None:
+            continue
+        place = element["place"]
+        if place["rotation"]:  # the pages turn clockwise; Pillow turns the other way
+            layer = layer.rotate(-place["rotation"], Image.Resampling.BICUBIC, expand=True)
+        corner = (round(place["x"] - layer.width / 2), round(place["y"] - layer.height / 2))
+        # pasted through its own alpha: the canvas is opaque, and a corner may be off the board
+        canvas.paste(layer, corner, layer)
     out = io.BytesIO()
     canvas.convert("RGB").save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def _stroke(draw: ImageDraw.ImageDraw, element: dict[str, Any]) -> None:
+    dx, dy, data = element["dx"], element["dy"], element["data"]
+    points = [(x + dx, y + dy) for x, y, _ in element["points"]]
+    width = max(1, round(data["width"]))
+    if len(points) > 1:
+        draw.line(points, fill=_rgb(data["colour"]), width=width, joint="curve")
+    for x, y in (points[0], points[-1]):
+        r = width / 2
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=_rgb(data["colour"]))
+
+
+def _item(element: dict[str, Any], picture: Callable[[str], bytes | None]) -> Image.Image | None:
+    """An item drawn upright at its size, centred in its own layer; None if it cannot be."""
+    kind, data, place = element["kind"], element["data"], element["place"]
+    scale = place.get("scale") or 1
+    if kind == "sticker":
+        return _sticker(data["name"], max(1, round(STICKER_SIDE * scale)))
+    if kind == "picture":
+        raw = picture(data["object"])
+        if not raw:
+            return None
+        size = (max(1, round(place["w"])), max(1, round(place["h"])))
+        return Image.open(io.BytesIO(raw)).convert("RGBA").resize(size)
+    if kind == "text":
+        font = ImageFont.load_default(size=data["size"] * scale)
+        width = max(1, round(font.getlength(data["text"])))
+        layer = Image.new("RGBA", (width, max(1, round(data["size"] * scale * 1.2))))
+        ImageDraw.Draw(layer).text(
+            (width / 2, layer.height / 2), data["text"], fill=_rgb(data["colour"]), font=font,
+            anchor="mm",
+        )  # fmt: skip
+        return layer
+    if kind == "shape":
+        return _shape(data, place["w"], place["h"])
+    if kind == "dice":
+        return _dice(data["values"], scale)
+    return None
+
+
+def _shape(data: dict[str, Any], w: float, h: float) -> Image.Image:
+    """A shape of ``w`` by ``h``, with room around it for its line (and an arrow's head)."""
+    line = max(1, round(data["width"]))
+    margin = line + max(16, line * 3)
+    layer = Image.new("RGBA", (round(w) + 2 * margin, round(h) + 2 * margin))
+    draw = ImageDraw.Draw(layer)
+    box = (margin, margin, margin + round(w), margin + round(h))
+    colour, fill = _rgb(data["colour"]), _rgb(data["fill"]) if data.get("fill") else None
+    if data["kind"] == "rect":
+        draw.rectangle(box, outline=colour, fill=fill, width=line)
+    elif data["kind"] == "ellipse":
+        draw.ellipse(box, outline=colour, fill=fill, width=line)
+    else:  # a line or an arrow keeps the way it was drawn
+        right, down = data["x2"] >= data["x1"], data["y2"] >= data["y1"]
+        x1, x2 = (box[0], box[2]) if right else (box[2], box[0])
+        y1, y2 = (box[1], box[3]) if down else (box[3], box[1])
+        draw.line((x1, y1, x2, y2), fill=colour, width=line)
+        if data["kind"] == "arrow":
+            angle, head = math.atan2(y2 - y1, x2 - x1), max(16, line * 3)
+            for side in (-1, 1):
+                tip = (
+                    x2 - head * math.cos(angle + side * math.pi / 7),
+                    y2 - head * math.sin(angle + side * math.pi / 7),
+                )
+                draw.line((x2, y2, *tip), fill=colour, width=line)
+    return layer
+
+
+def _dice(values: list[int], scale: float) -> Image.Image:
+    """Dice side by side, as the pages draw them: white faces, dark pips."""
+    side, gap = round(DIE_SIDE * scale), round(DIE_GAP * scale)
+    layer = Image.new("RGBA", (len(values) * side + (len(values) - 1) * gap, side))
+    draw = ImageDraw.Draw(layer)
+    dark, r = (17, 24, 39), side * 0.09
+    for i, value in enumerate(values):
+        left = i * (side + gap)
+        draw.rounded_rectangle(
+            (left, 0, left + side - 1, side - 1), radius=side * 0.15, fill=(255, 255, 255),
+            outline=dark, width=max(2, round(side * 0.04)),
+        )  # fmt: skip
+        for px, py in PIPS.get(value, ()):
+            cx, cy = left + side / 2 + px * side * 0.27, side / 2 + py * side * 0.27
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=dark)
+    return layer

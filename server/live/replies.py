@@ -169,8 +169,9 @@ class ServerAnswer(Message):
 
 
 class BoardFrame(Message):
-    """One message of the board (``snapshot_part``, ``snapshot``, ``change``, ``error``), as
-    the ``board`` data channel carries it, to someone whose board is on the socket."""
+    """One message of the board (``snapshot_part``, ``snapshot``, ``change``, ``settings``,
+    ``error``), as the ``board`` data channel carries it, to someone whose board is on the
+    socket."""
 
     type: Literal["board"] = "board"
     message: dict[str, Any]

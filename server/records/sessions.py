@@ -69,6 +69,8 @@ TEXT = {
     "reflection.written": "Reflection written",
     "risk.updated": "Risk level updated to {level}",
     "quality.summary": "{quality_text}",
+    "scene.saved": "The board saved as a scene in the box",
+    "scene.reopened": "A scene from the box put on the board",
     "session.ended": "Session ended",
     "session.cancelled": "Session cancelled",
 }

@@ -305,6 +305,12 @@ function libraryChoice() {
   if (typeof whiteboard.view.setLibraryHidden !== "function") return;
   box.closest("p").hidden = false;
   box.addEventListener("change", () => whiteboard.view.setLibraryHidden(box.checked));
+  // ticked as the board has it, after a reload too (the toolbar's own handler runs first)
+  const before = whiteboard.view.onSettings;
+  whiteboard.view.onSettings = () => {
+    before?.();
+    box.checked = Boolean(whiteboard.view.settings?.library_hidden);
+  };
 }
 
 async function main() {
