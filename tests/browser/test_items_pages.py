@@ -405,3 +405,20 @@ def test_the_therapist_hides_the_library_and_lays_a_sand_tray_for_both_pages(roo
     # as they were, for whatever runs next
     t.evaluate(f"() => {{ {BOARD}.setBackground(null); {BOARD}.setLibraryHidden(false); }}")
     y.wait_for_function(f"() => !({minis})() && {BOARD}.background === null")
+
+
+def test_the_therapist_saves_the_board_as_a_scene_that_the_box_shows(room: Room) -> None:
+    """From the room's panel the board goes into the child's box by name, with a thumbnail."""
+    t = room.therapist
+    form = t.locator("#save-scene")
+    form.get_by_label("Save the board as a scene in the box").fill("The castle")
+    form.get_by_role("button", name="Save scene").click()
+    t.wait_for_function(
+        "() => document.getElementById('scene-status').textContent.includes('The castle')"
+    )
+    base, session = room.url.split("/sessions/")[0], room.url.split("/")[-2]
+    scenes = t.evaluate(
+        "(url) => fetch(url).then((r) => r.json())", f"{base}/api/sessions/{session}/scenes"
+    )
+    assert [s["name"] for s in scenes["scenes"]][:1] == ["The castle"]
+    assert scenes["scenes"][0]["thumbnail"]

@@ -313,6 +313,30 @@ function libraryChoice() {
   };
 }
 
+/** "Save the board as a scene": kept in the child's box, with a thumbnail, to open again in
+ * a later session. */
+function sceneSaving() {
+  const form = document.getElementById("save-scene");
+  const status = document.getElementById("scene-status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = form.elements.name.value.trim();
+    const response = await fetch(`/api/sessions/${root.dataset.session}/scenes`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": form.dataset.csrf },
+      body: JSON.stringify({ name }),
+    }).catch(() => null);
+    if (response?.ok) {
+      status.textContent = `Saved “${name}” in the box.`;
+      form.reset();
+      return;
+    }
+    const body = await response?.json().catch(() => null);
+    status.textContent = body?.error?.message ?? "The scene could not be saved. Try again.";
+  });
+}
+
 async function main() {
   stream = await localMedia();
   if (stream) selfVideo.srcObject = stream;
@@ -347,6 +371,7 @@ async function main() {
     signalling.send({ type: "allow_clear", allowed: event.target.checked });
   });
   libraryChoice();
+  sceneSaving();
   document.getElementById("escalate-form").addEventListener("submit", (event) => {
     event.preventDefault();
     signalling.send({ type: "escalate", concern: document.getElementById("concern").value });
