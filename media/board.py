@@ -1,4 +1,5 @@
-"""The shared whiteboard: one deterministic ``Board``, and a copy that follows it (``Replica``).
+"""The shared whiteboard: one deterministic ``Board`` (a copy that follows it is ``Replica``,
+in ``replica.py``; where items sit is ``places.py``).
 
 The server is the authority. It validates each operation (``ops.py``), gives it the next
 sequence number, and everyone applies operations in that order, so every copy of the board
@@ -9,13 +10,10 @@ place in the stacking order, and may be locked. No I/O here.
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from media.changes import AnyChange, ElementDoc, Kind, Place, Settings
+from media.changes import NO_SETTINGS, AnyChange, ElementDoc, Kind, Place, Settings
 from media.ops import HEIGHT as HEIGHT
 from media.ops import MAX_ELEMENTS as MAX_ELEMENTS
 from media.ops import MAX_POINTS as MAX_POINTS
@@ -27,7 +25,6 @@ from media.ops import (
     Clear,
     Dice,
     Erase,
-    ItemCreation,
     Library,
     Lock,
     Move,
@@ -47,16 +44,10 @@ from media.ops import Picture as Picture
 from media.ops import Sticker as Sticker
 from media.ops import _ops as _ops
 from media.ops import parse_op as parse_op
+from media.places import SPOT_OBSTACLES, extent, first_place, free_spot, settled
 from server.exceptions import BoardError
 
-STICKER_SIZE = 160  # a sticker's side at scale 1
-DIE_SIZE, DIE_GAP = 100, 20  # a die's side at scale 1, and the gap between two
-NEAR = 8  # two items whose centres are closer than this are on the same spot
-NUDGE = 32  # the step an item placed on another's spot is moved by
-SPOT_STEP = 60  # the grid a free spot is looked for on
-SPOT_OBSTACLES = 300  # the topmost items a free spot keeps clear of
 SCALED: frozenset[Kind] = frozenset({"sticker", "text", "dice"})  # sized by ``scale``
-NO_SETTINGS = Settings(background=None, library_hidden=False)  # a board's, before any is set
 
 
 @dataclass
@@ -89,48 +80,6 @@ class Element:
             "place": None if self.place is None else Place(**self.place),
             "locked": self.locked,
         }
-
-
-def first_place(op: ItemCreation) -> Place:
-    """Where an item sits when it is made, from the operation that makes it (whose ``x``,
-    ``y`` are a corner or a baseline, as those operations always said)."""
-    match op:
-        case Sticker():
-            half = STICKER_SIZE * op.scale / 2
-            return Place(x=op.x + half, y=op.y + half, scale=op.scale, w=None, h=None, rotation=0)
-        case Text():  # the text's width as pages draw it, near enough
-            x, y = op.x + 0.3 * op.size * len(op.text), op.y - 0.35 * op.size
-            return Place(x=x, y=y, scale=1, w=None, h=None, rotation=0)
-        case Shape():
-            w, h = abs(op.x2 - op.x1), abs(op.y2 - op.y1)
-            x, y = (op.x1 + op.x2) / 2, (op.y1 + op.y2) / 2
-            return Place(x=x, y=y, scale=None, w=w, h=h, rotation=0)
-        case Picture():
-            return Place(
-                x=op.x + op.w / 2, y=op.y + op.h / 2, scale=None, w=op.w, h=op.h, rotation=0
-            )
-        case Dice():
-            return Place(x=op.x, y=op.y, scale=1, w=None, h=None, rotation=0)
-
-
-def extent(element: Element) -> tuple[float, float]:
-    """An item's width and height on the board, turned as it is (its bounding box)."""
-    place, data = element.place, element.data
-    assert place is not None
-    if place["w"] is not None and place["h"] is not None:
-        w, h = place["w"], place["h"]
-    else:
-        scale = place["scale"] or 1
-        if element.kind == "dice":
-            count = len(data["values"])
-            w, h = (count * DIE_SIZE + (count - 1) * DIE_GAP) * scale, DIE_SIZE * scale
-        elif element.kind == "text":
-            w, h = 0.6 * data["size"] * len(data["text"]) * scale, 1.2 * data["size"] * scale
-        else:
-            w = h = STICKER_SIZE * scale
-    turn = math.radians(place["rotation"])
-    cos, sin = abs(math.cos(turn)), abs(math.sin(turn))
-    return w * cos + h * sin, w * sin + h * cos
 
 
 @dataclass
@@ -365,21 +314,11 @@ class Board:
     # -- where new items go
 
     def settle(self, op: AnyOp) -> AnyOp:
-        """``op`` as it should be stored: an item made on another's spot is nudged off it, by
-        steps of ``NUDGE`` along a diagonal, staying on the board. Deterministic."""
+        """``op`` as it should be stored: an item made on another's spot is nudged off it
+        (``places.settled``). Deterministic."""
         if not isinstance(op, Shape | Text | Sticker | Picture | Dice):
             return op
-        taken = _Spots(self._items())
-        here = first_place(op)
-        if not taken.near(here["x"], here["y"]):
-            return op
-        for step in range(1, 2 * max(WIDTH, HEIGHT) // NUDGE):
-            for sx, sy in ((1, 1), (-1, -1), (1, -1), (-1, 1)):
-                dx, dy = sx * step * NUDGE, sy * step * NUDGE
-                moved = _shifted(op, dx, dy)
-                if moved is not None and not taken.near(here["x"] + dx, here["y"] + dy):
-                    return moved
-        return op
+        return settled(op, [(e.place["x"], e.place["y"]) for e in self._items() if e.place])
 
     def free_spot(self, w: float, h: float) -> tuple[float, float]:
         """The centre of the first spot, in reading order, where an item ``w`` by ``h`` would
@@ -387,16 +326,9 @@ class Board:
         boxes = []
         for element in self._items()[-SPOT_OBSTACLES:]:
             assert element.place is not None
-            ew, eh = extent(element)
+            ew, eh = extent(element.kind, element.data, element.place)
             boxes.append((element.place["x"], element.place["y"], ew / 2, eh / 2))
-        hw, hh = min(w, WIDTH) / 2, min(h, HEIGHT) / 2
-        for y in _steps(hh + 20, HEIGHT - hh - 20):
-            for x in _steps(hw + 20, WIDTH - hw - 20):
-                if all(
-                    abs(x - bx) >= hw + bw or abs(y - by) >= hh + bh for bx, by, bw, bh in boxes
-                ):
-                    return x, y
-        return WIDTH / 2, HEIGHT / 2
+        return free_spot(w, h, boxes)
 
     def _items(self) -> list[Element]:
         """The items on the board, in stacking order."""
@@ -418,99 +350,3 @@ class Board:
 
     def visible(self) -> list[Element]:
         return [self.elements[i] for i in self.order if self.elements[i].visible]
-
-
-def _steps(start: float, stop: float) -> Iterator[float]:
-    value = start
-    while value <= stop:
-        yield value
-        value += SPOT_STEP
-
-
-def _shifted(op: ItemCreation, dx: float, dy: float) -> ItemCreation | None:
-    """``op`` made ``dx``, ``dy`` further on, or None if that leaves the board."""
-    if isinstance(op, Shape):
-        xs, ys = (op.x1 + dx, op.x2 + dx), (op.y1 + dy, op.y2 + dy)
-        if min(xs) < 0 or max(xs) > WIDTH or min(ys) < 0 or max(ys) > HEIGHT:
-            return None
-        return op.model_copy(update={"x1": xs[0], "x2": xs[1], "y1": ys[0], "y2": ys[1]})
-    x, y = op.x + dx, op.y + dy
-    if not (0 <= x <= WIDTH and 0 <= y <= HEIGHT):
-        return None
-    return op.model_copy(update={"x": x, "y": y})
-
-
-class _Spots:
-    """The items' centres, found by cell: is a point near one of them?"""
-
-    def __init__(self, items: list[Element]) -> None:
-        self.cells: dict[tuple[int, int], list[tuple[float, float]]] = {}
-        for element in items:
-            assert element.place is not None
-            x, y = element.place["x"], element.place["y"]
-            self.cells.setdefault((int(x // NEAR), int(y // NEAR)), []).append((x, y))
-
-    def near(self, x: float, y: float) -> bool:
-        cx, cy = int(x // NEAR), int(y // NEAR)
-        return any(
-            math.hypot(x - px, y - py) < NEAR
-            for i in (-1, 0, 1)
-            for j in (-1, 0, 1)
-            for px, py in self.cells.get((cx + i, cy + j), ())
-        )
-
-
-class Replica:
-    """A copy of the board that follows the server's changes (what a page does)."""
-
-    def __init__(self, snapshot: dict[str, Any] | None = None) -> None:
-        self.seq = 0
-        self.elements: dict[str, dict[str, Any]] = {}
-        self.settings: dict[str, Any] = dict(NO_SETTINGS)
-        if snapshot is not None:
-            self.load(snapshot)
-
-    def load(self, snapshot: dict[str, Any]) -> None:
-        self.seq = int(snapshot["seq"])
-        self.elements = {e["id"]: json.loads(json.dumps(e)) for e in snapshot["elements"]}
-        self.settings = {**NO_SETTINGS, **snapshot.get("settings", {})}
-
-    def receive(self, seq: int, changes: Sequence[Mapping[str, Any]]) -> None:
-        """Apply the changes of operation ``seq``; old or repeated ones are ignored."""
-        if seq <= self.seq:
-            return
-        if seq != self.seq + 1:
-            raise BoardError("gap", f"missed operations {self.seq + 1} to {seq - 1}")
-        for change in changes:
-            if "set" in change:
-                element = json.loads(json.dumps(change["set"]))
-                self.elements[element["id"]] = element
-            elif "points" in change:
-                self.elements[change["points"]]["points"].extend(change["add"])
-            elif "finished" in change:
-                self.elements[change["finished"]]["finished"] = True
-            elif "visible" in change:
-                self.elements[change["visible"]]["visible"] = change["value"]
-            elif "offset" in change:
-                element = self.elements[change["offset"]]
-                element["dx"], element["dy"] = change["dx"], change["dy"]
-            elif "place" in change:
-                self.elements[change["place"]]["place"] = dict(change["to"])
-            elif "locked" in change:
-                self.elements[change["locked"]]["locked"] = change["value"]
-            elif "order" in change:
-                ids = [i for i in self.elements if i != change["order"]]
-                ids.insert(change["index"], change["order"])
-                self.elements = {i: self.elements[i] for i in ids}
-            elif "background" in change:
-                self.settings["background"] = change["background"]
-            elif "library_hidden" in change:
-                self.settings["library_hidden"] = change["library_hidden"]
-        self.seq = seq
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "elements": list(self.elements.values()),
-            "settings": dict(self.settings),
-        }

@@ -151,3 +151,6 @@ AnyChange = Annotated[
     | Annotated[LibrarySet, Tag("library_hidden")],
     Discriminator(_change_kind),
 ]
+
+
+NO_SETTINGS = Settings(background=None, library_hidden=False)  # a board's, before any is set

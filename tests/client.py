@@ -28,7 +28,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from media.board import Replica
+from media.replica import Replica
 from tests.synthetic import SyntheticAudio, SyntheticVideo
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.board import MAX_POINTS_PER_OP, Board, Replica, parse_op
+from media.board import MAX_POINTS_PER_OP, Board, parse_op
 from media.ops import AnyOp
+from media.replica import Replica
 from server.board.box import _recreate
 from server.board.messages import parse_board_message
 from server.exceptions import BoardError

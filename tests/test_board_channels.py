@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from media.board import Replica, _ops
+from media.board import _ops
+from media.replica import Replica
 from media.transfer import CHUNK
 from server.access.ratelimit import RateLimiter
 from server.board import service

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import media.board
-from media.board import MAX_POINTS_PER_OP, Board, Replica, _ops, parse_op
+from media.board import MAX_POINTS_PER_OP, Board, _ops, parse_op
+from media.replica import Replica
 from media.transfer import CHUNK, Transfer, Transfers
 from server.access import tokens
 from server.access.tokens import Claims

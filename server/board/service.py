@@ -18,11 +18,12 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from media.board import DIE_GAP, DIE_SIZE, MAX_ELEMENTS, Board
+from media.board import MAX_ELEMENTS, Board
 from media.changes import AnyChange, ElementDoc
 from media.images import MAX_BYTES, sanitize
 from media.ops import AnyOp, Dice, Picture, Roll, parse_op
 from media.pacing import send_paced
+from media.places import DIE_GAP, DIE_SIZE
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, Transfers
 from server.access.ratelimit import RateLimiter

@@ -237,7 +237,9 @@ def test_both_pages_show_the_same_dice_roll(room: Room) -> None:
 
 def test_a_stroke_goes_once_at_pen_up_and_the_rubber_takes_it_away(room: Room) -> None:
     t, y = room.therapist, room.young
-    t.evaluate(f"() => {{ {BOARD}.tool = 'draw'; }}")
+    # a short line by its points, however slowly a loaded machine moves the mouse: the time
+    # after which a stroke goes in segments is the long stroke's test, below
+    t.evaluate(f"() => {{ {BOARD}.tool = 'draw'; {BOARD}.hand.wholeMs = 60000; }}")
     before = int(y.evaluate(f"() => {BOARD}.seq"))
     a, b = _client(t, 200, 1000), _client(t, 700, 1100)
     _drag(t, a, b, steps=30)
@@ -253,6 +255,7 @@ def test_a_stroke_goes_once_at_pen_up_and_the_rubber_takes_it_away(room: Room) -
     m = _client(t, middle[0], middle[1])
     _drag(t, (m[0] - 10, m[1] - 20), (m[0] + 10, m[1] + 20), steps=5)  # a swipe across it
     _arrived(y, stroke["id"], "!e.visible")
+    t.evaluate(f"() => {{ {BOARD}.hand.wholeMs = 2000; }}")
 
 
 def test_shapes_and_text_made_on_one_page_reach_the_other(room: Room) -> None:

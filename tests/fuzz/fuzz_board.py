@@ -17,7 +17,8 @@ from typing import Any
 from tests.fuzz.engine import fuzz, instrumented
 
 with instrumented("media"):
-    from media.board import MAX_ELEMENTS, MAX_POINTS, Board, Replica, parse_op
+    from media.board import MAX_ELEMENTS, MAX_POINTS, Board, parse_op
+    from media.replica import Replica
     from server.exceptions import BoardError
 
 REFUSALS = {

@@ -44,6 +44,7 @@ export class Hand {
   constructor(view) {
     this.view = view;
     this.canvas = view.canvas;
+    this.wholeMs = WHOLE_MS; // how long a stroke may be drawn before it goes in segments
     this.pointers = new Map(); // pointer id -> board point, while down
     this.gesture = null;
     this.drawing = null; // the stroke under the pen
@@ -252,7 +253,7 @@ export class Hand {
   segment() {
     const d = this.drawing;
     if (!d) return;
-    const long = performance.now() - d.started > WHOLE_MS || d.points.length > WHOLE_POINTS;
+    const long = performance.now() - d.started > this.wholeMs || d.points.length > WHOLE_POINTS;
     if (d.begun || long) this.sendSegments(d);
   }
 
