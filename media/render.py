@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -28,6 +29,41 @@ PIPS = {
 }
 
 
+# each tray's ground, as ``web/static/js/ground.js`` paints it: its base colour, and a light
+# seeded pattern over it (sand's grain, water's waves, grass's blades)
+GROUNDS = {"sand": "#e6cf9c", "water": "#7fb6d9", "grass": "#8cc46c", "plain": "#f3eee4"}
+
+
+@lru_cache(maxsize=8)
+def _ground(name: str | None) -> Image.Image:
+    """The board's ground, ``name`` one of ``GROUNDS`` or None (a white board)."""
+    if name not in GROUNDS:
+        return Image.new("RGBA", (WIDTH, HEIGHT), (255, 255, 255, 255))
+    ground = Image.new("RGBA", (WIDTH, HEIGHT), (*_rgb(GROUNDS[name]), 255))
+    layer = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    rng = random.Random(len(name) * 7919)  # noqa: S311 - a pattern, not a secret
+    if name == "sand":
+        for _ in range(WIDTH * HEIGHT // 120):
+            x, y, w, h = rng.random() * WIDTH, rng.random() * HEIGHT, rng.random(), rng.random()
+            dark = rng.random() < 0.5
+            colour = (120, 90, 40, 31) if dark else (255, 250, 235, 46)
+            draw.rectangle((x, y, x + 1 + w * 2, y + 1 + h * 2), fill=colour)
+    elif name == "water":
+        for y in range(20, HEIGHT, 48):
+            shift = rng.random() * 80
+            wave = [(x, y + 6 * math.sin((x + shift) / 28)) for x in range(0, WIDTH + 1, 8)]
+            draw.line(wave, fill=(235, 248, 255, 89), width=3)
+    elif name == "grass":
+        for _ in range(WIDTH * HEIGHT // 400):
+            x, y = rng.random() * WIDTH, rng.random() * HEIGHT
+            light = rng.random() < 0.5
+            colour = (210, 240, 170, 51) if light else (40, 100, 30, 51)
+            tip = (x + (rng.random() - 0.5) * 6, y - 6 - rng.random() * 8)
+            draw.line([(x, y), tip], fill=colour, width=2)
+    return Image.alpha_composite(ground, layer)
+
+
 @lru_cache(maxsize=64)
 def _sticker(name: str, size: int) -> Image.Image | None:
     """Miniature ``name`` drawn ``size`` pixels square, as pages draw it; None if unknown."""
@@ -43,10 +79,15 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
-def render_png(elements: list[dict[str, Any]], picture: Callable[[str], bytes | None]) -> bytes:
-    """The visible elements, in order, on a white board of the board's own size: each stroke
-    where it was drawn, each item at its place (centre, size, turn) as the pages draw it."""
-    canvas = Image.new("RGBA", (WIDTH, HEIGHT), (255, 255, 255, 255))
+def render_png(
+    elements: list[dict[str, Any]],
+    picture: Callable[[str], bytes | None],
+    background: str | None = None,
+) -> bytes:
+    """The visible elements, in order, on the board's ground (``background``: a tray's, or
+    None for a white board) at the board's own size: each stroke where it was drawn, each
+    item at its place (centre, size, turn) as the pages draw it."""
+    canvas = _ground(background).copy()
     draw = ImageDraw.Draw(canvas)
     for element in elements:
         if not element["visible"]:

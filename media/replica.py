@@ -24,7 +24,8 @@ class Replica:
     def load(self, snapshot: dict[str, Any]) -> None:
         self.seq = int(snapshot["seq"])
         self.elements = {e["id"]: json.loads(json.dumps(e)) for e in snapshot["elements"]}
-        self.settings = {**NO_SETTINGS, **snapshot.get("settings", {})}
+        said = snapshot.get("settings") or {}  # a room's snapshot says more (who may clear)
+        self.settings = {key: said.get(key, value) for key, value in NO_SETTINGS.items()}
 
     def receive(self, seq: int, changes: Sequence[Mapping[str, Any]]) -> None:
         """Apply the changes of operation ``seq``; old or repeated ones are ignored."""

@@ -74,6 +74,10 @@ class ServerPeer:
         parsed.sdpMid, parsed.sdpMLineIndex = sdp_mid, index
         await self.pc.addIceCandidate(parsed)
 
+    def is_open(self, label: str) -> bool:
+        channel = self.channels.get(label)
+        return channel is not None and channel.readyState == "open"
+
     def send(self, label: str, data: str | bytes) -> bool:
         channel = self.channels.get(label)
         if channel is None or channel.readyState != "open":

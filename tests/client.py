@@ -83,11 +83,14 @@ class ProtocolPeer:
                 continue
             message = json.loads(frame.data)
             if message["type"] == "board":  # the board over the socket: not kept in the inbox
-                self._board_message(message["message"])
+                if self.board_over == "socket":  # as a page, which reads one link at a time
+                    self._board_message(message["message"])
                 async with self._changed:
                     self._changed.notify_all()
                 continue
             if message["type"] == "objects":  # its pictures: as on the objects channel
+                if self.board_over != "socket":
+                    continue
                 chunk = message.get("chunk")
                 self._on_objects(
                     base64.b64decode(chunk) if chunk is not None else json.dumps(message["message"])
@@ -259,7 +262,8 @@ class ProtocolPeer:
         if doc["type"] == "snapshot_part":
             self._parts.extend(doc["elements"])
         elif doc["type"] == "snapshot":
-            self.board.load({"seq": doc["seq"], "elements": self._parts})
+            snapshot = {"seq": doc["seq"], "elements": self._parts}
+            self.board.load({**snapshot, "settings": doc.get("settings") or {}})
             self._parts = []
             self._snapshot = True
         elif doc["type"] == "change":

@@ -397,3 +397,40 @@ async def test_a_board_full_of_pictures_opens_on_a_slow_socket_without_closing_i
     assert pacing.result() == 48 and not link.closed
     assert most <= LOW_WATER + 4 * 1024 * 1024 // 3 + 64 * 1024  # a picture in base64
     await link.close()
+
+
+@pytest.mark.hazard("HZ-19")
+async def test_the_socket_hands_the_board_over_to_the_data_connection_losing_nothing(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff
+) -> None:
+    """A page opens the board on its socket at once (it works on any network within a round
+    trip) and offers the data connection beside it; when the connection's channels open it
+    takes the board over. Operations sent over the socket while that happens are all kept,
+    each once, and the board on the data connection has them."""
+    session, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await t.open_board()
+        await y.open_board()  # on the socket
+        first, second = stroke("y-1", 10), stroke("y-2", 200)
+        for op in first:
+            y.draw(op)
+        await t.wait_for(lambda: t.board.seq == len(first))
+        y.board_over = "channel"  # the data connection is offered ...
+        opening = asyncio.create_task(y.open_board())
+        for op in second:  # ... while the hand goes on over the socket
+            await y.send({"type": "board", "op": op})
+        await opening
+        total = len(first) + len(second)
+        await t.wait_for(lambda: t.board.seq == total)
+        await y.wait_for(lambda: y.board.seq == total)
+        assert y.board.elements.keys() == t.board.elements.keys() == {"y-1", "y-2"}
+        assert len(y.board.elements["y-2"]["points"]) == 20
+        member = app[WHITEBOARDS].boards[session].members[y.me["id"] if y.me else ""]
+        assert member.peer is not None and type(member.peer).__name__ == "ServerPeer"
+        assert not y.board_errors and not [m for m in y.inbox if m["type"] == "error"]
+        y.draw({"op": "roll", "id": "d-1", "count": 1})  # and the board goes on over the channel
+        await t.wait_for(lambda: t.board.seq == total + 1)
+    finally:
+        await t.close()
+        await y.close()

@@ -10,7 +10,7 @@ from PIL import Image
 
 from media.board import Board
 from media.ops import parse_op
-from media.render import render_png
+from media.render import GROUNDS, render_png
 
 RED, BLUE = (200, 30, 30), (29, 78, 216)
 
@@ -64,3 +64,22 @@ def test_dice_are_drawn_with_their_pips() -> None:
     x, y = round(place["x"]), round(place["y"])
     assert _count(image, (x - 120, y - 50, x - 10, y + 50), dark) > 6 * 50  # six pips and edge
     assert _near(image.getpixel((x - 500, y - 300)), (255, 255, 255))
+
+
+def test_the_board_is_drawn_on_its_tray() -> None:
+    """Each tray's ground under everything (as the pages paint it), and white without one;
+    what is on the board is drawn over it."""
+    board = _board(
+        {"op": "shape", "id": "r", "kind": "rect", "x1": 700, "y1": 500, "x2": 900, "y2": 700,
+         "colour": "#c81e1e", "width": 4, "fill": "#c81e1e"},
+    )  # fmt: skip
+    elements = board.snapshot()["elements"]
+    for name, colour in GROUNDS.items():
+        raw = render_png(elements, lambda _: None, name)
+        image = Image.open(io.BytesIO(raw)).convert("RGB")
+        ground = [image.getpixel((x, 100)) for x in range(0, 1600, 16)]
+        base = (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
+        assert sum(1 for p in ground if _near(p, base)) > len(ground) * 0.6, name
+        assert _near(image.getpixel((800, 600)), RED)  # over the ground
+    white = Image.open(io.BytesIO(render_png(elements, lambda _: None))).convert("RGB")
+    assert white.getpixel((10, 10)) == (255, 255, 255)

@@ -37,7 +37,11 @@ from tests.scenes import Scene, enter, join_token, schedule_session, stroke
 from tests.test_images import _jpeg_with_gps
 
 NAME = "Lion family at the river"
-WHITE = (255, 255, 255)
+WHITE, WATER = (255, 255, 255), (0x7F, 0xB6, 0xD9)
+
+
+def _near(pixel: tuple[int, int, int], colour: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) < 24 for a, b in zip(pixel, colour, strict=True))
 
 
 async def _fill(room: Scene) -> None:
@@ -81,10 +85,13 @@ async def _rows(app: web.Application) -> list[Any]:
         return list((await session.execute(sa.select(SceneRow.__table__))).all())
 
 
+@pytest.mark.hazard("HZ-16")
 async def test_a_scene_is_saved_listed_with_a_thumbnail_and_exported(
     app: web.Application, client: TestClient, scene: Scene
 ) -> None:
     await _fill(scene)
+    scene.therapist.draw({"op": "background", "name": "water"})  # a tray of water
+    await scene.young.wait_for(lambda: scene.young.board.settings["background"] == "water")
     cid = await _client_id(client)
     resp = await _save(client, scene.session)
     assert resp.status == 201, await resp.text()
@@ -110,6 +117,10 @@ async def test_a_scene_is_saved_listed_with_a_thumbnail_and_exported(
     assert image.size == (1600, 1200)
     assert image.getpixel((1280, 180)) != WHITE  # the sun
     assert image.getpixel((910, 110)) != WHITE  # the stroke
+    # on its tray: where nothing was put, the water shows (its waves are lighter, its
+    # ground is the tray's colour)
+    ground = [image.getpixel((x, 1000)) for x in range(100, 600, 5)]
+    assert sum(1 for p in ground if _near(p, WATER)) > len(ground) // 2
     log = app[SESSION_LOG]
     saving = [
         e for e in await log.entries(session_stream(scene.session)) if e.kind == "scene.saved"
@@ -121,10 +132,13 @@ async def test_a_scene_is_saved_listed_with_a_thumbnail_and_exported(
     assert (await log.verify(client_stream(cid))).intact
 
 
+@pytest.mark.hazard("HZ-16")
 async def test_a_scene_reopens_in_a_later_session(
     app: web.Application, client: TestClient, aiohttp_client, scene: Scene
 ) -> None:  # type: ignore[no-untyped-def]
     await _fill(scene)
+    scene.therapist.draw({"op": "background", "name": "sand"})
+    await scene.young.wait_for(lambda: scene.young.board.settings["background"] == "sand")
     cid = await _client_id(client)
     saved = await (await _save(client, scene.session)).json()
     token = csrf_from(await (await client.get("/")).text())
@@ -141,6 +155,7 @@ async def test_a_scene_reopens_in_a_later_session(
     await asyncio.gather(scene.therapist.close(), scene.young.close())
     t, y = await enter(aiohttp_client, client, later["id"], join_token(later))
     assert _kinds(y.board.elements) == ["picture", "sticker", "stroke", "text"]
+    assert y.board.settings["background"] == "sand"  # on the tray it was made on
     sun = next(e for e in y.board.elements.values() if e["kind"] == "sticker")
     assert (sun["place"]["x"], sun["place"]["y"]) == (1280, 180)  # where it was left
     await y.wait_for(lambda: len(y.objects) == 1)  # the picture travels with the scene
@@ -299,6 +314,7 @@ async def test_the_migration_makes_the_scenes_table(
         "saved_by",
         "name_enc",
         "elements_enc",
+        "background",
         "created_at",
     }
     # down and up again, on a database of its own on this backend

@@ -110,7 +110,7 @@ class Box:
         return row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
 
     async def png(self, user: StaffView, client_id: str, appointment_id: str) -> bytes:
-        """The board as it was left, as a PNG for the clinical record."""
+        """The board as it was left, on its tray, as a PNG for the clinical record."""
         board = await self.board(user, client_id, appointment_id)
         elements = board.snapshot()["elements"]
         pictures: dict[str, bytes] = {}
@@ -119,7 +119,8 @@ class Box:
                 _, pictures[element["data"]["object"]] = await self.picture(
                     user, client_id, element["data"]["object"]
                 )
-        return await asyncio.to_thread(render_png, elements, pictures.get)
+        background = board.settings["background"]
+        return await asyncio.to_thread(render_png, elements, pictures.get, background)
 
     async def reopen(self, user: StaffView, target_id: str, source_id: str) -> int:
         """Put what was left on an earlier session's board onto this session's board."""

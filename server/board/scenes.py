@@ -3,10 +3,11 @@ thumbnail, put on a later session's board, or export as a PNG for the clinical r
 
 A scene holds the board's visible elements as the server's board had them when it was saved
 (the live room's board in this process, or the session's board rebuilt from storage as the
-box rebuilds it), sealed with its name. As with the rest of the box, only the client's named
-worker sees or uses scenes. Saving, putting on a board and exporting are logged by the
-scene's id, never its name: in the session's log while the session goes on, otherwise in the
-client's."""
+box rebuilds it), sealed with its name, and the tray's background (sand, water, grass,
+plain, or none), which its pictures are drawn on and which comes back with it. As with the
+rest of the box, only the client's named worker sees or uses scenes. Saving, putting on a
+board and exporting are logged by the scene's id, never its name: in the session's log while
+the session goes on, otherwise in the client's."""
 
 from __future__ import annotations
 
@@ -96,15 +97,16 @@ class Scenes:
         appointment = await self._session(user, appointment_id)
         room = self.box.whiteboards.boards.get(appointment.id)
         if room is not None:  # live here: the board the room sees
-            shown = room.board.visible()
+            board = room.board
         else:
-            shown = (await self.box.board(user, appointment.client_id, appointment.id)).visible()
-        elements = [element.as_dict() for element in shown]
+            board = await self.box.board(user, appointment.client_id, appointment.id)
+        elements = [element.as_dict() for element in board.visible()]
         row = Scene(
             id=new_id(),
             client_id=appointment.client_id,
             appointment_id=appointment.id,
             saved_by=user.id,
+            background=board.settings["background"],
             created_at=utcnow(),
         )
         seal(self.ring, row, "name_enc", new.name)
@@ -174,16 +176,16 @@ class Scenes:
     async def thumbnail(self, user: StaffView, client_id: str, scene_id: str) -> bytes:
         """A small PNG of the scene, for the box's page."""
         await self.box.clients.get(user, client_id, write=True)
-        _, elements = await self._scene(client_id, scene_id)
+        row, elements = await self._scene(client_id, scene_id)
         pictures = await self._pictures(client_id, elements)
-        return await asyncio.to_thread(_draw, elements, pictures, THUMBNAIL)
+        return await asyncio.to_thread(_draw, elements, pictures, row.background, THUMBNAIL)
 
     async def png(self, user: StaffView, client_id: str, scene_id: str) -> tuple[SceneView, bytes]:
         """The scene as a PNG of the board's size, for the clinical record; logged."""
         await self.box.clients.get(user, client_id, write=True)
         row, elements = await self._scene(client_id, scene_id)
         pictures = await self._pictures(client_id, elements)
-        png = await asyncio.to_thread(_draw, elements, pictures, None)
+        png = await asyncio.to_thread(_draw, elements, pictures, row.background, None)
         details = {"scene": row.id, "session": row.appointment_id}
         await self.log.append(
             client_stream(client_id), "scene.exported", staff_actor(user.id), details
@@ -221,10 +223,13 @@ class Scenes:
         target = await self._session(user, target_id)
         if target.status in _OVER:
             raise PlayroomError("That session is over. Choose one that has not ended.")
-        _, elements = await self._scene(target.client_id, scene_id)  # this client's only
+        row, elements = await self._scene(target.client_id, scene_id)  # this client's only
         room = await self.box.whiteboards.get(target.id, target.client_id)
         if len(room.board.elements) + len(elements) > MAX_ELEMENTS:
             raise PlayroomError("The board is too full for this scene. Clear some of it first.")
+        if row.background is not None:  # the tray it was made on
+            background = parse_op({"op": "background", "name": row.background})
+            await room.submit(BOX_AUTHOR, background, may_clear=False, therapist=True)
         prefix = f"s{secrets.token_hex(3)}"  # new ids each time: a scene can go on twice
         for n, element in enumerate(elements):
             for op in _recreate(element, f"{prefix}{n}"):
@@ -242,10 +247,14 @@ class Scenes:
 
 
 def _draw(
-    elements: list[ElementDoc], pictures: dict[str, bytes], size: tuple[int, int] | None
+    elements: list[ElementDoc],
+    pictures: dict[str, bytes],
+    background: str | None,
+    size: tuple[int, int] | None,
 ) -> bytes:
-    """The elements drawn as the board export draws them; shrunk to ``size`` if given."""
-    png = render_png(cast(list[dict[str, Any]], elements), pictures.get)
+    """The elements drawn on their tray as the board export draws them; shrunk to ``size``
+    if given."""
+    png = render_png(cast(list[dict[str, Any]], elements), pictures.get, background)
     if size is None:
         return png
     image = Image.open(io.BytesIO(png))

@@ -11,8 +11,13 @@ of the ``objects`` channel: a small JSON message, or a chunk of a picture's byte
 are the same: the same checks, rate limit, numbering, sealed persistence before fan-out, and
 snapshot on joining.
 
-One board link per person: opening the board on the socket closes their data connection to
-the server, and offering a data connection closes the socket's."""
+A page opens the board on the socket as soon as it is in the room, so the board is there
+within a round trip on any network, and offers the data connection at the same time. One
+board link per person: opening the board on the socket closes their data connection to the
+server; a data connection takes the board over from the socket once its three channels are
+open (the socket link is closed, and the snapshot and pictures come again on the channels).
+An operation or picture already on its way over the socket when that happens is still taken,
+and answered on the channels: nothing sent in the hand-over is lost."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import logging
 from collections.abc import Callable
 
 from media.pacing import Backlog
-from media.server_peer import ServerPeer
+from media.server_peer import CHANNELS, ServerPeer
 from server.access.ratelimit import RateLimiter
 from server.appkeys import WHITEBOARDS
 from server.board.service import Member, RoomBoard
@@ -55,7 +60,8 @@ REOPENS_BURST, REOPEN_SECONDS = 3, 2.0
 
 async def server_signal(conn: Connection, message: ServerSignal) -> None:
     """The data connection to the server (board, objects, control): the browser offers, the
-    server answers; candidates follow."""
+    server answers; candidates follow. The connection takes the board over when its
+    channels are open (``_take_over``)."""
     room, me = conn.on_board()
     if message.description is None and message.candidate is None:
         raise ProtocolError("bad_message", "A signal carries a description or a candidate.")
@@ -63,18 +69,23 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
         if message.description.type != "offer":
             raise ProtocolError("bad_message", "The browser offers; the server answers.")
         check_sdp(message.description.sdp)
-        await conn.close_board_links()
+        await conn.close_server_peer()  # an earlier data connection; the socket's link stays
         whiteboards = conn.app[WHITEBOARDS]
         board = await whiteboards.get(room.session_id, room.client_id)
         pid = me.id
 
         async def on_message(label: str, data: str | bytes) -> None:
-            if label == "control" and conn.server_peer is peer:
+            if conn.server_peer is not peer:
+                return
+            if label == "control":
                 control_heard(conn)
-            await board.message(pid, label, data)
+            member = board.members.get(pid)
+            if member is not None and member.peer is peer:
+                await board.message(pid, label, data)
 
         async def on_open(label: str) -> None:
-            await board.opened(pid, label)
+            if all(peer.is_open(name) for name in CHANNELS):
+                await _take_over(conn, board, peer)
 
         async def on_gone(peer: ServerPeer) -> None:
             board.leave(pid, peer)
@@ -84,7 +95,6 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
             raise ProtocolError("not_in_room", "You are not in the room.")
         peer = ServerPeer(pid, on_message, on_open, on_gone)
         whiteboards.peers.add(peer)
-        board.join(pid, Member(conn.board_author(me), me.role is Role.THERAPIST, peer))
         conn.server_peer = peer
         answer = await peer.answer(message.description.sdp)
         await conn.reply(ServerAnswer(description=Description(type="answer", sdp=answer)))
@@ -92,6 +102,24 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
         # a candidate for a connection already closed (the page offered again) has no answer
         c = message.candidate
         await conn.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)
+
+
+async def _take_over(conn: Connection, board: RoomBoard, peer: ServerPeer) -> None:
+    """The data connection's channels are all open: it becomes the person's board link in
+    place of the socket's, and the board (snapshot, then pictures) comes on it."""
+    if conn.server_peer is not peer:
+        return  # closed, or replaced by a newer offer, while its channels opened
+    try:
+        _room, me = conn.on_board()
+    except ProtocolError:
+        await conn.close_server_peer()  # no longer in the room: no board
+        return
+    if conn.board_link is not None:
+        link, conn.board_link = conn.board_link, None
+        await link.close()
+    board.join(me.id, Member(conn.board_author(me), me.role is Role.THERAPIST, peer))
+    await board.opened(me.id, "board")
+    conn.spawn(board.opened(me.id, "objects"))
 
 
 class SocketLink:
@@ -195,7 +223,10 @@ def _my_board(conn: Connection) -> tuple[RoomBoard, str]:
     room, me = conn.on_board()
     board = conn.app[WHITEBOARDS].boards.get(room.session_id)
     member = board.members.get(me.id) if board is not None else None
-    if board is None or member is None or member.peer is not conn.board_link:
+    # the socket's link, or the data connection that took the board over from it (a frame
+    # sent over the socket during the hand-over is still this person's, answered on it)
+    mine = member is not None and member.peer in (conn.board_link, conn.server_peer)
+    if board is None or member is None or not mine:
         raise ProtocolError("board_closed", "Open the board on this connection first.")
     return board, me.id
 

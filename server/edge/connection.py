@@ -148,15 +148,20 @@ class Connection:
     async def close_board_links(self) -> None:
         """Close this person's links to the board (data connection and socket) and stop
         listening for the data connection's heartbeat."""
+        await self.close_server_peer()
+        if self.board_link is not None:
+            link, self.board_link = self.board_link, None
+            await link.close()
+
+    async def close_server_peer(self) -> None:
+        """Close this person's data connection to the server, and stop listening for its
+        heartbeat."""
         if self.control_timer is not None:
             self.control_timer.cancel()
             self.control_timer = None
         if self.server_peer is not None:
             peer, self.server_peer = self.server_peer, None
             await peer.close()
-        if self.board_link is not None:
-            link, self.board_link = self.board_link, None
-            await link.close()
 
     async def drop_from_board(self, room: Room, participant_id: str) -> None:
         """Whoever leaves the room stops receiving the board at once."""

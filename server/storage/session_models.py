@@ -208,4 +208,6 @@ class Scene(Base):
     saved_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     elements_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    # the tray's ground (sand, water, grass, plain; None: a white board), a word of the board's
+    background: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -34,12 +34,14 @@ SHOWN = (
 )
 
 
+@pytest.mark.hazard("HZ-19")
 def test_the_board_works_where_no_udp_gets_through(
     browser: Browser, playwright: Playwright, server: ServerProcess, tmp_path: Path
 ) -> None:
-    """The young person's data connection to the server cannot be made (no UDP), so within
-    a few seconds their board goes over the signalling socket: both see each other's lines
-    and pictures, and the therapist's board stays on its data connection."""
+    """The young person's data connection to the server cannot be made (no UDP): their board
+    is there as soon as they are admitted, over the signalling socket, and stays on it; the
+    therapist's moves from the socket to the data connection. Both see each other's lines and
+    pictures."""
     remote = RemoteBrowser(playwright, server, udp=False)
     try:
         context, therapist, _ = therapist_page(browser, server, "noor")
@@ -48,8 +50,9 @@ def test_the_board_works_where_no_udp_gets_through(
         young = remote.browser.new_context().new_page()
         walk_in(young, remote.url(session.links["young_person"]))
         admit(therapist, "Young person")
-        young.wait_for_function("() => window.playroom.whiteboard.mode === 'socket'", timeout=20000)
-        assert therapist.evaluate("() => window.playroom.whiteboard.mode") == "data"
+        young.wait_for_function("() => window.playroom.board.snapshots.length > 0")
+        assert young.evaluate("() => window.playroom.whiteboard.mode") == "socket"
+        therapist.wait_for_function("() => window.playroom.whiteboard.mode === 'data'")
         _draw_line(therapist)
         young.wait_for_function("() => window.playroom.board.elements.size > 0")
         assert _kinds(young) == ["stroke"]

@@ -1,19 +1,18 @@
 // A page's whiteboard: the canvas (board.js), its toolbar (tools.js), its link to the
-// server's board: the data connection (serverlink.js), or the signalling socket
-// (socketlink.js) where that connection cannot be made; and the hands of the others as they
-// move, which come and go over the peer channels, or the socket (live.js).
+// server's board: the signalling socket at once (socketlink.js), then the data connection
+// (serverlink.js) once it is up, which it never is where no UDP reaches the server; and the
+// hands of the others as they move, which come and go over the peer channels, or the socket
+// (live.js).
 
 import { BoardView } from "./board.js";
 import { ServerLink } from "./serverlink.js";
 import { SocketLink } from "./socketlink.js";
 import { tools } from "./tools.js";
 
-// The data connection to the server must be up within this long, or the board goes over
-// the signalling socket instead (a network that lets no UDP through to the server).
-const DATA_CONNECTION_MS = 5000;
-
 /** A page's whiteboard: the canvas, its toolbar, and its link to the server's board: the
- * data connection, or the signalling socket when the data connection cannot be made. */
+ * signalling socket from the moment the page is in the room, handed over to the data
+ * connection when that is up (the server moves the board to it and sends it whole again).
+ * So the board is there within a round trip on every network. */
 export class Whiteboard {
   /**
    * @param {import("./signal.js").Signalling} signalling
@@ -22,9 +21,9 @@ export class Whiteboard {
   constructor(signalling, area) {
     this.signalling = signalling;
     this.status = area.querySelector("#board-status");
-    this.link = null;
-    this.mode = null; // "data" or "socket": how the board reaches the server now
-    this.waiting = null;
+    this.link = null; // how the board reaches the server now
+    this.mode = null; // "data" or "socket"
+    this.data = null; // the data connection, offered beside the socket until it takes over
     this.view = new BoardView(area.querySelector("canvas"), (op) => this.link?.send("board", op));
     this.view.onError = (m) => this.say(m.message);
     // a hand moving here goes to the others at once; theirs are drawn here, each checked
@@ -58,21 +57,23 @@ export class Whiteboard {
     if (this.status) this.status.textContent = text;
   }
 
-  /** Open (or reopen, after a reconnect) the data connection: the board comes back whole.
-   * If it is not up in time, the board goes over the signalling socket. */
+  /** Open (or reopen, after a reconnect) the board: over the socket at once, and the data
+   * connection offered beside it; either way the board comes back whole. */
   open() {
     this.stop();
-    const link = new ServerLink(this.signalling, {
-      onBoard: (m) => this.view.handle(m),
+    this.overSocket();
+    const data = new ServerLink(this.signalling, {
+      onBoard: (m) => {
+        // the server sends on the connection only once it has the board: the hand-over
+        if (this.data !== data) return;
+        if (this.link !== data) this.takeOver(data);
+        this.view.handle(m);
+      },
       ...this.objectEvents(),
-      onFailed: () => this.overSocket(link),
+      onFailed: () => this.dataFailed(data),
     });
-    this.link = link;
-    this.mode = "data";
-    link.open();
-    this.waiting = setTimeout(() => {
-      if (!link.connected()) this.overSocket(link);
-    }, DATA_CONNECTION_MS);
+    this.data = data;
+    data.open();
   }
 
   /** What to do with pictures and their messages, whichever way they come. */
@@ -86,22 +87,38 @@ export class Whiteboard {
     };
   }
 
-  /** The data connection ``link`` did not come up: the board goes over the socket. */
-  overSocket(link) {
-    if (link !== this.link) return;
-    this.stop();
+  /** The board over the signalling socket: at the start, and again whenever the data
+   * connection fails. */
+  overSocket() {
+    this.link?.close();
     this.link = new SocketLink(this.signalling, this.objectEvents());
     this.mode = "socket";
   }
 
+  /** The data connection ``data`` carries the board from now on (its first message). */
+  takeOver(data) {
+    this.link?.close();
+    this.link = data;
+    this.mode = "data";
+  }
+
+  /** The data connection ``data`` failed: if it had the board, the socket takes it back. */
+  dataFailed(data) {
+    if (data !== this.data) return;
+    data.close();
+    this.data = null;
+    if (this.link === data) this.overSocket();
+  }
+
   handleAnswer(message) {
-    if (this.mode === "data" && this.link) this.link.handleAnswer(message);
+    this.data?.handleAnswer(message);
   }
 
   stop() {
-    clearTimeout(this.waiting);
-    if (this.link) this.link.close();
+    this.link?.close();
+    this.data?.close();
     this.link = null;
+    this.data = null;
     this.mode = null;
   }
 
