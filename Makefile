@@ -48,7 +48,7 @@ lint: $(VENV)/.installed-test $(NODE)
 	$(BIN)/ruff format --check server media tests
 	$(BIN)/ruff check server media tests
 	$(BIN)/mypy
-	$(JS_LINT) check --error-on-warnings web/static/js
+	$(JS_LINT) check --error-on-warnings web/static/js tests/bench/live_probe.js
 
 ## test: install test dependencies and Chromium, lint, and run the whole suite
 test: $(VENV)/.installed-test $(NODE) chromium lint

@@ -17,6 +17,7 @@ from tests.bench.report import RESULTS, failed, fresh
 BENCHMARKS = [
     ("signalling_relay_latency", "bench_signalling"),
     ("join_time_chromium", "bench_join"),
+    ("live_latency_chromium", "bench_live"),
     ("whiteboard_stroke_latency", "bench_strokes"),
     ("reconnect_time_chromium", "bench_reconnect"),
     ("memory_per_room", "bench_memory"),

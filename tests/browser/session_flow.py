@@ -129,3 +129,64 @@ def frames_decoded(page: Page, peer_id: str) -> int:
     read = "(id) => (window.playroom.quality[id] || {}).framesDecoded || 0"
     page.wait_for_function(f"(id) => ({read})(id) > 0", arg=peer_id, timeout=30000)
     return int(page.evaluate(read, peer_id))
+
+
+LIVE = "window.playroom.signalling.live"
+# how many of a page's peer ``live`` channels are open
+OPEN_CHANNELS = (
+    f"() => [...{LIVE}.links.values()].filter((k) => k.channel?.readyState === 'open').length"
+)
+
+
+@dataclass
+class LiveRoom:
+    """A session in Chromium with both pages on the board and the peer live channel open."""
+
+    therapist: Page
+    young: Page
+    contexts: list[BrowserContext]
+    session: Session
+
+
+def live_room(browser: Browser, server: ServerProcess, username: str, name: str) -> LiveRoom:
+    """The therapist ``username`` opens a room for client ``name``; the young person walks in
+    and is admitted; both boards open, and the peer ``live`` channel between them."""
+    context, therapist, _ = therapist_page(browser, server, username)
+    session = prepare(therapist, server, name=name)
+    open_room(therapist, server, session)
+    young_context = browser.new_context(viewport={"width": 1100, "height": 900})
+    young = young_context.new_page()
+    walk_in(young, session.links["young_person"])
+    my_id(young)
+    admit(therapist, "Young person")
+    board = "window.playroom.board"
+    for page in (therapist, young):
+        page.wait_for_function(f"() => {board} && {board}.snapshots.length > 0", timeout=30000)
+        page.wait_for_function(f"() => ({OPEN_CHANNELS})() === 1", timeout=30000)
+        page.locator("#board").scroll_into_view_if_needed()
+    return LiveRoom(therapist, young, [context, young_context], session)
+
+
+def pinch(page: Page, cx: float, cy: float, *, upright: bool = False) -> None:
+    """Two fingers on ``page`` around (cx, cy) (CSS pixels), through the DevTools protocol:
+    30 px apart, then drawn out to three times as far while turning by atan(15 / 45), and
+    lifted. The fingers lie side by side, or one above the other when ``upright``."""
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, spread: float, tilt: float) -> None:
+        across, along = (tilt, spread) if upright else (spread, tilt)
+        points = (
+            []
+            if kind == "touchEnd"
+            else [
+                {"x": cx - across, "y": cy - along, "id": 1},
+                {"x": cx + across, "y": cy + along, "id": 2},
+            ]
+        )
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    touch("touchStart", 15, 0)
+    for step in range(1, 11):
+        touch("touchMove", 15 + step * 3, step * 1.5)  # fingers apart, and turning
+    touch("touchEnd", 0, 0)
+    cdp.detach()

@@ -23,10 +23,16 @@ def _kinds(page: Page) -> list[str]:
     return list(page.evaluate(VISIBLE))
 
 
-def _draw_line(page: Page) -> None:
+def _board_box(page: Page) -> dict[str, float]:
+    """The board as the canvas draws it, in CSS pixels: the canvas fills its space, and the
+    board (4:3) is fitted into it."""
     page.locator("#board").scroll_into_view_if_needed()
-    box = page.locator("#board").bounding_box()
-    assert box is not None
+    box = page.evaluate("() => window.playroom.board.boardBox()")
+    return {"x": box["left"], "y": box["top"], "width": box["width"]}
+
+
+def _draw_line(page: Page) -> None:
+    box = _board_box(page)
     page.mouse.move(box["x"] + 80, box["y"] + 80)
     page.mouse.down()
     for step in range(1, 25):
@@ -63,7 +69,7 @@ def test_sticker_line_and_picture_reach_the_other_side(
     # the canvas really shows it: pixels along the line are not white
     painted = young.evaluate(
         "() => { const c = document.getElementById('board').getContext('2d');"
-        " const d = c.getImageData(0, 0, 1600, 1200).data; let n = 0;"
+        " const d = c.getImageData(0, 0, c.canvas.width, c.canvas.height).data; let n = 0;"
         " for (let i = 0; i < d.length; i += 4) if (d[i] < 200) n++; return n; }"
     )
     assert painted > 500
@@ -75,9 +81,7 @@ def test_sticker_line_and_picture_reach_the_other_side(
     sticker = therapist.evaluate(
         "() => [...window.playroom.board.elements.values()].find(e => e.kind === 'sticker').data"
     )
-    therapist.locator("#board").scroll_into_view_if_needed()
-    box = therapist.locator("#board").bounding_box()
-    assert box is not None
+    box = _board_box(therapist)
     scale = box["width"] / 1600
     therapist.mouse.click(
         box["x"] + (sticker["x"] + 80) * scale, box["y"] + (sticker["y"] + 80) * scale

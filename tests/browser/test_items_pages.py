@@ -19,7 +19,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.browser.conftest import screenshot
-from tests.browser.session_flow import admit, my_id, open_room, prepare, therapist_page, walk_in
+from tests.browser.session_flow import (
+    admit,
+    my_id,
+    open_room,
+    pinch,
+    prepare,
+    therapist_page,
+    walk_in,
+)
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -28,11 +36,9 @@ ELEMENT = (
     f"(id) => {{ const e = {BOARD}.elements.get(id);"
     " return e ? JSON.parse(JSON.stringify(e)) : null; }"
 )
-# a board point (x, y) where the page shows it, in CSS pixels
-CLIENT = (
-    "([x, y]) => { const b = document.getElementById('board').getBoundingClientRect();"
-    " return [b.left + x * b.width / 1600, b.top + y * b.height / 1200]; }"
-)
+# a board point (x, y) where the page shows it, in CSS pixels (through the board's fit in
+# its canvas)
+CLIENT = f"([x, y]) => {BOARD}.clientPoint(x, y)"
 
 
 @dataclass
@@ -115,9 +121,7 @@ def test_a_dragged_sticker_sits_where_it_was_dropped_for_both_and_after_a_reload
     start = _arrived(y, dog)["place"]
     assert start["x"] != 0 and _arrived(t, dog)["place"] == start
     y.evaluate(f"() => {{ {BOARD}.tool = 'select'; }}")
-    scale = (
-        y.evaluate("() => document.getElementById('board').getBoundingClientRect().width") / 1600
-    )
+    scale = y.evaluate(f"() => {BOARD}.boardBox().width") / 1600
     here = _client(y, start["x"], start["y"])
     there = (here[0] + 200 * scale, here[1] + 120 * scale)
     _drag(y, here, there)
@@ -138,23 +142,7 @@ def test_a_two_finger_pinch_resizes_and_turns_an_item(room: Room) -> None:
     start = _arrived(y, cat)["place"]
     y.evaluate(f"() => {{ {BOARD}.tool = 'select'; }}")
     cx, cy = _client(y, start["x"], start["y"])
-    cdp = y.context.new_cdp_session(y)
-
-    def touch(kind: str, spread: float, tilt: float) -> None:
-        points = (
-            []
-            if kind == "touchEnd"
-            else [
-                {"x": cx - spread, "y": cy - tilt, "id": 1},
-                {"x": cx + spread, "y": cy + tilt, "id": 2},
-            ]
-        )
-        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
-
-    touch("touchStart", 15, 0)
-    for step in range(1, 11):
-        touch("touchMove", 15 + step * 3, step * 1.5)  # fingers apart, and turning
-    touch("touchEnd", 0, 0)
+    pinch(y, cx, cy)
     pinched = _arrived(t, cat, "e.place.scale > 1.5")["place"]
     # from 30 px apart to 2 × (45, 15): three times as far, turned by atan(15 / 45)
     assert abs(pinched["scale"] - 3.16) < 0.1 and abs(pinched["rotation"] - 18.4) < 1.5
@@ -368,9 +356,11 @@ def test_a_long_stroke_goes_in_segments_and_one_past_5000_points_goes_on_as_anot
     assert second[0]["op"] in ("stroke", "stroke_begin")
 
 
+# the canvas's pixel at board point (x, y)
 PIXEL = (
-    "([x, y]) => [...document.getElementById('board').getContext('2d')"
-    ".getImageData(x, y, 1, 1).data]"
+    f"([x, y]) => {{ const [px, py] = {BOARD}.canvasPoint(x, y).map(Math.floor);"
+    " return [...document.getElementById('board').getContext('2d')"
+    ".getImageData(px, py, 1, 1).data]; }"
 )
 
 

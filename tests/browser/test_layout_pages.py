@@ -38,11 +38,14 @@ SMALL_TARGETS = """() => [...document.querySelectorAll('button, summary, label.s
     + ` ${Math.round(r.width)}x${Math.round(r.height)}`)"""
 SPACE_SHARE = """() => { const r = document.querySelector('.board-space').getBoundingClientRect();
   return (r.width * r.height) / (innerWidth * innerHeight); }"""
-# the board is the largest 4:3 rectangle its space holds
+# the canvas covers the board's space, and the board drawn in it is the largest 4:3 rectangle
+# that space holds
 BOARD_FITS = """() => { const s = document.querySelector('.board-space').getBoundingClientRect();
-  const b = document.getElementById('board').getBoundingClientRect();
+  const c = document.getElementById('board').getBoundingClientRect();
+  const b = window.playroom.board.boardBox();
   const w = Math.min(s.width, (s.height * 4) / 3);
-  return Math.abs(b.width - w) < 2 && Math.abs(b.height - (w * 3) / 4) < 2; }"""
+  return ['left', 'top', 'width', 'height'].every((k) => Math.abs(c[k] - s[k]) < 1)
+    && Math.abs(b.width - w) < 2 && Math.abs(b.height - (w * 3) / 4) < 2; }"""
 # what is shown that is larger than the board's canvas (its own ancestors apart)
 LARGER_THAN_BOARD = """() => { const board = document.getElementById('board');
   const r = board.getBoundingClientRect(); const area = r.width * r.height;

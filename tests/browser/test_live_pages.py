@@ -11,64 +11,29 @@ by ``showLive``); which way it came, the page's live counts (``signalling.live.c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import make_person, sign_in_page
-from tests.browser.session_flow import (
-    Session,
-    admit,
-    frames_decoded,
-    my_id,
-    open_room,
-    prepare,
-    therapist_page,
-    walk_in,
-)
+from tests.browser.session_flow import LIVE, OPEN_CHANNELS, frames_decoded, live_room, my_id
+from tests.browser.session_flow import LiveRoom as Room
 from tests.helpers import ServerProcess, run_cli
 
 pytestmark = pytest.mark.browser
 BOARD = "window.playroom.board"
-LIVE = "window.playroom.signalling.live"
 # where the other page draws an item in someone's hand now (null: in nobody's)
 SHOWN = f"(id) => {{ const s = {BOARD}.live.get(id); return s && s.place ? s.place.x : null; }}"
-CLIENT = (
-    "([x, y]) => { const b = document.getElementById('board').getBoundingClientRect();"
-    " return [b.left + x * b.width / 1600, b.top + y * b.height / 1200]; }"
-)
-OPEN_CHANNELS = (
-    f"() => [...{LIVE}.links.values()].filter((k) => k.channel?.readyState === 'open').length"
-)
-
-
-@dataclass
-class Room:
-    therapist: Page
-    young: Page
-    contexts: list[BrowserContext]
-    session: Session
+CLIENT = f"([x, y]) => {BOARD}.clientPoint(x, y)"  # a board point, in CSS pixels
 
 
 @pytest.fixture(scope="module")
 def room(browser: Browser, live_server: ServerProcess) -> Iterator[Room]:
     """One session for the module, both pages on the board and their live channel open."""
-    context, therapist, _ = therapist_page(browser, live_server, "lena")
-    session = prepare(therapist, live_server, name="Robin")
-    open_room(therapist, live_server, session)
-    young_context = browser.new_context(viewport={"width": 1100, "height": 900})
-    young = young_context.new_page()
-    walk_in(young, session.links["young_person"])
-    my_id(young)
-    admit(therapist, "Young person")
-    for page in (therapist, young):
-        page.wait_for_function(f"() => {BOARD} && {BOARD}.snapshots.length > 0", timeout=30000)
-        page.wait_for_function(f"() => ({OPEN_CHANNELS})() === 1", timeout=30000)
-        page.locator("#board").scroll_into_view_if_needed()
-    yield Room(therapist, young, [context, young_context], session)
-    for c in (young_context, context):
+    room = live_room(browser, live_server, "lena", "Robin")
+    yield room
+    for c in room.contexts[::-1]:
         c.close()
 
 

@@ -4,6 +4,22 @@
 // like is items.js; what a mouse, finger or key does is hand.js. The server gets finished
 // things only: a stroke at pen-up, an item's place when it is dropped. In between, `onLive`
 // hears the hand.
+//
+// The canvas fills whatever space the page gives it (a tall phone, a phone on its side, a
+// desktop), at the screen's own pixel density, while the board keeps one extent for everyone
+// (WIDTH by HEIGHT, which the server checks every place against). The board is drawn fitted
+// into the canvas: one uniform scale, centred, with a calm margin around it showing where it
+// ends; every touch is mapped back through the same fit, so what one person puts down lands
+// at the same board position on every other screen, whatever its shape.
+//
+// On a tall phone the board is fitted, not turned on its side. Turned, it would be a third
+// larger, but every miniature, letter and drawing would lie on its side for the child (or for
+// the therapist), and "the top of the board" would be a different edge on each screen, so
+// pointing at something together would stop working. Fitted, the board is the same way up
+// for everyone, and the margins it leaves above and below it are where the videos float and
+// the toolbar's panels open, so neither covers it. (Where a small phone leaves too little
+// room above a centred board for the videos, the CSS sets `--board-align: 1`: the board goes
+// down by the tools and the videos have the whole margin over it.)
 
 import { drawGround } from "./ground.js";
 import { Hand, newId } from "./hand.js";
@@ -29,6 +45,9 @@ import { miniatureUrl } from "./library.js";
 const LIVE_MS = 3000; // a live move or stroke not heard of for this long is dropped
 const PENDING_MS = 5000; // what was sent and not yet confirmed is drawn this long at most
 const LIVE_STROKES = 64; // others' strokes in progress drawn at once, at most
+const MAX_SIDE = 4096; // the canvas's largest side in device pixels (memory on a big screen)
+const MARGIN = "#d6dde6"; // around the board: calm, and unlike any of the tray's grounds
+const EDGE_SHADOW = "rgba(29, 36, 51, 0.28)";
 
 const samePlace = (a, b) =>
   a &&
@@ -108,6 +127,11 @@ export class BoardView {
     this.unconfirmed = new Map(); // stroke id -> {data, points, at}: sent, not yet back
     this.live = new Map(); // id -> {place} or {data, points}, with `at`: others' hands
     this.frame = 0;
+    /** How the board sits in the canvas: board point (x, y) is canvas pixel (x * k + left,
+     * y * k + top); `unit` is board units per CSS pixel (for sizes a finger needs). */
+    this.fit = { k: 1, left: 0, top: 0, unit: 1 };
+    this.fitTo(canvas.width, canvas.height);
+    this.watchSize();
     this.announcer = document.createElement("p");
     this.announcer.className = "visually-hidden";
     this.announcer.setAttribute("aria-live", "polite");
@@ -244,6 +268,86 @@ export class BoardView {
     return this.images.get(e.data.object);
   }
 
+  // -- the canvas's size, and the board fitted into it
+
+  /** Follow the canvas's size on screen (a resize, a phone turned, a zoom): its pixels are
+   * the screen's own, so lines stay crisp. */
+  watchSize() {
+    if (typeof ResizeObserver !== "function") return;
+    const observer = new ResizeObserver(([entry]) => {
+      const ratio = window.devicePixelRatio || 1;
+      this.resize(entry.contentRect.width * ratio, entry.contentRect.height * ratio);
+    });
+    try {
+      observer.observe(this.canvas, { box: "device-pixel-content-box" }); // a new density too
+    } catch {
+      observer.observe(this.canvas); // where that box is not known: a new size
+    }
+  }
+
+  /** The canvas is `w` by `h` device pixels on screen now: as many in its bitmap (no more
+   * than MAX_SIDE a side), the board fitted again, and drawn at once (a bitmap resized is
+   * blank). Nothing is done while it is hidden (no size). */
+  resize(w, h) {
+    if (!(w >= 1 && h >= 1)) return;
+    const shrink = Math.min(1, MAX_SIDE / Math.max(w, h));
+    const width = Math.max(1, Math.round(w * shrink));
+    const height = Math.max(1, Math.round(h * shrink));
+    const said = getComputedStyle(this.canvas).getPropertyValue("--board-align");
+    const align = Number.isFinite(Number.parseFloat(said)) ? Number.parseFloat(said) : 0.5;
+    if (width === this.canvas.width && height === this.canvas.height && align === this.fit.align)
+      return;
+    this.canvas.width = width;
+    this.canvas.height = height;
+    this.fitTo(width, height, align);
+    this.render();
+  }
+
+  /** Fit the board into a canvas `width` by `height` pixels: as large as it fits, centred
+   * across; up and down at `align` (0 the top, 0.5 the middle, 1 the bottom) of the room
+   * left. */
+  fitTo(width, height, align = 0.5) {
+    const k = Math.min(width / WIDTH, height / HEIGHT);
+    const left = Math.round((width - WIDTH * k) / 2);
+    const top = Math.round((height - HEIGHT * k) * clamp(align, 0, 1));
+    const css = this.canvas.clientWidth;
+    const unit = css > 0 ? width / css / k : 1 / k;
+    this.fit = { k, left, top, unit, align };
+  }
+
+  /** The board point under a point of the page (CSS pixels from the viewport's corner, as a
+   * pointer event has them); off the board when it is in the margin. */
+  boardPoint(clientX, clientY) {
+    const box = this.canvas.getBoundingClientRect();
+    const { k, left, top } = this.fit;
+    const px = ((clientX - box.left) / (box.width || 1)) * this.canvas.width;
+    const py = ((clientY - box.top) / (box.height || 1)) * this.canvas.height;
+    return [(px - left) / k, (py - top) / k];
+  }
+
+  /** Where board point (x, y) is on the page, in CSS pixels from the viewport's corner. */
+  clientPoint(x, y) {
+    const box = this.canvas.getBoundingClientRect();
+    const [px, py] = this.canvasPoint(x, y);
+    return [
+      box.left + (px / this.canvas.width) * box.width,
+      box.top + (py / this.canvas.height) * box.height,
+    ];
+  }
+
+  /** Where board point (x, y) is in the canvas's bitmap, in its pixels. */
+  canvasPoint(x, y) {
+    const { k, left, top } = this.fit;
+    return [left + x * k, top + y * k];
+  }
+
+  /** The board's whole extent on the page: {left, top, width, height} in CSS pixels. */
+  boardBox() {
+    const [left, top] = this.clientPoint(0, 0);
+    const [right, bottom] = this.clientPoint(WIDTH, HEIGHT);
+    return { left, top, width: right - left, height: bottom - top };
+  }
+
   // -- drawing it
 
   /** Where an item is drawn now: where this hand holds it, else where another's does. */
@@ -260,7 +364,14 @@ export class BoardView {
     this.frame = 0;
     this.expire();
     const ctx = this.context;
-    drawGround(ctx, this.background, this.canvas.width, this.canvas.height);
+    const { k, left, top, unit } = this.fit;
+    this.drawMargin();
+    ctx.save();
+    ctx.setTransform(k, 0, 0, k, left, top); // from here on, board coordinates
+    ctx.beginPath();
+    ctx.rect(0, 0, WIDTH, HEIGHT);
+    ctx.clip(); // what spills past the board's edge is not drawn: everyone sees the same
+    drawGround(ctx, this.background, WIDTH, HEIGHT);
     const image = (e) => this.imageOf(e);
     for (const e of this.elements.values())
       if (e.visible) drawElement(ctx, e, this.placeOf(e), image);
@@ -268,8 +379,32 @@ export class BoardView {
       if (!this.elements.get(id)?.finished) drawStroke(ctx, s.data, s.points);
     for (const s of this.live.values()) if (s.points) drawStroke(ctx, s.data, s.points);
     this.hand.preview(ctx);
+    ctx.restore();
     const e = this.chosen();
-    if (e) drawSelection(ctx, e, this.placeOf(e), this.movable(e));
+    if (e) {
+      // the selection's handles may reach into the margin, where a finger can still take them
+      ctx.save();
+      ctx.setTransform(k, 0, 0, k, left, top);
+      drawSelection(ctx, e, this.placeOf(e), this.movable(e), unit);
+      ctx.restore();
+    }
+  }
+
+  /** The canvas around the board: a calm margin, and the board's edge lifted off it by a
+   * soft shadow, so it is plain where the board ends. */
+  drawMargin() {
+    const ctx = this.context;
+    const { width, height } = this.canvas;
+    const { k, left, top } = this.fit;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = MARGIN;
+    ctx.fillRect(0, 0, width, height);
+    ctx.shadowColor = EDGE_SHADOW;
+    ctx.shadowBlur = 12 * this.fit.unit * k; // 12 CSS pixels, in the canvas's own
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(left, top, WIDTH * k, HEIGHT * k);
+    ctx.restore();
   }
 
   /** Drop others' hands not heard of lately, and what this page sent long ago. */

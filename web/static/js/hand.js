@@ -3,6 +3,12 @@
 // segments every 250 ms), makes shapes and text, rubs out, and picks items up to drag, pinch,
 // turn or move with the arrow keys; the board view (board.js) holds them and sends their
 // place when they are dropped.
+//
+// Every point is the board's (BoardView.boardPoint maps the page's through the board's fit
+// in its canvas), so a gesture means the same on any screen. A point may lie in the margin
+// around the board: what is made there (a stroke, a shape, text) is kept to the board's
+// edge; a press that starts in the margin draws nothing, but may take a handle reaching into
+// it, or be a second finger pinching.
 
 import {
   clamp,
@@ -26,6 +32,12 @@ const MAX_OP_CHARS = 30000; // under the server's 32 KiB for one operation
 const KEY_COMMIT_MS = 400; // arrow keys: the place is sent once they rest this long
 const STEP = 10;
 const BIG_STEP = 50;
+// on screen, in CSS pixels, whatever size the board is drawn at: how near a thing a press
+// touches it; how near a handle a press takes it (a target 44 px across); how near the
+// board's edge a press in the margin counts as on the board
+const REACH_PX = { touch: 12, pen: 6, mouse: 6 };
+const HANDLE_PX = 22;
+const EDGE_PX = 8;
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 const SHAPES = new Set(["rect", "ellipse", "line", "arrow"]);
 const HOLDING = new Set(["drag", "pinch", "resize", "turn"]); // gestures that hold an item
@@ -37,6 +49,8 @@ const LABEL =
 export const newId = (prefix) => `${prefix}-${crypto.randomUUID().slice(0, 18)}`;
 const distance = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
 const angle = (a, b) => (Math.atan2(b[1] - a[1], b[0] - a[0]) * 180) / Math.PI;
+/** A point kept to the board: what is made there must lie within it. */
+const kept = ([x, y, pressure]) => [clamp(x, 0, WIDTH), clamp(y, 0, HEIGHT), pressure];
 
 /** The hand on a board view's canvas: pointer and keyboard gestures, by `view.tool`. */
 export class Hand {
@@ -45,7 +59,7 @@ export class Hand {
     this.view = view;
     this.canvas = view.canvas;
     this.wholeMs = WHOLE_MS; // how long a stroke may be drawn before it goes in segments
-    this.pointers = new Map(); // pointer id -> board point, while down
+    this.pointers = new Map(); // pointer id -> board point (maybe in the margin), while down
     this.gesture = null;
     this.drawing = null; // the stroke under the pen
     this.keyHeld = null; // the item the arrow keys moved, not yet sent
@@ -70,13 +84,23 @@ export class Hand {
     canvas.addEventListener("blur", () => this.commitKeys());
   }
 
-  /** Board coordinates of a pointer event (the canvas is scaled by CSS). */
+  /** Board coordinates of a pointer event, through the board's fit in the canvas: off the
+   * board (below 0, past WIDTH or HEIGHT) in the margin around it. */
   point(event) {
-    const box = this.canvas.getBoundingClientRect();
-    const x = ((event.clientX - box.left) / box.width) * this.canvas.width;
-    const y = ((event.clientY - box.top) / box.height) * this.canvas.height;
+    const [x, y] = this.view.boardPoint(event.clientX, event.clientY);
     const pressure = event.pressure > 0 ? Math.round(event.pressure * 100) / 100 : 0.5;
-    return [clamp(round1(x), 0, WIDTH), clamp(round1(y), 0, HEIGHT), pressure];
+    return [round1(x), round1(y), pressure];
+  }
+
+  /** `px` CSS pixels, in board units (the board may be drawn at any size). */
+  units(px) {
+    return px * this.view.fit.unit;
+  }
+
+  /** Whether board point `p` is on the board, or in the margin within a few pixels of it. */
+  onBoard([x, y]) {
+    const edge = this.units(EDGE_PX);
+    return x >= -edge && x <= WIDTH + edge && y >= -edge && y <= HEIGHT + edge;
   }
 
   down(event) {
@@ -95,16 +119,21 @@ export class Hand {
     if (event.button > 0) return;
     this.canvas.focus({ preventScroll: true });
     const pointer = event.pointerId;
-    const reach = event.pointerType === "touch" ? 24 : 10;
-    if (this.view.tool === "select") this.pick(p, pointer, reach);
-    else if (this.view.tool === "erase") {
+    const least = event.pointerType === "touch" ? 24 : 10; // board units, as on a full board
+    const reach = Math.max(least, this.units(REACH_PX[event.pointerType] ?? 6));
+    const tool = this.view.tool;
+    const q = kept(p);
+    if (tool === "select") this.pick(p, pointer, reach);
+    else if (!this.onBoard(p))
+      return; // the margin: nothing is drawn there
+    else if (tool === "erase") {
       this.gesture = { type: "erase", pointer, reach, erased: new Set() };
       this.erase(p);
-    } else if (this.view.tool === "text")
-      this.gesture = { type: "text", pointer, from: p, client: [event.clientX, event.clientY] };
-    else if (SHAPES.has(this.view.tool))
-      this.gesture = { type: "shape", kind: this.view.tool, pointer, from: p, to: p };
-    else this.startStroke(p, pointer);
+    } else if (tool === "text")
+      this.gesture = { type: "text", pointer, from: q, client: [event.clientX, event.clientY] };
+    else if (SHAPES.has(tool))
+      this.gesture = { type: "shape", kind: tool, pointer, from: q, to: q };
+    else this.startStroke(q, pointer);
     if (this.view.tool !== "select") this.view.select(null);
   }
 
@@ -116,7 +145,7 @@ export class Hand {
     if (!g || (g.pointer !== undefined && g.pointer !== event.pointerId)) return;
     if (g.type === "stroke") {
       const events = event.getCoalescedEvents?.() || [];
-      this.addPoints((events.length ? events : [event]).map((e) => this.point(e)));
+      this.addPoints((events.length ? events : [event]).map((e) => kept(this.point(e))));
     } else if (g.type === "drag") {
       const x = clamp(round1(g.start.x + p[0] - g.from[0]), 0, WIDTH);
       const y = clamp(round1(g.start.y + p[1] - g.from[1]), 0, HEIGHT);
@@ -131,7 +160,7 @@ export class Hand {
       const rotation = turned(g.start.rotation + angle(centre, p) - angle(centre, g.from));
       this.view.hold(g.id, { ...g.start, rotation });
     } else if (g.type === "erase") this.erase(p);
-    else if (g.type === "shape") g.to = p;
+    else if (g.type === "shape") g.to = kept(p);
     this.view.requestRender();
   }
 
@@ -161,14 +190,15 @@ export class Hand {
   // -- items in hand
 
   /** The topmost item at `p`, selected; picked up if this person may move it (by one of
-   * its handles, to resize or turn it). */
+   * its handles, to resize or turn it: a target 44 px across, however small the board). */
   pick(p, pointer, reach) {
     const chosen = this.view.chosen();
     if (chosen && this.view.movable(chosen)) {
       const start = this.view.placeOf(chosen);
-      const at = handles(this.view.context, chosen, start);
+      const at = handles(this.view.context, chosen, start, this.view.fit.unit);
+      const near = Math.max(reach + 14, this.units(HANDLE_PX));
       for (const type of ["resize", "turn"]) {
-        if (distance(p, type === "resize" ? at.resize : at.turn) <= reach + 14) {
+        if (distance(p, type === "resize" ? at.resize : at.turn) <= near) {
           this.gesture = { type, id: chosen.id, pointer, from: p, start };
           return;
         }

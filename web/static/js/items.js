@@ -243,38 +243,48 @@ export function touches(ctx, e, place, p, reach) {
   return Math.abs(q[0]) <= w / 2 + reach && Math.abs(q[1]) <= h / 2 + reach;
 }
 
+/** A handle's half-size in board units: 12, or as much as a finger needs to see it where
+ * the board is drawn small (`unit`: board units per CSS pixel, see BoardView.fit). */
+export const handleSize = (unit = 1) => Math.max(12, 12 * unit);
+
 /** Where the selected item's handles are (board coordinates): resize at its lower right
- * corner, turn above its top. */
-export function handles(ctx, e, place) {
+ * corner, turn above its top; further out where the board is drawn small (`unit`). */
+export function handles(ctx, e, place, unit = 1) {
   const { w, h } = itemSize(ctx, e, place);
+  const r = handleSize(unit);
   const a = (place.rotation * Math.PI) / 180;
   const at = (x, y) => [
     place.x + x * Math.cos(a) - y * Math.sin(a),
     place.y + x * Math.sin(a) + y * Math.cos(a),
   ];
-  return { resize: at(w / 2 + 12, h / 2 + 12), turn: at(0, -h / 2 - 48) };
+  return { resize: at(w / 2 + r, h / 2 + r), turn: at(0, -h / 2 - 4 * r) };
 }
 
-/** The selection drawn around an item: its outline, its handles, a padlock if locked. */
-export function drawSelection(ctx, e, place, movable) {
+/** The selection drawn around an item: its outline, its handles, a padlock if locked; its
+ * lines and handles never thinner or smaller on screen than on a full-size board (`unit`:
+ * board units per CSS pixel). */
+export function drawSelection(ctx, e, place, movable, unit = 1) {
   const { w, h } = itemSize(ctx, e, place);
+  const r = handleSize(unit);
+  const line = Math.max(4, 2 * unit);
+  const gap = Math.max(8, 3 * unit);
   ctx.save();
   ctx.translate(place.x, place.y);
   ctx.rotate((place.rotation * Math.PI) / 180);
   ctx.strokeStyle = e.locked ? "#6b7280" : "#2563eb";
-  ctx.lineWidth = 4;
-  ctx.setLineDash([14, 10]);
-  ctx.strokeRect(-w / 2 - 8, -h / 2 - 8, w + 16, h + 16);
+  ctx.lineWidth = line;
+  ctx.setLineDash([3.5 * line, 2.5 * line]);
+  ctx.strokeRect(-w / 2 - gap, -h / 2 - gap, w + 2 * gap, h + 2 * gap);
   ctx.setLineDash([]);
   if (movable) {
     ctx.fillStyle = "#2563eb";
-    ctx.fillRect(w / 2 + 2, h / 2 + 2, 20, 20);
+    ctx.fillRect(w / 2 + r / 6, h / 2 + r / 6, (r * 5) / 3, (r * 5) / 3);
     ctx.beginPath();
-    ctx.moveTo(0, -h / 2 - 8);
-    ctx.lineTo(0, -h / 2 - 36);
+    ctx.moveTo(0, -h / 2 - gap);
+    ctx.lineTo(0, -h / 2 - 3 * r);
     ctx.stroke();
     ctx.beginPath();
-    ctx.arc(0, -h / 2 - 48, 12, 0, Math.PI * 2);
+    ctx.arc(0, -h / 2 - 4 * r, r, 0, Math.PI * 2);
     ctx.fill();
   }
   if (e.locked) {
