@@ -44,6 +44,7 @@ from server.appkeys import (
     SCHEDULE,
     SESSION_LOG,
     SETTINGS,
+    SIGN_OFF_REQUESTS,
     WHITEBOARDS,
 )
 from server.audit.sessionlog import SessionLog
@@ -58,6 +59,7 @@ from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
 from server.care.schedule import Schedule
+from server.care.signoffs import SignOffRequests
 from server.edge import websocket
 from server.exceptions import StorageUnavailable
 from server.live.hub import Hub
@@ -220,13 +222,18 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = Hub(
         app[RELAY].bus, Places(storage.db), lambda room: whiteboards.forget(room.session_id)
     )
-    app[ESCALATIONS] = Escalations(storage.db, storage.ring, consents, gatekeeper, session_log)
+    app[ESCALATIONS] = Escalations(
+        storage.db, storage.ring, clients, consents, gatekeeper, session_log
+    )
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[SCENES] = Scenes(app[BOX], session_log)
     app[LINKS] = links
     app[CLIENTS] = clients
     app[CONSENTS] = consents
     app[GATEKEEPER] = gatekeeper
+    app[SIGN_OFF_REQUESTS] = SignOffRequests(
+        storage.db, storage.ring, catalogue, clients, gatekeeper, session_log
+    )
     app[SCHEDULE] = Schedule(
         storage.db,
         storage.ring,

@@ -20,6 +20,7 @@ from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
 from server.care.schedule import Schedule
+from server.care.signoffs import SignOffRequests
 from server.crypto.keys import KeyRing
 from server.live.hub import Hub
 from server.records.discharge import Discharges
@@ -41,6 +42,7 @@ CLIENTS = web.AppKey("clients", Clients)
 LINKS = web.AppKey("links", Links)
 CONSENTS = web.AppKey("consents", Consents)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
+SIGN_OFF_REQUESTS = web.AppKey("sign_off_requests", SignOffRequests)
 SCHEDULE = web.AppKey("schedule", Schedule)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)

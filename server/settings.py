@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     consent_link_days: int = Field(30, ge=1, description="How long a consent link works.")
     join_early_minutes: int = Field(15, ge=0, description="How early a join link opens.")
     timezone: str = Field("Europe/London", description="Where 'today' is for daily checks.")
+    service_name: str = Field(
+        "Playroom",
+        min_length=1,
+        max_length=120,
+        description="The service's name as the people it serves know it, e.g. on consent forms.",
+    )
     stun_urls: list[str] = Field([], description="STUN servers, e.g. stun:turn.example.org")
     turn_urls: list[str] = Field([], description="TURN servers, e.g. turn:turn.example.org")
     turn_secret: SecretStr | None = Field(None, description="coturn's static-auth-secret")

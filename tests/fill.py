@@ -25,6 +25,7 @@ from server.storage.models import (
     Consent,
     Link,
     SignOff,
+    SignOffRequest,
     new_id,
 )
 from server.storage.session_models import (
@@ -164,6 +165,17 @@ async def fill_client(
             comment_enc="fine",
         ),
         add(
+            SignOffRequest(
+                client_id=client.id,
+                response_id=response.id,
+                revision=1,
+                kind="sent_back",
+                by=staff_id,
+                created_at=when,
+            ),
+            comment_enc=f"ask {name}'s mum first",
+        ),
+        add(
             Consent(
                 client_id=client.id,
                 version=1,
@@ -222,6 +234,12 @@ async def fill_client(
             EscalationEvent(
                 escalation_id=escalation.id, kind="raised", by=staff_id, created_at=when
             )
+        ),
+        add(
+            EscalationEvent(
+                escalation_id=escalation.id, kind="closed", by=staff_id, created_at=when
+            ),
+            note_enc=f"rang {name}'s mum",
         ),
         add(
             Outcome(

@@ -88,10 +88,10 @@ async def test_parent_consents_once_then_withdraws(
             {"contact1_name": "", "contact1_relationship": "", "contact1_phone": ""},
             "at least one emergency contact",
         ),
-        ({"contact1_phone": "call me maybe"}, "must be a telephone number"),
-        ({"typed_name": ""}, "typed_name"),
-        ({"signed_on": "2001-01-01"}, "type today"),
-        ({"decision": "perhaps"}, "decision"),
+        ({"contact1_phone": "call me maybe"}, "phone number in digits"),
+        ({"typed_name": ""}, "Type your full name."),
+        ({"relationship": ""}, "Say who you are to the child"),
+        ({"decision": "perhaps"}, "Choose whether you give consent."),
     ],
 )
 async def test_bad_consent_answers_are_explained_and_nothing_is_saved(

@@ -76,7 +76,9 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
     await supervisor.send({"type": "acknowledge", "escalation": info["id"]})
     update = await therapist.expect("escalation_update")
     assert update["escalation"]["status"] == "acknowledged"
-    await therapist.send({"type": "close_escalation", "escalation": info["id"]})
+    await therapist.send(
+        {"type": "close_escalation", "escalation": info["id"], "note": "Rang mum; she is home."}
+    )
 
     def closed_for(peer: ProtocolPeer) -> bool:
         return any(

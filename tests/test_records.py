@@ -178,7 +178,7 @@ async def test_the_filters_list_exactly_the_sessions_that_match(
     assert await listed() == {held, quiet.id, other.id}
     assert await listed("?flag=loss") == {held}
     assert await listed("?flag=escalation") == {held}
-    assert await listed("?flag=override") == set()
+    assert await listed("?flag=sign_off") == set()
     ther_two = await therapist_view(app, "therapist.two")
     assert await listed(f"?therapist={ther_two.id}") == {other.id}
     assert await listed(f"?client={quiet.client_id}") == {quiet.id}

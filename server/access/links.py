@@ -16,7 +16,11 @@ from server.access.tokens import Claims
 from server.crypto.keys import KeyRing
 from server.exceptions import TokenError
 from server.storage.db import Database, utcnow
-from server.storage.models import Link, LinkKind, new_id
+from server.storage.models import Appointment, Link, LinkKind, new_id
+
+# what a join link says once its session has ended (which withdraws it): the young person's
+# words for the end, not a refusal (``link_invalid.html`` shows it as a goodbye)
+SESSION_ENDED = "This session has ended. See you next time."
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,20 @@ class Links:
         return IssuedLink(link, token)
 
     async def verify(self, token: str, kind: LinkKind, now: datetime | None = None) -> Link:
-        """The live link behind ``token``; raises TokenError (forged, expired, revoked)."""
+        """The live link behind ``token``; raises TokenError (forged, expired, revoked, or
+        withdrawn by the end of its session, which says so)."""
         now = now or utcnow()
         claims = tokens.verify(self.ring, token, kind.value, now)
+        ended = False
         async with self.db.session() as session:
             link = await session.get(Link, claims.link_id)
+            if link is not None and link.revoked_at is not None and link.appointment_id:
+                appointment = await session.get(Appointment, link.appointment_id)
+                ended = appointment is not None and appointment.status == "ended"
         if link is None or link.kind != kind.value or link.role != claims.role:
             raise TokenError("This link is not valid. Please ask for a new one.")
+        if ended:
+            raise TokenError(SESSION_ENDED)
         if link.revoked_at is not None:
             raise TokenError("This link has been withdrawn. Please ask for a new one.")
         if now >= link.expires_at:

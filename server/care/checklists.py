@@ -91,12 +91,29 @@ class When(Strict):
 
 
 class Condition(Strict):
-    """When ``when`` holds, ``require`` applies, and ``answer_must_be`` (if given) too."""
+    """When ``when`` holds, ``require`` applies, and ``answer_must_be`` (if given) too.
+    ``source`` is the passage the condition itself comes from, where that is not the item's."""
 
     when: When
     require: list[Requirement] = []
     answer_must_be: list[str] = []
     reason: Annotated[str, Field(min_length=1)]
+    source: Source | None = None
+
+
+# What each kind of checklist's answers can do: the flags something applies to it. The gate
+# applies every flag to the suitability checklist and ``blocking`` to the daily checks; the
+# consent form refuses a blocking answer; nothing applies a flag to the rest, so an item there
+# may not carry one (it would say something that nothing does).
+FLAGS = ("blocking", "rationale", "sign_off", "conditions")
+APPLIED: dict[Kind, tuple[str, ...]] = {
+    Kind.SUITABILITY: FLAGS,
+    Kind.PRE_SESSION: ("blocking",),
+    Kind.CONSENT: ("blocking",),
+    Kind.PRE_JOIN: (),
+    Kind.CONTRACT: (),
+    Kind.DISCONNECTION_PLAN: (),
+}
 
 
 class Item(Strict):
@@ -134,6 +151,15 @@ class Item(Strict):
                 if unknown:
                     raise ValueError(f"a condition requires impossible answers: {sorted(unknown)}")
         return self
+
+    @property
+    def choices(self) -> list[str]:
+        """The answers of a closed kind in the order a page offers them (none for open kinds)."""
+        if self.kind is AnswerKind.YES_NO:
+            return ["yes", "no"]
+        if self.kind is AnswerKind.YES_NO_UNSURE:
+            return ["yes", "no", "unsure"]
+        return list(self.options)
 
     def allowed_answers(self) -> set[str] | None:
         """The closed set of answers, or None for open kinds (text, number, phone)."""
@@ -176,6 +202,12 @@ class Checklist(Strict):
             raise ValueError(f"item ids repeat: {sorted(dupes)}")
         known = set(ids)
         for item in self.items():
+            unapplied = [f for f in FLAGS if getattr(item, f) and f not in APPLIED[self.kind]]
+            if unapplied:
+                raise ValueError(
+                    f"{item.id}: nothing applies {', '.join(unapplied)} to a "
+                    f"{self.kind.value} checklist's answers"
+                )
             for condition in item.conditions:
                 ref = condition.when.answer
                 if ref is not None and ref["item"] not in known:

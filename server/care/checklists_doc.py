@@ -112,7 +112,21 @@ across borders, current risk), whose flags say what that fact requires.
   has a given `answer`) that, when it holds, adds `require` (`rationale`, `sign_off`) to the
   item whatever its answer, and/or restricts the acceptable answers to `answer_must_be`
   (any other answer then blocks, with the condition's `reason`). A condition on age counts
-  an unknown age as young.
+  an unknown age as young. A condition may name a `source` of its own, checked like an
+  item's.
+
+Only the suitability checklist takes every flag; the daily checks and the consent form take
+`blocking`; the pre-join checks, the contract and the disconnection plan take none (their
+questions are required or optional, nothing more). Start-up refuses a flag on a checklist
+whose answers nothing applies it to, so no item can promise what the gate does not do
+(`APPLIED` in `server/care/checklists.py`).
+
+The checklist page says under each question what its answers call for with the client in
+hand ("Needs a written clinical rationale whatever the answer, as the child is under 12."),
+worked out by asking the gate's own functions about every answer the item takes
+(`server/care/rules.py`); `tests/test_item_rules.py` checks, for every item of every
+checklist, at ages either side of every age condition and with every answer a condition
+waits on, that the sentences shown are what the gate then does.
 
 ## Adding a new version
 
@@ -241,7 +255,7 @@ def _range(low: int | None, high: int | None) -> str:
 def _blocks(item: Item) -> str:
     parts = [", ".join(item.blocking)] if item.blocking else []
     parts += [
-        f"anything but {' or '.join(c.answer_must_be)} {_when(c.when)} ({_oneline(c.reason)})"
+        f"anything but {' or '.join(c.answer_must_be)} {_when(c.when)} ({_reason(c)})"
         for c in item.conditions
         if c.answer_must_be
     ]
@@ -255,11 +269,20 @@ def _requires(item: Item) -> str:
     if item.sign_off:
         parts.append("sign-off: " + ", ".join(item.sign_off))
     parts += [
-        f"{_required(c)} {_when(c.when)} ({_oneline(c.reason)})"
+        f"{_required(c)} whatever the answer {_when(c.when)} ({_reason(c)})"
         for c in item.conditions
         if c.require
     ]
     return "; ".join(parts) or NONE
+
+
+def _reason(condition: Condition) -> str:
+    """A condition's reason, and the passage it comes from when that is its own."""
+    text = _oneline(condition.reason)
+    source = condition.source
+    if source is not None:
+        text += f' Source: {DOCUMENTS[source.document]}, {source.section}: "{source.quote}"'
+    return text
 
 
 def _required(condition: Condition) -> str:

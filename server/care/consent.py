@@ -1,5 +1,11 @@
 """Parent/carer consent, completed through a link: consent or refusal, emergency contacts,
-confirmations, and withdrawal. Every version is kept; the newest decides."""
+confirmations, and withdrawal. Every version is kept; the newest decides.
+
+What the form posts is read by ``consent_form.py``. The date recorded is the day the answer
+arrives, in the service's time zone, never typed. The first emergency contact of a consent
+given fills the disconnection plan's parent or carer to ring, where the therapist has not
+given one (``plan.with_consent_contact``).
+"""
 
 from __future__ import annotations
 
@@ -7,60 +13,39 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access.links import IssuedLink, Links
 from server.care.checklists import Catalogue, Kind
-from server.care.gate import check_answer
+from server.care.consent_form import ConsentIn, Faults, WithdrawIn, date_faults, problems
+from server.care.plan import with_consent_contact
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import PlayroomError
 from server.storage.db import Database, batches, utcnow
-from server.storage.models import Consent, ConsentDecision, Link, LinkKind, new_id
+from server.storage.models import (
+    ChecklistResponse,
+    Client,
+    Consent,
+    ConsentDecision,
+    Link,
+    LinkKind,
+    User,
+    new_id,
+)
+
+__all__ = ["ConsentIn", "Consents", "ConsentView", "ForWhom", "WithdrawIn"]
 
 _CONCURRENT = "Another answer was saved at the same moment. Please reload the page and check."
-Name = Annotated[str, Field(min_length=2, max_length=100)]
 
 
-class Contact(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    name: Name
-    relationship: Annotated[str, Field(min_length=1, max_length=60)]
-    phone: Annotated[str, Field(min_length=3, max_length=30)]
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        digits = sum(c.isdigit() for c in value)
-        if not 3 <= digits <= 15 or any(c not in "0123456789 +()-" for c in value):
-            raise ValueError("must be a telephone number")
-        return value
-
-
-class ConsentIn(BaseModel):
-    """What the parent/carer submits."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    decision: Literal["given", "refused"]
-    typed_name: Name
-    relationship: Annotated[str, Field(min_length=1, max_length=60)]
-    signed_on: date
-    contacts: Annotated[list[Contact], Field(max_length=3)] = []
-    confirmations: Annotated[dict[str, str], Field(max_length=20)] = {}
-
-
-class WithdrawIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    typed_name: Name
-    signed_on: date
+def _raise(faults: Faults) -> None:
+    if faults:
+        raise PlayroomError(" ".join(dict.fromkeys(faults.values())))
 
 
 @dataclass(frozen=True)
@@ -74,6 +59,15 @@ class ConsentView:
     confirmations: dict[str, str]
     link_id: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class ForWhom:
+    """Whom a consent form is about and with: the child's name as the therapist uses it, and
+    the therapist's (empty when the account is no longer in use)."""
+
+    child: str
+    therapist: str
 
 
 class Consents:
@@ -157,38 +151,34 @@ class Consents:
             decisions.update((client_id, ConsentDecision(d)) for client_id, d in rows)
         return decisions
 
-    def _check_date(self, signed_on: date) -> None:
-        today = utcnow().date()
-        if abs((signed_on - today).days) > 1:
-            raise PlayroomError("Please type today's date.")
+    async def for_whom(self, client_id: str) -> ForWhom:
+        """The names a consent form shows, so the parent knows whom and what it is for."""
+        async with self.db.read() as session:
+            client = await session.get(Client, client_id)
+            worker = await session.get(User, client.named_worker_id) if client else None
+        child = (unseal(self.ring, client, "display_name_enc") or "") if client else ""
+        therapist = ""
+        if worker is not None and not worker.disabled:
+            therapist = unseal(self.ring, worker, "display_name_enc") or ""
+        return ForWhom(child, therapist)
 
-    async def record(self, link: Link, data: ConsentIn) -> ConsentView:
-        """Record consent or refusal through ``link`` (once per link)."""
-        self._check_date(data.signed_on)
+    async def record(self, link: Link, data: ConsentIn, today: date | None = None) -> ConsentView:
+        """Record consent or refusal through ``link`` (once per link), dated ``today`` (the
+        service's day; UTC's when not given). Consent given with contacts fills the
+        disconnection plan's parent or carer where the therapist has not given one."""
+        today = today or utcnow().date()
         form = self.catalogue[Kind.CONSENT]
-        if data.decision == "given":
-            for item in form.items():
-                if not item.answerable:
-                    continue
-                answer = data.confirmations.get(item.id, "")
-                if not answer or check_answer(item, answer):
-                    raise PlayroomError(f"Please answer: {item.prompt}")
-                if answer in item.blocking:
-                    raise PlayroomError(
-                        f"Online sessions need this: {item.prompt} "
-                        "Please talk to the therapist about it."
-                    )
-            if not data.contacts:
-                raise PlayroomError("Please give at least one emergency contact number.")
-        unknown = set(data.confirmations) - {i.id for i in form.items()}
-        if unknown:
-            raise PlayroomError("The form had answers to questions it does not ask.")
+        _raise(problems(data, form, today))
+        details = data.model_dump(mode="json", exclude={"decision"})
+        details["signed_on"] = today.isoformat()
         try:
-            return await self._record(link, data, form.key)
+            return await self._record(link, ConsentDecision(data.decision), form.key, details)
         except IntegrityError as exc:
             raise PlayroomError(_CONCURRENT) from exc
 
-    async def _record(self, link: Link, data: ConsentIn, form: str) -> ConsentView:
+    async def _record(
+        self, link: Link, decision: ConsentDecision, form: str, details: dict[str, Any]
+    ) -> ConsentView:
         async with self.db.session() as session:
             used = await session.scalar(
                 sa.select(sa.func.count(Consent.id)).where(Consent.link_id == link.id)
@@ -198,18 +188,56 @@ class Consents:
                     "An answer was already given through this link. "
                     "You can still withdraw consent below."
                 )
-            details = data.model_dump(mode="json", exclude={"decision"})
-            return await self._append(session, link, ConsentDecision(data.decision), form, details)
+            view = await self._append(session, link, decision, form, details)
+            if decision is ConsentDecision.GIVEN and details["contacts"]:
+                await self._fill_plan(session, link, details["contacts"][0], details["signed_on"])
+            return view
 
-    async def withdraw(self, link: Link, data: WithdrawIn) -> ConsentView:
+    async def _fill_plan(
+        self, session: AsyncSession, link: Link, contact: dict[str, str], signed_on: str
+    ) -> None:
+        """Put the first emergency contact into the client's disconnection plan as the parent
+        or carer to ring, where the plan has none of the therapist's own; the change is the
+        therapist's who made the link, marked as from the consent form."""
+        plan = self.catalogue[Kind.DISCONNECTION_PLAN]
+        row = await session.scalar(
+            sa.select(ChecklistResponse).where(
+                ChecklistResponse.client_id == link.client_id,
+                ChecklistResponse.checklist_id == plan.id,
+            )
+        )
+        current = json.loads(unseal(self.ring, row, "answers_enc") or "{}") if row else {}
+        filled = with_consent_contact(current, plan, contact, signed_on)
+        if filled is current:
+            return
+        now = utcnow()
+        if row is None:
+            row = ChecklistResponse(
+                id=new_id(),
+                client_id=link.client_id,
+                checklist_id=plan.id,
+                checklist_version=plan.version,
+                revision=0,
+                reviewed_at=now,
+            )
+            session.add(row)
+        row.revision += 1
+        row.updated_by = link.created_by
+        row.updated_at = now
+        seal(self.ring, row, "answers_enc", json.dumps(filled, sort_keys=True))
+
+    async def withdraw(
+        self, link: Link, data: WithdrawIn, today: date | None = None
+    ) -> ConsentView:
         """Withdraw consent given through ``link``; future sessions are blocked at once."""
-        self._check_date(data.signed_on)
+        today = today or utcnow().date()
+        _raise(date_faults(data.signed_on, today))
         try:
-            return await self._withdraw(link, data)
+            return await self._withdraw(link, data, today)
         except IntegrityError as exc:
             raise PlayroomError(_CONCURRENT) from exc
 
-    async def _withdraw(self, link: Link, data: WithdrawIn) -> ConsentView:
+    async def _withdraw(self, link: Link, data: WithdrawIn, today: date) -> ConsentView:
         async with self.db.session() as session:
             rows = list(
                 await session.scalars(
@@ -222,7 +250,10 @@ class Consents:
                 raise PlayroomError("There is no consent in place to withdraw.")
             if not any(r.link_id == link.id for r in rows):
                 raise PlayroomError("Consent can be withdrawn through the link it was given with.")
-            details = data.model_dump(mode="json")
+            details: dict[str, Any] = {
+                "typed_name": data.typed_name,
+                "signed_on": today.isoformat(),
+            }
             return await self._append(
                 session, link, ConsentDecision.WITHDRAWN, rows[-1].form, details
             )
@@ -233,7 +264,7 @@ class Consents:
         link: Link,
         decision: ConsentDecision,
         form: str,
-        details: dict[str, object],
+        details: dict[str, Any],
     ) -> ConsentView:
         version = (
             await session.scalar(

@@ -1,6 +1,9 @@
 """Escalation during a session: the therapist raises a concern, sees at once what they need
 (emergency contacts, where the young person said they are, the emergency number, the
-safeguarding lead), and the on-shift supervisors are alerted live until one acknowledges."""
+safeguarding lead), and the on-shift supervisors are alerted live until one acknowledges.
+The therapist or a supervisor of theirs closes it with a short note of what was done: the
+note is sealed on the ``closed`` event, and the session's log says it was closed, never
+what the note says."""
 
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ import sqlalchemy as sa
 
 from server.access.accounts import StaffView
 from server.audit.sessionlog import SessionLog, session_stream, staff_actor
+from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.gate_service import Gatekeeper
 from server.crypto.keys import KeyRing
-from server.crypto.sealed import unseal
+from server.crypto.sealed import seal, unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, Role, Supervision, new_id
@@ -27,13 +31,19 @@ CONCERNS = {
     "medical_emergency": "Medical emergency",
     "unreachable": "Young person unreachable",
 }
+NOTE_LENGTH = 500  # a closing note: what was done, in a sentence or two
 
 
 @dataclass(frozen=True)
 class EscalationView:
+    """An escalation as the therapist's panel and the supervisors' cards show it: who it is
+    about (the client's chosen name) and whose it is, and who acknowledged and closed it."""
+
     id: str
     appointment_id: str
     therapist_id: str
+    therapist_name: str
+    client_name: str
     concern: str
     status: str
     created_at: str
@@ -42,6 +52,11 @@ class EscalationView:
     emergency_number: str
     safeguarding_lead: str
     safeguarding_phone: str
+    acknowledged_by: str = ""  # the first to acknowledge, by name
+    acknowledged_at: str | None = None
+    closed_by: str = ""
+    closed_at: str | None = None
+    note: str = ""  # what was done, from whoever closed it
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -52,6 +67,7 @@ class Escalations:
         self,
         db: Database,
         ring: KeyRing,
+        clients: Clients,
         consents: Consents,
         gatekeeper: Gatekeeper,
         log: SessionLog,
@@ -59,6 +75,7 @@ class Escalations:
         self.log = log
         self.db = db
         self.ring = ring
+        self.clients = clients
         self.consents = consents
         self.gatekeeper = gatekeeper
 
@@ -113,6 +130,19 @@ class Escalations:
                 .where(JoinCheck.appointment_id == row.appointment_id, Link.role == "young_person")
                 .order_by(JoinCheck.created_at.desc())
             )
+            events = list(
+                await session.scalars(
+                    sa.select(EscalationEvent)
+                    .where(
+                        EscalationEvent.escalation_id == row.id,
+                        EscalationEvent.kind.in_(("acknowledged", "closed")),
+                    )
+                    .order_by(EscalationEvent.created_at)
+                )
+            )
+        # the first acknowledgement is the one that stopped the alerts; only one closes
+        acknowledged = next((e for e in events if e.kind == "acknowledged"), None)
+        closed = next((e for e in events if e.kind == "closed"), None)
         checks = json.loads(unseal(self.ring, check, "answers_enc") or "{}") if check else {}
         location = " ".join(
             v for v in (checks.get("where.place", ""), checks.get("where.details", "")) if v
@@ -127,6 +157,8 @@ class Escalations:
             id=row.id,
             appointment_id=row.appointment_id,
             therapist_id=row.therapist_id,
+            therapist_name=await self._name(row.therapist_id),
+            client_name=await self.clients.display_name(appointment.client_id),
             concern=row.concern,
             status=row.status,
             created_at=row.created_at.isoformat(),
@@ -135,7 +167,15 @@ class Escalations:
             emergency_number=answer("plan.emergency_number"),
             safeguarding_lead=answer("plan.safeguarding_lead_name"),
             safeguarding_phone=answer("plan.safeguarding_lead_phone"),
+            acknowledged_by=await self._name(acknowledged.by if acknowledged else None),
+            acknowledged_at=acknowledged.created_at.isoformat() if acknowledged else None,
+            closed_by=await self._name(closed.by if closed else None),
+            closed_at=closed.created_at.isoformat() if closed else None,
+            note=(unseal(self.ring, closed, "note_enc") or "") if closed else "",
         )
+
+    async def _name(self, user_id: str | None) -> str:
+        return await self.gatekeeper.staff_name(user_id) if user_id else ""
 
     async def supervisors_of(self, therapist_id: str) -> list[str]:
         async with self.db.session() as session:
@@ -147,7 +187,9 @@ class Escalations:
                 )
             )  # the rota: a stable order
 
-    async def _set(self, escalation_id: str, user: StaffView, status: str) -> EscalationView:
+    async def _set(
+        self, escalation_id: str, user: StaffView, status: str, note: str | None = None
+    ) -> EscalationView:
         async with self.db.session() as session:
             row = await session.get(Escalation, escalation_id)
             if row is None:
@@ -161,11 +203,12 @@ class Escalations:
             if row.status == "closed":
                 raise PlayroomError("This escalation is already closed.")
             row.status = status
-            session.add(
-                EscalationEvent(
-                    id=new_id(), escalation_id=row.id, kind=status, by=user.id, created_at=utcnow()
-                )
+            event = EscalationEvent(
+                id=new_id(), escalation_id=row.id, kind=status, by=user.id, created_at=utcnow()
             )
+            if note is not None:
+                seal(self.ring, event, "note_enc", note)
+            session.add(event)
         await self.log.append(
             session_stream(row.appointment_id),
             f"escalation.{status}",
@@ -200,8 +243,15 @@ class Escalations:
             raise Forbidden("Supervisors acknowledge escalations.")
         return await self._set(escalation_id, supervisor, "acknowledged")
 
-    async def close(self, user: StaffView, escalation_id: str) -> EscalationView:
-        return await self._set(escalation_id, user, "closed")
+    async def close(self, user: StaffView, escalation_id: str, note: str) -> EscalationView:
+        """Close with a short note of what was done (sealed; the log says only that it was
+        closed, and by whom)."""
+        note = note.strip()
+        if not note or len(note) > NOTE_LENGTH:
+            raise PlayroomError(
+                f"Say in a few words what was done (up to {NOTE_LENGTH} characters)."
+            )
+        return await self._set(escalation_id, user, "closed", note)
 
     async def open_for(self, supervisor: StaffView) -> list[EscalationView]:
         async with self.db.session() as session:

@@ -2,7 +2,7 @@
 
 It turns the suitability checklist answers, consent, the disconnection plan, the age of
 the answers and the therapist's checks for the day into ``open``, ``blocked`` (with every
-reason) or ``needs_sign_off``. No I/O here: ``gatekeeper.py`` gathers the inputs, and the
+reason) or ``needs_sign_off``. No I/O here: ``gate_service.py`` gathers the inputs, and the
 pages, the API and the signalling WebSocket all ask it.
 """
 
@@ -115,9 +115,27 @@ def consent_required(age: int | None, answers: Answers | None) -> bool:
     return not competent
 
 
+def item_blocks(item: Item, answer: str, age: int | None, answers: Answers) -> list[Reason]:
+    """Why ``answer`` to ``item`` stops online work for a client of ``age`` whose other
+    answers are ``answers`` (nothing when it does not): a blocking answer, or an answer a
+    condition that holds does not accept."""
+    reasons: list[Reason] = []
+    if answer in item.blocking:
+        reasons.append(
+            Reason("blocking_answer", f"Blocks online work: {item.prompt} ({answer})", item.id)
+        )
+    for condition in item.conditions:
+        if condition.answer_must_be and condition_holds(condition.when, age, answers):
+            if answer not in condition.answer_must_be:
+                reasons.append(Reason("condition", condition.reason, item.id))
+    return reasons
+
+
 def item_requirements(
     item: Item, answer: str, age: int | None, answers: Answers
 ) -> set[Requirement]:
+    """What ``answer`` to ``item`` calls for besides itself: its own ``rationale`` and
+    ``sign_off`` answers, and whatever a condition that holds requires, whatever the answer."""
     needs: set[Requirement] = set()
     if answer in item.rationale:
         needs.add(Requirement.RATIONALE)
@@ -151,18 +169,7 @@ def evaluate(data: GateInput) -> GateResult:
                 if item.required:
                     blocked.append(Reason("unanswered", f"Not answered: {item.prompt}", item.id))
                 continue
-            if answer in item.blocking:
-                blocked.append(
-                    Reason(
-                        "blocking_answer", f"Blocks online work: {item.prompt} ({answer})", item.id
-                    )
-                )
-            for condition in item.conditions:
-                if condition.answer_must_be and condition_holds(
-                    condition.when, data.age, data.answers
-                ):
-                    if answer not in condition.answer_must_be:
-                        blocked.append(Reason("condition", condition.reason, item.id))
+            blocked.extend(item_blocks(item, answer, data.age, data.answers))
             needs = item_requirements(item, answer, data.age, data.answers)
             if Requirement.RATIONALE in needs and not entry.get("rationale", "").strip():
                 blocked.append(
@@ -203,7 +210,9 @@ def evaluate(data: GateInput) -> GateResult:
     else:
         for item in data.daily.items():
             answer = data.daily_answers.get(item.id, "")
-            if item.answerable and item.required and (not answer or answer in item.blocking):
+            if not item.answerable:
+                continue
+            if (item.required and not answer) or item_blocks(item, answer, data.age, {}):
                 blocked.append(
                     Reason("daily_check", f"Today's check not met: {item.prompt}", item.id)
                 )

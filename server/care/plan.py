@@ -1,6 +1,10 @@
 """The disconnection plan, walked step by step when a young person is lost, leaves in the
 middle of a session, says "it's not private now", or uses the quick exit. The steps come
-from the plan agreed in advance (``checklists/disconnection-plan-v1.yaml``)."""
+from the plan agreed in advance (``checklists/disconnection-plan-v1.yaml``).
+
+The parent or carer to ring can come from the consent form: the first emergency contact a
+parent gives fills ``plan.parent_name`` and ``plan.parent_phone`` while the plan has neither
+of its own (``with_consent_contact``)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,12 @@ import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from server.care.gate import Answers
+from server.care.checklists import Checklist
+from server.care.gate import Answers, check_answer
+
+# an answer's ``from``: put there from a parent's consent form, not typed by the therapist
+FROM_CONSENT = "consent"
+PARENT_ITEMS = ("plan.parent_name", "plan.parent_phone")
 
 
 class Case(enum.StrEnum):
@@ -93,3 +102,43 @@ def steps_for(case: Case, answers: Answers) -> list[Step]:
 
 def as_message_steps(steps: list[Step]) -> list[dict[str, Any]]:
     return [asdict(step) for step in steps]
+
+
+def with_consent_contact(
+    answers: Answers,
+    plan: Checklist,
+    contact: dict[str, str],
+    signed_on: str,
+) -> Answers:
+    """The plan's answers with the parent or carer to ring taken from a consent form's first
+    emergency contact (``name``, ``relationship``, ``phone``), marked as from the consent form
+    of ``signed_on``.
+
+    Both fields are filled when each is empty or still holds what an earlier consent form put
+    there; once the therapist has typed either (a save drops the mark), neither is touched, so
+    a name and a number from two different people never meet. Returns ``answers`` itself when
+    nothing changes."""
+
+    def free(item_id: str) -> bool:
+        entry = answers.get(item_id, {})
+        return not entry.get("answer", "").strip() or entry.get("from") == FROM_CONSENT
+
+    if not all(free(item_id) for item_id in PARENT_ITEMS):
+        return answers
+    name = f"{contact['name']} ({contact['relationship']})"
+    values = {"plan.parent_name": name, "plan.parent_phone": contact["phone"]}
+    filled = dict(answers)
+    for item_id, value in values.items():
+        item = plan.item(item_id)
+        if item is None:
+            return answers  # a plan without these questions: nothing to fill
+        value = value[: item.max_length]
+        if check_answer(item, value):
+            return answers
+        filled[item_id] = {
+            "answer": value,
+            "rationale": "",
+            "from": FROM_CONSENT,
+            "on": signed_on,
+        }
+    return answers if filled == answers else filled

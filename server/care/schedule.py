@@ -1,8 +1,14 @@
-"""Appointments (scheduled sessions), their join links, and opening a room through the gate."""
+"""Appointments (scheduled sessions), their join links, and opening a room through the gate.
+
+A join link is offered, and works, only while the gate lets the young person's side of the
+session go on (``for_joining``): consent, the checklist, its sign-off and the plan. The
+therapist's own checks for the day are not part of that: they are made on the day, before
+the room opens, and a young person who comes in first waits where the therapist sees them."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -17,16 +23,39 @@ from server.access.links import Links
 from server.access.tokens import Claims
 from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
+from server.care.gate import GateResult, GateStatus
 from server.care.gate_service import Gatekeeper
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal
 from server.exceptions import Forbidden, GateClosed, NotFound, PlayroomError, TokenError
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, LinkKind, Role, new_id
-from server.storage.session_models import JoinCheck, PlanStep
+from server.storage.session_models import JoinCheck, Place, PlanStep
 
 JOIN_ROLES = ("young_person", "parent")
 MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
+# the gate's reasons that are the therapist's own checks for the day (``gate.evaluate``)
+THERAPISTS_DAY = ("daily_checks_missing", "daily_check")
+SIGN_OFF_REASONS = ("sign_off", "forged_sign_off")
+# a waiting page pings every 2 s: the gate is asked again at most this often for a session
+RECHECK_SECONDS = 5.0
+FORGET_SECONDS = 3600.0  # what the gate said for a session nobody asked about since
+
+
+def for_joining(result: GateResult) -> GateResult:
+    """The gate as it stands for the young person's (or parent's) way in: every reason but
+    the therapist's own checks for the day. Those are the therapist's to make on the day,
+    before they open the room: a link sent ahead works once consent, the checklist, its
+    sign-off and the plan are in place, and a young person who comes in before the checks
+    are made waits in the waiting room, shown on the therapist's room page."""
+    reasons = tuple(r for r in result.reasons if r.code not in THERAPISTS_DAY)
+    if any(r.code not in SIGN_OFF_REASONS for r in reasons):
+        status = GateStatus.BLOCKED
+    elif any(r.code == "sign_off" for r in reasons):
+        status = GateStatus.NEEDS_SIGN_OFF
+    else:
+        status = GateStatus.OPEN
+    return GateResult(status, reasons, result.sign_off_items)
 
 
 class NewAppointment(BaseModel):
@@ -54,6 +83,21 @@ class JoinLink:
     token: str
 
 
+@dataclass(frozen=True)
+class WayIn:
+    """The gate for a session's way in (``for_joining``), and whether it closed since it
+    was last asked for that session in this process (so the therapist is told once)."""
+
+    gate: GateResult
+    closed_now: bool
+
+
+@dataclass(frozen=True)
+class _Asked:
+    at: float  # time.monotonic()
+    gate: GateResult
+
+
 class Schedule:
     def __init__(
         self,
@@ -72,6 +116,8 @@ class Schedule:
         self.links = links
         self.gatekeeper = gatekeeper
         self.join_early = timedelta(minutes=join_early_minutes)
+        self.recheck_seconds = RECHECK_SECONDS
+        self._asked: dict[str, _Asked] = {}  # session id -> what the gate said last
 
     async def create(self, user: StaffView, client_id: str, data: NewAppointment) -> Appointment:
         client = await self.clients.get(user, client_id, write=True)
@@ -252,6 +298,41 @@ class Schedule:
             raise TokenError("This session has ended.")
         return link, appointment
 
+    async def joining_gate(self, client_id: str) -> GateResult:
+        """The gate for the way in to a session of ``client_id``, asked now: whether its
+        join links may be offered and may let anyone into the waiting room."""
+        return for_joining(await self.gatekeeper.evaluate(client_id))
+
+    async def way_in(self, appointment_id: str, client_id: str) -> WayIn:
+        """The gate for the way in, for someone already waiting: asked again at most every
+        ``recheck_seconds`` for a session (each waiting page asks with its pings), and
+        whether it closed since it was last asked (consent withdrawn, a checklist revised).
+        A session not asked about before counts as having been open: its people came in
+        through the gate."""
+        now = time.monotonic()
+        before = self._asked.get(appointment_id)
+        if before is not None and now - before.at < self.recheck_seconds:
+            return WayIn(before.gate, closed_now=False)
+        gate = await self.joining_gate(client_id)
+        for session_id, asked in list(self._asked.items()):
+            if now - asked.at > FORGET_SECONDS:
+                del self._asked[session_id]
+        self._asked[appointment_id] = _Asked(now, gate)
+        was_open = before is None or before.gate.is_open
+        return WayIn(gate, closed_now=was_open and not gate.is_open)
+
+    async def people_here(self, appointment_id: str) -> list[Place]:
+        """Whoever holds a place in the session's live room, on whichever node it runs (the
+        places kept for a restart, ``live/places.py``): the waiting ones have
+        ``was_waiting``. Earliest first."""
+        async with self.db.read() as session:
+            rows = await session.scalars(
+                sa.select(Place)
+                .where(Place.appointment_id == appointment_id)
+                .order_by(Place.created_at)
+            )
+            return list(rows)
+
     async def live(self, appointment_id: str) -> Appointment | None:
         """The session, unless it is gone, ended or cancelled (a room rebuilt after a
         restart is rebuilt only for a live one)."""
@@ -262,7 +343,10 @@ class Schedule:
         return appointment
 
     async def link_still_works(self, link_id: str, appointment_id: str) -> bool:
-        """A withdrawn or expired link, or an ended session, stops a resume too."""
+        """A withdrawn or expired link, or an ended session, stops a resume too. The gate is
+        not asked here: someone who comes back to the waiting room of a session that can no
+        longer start is told so again at their next ping (``edge/lobby.py``), and a session
+        under way goes on until the therapist ends it."""
         async with self.db.session() as session:
             link = await session.get(Link, link_id)
             appointment = await session.get(Appointment, appointment_id)

@@ -1,6 +1,8 @@
 """Escalation at the socket: the therapist raises a concern, supervisors' dashboards are
 alerted at once (and again, down the rota, until someone acknowledges), a supervisor
-acknowledges, and it is closed. The escalation itself is ``care/escalation.py``'s."""
+acknowledges, and the therapist or a supervisor closes it with a note of what was done;
+each step reaches the therapist's panel and the team's cards as it happens. The escalation
+itself is ``care/escalation.py``'s."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ async def escalate(conn: Connection, message: Escalate) -> None:
     service = conn.app[ESCALATIONS]
     view = await service.raise_concern(conn.user, room.session_id, message.concern)
     await conn.reply(EscalationInfo(escalation=view.as_dict()))
-    alert = EscalationAlert(escalation=view.as_dict(), therapist=conn.user.display_name)
+    alert = EscalationAlert(escalation=view.as_dict(), therapist=view.therapist_name)
     rota = await service.supervisors_of(conn.user.id)
     await conn.hub.tell_watchers(rota, alert)
     await _notify(conn, view.id, view.concern, rota[:1], "raised")
@@ -71,11 +73,8 @@ async def watch(conn: Connection, message: Watch) -> None:
     if conn.user is None or conn.user.role is not StaffRole.SUPERVISOR:
         raise Forbidden("Only supervisors watch for escalations.")
     conn.hub.watchers.setdefault(conn.user.id, set()).add(conn.ws)
-    accounts = conn.app[ACCOUNTS]
     for view in await conn.app[ESCALATIONS].open_for(conn.user):
-        therapist = await accounts.get(view.therapist_id)
-        name = therapist.display_name if therapist else ""
-        await conn.reply(EscalationAlert(escalation=view.as_dict(), therapist=name))
+        await conn.reply(EscalationAlert(escalation=view.as_dict(), therapist=view.therapist_name))
     await conn.reply(Done())  # every escalation still open has been told
 
 
@@ -89,7 +88,7 @@ async def acknowledge(conn: Connection, message: Acknowledge) -> None:
 async def close_escalation(conn: Connection, message: CloseEscalation) -> None:
     if conn.user is None:
         raise Forbidden("Staff close escalations.")
-    view = await conn.app[ESCALATIONS].close(conn.user, message.escalation)
+    view = await conn.app[ESCALATIONS].close(conn.user, message.escalation, message.note)
     await _settled(conn, view, "escalation_closed")
 
 

@@ -1,16 +1,29 @@
 """Coming into a room and speaking in it: a young person or parent joins with their link, the
 therapist opens the room, anyone leaves; signals between browsers are relayed; those who
-wait may raise a flag, and the therapist may message them."""
+wait may raise a flag, and the therapist may message them.
+
+Nobody comes in while the gate is closed to them (``schedule.for_joining``): a ``join`` is
+refused before any pre-join answer is read or kept. Someone already waiting when it closes
+(consent withdrawn, a checklist revised) keeps their place, so that the therapist sees them
+waiting, and is told kindly that the session cannot start."""
 
 from __future__ import annotations
 
+import logging
+
 from server.appkeys import CATALOGUE, SCHEDULE
 from server.care.checklists import Kind
-from server.care.gate import check_answer
+from server.care.gate import GateResult, check_answer
 from server.care.plan import Case
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import start_plan
-from server.exceptions import Forbidden, LinkInUse, PlayroomError, ProtocolError
+from server.exceptions import (
+    STORAGE_FAILURES,
+    Forbidden,
+    LinkInUse,
+    PlayroomError,
+    ProtocolError,
+)
 from server.live.hub import about, person
 from server.live.protocol import Flag, Join, Leave, OpenRoom, Ping, Signal, WaitingMessage
 from server.live.replies import (
@@ -28,18 +41,32 @@ from server.live.sdp import check_sdp, sending
 from server.storage.db import utcnow
 from server.storage.models import Role as StaffRole
 
+log = logging.getLogger(__name__)
+
+# what a young person or parent is told when the session cannot start (the join page says
+# the same, ``join_closed.html``)
+CANNOT_START = (
+    "Today's session cannot start. You have not done anything wrong. "
+    "Your therapist will be in touch with you."
+)
+JOINERS = (Role.YOUNG_PERSON, Role.PARENT)
+
 
 async def join(conn: Connection, message: Join) -> None:
     """A young person or a parent comes in with their join link, to the waiting room."""
     if conn.me is not None:
         raise ProtocolError("already_joined", "This connection has already joined.")
-    _check_checks(conn, message.checks)
     schedule = conn.app[SCHEDULE]
     link, appointment = await schedule.by_join_token(message.token)
     if utcnow() < link.not_before:
         raise ProtocolError(
             "too_early", "It is too early to join. Please come back nearer the time."
         )
+    if not (await schedule.joining_gate(appointment.client_id)).is_open:
+        # before any pre-join answer is read or kept: no contact without consent and the gate
+        # (not logged: a link's holder could fill the session's log with refusals)
+        raise ProtocolError("cannot_start", CANNOT_START)
+    _check_checks(conn, message.checks)
     role = Role(link.role)
     if role is Role.YOUNG_PERSON:
         _require_checks(conn, message.checks)
@@ -219,7 +246,44 @@ async def flag(conn: Connection, message: Flag) -> None:
 
 
 async def ping(conn: Connection, message: Ping) -> None:
+    await _cannot_start_yet(conn)
     await conn.reply(Pong(n=message.n))
+
+
+async def _cannot_start_yet(conn: Connection) -> None:
+    """Someone waiting, whose page pings every 2 s: if the session can no longer start,
+    they are told kindly with each ping while it stays so (a page that came back is told
+    again), and keep their place, so that the therapist sees them waiting; a therapist in
+    the room is told once, when it closes. The gate is asked again at most every few
+    seconds for a session (``Schedule.way_in``)."""
+    room, me = conn.room, conn.me
+    if room is None or me is None or me.state is not State.WAITING or me.role not in JOINERS:
+        return
+    if room.ended or not room.client_id:
+        return
+    try:
+        way_in = await conn.app[SCHEDULE].way_in(room.session_id, room.client_id)
+    except STORAGE_FAILURES:  # asked again at the next ping: the page is not cut off for it
+        log.warning("gate not asked", extra={"event": "gate_recheck_failed"})
+        return
+    if way_in.gate.is_open:
+        return
+    if way_in.closed_now:
+        await conn.record("gate.evaluated", _gate_details(way_in.gate), actor="system")
+        if room.therapist is not None:
+            waiting = [p.name.lower() for p in room.waiting() if p.role in JOINERS]
+            reasons = " ".join(r.message for r in way_in.gate.reasons)
+            told = (
+                f"The session cannot start now. {reasons} Waiting: {' and '.join(waiting)}, "
+                "told that today's session cannot start and that you will be in touch."
+            )
+            await conn.hub.send(room.therapist, Notice(code="cannot_start", message=told))
+    await conn.hub.send(me, Notice(code="cannot_start", message=CANNOT_START))
+
+
+def _gate_details(gate: GateResult) -> dict[str, object]:
+    """The gate's answer as the session's log keeps it (as ``Schedule.open_room`` does)."""
+    return {"open": gate.is_open, "reasons": [[r.code, r.item] for r in gate.reasons]}
 
 
 HANDLERS: Handlers = {

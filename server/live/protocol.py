@@ -165,8 +165,11 @@ class Acknowledge(ClientMessage):
 
 
 class CloseEscalation(ClientMessage):
+    """The therapist or a supervisor of theirs closes an escalation, saying what was done."""
+
     type: Literal["close_escalation"]
     escalation: Id
+    note: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class AllowClear(ClientMessage):

@@ -255,7 +255,12 @@ class Reports:
                 rate(*sessions("participant.lost"), of_none),
                 n,
             ),
-            Figure("Escalations", count(escalations), len(escalations)),
+            # none in the weeks shown is not none at all: the hidden weeks may hold some
+            Figure(
+                "Escalations",
+                HIDDEN if not escalations and report.weeks_hidden else count(escalations),
+                len(escalations),
+            ),
         ]
 
     def _outcomes(self, report: Report, held: list[Appointment], outcomes: list[Outcome]) -> None:

@@ -49,6 +49,7 @@ from server.storage.models import (
     DailyCheck,
     Link,
     SignOff,
+    SignOffRequest,
     Supervision,
     User,
 )
@@ -77,6 +78,7 @@ _STAFF_REFERENCES: list[Any] = [
     ClientLevel.changed_by,
     ChecklistResponse.updated_by,
     SignOff.supervisor_id,
+    SignOffRequest.by,
     Link.created_by,
     Appointment.therapist_id,
     PlanStep.recorded_by,
@@ -278,6 +280,7 @@ CLIENT_MODELS: list[Any] = [
     ClientLevel,
     ChecklistResponse,
     SignOff,
+    SignOffRequest,
     Appointment,
     Link,
     Consent,
@@ -343,6 +346,7 @@ async def _last_activity(session: AsyncSession, client_id: str | None) -> dict[s
         (Consent.client_id, Consent.created_at),
         (ClientLevel.client_id, ClientLevel.changed_at),
         (SignOff.client_id, SignOff.created_at),
+        (SignOffRequest.client_id, SignOffRequest.created_at),
     ]
     out: dict[str, datetime] = {}
     for owner, at in pairs:

@@ -77,7 +77,7 @@ TEXT = {
 FLAGS = {
     "escalation": "escalation.raised",
     "loss": "participant.lost",
-    "override": "gate.signed_off",
+    "sign_off": "gate.signed_off",  # the room opened on a supervisor's sign-off
 }
 
 
@@ -99,7 +99,7 @@ class Summary:
     interrupted_seconds: float
     losses: int
     escalations: int
-    overrides: int
+    sign_offs: int  # openings of the room on a supervisor's sign-off
 
 
 @dataclass
@@ -126,7 +126,7 @@ class Filters:
     client: str | None = None
     since: date | None = None
     until: date | None = None
-    flag: str | None = None  # escalation, loss, override
+    flag: str | None = None  # escalation, loss, sign_off
 
 
 class Records:
@@ -366,7 +366,7 @@ def summarise(appointment: Appointment, entries: list[Entry]) -> Summary:
         interrupted_seconds=interrupted,
         losses=counts["participant.lost"],
         escalations=counts["escalation.raised"],
-        overrides=counts["gate.signed_off"],
+        sign_offs=counts["gate.signed_off"],
     )
 
 

@@ -161,6 +161,28 @@ class SignOff(Base):
     signature: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
 
 
+class SignOffRequest(Base):
+    """A step on the way to a sign-off, for one revision of a client's suitability checklist:
+    the therapist asks for it (``asked``, with an optional note), or a supervisor sends it
+    back with a comment (``sent_back``). The newest step for the current revision is where
+    it stands; the sign-off itself is a ``sign_offs`` row."""
+
+    __tablename__ = "sign_off_requests"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    response_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("checklist_responses.id", ondelete="CASCADE")
+    )
+    revision: Mapped[int] = mapped_column(sa.Integer)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # asked, sent_back
+    by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    comment_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ConsentDecision(enum.StrEnum):
     GIVEN = "given"
     REFUSED = "refused"

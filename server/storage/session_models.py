@@ -124,6 +124,8 @@ class EscalationEvent(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))
     by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # what was done, in the words of whoever closed it (on ``closed`` only)
+    note_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
 
 
 class LogEntry(Base):

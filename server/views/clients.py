@@ -9,11 +9,23 @@ from typing import Any
 from aiohttp import web
 
 from server.access.auth import staff_only
-from server.appkeys import CATALOGUE, CLIENTS, DATABASE, GATEKEEPER, SCHEDULE, SETTINGS
-from server.care.checklists import Kind
+from server.appkeys import (
+    CATALOGUE,
+    CLIENTS,
+    CONSENTS,
+    DATABASE,
+    GATEKEEPER,
+    SCHEDULE,
+    SETTINGS,
+    SIGN_OFF_REQUESTS,
+)
+from server.care.checklists import Checklist, Kind
 from server.care.clients import AnswersIn, ClientView, Levels, NewClient
+from server.care.gate import GateResult
+from server.care.rules import needs_rationale, sentences
+from server.care.signoffs import pending
 from server.exceptions import NotFound, PlayroomError
-from server.storage.models import IThrive, RiskLevel, Role
+from server.storage.models import ConsentDecision, IThrive, RiskLevel, Role
 from server.views.common import form, json_body, parse, staff
 from server.views.pages import render
 
@@ -107,6 +119,10 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         appointments = []
         if user.role is Role.THERAPIST:
             appointments = await app[SCHEDULE].appointments(overview.client.id, session)
+        step = None  # where a sign-off the gate waits for stands: asked for, or sent back
+        if pending(overview.gate):
+            steps = await app[SIGN_OFF_REQUESTS].current([overview.client.id], session)
+            step = steps.get(overview.client.id)
     return await render(
         request,
         "client.html",
@@ -115,6 +131,8 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         levels=overview.levels,
         consents=overview.consents,
         sign_offs=overview.sign_offs,
+        sign_off_step=step,
+        sign_off_notice=request.query.get("sign_off"),
         appointments=appointments,
         ithrive=list(IThrive),
         risks=list(RiskLevel),
@@ -145,24 +163,63 @@ async def _checklist_page(
 ) -> web.Response:
     user = await staff(request)
     kind = _kind(request)
-    client = await request.app[CLIENTS].get(user, request.match_info["id"])
-    response = await request.app[CLIENTS].answers(user, client.id, kind)
+    app = request.app
+    client = await app[CLIENTS].get(user, request.match_info["id"])
+    response = await app[CLIENTS].answers(user, client.id, kind)
     answers = response.answers if response else {}
     if submitted:
         answers = {**answers, **_answers_from_form(submitted)}
+    checklist = app[CATALOGUE][kind]
+    age = client.age(app[GATEKEEPER].today())
+    gate = await app[GATEKEEPER].evaluate(client.id)
+    consent = await app[CONSENTS].latest(client.id) if kind is Kind.DISCONNECTION_PLAN else None
     return await render(
         request,
         "checklist.html",
         http_status=status,
         client=client,
-        checklist=request.app[CATALOGUE][kind],
+        checklist=checklist,
         slug=request.match_info["kind"],
         answers=answers,
         response=response,
         readonly=user.role is not Role.THERAPIST,
-        gate=await request.app[GATEKEEPER].evaluate(client.id),
+        gate=gate,
+        missing=missing(gate, checklist, client.id),
+        asks={item.id: sentences(item, checklist, age) for item in checklist.items()},
+        rationale_for={i.id for i in checklist.items() if needs_rationale(i, checklist, age)},
+        consent=consent if consent and consent.decision is ConsentDecision.GIVEN else None,
         error=error,
     )
+
+
+def missing(gate: GateResult, checklist: Checklist, client_id: str) -> list[tuple[str, str]]:
+    """Each of the gate's reasons with where it is put right: on this page, the question it
+    names; elsewhere, the page that does it."""
+    first = next((i.id for i in checklist.items() if i.answerable), "")
+    here = {Kind.SUITABILITY: "suitability_missing", Kind.DISCONNECTION_PLAN: "plan_missing"}
+    links = []
+    for reason in gate.reasons:
+        if reason.item and checklist.item(reason.item):
+            href = f"#{reason.item}"
+        elif reason.item:
+            slug = "disconnection-plan" if reason.item.startswith("plan.") else "suitability"
+            href = f"/clients/{client_id}/checklists/{slug}#{reason.item}"
+        elif reason.code == here.get(checklist.kind):
+            href = f"#{first}"
+        elif reason.code == "review_due" and checklist.kind is Kind.SUITABILITY:
+            href = "#reviewed"
+        elif reason.code in ("suitability_missing", "review_due"):
+            href = f"/clients/{client_id}/checklists/suitability"
+        elif reason.code == "plan_missing":
+            href = f"/clients/{client_id}/checklists/disconnection-plan"
+        elif reason.code.startswith("daily"):
+            href = "/checks/today"
+        elif reason.code.startswith("consent"):
+            href = f"/clients/{client_id}#consent"
+        else:
+            href = f"/clients/{client_id}#gate"
+        links.append((reason.message, href))
+    return links
 
 
 def _answers_from_form(values: dict[str, str]) -> dict[str, dict[str, str]]:

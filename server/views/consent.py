@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from aiohttp import web
 
 from server.access.accounts import StaffView
 from server.access.auth import csrf_exempt, staff_only
-from server.appkeys import CATALOGUE, CLIENTS, CONSENTS, DATABASE, LINKS, SESSION_LOG, SETTINGS
+from server.appkeys import (
+    CATALOGUE,
+    CLIENTS,
+    CONSENTS,
+    DATABASE,
+    GATEKEEPER,
+    LINKS,
+    SESSION_LOG,
+    SETTINGS,
+)
 from server.audit.sessionlog import client_stream, session_stream, staff_actor
 from server.care.checklists import Kind
-from server.care.consent import ConsentIn, WithdrawIn
+from server.care.consent_form import Faults, read_form, read_withdrawal
 from server.exceptions import PlayroomError, TokenError
 from server.storage.models import Link, LinkKind, Role
-from server.views.common import absolute, form, parse, qr_data_uri, staff
+from server.views.common import absolute, form, qr_data_uri, staff
 from server.views.pages import render
 
 routes = web.RouteTableDef()
@@ -83,31 +94,66 @@ async def _own_link(request: web.Request, user: StaffView) -> Link:
 # -- the parent/carer's page (no account: the link is the capability)
 
 
+def anchor(field: str) -> str:
+    """The id of a form field's input on the consent page (the first of a group of radio
+    buttons), so that the list of problems can link to it: ``confirm:confirm.own_device`` ->
+    ``confirm-confirm-own-device``."""
+    return re.sub(r"[^a-z0-9]+", "-", field.lower()).strip("-")
+
+
 async def _link(request: web.Request) -> Link:
     return await request.app[LINKS].verify(request.match_info["token"], LinkKind.CONSENT)
 
 
-async def _page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+def _today(request: web.Request) -> date:
+    """Today in the service's time zone: the date every answer through a link carries."""
+    return request.app[GATEKEEPER].today()
+
+
+async def _page(
+    request: web.Request,
+    status: int = 200,
+    *,
+    faults: Faults | None = None,
+    withdraw_faults: Faults | None = None,
+    values: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
     try:
         link = await _link(request)
     except TokenError as exc:
         return await render(
             request, "link_invalid.html", http_status=exc.status, public=True, message=str(exc)
         )
-    history = await request.app[CONSENTS].history(link.client_id)
+    consents = request.app[CONSENTS]
+    history = await consents.history(link.client_id)
     mine = [c for c in history if c.link_id == link.id]
     latest = history[-1] if history else None
+    faults = faults or {}
+    withdraw_faults = withdraw_faults or {}
+    shown = faults or withdraw_faults
+    prefix = "w-" if withdraw_faults else ""
     return await render(
         request,
         "consent.html",
         http_status=status,
         public=True,
         form=request.app[CATALOGUE][Kind.CONSENT],
+        who=await consents.for_whom(link.client_id),
+        service=request.app[SETTINGS].service_name,
+        today=_today(request),
         latest=latest,
         answered=bool(mine),
         can_withdraw=bool(mine) and latest is not None and latest.decision == "given",
         withdraw_url=f"/consent/{request.match_info['token']}/withdraw",
-        values=extra.pop("values", {}),
+        values=values or {},
+        faults=faults,
+        withdraw_faults=withdraw_faults,
+        error_links=[
+            (prefix + anchor(field) if field != "form" else "", message)
+            for field, message in shown.items()
+        ],
+        anchor=anchor,
         **extra,
     )
 
@@ -121,10 +167,13 @@ async def consent_page(request: web.Request) -> web.StreamResponse:
 @csrf_exempt  # the link is the credential; the session cookie plays no part
 async def consent_submit(request: web.Request) -> web.StreamResponse:
     values = await form(request)
+    today = _today(request)
     try:
         link = await _link(request)
-        data = parse(ConsentIn, _consent_data(values))
-        await request.app[CONSENTS].record(link, data)
+        data, faults = read_form(values, request.app[CATALOGUE][Kind.CONSENT], today)
+        if data is None or faults:
+            return await _page(request, 400, faults=faults, values=values)
+        await request.app[CONSENTS].record(link, data, today)
     except TokenError:
         return await _page(request)
     except PlayroomError as exc:
@@ -138,28 +187,12 @@ async def consent_withdraw(request: web.Request) -> web.StreamResponse:
     values = await form(request)
     try:
         link = await _link(request)
-        data = parse(WithdrawIn, {k: values.get(k, "") for k in ("typed_name", "signed_on")})
-        await request.app[CONSENTS].withdraw(link, data)
+        data, faults = read_withdrawal(values)
+        if data is None:
+            return await _page(request, 400, withdraw_faults=faults, values=values)
+        await request.app[CONSENTS].withdraw(link, data, _today(request))
     except TokenError:
         return await _page(request)
     except PlayroomError as exc:
         return await _page(request, 400, error=str(exc), values=values)
     return await _page(request, done="withdrawn")
-
-
-def _consent_data(values: dict[str, str]) -> dict[str, Any]:
-    contacts = []
-    for n in (1, 2, 3):
-        contact = {
-            f: values.get(f"contact{n}_{f}", "").strip() for f in ("name", "relationship", "phone")
-        }
-        if any(contact.values()):
-            contacts.append(contact)
-    return {
-        "decision": values.get("decision", ""),
-        "typed_name": values.get("typed_name", ""),
-        "relationship": values.get("relationship", ""),
-        "signed_on": values.get("signed_on", ""),
-        "contacts": contacts,
-        "confirmations": {k[8:]: v for k, v in values.items() if k.startswith("confirm:")},
-    }

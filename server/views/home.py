@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server.access.auth import current_user, staff_only
-from server.appkeys import ACCOUNTS, GATEKEEPER, SCHEDULE
+from server.appkeys import ACCOUNTS, GATEKEEPER, SCHEDULE, SIGN_OFF_REQUESTS
 from server.storage.models import Role
 from server.views.pages import render
 
@@ -22,9 +22,11 @@ async def home(request: web.Request) -> web.StreamResponse:
     context: dict[str, Any] = {}
     if user.role is Role.SUPERVISOR:
         context["supervisees"] = await request.app[ACCOUNTS].supervisees(user.id)
+        context["sign_offs"] = await request.app[SIGN_OFF_REQUESTS].queue(user)
     if user.role is Role.THERAPIST:
         context["today"] = await request.app[SCHEDULE].for_therapist_today(user)
         context["daily_done"] = await request.app[GATEKEEPER].daily(user.id) is not None
+        context["sent_back"] = await request.app[SIGN_OFF_REQUESTS].sent_back_to(user)
     return await render(request, f"home_{user.role.value}.html", **context)
 
 

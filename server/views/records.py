@@ -1,5 +1,9 @@
 """Session records: the list a supervisor (or therapist) may see, each session's timeline,
-the log's verification, and the export as JSON and as a printable page."""
+the log's verification, and the export as JSON and as a printable page.
+
+"Verify the log" is a form POST (it is logged as a look of its own) answered with a redirect
+to the record's page, which shows the verification: Back and reload come to a page got by
+GET, never to a form sent again."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from datetime import date
 from aiohttp import web
 
 from server.access.auth import staff_only
-from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
-from server.audit.sessionlog import Report
+from server.appkeys import CLIENTS, GATEKEEPER, RECORDS, SESSION_LOG
+from server.audit.sessionlog import Report, session_stream
 from server.records.sessions import FLAGS, Filters, Record, export
 from server.storage.models import Role
 from server.views.common import staff
@@ -63,19 +67,26 @@ async def records_page(request: web.Request) -> web.StreamResponse:
 @routes.get("/records/{session}", name="record")
 @staff_only(*READERS)
 async def record_page(request: web.Request) -> web.StreamResponse:
+    """The record; with ``?verified``, where "Verify the log" leads, its log's verification
+    too. That is worked out afresh here, never carried in the address (which anyone could
+    write), and the look is logged as a view: the verification asked for was logged by the
+    POST."""
     user = await staff(request)
     record = await request.app[RECORDS].record(user, request.match_info["session"])
-    return await render(request, "record.html", record=record, report=None, printable=False)
+    report = None
+    if "verified" in request.query:
+        report = await request.app[SESSION_LOG].verify(session_stream(record.appointment.id))
+    return await render(request, "record.html", record=record, report=report, printable=False)
 
 
 @routes.post("/records/{session}/verify")
 @staff_only(*READERS)
 async def verify_submit(request: web.Request) -> web.StreamResponse:
+    """Verify the log (logged as the look it is), then show it on the record's own page."""
     user = await staff(request)
-    records = request.app[RECORDS]
-    report = await records.verify(user, request.match_info["session"])
-    record = await records.record(user, request.match_info["session"])
-    return await render(request, "record.html", record=record, report=report, printable=False)
+    appointment_id = request.match_info["session"]
+    await request.app[RECORDS].verify(user, appointment_id)
+    raise web.HTTPSeeOther(f"/records/{appointment_id}?verified=1#verification")
 
 
 async def _seen(request: web.Request, how: str) -> tuple[Record, Report]:

@@ -22,7 +22,7 @@ from server.appkeys import (
 from server.audit.sessionlog import staff_actor, views_stream
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
-from server.care.schedule import NewAppointment
+from server.care.schedule import JOIN_ROLES, NewAppointment, for_joining
 from server.exceptions import GateClosed, TokenError
 from server.nodes.relay import RELAY
 from server.storage.db import utcnow
@@ -84,10 +84,21 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     await request.app[SESSION_LOG].append(
         views_stream(appointment.id), "record.viewed", staff_actor(user.id), {"page": "session"}
     )
+    gate = await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id)
+    way_in = for_joining(gate)
     links = []
     for join in await schedule.join_links(user, appointment.id):
+        # a link is offered only while it would let the young person in (no address, no
+        # QR code otherwise): consent and the gate come before any contact
         url = absolute(request, f"/join/{join.token}", request.app[SETTINGS].public_url)
-        links.append({"link": join.link, "url": url, "qr": qr_data_uri(url)})
+        offered = way_in.is_open and join.link.revoked_at is None
+        links.append(
+            {
+                "link": join.link,
+                "url": url if offered else None,
+                "qr": qr_data_uri(url) if offered else None,
+            }
+        )
     return await render(
         request,
         "session.html",
@@ -97,7 +108,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         appointment=appointment,
         client=client,
         links=links,
-        gate=await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id),
+        gate=gate,
+        way_in=way_in,
         error=request.query.get("error"),
         earlier=[
             e
@@ -229,10 +241,26 @@ async def api_end(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 @media_page
 async def room_page(request: web.Request) -> web.StreamResponse:
-    """The therapist's room: it opens over the WebSocket, where the gate is asked again."""
+    """The therapist's room: it opens over the WebSocket, where the gate is asked again.
+    While the gate is closed the room is not shown (no camera starts): the gate's reasons
+    are, with a link to put each right, and whoever is waiting, who cannot be let in."""
     user = await staff(request)
-    appointment = await request.app[SCHEDULE].get(user, request.match_info["id"])
+    schedule = request.app[SCHEDULE]
+    appointment = await schedule.get(user, request.match_info["id"])
     client = await request.app[CLIENTS].get(user, appointment.client_id)
+    gate = await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id)
+    if not gate.is_open:
+        people = [p for p in await schedule.people_here(appointment.id) if p.role in JOIN_ROLES]
+        return await render(
+            request,
+            "room_closed.html",
+            appointment=appointment,
+            client=client,
+            gate=gate,
+            way_in=for_joining(gate),
+            waiting=[p.role for p in people if p.was_waiting],
+            in_room=[p.role for p in people if not p.was_waiting],
+        )
     return await render(
         request,
         "room.html",
@@ -262,13 +290,25 @@ async def away_page(request: web.Request) -> web.StreamResponse:
 @routes.get("/join/{token}", name="join")
 @media_page
 async def join_page(request: web.Request) -> web.StreamResponse:
+    schedule = request.app[SCHEDULE]
     try:
-        link, appointment = await request.app[SCHEDULE].by_join_token(request.match_info["token"])
+        link, appointment = await schedule.by_join_token(request.match_info["token"])
     except TokenError as exc:
         return await render(
             request, "link_invalid.html", http_status=exc.status, public=True, message=str(exc)
         )
-    zone = request.app[SCHEDULE].gatekeeper.zone
+    days = schedule.gatekeeper
+    zone = days.zone
+    if not (await schedule.joining_gate(appointment.client_id)).is_open:
+        # nothing is asked, and no script runs, before consent and the gate allow the
+        # session (``edge/lobby.py`` refuses the socket's ``join`` the same way)
+        return await render(
+            request,
+            "join_closed.html",
+            public=True,
+            starts=appointment.starts_at.astimezone(zone),
+            today=days.today(appointment.starts_at) == days.today(),
+        )
     return await render(
         request,
         "join.html",

@@ -1,14 +1,19 @@
-"""The supervisor's sign-off queue, and the therapist's pre-session checks for the day."""
+"""Sign-offs (the therapist asks; the supervisor signs off or sends back with a comment),
+the supervisor's live escalations, and the therapist's pre-session checks for the day."""
 
 from __future__ import annotations
+
+import contextlib
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.access.auth import staff_only
-from server.appkeys import CATALOGUE, GATEKEEPER
+from server.appkeys import CATALOGUE, CLIENTS, GATEKEEPER, SIGN_OFF_REQUESTS
 from server.care.checklists import Kind
 from server.exceptions import PlayroomError
+from server.storage.ids import is_id
 from server.storage.models import Role
 from server.views.common import form, json_body, staff
 from server.views.pages import render
@@ -35,36 +40,80 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     return await _queue(request)
 
 
-async def _queue(request: web.Request, status: int = 200, error: str | None = None) -> web.Response:
+async def _queue(
+    request: web.Request,
+    status: int = 200,
+    error: str | None = None,
+    failed: tuple[str, str] | None = None,
+) -> web.Response:
+    """The supervisor's sign-offs; ``failed``: the client whose form was refused (with
+    ``error``), and the comment typed into it, shown again in that form."""
     user = await staff(request)
+    queue = await request.app[SIGN_OFF_REQUESTS].queue(user)
     gatekeeper = request.app[GATEKEEPER]
-    entries = await gatekeeper.queue(user)
+    entries = [e for e, _ in queue.waiting] + [e for e, _ in queue.sent_back]
     therapists = {e.therapist_id for e in entries}  # each name read once, not once an entry
     names = {t: await gatekeeper.staff_name(t) for t in therapists}
+    done = request.query.get("done")
+    done_name = ""
+    if done in ("signed", "sent_back") and is_id(request.query.get("client", "")):
+        with contextlib.suppress(PlayroomError):  # a client no longer theirs names nobody
+            done_name = (await request.app[CLIENTS].get(user, request.query["client"])).display_name
     return await render(
         request,
         "sign_offs.html",
         http_status=status,
-        entries=entries,
+        queue=queue,
         names=names,
         checklist=request.app[CATALOGUE][Kind.SUITABILITY],
         error=error,
-        done=request.query.get("done"),
+        failed=failed,
+        # a refused form shows its error beside its comment; otherwise at the top
+        in_form=failed is not None and any(e.client.id == failed[0] for e, _ in queue.waiting),
+        done=done if done in ("signed", "sent_back") else None,
+        done_name=done_name,
     )
 
 
 @routes.post("/sign-offs/{client}")
 @staff_only(Role.SUPERVISOR)
 async def sign_off_submit(request: web.Request) -> web.StreamResponse:
+    """Sign off the answers, or send them back to the therapist: one comment, two buttons."""
     values = await form(request)
+    client_id = request.match_info["client"]
+    comment = values.get("comment", "")
+    user = await staff(request)
     try:
         revision = int(values.get("revision", "0"))
-        await request.app[GATEKEEPER].sign_off(
-            await staff(request), request.match_info["client"], revision, values.get("comment", "")
+        if values.get("action") == "send_back":
+            await request.app[SIGN_OFF_REQUESTS].send_back(user, client_id, revision, comment)
+            done = "sent_back"
+        else:
+            await request.app[GATEKEEPER].sign_off(user, client_id, revision, comment)
+            done = "signed"
+    except ValueError:
+        return await _queue(request, 400, "Reload the page and try again.", (client_id, comment))
+    except PlayroomError as exc:
+        return await _queue(request, exc.status, str(exc), (client_id, comment))
+    raise web.HTTPSeeOther("/sign-offs?" + urlencode({"done": done, "client": client_id}))
+
+
+@routes.post("/clients/{client}/sign-off-request")
+@staff_only(Role.THERAPIST)
+async def ask_for_sign_off(request: web.Request) -> web.StreamResponse:
+    """The therapist asks their supervisors to sign off the client's current answers."""
+    values = await form(request)
+    client_id = request.match_info["client"]
+    try:
+        await request.app[SIGN_OFF_REQUESTS].ask(
+            await staff(request), client_id, values.get("note", "")
         )
-    except (PlayroomError, ValueError) as exc:
-        return await _queue(request, 400, str(exc))
-    raise web.HTTPSeeOther("/sign-offs?done=1")
+    except PlayroomError as exc:
+        if exc.status != 400:
+            raise
+        # nothing waits now (a supervisor got there first): the page says where it stands
+        raise web.HTTPSeeOther(f"/clients/{client_id}?sign_off=nothing#sign-off") from None
+    raise web.HTTPSeeOther(f"/clients/{client_id}?sign_off=asked#sign-off")
 
 
 @routes.post("/api/clients/{client}/sign-offs")

@@ -48,7 +48,7 @@ def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: Server
     assert serious_violations(supervisor) == []
     alert.get_by_role("button", name="Acknowledge").click()
     expect(therapist.locator("#alerts")).to_contain_text("acknowledged by your supervisor")
-    expect(alert).to_contain_text("acknowledged")
+    expect(alert).to_contain_text("Acknowledged by sam.sup")
     screenshot(therapist, "therapist-escalation")
 
     # the record of the session, while it is still going on

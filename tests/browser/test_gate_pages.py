@@ -3,8 +3,6 @@ consents on a phone, the supervisor signs off, and the gate opens."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -89,12 +87,11 @@ def test_under_twelve_client_from_blocked_to_open(
         if item.answerable:
             parent.locator(f'input[name="confirm:{item.id}"][value="yes"]').check()
     parent.get_by_label("Name").first.fill("Pat Parent")
-    parent.get_by_label("How they know your child").first.fill("mum")
+    parent.get_by_label("How they know Ash").first.fill("mum")
     parent.get_by_label("Phone number").first.fill("07700 900456")
     parent.get_by_label("Yes, I agree to online sessions").check()
     parent.get_by_label("Type your full name").first.fill("Pat Parent")
-    parent.get_by_label("You are the child's").fill("mum")
-    parent.get_by_label("Today's date").first.fill(date.today().isoformat())
+    parent.get_by_label("You are Ash's").fill("mum")
     parent.get_by_role("button", name="Send my answer").click()
     expect(parent.get_by_role("status")).to_contain_text(
         "Your consent and contact numbers are saved"
@@ -117,7 +114,7 @@ def test_under_twelve_client_from_blocked_to_open(
     screenshot(sup, "sign-off-queue")
     assert serious_violations(sup) == []
     sup.get_by_label("Your comment").fill("Agreed; review after four sessions.")
-    sup.get_by_role("button", name="Sign off revision").click()
+    sup.get_by_role("button", name="Sign off Ash's checklist").click()
     expect(sup.get_by_role("status")).to_contain_text("Signed off")
     sup_context.close()
 

@@ -3,6 +3,36 @@
 
 const form = document.querySelector("form[data-autosave]");
 const status = document.getElementById("save-status");
+const missing = document.getElementById("missing");
+// on a narrow screen the list of what is missing folds to its heading, so the form shows
+const narrow = window.matchMedia("(max-width: 59.99rem)");
+
+/** Show what the gate still waits for as the server now says, from a fresh copy of this page. */
+async function refreshMissing() {
+  if (!missing) return;
+  let response;
+  try {
+    response = await fetch(window.location.pathname, { credentials: "same-origin" });
+  } catch {
+    return; // the list stays as it was; the status line has said whether the answer saved
+  }
+  if (!response.ok) return;
+  const fresh = new DOMParser()
+    .parseFromString(await response.text(), "text/html")
+    .getElementById("missing");
+  if (!fresh) return;
+  const wasOpen = missing.querySelector("details")?.open ?? true;
+  missing.className = fresh.className;
+  missing.replaceChildren(...fresh.childNodes);
+  const details = missing.querySelector("details");
+  if (details) details.open = wasOpen;
+}
+
+/** On a narrow screen, a link to a question folds the list away so the question shows. */
+function handleMissingClick(event) {
+  const details = missing.querySelector("details");
+  if (details && narrow.matches && event.target.closest("a")) details.open = false;
+}
 
 /**
  * Send one item's answer and rationale.
@@ -48,6 +78,7 @@ async function saveItem(itemId) {
         ? "waiting for sign-off"
         : `${result.gate.reasons.length} things still missing`;
   status.textContent = `Saved (revision ${result.revision}); ${gate}.`;
+  await refreshMissing();
 }
 
 function handleChange(event) {
@@ -58,4 +89,9 @@ function handleChange(event) {
 
 if (form && status) {
   form.addEventListener("change", handleChange);
+}
+if (missing) {
+  const details = missing.querySelector("details");
+  if (details && narrow.matches) details.open = false;
+  missing.addEventListener("click", handleMissingClick);
 }

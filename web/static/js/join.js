@@ -43,6 +43,7 @@ function showObservers() {
 let stream = null;
 let mesh = null;
 let joinedIce = null;
+let meterContext = null; // the microphone level meter's audio, closed when the session is over
 
 /** Show one step and move keyboard focus to its heading. */
 function show(step) {
@@ -72,6 +73,7 @@ async function startDeviceCheck() {
 
 function levelMeter(media) {
   const context = new AudioContext();
+  meterContext = context;
   const analyser = context.createAnalyser();
   analyser.fftSize = 256;
   context.createMediaStreamSource(media).connect(analyser);
@@ -119,7 +121,7 @@ async function join() {
     )
     .on("removed", () => finish("You have left the session."))
     .on("room_ended", () => finish("The session has ended. Thank you for coming."))
-    .on("error", (m) => say(document.getElementById("join-error"), m.message))
+    .on("error", handleError)
     .on("reconnecting", () => say(roomStatus, "The connection dropped. Getting you back in…"))
     .on("resumed", handleResumed)
     .on("resume_refused", () => {
@@ -133,6 +135,7 @@ async function join() {
     .on("rating_request", askRating)
     .on("notice", (m) => {
       if (m.code === "rating_saved") say(roomStatus, m.message);
+      if (m.code === "cannot_start") cannotStart(m.message);
       if (m.code === "observer") {
         observers.set(m.participant, m.message);
         showObservers();
@@ -164,10 +167,26 @@ function startMesh() {
   state.mesh = mesh;
 }
 
-setInterval(async () => {
-  if (mesh) state.quality = await mesh.quality();
-}, 1000);
-setInterval(() => mesh?.report(state.quality), 10000);
+const timers = [
+  setInterval(async () => {
+    if (mesh) state.quality = await mesh.quality();
+  }, 1000),
+  setInterval(() => mesh?.report(state.quality), 10000),
+];
+
+function handleError(message) {
+  if (message.code === "cannot_start") {
+    cannotStart(message.message);
+    return;
+  }
+  if (message.code === "bad_link" && state.myId) {
+    // joining again after a drop, and the link no longer works (the session ended, or the
+    // link was withdrawn meanwhile): the page says so in the server's words, and stops
+    finish(message.message);
+    return;
+  }
+  say(document.getElementById("join-error"), message.message);
+}
 
 /** The therapist asks how today was: four faces, one tap. */
 function askRating() {
@@ -214,10 +233,24 @@ function handleAdmitted(message) {
   startTimer(document.getElementById("timer"));
 }
 
+/** The session cannot start (the gate closed): said kindly, once. The socket stays open, so
+ * the therapist still sees them waiting, and their `waiting` or `admitted` brings the page
+ * back. */
+function cannotStart(text) {
+  if (!document.getElementById("step-ended").hidden) return;
+  whiteboard.close();
+  say(endedNote, text);
+  show("ended");
+}
+
 function finish(text) {
   whiteboard.close(); // nothing drawn or shared stays on this device
   if (mesh) mesh.closeAll();
+  mesh = null;
+  state.mesh = null;
   if (stream) for (const t of stream.getTracks()) t.stop();
+  meterContext?.close();
+  for (const timer of timers) clearInterval(timer);
   signalling.close();
   say(endedNote, text);
   show("ended");

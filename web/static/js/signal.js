@@ -10,6 +10,11 @@ import { Live } from "./live.js";
 const PING_MS = 2000;
 const SILENT_MS = 6000;
 const CONNECT_MS = 5000;
+// The session is over for this socket: the server says so, then closes it (with 1000,
+// docs/protocol.md, "Closing"). Nothing to come back to: the close that follows is no drop.
+// (The message, not the close code, decides: a socket the page closes itself is answered
+// with 1000 too.)
+const FINAL = new Set(["room_ended", "declined", "removed"]);
 
 /** A connection to /ws that hands each message to the handler registered for its type, and
  * the room's live movement (`live`: the peer channels the mesh makes, with this socket for
@@ -27,6 +32,7 @@ export class Signalling {
     this.asked = 0; // when the oldest ping not yet answered was sent (ms)
     this.pings = 0;
     this.watch = null;
+    this.retry = null; // the next reconnection, while one is waiting
   }
 
   /** Open the socket; resolves once it is open. */
@@ -92,7 +98,8 @@ export class Signalling {
     ws.close();
   }
 
-  /** The socket dropped: come back with the resume token, with backoff and jitter. */
+  /** The socket closed: unless the session is over for it (or the page closed it), that is
+   * a drop, and the page comes back with the resume token, with backoff and jitter. */
   handleClose(ws) {
     if (ws !== this.ws) return;
     clearInterval(this.watch);
@@ -103,10 +110,12 @@ export class Signalling {
     this.dispatch({ type: "reconnecting" });
     const delay = Math.min(8000, 400 * 2 ** this.attempt) * (0.5 + Math.random());
     this.attempt += 1;
-    setTimeout(() => this.reconnect(), delay);
+    this.retry = setTimeout(() => this.reconnect(), delay);
   }
 
   async reconnect() {
+    this.retry = null;
+    if (this.closing) return;
     try {
       await this.connect();
     } catch {
@@ -121,10 +130,12 @@ export class Signalling {
     return this;
   }
 
-  /** @param {object} message */
+  /** Send ``message``; false when there is no open socket to send it on (it is dropped).
+   * @param {object} message */
   send(message) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify({ v: 1, ...message }));
+    return true;
   }
 
   handleFrame(data) {
@@ -138,6 +149,11 @@ export class Signalling {
   }
 
   dispatch(message) {
+    if (FINAL.has(message.type)) {
+      // whatever closes the socket next, it is not a drop: no heartbeat, no coming back
+      this.closing = true;
+      clearInterval(this.watch);
+    }
     if (message.resume) {
       this.resumeToken = message.resume;
       this.attempt = 0;
@@ -157,10 +173,12 @@ export class Signalling {
     if (handler) handler(message);
   }
 
-  /** Close on purpose: no reconnecting. */
+  /** Close on purpose: no reconnecting, and no reconnection still waiting to start. */
   close() {
     this.closing = true;
     clearInterval(this.watch);
+    clearTimeout(this.retry);
+    this.retry = null;
     if (this.ws) this.ws.close();
   }
 }

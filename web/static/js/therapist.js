@@ -1,7 +1,10 @@
 // The therapist's room: opens the room (the server asks the gate), runs the waiting room,
-// admits and removes people, and shows each person's connection quality.
+// admits and removes people, shows each person's connection quality, and ends the session:
+// the room closes cleanly and leads to the after-session notes.
 
+import { boardSettings } from "./boardsettings.js";
 import { Mesh } from "./mesh.js";
+import { PlanPanel } from "./plan.js";
 import {
   localMedia,
   mediaControls,
@@ -24,15 +27,24 @@ const selfTile = document.getElementById("self-tile");
 const selfVideo = document.getElementById("self-video");
 const lockButton = document.getElementById("lock");
 const endButton = document.getElementById("end");
+const closedPanel = document.getElementById("ended");
 
 const signalling = new Signalling();
 state.signalling = signalling;
 const whiteboard = new Whiteboard(signalling, document.getElementById("board-area"));
 state.board = whiteboard.view;
 state.whiteboard = whiteboard; // how the board reaches the server ("data" or "socket"), for tests
+const plan = new PlanPanel(document.getElementById("plan"), (step) =>
+  signalling.send({ type: "plan_step", ...step }),
+);
 const names = new Map();
+const timers = []; // the page's own intervals, stopped when the room closes
 let mesh = null;
 let stream = null;
+let youngPersonHere = false;
+let ratingAsked = false;
+let closed = false;
+let clockStarted = false;
 
 function alertTherapist(text) {
   const item = document.createElement("p");
@@ -50,13 +62,15 @@ function handleRoomOpened(message) {
   state.mesh = mesh;
   whiteboard.open();
   say(status, "The room is open. People you admit will appear here.");
-  startTimer(document.getElementById("timer"));
+  if (!clockStarted) startTimer(document.getElementById("timer")); // once, not at each reopening
+  clockStarted = true;
 }
 
 function handleLobby(message) {
   for (const p of [...message.waiting, ...message.present]) names.set(p.id, p.name);
   waitingList.replaceChildren(...message.waiting.map(waitingEntry));
   nobody.hidden = message.waiting.length > 0;
+  youngPersonHere = message.present.some((p) => p.role === "young_person");
   lockButton.setAttribute("aria-pressed", String(message.locked));
   lockButton.textContent = message.locked ? "Unlock room" : "Lock room";
 }
@@ -144,81 +158,39 @@ function handlePeerState(message) {
     alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
 }
 
-const CASES = {
-  lost: "The young person is lost: they did not come back in time.",
-  left: "The young person left in the middle of the session.",
-  not_private: "The young person says it is not private now.",
-  quick_exit: "The young person used the quick exit.",
-};
-const OUTCOMES = [
-  ["tried", "Tried"],
-  ["reached", "Reached"],
-  ["no_answer", "No answer"],
-  ["done", "Done"],
-];
+const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
-/** Walk the therapist through the plan agreed in advance, with timers and numbers. */
-function handlePlan(message) {
-  const panel = document.getElementById("plan");
-  panel.hidden = false;
-  document.getElementById("plan-case").textContent = CASES[message.case] || message.case;
-  const started = Date.now();
-  const list = document.getElementById("plan-steps");
-  list.replaceChildren(...message.steps.map((step) => planStep(message.case, step, started)));
-  panel.scrollIntoView({ behavior: "smooth", block: "start" });
-  panel.querySelector("h2").focus?.();
+/** Where an escalation stands, in words: who acknowledged or closed it, and when. */
+function escalationStanding(e) {
+  if (e.status === "closed")
+    return `closed by ${e.closed_by} at ${clock(e.closed_at)}: “${e.note}”`;
+  if (e.status === "acknowledged")
+    return `acknowledged by your supervisor, ${e.acknowledged_by}, at ${clock(e.acknowledged_at)}.`;
+  return "open. Your supervisors have been alerted.";
 }
 
-function planStep(kase, step, started) {
-  const item = document.createElement("li");
-  item.dataset.step = step.id;
-  const title = document.createElement("strong");
-  title.textContent = step.title;
-  item.append(title);
-  if (step.detail) item.append(` ${step.detail}`);
-  if (step.phone) {
-    const phone = document.createElement("a");
-    phone.href = `tel:${step.phone.replace(/[^0-9+]/g, "")}`;
-    phone.textContent = step.phone;
-    phone.className = "phone";
-    item.append(" ", phone);
-  }
-  if (step.after_seconds > 0) {
-    const timer = document.createElement("span");
-    timer.className = "due";
-    const tick = () => {
-      const left = Math.round(step.after_seconds - (Date.now() - started) / 1000);
-      timer.textContent =
-        left > 0
-          ? ` due in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`
-          : " due now";
-      if (left > 0) setTimeout(tick, 1000);
-    };
-    tick();
-    item.append(timer);
-  }
-  const buttons = document.createElement("span");
-  buttons.className = "outcomes";
-  for (const [value, label] of OUTCOMES) {
-    buttons.append(
-      button(`${label}: ${step.title}`, label, () =>
-        signalling.send({ type: "plan_step", case: kase, step: step.id, outcome: value }),
-      ),
-    );
-  }
-  const recorded = document.createElement("span");
-  recorded.className = "recorded";
-  recorded.setAttribute("role", "status");
-  item.append(buttons, recorded);
-  return item;
-}
-
-function handlePlanRecorded(message) {
-  const item = document.querySelector(
-    `#plan-steps [data-step="${CSS.escape(message.step)}"] .recorded`,
-  );
-  if (item)
-    item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${new Date().toLocaleTimeString()}.`;
+/** Close the escalation from the panel, saying in a few words what was done. */
+function escalationCloseForm(e) {
+  const form = document.createElement("form");
+  form.className = "escalation-close";
+  const label = document.createElement("label");
+  label.htmlFor = "escalation-note";
+  label.textContent = "What was done (a short note)";
+  const note = document.createElement("textarea");
+  note.id = "escalation-note";
+  note.rows = 2;
+  note.maxLength = 500;
+  note.required = true;
+  const close = document.createElement("button");
+  close.type = "submit";
+  close.textContent = "Close the escalation";
+  form.append(label, note, close);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = note.value.trim();
+    if (text) signalling.send({ type: "close_escalation", escalation: e.id, note: text });
+  });
+  return form;
 }
 
 /** What the therapist needs at once after escalating: numbers, place, people. */
@@ -227,30 +199,35 @@ function handleEscalation(message) {
   const box = document.getElementById("escalation");
   box.hidden = false;
   box.replaceChildren();
-  const line = (label, text) => {
+  const line = (label, ...text) => {
     const p = document.createElement("p");
     const strong = document.createElement("strong");
     strong.textContent = `${label}: `;
-    p.append(strong, text);
+    p.append(strong, ...text);
     box.append(p);
   };
-  line(
-    "Escalation",
-    `${e.concern.replaceAll("_", " ")}, ${e.status}. Your supervisors have been alerted.`,
-  );
+  const standing = document.createElement("span");
+  standing.className = "escalation-standing";
+  standing.textContent = escalationStanding(e);
+  line("Escalation", `${e.concern.replaceAll("_", " ")}, `, standing);
   line("Where the young person said they are", e.location);
   for (const c of e.contacts) line(`Emergency contact (${c.relationship})`, `${c.name} ${c.phone}`);
   line("Emergency number", e.emergency_number || "not in the plan");
   line("Safeguarding lead", `${e.safeguarding_lead} ${e.safeguarding_phone}`);
+  if (e.status !== "closed") box.append(escalationCloseForm(e));
   box.dataset.id = e.id;
   box.scrollIntoView({ behavior: "smooth", block: "nearest" }); // in the side panel's scroll
 }
 
+/** Acknowledged or closed: the panel says by whom and when, as it happens. */
 function handleEscalationUpdate(message) {
   const e = message.escalation;
-  alertTherapist(
-    `Escalation ${e.status}${e.status === "acknowledged" ? " by your supervisor" : ""}.`,
-  );
+  const box = document.getElementById("escalation");
+  if (box.dataset.id === e.id) {
+    box.querySelector(".escalation-standing").textContent = escalationStanding(e);
+    if (e.status === "closed") box.querySelector(".escalation-close")?.remove();
+  }
+  alertTherapist(`Escalation ${escalationStanding(e)}`);
 }
 
 function handlePeerLeft(message) {
@@ -283,6 +260,12 @@ function handleError(message) {
     root.dataset.gate = "closed";
     return;
   }
+  if (message.id === "open" || message.id === "reopen") {
+    // the room cannot be opened on this page (the session ended meanwhile, or it is open in
+    // another window): nothing here would work, so the page says why and leads back
+    closeRoom("The room is closed", message.message, false);
+    return;
+  }
   alertTherapist(message.message);
 }
 
@@ -299,45 +282,69 @@ async function showQuality() {
   }
 }
 
-/** "Hide the miniatures from the young person": shown once the board can do it. */
-function libraryChoice() {
-  const box = document.getElementById("library-hidden");
-  if (typeof whiteboard.view.setLibraryHidden !== "function") return;
-  box.closest("p").hidden = false;
-  box.addEventListener("change", () => whiteboard.view.setLibraryHidden(box.checked));
-  // ticked as the board has it, after a reload too (the toolbar's own handler runs first)
-  const before = whiteboard.view.onSettings;
-  whiteboard.view.onSettings = () => {
-    before?.();
-    box.checked = Boolean(whiteboard.view.settings?.library_hidden);
-  };
+/** The session is over (ended here or from the session page), or the room cannot open
+ * here: everything live stops (the socket and its reconnecting, the peer connections, the
+ * data connection to the server, the camera and microphone, the page's timers and the plan's
+ * countdowns), and the page leads on: to the after-session notes once a session has ended. */
+function closeRoom(heading, reason, ended = true) {
+  if (closed) return;
+  closed = true;
+  signalling.close();
+  for (const timer of timers) clearInterval(timer);
+  plan.stop();
+  whiteboard.close();
+  mesh?.closeAll();
+  mesh = null;
+  state.mesh = null;
+  if (stream) for (const track of stream.getTracks()) track.stop();
+  selfVideo.srcObject = null;
+  for (const part of root.querySelectorAll("[data-live]")) part.hidden = true;
+  const raised = document.getElementById("escalation");
+  raised.closest("section").hidden = raised.hidden; // an escalation raised stays in sight
+  root.dataset.state = "closed";
+  say(status, heading);
+  closedPanel.querySelector("h2").textContent = heading;
+  say(document.getElementById("ended-reason"), reason);
+  const next = document.getElementById("ended-next");
+  if (!ended) {
+    next.href = `/sessions/${root.dataset.session}`;
+    next.textContent = "Back to the session page";
+  }
+  closedPanel.hidden = false;
+  closedPanel.querySelector("h2").focus();
 }
 
-/** "Save the board as a scene": kept in the child's box, with a thumbnail, to open again in
- * a later session. */
-function sceneSaving() {
-  const form = document.getElementById("save-scene");
-  const status = document.getElementById("scene-status");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const name = form.elements.name.value.trim();
-    const response = await fetch(`/api/sessions/${root.dataset.session}/scenes`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": form.dataset.csrf },
-      body: JSON.stringify({ name }),
-    }).catch(() => null);
-    if (response?.ok) {
-      status.textContent = `Saved “${name}” in the box.`;
-      form.reset();
-      return;
-    }
-    const body = await response?.json().catch(() => null);
-    status.textContent = body?.error?.message ?? "The scene could not be saved. Try again.";
-  });
+function handleRoomEnded() {
+  closeRoom(
+    "The session has ended",
+    "Everyone has left the room. Your camera and microphone are off.",
+  );
+}
+
+/** Before ending: the young person has not been asked how it went yet, and could be now. */
+function endQuestion() {
+  const question = "End the session for everyone?";
+  if (!youngPersonHere || ratingAsked) return question;
+  return `${question}\n\nYou have not asked the young person how it went. To ask first, choose Cancel, then “Ask how it went”.`;
+}
+
+/** Open the room (``id``: "open" the first time, "reopen" when the server no longer held our
+ * place), so that a refusal is known for what it answers. */
+function openRoom(id) {
+  signalling.send({ type: "open_room", session: root.dataset.session, id });
 }
 
 async function main() {
+  if (["ended", "cancelled"].includes(root.dataset.status)) {
+    // the page of a session that is over (reloaded, or reached with Back): nothing to open
+    const ended = root.dataset.status === "ended";
+    closeRoom(
+      ended ? "The session has ended" : "The session was cancelled",
+      "This room is closed.",
+      ended,
+    );
+    return;
+  }
   stream = await localMedia();
   if (stream) selfVideo.srcObject = stream;
   mediaControls(stream, selfTile);
@@ -351,45 +358,47 @@ async function main() {
     .on("flag", handleFlag)
     .on("notice", handleNotice)
     .on("error", handleError)
-    .on("room_ended", () => say(status, "The session has ended."))
+    .on("room_ended", handleRoomEnded)
     .on("reconnecting", () => say(status, "Your connection dropped. Reconnecting…"))
     .on("resumed", handleResumed)
     .on("resume_refused", () => {
       // the server no longer holds our place: open the room again (the cookie says who we are)
       if (mesh) mesh.closeAll();
-      signalling.send({ type: "open_room", session: root.dataset.session });
+      openRoom("reopen");
     })
     .on("peer_state", handlePeerState)
-    .on("plan", handlePlan)
+    .on("plan", (m) => plan.show(m))
     .on("escalation", handleEscalation)
     .on("escalation_update", handleEscalationUpdate)
-    .on("plan_recorded", handlePlanRecorded)
-    .on("closed", () => say(status, "Disconnected from the server."));
+    .on("plan_recorded", (m) => plan.recorded(m))
+    .on("closed", () => {
+      if (!closed) say(status, "Disconnected from the server.");
+    });
   await signalling.connect();
-  signalling.send({ type: "open_room", session: root.dataset.session });
-  document.getElementById("allow-clear").addEventListener("change", (event) => {
-    signalling.send({ type: "allow_clear", allowed: event.target.checked });
-  });
-  libraryChoice();
-  sceneSaving();
+  openRoom("open");
+  boardSettings(root.dataset.session, whiteboard, signalling);
   document.getElementById("escalate-form").addEventListener("submit", (event) => {
     event.preventDefault();
     signalling.send({ type: "escalate", concern: document.getElementById("concern").value });
   });
   document.getElementById("ask-rating").addEventListener("click", () => {
     signalling.send({ type: "ask_rating" });
+    ratingAsked = true;
     say(status, "The young person has been asked how today was.");
   });
   lockButton.addEventListener("click", () => {
     signalling.send({ type: "lock", locked: lockButton.getAttribute("aria-pressed") !== "true" });
   });
   endButton.addEventListener("click", () => {
-    if (!confirm("End the session for everyone?")) return;
-    signalling.send({ type: "end_room" });
-    if (mesh) mesh.closeAll();
+    if (!confirm(endQuestion())) return;
+    // the room closes when the server answers `room_ended`: refused, the session goes on
+    if (signalling.send({ type: "end_room" })) say(status, "Ending the session…");
+    else say(status, "Not connected just now: try again in a moment.");
   });
-  setInterval(showQuality, 1000);
-  setInterval(() => mesh?.report(state.quality), 10000);
+  timers.push(
+    setInterval(showQuality, 1000),
+    setInterval(() => mesh?.report(state.quality), 10000),
+  );
 }
 
 main();

@@ -6,8 +6,10 @@
 // ``view.tool`` (else the older ``view.mode``, pen and rubber only), ``place``, ``roll``,
 // ``setBackground``, ``undo``/``redo``/``clear`` (else the operation is sent), ``onSelect``
 // with ``bringToFront``/``sendToBack``/``deleteSelected``/``lockSelected``. What this person
-// may do is read from ``view.canClear``, ``view.canLock`` and ``view.libraryHidden`` (else
-// from the page), again each time the view calls ``view.onSettings``.
+// may do is read from ``view.canClear``, ``view.canLock`` and ``view.libraryHidden``, again
+// each time the view calls ``view.onSettings``. Clearing is shown to anyone but the therapist
+// only once the board has said the therapist allows it, and only while it does (never from
+// the page as it was rendered, which may be out of date by the time they are admitted).
 
 import { Panels } from "./panels.js";
 
@@ -41,7 +43,7 @@ export function tools(root, view, link) {
       const needs = button.dataset.needs;
       button.hidden = !(needs === "tool" ? "tool" in view : typeof view[needs] === "function");
     }
-    if (clear) clear.hidden = !(view.canClear ?? bar.dataset.mayClear === "true");
+    if (clear) clear.hidden = !(therapist || view.canClear === true);
     if (library) library.hidden = !therapist && view.libraryHidden === true;
     if (view.background !== undefined)
       for (const b of root.querySelectorAll("[data-background]"))
