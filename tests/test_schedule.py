@@ -118,6 +118,18 @@ async def test_an_open_gate_opens_the_room(
     assert resp.status == 200 and (await resp.json())["status"] == "open"
 
 
+async def test_home_names_the_client_of_each_session_today(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    """The therapist's "Today" says whose each session is, not only when."""
+    token = await sign_in(client, therapist)
+    kid = await ready_client(app, await therapist_view(app, therapist.username))
+    await schedule_session(client, token, kid.id)
+    home = await (await client.get("/")).text()
+    today = home[home.index('id="today-heading"') :]
+    assert f": {kid.display_name}</a>" in today[: today.index("</ul>")]
+
+
 @pytest.mark.hazard("HZ-08")
 async def test_signalling_refuses_to_open_a_blocked_room(
     app: web.Application, client: TestClient, therapist: Staff

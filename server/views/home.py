@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server.access.auth import current_user, staff_only
-from server.appkeys import ACCOUNTS, GATEKEEPER, SCHEDULE, SIGN_OFF_REQUESTS
+from server.appkeys import ACCOUNTS, CLIENTS, GATEKEEPER, SCHEDULE, SIGN_OFF_REQUESTS
 from server.storage.models import Role
 from server.views.pages import render
 
@@ -25,6 +25,9 @@ async def home(request: web.Request) -> web.StreamResponse:
         context["sign_offs"] = await request.app[SIGN_OFF_REQUESTS].queue(user)
     if user.role is Role.THERAPIST:
         context["today"] = await request.app[SCHEDULE].for_therapist_today(user)
+        if context["today"]:  # each session named by its client, as the therapist knows them
+            clients = await request.app[CLIENTS].list_for(user)
+            context["names"] = {c.id: c.display_name for c in clients}
         context["daily_done"] = await request.app[GATEKEEPER].daily(user.id) is not None
         context["sent_back"] = await request.app[SIGN_OFF_REQUESTS].sent_back_to(user)
     return await render(request, f"home_{user.role.value}.html", **context)

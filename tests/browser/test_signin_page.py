@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot, serious_violations
 from tests.conftest import PASSWORD
@@ -56,3 +56,18 @@ def test_first_sign_in_with_password_and_totp(page: Page, live_server: ServerPro
 
     page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_times_of_day_read_24_hour_whatever_the_browsers_language(
+    browser: Browser, live_server: ServerProcess
+) -> None:
+    """The pages' times of day (a log line, an escalation card, a plan step) are "14:05", not
+    "2:05 PM", even in a browser set to American English."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/signin")
+    said = page.evaluate(
+        "async () => (await import('/static/js/clock.js')).clock(new Date(2026, 0, 1, 14, 5))"
+    )
+    assert said == "14:05"
+    context.close()

@@ -2,6 +2,7 @@
 // naming the young person and the therapist, with acknowledge and close (with a short note
 // of what was done) actions. A closed card stays, saying so, until the page is reloaded.
 
+import { clock as time } from "./clock.js";
 import { Signalling } from "./signal.js";
 
 const list = document.getElementById("escalations");
@@ -9,8 +10,6 @@ const empty = document.getElementById("none");
 const status = document.getElementById("watch-status");
 const signalling = new Signalling();
 const NOTE_LENGTH = 500;
-
-const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
 function paragraph(className, text) {
   const p = document.createElement("p");

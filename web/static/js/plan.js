@@ -2,6 +2,8 @@
 // young person is lost, leaves, says it is not private now or uses the quick exit: each step
 // with its number to ring, when it is due, and buttons to record what came of it.
 
+import { clock } from "./clock.js";
+
 const CASES = {
   lost: "The young person is lost: they did not come back in time.",
   left: "The young person left in the middle of the session.",
@@ -101,8 +103,7 @@ export class PlanPanel {
     const item = this.panel.querySelector(
       `#plan-steps [data-step="${CSS.escape(message.step)}"] .recorded`,
     );
-    if (item)
-      item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${new Date().toLocaleTimeString()}.`;
+    if (item) item.textContent = ` Recorded: ${message.outcome.replace("_", " ")} at ${clock()}.`;
   }
 
   clearCountdowns() {
