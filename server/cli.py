@@ -33,6 +33,8 @@ from server.storage.models import Role, User
 from server.storage.opening import Storage, open_storage
 
 log = logging.getLogger("playroom")
+# commands whose output is one value for a script to read (``demo-code``: the code alone)
+PRINTS_ALONE = ("demo-code",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,7 +114,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    level = settings.log_level
+    numeric = logging.getLevelName(level)
+    if args.command in PRINTS_ALONE and isinstance(numeric, int) and numeric < logging.WARNING:
+        level = "WARNING"  # its output is read by scripts: only what went wrong comes with it
+    configure_logging(level, settings.log_json)
     try:
         if args.command == "serve":
             return _serve(settings, args)

@@ -30,6 +30,7 @@ from server.storage.models import (
 )
 from server.storage.session_models import (
     BoardOp,
+    Debrief,
     Escalation,
     EscalationEvent,
     JoinCheck,
@@ -253,6 +254,17 @@ async def fill_client(
         add(
             Reflection(appointment_id=appointment.id, therapist_id=staff_id, created_at=when),
             text_enc=f"{name} drew a sun",
+        ),
+        add(
+            Debrief(
+                appointment_id=appointment.id,
+                therapist_id=staff_id,
+                flagged=True,
+                seen_by=staff_id,
+                seen_at=when,
+                created_at=when,
+            ),
+            note_enc=f"{name} was quiet today",
         ),
     ]
     place = Place(

@@ -249,7 +249,7 @@ async def test_the_room_page_with_the_gate_closed_shows_what_is_missing_not_the_
         f"/clients/{kid.id}#consent",
         f"/clients/{kid.id}/checklists/suitability",
         f"/clients/{kid.id}/checklists/disconnection-plan",
-        "/checks/today",
+        f"/checks/today?next=/sessions/{made['id']}/room",  # saving them comes back here
     ):
         assert f'href="{fix}"' in gate, fix
     # once the gate is open, the room itself

@@ -116,7 +116,9 @@ async def test_what_is_recorded_after_the_end_leaves_the_log_intact(
     await make_staff(app, "sup", Role.SUPERVISOR)
     await app[ACCOUNTS].supervise("sup", "therapist.one")
     await app[ESCALATIONS].acknowledge(await therapist_view(app, "sup"), escalation)
-    await app[ESCALATIONS].close(await therapist_view(app, "therapist.one"), escalation)
+    await app[ESCALATIONS].close(
+        await therapist_view(app, "therapist.one"), escalation, "Rang the safeguarding lead."
+    )
 
     stream = session_stream(room.session)
     kinds = [e.kind for e in await app[SESSION_LOG].entries(stream)]

@@ -18,6 +18,9 @@ from server.care.gate import Answers, check_answer
 # an answer's ``from``: put there from a parent's consent form, not typed by the therapist
 FROM_CONSENT = "consent"
 PARENT_ITEMS = ("plan.parent_name", "plan.parent_phone")
+# what the young person agreed to do after a session, and whom to go to, written to them: it
+# is shown on their own screen at the end of their own session, and nowhere else
+AFTER_SESSION = "plan.after_session"
 
 
 class Case(enum.StrEnum):
@@ -98,6 +101,12 @@ def steps_for(case: Case, answers: Answers) -> list[Step]:
         escalate_step,
         emergency,
     ]
+
+
+def after_session(answers: Answers) -> str:
+    """The plan for after the session, in the words the therapist wrote for the young person
+    (empty when none was agreed)."""
+    return _answer(answers, AFTER_SESSION)
 
 
 def as_message_steps(steps: list[Step]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ the frame's ``id``; the socket stays up. A handler's own answers go through
 
 from __future__ import annotations
 
-from server.edge import board, continuity, escalation, hosting, live, lobby, observing
+from server.edge import board, breaks, continuity, escalation, hosting, live, lobby, observing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import PlayroomError, ProtocolError
 from server.live.protocol import BoardOperation, Incoming, Live, ObjectsFrame, parse_message
@@ -24,6 +24,7 @@ HANDLERS: Handlers = {
     **lobby.HANDLERS,
     **hosting.HANDLERS,
     **continuity.HANDLERS,
+    **breaks.HANDLERS,
     **escalation.HANDLERS,
     **observing.HANDLERS,
     **board.HANDLERS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
 from server.edge.connection import Connection, Handlers
-from server.exceptions import Forbidden, PlayroomError, ProtocolError
+from server.exceptions import STORAGE_FAILURES, Forbidden, PlayroomError, ProtocolError
 from server.live.hub import about, person
 from server.live.protocol import (
     Admit,
@@ -35,9 +35,15 @@ from server.live.replies import (
 )
 from server.live.rooms import Role, State
 
+# a young person or a parent comes into the room only through the gate, asked again as they
+# are admitted (consent may have been withdrawn since they came to the waiting room)
+GATED = (Role.YOUNG_PERSON, Role.PARENT)
+
 
 async def admit(conn: Connection, message: Admit) -> None:
     room, me = conn.in_room()
+    if me.role is Role.THERAPIST and room.get(message.participant).role in GATED:
+        await _gate_allows_admitting(conn, room.client_id)
     newcomer = room.admit(me, message.participant)
     await conn.hub.moved(newcomer)
     await conn.record("participant.admitted", about(newcomer))
@@ -46,6 +52,23 @@ async def admit(conn: Connection, message: Admit) -> None:
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
     await conn.hub.lobby(room)
     await conn.reply(Done())
+
+
+async def _gate_allows_admitting(conn: Connection, client_id: str) -> None:
+    """Refuse (``cannot_admit``) while the way in is closed (``schedule.for_joining``): the
+    person keeps their place in the waiting room, told by their page's pings that today's
+    session cannot start. A gate that cannot be asked refuses too."""
+    if not client_id:
+        raise PlayroomError("This room's client is not known: nobody can be let in.")
+    try:
+        gate = await conn.app[SCHEDULE].joining_gate(client_id)
+    except STORAGE_FAILURES:
+        raise PlayroomError("The gate could not be asked just now. Try again.") from None
+    if not gate.is_open:
+        reasons = " ".join(r.message for r in gate.reasons)
+        raise ProtocolError(
+            "cannot_admit", f"They cannot be let in: the session cannot start now. {reasons}"
+        )
 
 
 async def decline(conn: Connection, message: Decline) -> None:

@@ -190,6 +190,37 @@ class Flag(ClientMessage):
     kind: Literal["break", "not_private", "quick_exit"]
 
 
+# a break's length in minutes, as the therapist chooses it (Zoom-or-Room: screen breaks)
+MIN_BREAK_MINUTES = 1
+MAX_BREAK_MINUTES = 15
+
+
+class StartBreak(ClientMessage):
+    """The therapist starts a break (asked for with a ``flag``, or of their own accord):
+    everyone in the room pauses their camera and microphone until it ends."""
+
+    type: Literal["start_break"]
+    minutes: int = Field(ge=MIN_BREAK_MINUTES, le=MAX_BREAK_MINUTES)
+
+
+class EndBreak(ClientMessage):
+    """The therapist ends the break before its time."""
+
+    type: Literal["end_break"]
+
+
+class BackFromBreak(ClientMessage):
+    """The young person or a parent says "I'm back": the therapist is told, and ends it."""
+
+    type: Literal["back_from_break"]
+
+
+class BreakStatus(ClientMessage):
+    """The page asks whether a break is on (on coming into the room, or opening it again)."""
+
+    type: Literal["break_status"]
+
+
 class Description(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -368,6 +399,10 @@ Incoming = Annotated[
     | Resume
     | Leave
     | Flag
+    | StartBreak
+    | EndBreak
+    | BackFromBreak
+    | BreakStatus
     | Signal
     | ServerSignal
     | BoardOpen

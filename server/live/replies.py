@@ -237,6 +237,27 @@ class Pong(Message):
     n: int = 0
 
 
+class Break(Message):
+    """To everyone in the room: the break, as the server holds it. ``on``: its ``minutes``,
+    when it ends (``ends_at``, UTC) and the whole seconds left by the server's clock (a page
+    counts down from them, whatever its own clock says); off: why it ended (``cause``
+    ``ended`` by the therapist or ``time_up``), or nothing when there was none."""
+
+    type: Literal["break"] = "break"
+    on: bool
+    minutes: int | None = None
+    ends_at: str | None = None
+    seconds_left: int | None = None
+    cause: Literal["ended", "time_up"] | None = None
+
+
+class BreakBack(Message):
+    """To the therapist: someone said "I'm back" during a break."""
+
+    type: Literal["break_back"] = "break_back"
+    participant: str
+
+
 class Done(Message):
     """The answer to a frame that has no answer of its own: it was carried out."""
 

@@ -28,7 +28,8 @@ from server.storage.models import Client, User
 
 FORMAT = "playroom-subject-access-v1"
 _BINARY = {("shared_objects", "data_enc")}
-_TEXT = {("scenes", "name_enc")}  # a name, never read as JSON (a scene called "12" stays text)
+# words, never read as JSON (a scene called "12" stays text)
+_TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc")}
 _HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
 
 
@@ -134,6 +135,7 @@ _STAFF_COLUMNS = {
     "by",
     "user_id",
     "saved_by",
+    "seen_by",
 }
 
 

@@ -3,7 +3,7 @@
 and why.
 
 - A client's record (everything about them: sessions, boards, pictures, scenes, answers,
-  consents, links, escalations, outcomes and the session logs) is deleted whole once the
+  consents, links, escalations, outcomes, debriefs and the session logs) is deleted whole once the
   young person is past the record's keep-until date: their 25th birthday (26th if they were
   17 when treatment ended), and never sooner than 20 years after the end of treatment (the
   NHS rule for mental health and psychology records). Treatment ends
@@ -55,6 +55,7 @@ from server.storage.models import (
 )
 from server.storage.session_models import (
     BoardOp,
+    Debrief,
     Escalation,
     EscalationEvent,
     JoinCheck,
@@ -85,6 +86,8 @@ _STAFF_REFERENCES: list[Any] = [
     Escalation.therapist_id,
     EscalationEvent.by,
     Reflection.therapist_id,
+    Debrief.therapist_id,
+    Debrief.seen_by,
     Scene.saved_by,
 ]
 
@@ -294,6 +297,7 @@ CLIENT_MODELS: list[Any] = [
     EscalationEvent,
     Outcome,
     Reflection,
+    Debrief,
     LogEntry,
     LogCheckpoint,
 ]

@@ -3,6 +3,11 @@ session's timeline read from its log, the log's verification, and an export. Eve
 record is itself logged (in the session's ``views:`` stream).
 
 A supervisor sees the sessions of the therapists they supervise; a therapist their own.
+
+After a session the therapist may write a debrief (sealed, part of the record) and flag the
+session for their supervisor's attention: the flag stays on the supervisor's home until one
+of the therapist's supervisors marks it seen. The log says that a debrief was written and
+that a flag was raised or seen, never the debrief's words.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from server.audit.sessionlog import (
 )
 from server.care.clients import Clients
 from server.care.gate_service import Gatekeeper
-from server.exceptions import Forbidden, NotFound
+from server.crypto.sealed import seal, unseal
+from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, Role, Supervision
-from server.storage.session_models import LogEntry
+from server.storage.models import Appointment, Role, Supervision, new_id
+from server.storage.session_models import Debrief, LogEntry
+
+DEBRIEF_MAX = 4000
 
 ROLE_NAMES = {
     "young_person": "the young person",
@@ -67,6 +75,9 @@ TEXT = {
     "observer.media": "The observer's microphone {audio_on}, camera {video_on}",
     "outcome.recorded": "{outcome_text}",
     "reflection.written": "Reflection written",
+    "debrief.written": "Debrief written",
+    "session.flagged": "FLAGGED for the supervisor's attention",
+    "session.flag_seen": "The supervisor saw the flag",
     "risk.updated": "Risk level updated to {level}",
     "quality.summary": "{quality_text}",
     "scene.saved": "The board saved as a scene in the box",
@@ -78,6 +89,7 @@ FLAGS = {
     "escalation": "escalation.raised",
     "loss": "participant.lost",
     "sign_off": "gate.signed_off",  # the room opened on a supervisor's sign-off
+    "supervisor": "session.flagged",  # the therapist asked for the supervisor's attention
 }
 
 
@@ -103,6 +115,28 @@ class Summary:
 
 
 @dataclass
+class DebriefView:
+    id: str
+    note: str
+    flagged: bool
+    written_by: str
+    created_at: datetime
+    seen_by: str | None = None
+    seen_at: datetime | None = None
+
+
+@dataclass
+class FlaggedSession:
+    """A session a therapist flagged for their supervisor's attention, not yet seen."""
+
+    debrief_id: str
+    appointment: Appointment
+    client_name: str
+    therapist_name: str
+    flagged_at: datetime
+
+
+@dataclass
 class Record:
     appointment: Appointment
     client_name: str
@@ -110,6 +144,7 @@ class Record:
     lines: list[Line]
     summary: Summary
     entries: list[Entry] = field(default_factory=list)
+    debriefs: list[DebriefView] = field(default_factory=list)
 
 
 @dataclass
@@ -241,7 +276,130 @@ class Records:
             lines,
             summarise(appointment, entries),
             entries,
+            await self._debriefs(appointment.id),
         )
+
+    async def debrief(
+        self, user: StaffView, appointment_id: str, note: str, flag: bool
+    ) -> Debrief | None:
+        """The therapist's debrief of their own session (sealed), and their flag for the
+        supervisor's attention; each is logged, without the note's words. Nothing to store
+        (no note, no flag) stores nothing."""
+        note = note.strip()
+        if len(note) > DEBRIEF_MAX:
+            raise PlayroomError(f"A debrief is at most {DEBRIEF_MAX} characters.")
+        if not is_id(appointment_id):
+            raise NotFound("There is no such session.")
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, appointment_id)
+        if appointment is None or appointment.therapist_id != user.id:
+            raise Forbidden("This session is not yours.")
+        if not note and not flag:
+            return None
+        row = Debrief(
+            id=new_id(),
+            appointment_id=appointment.id,
+            therapist_id=user.id,
+            flagged=flag,
+            created_at=utcnow(),
+        )
+        if note:
+            seal(self.clients.ring, row, "note_enc", note)
+        async with self.db.session() as session:
+            session.add(row)
+        stream, actor = session_stream(appointment.id), staff_actor(user.id)
+        if note:
+            await self.log.append(stream, "debrief.written", actor, {"debrief": row.id})
+        if flag:
+            await self.log.append(stream, "session.flagged", actor, {"debrief": row.id})
+        return row
+
+    async def debriefs_of(self, user: StaffView, appointment_id: str) -> list[DebriefView]:
+        """The debriefs of a session ``user`` may see (its therapist, their supervisors)."""
+        appointment = await self.appointment_for(user, appointment_id)
+        return await self._debriefs(appointment.id)
+
+    async def _debriefs(self, appointment_id: str) -> list[DebriefView]:
+        async with self.db.session() as session:
+            rows = list(
+                await session.scalars(
+                    sa.select(Debrief)
+                    .where(Debrief.appointment_id == appointment_id)
+                    .order_by(Debrief.created_at)
+                )
+            )
+        return [
+            DebriefView(
+                row.id,
+                unseal(self.clients.ring, row, "note_enc") or "",
+                row.flagged,
+                await self._staff(row.therapist_id),
+                row.created_at,
+                await self._staff(row.seen_by) if row.seen_by else None,
+                row.seen_at,
+            )
+            for row in rows
+        ]
+
+    async def flagged_for(self, user: StaffView) -> list[FlaggedSession]:
+        """The sessions flagged for ``user``'s attention (a supervisor's team's), not yet
+        marked seen, oldest first."""
+        if user.role is not Role.SUPERVISOR:
+            return []
+        team = await self.therapists_of(user)
+        async with self.db.session() as session:
+            found = list(
+                await session.execute(
+                    sa.select(Debrief, Appointment)
+                    .join(Appointment, Appointment.id == Debrief.appointment_id)
+                    .where(
+                        Debrief.flagged.is_(True),
+                        Debrief.seen_at.is_(None),
+                        Debrief.therapist_id.in_(team),
+                        Appointment.therapist_id.in_(team),
+                    )
+                    .order_by(Debrief.created_at)
+                )
+            )
+        return [
+            FlaggedSession(
+                row.id,
+                appointment,
+                await self._client_name(appointment.client_id),
+                await self._staff(row.therapist_id),
+                row.created_at,
+            )
+            for row, appointment in found
+        ]
+
+    async def mark_flag_seen(self, user: StaffView, debrief_id: str) -> str:
+        """A supervisor of the session's therapist has seen its flag; logged. Returns the
+        session's id."""
+        if user.role is not Role.SUPERVISOR:
+            raise Forbidden("Only a supervisor marks a flag seen.")
+        if not is_id(debrief_id):
+            raise NotFound("There is no such flag.")
+        async with self.db.session() as session:
+            row = await session.get(Debrief, debrief_id)
+            if row is None or not row.flagged:
+                raise NotFound("There is no such flag.")
+            appointment_id = row.appointment_id
+        await self.appointment_for(user, appointment_id)  # in their team
+        async with self.db.session() as session:
+            updated = await session.execute(
+                sa.update(Debrief)
+                .where(Debrief.id == debrief_id, Debrief.seen_at.is_(None))
+                .values(seen_by=user.id, seen_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        if getattr(updated, "rowcount", 0):
+            await self.log.append(
+                session_stream(appointment_id),
+                "session.flag_seen",
+                staff_actor(user.id),
+                {"debrief": debrief_id},
+            )
+        return appointment_id
 
     async def verify(self, user: StaffView, appointment_id: str) -> Report:
         appointment = await self.appointment_for(user, appointment_id)
@@ -317,7 +475,7 @@ def _quality_text(details: dict[str, Any]) -> str:
 
 
 def severity(kind: str) -> str:
-    if kind in ("escalation.raised", "participant.lost", "flag.raised"):
+    if kind in ("escalation.raised", "participant.lost", "flag.raised", "session.flagged"):
         return "alert"
     if kind.startswith(("participant.interrupted", "plan.", "escalation.", "gate.signed_off")):
         return "warning"
@@ -384,6 +542,17 @@ def export(record: Record, report: Report) -> dict[str, Any]:
         "timeline": [
             {"at": line.at.isoformat(), "who": line.who, "what": line.text, "kind": line.kind}
             for line in record.lines
+        ],
+        "debriefs": [
+            {
+                "note": d.note,
+                "flagged": d.flagged,
+                "written_by": d.written_by,
+                "at": d.created_at.isoformat(),
+                "seen_by": d.seen_by,
+                "seen_at": d.seen_at.isoformat() if d.seen_at else None,
+            }
+            for d in record.debriefs
         ],
         "verification": report.as_dict(),
     }

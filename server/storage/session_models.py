@@ -213,3 +213,22 @@ class Scene(Base):
     # the tray's ground (sand, water, grass, plain; None: a white board), a word of the board's
     background: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Debrief(Base):
+    """The therapist's debrief after a session (sealed), and whether they flagged the session
+    for their supervisor's attention: a flag stays on the supervisor's home until one of the
+    therapist's supervisors marks it seen. Part of the session's record."""
+
+    __tablename__ = "debriefs"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    note_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    flagged: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    seen_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

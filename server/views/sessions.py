@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from media import stickers
+from server.access import tokens
 from server.access.auth import staff_only
 from server.appkeys import (
     BOX,
     CATALOGUE,
     CLIENTS,
+    DATABASE,
+    KEYRING,
     OUTCOMES,
+    RECORDS,
     SCHEDULE,
     SESSION_LOG,
     SETTINGS,
 )
-from server.audit.sessionlog import staff_actor, views_stream
+from server.audit.sessionlog import session_stream, staff_actor, views_stream
+from server.care import plan
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
 from server.care.schedule import JOIN_ROLES, NewAppointment, for_joining
 from server.exceptions import GateClosed, TokenError
 from server.nodes.relay import RELAY
+from server.records.sessions import DEBRIEF_MAX
 from server.storage.db import utcnow
-from server.storage.models import Appointment, RiskLevel, Role
+from server.storage.models import Appointment, Link, RiskLevel, Role
 from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff
 from server.views.pages import render
 from server.views.security import media_page
@@ -103,6 +110,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         request,
         "session.html",
         after=await request.app[OUTCOMES].for_session(user, appointment.id),
+        debriefs=await request.app[RECORDS].debriefs_of(user, appointment.id),
         risk_levels=[r.value for r in RiskLevel],
         saved=request.query.get("saved"),
         appointment=appointment,
@@ -119,10 +127,20 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+class Debrief(BaseModel):
+    """The therapist's debrief after a session, and their flag for the supervisor."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: Annotated[str, Field(max_length=DEBRIEF_MAX)] = ""
+    flag: bool = False
+
+
 @routes.post("/sessions/{id}/after")
 @staff_only(Role.THERAPIST)
 async def after_session(request: web.Request) -> web.StreamResponse:
-    """The form after a session: reflection, up to three goals, risk level."""
+    """The form after a session: reflection, up to three goals, risk level, a debrief and a
+    flag for the supervisor's attention."""
     values = await form(request)
     goals = [
         {"goal": values.get(f"goal-{n}", ""), "progress": values.get(f"progress-{n}", "")}
@@ -137,8 +155,20 @@ async def after_session(request: web.Request) -> web.StreamResponse:
             "risk_level": values.get("risk_level") or None,
         },
     )
-    await request.app[OUTCOMES].after_session(await staff(request), request.match_info["id"], data)
-    raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}?saved=1#after-heading")
+    debrief = parse(
+        Debrief, {"note": values.get("debrief", ""), "flag": values.get("flag") == "yes"}
+    )
+    user, session_id = await staff(request), request.match_info["id"]
+    if debrief.note or debrief.flag:
+        await request.app[RECORDS].debrief(user, session_id, debrief.note, debrief.flag)
+    if (
+        data.reflection
+        or data.goals
+        or data.risk_level is not None
+        or not (debrief.note or debrief.flag)
+    ):  # with nothing at all, the outcomes say what to fill in
+        await request.app[OUTCOMES].after_session(user, session_id, data)
+    raise web.HTTPSeeOther(f"/sessions/{session_id}?saved=1#after-heading")
 
 
 @routes.post("/api/sessions/{id}/after")
@@ -147,6 +177,15 @@ async def api_after_session(request: web.Request) -> web.StreamResponse:
     data = await json_body(request, AfterSession)
     await request.app[OUTCOMES].after_session(await staff(request), request.match_info["id"], data)
     return web.json_response({"saved": True}, status=201)
+
+
+@routes.post("/flags/{id}/seen")
+@staff_only(Role.SUPERVISOR)
+async def flag_seen(request: web.Request) -> web.StreamResponse:
+    """A supervisor marks a flagged session seen: it leaves their home's list."""
+    await form(request)
+    await request.app[RECORDS].mark_flag_seen(await staff(request), request.match_info["id"])
+    raise web.HTTPSeeOther("/#flagged-heading")
 
 
 @routes.post("/sessions/{id}/links/{role}")
@@ -322,4 +361,53 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         # whether the board shows this person "Clear board": the therapist's setting when
         # the page opens (a change during the session reaches the page through the board)
         clear_allowed=appointment.board_clear_allowed,
+    )
+
+
+# how long after their session ends the young person's page may still fetch its plan for after
+AFTER_PLAN_MINUTES = 15
+
+
+@routes.get("/join/{token}/after")
+async def after_plan(request: web.Request) -> web.StreamResponse:
+    """The plan for after the session, for the young person's ending screen: only with their
+    own link, only once the session they were admitted to has ended (and for a few minutes
+    after), never stored by the browser and never logged. Anything else is the same 404."""
+    none = web.json_response({"plan": ""}, status=404, headers={"Cache-Control": "no-store"})
+    try:  # the signature and purpose; the link is withdrawn by now (the session's end)
+        claims = tokens.verify(
+            request.app[KEYRING],
+            request.match_info["token"],
+            "join",
+            datetime.min.replace(tzinfo=UTC),
+        )
+    except TokenError:
+        return none
+    async with request.app[DATABASE].read() as db:
+        link = await db.get(Link, claims.link_id)
+        appointment = (
+            await db.get(Appointment, link.appointment_id) if link and link.appointment_id else None
+        )
+    now = utcnow()
+    if (
+        link is None
+        or appointment is None
+        or link.role != "young_person"
+        or claims.role != link.role
+        or appointment.status != "ended"
+        or link.revoked_at is None
+        or now - link.revoked_at > timedelta(minutes=AFTER_PLAN_MINUTES)
+    ):
+        return none
+    entries = await request.app[SESSION_LOG].entries(session_stream(appointment.id))
+    ended = next((e.at for e in entries if e.kind == "session.ended"), None)
+    admitted = any(
+        e.kind == "participant.admitted" and e.details.get("role") == "young_person"
+        for e in entries
+    )
+    if ended is None or not admitted or link.revoked_at < ended:  # withdrawn before the end
+        return none
+    answers = await request.app[SCHEDULE].gatekeeper.plan_answers(appointment.client_id)
+    return web.json_response(
+        {"plan": plan.after_session(answers)}, headers={"Cache-Control": "no-store"}
     )

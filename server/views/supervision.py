@@ -4,7 +4,7 @@ the supervisor's live escalations, and the therapist's pre-session checks for th
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,6 +147,7 @@ async def checks_page(request: web.Request) -> web.StreamResponse:
         answers=answers or {},
         done=answers is not None,
         error=None,
+        next=local_path(request.query.get("next", "")),
     )
 
 
@@ -155,6 +156,7 @@ async def checks_page(request: web.Request) -> web.StreamResponse:
 async def checks_submit(request: web.Request) -> web.StreamResponse:
     values = await form(request)
     answers = {k[7:]: v for k, v in values.items() if k.startswith("answer:")}
+    back = local_path(values.get("next", ""))
     try:
         await request.app[GATEKEEPER].save_daily(await staff(request), answers)
     except PlayroomError as exc:
@@ -166,8 +168,23 @@ async def checks_submit(request: web.Request) -> web.StreamResponse:
             answers=answers,
             done=False,
             error=str(exc),
+            next=back,
         )
-    raise web.HTTPSeeOther("/")
+    raise web.HTTPSeeOther(back or "/")
+
+
+def local_path(target: str) -> str:
+    """``target`` when it is a path on this site (``/sessions/…/room``, ``/clients/…``),
+    else empty: never another site (``https://…``, ``//host``, ``/\\host``), so a link
+    cannot send the therapist away after saving."""
+    if not target.startswith("/") or target.startswith("//") or len(target) > 500:
+        return ""
+    if any(c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return ""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return ""
+    return target
 
 
 @routes.put("/api/checks/today")

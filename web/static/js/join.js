@@ -1,6 +1,7 @@
 // The young person's (or parent's) way in: the contract and ground rules, the privacy
 // check, the device check, the waiting room, then the room. Calm, one step at a time.
 
+import { Breaks } from "./breaks.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
 import {
@@ -44,6 +45,7 @@ let stream = null;
 let mesh = null;
 let joinedIce = null;
 let meterContext = null; // the microphone level meter's audio, closed when the session is over
+const breaks = new Breaks(signalling, () => stream);
 
 /** Show one step and move keyboard focus to its heading. */
 function show(step) {
@@ -120,7 +122,9 @@ async function join() {
       finish(m.message || "Your therapist cannot see you right now. They will be in touch."),
     )
     .on("removed", () => finish("You have left the session."))
-    .on("room_ended", () => finish("The session has ended. Thank you for coming."))
+    .on("room_ended", () =>
+      finish("The session has ended. Thank you for coming.", { afterPlan: true }),
+    )
     .on("error", handleError)
     .on("reconnecting", () => say(roomStatus, "The connection dropped. Getting you back in…"))
     .on("resumed", handleResumed)
@@ -230,6 +234,7 @@ function handleAdmitted(message) {
     mesh.ensure(person.id, true); // the newcomer offers to everyone already here
   }
   whiteboard.open();
+  breaks.ask(); // a break already on: paused with everyone else
   startTimer(document.getElementById("timer"));
 }
 
@@ -243,7 +248,10 @@ function cannotStart(text) {
   show("ended");
 }
 
-function finish(text) {
+/** The session is over for this page: everything closes, and the ending screen says why.
+ * When the session itself ended (`afterPlan`), the plan agreed for after it is fetched with
+ * this link and shown; it lives in the page only, never in the browser's storage. */
+function finish(text, { afterPlan = false } = {}) {
   whiteboard.close(); // nothing drawn or shared stays on this device
   if (mesh) mesh.closeAll();
   mesh = null;
@@ -254,6 +262,24 @@ function finish(text) {
   signalling.close();
   say(endedNote, text);
   show("ended");
+  if (afterPlan) showAfterPlan();
+}
+
+/** The plan for after the session, if one was agreed (a young person's own link only). */
+async function showAfterPlan() {
+  let plan = "";
+  try {
+    const response = await fetch(`/join/${encodeURIComponent(token)}/after`, {
+      cache: "no-store",
+      credentials: "omit",
+    });
+    if (response.ok) plan = (await response.json()).plan || "";
+  } catch {
+    return; // no plan shown: the ending screen still says goodbye
+  }
+  if (!plan) return;
+  document.getElementById("after-plan-text").textContent = plan;
+  document.getElementById("after-plan").hidden = false;
 }
 
 function quickExit() {

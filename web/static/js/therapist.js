@@ -3,6 +3,7 @@
 // the room closes cleanly and leads to the after-session notes.
 
 import { boardSettings } from "./boardsettings.js";
+import { Breaks } from "./breaks.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
 import {
@@ -45,6 +46,11 @@ let youngPersonHere = false;
 let ratingAsked = false;
 let closed = false;
 let clockStarted = false;
+const breaks = new Breaks(
+  signalling,
+  () => stream,
+  (id) => alertTherapist(`${names.get(id) || "Someone"} is back from the break.`),
+);
 
 function alertTherapist(text) {
   const item = document.createElement("p");
@@ -61,6 +67,7 @@ function handleRoomOpened(message) {
   });
   state.mesh = mesh;
   whiteboard.open();
+  breaks.ask(); // a break on since before this page (re)opened the room
   say(status, "The room is open. People you admit will appear here.");
   if (!clockStarted) startTimer(document.getElementById("timer")); // once, not at each reopening
   clockStarted = true;

@@ -1,0 +1,61 @@
+"""The therapist's ``admit`` asks the gate again: a young person (or a parent) waiting when
+consent is withdrawn cannot be let into a room that is already open."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.appkeys import CONSENTS, DATABASE, HUB
+from server.care.consent import WithdrawIn
+from server.live.rooms import State
+from server.storage.db import utcnow
+from server.storage.models import Link
+from tests.client import ProtocolPeer
+from tests.conftest import Staff, sign_in
+from tests.factories import join_message, ready_client, therapist_view
+from tests.scenes import join_token, schedule_session
+
+
+async def _withdraw_consent(app: web.Application, client_id: str) -> None:
+    consent = (await app[CONSENTS].history(client_id))[-1]
+    async with app[DATABASE].session() as session:
+        link = await session.get(Link, consent.link_id)
+    assert link is not None
+    await app[CONSENTS].withdraw(
+        link, WithdrawIn(typed_name="Pat Parent", signed_on=utcnow().date())
+    )
+
+
+@pytest.mark.hazard("HZ-03")
+async def test_the_therapist_cannot_admit_anyone_once_consent_is_withdrawn(
+    app: web.Application, client: TestClient, aiohttp_client, therapist: Staff
+) -> None:  # type: ignore[no-untyped-def]
+    csrf = await sign_in(client, therapist)
+    ther = await therapist_view(app, therapist.username)
+    kid = await ready_client(app, ther)
+    made = await schedule_session(client, csrf, kid.id)
+    host = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await host.send({"type": "open_room", "session": made["id"]})
+    await host.expect("room_opened")
+    browser = await aiohttp_client(client.server)  # the young person's: no cookie
+    young = ProtocolPeer(await browser.ws_connect("/ws"), media=False)
+    await young.send(join_message(join_token(made)))
+    joined = await young.expect("joined")
+    await young.expect("waiting")
+
+    await _withdraw_consent(app, kid.id)
+    await host.send({"id": "let-in", "type": "admit", "participant": joined["you"]["id"]})
+    refused = await host.expect("error", id="let-in")
+    assert refused["code"] == "cannot_admit"
+    assert "withdrawn consent" in refused["message"]
+    await young.send({"type": "ping", "n": 1})
+    await young.expect("pong", n=1)
+    assert not [m for m in young.inbox if m["type"] in ("admitted", "peer_joined")]
+    room = app[HUB].rooms.get(made["id"])
+    assert room is not None
+    assert [p.state for p in room.waiting()] == [State.WAITING]  # still waiting, still seen
+    await asyncio.gather(young.close(), host.close())
