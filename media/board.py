@@ -58,7 +58,9 @@ class Element:
     author: str
     kind: Kind
     data: dict[str, Any]
-    points: list[list[float]] = field(default_factory=list)
+    # each point the tuple it was parsed into: a tuple of numbers is one object the garbage
+    # collector stops tracking, where a list of them would be walked by every collection
+    points: list[tuple[float, float, float]] = field(default_factory=list)
     finished: bool = True
     visible: bool = True
     dx: float = 0.0
@@ -207,13 +209,12 @@ class Board:
                 element = self._create(
                     author, op.id, "stroke", {"colour": op.colour, "width": op.width}
                 )
-                element.points = [list(p) for p in op.points]
+                element.points = list(op.points)
                 element.finished = isinstance(op, Stroke)
                 changes.append({"set": element.as_dict()})
             case StrokePoints():
-                added = [list(p) for p in op.points]
-                self.elements[op.id].points.extend(added)
-                changes.append({"points": op.id, "add": added})
+                self.elements[op.id].points.extend(op.points)
+                changes.append({"points": op.id, "add": [list(p) for p in op.points]})
             case StrokeEnd():
                 self.elements[op.id].finished = True
                 changes.append({"finished": op.id})

@@ -19,6 +19,7 @@ BENCHMARKS = [
     ("join_time_chromium", "bench_join"),
     ("live_latency_chromium", "bench_live"),
     ("whiteboard_stroke_latency", "bench_strokes"),
+    ("whiteboard_rooms", "bench_rooms"),
     ("reconnect_time_chromium", "bench_reconnect"),
     ("memory_per_room", "bench_memory"),
     ("page_speed", "bench_pages"),
