@@ -4,6 +4,7 @@
 
 import { boardSettings } from "./boardsettings.js";
 import { Breaks } from "./breaks.js";
+import { clock } from "./clock.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
 import {
@@ -55,7 +56,7 @@ const breaks = new Breaks(
 function alertTherapist(text) {
   const item = document.createElement("p");
   item.className = "alert";
-  item.textContent = `${new Date().toLocaleTimeString()}: ${text}`;
+  item.textContent = `${clock()}: ${text}`;
   alerts.prepend(item);
 }
 
@@ -164,8 +165,6 @@ function handlePeerState(message) {
   if (message.state === "lost")
     alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
 }
-
-const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
 /** Where an escalation stands, in words: who acknowledged or closed it, and when. */
 function escalationStanding(e) {
