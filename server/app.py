@@ -19,6 +19,7 @@ from server.access.accounts import Accounts
 from server.access.auth import csrf_middleware, session_cookies
 from server.access.links import Links
 from server.access.ratelimit import RateLimiter
+from server.access.sessions import StaffSessions
 from server.appkeys import (
     ACCOUNTS,
     BOX,
@@ -40,14 +41,18 @@ from server.appkeys import (
     RECORDS,
     REPORTS,
     RETENTION,
+    ROTA,
     SCENES,
     SCHEDULE,
     SESSION_LOG,
     SETTINGS,
     SIGN_OFF_REQUESTS,
+    STAFF_SESSIONS,
+    STAFF_SOCKETS,
     WHITEBOARDS,
 )
 from server.audit.sessionlog import SessionLog
+from server.audit.witnessing import open_witnessing
 from server.board.box import Box
 from server.board.scenes import Scenes
 from server.board.service import Whiteboards
@@ -58,9 +63,12 @@ from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
+from server.care.repeats import Repeats
+from server.care.rota import Rota
 from server.care.schedule import Schedule
 from server.care.signoffs import SignOffRequests
-from server.edge import websocket
+from server.edge import escalation, websocket
+from server.edge.staffsockets import StaffSockets
 from server.exceptions import StorageUnavailable
 from server.live.hub import Hub
 from server.live.places import Places
@@ -89,6 +97,7 @@ from server.views import (
     signin,
     supervision,
 )
+from server.views.common import announce_link_base
 from server.views.security import error_middleware, headers_middleware
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -115,7 +124,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[NOTIFIER] = Notifier(settings)
     app.on_shutdown.append(websocket.close_all)
+    app.on_startup.append(announce_link_base)  # once: where links come from, if not set
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
+    app[STAFF_SOCKETS] = StaffSockets(settings.session_check_seconds)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(WEB / "templates"),
@@ -126,7 +137,17 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     # in order: each resource opens after those it needs, and closes before them
-    app.cleanup_ctx.extend((_storage_ctx, _checkpoints_ctx, _retention_ctx, _bus_ctx))
+    app.cleanup_ctx.extend(
+        (
+            _storage_ctx,
+            _staff_sockets_ctx,
+            _checkpoints_ctx,
+            _witness_ctx,
+            _retention_ctx,
+            _bus_ctx,
+            _escalations_ctx,
+        )
+    )
     for area in (
         health, signin, home, clients, consent, records, reports, sessions, supervision, box,
         privacy, openapi, library, websocket,
@@ -163,6 +184,26 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> AsyncI
         await task
 
 
+async def _staff_sockets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Staff sockets check their sign-in is still live (``edge/staffsockets.py``)."""
+    task = asyncio.create_task(app[STAFF_SOCKETS].run(app[STAFF_SESSIONS]))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _witness_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Send the witness what it has not seen yet, at regular intervals (``witnessing.py``)."""
+    witnessing = app[SESSION_LOG].witnessing
+    task = asyncio.create_task(witnessing.run()) if witnessing is not None else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _checkpoints_ctx(app: web.Application) -> AsyncIterator[None]:
     """Sign the head of every log that changed, at regular intervals."""
     log = app[SESSION_LOG]
@@ -193,6 +234,14 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.bus.close()
 
 
+async def _escalations_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Send the escalation alerts that are due, whichever node raised them (a quarter of the
+    repeat interval late at most, and never more than 5 s)."""
+    every = min(app[SETTINGS].escalation_repeat_seconds / 4, 5.0)
+    async with _every(every, lambda: escalation.send_due(app)):
+        yield
+
+
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     storage = await open_storage(settings)
@@ -201,11 +250,13 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ACCOUNTS] = Accounts(
         storage.db, storage.ring, settings.login_max_failures, settings.login_lock_seconds
     )
+    app[STAFF_SESSIONS] = StaffSessions(storage.db, app[ACCOUNTS], settings.session_max_age)
     catalogue = app[CATALOGUE]
     links = Links(storage.db, storage.ring)
     clients = Clients(storage.db, storage.ring, catalogue)
     consents = Consents(storage.db, storage.ring, links, catalogue, settings.consent_link_days)
-    session_log = SessionLog(storage.db, storage.ring)
+    witnessing = open_witnessing(settings, storage.db, storage.ring)
+    session_log = SessionLog(storage.db, storage.ring, witnessing)
     app[SESSION_LOG] = session_log
     gatekeeper = Gatekeeper(
         storage.db,
@@ -222,8 +273,17 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = Hub(
         app[RELAY].bus, Places(storage.db), lambda room: whiteboards.forget(room.session_id)
     )
+    app[ROTA] = Rota(storage.db, settings.timezone)
     app[ESCALATIONS] = Escalations(
-        storage.db, storage.ring, clients, consents, gatekeeper, session_log
+        storage.db,
+        storage.ring,
+        clients,
+        consents,
+        gatekeeper,
+        session_log,
+        app[ROTA],
+        Repeats(storage.db, settings.escalation_repeat_seconds),
+        settings.out_of_hours_number or "",
     )
     app[BOX] = Box(storage.db, storage.ring, clients, app[WHITEBOARDS])
     app[SCENES] = Scenes(app[BOX], session_log)
@@ -246,7 +306,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
     app[RECORDS] = Records(storage.db, session_log, clients, gatekeeper, settings.timezone)
-    app[RETENTION] = Retention(storage.db, storage.ring, Policy.from_settings(settings))
+    app[RETENTION] = Retention(storage.db, storage.ring, Policy.from_settings(settings), witnessing)
     app[EXPORTS] = Exports(storage.db, storage.ring, session_log)
     app[DISCHARGES] = Discharges(storage.db, clients, app[RETENTION], session_log)
     app[COOKIE_STORAGE] = EncryptedCookieStorage(
@@ -258,4 +318,6 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         samesite="Lax",
     )
     yield
+    if witnessing is not None:
+        await witnessing.close()
     await storage.db.dispose()

@@ -8,6 +8,7 @@ from aiohttp_session import AbstractStorage
 from server.access.accounts import Accounts
 from server.access.links import Links
 from server.access.ratelimit import RateLimiter
+from server.access.sessions import StaffSessions
 from server.audit.sessionlog import SessionLog
 from server.board.box import Box
 from server.board.scenes import Scenes
@@ -19,9 +20,11 @@ from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
+from server.care.rota import Rota
 from server.care.schedule import Schedule
 from server.care.signoffs import SignOffRequests
 from server.crypto.keys import KeyRing
+from server.edge.staffsockets import StaffSockets
 from server.live.hub import Hub
 from server.records.discharge import Discharges
 from server.records.export import Exports
@@ -35,6 +38,8 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 KEYRING = web.AppKey("keyring", KeyRing)
 ACCOUNTS = web.AppKey("accounts", Accounts)
+STAFF_SESSIONS = web.AppKey("staff_sessions", StaffSessions)
+STAFF_SOCKETS = web.AppKey("staff_sockets", StaffSockets)
 COOKIE_STORAGE = web.AppKey("cookie_storage", AbstractStorage)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
@@ -49,6 +54,7 @@ WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)
 SCENES = web.AppKey("scenes", Scenes)
 ESCALATIONS = web.AppKey("escalations", Escalations)
+ROTA = web.AppKey("rota", Rota)
 NOTIFIER = web.AppKey("notifier", Notifier)
 SESSION_LOG = web.AppKey("session_log", SessionLog)
 RECORDS = web.AppKey("records", Records)

@@ -13,24 +13,29 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from aiohttp import web
 
 from server.access.accounts import Accounts
 from server.app import create_app
-from server.audit.sessionlog import SessionLog, Witness, session_stream
+from server.audit.sessionlog import Report, SessionLog, Witness, session_stream
+from server.audit.witness import open_witness
+from server.audit.witness_service import witness_app
+from server.audit.witnessing import open_witnessing
 from server.care import checklists_doc
+from server.care.rota import Pattern, Rota, ShiftView
 from server.crypto.rotation import rotate
 from server.crypto.tls import self_signed, ssl_context
-from server.exceptions import PlayroomError
+from server.exceptions import PlayroomError, WitnessUnavailable
 from server.logs import AccessLogger, configure_logging
 from server.records.export import Exports
 from server.records.retention import Policy, Retention
 from server.settings import Settings
 from server.storage.db import utcnow
 from server.storage.migrate import upgrade
-from server.storage.models import Role, User
+from server.storage.models import Role, StaffSession, User
 from server.storage.opening import Storage, open_storage
 
 log = logging.getLogger("playroom")
@@ -67,9 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     off.add_argument("username")
 
+    unlock = sub.add_parser(
+        "unlock", help="clear a username's failed sign-ins, from every address (no more waits)"
+    )
+    unlock.add_argument("username")
+
     sup = sub.add_parser("supervise", help="link a supervisor to a therapist they supervise")
     sup.add_argument("supervisor")
     sup.add_argument("therapist")
+
+    shift = sub.add_parser(
+        "shift", help="put a supervisor on or off shift now (until their weekly shifts change)"
+    )
+    shift.add_argument("supervisor")
+    shift.add_argument("state", choices=["on", "off"])
+    weekly = sub.add_parser(
+        "shift-pattern", help="set a supervisor's weekly shifts, in the service's time zone"
+    )
+    weekly.add_argument("supervisor")
+    weekly.add_argument(
+        "pattern", nargs="+", help="days and hours, e.g. mon-fri 09:00-17:00; or: none"
+    )
 
     rot = sub.add_parser("rotate-keys", help="add a data key and re-encrypt everything with it")
     rot.add_argument("--batch-size", type=int, default=500)
@@ -80,8 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "verify-log", help="re-check every hash and signature of a session's log"
     )
-    check.add_argument("session", help="the session's id (or client:<id> for a client's log)")
+    check.add_argument(
+        "session", nargs="?", help="the session's id (or client:<id> for a client's log)"
+    )
+    check.add_argument(
+        "--all",
+        action="store_true",
+        help="every log: those in the database, and those the witness saw, gone or not",
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--no-witness", action="store_true", help="check against the database alone")
     check.add_argument(
         "--witness",
         action="append",
@@ -90,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the application's JSON log (its log_checkpoint lines), kept outside the database;"
         " may be given more than once",
     )
+    witness = sub.add_parser(
+        "witness", help="serve the witness of the session logs, as a service of its own"
+    )
+    witness.add_argument("--host", help="address to listen on (default from settings)")
+    witness.add_argument("--port", type=int, default=8090, help="port (default 8090)")
     purge = sub.add_parser("purge", help="delete what is past its retention period")
     purge.add_argument(
         "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
@@ -129,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "checklists-doc":
             return _checklists_doc(args)
+        if args.command == "witness":
+            return _witness(settings, args)
         return asyncio.run(_with_storage(settings, _COMMANDS[args.command], args))
     except PlayroomError as exc:
         print(f"playroom: {exc}", file=sys.stderr)
@@ -244,6 +282,31 @@ async def _supervise(storage: Storage, settings: Settings, args: argparse.Namesp
     return 0
 
 
+async def _shift(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    user = await _accounts(storage, settings).find(args.supervisor)
+    view = await Rota(storage.db, settings.timezone).press(user.id, args.state == "on")
+    print(_shift_text(args.supervisor, view, settings))
+    return 0
+
+
+async def _shift_pattern(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    text = " ".join(args.pattern).strip()
+    pattern = None if text.lower() == "none" else Pattern.parse(text)
+    user = await _accounts(storage, settings).find(args.supervisor)
+    view = await Rota(storage.db, settings.timezone).set_pattern(user.id, pattern)
+    print(_shift_text(args.supervisor, view, settings))
+    return 0
+
+
+def _shift_text(username: str, view: ShiftView, settings: Settings) -> str:
+    said = f"'{username}' is {'on' if view.on else 'off'} shift"
+    if view.by_hand and view.held_until:
+        local = view.held_until.astimezone(ZoneInfo(settings.timezone))
+        said += f" until {local:%a %d %b %H:%M}"
+    weekly = f"weekly shifts {view.pattern}" if view.pattern else "no weekly shifts"
+    return f"{said}; {weekly} ({settings.timezone})."
+
+
 async def _rotate(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
     report = await rotate(
         storage.db, storage.ring, args.batch_size, settle_seconds=settings.key_reload_seconds + 1
@@ -278,6 +341,9 @@ async def _demo(storage: Storage, settings: Settings, args: argparse.Namespace) 
             f"{role.value:<10} username {username}  password {password}  TOTP key {secret}"
         )
     await accounts.supervise("demo-supervisor", "demo-therapist")
+    # on shift until they press "Go off shift": an escalation in the demo reaches someone
+    demo_supervisor = await accounts.find("demo-supervisor")
+    await Rota(storage.db, settings.timezone).press(demo_supervisor.id, True)
     text = "\n".join(
         [
             "Demo accounts (for trying Playroom; do not use them with real clients):",
@@ -301,25 +367,74 @@ async def _demo_code(storage: Storage, settings: Settings, args: argparse.Namesp
 
 
 async def _verify_log(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
-    """Exit 0 when the log is intact, 1 when anything was altered, removed, inserted or
-    reordered (each finding names its entry)."""
-    name = args.session
-    stream = name if ":" in name else session_stream(name)
-    witnessed = [w for path in args.witness for w in _witnessed(path, stream)]
-    report = await SessionLog(storage.db, storage.ring).verify(stream, witnessed)
+    """Exit 0 when the log (with ``--all``, every log) is intact, 1 when anything was
+    altered, removed, inserted or reordered (each finding names its entry). The witness is
+    asked unless ``--no-witness``: every checkpoint it countersigned must still be there."""
+    if args.all == bool(args.session):
+        raise PlayroomError("Name one session's log, or give --all.")
+    witnessing = None if args.no_witness else open_witnessing(settings, storage.db, storage.ring)
+    log_ = SessionLog(storage.db, storage.ring, witnessing)
+    reports = []
+    try:
+        name = args.session or ""
+        streams = (
+            await log_.streams() if args.all else [name if ":" in name else session_stream(name)]
+        )
+        for stream in streams:
+            witnessed = [w for path in args.witness for w in _witnessed(path, stream)]
+            reports.append(await log_.verify(stream, witnessed, not args.no_witness))
+    finally:
+        if witnessing is not None:
+            await witnessing.close()
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        docs = [r.as_dict() for r in reports]
+        print(json.dumps(docs if args.all else docs[0], indent=2))
+    elif args.all:
+        for report in reports:
+            if not report.intact:
+                _print_report(report, args.witness)
+        whole = sum(r.intact for r in reports)
+        print(f"{len(reports)} logs checked: {whole} intact, {len(reports) - whole} not.")
     else:
-        print(f"{stream}: {report.entries} entries, {report.checkpoints} signed checkpoints.")
-        if args.witness:
-            print(f"{len(witnessed)} checkpoints kept outside the database.")
-        for finding in report.findings:
-            where = f"entry {finding.seq}" if finding.seq is not None else "log"
-            print(f"  {finding.problem.upper()} at {where}: {finding.detail}")
-        print("Intact: every hash and signature checks." if report.intact else "NOT INTACT.")
-    if report.entries == 0 and not report.findings:
+        _print_report(reports[0], args.witness)
+    first = reports[0] if reports else None
+    if not args.all and first is not None and first.entries == 0 and not first.findings:
         print("(There is no log for that id.)", file=sys.stderr)
-    return 0 if report.intact else 1
+    return 0 if all(r.intact for r in reports) else 1
+
+
+def _print_report(report: Report, files: list[str]) -> None:
+    print(f"{report.stream}: {report.entries} entries, {report.checkpoints} signed checkpoints.")
+    if report.witness is not None:
+        print(f"Witness: {report.witness.message}")
+    if files:
+        print(f"{len(files)} log file(s) of checkpoints kept outside the database read.")
+    for finding in report.findings:
+        where = f"entry {finding.seq}" if finding.seq is not None else "log"
+        print(f"  {finding.problem.upper()} at {where}: {finding.detail}")
+    print("Intact: every hash and signature checks." if report.intact else "NOT INTACT.")
+
+
+def _witness(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the witness (``server/audit/witness_service.py``) until stopped."""
+    witness = open_witness(
+        settings.witness_dir, settings.witness_key_file, settings.witness.server_keys
+    )
+    host = args.host or settings.host
+    print(
+        f"The witness is serving on http://{host}:{args.port}/ from {witness.store.path}; "
+        f"its public key is {witness.public_key}",
+        flush=True,
+    )
+    web.run_app(
+        witness_app(witness),
+        host=host,
+        port=args.port,
+        access_log_class=AccessLogger,
+        print=None,
+        shutdown_timeout=5,
+    )
+    return 0
 
 
 def _witnessed(path: str, stream: str) -> list[Witness]:
@@ -347,23 +462,52 @@ def _witnessed(path: str, stream: str) -> list[Witness]:
 
 
 async def _disable_user(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
-    """Refuse the account's sign-ins from now on and end its sessions; the retention clock
-    of its credentials starts now (``server/records/retention.py``)."""
+    """Refuse the account's sign-ins from now on and end its sessions (its open sockets close
+    within a second, on every node: ``server/edge/staffsockets.py``); the retention clock of
+    its credentials starts now (``server/records/retention.py``)."""
+    index = storage.ring.blind_index(args.username)
     async with storage.db.session() as session:
         done = await session.execute(
             sa.update(User)
-            .where(User.login_index == storage.ring.blind_index(args.username))
-            .values(disabled=True, disabled_at=utcnow(), session_epoch=User.session_epoch + 1)
+            .where(User.login_index == index)
+            .values(disabled=True, disabled_at=utcnow())
         )
+        account = sa.select(User.id).where(User.login_index == index)
+        await session.execute(sa.delete(StaffSession).where(StaffSession.user_id.in_(account)))
     if not cast(sa.CursorResult[Any], done).rowcount:
         raise PlayroomError("There is no account with that username.")
     print(f"Disabled '{args.username}'; its sign-ins have ended.")
     return 0
 
 
+async def _unlock(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    """Clear a username's failed sign-ins from every address, so that none waits. Said the
+    same whether or not the username has an account."""
+    waiting = await _accounts(storage, settings).unlock(args.username)
+    print(f"Cleared failed sign-ins for '{args.username}' from {waiting} address(es).")
+    return 0
+
+
 async def _purge(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
-    retention = Retention(storage.db, storage.ring, Policy.from_settings(settings))
-    counts = await retention.purge(dry_run=args.dry_run)
+    """Delete what is past its period; the witness is told which logs went (and must answer
+    first: logs deleted while it cannot be told would look deleted by hand)."""
+    witnessing = open_witnessing(settings, storage.db, storage.ring)
+    policy = Policy.from_settings(settings)
+    try:
+        if witnessing is not None and not args.dry_run:
+            try:
+                await witnessing.witness.heads()
+            except WitnessUnavailable as exc:
+                raise PlayroomError(
+                    f"{exc} Nothing was deleted: the witness must be told which logs go. Try "
+                    "again once it answers."
+                ) from exc
+        counts = await Retention(storage.db, storage.ring, policy, witnessing).purge(
+            dry_run=args.dry_run
+        )
+    finally:
+        if witnessing is not None:
+            await witnessing.close()
     verb = "Would delete" if args.dry_run else "Deleted"
     if not counts:
         print(f"{verb} nothing: no data is past its retention period.")
@@ -389,11 +533,14 @@ async def _export_client(storage: Storage, settings: Settings, args: argparse.Na
 
 _COMMANDS: dict[str, Command] = {
     "disable-user": _disable_user,
+    "unlock": _unlock,
     "purge": _purge,
     "export-client": _export_client,
     "verify-log": _verify_log,
     "create-user": _create_user,
     "supervise": _supervise,
+    "shift": _shift,
+    "shift-pattern": _shift_pattern,
     "rotate-keys": _rotate,
     "demo": _demo,
     "demo-code": _demo_code,

@@ -55,6 +55,43 @@ class StorageUnavailable(PlayroomError):
     status = 503
 
 
+class NoPublicAddress(PlayroomError):
+    """A link to send someone cannot be made: the service has no public address set, and
+    in production the address a request came to is not trusted (``views/common.py``)."""
+
+    status = 503
+    code = "no_public_url"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This service has no public address set (PLAYROOM_PUBLIC_URL), so it cannot make "
+            "links. Ask whoever runs it to set one; nothing was changed."
+        )
+
+
+# -- the witness of the session logs (``audit/witness.py``)
+
+
+class WitnessRefused(PlayroomError):
+    """The witness refused a checkpoint: it does not extend what the witness saw of that log,
+    or it is not signed by the server the witness serves. ``size`` and ``head``: what the
+    witness holds of that log, when it holds anything."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str, size: int = 0, head: str = "") -> None:
+        super().__init__(message, code=code)
+        self.size, self.head = size, head
+
+
+class WitnessUnavailable(PlayroomError):
+    """The witness cannot be reached (or answered as no witness would); what it has not
+    seen is sent again later."""
+
+    status = 503
+    code = "witness_unavailable"
+
+
 # what a write that did not take can raise: the database's own errors, the disk's, or
 # storage known to be read-only; each caller answers "not saved" and carries on
 STORAGE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, StorageUnavailable)
@@ -69,8 +106,9 @@ class AuthError(PlayroomError):
     status = 401
 
 
-class AccountLocked(AuthError):
-    """Too many failures: the account is locked for a while."""
+class SignInDelayed(AuthError):
+    """Too many failures for one username from one address: that pair waits a while
+    (``access/lockout.py``)."""
 
     status = 429
 

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WitnessSettings(BaseModel):
+    """The witness each signed checkpoint of the session logs is also sent to
+    (``server/audit/witness.py``): the embedded one, an append-only file apart from the
+    database, or a witness service (``playroom witness``) at ``url``."""
+
+    enabled: bool = Field(True, description="Off: logs are checked against the database alone.")
+    url: str | None = Field(
+        None, description="A witness service, e.g. http://witness:8090; unset: the embedded one."
+    )
+    dir: Path | None = Field(
+        None,
+        description="The embedded witness's (or the service's) folder; default DATA_DIR/witness.",
+    )
+    key_file: Path | None = Field(
+        None, description="The witness's own Ed25519 key; default DIR/witness-key.json."
+    )
+    public_key: str | None = Field(
+        None, description="The witness's public key (base64) to trust; unset: the one it gives."
+    )
+    server_keys: list[str] = Field(
+        [],
+        description="A witness service: the public keys (base64) of the servers whose "
+        "checkpoints it takes; none: the first server it is shown, kept from then on.",
+    )
+    retry_seconds: float = Field(
+        30, gt=0, description="How often checkpoints the witness has not yet seen are sent again."
+    )
+    timeout_seconds: float = Field(5, gt=0, description="How long to wait for a witness service.")
 
 
 class Settings(BaseSettings):
@@ -30,14 +62,27 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = Field(None, description="Address people use, e.g. behind a proxy.")
+    environment: Literal["production", "development"] | None = Field(
+        None,
+        description="Without a public address, development makes links from the address a "
+        "request came to, production refuses to; unset: development only with the test hooks "
+        "on, or when listening on this machine alone (a loopback address) with no trusted proxy.",
+    )
     trusted_proxies: list[str] = Field(
         [], description="Reverse proxies (addresses or networks) whose X-Forwarded-For is read."
     )
     tls_cert: Path | None = None
     tls_key: Path | None = None
     session_max_age: int = Field(12 * 3600, ge=60, description="Staff sign-in lifetime, seconds.")
-    login_max_failures: int = Field(5, ge=1, description="Failures before an account locks.")
-    login_lock_seconds: int = Field(15 * 60, ge=1)
+    session_check_seconds: float = Field(
+        0.5, gt=0, description="How often open staff sockets check their sign-in is still live."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failures for one username from one address before waits begin."
+    )
+    login_lock_seconds: int = Field(
+        15 * 60, ge=1, description="The longest wait after failures (they double from 1 s)."
+    )
     login_rate_per_minute: int = Field(20, ge=1, description="Sign-in attempts per address.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body.")
     key_reload_seconds: float = Field(5.0, gt=0, description="How often the key file is re-read.")
@@ -72,6 +117,10 @@ class Settings(BaseSettings):
     log_checkpoint_seconds: float = Field(
         300, gt=0, description="How often the head of each changed session log is signed."
     )
+    witness: WitnessSettings = Field(
+        default_factory=WitnessSettings,
+        description="Where each signed checkpoint is also sent (PLAYROOM_WITNESS__URL, ...).",
+    )
     smtp_host: str | None = Field(None, description="Mail server for escalation alerts.")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "playroom@localhost"
@@ -79,6 +128,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(None, description="Signs webhook bodies.")
     escalation_repeat_seconds: float = Field(
         120, gt=0, description="An unacknowledged escalation is repeated this often."
+    )
+    out_of_hours_number: str | None = Field(
+        None,
+        max_length=60,
+        description="The service's out-of-hours number, shown to a therapist whose escalation "
+        "finds nobody on shift; unset: they are told to follow the out-of-hours procedure.",
     )
     redis_url: SecretStr | None = Field(
         None, description="Redis for several nodes (placement, pub/sub); none: one process."
@@ -144,7 +199,34 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def development(self) -> bool:
+        """Whether this is a developer's own server: as ``environment`` says, or else one
+        with the test hooks on (which production never has), or one listening on this
+        machine alone (a loopback address) with no proxy in front."""
+        if self.environment is not None:
+            return self.environment == "development"
+        return self.test_hooks or (_loopback(self.host) and not self.trusted_proxies)
+
+    @property
+    def witness_dir(self) -> Path:
+        return self.witness.dir or self.data_dir / "witness"
+
+    @property
+    def witness_key_file(self) -> Path:
+        return self.witness.key_file or self.witness_dir / "witness-key.json"
+
+    @property
     def tls(self) -> bool:
         if self.tls_cert is not None:
             return True
         return bool(self.public_url and self.public_url.startswith("https://"))
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

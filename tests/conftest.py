@@ -210,7 +210,12 @@ async def sign_in(client: TestClient, staff: Staff) -> str:
 
 @pytest.fixture
 async def therapist(app: web.Application, client: TestClient) -> Staff:
-    return await make_staff(app, "therapist.one")
+    """A therapist with a clinical supervisor on record (without one no room opens)."""
+    from tests.factories import give_supervisor
+
+    staff = await make_staff(app, "therapist.one")
+    await give_supervisor(app, await app[ACCOUNTS].find(staff.username))
+    return staff
 
 
 from tests.scenes import room, scene  # noqa: E402, F401 - fixtures for the room tests

@@ -9,12 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from server.access.accounts import StaffView
-from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, GATEKEEPER, LINKS
+from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, ESCALATIONS, GATEKEEPER, LINKS
 from server.care.checklists import AnswerKind, Checklist, Item, Kind, load_catalogue
 from server.care.clients import AnswersIn, ClientView, NewClient
 from server.care.consent import ConsentIn
 from server.storage.db import utcnow
-from server.storage.models import LinkKind
+from server.storage.models import LinkKind, Role
 
 PREFERENCE = ["yes", "not_needed", "not_applicable", "no"]
 SAMPLE = {
@@ -118,8 +118,20 @@ async def daily_checks(app: web.Application, therapist: StaffView) -> None:
     )
 
 
+async def give_supervisor(app: web.Application, therapist: StaffView) -> None:
+    """A clinical supervisor on record for the therapist (the gate asks for one), made for
+    them unless they have one already."""
+    if await app[ESCALATIONS].supervisors_of(therapist.id):
+        return
+    name = f"{therapist.username}.supervisor"
+    await app[ACCOUNTS].create(name, "Supervisor Of Record", Role.SUPERVISOR, "x" * 16)
+    await app[ACCOUNTS].supervise(name, therapist.username)
+
+
 async def ready_client(app: web.Application, therapist: StaffView, **fields: object) -> ClientView:
-    """A client whose gate is open: checklist, plan, consent, and today's checks."""
+    """A client whose gate is open: checklist, plan, consent, today's checks, and a
+    supervisor on record for the therapist."""
+    await give_supervisor(app, therapist)
     client = await new_client(app, therapist, **fields)
     catalogue = app[CATALOGUE]
     await answer(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from server.storage.session_models import (
     Debrief,
     Escalation,
     EscalationEvent,
+    EscalationRepeat,
     JoinCheck,
     LogCheckpoint,
     LogEntry,
@@ -285,7 +286,17 @@ async def fill_client(
             session.add(row)
             await session.flush()
         session.add(place)
+        # the escalation's next alert (not due while a test runs)
+        repeat = EscalationRepeat(
+            escalation_id=escalation.id,
+            due_at=datetime.now(UTC) + timedelta(days=365),
+            attempt=1,
+            rota=json.dumps([{"id": staff_id, "on_shift": False, "own": True}]),
+            next_index=1,
+        )
+        session.add(repeat)
     ids["places"].append(place.token_hash)
+    ids["escalation_repeats"].append(escalation.id)
     actor = staff_actor(staff_id)
     streams = [session_stream(appointment.id), views_stream(appointment.id)]
     for stream in [*streams, client_stream(client.id)]:
@@ -316,6 +327,8 @@ async def remaining(app: web.Application, ids: dict[str, list[str]]) -> dict[str
         for table, wanted in ids.items():
             if table == "places":
                 key: Any = Place.token_hash
+            elif table == "escalation_repeats":
+                key = EscalationRepeat.escalation_id
             else:
                 key = models[table].id
             found = await session.scalars(sa.select(key).where(key.in_(wanted)))

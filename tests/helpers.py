@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,20 @@ def run_cli(
         timeout=120,
         user=user,
     )
+
+
+def supervise_by_cli(env: dict[str, str], therapist: str, password: str) -> str:
+    """A clinical supervisor on record for ``therapist`` (no room opens without one), made
+    with the ``playroom`` command; returns the supervisor's username."""
+    supervisor = f"{therapist}.supervisor"
+    made = run_cli(
+        "create-user", "--username", supervisor, "--role", "supervisor", "--password-stdin",
+        env=env, stdin=password + "\n",
+    )  # fmt: skip
+    linked = run_cli("supervise", supervisor, therapist, env=env)
+    if made.returncode or linked.returncode:
+        raise RuntimeError(f"no supervisor for {therapist}: {made.stderr}{linked.stderr}")
+    return supervisor
 
 
 class ServerProcess:
@@ -114,3 +130,17 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def running_nodes(env: dict[str, str], count: int = 3) -> Iterator[list[ServerProcess]]:
+    """``count`` server processes on the same settings (one database, one bus), each
+    answering, all stopped afterwards."""
+    servers = [ServerProcess(env) for _ in range(count)]
+    try:
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()

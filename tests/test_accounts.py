@@ -1,4 +1,5 @@
-"""Staff accounts on each database: passwords, lockout, TOTP and its replay, supervision."""
+"""Staff accounts on each database: passwords, waits after failures, TOTP and its replay,
+supervision."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from server.access.accounts import Accounts
 from server.appkeys import ACCOUNTS, DATABASE
-from server.exceptions import AccountLocked, AuthError, PlayroomError
+from server.exceptions import AuthError, PlayroomError, SignInDelayed
 from server.storage.models import Role, User
 from tests.conftest import PASSWORD, make_staff
 from tests.totp import MARGIN, code_at, next_step
@@ -43,16 +44,18 @@ async def test_short_password_and_duplicate_username_refused(
         await accounts.create("DUP", "Other", Role.THERAPIST, PASSWORD)
 
 
-async def test_account_locks_after_repeated_failures(
+async def test_repeated_failures_make_that_address_wait_not_the_account(
     app: web.Application, client: TestClient
 ) -> None:
     await make_staff(app, "locky")
     accounts = app[ACCOUNTS]
     for _ in range(accounts.max_failures):
-        with pytest.raises(AuthError):
-            await accounts.check_password("locky", "not the password")
-    with pytest.raises(AccountLocked, match="locked"):
-        await accounts.check_password("locky", PASSWORD)  # even the right password
+        with pytest.raises(AuthError, match="do not match"):
+            await accounts.check_password("locky", "not the password", "203.0.113.7")
+    with pytest.raises(SignInDelayed, match="Try again in 1 second"):
+        await accounts.check_password("locky", PASSWORD, "203.0.113.7")  # even the right one
+    user = await accounts.check_password("locky", PASSWORD, "198.51.100.20")  # elsewhere
+    assert user.username == "locky"
 
 
 async def test_totp_code_works_once(app: web.Application, client: TestClient) -> None:

@@ -73,17 +73,22 @@ def _app_env(service: str) -> dict[str, str]:
 
 def test_compose_runs_two_nodes_behind_caddy(monkeypatch: pytest.MonkeyPatch) -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"app1", "app2", "postgres", "redis", "coturn", "caddy"}
+    assert set(services) == {"app1", "app2", "witness", "postgres", "redis", "coturn", "caddy"}
     assert _app_env("app1") == _app_env("app2")  # two nodes, one configuration
     fields = set(Settings.model_fields)
     for name, value in _app_env("app1").items():
-        assert name.startswith("PLAYROOM_") and name[9:].lower() in fields, name
+        assert name.startswith("PLAYROOM_") and name[9:].lower().split("__")[0] in fields, name
         if value.startswith("["):
             assert all(isinstance(v, str) for v in json.loads(value)), name
     for name, value in _app_env("app1").items():
         monkeypatch.setenv(name, value)
     settings = Settings()  # read from the environment, as a node reads it
     assert settings.tls and settings.redis_url is not None
+    # the nodes send every checkpoint to the witness, a service with a volume of its own
+    witness = services["witness"]
+    assert settings.witness.url == "http://witness:8090"
+    assert witness["command"][-4:] == ["--host", "0.0.0.0", "--port", "8090"]  # noqa: S104
+    assert witness["volumes"] == ["witness:/data"] and "witness" in COMPOSE["volumes"]
     assert services["app1"]["volumes"] == services["app2"]["volumes"] == ["keys:/data"]
     assert services["app2"]["depends_on"]["app1"]["condition"] == "service_healthy"
     caddy = (ROOT / "deploy" / "Caddyfile").read_text()

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
-from server.appkeys import ACCOUNTS, ESCALATIONS, HUB
+from server.appkeys import ACCOUNTS, ESCALATIONS, HUB, ROTA
 from server.care.notify import SIGNATURE_HEADER, sign
 from server.settings import Settings
 from server.storage.models import Role
@@ -23,11 +23,18 @@ from tests.scenes import Room, join_with
 
 
 async def _dashboard(
-    app: web.Application, aiohttp_client, client: TestClient, username: str, team: bool
+    app: web.Application,
+    aiohttp_client,
+    client: TestClient,
+    username: str,
+    team: bool,
+    on_shift: bool = False,
 ) -> ProtocolPeer:  # type: ignore[no-untyped-def]
     staff = await make_staff(app, username, Role.SUPERVISOR)
     if team:
         await app[ACCOUNTS].supervise(username, "therapist.one")
+    if on_shift:
+        await app[ROTA].press((await app[ACCOUNTS].find(username)).id, True)
     browser = await aiohttp_client(client.server)
     await sign_in(browser, staff)
     peer = ProtocolPeer(await browser.ws_connect("/ws"), media=False)
@@ -49,7 +56,7 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
         aiohttp_client, client, room.parent_token, **{"where.place": "somewhere_else"}
     )
     await parent.expect("joined")
-    supervisor = await _dashboard(app, aiohttp_client, client, "sup", team=True)
+    supervisor = await _dashboard(app, aiohttp_client, client, "sup", team=True, on_shift=True)
     outsider = await _dashboard(app, aiohttp_client, client, "other.sup", team=False)
     await supervisor.send({"type": "ping", "n": 1})
     await supervisor.expect("pong")  # the dashboard is watching
@@ -65,6 +72,7 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
     ]
     assert info["location"] == "school"
     assert info["emergency_number"] and info["safeguarding_phone"] == "07700 900123"
+    assert info["reached"] == "Alerted, on shift: Sup."  # who it reached, by name
     alert = await supervisor.expect("escalation_alert", within=5)
     assert alert["escalation"]["id"] == info["id"] and alert["therapist"] == "Therapist.One"
 
@@ -89,7 +97,7 @@ async def test_an_escalation_reaches_the_supervisor_and_is_acknowledged_and_clos
     await therapist.wait_for(lambda: closed_for(therapist))
     await supervisor.wait_for(lambda: closed_for(supervisor))
     events = await app[ESCALATIONS].events(info["id"])
-    assert [kind for kind, _, _ in events] == ["raised", "acknowledged", "closed"]
+    assert [kind for kind, _, _ in events] == ["raised", "alerted", "acknowledged", "closed"]
     assert events[0][2] <= events[1][2] <= events[2][2]
     await asyncio.gather(young.close(), parent.close(), supervisor.close(), outsider.close())
 
@@ -172,8 +180,8 @@ async def test_alerts_go_by_mail_and_webhook_and_repeat_down_the_rota(
     for name in ("ann.sup", "bob.sup"):
         await accounts.create(name, name, Role.SUPERVISOR, PASSWORD, email=f"{name}@example.org")
         await accounts.supervise(name, "therapist.one")
-    ids = {n: (await accounts.find(n)).id for n in ("ann.sup", "bob.sup")}
-    first, second = [f"{n}@example.org" for n in sorted(ids, key=lambda n: ids[n])]  # the rota
+    await app[ROTA].press((await accounts.find("ann.sup")).id, True)  # Ann is on shift
+    first, second = "ann.sup@example.org", "bob.sup@example.org"  # on shift, then off
 
     await room.therapist.send({"type": "escalate", "concern": "medical_emergency"})
     info = (await room.therapist.expect("escalation"))["escalation"]
@@ -190,10 +198,17 @@ async def test_alerts_go_by_mail_and_webhook_and_repeat_down_the_rota(
     await sign_in(browser, sup)
     dashboard = ProtocolPeer(await browser.ws_connect("/ws"), media=False)
     await dashboard.send({"type": "acknowledge", "escalation": info["id"]})
-    await room.therapist.expect("escalation_update")
-    assert info["id"] not in app[HUB].escalation_tasks  # the repeating stopped with the ack
+    await room.therapist.wait_for(
+        lambda: any(
+            m["type"] == "escalation_update" and m["escalation"]["status"] == "acknowledged"
+            for m in room.therapist.inbox
+        )
+    )
+    # the repeating stopped with the acknowledgement
+    assert await app[ESCALATIONS].repeats.pending(info["id"]) is None
     kinds = [kind for kind, _, _ in await app[ESCALATIONS].events(info["id"])]
-    assert kinds[0] == "raised" and "repeated" in kinds and kinds[-1] == "acknowledged"
+    assert kinds[:2] == ["raised", "alerted"] and "alerted_off_shift" in kinds
+    assert kinds[-1] == "acknowledged"
     events = [event["event"] for event, _ in received]
     assert events[0] == "escalation_raised" and "escalation_acknowledged" in events
     await dashboard.close()

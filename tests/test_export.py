@@ -19,7 +19,16 @@ from tests.factories import therapist_view
 from tests.fill import CLIENT_TABLES, PICTURE, fill_client
 from tests.helpers import cli_env, run_cli
 
-STAFF_TABLES = {"users", "supervision", "daily_checks"}
+# about staff, never a client: accounts, who supervises whom, shifts, daily checks, where
+# each is signed in, and failed sign-ins (by username and address)
+STAFF_TABLES = {
+    "users",
+    "supervision",
+    "shifts",
+    "daily_checks",
+    "staff_sessions",
+    "sign_in_failures",
+}
 
 
 async def _two_clients(
@@ -36,7 +45,7 @@ def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str
     tables = document["tables"]
     assert set(tables) == CLIENT_TABLES
     for table, wanted in mine.items():
-        key = "token_hash" if table == "places" else "id"
+        key = {"places": "token_hash", "escalation_repeats": "escalation_id"}.get(table, "id")
         found = {row[key] for row in tables[table]}
         assert set(wanted) <= found, table
     text = json.dumps(document)

@@ -37,18 +37,23 @@ from server.storage.models import (
     RiskLevel,
     Role,
     SignOff,
+    User,
     new_id,
 )
-from tests.conftest import make_staff
+from tests.client import ProtocolPeer
+from tests.conftest import make_staff, sign_in
 from tests.factories import (
     answer,
     daily_checks,
     give_consent,
+    give_supervisor,
+    join_message,
     new_client,
     ready_client,
     safe_answers,
     therapist_view,
 )
+from tests.scenes import join_token, schedule_session
 
 
 @pytest.fixture
@@ -66,6 +71,7 @@ async def test_a_new_client_is_blocked_with_every_reason(app: web.Application, t
         "suitability_missing",
         "consent_missing",
         "plan_missing",
+        "no_supervisor",  # nobody supervises this therapist yet
         "daily_checks_missing",
     }
 
@@ -245,6 +251,7 @@ async def test_consent_withdrawn_blocks_at_once(app: web.Application, ther) -> N
     await answer(
         app, ther, client, Kind.DISCONNECTION_PLAN, safe_answers(catalogue[Kind.DISCONNECTION_PLAN])
     )
+    await give_supervisor(app, ther)
     await daily_checks(app, ther)
     token = await give_consent(app, ther, client)
     assert (await app[GATEKEEPER].evaluate(client.id)).is_open
@@ -276,6 +283,7 @@ async def test_a_sixteen_year_old_needs_no_parental_consent(app: web.Application
     await answer(
         app, ther, client, Kind.DISCONNECTION_PLAN, safe_answers(catalogue[Kind.DISCONNECTION_PLAN])
     )
+    await give_supervisor(app, ther)
     await daily_checks(app, ther)
     assert (await app[GATEKEEPER].evaluate(client.id)).is_open
 
@@ -349,3 +357,60 @@ async def test_a_sign_off_and_the_gate_it_opens_are_logged(
         ("gate.evaluated", staff_actor(ther.id), {"open": True, "reasons": []}),
         ("gate.signed_off", staff_actor(ther.id), {"items": ["client.age_competence"]}),
     ]
+
+
+@pytest.mark.hazard("HZ-20")
+async def test_a_therapist_without_a_supervisor_opens_no_room_and_sends_no_link(
+    app: web.Application, client: TestClient, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
+    """Everything else in place, a therapist with no clinical supervisor on record (or only
+    a disabled one) is told so in their own words; no join link is offered and the room
+    does not open. Once a supervisor is named, both work."""
+    lone = await make_staff(app, "lone")
+    csrf = await sign_in(client, lone)
+    ther = await therapist_view(app, "lone")
+    kid = await new_client(app, ther)
+    for kind in (Kind.SUITABILITY, Kind.DISCONNECTION_PLAN):
+        await answer(app, ther, kid, kind, safe_answers(app[CATALOGUE][kind]))
+    await give_consent(app, ther, kid)
+    await daily_checks(app, ther)
+    wording = (
+        "You have no clinical supervisor on record. Ask your service's administrator to name one."
+    )
+    result = await app[GATEKEEPER].evaluate(kid.id)
+    assert [(r.code, r.message) for r in result.reasons] == [("no_supervisor", wording)]
+
+    made = await schedule_session(client, csrf, kid.id)
+    token = join_token(made)
+    page = await (await client.get(f"/sessions/{made['id']}")).text()
+    assert "No link to send yet" in page and wording.replace("'", "&#39;") in page
+    room = await (await client.get(f"/sessions/{made['id']}/room")).text()
+    assert "The room cannot open yet" in room and wording.replace("'", "&#39;") in room
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_json({"v": 1, "type": "open_room", "session": made["id"]})
+        reply = await ws.receive_json()
+    assert reply["code"] == "gate_closed"
+    assert "no_supervisor" in {r["code"] for r in reply["detail"]["reasons"]}
+    young = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
+    await young.send(join_message(token))  # a link sent before: nobody comes in by it
+    assert (await young.expect("error"))["code"] == "cannot_start"
+    await young.close()
+
+    # a supervisor whose account is disabled is nobody to turn to
+    await make_staff(app, "gone.sup", Role.SUPERVISOR)
+    await app[ACCOUNTS].supervise("gone.sup", "lone")
+    async with app[DATABASE].session() as session:
+        await session.execute(
+            sa.update(User).where(User.id == (await therapist_view(app, "gone.sup")).id)
+            .values(disabled=True)
+        )  # fmt: skip
+    assert "no_supervisor" in {r.code for r in (await app[GATEKEEPER].evaluate(kid.id)).reasons}
+
+    await make_staff(app, "sup", Role.SUPERVISOR)
+    await app[ACCOUNTS].supervise("sup", "lone")
+    assert (await app[GATEKEEPER].evaluate(kid.id)).is_open
+    page = await (await client.get(f"/sessions/{made['id']}")).text()
+    assert "No link to send yet" not in page and "/join/" in page
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_json({"v": 1, "type": "open_room", "session": made["id"]})
+        assert (await ws.receive_json())["type"] == "room_opened"

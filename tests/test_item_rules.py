@@ -144,6 +144,7 @@ def _gate(**changes: object) -> GateResult:
         daily_answers={
             i.id: safe_answer(i) for i in CATALOGUE[Kind.PRE_SESSION].items() if i.answerable
         },
+        supervised=True,
     )
     for name, value in changes.items():
         setattr(data, name, value)

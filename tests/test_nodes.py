@@ -32,7 +32,7 @@ from server.settings import Settings
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD, Staff, in_thread, require, sign_in
 from tests.factories import join_message, ready_client, therapist_view
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess, cli_env, run_cli, running_nodes
 from tests.live import LiveStaff, ready_session
 from tests.scenes import join_token, schedule_session, stroke
 
@@ -79,14 +79,8 @@ def nodes_env(tmp_path: Path, postgres_url: str | None) -> Iterator[dict[str, st
 
 @pytest.fixture
 async def three(nodes_env: dict[str, str]) -> AsyncIterator[list[ServerProcess]]:
-    servers = [ServerProcess(nodes_env) for _ in range(3)]
-    try:
-        for server in servers:
-            server.wait_ready()
+    with running_nodes(nodes_env) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def _ws(base: str) -> str:

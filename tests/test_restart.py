@@ -13,7 +13,7 @@ import pytest
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
 from tests.live import LiveStaff, ready_session
 from tests.scenes import stroke
 
@@ -50,6 +50,7 @@ async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
         stdin=PASSWORD + "\n",
     )
     assert made.returncode == 0, made.stderr
+    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
     server = ServerProcess(env)
     server.wait_ready()
     staff = LiveStaff(server.url, "rio", PASSWORD)
@@ -99,6 +100,7 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
         env=env, stdin=PASSWORD + "\n",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
     server = ServerProcess(env)
     server.wait_ready()
     staff = LiveStaff(server.url, "rio", PASSWORD)

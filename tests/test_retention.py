@@ -17,7 +17,7 @@ from server.audit.sessionlog import client_stream, session_stream, views_stream
 from server.crypto.sealed import seal
 from server.records.retention import ERASED, Policy, Retention, keep_until
 from server.storage.db import utcnow
-from server.storage.models import Client, Role, User
+from server.storage.models import Client, Role, StaffSession, User
 from tests.conftest import Staff, csrf_from, make_staff, sign_in
 from tests.factories import new_client, therapist_view
 from tests.fill import CLIENT_TABLES, fill_client, remaining
@@ -189,14 +189,15 @@ async def test_a_disabled_staff_account_is_erased_then_deleted(
 async def test_disable_user_starts_the_clock_of_an_account(
     app: web.Application, client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    await make_staff(app, "leaving.soon")
+    await sign_in(client, await make_staff(app, "leaving.soon"))
     env = cli_env(settings.data_dir, settings.database_url)
     done = run_cli("disable-user", "Leaving.Soon", env=env)
     assert done.returncode == 0, done.stderr
     async with app[DATABASE].session() as session:
         user = await session.scalar(sa.select(User))
         assert user is not None and user.disabled and user.disabled_at is not None
-        assert user.session_epoch == 1
+        assert not list(await session.scalars(sa.select(StaffSession)))  # its sign-ins ended
+    assert (await client.get("/api/me")).status == 401
     assert run_cli("disable-user", "nobody", env=env).returncode == 2
 
 

@@ -9,7 +9,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,17 +20,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.app import create_app
-from server.appkeys import DATABASE, KEYRING, SCHEDULE, SESSION_LOG
+from server.appkeys import ACCOUNTS, DATABASE, KEYRING, SCHEDULE, SESSION_LOG
 from server.audit.sessionlog import Finding, SessionLog, client_stream, entry_hash, session_stream
 from server.care.schedule import NewAppointment
 from server.crypto.sealed import seal
 from server.logs import JsonFormatter
+from server.records.retention import delete_client
 from server.settings import Settings
 from server.storage.db import Database, utcnow
-from server.storage.models import new_id
+from server.storage.models import Appointment, Role, new_id
 from server.storage.opening import open_storage
 from server.storage.session_models import LogCheckpoint, LogEntry
-from tests.conftest import make_staff
+from tests.conftest import make_staff, sign_in
 from tests.factories import new_client, therapist_view
 from tests.helpers import cli_env, run_cli
 
@@ -314,11 +316,12 @@ async def test_an_ended_sessions_newest_entries_removed_with_its_checkpoint_are_
     assert (await log.verify(stream)).intact
     await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq >= 5))
     await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
-    report = await log.verify(stream)
+    report = await log.verify(stream, consult_witness=False)  # the database alone finds it
     assert _problems(report.findings) == {(None, "removed")}
     assert (
         "end-of-session checkpoint is gone (the log ends at entry 4)" in report.findings[0].detail
     )
+    assert (5, "removed") in _problems((await log.verify(stream)).findings)  # and the witness
 
 
 @pytest.mark.hazard("HZ-07")
@@ -378,9 +381,11 @@ async def test_an_open_sessions_newest_entries_removed_with_their_checkpoint_nee
 
     await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq >= 5))
     await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
-    assert (await log.verify(stream)).intact  # the database alone cannot tell
+    assert (await log.verify(stream, consult_witness=False)).intact  # the database can't tell
     env = cli_env(settings.data_dir, settings.database_url)
-    checked = run_cli("verify-log", session_id, "--witness", str(witness), env=env)
+    checked = run_cli(
+        "verify-log", session_id, "--no-witness", "--witness", str(witness), env=env
+    )  # the application's log alone, without the witness (``test_witness.py``)
     assert checked.returncode == 1, checked.stdout + checked.stderr
     assert "REMOVED at entry 5: entries 5 to 6 missing: a checkpoint kept outside" in checked.stdout
 
@@ -412,3 +417,184 @@ async def test_the_interval_loop_signs_a_log_that_grew(aiohttp_client, settings:
             await session.scalars(sa.select(LogCheckpoint).where(LogCheckpoint.stream == stream))
         )
     assert rows and rows[-1].reason == "interval" and 1 <= rows[-1].seq <= 3
+
+
+# -- the witness outside the database (``server/audit/witness.py``)
+
+
+async def _witnessed_session(app: web.Application, ended: bool) -> tuple[SessionLog, str]:
+    """A session of six entries, its interval checkpoint sent to the witness as the server
+    sends it (and ended, with its end checkpoint, when ``ended``): nothing kept by hand."""
+    log, session_id = await _session(app)
+    stream = session_stream(session_id)
+    for kind in KINDS[2:]:
+        await log.append(stream, kind, "system")
+    await log.checkpoint(stream)
+    if ended:
+        await app[SCHEDULE].end(await therapist_view(app, "ther"), session_id)
+    report = await log.verify(stream)
+    assert report.intact and report.witness is not None, report.as_dict()
+    assert report.witness.status == "seen" and report.witness.seen_to == (7 if ended else 6)
+    return log, session_id
+
+
+async def _cut_back(app: web.Application, stream: str) -> None:
+    """The newest entries deleted with every checkpoint that signed them."""
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq >= 5))
+    await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
+
+
+async def _reopened(app: web.Application, stream: str) -> None:
+    await _cut_back(app, stream)
+    session_id = stream.partition(":")[2]
+    await _sql(
+        app, sa.update(Appointment).where(Appointment.id == session_id).values(status="open")
+    )
+
+
+async def _deleted_whole(app: web.Application, stream: str) -> None:
+    """The session's row and everything about its client, its logs whole, as retention
+    deletes a record, but by hand: the witness is told nothing."""
+    session_id = stream.partition(":")[2]
+    async with app[DATABASE].session() as session:
+        client_id = await session.scalar(
+            sa.select(Appointment.client_id).where(Appointment.id == session_id)
+        )
+        assert client_id is not None
+        await delete_client(session, client_id, Counter())
+
+
+async def _edited(app: web.Application, stream: str) -> None:
+    statement = sa.update(LogEntry).where(LogEntry.stream == stream, LogEntry.seq == 3)
+    await _sql(app, statement.values(kind="room.closed"))
+
+
+async def _details_edited(app: web.Application, stream: str) -> None:
+    row = await _row(app, stream, 4)
+    seal(app[KEYRING], row, "details_enc", json.dumps({"n": 99}))
+    await _sql(
+        app, sa.update(LogEntry).where(LogEntry.id == row.id).values(details_enc=row.details_enc)
+    )
+
+
+async def _rehashed(app: web.Application, stream: str) -> None:
+    row = await _row(app, stream, 2)
+    forged = entry_hash(stream, 2, row.at, "link.revoked", row.actor, row.digest, row.prev_hash)
+    await _sql(
+        app,
+        sa.update(LogEntry).where(LogEntry.id == row.id).values(kind="link.revoked", hash=forged),
+    )
+
+
+async def _removed(app: web.Application, stream: str, seq: int) -> None:
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream, LogEntry.seq == seq))
+
+
+async def _inserted(app: web.Application, stream: str) -> None:
+    before = await _row(app, stream, 2)
+    for seq in (6, 5, 4, 3):
+        statement = sa.update(LogEntry).where(LogEntry.stream == stream, LogEntry.seq == seq)
+        await _sql(app, statement.values(seq=seq + 1))
+    await _forge(app, stream, 3, before.hash)
+
+
+async def _added_after(app: web.Application, stream: str) -> None:
+    await _forge(app, stream, 7, (await _row(app, stream, 6)).hash)
+
+
+async def _bad_checkpoint(app: web.Application, stream: str) -> None:
+    statement = sa.update(LogCheckpoint).where(LogCheckpoint.stream == stream)
+    await _sql(app, statement.values(signature=os.urandom(64)))
+
+
+async def _renumbered(app: web.Application, stream: str) -> None:
+    await _removed(app, stream, 4)
+    await _move(app, stream, {5: 4, 6: 5})
+
+
+async def _emptied(app: web.Application, stream: str) -> None:
+    await _sql(app, sa.delete(LogEntry).where(LogEntry.stream == stream))
+    await _sql(app, sa.delete(LogCheckpoint).where(LogCheckpoint.stream == stream))
+
+
+Tampering = Callable[[web.Application, str], Awaitable[None]]
+# (what was done, whether the session had ended, the tampering, whether only the witness
+# can tell: the database alone finds every other)
+TAMPERINGS: list[tuple[str, bool, Tampering, bool]] = [
+    ("newest entries removed with their checkpoint, session open", False, _cut_back, True),
+    ("log cut back and the session set back to open", True, _reopened, True),
+    ("log, checkpoints and the session's row deleted", True, _deleted_whole, True),
+    ("an entry edited", False, _edited, False),
+    ("an entry's details edited", False, _details_edited, False),
+    ("an entry rewritten with a fresh hash", False, _rehashed, False),
+    ("an entry removed", False, lambda app, s: _removed(app, s, 3), False),
+    ("the newest entry removed", False, lambda app, s: _removed(app, s, 6), False),
+    ("an entry inserted", False, _inserted, False),
+    ("an entry added after the newest", False, _added_after, False),
+    ("two entries swapped", False, lambda app, s: _move(app, s, {3: 4, 4: 3}), False),
+    ("a checkpoint's signature changed", False, _bad_checkpoint, False),
+    ("one entry moved two places", False, lambda app, s: _move(app, s, {5: 3, 3: 4, 4: 5}), False),
+    ("an entry removed and the rest renumbered", False, _renumbered, False),
+    ("an ended session's newest entries removed with its checkpoints", True, _cut_back, False),
+    ("a session's whole log removed", False, _emptied, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("ended", "tamper", "witness_only"),
+    [pytest.param(e, t, w, id=name) for name, e, t, w in TAMPERINGS],
+)
+@pytest.mark.hazard("HZ-07", "HZ-23")
+async def test_every_tampering_is_caught_with_the_witness(
+    app: web.Application, client: TestClient, ended: bool, tamper: Tampering, witness_only: bool
+) -> None:
+    log, session_id = await _witnessed_session(app, ended)
+    stream = session_stream(session_id)
+    await tamper(app, stream)
+    report = await log.verify(stream)
+    assert not report.intact, report.as_dict()
+    alone = await log.verify(stream, consult_witness=False)
+    assert alone.intact is witness_only, alone.as_dict()
+    if witness_only:  # what the witness alone shows: entries it countersigned are gone
+        (finding,) = report.findings
+        assert finding.problem == "removed" and "the witness outside the database" in finding.detail
+
+
+@pytest.mark.hazard("HZ-23")
+async def test_a_session_deleted_whole_is_reported_by_verify_log_and_its_sweep(
+    app: web.Application, client: TestClient, settings: Settings
+) -> None:
+    log, session_id = await _witnessed_session(app, ended=True)
+    env = cli_env(settings.data_dir, settings.database_url)
+    ok = run_cli("verify-log", "--all", env=env)
+    assert ok.returncode == 0 and "0 not" in ok.stdout, ok.stdout + ok.stderr
+    await _deleted_whole(app, session_stream(session_id))
+    alone = run_cli("verify-log", session_id, "--no-witness", env=env)
+    assert alone.returncode == 0, alone.stdout  # the database alone holds nothing to check
+    checked = run_cli("verify-log", session_id, env=env)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert (
+        "REMOVED at entry 1: entries 1 to 7 missing: the witness outside the database signed "
+        "entry 7, but the whole log is gone"
+    ) in checked.stdout
+    swept = run_cli("verify-log", "--all", "--json", env=env)
+    assert swept.returncode == 1
+    gone = {r["stream"]: r for r in json.loads(swept.stdout)}[session_stream(session_id)]
+    assert gone["entries"] == 0 and gone["findings"][0]["problem"] == "removed"
+
+
+@pytest.mark.hazard("HZ-23")
+async def test_the_record_page_shows_a_log_cut_back_and_set_back_to_open(
+    app: web.Application, client: TestClient
+) -> None:
+    log, session_id = await _witnessed_session(app, ended=True)
+    supervisor = await make_staff(app, "sup", Role.SUPERVISOR)
+    await app[ACCOUNTS].supervise("sup", "ther")
+    await sign_in(client, supervisor)
+    await _reopened(app, session_stream(session_id))
+    page = await (await client.get(f"/records/{session_id}?verified=1")).text()
+    assert "The log has been tampered with" in page
+    assert "entries 5 to 7 missing: the witness outside the database signed entry 7" in page
+    assert "countersigned this log up to entry 7" in page
+    verified = await (await client.get(f"/api/records/{session_id}/verify")).json()
+    assert not verified["intact"] and verified["witness"]["status"] == "seen"

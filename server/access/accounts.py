@@ -1,4 +1,5 @@
-"""Staff accounts: creation, passwords (Argon2id), TOTP second factor, lockout, sign-out."""
+"""Staff accounts: creation, passwords (Argon2id), TOTP second factor, and the waits after
+failed sign-ins (``lockout.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
@@ -15,10 +15,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.access.lockout import Lockout
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
-from server.exceptions import AccountLocked, AuthError, Forbidden, NotFound, PlayroomError
-from server.storage.db import Database, utcnow
+from server.exceptions import AuthError, Forbidden, NotFound, PlayroomError
+from server.storage.db import Database
 from server.storage.models import Role, Supervision, User, new_id
 
 MIN_PASSWORD = 12
@@ -37,7 +38,6 @@ class StaffView:
     display_name: str
     role: Role
     totp_enrolled: bool
-    session_epoch: int
 
 
 class Accounts:
@@ -54,7 +54,8 @@ class Accounts:
         self.db = db
         self.ring = ring
         self.max_failures = max_failures
-        self.lock = timedelta(seconds=lock_seconds)
+        # failures count per username and address: a stranger's never lock the owner out
+        self.lockout = Lockout(db, ring, max_failures, lock_seconds)
         self.hasher = hasher or PasswordHasher()
         # A hash to verify against when the username is unknown, so timing reveals nothing.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
@@ -66,7 +67,6 @@ class Accounts:
             display_name=unseal(self.ring, user, "display_name_enc") or "",
             role=Role(user.role),
             totp_enrolled=user.totp_enrolled,
-            session_epoch=user.session_epoch,
         )
 
     async def create(
@@ -95,8 +95,6 @@ class Accounts:
             is_demo=demo,
             totp_enrolled=enrol_totp,
             totp_last_step=0,
-            failed_logins=0,
-            session_epoch=0,
             disabled=False,
         )
         seal(self.ring, user, "username_enc", username)
@@ -134,22 +132,24 @@ class Accounts:
         user: User | None = await session.scalar(sa.select(User).where(User.login_index == index))
         return user
 
-    async def check_password(self, username: str, password: str) -> StaffView:
-        """First factor. Counts failures and locks the account after too many."""
-        now = utcnow()
+    async def check_password(self, username: str, password: str, address: str = "") -> StaffView:
+        """First factor. A username with no account is answered exactly as a wrong password
+        (the same words, the same Argon2 work, the same count); failures make this username
+        wait from this ``address`` only (``lockout.py``)."""
+        index = self.ring.blind_index(username)
+        await self.lockout.attempt(index, address)
         async with self.db.session() as session:
             user = await self._by_name(session, username)
             if user is None or user.disabled:
                 await asyncio.to_thread(self._verify, self._dummy_hash, password)
                 raise AuthError(_BAD_SIGN_IN)
-            self._refuse_if_locked(user, now)
             if not await asyncio.to_thread(self._verify, user.password_hash, password):
-                self._count_failure(user, now)
-                await session.commit()  # the failure counts even though we raise
                 raise AuthError(_BAD_SIGN_IN)
             if self.hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = await asyncio.to_thread(self.hasher.hash, password)
-            return self.view(user)
+            view = self.view(user)
+        await self.lockout.right(index, address, signed_in=False)
+        return view
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -157,18 +157,10 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _refuse_if_locked(self, user: User, now: datetime) -> None:
-        if user.locked_until is not None and user.locked_until > now:
-            minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-            raise AccountLocked(
-                f"This account is locked after too many attempts. Try again in {minutes} minutes."
-            )
-
-    def _count_failure(self, user: User, now: datetime) -> None:
-        user.failed_logins += 1
-        if user.failed_logins >= self.max_failures:
-            user.locked_until = now + self.lock
-            user.failed_logins = 0
+    async def unlock(self, username: str) -> int:
+        """An administrator's unlock: this username's failures, from every address, go
+        (whether or not it has an account). Returns how many addresses were waiting."""
+        return await self.lockout.unlock(self.ring.blind_index(username))
 
     async def enrolment_secret(self, user_id: str) -> str:
         """The TOTP secret of an account not yet enrolled (made on first call)."""
@@ -187,26 +179,33 @@ class Accounts:
     def provisioning_uri(self, username: str, secret: str) -> str:
         return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
 
-    async def verify_totp(self, user_id: str, code: str, now: float | None = None) -> StaffView:
-        """Second factor, and enrolment when not yet enrolled. Each code works once."""
+    async def verify_totp(
+        self, user_id: str, code: str, now: float | None = None, address: str = ""
+    ) -> StaffView:
+        """Second factor, and enrolment when not yet enrolled. Each code works once. Wrong
+        codes count with wrong passwords, per username and ``address``; a right one clears
+        the count."""
         now = time.time() if now is None else now
         code = "".join(code.split())
+        async with self.db.read() as session:
+            found = await session.get(User, user_id)
+            if found is None or found.disabled:
+                raise AuthError(_BAD_SIGN_IN)
+            index = found.login_index
+        await self.lockout.attempt(index, address)
         async with self.db.session() as session:
             user = await session.get(User, user_id)
             if user is None or user.disabled:
                 raise AuthError(_BAD_SIGN_IN)
-            self._refuse_if_locked(user, utcnow())
             secret = unseal(self.ring, user, "totp_secret_enc")
             step = self._matching_step(secret, code, now) if secret else None
             if step is None or step <= user.totp_last_step:
-                self._count_failure(user, utcnow())
-                await session.commit()  # the failure counts even though we raise
                 raise AuthError(_BAD_CODE)
             user.totp_last_step = step
             user.totp_enrolled = True
-            user.failed_logins = 0
-            user.locked_until = None
-            return self.view(user)
+            view = self.view(user)
+        await self.lockout.right(index, address, signed_in=True)
+        return view
 
     @staticmethod
     def _matching_step(secret: str, code: str, now: float) -> int | None:
@@ -228,15 +227,6 @@ class Accounts:
             secret = unseal(self.ring, user, "totp_secret_enc")
             assert secret is not None
             return pyotp.TOTP(secret).now()
-
-    async def sign_out_everywhere(self, user_id: str) -> None:
-        """Invalidate every sign-in of this account, on every device."""
-        async with self.db.session() as session:
-            await session.execute(
-                sa.update(User)
-                .where(User.id == user_id)
-                .values(session_epoch=User.session_epoch + 1)
-            )
 
     async def supervise(self, supervisor: str, therapist: str) -> None:
         """Record that ``supervisor`` supervises ``therapist`` (both usernames)."""

@@ -1,4 +1,5 @@
-"""Staff sign-in state: the encrypted session cookie, CSRF tokens, and access checks."""
+"""Staff sign-in state: the encrypted cookie naming a session kept on the server
+(``sessions.py``), CSRF tokens, and access checks."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from aiohttp import web
 from aiohttp_session import Session, get_session, new_session, session_middleware
 
 from server.access.accounts import StaffView
-from server.appkeys import ACCOUNTS, COOKIE_STORAGE
+from server.access.sessions import SignIn
+from server.appkeys import COOKIE_STORAGE, STAFF_SESSIONS, STAFF_SOCKETS
 from server.exceptions import Forbidden
 from server.storage.models import Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+SESSION_FIELD = "sid"  # the cookie's one key to the server's session
 _USER: web.RequestKey[StaffView | None] = web.RequestKey("playroom_user")
+_SIGN_IN: web.RequestKey[SignIn | None] = web.RequestKey("playroom_sign_in")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -68,38 +72,51 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def sign_in(request: web.Request, user: StaffView) -> None:
-    """Start a fresh session for a fully authenticated user (new cookie, new CSRF token)."""
+    """Start a fresh session for a fully authenticated user: a new row on the server, and a
+    new cookie naming it (with a new CSRF token)."""
+    token = await request.app[STAFF_SESSIONS].start(user.id, request.headers.get("User-Agent"))
     session = await new_session(request)
-    session["uid"] = user.id
-    session["epoch"] = user.session_epoch
+    session[SESSION_FIELD] = token
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
 
 async def sign_out(request: web.Request) -> None:
+    """End this browser's session on the server (every copy of its cookie stops working,
+    and its open sockets close), and clear the cookie."""
     session = await get_session(request)
+    token = session.get(SESSION_FIELD)
+    if isinstance(token, str):
+        await request.app[STAFF_SESSIONS].end(token)
+        request.app[STAFF_SOCKETS].check_now()
     session.invalidate()
 
 
 async def current_user(request: web.Request) -> StaffView | None:
-    """The signed-in staff member, or None. Checks the account still exists and the
-    session was not ended by "sign out everywhere"."""
-    if _USER in request:
-        return request[_USER]
-    session = await get_session(request)
-    user = await _load(request, session)
-    request[_USER] = user
-    return user
+    """The signed-in staff member, or None. The cookie's session must still be live on the
+    server: not signed out, not ended from another device, not expired, its account not
+    disabled."""
+    if _USER not in request:
+        session = await get_session(request)
+        await _load(request, session)
+    return request[_USER]
 
 
-async def _load(request: web.Request, session: Session) -> StaffView | None:
-    uid = session.get("uid")
-    if not isinstance(uid, str):
-        return None
-    user = await request.app[ACCOUNTS].get(uid)
-    if user is None or user.session_epoch != session.get("epoch"):
+async def current_sign_in(request: web.Request) -> SignIn | None:
+    """The session this request's cookie names, while it is live."""
+    await current_user(request)
+    return request[_SIGN_IN]
+
+
+async def _load(request: web.Request, session: Session) -> None:
+    request[_USER] = request[_SIGN_IN] = None
+    token = session.get(SESSION_FIELD)
+    if not isinstance(token, str):
+        return
+    found = await request.app[STAFF_SESSIONS].find(token)
+    if found is None:
         session.invalidate()
-        return None
-    return user
+        return
+    request[_USER], request[_SIGN_IN] = found.user, found.sign_in
 
 
 def staff_only(*roles: Role) -> Callable[[Handler], Handler]:

@@ -5,21 +5,24 @@ Each entry holds what happened (``kind``), who did it (``actor``: a staff id, a 
 participant id, or ``system``) and sealed details; the SHA-256 of the details (with a random
 salt, so the digest reveals nothing) goes into the entry's hash along with its position, time
 and the hash of the entry before it, and the server signs that hash with its Ed25519 key. A
-signed checkpoint of the head is written at the end of a session and at regular intervals,
-and each checkpoint is also written to the application's log (event ``log_checkpoint``) so
-that a copy can be kept outside the database.
+signed checkpoint of the head is written at the end of a session and at regular intervals;
+each is also sent to the witness outside the database (``witness.py``, through
+``witnessing.py``), which countersigns it, and written to the application's log (event
+``log_checkpoint``).
 
 Someone who can write to the database but does not hold the signing key cannot add an entry
 (no valid signature), change one (its hash no longer matches), remove one (a gap in the
 positions), or move one (its hash names another position) without ``verify`` naming that
 entry (``server/audit/verify.py``). Removing the newest entries is caught by the next checkpoint;
 removing them with that checkpoint, by the session's end checkpoint (which an ended session
-must have) or by a checkpoint kept outside the database.
+must have) and by the witness, which alone catches a log cut back with its session's row set
+back to open, or deleted whole with the session's row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,14 +43,16 @@ from server.audit.verify import (
     Report,
     Verifier,
     Witness,
+    WitnessNote,
     checkpoint_message,
     entry_hash,
     entry_message,
     genesis,
 )
+from server.audit.witnessing import Witnessed, Witnessing
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
-from server.exceptions import DecryptionError
+from server.exceptions import DecryptionError, WitnessUnavailable
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
 from server.storage.models import Appointment, new_id
@@ -127,9 +132,12 @@ class Entry:
 
 
 class SessionLog:
-    def __init__(self, db: Database, ring: KeyRing) -> None:
+    """The logs; ``witnessing``: the witness each checkpoint is sent to (None: no witness)."""
+
+    def __init__(self, db: Database, ring: KeyRing, witnessing: Witnessing | None = None) -> None:
         self.db = db
         self.ring = ring
+        self.witnessing = witnessing
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def append(
@@ -193,7 +201,9 @@ class SessionLog:
             )
             cp.signature = self.ring.sign(checkpoint_message(cp))
             session.add(cp)
-        # a witness outside the database: ids and hashes only, neither of them personal
+        if self.witnessing is not None:
+            self.witnessing.offer(cp)  # sent in the background: nothing waits on the witness
+        # a copy in the application's log too: ids and hashes only, neither of them personal
         log.info(
             "log checkpoint",
             extra={
@@ -238,12 +248,16 @@ class SessionLog:
                 out.append(Entry(row.seq, row.at, row.kind, row.actor, details))
             return out
 
-    async def verify(self, stream: str, witnessed: Sequence[Witness] = ()) -> Report:
+    async def verify(
+        self, stream: str, witnessed: Sequence[Witness] = (), consult_witness: bool = True
+    ) -> Report:
         """Re-check every hash, signature and checkpoint; name each entry that is wrong. A
         session's own log is also checked against its session: one that exists has a log,
-        one that ended has its end checkpoint. ``witnessed``: checkpoints kept outside the
-        database (``log_checkpoint`` lines), which catch the newest entries removed together
-        with the database's own checkpoint of them."""
+        one that ended has its end checkpoint. Every checkpoint the witness countersigned
+        must still be in the log (unless ``consult_witness`` is off), which catches the
+        newest entries removed together with the database's checkpoints of them, whatever
+        the session's row says, and a log gone whole. ``witnessed``: more checkpoints kept
+        outside the database (``log_checkpoint`` lines of the application's log)."""
         async with self.db.session() as session:
             rows = list(
                 await session.scalars(
@@ -260,7 +274,44 @@ class SessionLog:
                 )
             )
             anchor = await _anchor(session, stream)
-        return Verifier(self.ring).check(stream, rows, checkpoints, anchor, witnessed)
+        seen = await self._witnessed(stream) if consult_witness else None
+        countersigned = seen.heads if seen is not None and seen.retired_at is None else []
+        verifier = Verifier(self.ring)
+        report = verifier.check(stream, rows, checkpoints, anchor, witnessed, countersigned)
+        signed_to = max(
+            (c.seq for c in checkpoints if self.ring.verify(checkpoint_message(c), c.signature)),
+            default=0,
+        )
+        if self.witnessing is None:
+            report.witness = WitnessNote(
+                "off", None, "No witness is set up: this check used the database alone."
+            )
+        elif not consult_witness:
+            report.witness = WitnessNote(
+                "off", None, "The witness was not asked: this check used the database alone."
+            )
+        else:
+            report.witness = self.witnessing.note(stream, seen, signed_to)
+        return report
+
+    async def _witnessed(self, stream: str) -> Witnessed | None:
+        if self.witnessing is None:
+            return None
+        try:
+            return await self.witnessing.witnessed(stream)
+        except WitnessUnavailable:
+            return None
+
+    async def streams(self) -> list[str]:
+        """Every log there is: in the database, and (retention aside) seen by the witness,
+        whether or not it is still in the database."""
+        async with self.db.session() as session:
+            found = set(await session.scalars(sa.select(LogEntry.stream).distinct()))
+            found |= set(await session.scalars(sa.select(LogCheckpoint.stream).distinct()))
+        if self.witnessing is not None:
+            with contextlib.suppress(WitnessUnavailable):
+                found |= set(await self.witnessing.streams())
+        return sorted(found)
 
 
 async def _anchor(session: AsyncSession, stream: str) -> Anchor | None:

@@ -12,8 +12,8 @@ only. Verification recovers each signed entry's original position, then:
 - original positions missing from 1 to the newest are *removed*, one finding a gap;
 - entries off the longest run of increasing original positions are *reordered* (after a
   swap neither of the two is on every such run, so both are named);
-- a checkpoint (in the database, or kept outside it as a witness) whose head is gone names
-  what went after it;
+- a checkpoint (in the database, or kept outside it: by the witness, ``witness.py``, or in
+  the application's log) whose head is gone names what went after it;
 - a session that exists has a log, and one that ended has its end-of-session checkpoint.
 """
 
@@ -54,8 +54,13 @@ def entry_hash(
 
 def checkpoint_message(cp: LogCheckpoint) -> bytes:
     """What a checkpoint's signature covers."""
-    body = [VERSION, "checkpoint", cp.stream, cp.seq, cp.head_hash, cp.reason]
-    return json.dumps([*body, cp.signed_at.isoformat()]).encode()
+    return head_message(cp.stream, cp.seq, cp.head_hash, cp.reason, cp.signed_at.isoformat())
+
+
+def head_message(stream: str, seq: int, head: str, reason: str, signed_at: str) -> bytes:
+    """A checkpoint's signed words, from its fields (as the witness is sent them)."""
+    body = [VERSION, "checkpoint", stream, seq, head, reason]
+    return json.dumps([*body, signed_at]).encode()
 
 
 def entry_message(hash_hex: str) -> bytes:
@@ -73,6 +78,17 @@ class Finding:
 
 
 @dataclass
+class WitnessNote:
+    """What the witness outside the database saw of the log, in words for the record page:
+    ``status`` is ``seen`` (every checkpoint the database holds), ``not_yet`` (a newer one is
+    still to reach it), ``refused``, ``retired``, ``away`` (not reached) or ``off``."""
+
+    status: str
+    seen_to: int | None
+    message: str
+
+
+@dataclass
 class Report:
     """What ``verify`` found in one stream."""
 
@@ -80,6 +96,7 @@ class Report:
     entries: int
     checkpoints: int
     findings: list[Finding] = field(default_factory=list)
+    witness: WitnessNote | None = None
 
     @property
     def intact(self) -> bool:
@@ -92,6 +109,7 @@ class Report:
             "checkpoints": self.checkpoints,
             "intact": self.intact,
             "findings": [f.__dict__ for f in self.findings],
+            "witness": self.witness.__dict__ if self.witness else None,
         }
 
     def add(self, seq: int | None, problem: str, detail: str) -> None:
@@ -174,8 +192,11 @@ class Verifier:
         checkpoints: Sequence[LogCheckpoint],
         anchor: Anchor | None = None,
         witnessed: Sequence[Witness] = (),
+        countersigned: Sequence[Witness] = (),
     ) -> Report:
-        """``rows`` in stored order; ``anchor`` for a session's own log."""
+        """``rows`` in stored order; ``anchor`` for a session's own log; ``witnessed`` and
+        ``countersigned``: checkpoints kept outside the database, in the application's log
+        and by the witness (``witness.py``)."""
         report = Report(stream, len(rows), len(checkpoints))
         signed = [c for c in checkpoints if self.ring.verify(checkpoint_message(c), c.signature)]
         for cp in checkpoints:
@@ -193,6 +214,7 @@ class Verifier:
             report.add(first, "removed", f"{_span(first, last)} missing")
         heads = [(c.seq, c.head_hash, "a checkpoint") for c in signed]
         heads += [(seq, head, "a checkpoint kept outside the database") for seq, head in witnessed]
+        heads += [(seq, head, "the witness outside the database") for seq, head in countersigned]
         self._heads(heads, known, top, missing, report)
         if anchor is not None:
             self._anchored(anchor, rows, checkpoints, top, report)
@@ -308,11 +330,11 @@ class Verifier:
                 report.add(seq, "altered", f"differs from the entry {source} signed")
         if beyond:
             seq, source = max(beyond)
+            ends = f"the log ends at {top}" if top else "the whole log is gone"
             report.add(
                 top + 1,
                 "removed",
-                f"{_span(top + 1, seq)} missing: {source} signed entry {seq}, "
-                f"but the log ends at {top}",
+                f"{_span(top + 1, seq)} missing: {source} signed entry {seq}, but {ends}",
             )
 
     @staticmethod

@@ -1,28 +1,33 @@
 """Escalation during a session: the therapist raises a concern, sees at once what they need
 (emergency contacts, where the young person said they are, the emergency number, the
-safeguarding lead), and the on-shift supervisors are alerted live until one acknowledges.
-The therapist or a supervisor of theirs closes it with a short note of what was done: the
+safeguarding lead), and the supervisors on the rota (``rota.py``) are alerted until one
+acknowledges, the alerts kept in the database (``repeats.py``). The therapist is told who was
+reached, and when nobody is on shift, at once, with the service's out-of-hours number. The
+therapist or a supervisor who was told closes it with a short note of what was done: the
 note is sealed on the ``closed`` event, and the session's log says it was closed, never
 what the note says."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access.accounts import StaffView
 from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.gate_service import Gatekeeper
+from server.care.repeats import Repeats
+from server.care.rota import Entry, Rota
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, Link, Role, Supervision, new_id
+from server.storage.models import Appointment, Link, Role, Supervision, User, new_id
 from server.storage.session_models import Escalation, EscalationEvent, JoinCheck
 
 CONCERNS = {
@@ -32,6 +37,29 @@ CONCERNS = {
     "unreachable": "Young person unreachable",
 }
 NOTE_LENGTH = 500  # a closing note: what was done, in a sentence or two
+# events of an alert reaching a supervisor (``by``: whom it reached), on shift or off
+ALERTED = ("alerted", "alerted_off_shift")
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def reach(alerted: list[dict[str, object]], out_of_hours: str) -> str:
+    """Who an escalation has reached, in the therapist's words: never more than was sent."""
+    on = [str(a["name"]) for a in alerted if a["on_shift"]]
+    off = [str(a["name"]) for a in alerted if not a["on_shift"]]
+    if on:
+        said = f"Alerted, on shift: {_names(on)}."
+    elif out_of_hours:
+        said = f"Nobody is on shift: ring the out-of-hours number, {out_of_hours}."
+    else:
+        said = "Nobody is on shift: follow your service's out-of-hours procedure."
+    if off:
+        said += f" Alerted off shift: {_names(off)}."
+    elif not on:
+        said += " No supervisor has been alerted."
+    return said
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,11 @@ class EscalationView:
     closed_by: str = ""
     closed_at: str | None = None
     note: str = ""  # what was done, from whoever closed it
+    # who has been alerted so far, in order: [{"name", "on_shift", "own"}]
+    alerted: list[dict[str, object]] = field(default_factory=list)
+    nobody_on_shift: bool = False  # nobody on shift was alerted
+    out_of_hours: str = ""  # the service's out-of-hours number, when set
+    reached: str = ""  # ``reach``: who was alerted, in the therapist's words
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -71,8 +104,14 @@ class Escalations:
         consents: Consents,
         gatekeeper: Gatekeeper,
         log: SessionLog,
+        rota: Rota,
+        repeats: Repeats,
+        out_of_hours: str = "",
     ) -> None:
         self.log = log
+        self.rota = rota
+        self.repeats = repeats
+        self.out_of_hours = out_of_hours
         self.db = db
         self.ring = ring
         self.clients = clients
@@ -86,6 +125,7 @@ class Escalations:
             raise Forbidden("Only the therapist of the session escalates.")
         if concern not in CONCERNS:
             raise PlayroomError("Choose one of the concerns.")
+        rota = await self.rota.order(therapist.id)
         async with self.db.session() as session:
             appointment = await session.get(Appointment, appointment_id)
             if appointment is None or appointment.therapist_id != therapist.id:
@@ -109,6 +149,8 @@ class Escalations:
                     created_at=utcnow(),
                 )
             )
+            # the first alert, kept with the escalation: sent even if this node dies now
+            self.repeats.add(session, row.id, rota, row.created_at)
         await self.log.append(
             session_stream(appointment_id),
             "escalation.raised",
@@ -135,7 +177,7 @@ class Escalations:
                     sa.select(EscalationEvent)
                     .where(
                         EscalationEvent.escalation_id == row.id,
-                        EscalationEvent.kind.in_(("acknowledged", "closed")),
+                        EscalationEvent.kind.in_(("acknowledged", "closed", *ALERTED)),
                     )
                     .order_by(EscalationEvent.created_at)
                 )
@@ -143,6 +185,15 @@ class Escalations:
         # the first acknowledgement is the one that stopped the alerts; only one closes
         acknowledged = next((e for e in events if e.kind == "acknowledged"), None)
         closed = next((e for e in events if e.kind == "closed"), None)
+        reached: dict[str, bool] = {}  # each supervisor once, in the order reached
+        for e in events:
+            if e.kind in ALERTED and e.by is not None:
+                reached.setdefault(e.by, e.kind == "alerted")
+        own = set(await self.supervisors_of(row.therapist_id))
+        alerted: list[dict[str, object]] = [
+            {"name": await self._name(sid), "on_shift": on, "own": sid in own}
+            for sid, on in reached.items()
+        ]
         checks = json.loads(unseal(self.ring, check, "answers_enc") or "{}") if check else {}
         location = " ".join(
             v for v in (checks.get("where.place", ""), checks.get("where.details", "")) if v
@@ -172,6 +223,10 @@ class Escalations:
             closed_by=await self._name(closed.by if closed else None),
             closed_at=closed.created_at.isoformat() if closed else None,
             note=(unseal(self.ring, closed, "note_enc") or "") if closed else "",
+            alerted=alerted,
+            nobody_on_shift=not any(a["on_shift"] for a in alerted),
+            out_of_hours=self.out_of_hours,
+            reached=reach(alerted, self.out_of_hours),
         )
 
     async def _name(self, user_id: str | None) -> str:
@@ -185,7 +240,7 @@ class Escalations:
                         Supervision.therapist_id == therapist_id
                     )
                 )
-            )  # the rota: a stable order
+            )  # the team, in a stable order
 
     async def _set(
         self, escalation_id: str, user: StaffView, status: str, note: str | None = None
@@ -195,14 +250,14 @@ class Escalations:
             if row is None:
                 raise NotFound("There is no such escalation.")
             allowed = row.therapist_id == user.id or (
-                user.role is Role.SUPERVISOR
-                and await session.get(Supervision, (user.id, row.therapist_id)) is not None
+                user.role is Role.SUPERVISOR and await self._told(session, row, user.id)
             )
             if not allowed:
                 raise Forbidden("This escalation is not for your team.")
             if row.status == "closed":
                 raise PlayroomError("This escalation is already closed.")
             row.status = status
+            await self.repeats.stop(session, row.id)  # someone has it: the alerts stop
             event = EscalationEvent(
                 id=new_id(), escalation_id=row.id, kind=status, by=user.id, created_at=utcnow()
             )
@@ -217,8 +272,23 @@ class Escalations:
         )
         return await self.view(escalation_id)
 
-    async def record(self, escalation_id: str, kind: str) -> None:
-        """An event of the system's own (an alert sent, repeated, or not delivered)."""
+    async def _told(self, session: AsyncSession, row: Escalation, supervisor_id: str) -> bool:
+        """A supervisor of the therapist's, or one the escalation's alerts reached."""
+        if await session.get(Supervision, (supervisor_id, row.therapist_id)) is not None:
+            return True
+        reached = await session.scalar(
+            sa.select(EscalationEvent.id).where(
+                EscalationEvent.escalation_id == row.id,
+                EscalationEvent.kind.in_(ALERTED),
+                EscalationEvent.by == supervisor_id,
+            )
+        )
+        return reached is not None
+
+    async def record(self, escalation_id: str, kind: str, to: str | None = None) -> None:
+        """An event of the system's own: an alert reaching ``to`` (``alerted`` on shift,
+        ``alerted_off_shift``, ``repeated`` to someone reached before), or one with nobody
+        to reach (``nobody_on_shift``)."""
         async with self.db.session() as session:
             row = await session.get(Escalation, escalation_id)
             session.add(
@@ -226,17 +296,57 @@ class Escalations:
                     id=new_id(),
                     escalation_id=escalation_id,
                     kind=kind,
-                    by=None,
+                    by=to,
                     created_at=utcnow(),
                 )
             )
         if row is not None:
+            details = {"escalation": escalation_id, **({"to": to} if to else {})}
             await self.log.append(
-                session_stream(row.appointment_id),
-                f"escalation.{kind}",
-                "system",
-                {"escalation": escalation_id},
+                session_stream(row.appointment_id), f"escalation.{kind}", "system", details
             )
+
+    async def record_alerts(self, escalation_id: str, targets: list[Entry]) -> list[Entry]:
+        """An alert goes to ``targets``: each still an enabled account is ``alerted`` (on
+        shift) or ``alerted_off_shift`` the first time, ``repeated`` after. Returns those
+        it reaches."""
+        async with self.db.read() as session:
+            before = set(
+                await session.scalars(
+                    sa.select(EscalationEvent.by).where(
+                        EscalationEvent.escalation_id == escalation_id,
+                        EscalationEvent.kind.in_(ALERTED),
+                    )
+                )
+            )
+            enabled = set(
+                await session.scalars(
+                    sa.select(User.id).where(
+                        User.id.in_([t.id for t in targets]), User.disabled.is_(False)
+                    )
+                )
+            )
+        reached = [t for t in targets if t.id in enabled]
+        for target in reached:
+            if target.id in before:
+                kind = "repeated"
+            else:
+                kind = "alerted" if target.on_shift else "alerted_off_shift"
+            await self.record(escalation_id, kind, target.id)
+        return reached
+
+    async def concerned(self, escalation_id: str, therapist_id: str) -> list[str]:
+        """Whose dashboards hear of it: the therapist's supervisors and anyone it reached."""
+        async with self.db.read() as session:
+            reached = set(
+                await session.scalars(
+                    sa.select(EscalationEvent.by).where(
+                        EscalationEvent.escalation_id == escalation_id,
+                        EscalationEvent.kind.in_(ALERTED),
+                    )
+                )
+            )
+        return sorted({*await self.supervisors_of(therapist_id), *(r for r in reached if r)})
 
     async def acknowledge(self, supervisor: StaffView, escalation_id: str) -> EscalationView:
         if supervisor.role is not Role.SUPERVISOR:
@@ -254,13 +364,18 @@ class Escalations:
         return await self._set(escalation_id, user, "closed", note)
 
     async def open_for(self, supervisor: StaffView) -> list[EscalationView]:
+        """Open escalations of the supervisor's team, and those whose alerts reached them."""
+        team = sa.select(Supervision.therapist_id).where(Supervision.supervisor_id == supervisor.id)
+        reached = sa.select(EscalationEvent.escalation_id).where(
+            EscalationEvent.kind.in_(ALERTED), EscalationEvent.by == supervisor.id
+        )
         async with self.db.session() as session:
             ids = list(
                 await session.scalars(
                     sa.select(Escalation.id)
-                    .join(Supervision, Supervision.therapist_id == Escalation.therapist_id)
                     .where(
-                        Supervision.supervisor_id == supervisor.id, Escalation.status != "closed"
+                        sa.or_(Escalation.therapist_id.in_(team), Escalation.id.in_(reached)),
+                        Escalation.status != "closed",
                     )
                     .order_by(Escalation.created_at)
                 )

@@ -1,9 +1,10 @@
 """The gate: one pure evaluator that decides whether a client's session may start.
 
 It turns the suitability checklist answers, consent, the disconnection plan, the age of
-the answers and the therapist's checks for the day into ``open``, ``blocked`` (with every
-reason) or ``needs_sign_off``. No I/O here: ``gate_service.py`` gathers the inputs, and the
-pages, the API and the signalling WebSocket all ask it.
+the answers, whether the therapist has a supervisor, and the therapist's checks for the day
+into ``open``, ``blocked`` (with every reason) or ``needs_sign_off``. No I/O here:
+``gate_service.py`` gathers the inputs, and the pages, the API and the signalling WebSocket
+all ask it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class GateInput:
     daily_answers: dict[str, str] | None
     reasons: list[Reason] = field(default_factory=list)
     forged_sign_offs: int = 0  # rows without the server's signature: ignored, and said so
+    # the therapist has a clinical supervisor on record (an enabled supervisor account):
+    # closed unless the caller found one
+    supervised: bool = False
 
 
 def age_on(day: date, born: date) -> int:
@@ -201,6 +205,17 @@ def evaluate(data: GateInput) -> GateResult:
 
     # the plan for when things go wrong
     blocked.extend(_incomplete(data.plan, data.plan_answers, "plan", "The disconnection plan"))
+
+    # a clinical supervisor to turn to (CCAP: "in all cases the clinical supervisor"), and
+    # for an escalation to reach
+    if not data.supervised:
+        blocked.append(
+            Reason(
+                "no_supervisor",
+                "You have no clinical supervisor on record. "
+                "Ask your service's administrator to name one.",
+            )
+        )
 
     # the therapist's checks for today
     if data.daily_answers is None:

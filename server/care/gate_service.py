@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from server.access.accounts import StaffView
 from server.audit.sessionlog import SessionLog, client_stream, staff_actor
@@ -30,6 +31,7 @@ from server.storage.models import (
     DailyCheck,
     Role,
     SignOff,
+    Supervision,
     User,
     new_id,
 )
@@ -186,14 +188,7 @@ class Gatekeeper:
         if consents is None:
             consents = await self.consents.decisions(session, ids)
         therapists = sorted({therapist_id or c.named_worker_id for c in clients})
-        daily: dict[str, DailyCheck] = {}
-        for batch in batches(therapists):
-            checks = await session.scalars(
-                sa.select(DailyCheck).where(
-                    DailyCheck.therapist_id.in_(batch), DailyCheck.day == today
-                )
-            )
-            daily.update((d.therapist_id, d) for d in checks)
+        daily, supervised = await self._therapists(session, therapists, today)
         inputs = {}
         for client in clients:
             answered = responses.get((client.id, suitability.id))
@@ -204,7 +199,8 @@ class Gatekeeper:
                 if answered is not None and r.response_id == answered.id
             ]
             genuine = [r.revision for r in current if self._genuine(r)]
-            checks_today = daily.get(therapist_id or client.named_worker_id)
+            therapist = therapist_id or client.named_worker_id
+            checks_today = daily.get(therapist)
             inputs[client.id] = GateInput(
                 now=now,
                 valid_days=self.valid_days,
@@ -221,8 +217,42 @@ class Gatekeeper:
                 plan_answers=self._answers(responses.get((client.id, plan.id))),
                 daily=self.catalogue[Kind.PRE_SESSION],
                 daily_answers=checks_today.answers if checks_today else None,
+                supervised=therapist in supervised,
             )
         return inputs
+
+    async def _therapists(
+        self, session: AsyncSession, therapists: Sequence[str], today: date
+    ) -> tuple[dict[str, DailyCheck], set[str]]:
+        """Each therapist's checks for ``today``, and which of them have a clinical
+        supervisor on record (a supervisor account not disabled): one query per batch."""
+        supervisor = aliased(User)
+        has_supervisor = (
+            sa.select(Supervision.therapist_id)
+            .join(supervisor, supervisor.id == Supervision.supervisor_id)
+            .where(
+                Supervision.therapist_id == User.id,
+                supervisor.role == Role.SUPERVISOR.value,
+                supervisor.disabled.is_(False),
+            )
+            .exists()
+        )
+        daily: dict[str, DailyCheck] = {}
+        supervised: set[str] = set()
+        for batch in batches(therapists):
+            rows = await session.execute(
+                sa.select(User.id, has_supervisor, DailyCheck)
+                .outerjoin(
+                    DailyCheck, sa.and_(DailyCheck.therapist_id == User.id, DailyCheck.day == today)
+                )
+                .where(User.id.in_(batch))
+            )
+            for user_id, has, check in rows:
+                if check is not None:
+                    daily[user_id] = check
+                if has:
+                    supervised.add(user_id)
+        return daily, supervised
 
     async def _sign_off_rows(
         self, session: AsyncSession, client_ids: Sequence[str]

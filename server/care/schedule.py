@@ -34,7 +34,8 @@ from server.storage.session_models import JoinCheck, Place, PlanStep
 
 JOIN_ROLES = ("young_person", "parent")
 MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
-# the gate's reasons that are the therapist's own checks for the day (``gate.evaluate``)
+# the gate's reasons that are the therapist's own checks for the day (``gate.evaluate``);
+# not ``no_supervisor``: a session without a supervisor must not start, so no link either
 THERAPISTS_DAY = ("daily_checks_missing", "daily_check")
 SIGN_OFF_REASONS = ("sign_off", "forged_sign_off")
 # a waiting page pings every 2 s: the gate is asked again at most this often for a session

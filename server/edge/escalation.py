@@ -1,22 +1,30 @@
-"""Escalation at the socket: the therapist raises a concern, supervisors' dashboards are
-alerted at once (and again, down the rota, until someone acknowledges), a supervisor
-acknowledges, and the therapist or a supervisor closes it with a note of what was done;
-each step reaches the therapist's panel and the team's cards as it happens. The escalation
-itself is ``care/escalation.py``'s."""
+"""Escalation at the socket: the therapist raises a concern and is told at once who it
+reached (or, with nobody on shift, the out-of-hours number); dashboards are alerted at once,
+and again, down the rota, until someone acknowledges; a supervisor acknowledges, and the
+therapist or a supervisor closes it with a note of what was done; each step reaches the
+therapist's panel and the dashboards concerned as it happens. The escalation is
+``care/escalation.py``'s, the rota ``care/rota.py``'s, and the alerts still to send are kept
+in the database (``care/repeats.py``): whichever node finds one due sends it
+(``send_due``)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import logging
 
-from server.appkeys import ACCOUNTS, ESCALATIONS, NOTIFIER, SETTINGS
+from aiohttp import web
+
+from server.appkeys import ACCOUNTS, ESCALATIONS, HUB, NOTIFIER
 from server.care.escalation import CONCERNS, EscalationView
+from server.care.repeats import Turn
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden
 from server.live.protocol import Acknowledge, CloseEscalation, Escalate, Watch
 from server.live.replies import Done, EscalationAlert, EscalationInfo, EscalationUpdate
 from server.live.rooms import Role
 from server.storage.models import Role as StaffRole
+
+log = logging.getLogger(__name__)
 
 
 async def escalate(conn: Connection, message: Escalate) -> None:
@@ -25,47 +33,93 @@ async def escalate(conn: Connection, message: Escalate) -> None:
         raise Forbidden("Only the therapist can escalate.")
     service = conn.app[ESCALATIONS]
     view = await service.raise_concern(conn.user, room.session_id, message.concern)
-    await conn.reply(EscalationInfo(escalation=view.as_dict()))
-    alert = EscalationAlert(escalation=view.as_dict(), therapist=view.therapist_name)
-    rota = await service.supervisors_of(conn.user.id)
-    await conn.hub.tell_watchers(rota, alert)
-    await _notify(conn, view.id, view.concern, rota[:1], "raised")
-    task = asyncio.create_task(_repeat(conn, view.id, alert, rota))
-    conn.hub.escalation_tasks[view.id] = task
+    turn = await service.repeats.take_first(view.id, conn.hub.bus.node_id)
+    if turn is None:  # another node is sending it (it found this one slow to)
+        await conn.reply(EscalationInfo(escalation=view.as_dict()))
+        return
+    alerted = await _alert(conn.app, turn)
+    if alerted is None:  # acknowledged already, somehow: nothing to send
+        await conn.reply(EscalationInfo(escalation=(await service.view(view.id)).as_dict()))
+        return
+    view, reached = alerted
+    await conn.reply(EscalationInfo(escalation=view.as_dict()))  # before any e-mail goes
+    # the therapist's page may vanish now: the alert goes out all the same
+    await asyncio.shield(_mail_first(conn.app, view, reached, turn))
 
 
-async def _notify(
-    conn: Connection, escalation_id: str, concern: str, to: list[str], what: str
+async def _mail_first(
+    app: web.Application, view: EscalationView, reached: list[str], turn: Turn
 ) -> None:
-    notifier = conn.app[NOTIFIER]
-    emails = await conn.app[ACCOUNTS].emails(to)
-    subject = f"Playroom: escalation {what} ({CONCERNS.get(concern, concern)})"
+    try:
+        await _notify(app, view, reached, "raised")
+        await app[ESCALATIONS].repeats.sent(turn)
+    except Exception as exc:  # noqa: BLE001 - unsent, the turn is claimed again later
+        log.warning("escalation alert failed", extra={"event": type(exc).__name__})
+
+
+async def _alert(app: web.Application, turn: Turn) -> tuple[EscalationView, list[str]] | None:
+    """One turn of the rota: record whom it reaches, then push it to the dashboards of the
+    therapist's supervisors and of everyone it has reached. None: no longer open (and no
+    more alerts)."""
+    service = app[ESCALATIONS]
+    if (await service.view(turn.escalation_id)).status != "open":
+        await service.repeats.drop(turn.escalation_id)
+        return None
+    reached = await service.record_alerts(turn.escalation_id, turn.targets)
+    view = await service.view(turn.escalation_id)
+    if view.nobody_on_shift and turn.first:
+        await service.record(turn.escalation_id, "nobody_on_shift")
+    alert = EscalationAlert(escalation=view.as_dict(), therapist=view.therapist_name)
+    await app[HUB].tell_watchers(await service.concerned(view.id, view.therapist_id), alert)
+    return view, [r.id for r in reached]
+
+
+async def _notify(app: web.Application, view: EscalationView, to: list[str], what: str) -> None:
+    notifier = app[NOTIFIER]
+    concern = CONCERNS.get(view.concern, view.concern)
+    emails = await app[ACCOUNTS].emails(to) if to else {}
+    subject = f"Playroom: escalation {what} ({concern})"
     text = (
-        f"A therapist in your team escalated a concern: {CONCERNS.get(concern, concern)}.\n"
+        f"A therapist in your service escalated a concern: {concern}.\n"
         "Open Playroom's Escalations page now and acknowledge it.\n"
     )
     await notifier.email(list(emails.values()), subject, text)
     await notifier.webhook(
-        {"event": f"escalation_{what}", "escalation": escalation_id, "concern": concern}
+        {
+            "event": f"escalation_{what}",
+            "escalation": view.id,
+            "concern": view.concern,
+            "nobody_on_shift": view.nobody_on_shift,
+        }
     )
 
 
-async def _repeat(
-    conn: Connection, escalation_id: str, alert: EscalationAlert, rota: list[str]
-) -> None:
-    """Until someone acknowledges: alert the dashboards again, and go down the rota."""
-    service = conn.app[ESCALATIONS]
-    every = conn.app[SETTINGS].escalation_repeat_seconds
-    for turn in itertools.count(1):
-        await asyncio.sleep(every)  # the repeat interval itself
-        view = await service.view(escalation_id)
-        if view.status != "open" or not rota:
-            return
-        await service.record(escalation_id, "repeated")
-        await conn.hub.tell_watchers(rota, alert)
-        await _notify(
-            conn, escalation_id, view.concern, [rota[turn % len(rota)]], "not yet acknowledged"
+async def send_due(app: web.Application) -> None:
+    """Send every alert that is due, from whichever node runs this first: each turn is
+    claimed in the database, so no two nodes send the same one."""
+    for turn in await app[ESCALATIONS].repeats.due(app[HUB].bus.node_id):
+        try:
+            await _send(app, turn)
+        except Exception as exc:  # noqa: BLE001 - one turn's failure never stops the others
+            # unsent, the turn is claimed again when its claim runs out
+            log.warning("escalation alert failed", extra={"event": type(exc).__name__})
+
+
+async def _send(app: web.Application, turn: Turn) -> None:
+    service = app[ESCALATIONS]
+    before = await service.view(turn.escalation_id)
+    alerted = await _alert(app, turn)
+    if alerted is None:
+        return
+    view, reached = alerted
+    # a first turn here: the node that raised the escalation died before sending it
+    what = "raised" if turn.first else "not yet acknowledged"
+    await _notify(app, view, reached, what)
+    if view.alerted != before.alerted:  # the therapist's panel says who has it now
+        await app[HUB].tell_therapist(
+            view.appointment_id, EscalationUpdate(escalation=view.as_dict())
         )
+    await service.repeats.sent(turn)
 
 
 async def watch(conn: Connection, message: Watch) -> None:
@@ -93,25 +147,15 @@ async def close_escalation(conn: Connection, message: CloseEscalation) -> None:
 
 
 async def _settled(conn: Connection, view: EscalationView, event: str) -> None:
-    """Acknowledged or closed: the alerts stop repeating, everyone concerned sees it, the
-    service's webhook hears it, and the sender is answered."""
-    _stop_repeating(conn, view.id)
-    await _updated(conn, view.as_dict(), view.therapist_id)
+    """Acknowledged or closed (the alerts stopped with it, in the same transaction):
+    everyone concerned sees it, the service's webhook hears it, and the sender is
+    answered."""
+    update = EscalationUpdate(escalation=view.as_dict())
+    service = conn.app[ESCALATIONS]
+    await conn.hub.tell_watchers(await service.concerned(view.id, view.therapist_id), update)
+    await conn.hub.tell_therapist(view.appointment_id, update)
     await conn.app[NOTIFIER].webhook({"event": event, "escalation": view.id})
     await conn.reply(Done())
-
-
-def _stop_repeating(conn: Connection, escalation_id: str) -> None:
-    task = conn.hub.escalation_tasks.pop(escalation_id, None)
-    if task is not None:
-        task.cancel()
-
-
-async def _updated(conn: Connection, escalation: dict[str, object], therapist_id: str) -> None:
-    update = EscalationUpdate(escalation=escalation)
-    service = conn.app[ESCALATIONS]
-    await conn.hub.tell_watchers(await service.supervisors_of(therapist_id), update)
-    await conn.hub.tell_therapist(str(escalation["appointment_id"]), update)
 
 
 HANDLERS: Handlers = {

@@ -1,6 +1,7 @@
 """The signalling WebSocket (``/ws``). Authenticated by the staff cookie or a join link,
 bounded in size and rate; a bad message is answered with an error frame and the connection
-stays up. See ``docs/protocol.md``.
+stays up. A staff socket closes when the sign-in it was opened with ends
+(``staffsockets.py``). See ``docs/protocol.md``.
 
 Bounds, in the order a frame meets them: a frame over ``MAX_MESSAGE_BYTES`` closes the
 socket with 1009; past ``FRAMES_PER_SECOND`` frames are dropped unread, and the client is
@@ -18,10 +19,10 @@ import logging
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from server.access.auth import current_user
+from server.access.auth import current_sign_in, current_user
 from server.access.proxy import own_origins
 from server.access.ratelimit import RateLimiter
-from server.appkeys import ACCOUNTS, HUB, SETTINGS, WHITEBOARDS
+from server.appkeys import ACCOUNTS, HUB, SETTINGS, STAFF_SOCKETS, WHITEBOARDS
 from server.edge.connection import Connection
 from server.edge.continuity import dropped
 from server.edge.dispatch import dispatch, handle, read
@@ -70,12 +71,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if origin is not None and origin not in own_origins(request):
         raise web.HTTPForbidden()  # another site's page cannot use this browser's cookie
     user = await current_user(request)
+    sign_in = await current_sign_in(request)
     ws = web.WebSocketResponse(
         max_msg_size=READ_LIMIT, heartbeat=request.app[SETTINGS].heartbeat_seconds
     )
     await ws.prepare(request)
     app, relay = request.app, request.app[RELAY]
     app[HUB].all.add(ws)
+    if sign_in is not None:  # closed when that sign-in ends, on whichever node
+        app[STAFF_SOCKETS].add(ws, sign_in.id)
     connection = Connection(app, ws, user)
     frames = RateLimiter(FRAMES_PER_SECOND, 1, burst=FRAMES_PER_SECOND, max_keys=1)
     told = RateLimiter(1, 1, max_keys=1)  # that frames were dropped: once a second at most
@@ -118,6 +122,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except Exception:
         await _failed(ws)
     finally:
+        if sign_in is not None:
+            app[STAFF_SOCKETS].discard(ws, sign_in.id)
         if edge is not None:
             await relay.edge_closed(edge)
         await _finish(app, ws, connection)

@@ -71,7 +71,6 @@ class Hub:
         self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
-        self.escalation_tasks: dict[str, asyncio.Task[None]] = {}  # repeating alerts
         self.places = places
         self.bus = bus or LocalBus()
         self.started = time.time()
@@ -219,7 +218,7 @@ class Hub:
 
     async def close_all(self) -> None:
         """At shutdown: repeating alerts stop, every socket closes with GOING_AWAY."""
-        for task in list(self.escalation_tasks.values()) + list(self.grace.values()):
+        for task in list(self.grace.values()):
             task.cancel()
         await asyncio.gather(
             *(

@@ -17,6 +17,8 @@ and why.
 - Boards, pictures and scenes stay with the record, unless ``retention_box_days`` is set.
 - A disabled staff account loses its credentials and e-mail after ``retention_staff_days``;
   the row itself goes once no record names it (who did what stays attributable).
+- Staff sessions go once expired (a sign-in also deletes its person's); failed sign-ins of a
+  username from an address go a day after the last (``access/lockout.py``).
 
 A session's log is only ever deleted whole, with its checkpoints, so every log that is kept
 still verifies. A run logs counts only, never an id or a name.
@@ -34,7 +36,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from server.access.lockout import FORGET_AFTER
 from server.audit.sessionlog import client_stream, session_stream, staff_actor, views_stream
+from server.audit.witnessing import Witnessing
 from server.care.gate import AGE_BANDS, age_on
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
@@ -48,8 +52,11 @@ from server.storage.models import (
     Consent,
     DailyCheck,
     Link,
+    Shift,
+    SignInFailure,
     SignOff,
     SignOffRequest,
+    StaffSession,
     Supervision,
     User,
 )
@@ -58,6 +65,7 @@ from server.storage.session_models import (
     Debrief,
     Escalation,
     EscalationEvent,
+    EscalationRepeat,
     JoinCheck,
     LogCheckpoint,
     LogEntry,
@@ -148,10 +156,16 @@ class _DryRun(Exception):
 
 
 class Retention:
-    def __init__(self, db: Database, ring: KeyRing, policy: Policy) -> None:
+    """``witnessing``: told, once a purge is done, which logs it deleted whole, so that the
+    witness does not take their going for tampering."""
+
+    def __init__(
+        self, db: Database, ring: KeyRing, policy: Policy, witnessing: Witnessing | None = None
+    ) -> None:
         self.db = db
         self.ring = ring
         self.policy = policy
+        self.witnessing = witnessing
 
     async def purge(self, dry_run: bool = False, now: datetime | None = None) -> dict[str, int]:
         """Delete what is past its period, in one transaction; returns rows per table. A dry
@@ -160,15 +174,18 @@ class Retention:
         counts: Counter[str] = Counter()
         try:
             async with self.db.session() as session:
-                await self._clients(session, now, counts)
+                retired = await self._clients(session, now, counts)
                 await self._box(session, now, counts)
                 await self._join_checks(session, now, counts)
                 await self._links(session, now, counts)
                 await self._staff(session, now, counts)
+                await self._sign_ins(session, now, counts)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
-            pass
+            retired = []
+        if retired and self.witnessing is not None:
+            await self.witnessing.retire(retired)
         result = {k: v for k, v in sorted(counts.items()) if v}
         log.info("retention purge", extra={"dry_run": dry_run, "deleted": result})
         return result
@@ -192,7 +209,10 @@ class Retention:
         until = keep_until(self.policy, end, born, client.age_band, client.created_at.date())
         return ClientKeeping(end, until)
 
-    async def _clients(self, session: AsyncSession, now: datetime, counts: Counter[str]) -> None:
+    async def _clients(
+        self, session: AsyncSession, now: datetime, counts: Counter[str]
+    ) -> list[str]:
+        """Delete every record past its period; returns the logs that went with them."""
         last = await _last_activity(session, None)
         clients = await session.scalars(sa.select(Client).where(Client.retention_hold.is_(False)))
         due = []
@@ -200,8 +220,11 @@ class Retention:
             until = self._keeping(client, last.get(client.id)).keep_until
             if until is not None and now.date() >= until:
                 due.append(client.id)
+        retired = []
         for client_id in due:
+            retired += await client_streams(session, client_id)
             await delete_client(session, client_id, counts)
+        return retired
 
     async def _box(self, session: AsyncSession, now: datetime, counts: Counter[str]) -> None:
         if self.policy.box_days is None:
@@ -267,13 +290,18 @@ class Retention:
                     user.totp_secret_enc = None
                     user.totp_enrolled = False
                     user.email_enc = None
-                    user.session_epoch += 1
                     counts["staff_erased"] += 1
                 continue
             await _delete(session, Supervision, Supervision.supervisor_id == user.id, counts)
             await _delete(session, Supervision, Supervision.therapist_id == user.id, counts)
+            await _delete(session, Shift, Shift.supervisor_id == user.id, counts)
             await _delete(session, DailyCheck, DailyCheck.therapist_id == user.id, counts)
             await _delete(session, User, User.id == user.id, counts)
+
+    async def _sign_ins(self, session: AsyncSession, now: datetime, counts: Counter[str]) -> None:
+        await _delete(session, StaffSession, StaffSession.expires_at <= now, counts)
+        quiet = SignInFailure.last_failed_at < now - FORGET_AFTER
+        await _delete(session, SignInFailure, quiet, counts)
 
 
 # every table that holds rows about a client, parents first: what a subject access export
@@ -295,6 +323,7 @@ CLIENT_MODELS: list[Any] = [
     Place,
     Escalation,
     EscalationEvent,
+    EscalationRepeat,
     Outcome,
     Reflection,
     Debrief,
@@ -307,16 +336,14 @@ async def client_rows(session: AsyncSession, client_id: str) -> list[tuple[Any, 
     """Each of ``CLIENT_MODELS`` with which of its rows are about ``client_id``: its own
     rows, those of its sessions and their escalations, and every row of its logs."""
     sessions = sa.select(Appointment.id).where(Appointment.client_id == client_id)
-    streams = [client_stream(client_id)]
-    appointment_ids = list(await session.scalars(sessions))
-    streams += [f(a) for a in appointment_ids for f in (session_stream, views_stream)]
+    streams = await client_streams(session, client_id)
     concerns = sa.select(Escalation.id).where(Escalation.appointment_id.in_(sessions))
 
     def about(model: Any) -> Any:
         if model is Client:
             return Client.id == client_id
-        if model is EscalationEvent:
-            return EscalationEvent.escalation_id.in_(concerns)
+        if model in (EscalationEvent, EscalationRepeat):
+            return model.escalation_id.in_(concerns)
         if model in (LogEntry, LogCheckpoint):
             return model.stream.in_(streams)
         if hasattr(model, "client_id"):  # a picture or a link may belong to no session
@@ -324,6 +351,15 @@ async def client_rows(session: AsyncSession, client_id: str) -> list[tuple[Any, 
         return model.appointment_id.in_(sessions)
 
     return [(model, about(model)) for model in CLIENT_MODELS]
+
+
+async def client_streams(session: AsyncSession, client_id: str) -> list[str]:
+    """The logs about ``client_id``: its own, and the two of each of its sessions."""
+    sessions = sa.select(Appointment.id).where(Appointment.client_id == client_id)
+    appointment_ids = list(await session.scalars(sessions))
+    return [client_stream(client_id)] + [
+        f(a) for a in appointment_ids for f in (session_stream, views_stream)
+    ]
 
 
 async def delete_client(session: AsyncSession, client_id: str, counts: Counter[str]) -> None:

@@ -67,8 +67,10 @@ TEXT = {
     "plan.started": "Disconnection plan started: {case}",
     "plan.step": "Plan step “{step}”: {outcome}",
     "escalation.raised": "ESCALATION raised: {concern}",
-    "escalation.alerted": "Escalation alert sent",
-    "escalation.repeated": "Escalation alert repeated to the next supervisor",
+    "escalation.alerted": "Escalation alert sent to a supervisor on shift",
+    "escalation.alerted_off_shift": "Escalation alert sent to a supervisor off shift",
+    "escalation.nobody_on_shift": "NOBODY ON SHIFT: the therapist was given the out-of-hours way",
+    "escalation.repeated": "Escalation alert repeated to a supervisor",
     "escalation.acknowledged": "Escalation acknowledged",
     "escalation.closed": "Escalation closed",
     "observer.joined": "A supervisor joined as an announced observer",
@@ -475,7 +477,13 @@ def _quality_text(details: dict[str, Any]) -> str:
 
 
 def severity(kind: str) -> str:
-    if kind in ("escalation.raised", "participant.lost", "flag.raised", "session.flagged"):
+    if kind in (
+        "escalation.raised",
+        "escalation.nobody_on_shift",
+        "participant.lost",
+        "flag.raised",
+        "session.flagged",
+    ):
         return "alert"
     if kind.startswith(("participant.interrupted", "plan.", "escalation.", "gate.signed_off")):
         return "warning"

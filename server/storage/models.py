@@ -46,14 +46,39 @@ class User(Base):
     totp_secret_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     totp_enrolled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     totp_last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    session_epoch: Mapped[int] = mapped_column(sa.Integer, default=0)
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # when the account was found disabled (the retention clock of staff accounts)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffSession(Base):
+    """A staff member signed in on one device (``access/sessions.py``). The cookie carries a
+    random token; only its hash is kept. Ending the row ends every copy of the cookie."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device: Mapped[str] = mapped_column(sa.String(80))  # "Chrome on Android"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SignInFailure(Base):
+    """Failed sign-ins for one username from one address (``access/lockout.py``): both only
+    as one keyed hash, and the username's own keyed hash, so that an unlock finds them all."""
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    login_index: Mapped[str] = mapped_column(sa.String(64), index=True)
+    failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Supervision(Base):
@@ -68,6 +93,24 @@ class Supervision(Base):
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Shift(Base):
+    """A supervisor's shifts: a weekly pattern (days as bits, Monday first, and the hours in
+    the service's time zone) and the button on their home page, which holds until the
+    pattern next changes (or, without a pattern, until pressed again). See ``care/rota.py``."""
+
+    __tablename__ = "shifts"
+
+    supervisor_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    pattern_days: Mapped[int] = mapped_column(sa.Integer, default=0)  # 0: no pattern
+    pattern_start: Mapped[str | None] = mapped_column(sa.String(5))  # "09:00"
+    pattern_end: Mapped[str | None] = mapped_column(sa.String(5))  # "17:00"
+    manual_on: Mapped[bool | None] = mapped_column(sa.Boolean)  # None: the pattern decides
+    manual_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IThrive(enum.StrEnum):

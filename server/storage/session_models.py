@@ -128,6 +128,24 @@ class EscalationEvent(Base):
     note_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
 
 
+class EscalationRepeat(Base):
+    """The next alert of an escalation not yet acknowledged: when it is due, how many have
+    been sent, and who is next on the rota (supervisor ids, in order). Kept here rather than
+    in a node's memory so that any node sends it when due; a node claims a due row by moving
+    ``due_at`` on where ``attempt`` is still what it read (``care/rota.py``)."""
+
+    __tablename__ = "escalation_repeats"
+
+    escalation_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("escalations.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rota: Mapped[str] = mapped_column(sa.Text)  # JSON list of supervisor ids
+    next_index: Mapped[int] = mapped_column(sa.Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))  # the node that last sent
+
+
 class LogEntry(Base):
     """One entry of a session's (or a client's) append-only log: what happened and who did
     it, never what was said or drawn. Hash-chained and signed entry by entry; details that

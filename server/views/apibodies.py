@@ -109,6 +109,14 @@ class Finding(_Out):
     detail: str
 
 
+class WitnessNote(_Out):
+    """``verify.WitnessNote``: what the witness outside the database saw of the log."""
+
+    status: Literal["seen", "not_yet", "refused", "retired", "away", "off"]
+    seen_to: int | None  # the newest entry it countersigned
+    message: str
+
+
 class LogReport(_Out):
     """``sessionlog.Report.as_dict``."""
 
@@ -117,6 +125,7 @@ class LogReport(_Out):
     checkpoints: int
     intact: bool
     findings: list[Finding]
+    witness: WitnessNote | None
 
 
 class SignOff(_Out):

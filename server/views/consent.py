@@ -25,7 +25,7 @@ from server.care.checklists import Kind
 from server.care.consent_form import Faults, read_form, read_withdrawal
 from server.exceptions import PlayroomError, TokenError
 from server.storage.models import Link, LinkKind, Role
-from server.views.common import absolute, form, qr_data_uri, staff
+from server.views.common import form, link_base, link_note, qr_data_uri, staff
 from server.views.pages import render
 
 routes = web.RouteTableDef()
@@ -35,9 +35,10 @@ routes = web.RouteTableDef()
 @staff_only(Role.THERAPIST)
 async def issue_link(request: web.Request) -> web.StreamResponse:
     user = await staff(request)
+    base = link_base(request)  # before the link is made: without an address, none is
     client = await request.app[CLIENTS].get(user, request.match_info["id"], write=True)
     issued = await request.app[CONSENTS].issue_link(client.id, user.id)
-    url = absolute(request, f"/consent/{issued.token}", request.app[SETTINGS].public_url)
+    url = f"{base}/consent/{issued.token}"
     return await render(
         request,
         "consent_link.html",
@@ -45,6 +46,7 @@ async def issue_link(request: web.Request) -> web.StreamResponse:
         link_url=url,
         qr=qr_data_uri(url),
         link=issued.link,
+        link_note=link_note(request.app[SETTINGS]),
     )
 
 
@@ -52,9 +54,10 @@ async def issue_link(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def api_issue_link(request: web.Request) -> web.StreamResponse:
     user = await staff(request)
+    base = link_base(request)
     client = await request.app[CLIENTS].get(user, request.match_info["id"], write=True)
     issued = await request.app[CONSENTS].issue_link(client.id, user.id)
-    url = absolute(request, f"/consent/{issued.token}", request.app[SETTINGS].public_url)
+    url = f"{base}/consent/{issued.token}"
     return web.json_response(
         {"link_id": issued.link.id, "url": url, "expires_at": issued.link.expires_at.isoformat()},
         status=201,

@@ -7,7 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from server.access.auth import current_user, staff_only
-from server.appkeys import ACCOUNTS, CLIENTS, GATEKEEPER, RECORDS, SCHEDULE, SIGN_OFF_REQUESTS
+from server.appkeys import (
+    ACCOUNTS,
+    CLIENTS,
+    GATEKEEPER,
+    RECORDS,
+    ROTA,
+    SCHEDULE,
+    SIGN_OFF_REQUESTS,
+)
 from server.storage.models import Role
 from server.views.pages import render
 
@@ -24,6 +32,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         context["supervisees"] = await request.app[ACCOUNTS].supervisees(user.id)
         context["sign_offs"] = await request.app[SIGN_OFF_REQUESTS].queue(user)
         context["flagged"] = await request.app[RECORDS].flagged_for(user)
+        context["shift"] = await request.app[ROTA].shift(user.id)
     if user.role is Role.THERAPIST:
         context["today"] = await request.app[SCHEDULE].for_therapist_today(user)
         if context["today"]:  # each session named by its client, as the therapist knows them

@@ -160,7 +160,8 @@ _ERRORS = {
     404: "There is no such client, session, checklist or scene.",
     409: "The gate is not open: every reason is in `gate`.",
     413: "The body is larger than the server accepts.",
-    503: "The database cannot be written to right now; nothing was changed.",
+    503: "The database cannot be written to right now, or the service has no public address"
+    " set to make the links asked for (`no_public_url`); nothing was changed.",
 }
 
 

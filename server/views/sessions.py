@@ -29,12 +29,20 @@ from server.care import plan
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
 from server.care.schedule import JOIN_ROLES, NewAppointment, for_joining
-from server.exceptions import GateClosed, TokenError
+from server.exceptions import GateClosed, NoPublicAddress, TokenError
 from server.nodes.relay import RELAY
 from server.records.sessions import DEBRIEF_MAX
 from server.storage.db import utcnow
 from server.storage.models import Appointment, Link, RiskLevel, Role
-from server.views.common import absolute, form, json_body, parse, qr_data_uri, staff
+from server.views.common import (
+    form,
+    json_body,
+    link_base,
+    link_note,
+    parse,
+    qr_data_uri,
+    staff,
+)
 from server.views.pages import render
 from server.views.security import media_page
 
@@ -93,17 +101,22 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     )
     gate = await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id)
     way_in = for_joining(gate)
+    try:
+        base: str | None = link_base(request)
+        link_problem = None
+    except NoPublicAddress as exc:  # the page says why instead of showing a link
+        base, link_problem = None, str(exc)
     links = []
     for join in await schedule.join_links(user, appointment.id):
         # a link is offered only while it would let the young person in (no address, no
         # QR code otherwise): consent and the gate come before any contact
-        url = absolute(request, f"/join/{join.token}", request.app[SETTINGS].public_url)
-        offered = way_in.is_open and join.link.revoked_at is None
+        offered = base is not None and way_in.is_open and join.link.revoked_at is None
+        url = f"{base}/join/{join.token}" if offered else None
         links.append(
             {
                 "link": join.link,
-                "url": url if offered else None,
-                "qr": qr_data_uri(url) if offered else None,
+                "url": url,
+                "qr": qr_data_uri(url) if url else None,
             }
         )
     return await render(
@@ -116,6 +129,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         appointment=appointment,
         client=client,
         links=links,
+        link_problem=link_problem,
+        link_note=link_note(request.app[SETTINGS]),
         gate=gate,
         way_in=way_in,
         error=request.query.get("error"),
@@ -191,6 +206,7 @@ async def flag_seen(request: web.Request) -> web.StreamResponse:
 @routes.post("/sessions/{id}/links/{role}")
 @staff_only(Role.THERAPIST)
 async def new_join_link(request: web.Request) -> web.StreamResponse:
+    link_base(request)  # a link that could not be shown is not made
     await request.app[SCHEDULE].issue_join_link(
         await staff(request), request.match_info["id"], request.match_info["role"]
     )
@@ -228,6 +244,7 @@ async def end_session(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def api_schedule(request: web.Request) -> web.StreamResponse:
     data = await json_body(request, NewAppointment)
+    base = link_base(request)  # its links are in the answer: without an address, nothing is made
     user = await staff(request)
     appointment = await request.app[SCHEDULE].create(user, request.match_info["id"], data)
     links = await request.app[SCHEDULE].join_links(user, appointment.id)
@@ -235,7 +252,7 @@ async def api_schedule(request: web.Request) -> web.StreamResponse:
     body["join_links"] = [
         {
             "role": j.link.role,
-            "url": absolute(request, f"/join/{j.token}", request.app[SETTINGS].public_url),
+            "url": f"{base}/join/{j.token}",
             "link_id": j.link.id,
         }
         for j in links

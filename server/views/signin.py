@@ -1,4 +1,5 @@
-"""Sign-in pages: password, then a TOTP code (enrolled with a QR code on first sign-in)."""
+"""Sign-in pages: password, then a TOTP code (enrolled with a QR code on first sign-in);
+signing out; and "Where you are signed in", where a person ends any of their sessions."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import time
 from aiohttp import web
 from aiohttp_session import get_session
 
-from server.access.auth import current_user, sign_in, sign_out
+from server.access.auth import current_sign_in, current_user, sign_in, sign_out, staff_only
 from server.access.proxy import client_address
-from server.appkeys import ACCOUNTS, LOGIN_LIMITER
+from server.appkeys import ACCOUNTS, LOGIN_LIMITER, STAFF_SESSIONS, STAFF_SOCKETS
 from server.exceptions import AuthError, RateLimited
 from server.views.common import qr_data_uri
 from server.views.pages import render
@@ -44,7 +45,9 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     try:
         _limit(request)
-        user = await request.app[ACCOUNTS].check_password(username, password)
+        user = await request.app[ACCOUNTS].check_password(
+            username, password, client_address(request)
+        )
     except (AuthError, RateLimited) as exc:
         return await render(
             request, "signin.html", http_status=exc.status, error=str(exc), username=username
@@ -73,7 +76,8 @@ async def code_submit(request: web.Request) -> web.StreamResponse:
     enrolling = request.path.endswith("/enrol")
     try:
         _limit(request)
-        user = await request.app[ACCOUNTS].verify_totp(uid, str(form.get("code", "")))
+        code = str(form.get("code", ""))
+        user = await request.app[ACCOUNTS].verify_totp(uid, code, address=client_address(request))
     except (AuthError, RateLimited) as exc:
         if enrolling:
             return await _enrol_page(request, uid, exc.status, str(exc))
@@ -115,6 +119,32 @@ async def signout(request: web.Request) -> web.StreamResponse:
 async def signout_everywhere(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     if user is not None:
-        await request.app[ACCOUNTS].sign_out_everywhere(user.id)
+        await request.app[STAFF_SESSIONS].end_all(user.id)
+        request.app[STAFF_SOCKETS].check_now()
     await sign_out(request)
     raise web.HTTPSeeOther("/signin")
+
+
+@routes.get("/account/sign-ins", name="sign_ins")
+@staff_only()
+async def sign_ins(request: web.Request) -> web.StreamResponse:
+    """Where you are signed in: each device, when it signed in and was last seen."""
+    user, here = await current_user(request), await current_sign_in(request)
+    assert user is not None and here is not None
+    found = await request.app[STAFF_SESSIONS].of(user.id)
+    return await render(request, "signins.html", sign_ins=found, here=here.id)
+
+
+@routes.post("/account/sign-ins/{id}/end", name="sign_in_end")
+@staff_only()
+async def sign_in_end(request: web.Request) -> web.StreamResponse:
+    """Sign out on one device: that session ends (its open rooms and dashboards close)."""
+    user, here = await current_user(request), await current_sign_in(request)
+    assert user is not None and here is not None
+    target = request.match_info["id"]
+    if target == here.id:
+        await sign_out(request)
+        raise web.HTTPSeeOther("/signin")
+    await request.app[STAFF_SESSIONS].end_one(user.id, target)
+    request.app[STAFF_SOCKETS].check_now()
+    raise web.HTTPSeeOther("/account/sign-ins")

@@ -1,5 +1,6 @@
 """Sign-offs (the therapist asks; the supervisor signs off or sends back with a comment),
-the supervisor's live escalations, and the therapist's pre-session checks for the day."""
+the supervisor's live escalations and their shift button, and the therapist's pre-session
+checks for the day."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.access.auth import staff_only
-from server.appkeys import CATALOGUE, CLIENTS, GATEKEEPER, SIGN_OFF_REQUESTS
+from server.appkeys import CATALOGUE, CLIENTS, GATEKEEPER, ROTA, SIGN_OFF_REQUESTS
 from server.care.checklists import Kind
 from server.exceptions import PlayroomError
 from server.storage.ids import is_id
@@ -133,6 +134,16 @@ async def api_sign_off(request: web.Request) -> web.StreamResponse:
 async def escalations_page(request: web.Request) -> web.StreamResponse:
     """Live escalations of the supervisor's team (pushed over the WebSocket)."""
     return await render(request, "escalations.html")
+
+
+@routes.post("/shift")
+@staff_only(Role.SUPERVISOR)
+async def shift_submit(request: web.Request) -> web.StreamResponse:
+    """The button on the supervisor's home page: on shift, or off, until the weekly pattern
+    next changes (``care/rota.py``)."""
+    values = await form(request)
+    await request.app[ROTA].press((await staff(request)).id, values.get("on") == "yes")
+    raise web.HTTPSeeOther("/#shift")
 
 
 @routes.get("/checks/today", name="checks")

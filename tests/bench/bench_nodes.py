@@ -87,7 +87,7 @@ from tests.bench.report import summary, write
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
 from tests.live import LiveStaff, ready_session
 from tests.scenes import stroke
 
@@ -150,6 +150,7 @@ async def _prepare() -> tuple[dict[str, str], dict[str, str], int | None]:
     )  # fmt: skip
     if made.returncode != 0:
         raise SystemExit(f"create-user failed: {made.stderr}")
+    supervise_by_cli(env, "bench", PASSWORD)  # no room opens without a supervisor
     versions = {
         "aiohttp": aiohttp.__version__,
         "redis-py": redis.__version__,

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ROOT, ServerProcess, cli_env, run_cli
+from tests.helpers import ROOT, ServerProcess, cli_env, run_cli, supervise_by_cli
 
 FREEZE = "PLAYROOM_BENCH_GC_FREEZE"
 SHOWN_MS = 2.0  # a young collection this long is written on its own
@@ -111,6 +111,7 @@ def gc_logged_server(**env: str) -> GcLoggedServer:
         env=settings, stdin=PASSWORD + "\n",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    supervise_by_cli(settings, "bench", PASSWORD)  # no room opens without a supervisor
     server = GcLoggedServer(settings)
     server.wait_ready()
     return server

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from tests.conftest import PASSWORD
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
 
 
 def bench_server(**env: str) -> ServerProcess:
@@ -23,6 +23,7 @@ def bench_server(**env: str) -> ServerProcess:
         env=settings, stdin=PASSWORD + "\n",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    supervise_by_cli(settings, "bench", PASSWORD)  # no room opens without a supervisor
     server = ServerProcess(settings)
     server.wait_ready()
     return server

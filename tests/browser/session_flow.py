@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from server.care.checklists import Kind, load_catalogue
 from tests.browser.conftest import Person, csrf, make_person, sign_in_page
 from tests.factories import safe_answer, safe_answers
-from tests.helpers import ServerProcess
+from tests.helpers import ServerProcess, supervise_by_cli
 
 
 @dataclass
@@ -72,6 +72,7 @@ def therapist_page(
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     person = make_person(server, username, "therapist")
+    supervise_by_cli(server.env, username, person.password)  # no room opens without one
     sign_in_page(page, server, person)
     return context, page, person
 

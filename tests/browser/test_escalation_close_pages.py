@@ -1,7 +1,8 @@
 """An escalation in Chromium at 1366 px, seen through to its end: the supervisor's card names
 the young person (by their chosen name) and the therapist, and keeps both once acknowledged;
-the therapist's panel says who acknowledged it and when, as it happens; the supervisor
-closes it with a short note, and the session's timeline shows the closing."""
+the therapist's panel says at once that nobody is on shift (and on a phone too), then who
+acknowledged it and when, as it happens; the supervisor closes it with a short note, and the
+session's timeline shows the closing."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _staff_page(
     return context, page
 
 
-@pytest.mark.hazard("HZ-05")
+@pytest.mark.hazard("HZ-05", "HZ-20")
 def test_an_escalation_is_acknowledged_and_closed_with_a_note(
     browser: Browser, live_server: ServerProcess
 ) -> None:
@@ -41,7 +42,18 @@ def test_an_escalation_is_acknowledged_and_closed_with_a_note(
     therapist.get_by_label("Concern", exact=True).select_option("risk_to_self")
     therapist.get_by_role("button", name="Escalate now").click()
     panel = therapist.locator("#escalation")
-    expect(panel).to_contain_text("Your supervisors have been alerted")
+    # sol is off shift: the therapist is told at once, and who was alerted all the same
+    expect(panel).to_contain_text(
+        "Nobody is on shift: follow your service's out-of-hours procedure."
+    )
+    expect(panel).to_contain_text("Alerted off shift:")
+    expect(therapist.locator("#alerts")).to_contain_text("Nobody is on shift")
+    therapist.set_viewport_size({"width": 390, "height": 844})
+    panel.scroll_into_view_if_needed()
+    expect(panel).to_be_in_viewport()
+    assert therapist.evaluate("() => document.documentElement.scrollWidth") <= 390
+    screenshot(therapist, "escalation-nobody-on-shift-390x844")
+    therapist.set_viewport_size(STAFF)
 
     # the card says who it is about and whose it is
     card = supervisor.locator("#escalations li").first
@@ -56,8 +68,8 @@ def test_an_escalation_is_acknowledged_and_closed_with_a_note(
     assert serious_violations(supervisor) == []
 
     # the therapist's panel says who acknowledged it, and when, without a reload
-    expect(panel).to_contain_text("acknowledged by your supervisor, sol, at")
-    expect(panel).not_to_contain_text("Your supervisors have been alerted")
+    expect(panel).to_contain_text("acknowledged by sol at")
+    expect(panel).not_to_contain_text("Nobody is on shift")
     screenshot(therapist, "escalation-panel-acknowledged-1366x768")
 
     # closed with a note: the card and the panel say so, and the timeline has it

@@ -1,5 +1,6 @@
-"""A therapist escalates in the room; the supervisor's dashboard shows it at once, and the
-supervisor acknowledges it; the therapist sees the numbers and the acknowledgement. The
+"""A supervisor goes on shift from their home page (on a phone, 390 px); a therapist
+escalates in the room; the supervisor's dashboard shows it at once, and the supervisor
+acknowledges it; the therapist sees who it reached, the numbers and the acknowledgement. The
 supervisor then opens the session's record, verifies its log and exports it."""
 
 from __future__ import annotations
@@ -17,14 +18,23 @@ from tests.helpers import ServerProcess, run_cli
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.hazard("HZ-05")
+@pytest.mark.hazard("HZ-05", "HZ-20")
 def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: ServerProcess) -> None:
     context, therapist, _ = therapist_page(browser, live_server, "esme")
     supervisor_person = make_person(live_server, "sam.sup", "supervisor")
     assert run_cli("supervise", "sam.sup", "esme", env=live_server.env).returncode == 0
-    sup_context = browser.new_context(viewport={"width": 1100, "height": 800})
+    sup_context = browser.new_context(viewport={"width": 390, "height": 844})
     supervisor = sup_context.new_page()
     sign_in_page(supervisor, live_server, supervisor_person)
+    shift = supervisor.locator("#shift")
+    expect(shift).to_contain_text("You are off shift")
+    shift.get_by_role("button", name="Go on shift").click()
+    expect(shift).to_contain_text("You are on shift")
+    expect(shift.get_by_role("button", name="Go off shift")).to_be_visible()
+    assert supervisor.evaluate("() => document.documentElement.scrollWidth") <= 390
+    screenshot(supervisor, "supervisor-home-on-shift-390x844")
+    assert serious_violations(supervisor) == []
+    supervisor.set_viewport_size({"width": 1100, "height": 800})
     supervisor.get_by_role("link", name="Escalations").click()
     expect(supervisor.locator("#watch-status")).to_contain_text("Watching")
 
@@ -38,7 +48,7 @@ def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: Server
     therapist.get_by_label("Concern", exact=True).select_option("risk_from_others")
     therapist.get_by_role("button", name="Escalate now").click()
     info = therapist.locator("#escalation")
-    expect(info).to_contain_text("Your supervisors have been alerted")
+    expect(info).to_contain_text("Alerted, on shift: sam.sup.")  # who it reached, by name
     expect(info).to_contain_text("07700 900456")  # the parent's number, from the consent
     expect(info).to_contain_text("home")  # where the young person said they are
 
@@ -47,7 +57,7 @@ def test_a_live_escalation_is_acknowledged(browser: Browser, live_server: Server
     screenshot(supervisor, "supervisor-escalation")
     assert serious_violations(supervisor) == []
     alert.get_by_role("button", name="Acknowledge").click()
-    expect(therapist.locator("#alerts")).to_contain_text("acknowledged by your supervisor")
+    expect(therapist.locator("#alerts")).to_contain_text("acknowledged by sam.sup")
     expect(alert).to_contain_text("Acknowledged by sam.sup")
     screenshot(therapist, "therapist-escalation")
 

@@ -15,6 +15,9 @@ const CONNECT_MS = 5000;
 // (The message, not the close code, decides: a socket the page closes itself is answered
 // with 1000 too.)
 const FINAL = new Set(["room_ended", "declined", "removed"]);
+// The staff sign-in this socket was opened with has ended (a sign-out on any device, ended
+// from "Where you are signed in", or the account disabled): the page goes to sign in again.
+const SIGNED_OUT = 4401;
 
 /** A connection to /ws that hands each message to the handler registered for its type, and
  * the room's live movement (`live`: the peer channels the mesh makes, with this socket for
@@ -44,7 +47,7 @@ export class Signalling {
       if (ws === this.ws) this.heard = Date.now();
       this.handleFrame(event.data);
     });
-    ws.addEventListener("close", () => this.handleClose(ws));
+    ws.addEventListener("close", (event) => this.handleClose(ws, event.code));
     const opening = setTimeout(() => this.giveUp(ws), CONNECT_MS);
     return new Promise((resolve, reject) => {
       ws.addEventListener(
@@ -98,11 +101,17 @@ export class Signalling {
     ws.close();
   }
 
-  /** The socket closed: unless the session is over for it (or the page closed it), that is
-   * a drop, and the page comes back with the resume token, with backoff and jitter. */
-  handleClose(ws) {
+  /** The socket closed: unless the session is over for it (or the page closed it, or the
+   * sign-in ended), that is a drop, and the page comes back with the resume token, with
+   * backoff and jitter. */
+  handleClose(ws, code) {
     if (ws !== this.ws) return;
     clearInterval(this.watch);
+    if (code === SIGNED_OUT) {
+      this.closing = true;
+      location.assign("/signin");
+      return;
+    }
     if (this.closing || !this.resumeToken) {
       this.dispatch({ type: "closed" });
       return;

@@ -166,13 +166,14 @@ function handlePeerState(message) {
     alertTherapist(`${name} is LOST: not back in time. Follow the disconnection plan.`);
 }
 
-/** Where an escalation stands, in words: who acknowledged or closed it, and when. */
+/** Where an escalation stands, in words: who acknowledged or closed it, and when; while
+ * open, who the server says it has reached (never more than it sent). */
 function escalationStanding(e) {
   if (e.status === "closed")
     return `closed by ${e.closed_by} at ${clock(e.closed_at)}: “${e.note}”`;
   if (e.status === "acknowledged")
-    return `acknowledged by your supervisor, ${e.acknowledged_by}, at ${clock(e.acknowledged_at)}.`;
-  return "open. Your supervisors have been alerted.";
+    return `acknowledged by ${e.acknowledged_by} at ${clock(e.acknowledged_at)}.`;
+  return `open. ${e.reached}`;
 }
 
 /** Close the escalation from the panel, saying in a few words what was done. */
@@ -222,6 +223,8 @@ function handleEscalation(message) {
   line("Safeguarding lead", `${e.safeguarding_lead} ${e.safeguarding_phone}`);
   if (e.status !== "closed") box.append(escalationCloseForm(e));
   box.dataset.id = e.id;
+  box.classList.toggle("nobody-on-shift", e.nobody_on_shift && e.status === "open");
+  if (e.nobody_on_shift && e.status === "open") alertTherapist(e.reached);
   box.scrollIntoView({ behavior: "smooth", block: "nearest" }); // in the side panel's scroll
 }
 
@@ -231,6 +234,7 @@ function handleEscalationUpdate(message) {
   const box = document.getElementById("escalation");
   if (box.dataset.id === e.id) {
     box.querySelector(".escalation-standing").textContent = escalationStanding(e);
+    box.classList.toggle("nobody-on-shift", e.nobody_on_shift && e.status === "open");
     if (e.status === "closed") box.querySelector(".escalation-close")?.remove();
   }
   alertTherapist(`Escalation ${escalationStanding(e)}`);
