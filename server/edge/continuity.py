@@ -14,7 +14,7 @@ import logging
 
 from server.appkeys import GATEKEEPER, SCHEDULE, SETTINGS
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import breaks
+from server.edge import agreement, breaks
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, ProtocolError
 from server.live.hub import about, person
@@ -68,6 +68,7 @@ async def resume(conn: Connection, message: Resume) -> None:
         await conn.reply(Waiting())
     else:
         await breaks.tell(conn, room)  # a break on: the same time left as everyone else's
+        await agreement.tell(conn, room, me)
     await conn.hub.lobby(room)
 
 

@@ -221,6 +221,15 @@ class BreakStatus(ClientMessage):
     type: Literal["break_status"]
 
 
+class ShowAgreement(ClientMessage):
+    """The therapist reads the agreement with everyone in the room, one section at a time:
+    ``section`` (counted from 0) on everyone's screen, or, with ``done``, the reading over."""
+
+    type: Literal["agreement"]
+    section: int = Field(0, ge=0, le=50)
+    done: bool = False
+
+
 class Description(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -403,6 +412,7 @@ Incoming = Annotated[
     | EndBreak
     | BackFromBreak
     | BreakStatus
+    | ShowAgreement
     | Signal
     | ServerSignal
     | BoardOpen

@@ -258,6 +258,15 @@ class BreakBack(Message):
     participant: str
 
 
+class Agreement(Message):
+    """To everyone in the room: the section of the agreement the therapist is reading with
+    them (counted from 0, ``of`` in all), or none (no ``section``) when the reading is over."""
+
+    type: Literal["agreement"] = "agreement"
+    section: int | None
+    of: int
+
+
 class Done(Message):
     """The answer to a frame that has no answer of its own: it was carried out."""
 
