@@ -145,6 +145,13 @@ class Connection:
         """Who draws, stable across reconnects: the join link, or the staff account."""
         return me.link_id or f"staff:{self.user.id if self.user else me.id}"
 
+    def let_go(self) -> None:
+        """Another socket speaks for this person now (a resume took their place over): this
+        connection no longer does, whatever it still sends, and its end is no drop. Its links
+        to the board close; the board keeps whatever link the new socket opens."""
+        self.room = self.me = None
+        self.spawn(self.close_board_links())
+
     async def close_board_links(self) -> None:
         """Close this person's links to the board (data connection and socket) and stop
         listening for the data connection's heartbeat."""

@@ -25,10 +25,20 @@ from server.exceptions import (
     ProtocolError,
 )
 from server.live.hub import about, person
-from server.live.protocol import Flag, Join, Leave, OpenRoom, Ping, Signal, WaitingMessage
+from server.live.protocol import (
+    AskKeyFrame,
+    Flag,
+    Join,
+    Leave,
+    OpenRoom,
+    Ping,
+    Signal,
+    WaitingMessage,
+)
 from server.live.replies import (
     Done,
     FlagRaised,
+    KeyFrameAsked,
     Notice,
     PeerLeft,
     Pong,
@@ -91,7 +101,7 @@ async def join(conn: Connection, message: Join) -> None:
             )
         raise
     conn.room, conn.me = room, me
-    conn.hub.bind(me, conn.ws)
+    conn.hub.bind(me, conn.ws, conn.let_go)
     await schedule.save_join_checks(appointment.id, link.id, checks)
     await conn.record(
         "participant.joined",
@@ -189,7 +199,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     me = room.add(Role.THERAPIST, user.display_name)
     me.user_id = user.id
     conn.room, conn.me = room, me
-    conn.hub.bind(me, conn.ws)
+    conn.hub.bind(me, conn.ws, conn.let_go)
     await conn.record("room.opened", {"participant": me.id})
     await conn.reply(
         RoomOpened(
@@ -250,6 +260,17 @@ async def signal(conn: Connection, message: Signal) -> None:
                 "told before you are seen or heard.",
             )
     await conn.hub.send(target, relayed(me.id, message.description, message.candidate))
+
+
+async def key_frame(conn: Connection, message: AskKeyFrame) -> None:
+    """Ask another person in the room for a key frame of their video (after a reconnect)."""
+    room, me = conn.in_room()
+    if not me.in_room:
+        raise ProtocolError("not_in_room", "You are not in the room yet.")
+    target = room.participants.get(message.to)
+    if target is None or not target.in_room or target.id == me.id:
+        raise ProtocolError("unknown_peer", "That person is not in this room.")
+    await conn.hub.send(target, KeyFrameAsked(sender=me.id))
 
 
 async def waiting_message(conn: Connection, message: WaitingMessage) -> None:
@@ -319,6 +340,7 @@ def _gate_details(gate: GateResult) -> dict[str, object]:
 
 HANDLERS: Handlers = {
     Signal: signal,  # nearly every message is one (each ICE candidate)
+    AskKeyFrame: key_frame,
     Join: join,
     OpenRoom: open_room,
     Leave: on_leave,

@@ -255,6 +255,15 @@ class Signal(ClientMessage):
     candidate: Candidate | None = None
 
 
+class AskKeyFrame(ClientMessage):
+    """Video from ``to`` is not being decoded again after a reconnect: ask them for a key
+    frame over this socket, which loses nothing (the browser's own request travels over the
+    media path, and one lost there is asked again only after about 3 s)."""
+
+    type: Literal["key_frame"]
+    to: Id
+
+
 class ServerSignal(ClientMessage):
     """The browser's offer (or an ICE candidate) for its data connection to the server."""
 
@@ -414,6 +423,7 @@ Incoming = Annotated[
     | BreakStatus
     | ShowAgreement
     | Signal
+    | AskKeyFrame
     | ServerSignal
     | BoardOpen
     | BoardOperation

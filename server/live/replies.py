@@ -140,6 +140,13 @@ class PeerLeft(Message):
     reason: str
 
 
+class KeyFrameAsked(Message):
+    """To someone in the room: ``from`` cannot decode their video yet; send a key frame."""
+
+    type: Literal["key_frame"] = "key_frame"
+    sender: str = Field(serialization_alias="from")
+
+
 class Relayed(Message):
     """A signal as its receiver gets it; relayed with ``relayed``, which writes the same."""
 

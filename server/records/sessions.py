@@ -57,7 +57,9 @@ TEXT = {
     "participant.joined": "{Role} joined the waiting room",
     "participant.admitted": "Admitted {role}",
     "participant.declined": "Declined {role}",
-    "participant.not_admitted": "Could not admit {role}: the session could not start (the gate closed)",
+    "participant.not_admitted": (
+        "Could not admit {role}: the session could not start (the gate closed)"
+    ),
     "participant.sent_to_waiting": "Sent {role} back to the waiting room",
     "participant.removed": "Removed {role}",
     "participant.left": "{Role} left ({cause})",
