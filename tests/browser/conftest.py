@@ -119,15 +119,19 @@ class Person:
         return code_at(self.secret, self.step)
 
 
-def make_person(server: ServerProcess, username: str, role: str) -> Person:
+def make_person(
+    server: ServerProcess, username: str, role: str, display_name: str | None = None
+) -> Person:
     from tests.conftest import PASSWORD
 
+    named = ["--display-name", display_name] if display_name else []
     made = run_cli(
         "create-user",
         "--username",
         username,
         "--role",
         role,
+        *named,
         "--password-stdin",
         env=server.env,
         stdin=PASSWORD + "\n",

@@ -33,9 +33,10 @@ export class Agreement {
 
   handleAgreement(message) {
     if (typeof message.section !== "number") {
-      // the reading is over
+      // the reading is over: the first session's reminder to read it goes too
       this.card.hidden = true;
       this.section = null;
+      if (this.host) for (const hint of document.querySelectorAll(".first-session")) hint.remove();
       return;
     }
     const first = this.section === null;
