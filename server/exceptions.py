@@ -138,6 +138,11 @@ class TokenError(PlayroomError):
     code = "bad_link"
 
 
+class SessionEnded(TokenError):
+    """A join link whose session has ended (which withdraws it): the page says goodbye, not
+    that the link is refused."""
+
+
 class GateClosed(PlayroomError):
     """The room cannot open: the gate is not open. Carries every reason (a
     ``care.gate.GateResult``, shown to the therapist with links to fix each)."""

@@ -125,6 +125,10 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
+# routes whose plain success is not logged
+UNLOGGED = frozenset({"/healthz"})
+
+
 class AccessLogger(AbstractAccessLogger):
     """Logs method, route pattern, status and duration; never the path or the client."""
 
@@ -133,6 +137,8 @@ class AccessLogger(AbstractAccessLogger):
         match_info = getattr(request, "match_info", None)
         if match_info is not None and match_info.route.resource is not None:
             route = match_info.route.resource.canonical
+        if route in UNLOGGED and response.status == 200:
+            return  # liveness answered: pages probe it many times a second after a network cut
         self.logger.info(
             "request",
             extra={

@@ -115,6 +115,15 @@ async def join_with(aiohttp_client, client: TestClient, token: str, **checks: st
     return peer
 
 
+async def admitted(aiohttp_client, client: TestClient, room: Room) -> tuple[ProtocolPeer, dict]:  # type: ignore[no-untyped-def, type-arg]
+    """A young person joins from a fresh browser and the therapist admits them."""
+    young = await join_with(aiohttp_client, client, room.token)
+    joined = await young.expect("joined")
+    await room.therapist.send({"type": "admit", "participant": joined["you"]["id"]})
+    await young.expect("admitted")
+    return young, joined
+
+
 @pytest.fixture
 async def room(app: web.Application, client: TestClient, therapist: Staff):  # type: ignore[no-untyped-def]
     csrf = await sign_in(client, therapist)

@@ -9,7 +9,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import CONSENTS, DATABASE, HUB
+from server.appkeys import CONSENTS, DATABASE, HUB, SESSION_LOG
+from server.audit.sessionlog import session_stream
 from server.care.consent import WithdrawIn
 from server.live.rooms import State
 from server.storage.db import utcnow
@@ -58,4 +59,9 @@ async def test_the_therapist_cannot_admit_anyone_once_consent_is_withdrawn(
     room = app[HUB].rooms.get(made["id"])
     assert room is not None
     assert [p.state for p in room.waiting()] == [State.WAITING]  # still waiting, still seen
+    # the log keeps that they waited and could not come in
+    entries = await app[SESSION_LOG].entries(session_stream(made["id"]))
+    refusal = [e for e in entries if e.kind == "participant.not_admitted"]
+    assert len(refusal) == 1 and refusal[0].details["role"] == "young_person"
+    assert refusal[0].details["cause"] == "gate"
     await asyncio.gather(young.close(), host.close())

@@ -6,6 +6,7 @@ until marked seen)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -186,6 +187,9 @@ async def test_debrief_and_flag_sealed_logged_and_seen_by_the_supervisor_only(
     record = await (await sup_client.get(f"/records/{session}/export.json")).json()
     assert record["debriefs"][0]["note"] == NOTE and record["debriefs"][0]["flagged"]
     assert any(line["kind"] == "session.flagged" for line in record["timeline"])
+    page = await (await sup_client.get(f"/records/{session}")).text()
+    debriefs = page.split('id="debriefs"', 1)[1].split("</section>", 1)[0]
+    assert html.escape(NOTE, quote=False) in debriefs and "flagged for the supervisor" in debriefs
     flagged_only = await app[RECORDS].sessions(
         await therapist_view(app, "sup.one"),
         Filters(flag="supervisor"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -194,3 +196,24 @@ async def test_a_supervisor_reads_but_cannot_change(
         "PUT",
     )
     assert resp.status == 403
+
+
+async def test_answers_saved_at_the_same_moment_are_all_kept(
+    client: TestClient, therapist: Staff
+) -> None:
+    """A typed answer is saved as its field loses focus, at the same moment as the next
+    answer clicked: saves that cross keep every answer, each under a revision of its own."""
+    token = await sign_in(client, therapist)
+    created = await (
+        await _post(client, token, "/api/clients", {"display_name": "Bo", "age_band": "14-15"})
+    ).json()
+    path = f"/api/clients/{created['id']}/checklists/suitability"
+    items = ("therapist.trained", "therapist.insurance", "therapist.safe_space")
+    answers = await asyncio.gather(
+        *(_post(client, token, path, {"answers": {i: {"answer": "yes"}}}, "PUT") for i in items)
+    )
+    revisions = sorted([(await a.json())["revision"] for a in answers])
+    assert revisions == [1, 2, 3]
+    page = await (await client.get(f"/clients/{created['id']}/checklists/suitability")).text()
+    for item in items:
+        assert f'name="answer:{item}" value="yes" checked' in page, item

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from server.access import tokens
 from server.access.tokens import Claims
 from server.crypto.keys import KeyRing
-from server.exceptions import TokenError
+from server.exceptions import SessionEnded, TokenError
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, LinkKind, new_id
 
@@ -73,7 +73,7 @@ class Links:
         if link is None or link.kind != kind.value or link.role != claims.role:
             raise TokenError("This link is not valid. Please ask for a new one.")
         if ended:
-            raise TokenError(SESSION_ENDED)
+            raise SessionEnded(SESSION_ENDED)
         if link.revoked_at is not None:
             raise TokenError("This link has been withdrawn. Please ask for a new one.")
         if now >= link.expires_at:

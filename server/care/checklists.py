@@ -130,6 +130,11 @@ class Item(Strict):
     minimum: int | None = None
     maximum: int | None = None
     conditions: list[Condition] = []
+    asked_again: bool = Field(
+        False,
+        description="asked again when a person comes back to the same session (a pre-join "
+        "question whose answer can change within minutes: where they are, who can hear)",
+    )
     source: Source
 
     @model_validator(mode="after")

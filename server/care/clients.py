@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -134,6 +136,10 @@ class Clients:
         self.db = db
         self.ring = ring
         self.catalogue = catalogue
+        # one save of a client's answers at a time: each reads, merges and writes them, so two
+        # at once (a typed answer saved as its field loses focus, with the next click) would
+        # each merge into the same old answers and the later would undo the earlier
+        self._saving: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def view(self, client: Client) -> ClientView:
         born = unseal(self.ring, client, "date_of_birth_enc")
@@ -278,14 +284,17 @@ class Clients:
             return None if row is None else self._response_view(row)
 
     async def _response(
-        self, session: AsyncSession, client_id: str, kind: Kind
+        self, session: AsyncSession, client_id: str, kind: Kind, lock: bool = False
     ) -> ChecklistResponse | None:
+        """The client's answers to ``kind``; ``lock``: held until this transaction ends
+        (``FOR UPDATE`` on PostgreSQL, where another node may save at the same time)."""
         checklist = self.catalogue[kind]
+        query = sa.select(ChecklistResponse).where(
+            ChecklistResponse.client_id == client_id,
+            ChecklistResponse.checklist_id == checklist.id,
+        )
         row: ChecklistResponse | None = await session.scalar(
-            sa.select(ChecklistResponse).where(
-                ChecklistResponse.client_id == client_id,
-                ChecklistResponse.checklist_id == checklist.id,
-            )
+            query.with_for_update() if lock else query
         )
         return row
 
@@ -304,10 +313,18 @@ class Clients:
             problem = check_answer(item, entry.answer) if entry.answer else None
             if problem:
                 raise PlayroomError(f"{item.prompt}: {problem}.")
+        lock = self._saving.setdefault(client_id, asyncio.Lock())
+        async with lock:
+            return await self._merge(user, client_id, kind, data)
+
+    async def _merge(
+        self, user: StaffView, client_id: str, kind: Kind, data: AnswersIn
+    ) -> ResponseView:
+        checklist = self.catalogue[kind]
         now = utcnow()
         async with self.db.session() as session:
             await self._load(session, user, client_id, write=True)
-            row = await self._response(session, client_id, kind)
+            row = await self._response(session, client_id, kind, lock=True)
             if row is None:
                 row = ChecklistResponse(
                     id=new_id(),

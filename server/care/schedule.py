@@ -19,15 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access import tokens
 from server.access.accounts import StaffView
-from server.access.links import Links
+from server.access.links import SESSION_ENDED, Links
 from server.access.tokens import Claims
 from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
 from server.care.gate import GateResult, GateStatus
 from server.care.gate_service import Gatekeeper
 from server.crypto.keys import KeyRing
-from server.crypto.sealed import seal
-from server.exceptions import Forbidden, GateClosed, NotFound, PlayroomError, TokenError
+from server.crypto.sealed import seal, unseal
+from server.exceptions import (
+    Forbidden,
+    GateClosed,
+    NotFound,
+    PlayroomError,
+    SessionEnded,
+)
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, LinkKind, Role, new_id
 from server.storage.session_models import JoinCheck, Place, PlanStep
@@ -296,7 +302,7 @@ class Schedule:
         async with self.db.session() as session:
             appointment = await session.get(Appointment, link.appointment_id or "")
         if appointment is None or appointment.status in ("ended", "cancelled"):
-            raise TokenError("This session has ended.")
+            raise SessionEnded(SESSION_ENDED)
         return link, appointment
 
     async def joining_gate(self, client_id: str) -> GateResult:
@@ -371,6 +377,38 @@ class Schedule:
         seal(self.ring, row, "answers_enc", json.dumps(checks, sort_keys=True))
         async with self.db.session() as session:
             session.add(row)
+
+    async def is_first(self, appointment: Appointment) -> bool:
+        """Whether this is the client's first session (none of theirs has ended before it):
+        the one where the agreement is read together."""
+        async with self.db.read() as session:
+            earlier = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Appointment)
+                .where(
+                    Appointment.client_id == appointment.client_id,
+                    Appointment.id != appointment.id,
+                    Appointment.status == "ended",
+                    Appointment.starts_at < appointment.starts_at,
+                )
+            )
+        return not earlier
+
+    async def join_checks(self, appointment_id: str, link_id: str) -> dict[str, str] | None:
+        """The pre-join answers this link last gave for this session, or None if it gave
+        none: someone coming back (a quick exit, a closed tab) is asked only what can have
+        changed since."""
+        async with self.db.read() as session:
+            row = await session.scalar(
+                sa.select(JoinCheck)
+                .where(JoinCheck.appointment_id == appointment_id, JoinCheck.link_id == link_id)
+                .order_by(JoinCheck.created_at.desc())
+                .limit(1)
+            )
+        if row is None:
+            return None
+        answers: dict[str, str] = json.loads(unseal(self.ring, row, "answers_enc") or "{}")
+        return answers
 
     async def record_plan_step(
         self, appointment_id: str, therapist_id: str, case: str, step: str, outcome: str

@@ -9,6 +9,7 @@ touches no database (services do)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ from server.storage.models import Appointment
 
 if TYPE_CHECKING:
     from server.edge.live import Outbox
+
+log = logging.getLogger(__name__)
 
 # every message but the board's (which the board limits itself) and ``live`` (coalesced)
 MESSAGES_PER_SECOND = 50
@@ -91,7 +94,12 @@ class Connection:
         to it, with its ``id``."""
         if self.answering is not None:
             message = message.model_copy(update={"id": self.answering})
-        await self.ws.send_str(dump_message(message))
+        try:
+            await self.ws.send_str(dump_message(message))
+        except (ConnectionError, RuntimeError):
+            # the page is closing (a quick exit sends ``flag`` and ``leave`` as it goes): its
+            # frames already here are still read and handled, only the answers are lost
+            log.info("answer to a closing socket dropped", extra={"event": "reply_dropped"})
 
     async def welcome(self, room: Room, me: Participant, appointment: Appointment) -> None:
         """Tell someone who came in through a link or as an observer where they are: their
@@ -144,6 +152,13 @@ class Connection:
     def board_author(self, me: Participant) -> str:
         """Who draws, stable across reconnects: the join link, or the staff account."""
         return me.link_id or f"staff:{self.user.id if self.user else me.id}"
+
+    def let_go(self) -> None:
+        """Another socket speaks for this person now (a resume took their place over): this
+        connection no longer does, whatever it still sends, and its end is no drop. Its links
+        to the board close; the board keeps whatever link the new socket opens."""
+        self.room = self.me = None
+        self.spawn(self.close_board_links())
 
     async def close_board_links(self) -> None:
         """Close this person's links to the board (data connection and socket) and stop

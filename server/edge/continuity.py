@@ -14,7 +14,7 @@ import logging
 
 from server.appkeys import GATEKEEPER, SCHEDULE, SETTINGS
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import breaks
+from server.edge import agreement, breaks
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, ProtocolError
 from server.live.hub import about, person
@@ -28,46 +28,66 @@ log = logging.getLogger(__name__)
 async def resume(conn: Connection, message: Resume) -> None:
     """Back within the grace window: straight to where they were, no waiting room.
 
-    Their media connections are kept: the page restarts ICE with everyone present."""
+    Their media connections are kept: the page restarts ICE with everyone present.
+
+    A resume takes the place over from a socket that still holds it (the network came back
+    before the server noticed the old socket go, or the page gave up on a socket that was
+    only slow): the old connection lets go of the person at once (``Hub.take_over``), so
+    they are never shown as gone, and whatever it still sends is refused as from nobody. The
+    token is single-use: the old page, or anyone replaying it, is refused ``bad_resume``."""
     if conn.me is not None:
         raise ProtocolError("already_joined", "This connection is already in a room.")
     found = conn.hub.find_resumable(message.token) or await _restore(conn, message.token)
     if found is None:
         raise ProtocolError("bad_resume", "That session can no longer be resumed. Join again.")
     room, me = found
-    if me.state is not State.INTERRUPTED or "socket" not in me.interruptions:
-        raise ProtocolError("resume_in_use", "That place is in use on another connection.")
     if me.role is Role.THERAPIST and (conn.user is None or conn.user.id != me.user_id):
         raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
     schedule = conn.app[SCHEDULE]
     if me.link_id is not None and not await schedule.link_still_works(me.link_id, room.session_id):
         raise ProtocolError("bad_resume", "This link no longer works. Ask for a new one.")
+    # from here on nothing waits, so the place is as this sees it (the old socket cannot
+    # drop, nor the grace window end, in between)
+    if (
+        me.state in (State.LEFT, State.LOST)
+        or room.ended
+        or conn.hub.find_resumable(message.token) != (room, me)
+    ):
+        raise ProtocolError("bad_resume", "That session can no longer be resumed. Join again.")
+    conn.hub.spend(me)  # the token works once, even before its successor is issued below
+    dropped_socket = me.state is State.INTERRUPTED and "socket" in me.interruptions
+    took_over = False if dropped_socket else conn.hub.take_over(me)
     task = conn.hub.grace.pop(me.id, None)
     if task is not None:
         task.cancel()
     if me.role is Role.THERAPIST and conn.user is not None:
         me.name = conn.user.display_name
-    room.resume(me)
+    if me.state is State.INTERRUPTED:
+        room.resume(me)
     conn.room, conn.me = room, me
-    await conn.record("participant.reconnected", {**about(me), "cause": "resumed"})
-    conn.hub.bind(me, conn.ws)
+    conn.hub.bind(me, conn.ws, conn.let_go)
+    cause = "resumed on a new connection before the old one closed" if took_over else "resumed"
+    await conn.record("participant.reconnected", {**about(me), "cause": cause})
+    waiting = me.state is State.WAITING
     others = [p for p in room.present() if p.id != me.id]
     await conn.reply(
         Resumed(
             you=person(me),
             ice=conn.ice(me, room.relay_only),
             resume=await conn.hub.issue_resume(room, me),
-            present=[] if me.was_waiting else [person(p) for p in others],
+            present=[] if waiting else [person(p) for p in others],
         )
     )
+    # "reconnected" also after a take-over: the others' pages send a key frame at once
     watching = [p for p in room.participants.values() if p.id != me.id and p.in_room]
     await conn.hub.send_many(
         watching, PeerState(participant=me.id, state="reconnected", role=me.role.value)
     )
-    if me.was_waiting:
+    if waiting:
         await conn.reply(Waiting())
     else:
         await breaks.tell(conn, room)  # a break on: the same time left as everyone else's
+        await agreement.tell(conn, room, me)
     await conn.hub.lobby(room)
 
 

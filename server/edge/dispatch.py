@@ -14,7 +14,17 @@ the frame's ``id``; the socket stays up. A handler's own answers go through
 
 from __future__ import annotations
 
-from server.edge import board, breaks, continuity, escalation, hosting, live, lobby, observing
+from server.edge import (
+    agreement,
+    board,
+    breaks,
+    continuity,
+    escalation,
+    hosting,
+    live,
+    lobby,
+    observing,
+)
 from server.edge.connection import Connection, Handlers
 from server.exceptions import PlayroomError, ProtocolError
 from server.live.protocol import BoardOperation, Incoming, Live, ObjectsFrame, parse_message
@@ -25,6 +35,7 @@ HANDLERS: Handlers = {
     **hosting.HANDLERS,
     **continuity.HANDLERS,
     **breaks.HANDLERS,
+    **agreement.HANDLERS,
     **escalation.HANDLERS,
     **observing.HANDLERS,
     **board.HANDLERS,

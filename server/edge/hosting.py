@@ -5,6 +5,7 @@ person how the session was."""
 from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
+from server.edge import agreement
 from server.edge.connection import Connection, Handlers
 from server.exceptions import STORAGE_FAILURES, Forbidden, PlayroomError, ProtocolError
 from server.live.hub import about, person
@@ -42,14 +43,21 @@ GATED = (Role.YOUNG_PERSON, Role.PARENT)
 
 async def admit(conn: Connection, message: Admit) -> None:
     room, me = conn.in_room()
-    if me.role is Role.THERAPIST and room.get(message.participant).role in GATED:
-        await _gate_allows_admitting(conn, room.client_id)
+    target = room.get(message.participant)
+    if me.role is Role.THERAPIST and target.role in GATED:
+        try:
+            await _gate_allows_admitting(conn, room.client_id)
+        except ProtocolError:
+            # the supervisor reading the log sees that someone waited and could not come in
+            await conn.record("participant.not_admitted", {**about(target), "cause": "gate"})
+            raise
     newcomer = room.admit(me, message.participant)
     await conn.hub.moved(newcomer)
     await conn.record("participant.admitted", about(newcomer))
     others = list(room.peers_of(newcomer))
     await conn.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
+    await agreement.tell(conn, room, newcomer)  # the agreement on the screen: theirs too
     await conn.hub.lobby(room)
     await conn.reply(Done())
 

@@ -25,10 +25,20 @@ from server.exceptions import (
     ProtocolError,
 )
 from server.live.hub import about, person
-from server.live.protocol import Flag, Join, Leave, OpenRoom, Ping, Signal, WaitingMessage
+from server.live.protocol import (
+    AskKeyFrame,
+    Flag,
+    Join,
+    Leave,
+    OpenRoom,
+    Ping,
+    Signal,
+    WaitingMessage,
+)
 from server.live.replies import (
     Done,
     FlagRaised,
+    KeyFrameAsked,
     Notice,
     PeerLeft,
     Pong,
@@ -67,9 +77,13 @@ async def join(conn: Connection, message: Join) -> None:
         # (not logged: a link's holder could fill the session's log with refusals)
         raise ProtocolError("cannot_start", CANNOT_START)
     _check_checks(conn, message.checks)
+    # back in the same session (a quick exit, a closed tab): only what can have changed in
+    # minutes is asked again, the rest of their answers stand
+    earlier = await schedule.join_checks(appointment.id, link.id)
+    checks = _with_earlier(conn, message.checks, earlier)
     role = Role(link.role)
     if role is Role.YOUNG_PERSON:
-        _require_checks(conn, message.checks)
+        _require_checks(conn, checks, message.checks if earlier is not None else None)
     room = conn.hub.rooms.get_or_create(
         appointment.id, appointment.relay_only, appointment.client_id
     )
@@ -87,21 +101,27 @@ async def join(conn: Connection, message: Join) -> None:
             )
         raise
     conn.room, conn.me = room, me
-    conn.hub.bind(me, conn.ws)
-    await schedule.save_join_checks(appointment.id, link.id, message.checks)
+    conn.hub.bind(me, conn.ws, conn.let_go)
+    await schedule.save_join_checks(appointment.id, link.id, checks)
     await conn.record(
         "participant.joined",
-        {"participant": me.id, "role": me.role.value, "checks_answered": len(message.checks)},
+        {
+            "participant": me.id,
+            "role": me.role.value,
+            "checks_answered": len(message.checks),
+            "back": earlier is not None,
+        },
     )
     await conn.welcome(room, me, appointment)
     await conn.reply(Waiting())
     await conn.hub.lobby(room)
-    if room.therapist is not None and message.checks:
+    if room.therapist is not None and checks:
+        says = "is back and says" if earlier is not None else "says"
         await conn.hub.send(
             room.therapist,
             Notice(
                 code="checks",
-                message=f"{me.name} says: {_checks_text(conn, message.checks)}",
+                message=f"{me.name} {says}: {_checks_text(conn, checks)}",
                 participant=me.id,
             ),
         )
@@ -116,10 +136,31 @@ def _check_checks(conn: Connection, checks: dict[str, str]) -> None:
             raise ProtocolError("bad_checks", f"{item_id[:60]}: {problem}.")
 
 
-def _require_checks(conn: Connection, checks: dict[str, str]) -> None:
+def _with_earlier(
+    conn: Connection, checks: dict[str, str], earlier: dict[str, str] | None
+) -> dict[str, str]:
+    """The answers that stand: those given now, over those given earlier in the same session
+    for the questions not asked again."""
+    if earlier is None:
+        return checks
+    again = {i.id for i in conn.app[CATALOGUE][Kind.PRE_JOIN].items() if i.asked_again}
+    return {**{k: v for k, v in earlier.items() if k not in again}, **checks}
+
+
+def _require_checks(
+    conn: Connection, checks: dict[str, str], fresh: dict[str, str] | None = None
+) -> None:
     """A young person answers every question their checks require (where they are today
-    above all: an escalation shows it), whatever their page let through."""
-    missing = conn.app[CATALOGUE][Kind.PRE_JOIN].unanswered(lambda i: checks.get(i, ""))
+    above all: an escalation shows it), whatever their page let through. Coming back
+    (``fresh``: what they answered just now), the questions asked again are answered anew."""
+    checklist = conn.app[CATALOGUE][Kind.PRE_JOIN]
+    missing = checklist.unanswered(lambda i: checks.get(i, ""))
+    if fresh is not None:
+        missing += [
+            item
+            for item in checklist.unanswered(lambda i: fresh.get(i, ""))
+            if item.asked_again and item not in missing
+        ]
     if missing:
         prompts = " ".join(item.prompt for item in missing)
         raise ProtocolError("missing_checks", f"Please answer these first: {prompts}")
@@ -158,7 +199,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     me = room.add(Role.THERAPIST, user.display_name)
     me.user_id = user.id
     conn.room, conn.me = room, me
-    conn.hub.bind(me, conn.ws)
+    conn.hub.bind(me, conn.ws, conn.let_go)
     await conn.record("room.opened", {"participant": me.id})
     await conn.reply(
         RoomOpened(
@@ -219,6 +260,17 @@ async def signal(conn: Connection, message: Signal) -> None:
                 "told before you are seen or heard.",
             )
     await conn.hub.send(target, relayed(me.id, message.description, message.candidate))
+
+
+async def key_frame(conn: Connection, message: AskKeyFrame) -> None:
+    """Ask another person in the room for a key frame of their video (after a reconnect)."""
+    room, me = conn.in_room()
+    if not me.in_room:
+        raise ProtocolError("not_in_room", "You are not in the room yet.")
+    target = room.participants.get(message.to)
+    if target is None or not target.in_room or target.id == me.id:
+        raise ProtocolError("unknown_peer", "That person is not in this room.")
+    await conn.hub.send(target, KeyFrameAsked(sender=me.id))
 
 
 async def waiting_message(conn: Connection, message: WaitingMessage) -> None:
@@ -288,6 +340,7 @@ def _gate_details(gate: GateResult) -> dict[str, object]:
 
 HANDLERS: Handlers = {
     Signal: signal,  # nearly every message is one (each ICE candidate)
+    AskKeyFrame: key_frame,
     Join: join,
     OpenRoom: open_room,
     Leave: on_leave,

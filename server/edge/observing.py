@@ -28,7 +28,7 @@ async def observe(conn: Connection, message: Observe) -> None:
     await _check_agreement(conn, appointment.client_id)
     me = room.add_observer(user.display_name, user.id)
     conn.room, conn.me = room, me
-    conn.hub.bind(me, conn.ws)
+    conn.hub.bind(me, conn.ws, conn.let_go)
     others = [p for p in room.present() if p.id != me.id]
     await conn.welcome(room, me, appointment)
     await conn.reply(Admitted(present=[person(p) for p in others]))

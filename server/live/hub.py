@@ -32,6 +32,8 @@ from server.nodes.envelopes import Therapist, Watchers
 from server.storage.session_models import Place
 
 log = logging.getLogger(__name__)
+# the close code of a socket whose place a resume on another socket took over
+TAKEN_OVER = 4001
 
 
 class Socket(Protocol):
@@ -67,6 +69,9 @@ class Hub:
     ) -> None:
         self.rooms = Rooms(on_empty)
         self.sockets: dict[str, Socket] = {}  # participant id -> its socket
+        # participant id -> how the connection on that socket lets go of them (a take-over)
+        self.releases: dict[str, Callable[[], None]] = {}
+        self.letting_go: set[asyncio.Task[bool]] = set()  # sockets closing after a take-over
         self.all: set[Socket] = set()
         self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
@@ -110,6 +115,11 @@ class Hub:
             await self.places.hold(room, participant)
         return token
 
+    def spend(self, participant: Participant) -> None:
+        """``participant``'s resume token stops working here (a new one is on its way)."""
+        if participant.resume_hash is not None:
+            self.resumable.pop(participant.resume_hash, None)
+
     def find_resumable(self, token: str) -> tuple[Room, Participant] | None:
         return self.resumable.get(_hash(token))
 
@@ -149,11 +159,41 @@ class Hub:
         if self.places is not None:
             await self.places.moved(participant.id, participant.state is State.WAITING)
 
-    def bind(self, participant: Participant, socket: Socket) -> None:
+    def bind(
+        self,
+        participant: Participant,
+        socket: Socket,
+        release: Callable[[], None] | None = None,
+    ) -> None:
+        """``socket`` speaks for ``participant`` from now; ``release`` makes the connection on
+        it let go of them, should another socket take their place over (``take_over``)."""
         self.sockets[participant.id] = socket
+        if release is not None:
+            self.releases[participant.id] = release
+        else:
+            self.releases.pop(participant.id, None)
 
     def unbind(self, participant: Participant) -> None:
         self.sockets.pop(participant.id, None)
+        self.releases.pop(participant.id, None)
+
+    def take_over(self, participant: Participant) -> bool:
+        """A resume on a new socket takes ``participant``'s place from the socket that still
+        holds it (a network that came back before the server noticed the old one go): the
+        old connection lets go of them at once, so nothing it still says speaks for them
+        and its end is no drop, and the old socket is closed in the background (its closing
+        handshake may wait on a dead network). True when there was a socket to take from."""
+        socket = self.sockets.pop(participant.id, None)
+        release = self.releases.pop(participant.id, None)
+        if release is not None:
+            release()
+        if socket is None:
+            return False
+        if not socket.closed:
+            closing = asyncio.create_task(socket.close(code=TAKEN_OVER, message=b"taken over"))
+            self.letting_go.add(closing)
+            closing.add_done_callback(self.letting_go.discard)
+        return True
 
     async def send(self, participant: Participant | str, message: Message | str) -> None:
         """Send ``message`` (or the text of one, already dumped) to one participant."""

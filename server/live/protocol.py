@@ -221,6 +221,15 @@ class BreakStatus(ClientMessage):
     type: Literal["break_status"]
 
 
+class ShowAgreement(ClientMessage):
+    """The therapist reads the agreement with everyone in the room, one section at a time:
+    ``section`` (counted from 0) on everyone's screen, or, with ``done``, the reading over."""
+
+    type: Literal["agreement"]
+    section: int = Field(0, ge=0, le=50)
+    done: bool = False
+
+
 class Description(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -244,6 +253,15 @@ class Signal(ClientMessage):
     to: Id
     description: Description | None = None
     candidate: Candidate | None = None
+
+
+class AskKeyFrame(ClientMessage):
+    """Video from ``to`` is not being decoded again after a reconnect: ask them for a key
+    frame over this socket, which loses nothing (the browser's own request travels over the
+    media path, and one lost there is asked again only after about 3 s)."""
+
+    type: Literal["key_frame"]
+    to: Id
 
 
 class ServerSignal(ClientMessage):
@@ -403,7 +421,9 @@ Incoming = Annotated[
     | EndBreak
     | BackFromBreak
     | BreakStatus
+    | ShowAgreement
     | Signal
+    | AskKeyFrame
     | ServerSignal
     | BoardOpen
     | BoardOperation

@@ -140,6 +140,13 @@ class PeerLeft(Message):
     reason: str
 
 
+class KeyFrameAsked(Message):
+    """To someone in the room: ``from`` cannot decode their video yet; send a key frame."""
+
+    type: Literal["key_frame"] = "key_frame"
+    sender: str = Field(serialization_alias="from")
+
+
 class Relayed(Message):
     """A signal as its receiver gets it; relayed with ``relayed``, which writes the same."""
 
@@ -256,6 +263,15 @@ class BreakBack(Message):
 
     type: Literal["break_back"] = "break_back"
     participant: str
+
+
+class Agreement(Message):
+    """To everyone in the room: the section of the agreement the therapist is reading with
+    them (counted from 0, ``of`` in all), or none (no ``section``) when the reading is over."""
+
+    type: Literal["agreement"] = "agreement"
+    section: int | None
+    of: int
 
 
 class Done(Message):

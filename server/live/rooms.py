@@ -119,6 +119,10 @@ class Room:
         self.ended = False
         self.moved = False  # taken over by another node: its people are held there now
         self.opened = False
+        # the section of the agreement on everyone's screen while the therapist reads it
+        # with them (``edge/agreement.py``), and the furthest section read
+        self.agreement: int | None = None
+        self.agreement_read = -1
 
     def _new_id(self) -> str:
         return secrets.token_hex(8)

@@ -57,6 +57,9 @@ TEXT = {
     "participant.joined": "{Role} joined the waiting room",
     "participant.admitted": "Admitted {role}",
     "participant.declined": "Declined {role}",
+    "participant.not_admitted": (
+        "Could not admit {role}: the session could not start (the gate closed)"
+    ),
     "participant.sent_to_waiting": "Sent {role} back to the waiting room",
     "participant.removed": "Removed {role}",
     "participant.left": "{Role} left ({cause})",
@@ -82,6 +85,7 @@ TEXT = {
     "session.flag_seen": "The supervisor saw the flag",
     "risk.updated": "Risk level updated to {level}",
     "quality.summary": "{quality_text}",
+    "agreement.read_together": "The agreement read together ({sections} of {of} sections)",
     "scene.saved": "The board saved as a scene in the box",
     "scene.reopened": "A scene from the box put on the board",
     "session.ended": "Session ended",

@@ -13,6 +13,7 @@ from media import stickers
 from server.access import tokens
 from server.access.auth import staff_only
 from server.appkeys import (
+    ACCOUNTS,
     BOX,
     CATALOGUE,
     CLIENTS,
@@ -29,7 +30,7 @@ from server.care import plan
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
 from server.care.schedule import JOIN_ROLES, NewAppointment, for_joining
-from server.exceptions import GateClosed, NoPublicAddress, TokenError
+from server.exceptions import GateClosed, NoPublicAddress, SessionEnded, TokenError
 from server.nodes.relay import RELAY
 from server.records.sessions import DEBRIEF_MAX
 from server.storage.db import utcnow
@@ -322,6 +323,9 @@ async def room_page(request: web.Request) -> web.StreamResponse:
         "room.html",
         appointment=appointment,
         client=client,
+        therapist=user.display_name,
+        contract=request.app[CATALOGUE][Kind.CONTRACT],
+        first_session=await schedule.is_first(appointment),
         clear_allowed=appointment.board_clear_allowed,  # the room's setting as it was left
     )
 
@@ -351,7 +355,12 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         link, appointment = await schedule.by_join_token(request.match_info["token"])
     except TokenError as exc:
         return await render(
-            request, "link_invalid.html", http_status=exc.status, public=True, message=str(exc)
+            request,
+            "link_invalid.html",
+            http_status=exc.status,
+            public=True,
+            message=str(exc),
+            ended=isinstance(exc, SessionEnded),
         )
     days = schedule.gatekeeper
     zone = days.zone
@@ -365,20 +374,31 @@ async def join_page(request: web.Request) -> web.StreamResponse:
             starts=appointment.starts_at.astimezone(zone),
             today=days.today(appointment.starts_at) == days.today(),
         )
+    too_early = utcnow() < link.not_before
     return await render(
         request,
         "join.html",
         public=True,
         role=link.role,
+        therapist=await _therapist_name(request, appointment.therapist_id),
+        first_session=await schedule.is_first(appointment),
+        # back in the same session: only the questions asked again (``edge/lobby.py``)
+        back=not too_early and await schedule.join_checks(appointment.id, link.id) is not None,
         starts=appointment.starts_at.astimezone(zone),
         opens=link.not_before.astimezone(zone),
-        too_early=utcnow() < link.not_before,
+        too_early=too_early,
         contract=request.app[CATALOGUE][Kind.CONTRACT],
         prejoin=request.app[CATALOGUE][Kind.PRE_JOIN],
         # whether the board shows this person "Clear board": the therapist's setting when
         # the page opens (a change during the session reaches the page through the board)
         clear_allowed=appointment.board_clear_allowed,
     )
+
+
+async def _therapist_name(request: web.Request, therapist_id: str) -> str:
+    """The therapist's name as the young person and the parent read it on their pages."""
+    therapist = await request.app[ACCOUNTS].get(therapist_id)
+    return therapist.display_name if therapist is not None else "Your therapist"
 
 
 # how long after their session ends the young person's page may still fetch its plan for after

@@ -8,13 +8,16 @@ network went or came back:
 
 - it joins with the link's token given as its second argument, at the WebSocket URL given
   as its first, and waits to be admitted;
-- it pings the server over the socket (aiohttp's heartbeat, every 4 s) and gives the socket
-  up after 6 s without an answer, as the page does; the socket also ends when the server
-  closes it (after its own heartbeat went unanswered) and that reaches it;
-- then it connects again at once (a page waits for its backoff; here that wait is zero,
-  and a try that fails waits 250 ms), resumes with the newest resume token, opens a fresh
-  data connection to the server for the board and, as aiortc cannot restart ICE, fresh
-  media connections to everyone present.
+- it pings the server over the socket every second (``ping``, as the page does); once a
+  ping has gone 1.5 s unanswered it asks the server's ``/healthz`` every 100 ms (each ask
+  given up after 400 ms), each time on a fresh connection (``signal.js``: the old socket's
+  packets wait on TCP's growing retransmission gaps, a new connection does not), and the
+  first answer shows the network is back; the socket may also end first, when the server's
+  close reaches it;
+- then it connects again at once, resumes with the newest resume token (which takes its
+  place over from the old socket, if the server still holds it), opens a fresh data
+  connection to the server for the board and, as aiortc cannot restart ICE, fresh media
+  connections to everyone present.
 
 It reports what happens as JSON lines on standard output, each with ``at`` on the clock all
 processes share (``time.monotonic``): ``joined`` (with its ``id``), ``ready`` (media flowing
@@ -27,6 +30,7 @@ the fresh connection) and ``flowing``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -38,7 +42,11 @@ from tests.bench.timedpeer import TimedPeer
 from tests.factories import join_message
 
 HEARTBEAT = 4.0  # aiohttp pings every 4 s and gives up 2 s after an unanswered ping
-RETRY = 0.25  # after a try to connect that failed
+RETRY = 0.1  # after a try to connect that failed
+PING = 1.0  # as the page (``signal.js``): a ping a second,
+QUIET = 1.5  # a ping unanswered this long starts the probing,
+PROBE = 0.1  # a probe of the network this often,
+PROBE_WAIT = 0.4  # each given up after this long
 
 
 def report(event: str, at: float | None = None, **fields: Any) -> None:
@@ -82,6 +90,45 @@ async def back(peer: TimedPeer, therapist: str, since: float) -> None:
     report("flowing")
 
 
+async def network_back(peer: TimedPeer, url: str) -> None:
+    """Returns once the socket has ended, or has gone quiet while the network is back."""
+    health = url.replace("ws://", "http://", 1).replace("/ws", "/healthz", 1)
+    n = 0
+    while not peer.ws.closed:
+        n += 1
+        sent = time.monotonic()
+        await peer.send({"type": "ping", "n": n})
+        try:
+            await peer.expect("pong", within=QUIET, n=n)
+        except TimeoutError:
+            break  # quiet: a cut, or the server gone
+        await asyncio.sleep(max(0.0, sent + PING - time.monotonic()))
+    # a fresh connection each time, never one kept from before the cut; each dropped after
+    # PROBE_WAIT (one begun while the network was down waits on its own retransmission), a
+    # new one begun every PROBE, so one begun just after the network returned gets through
+    answered = asyncio.Event()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as probe:
+
+        async def ask() -> None:
+            try:
+                async with asyncio.timeout(PROBE_WAIT), probe.get(health) as answer:
+                    if answer.status == 200:
+                        answered.set()
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                pass
+
+        asking: set[asyncio.Task[None]] = set()
+        while not peer.ws.closed and not answered.is_set():
+            task = asyncio.create_task(ask())
+            asking.add(task)
+            task.add_done_callback(asking.discard)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PROBE):
+                    await answered.wait()
+        for task in list(asking):
+            task.cancel()
+
+
 async def main(url: str, token: str) -> None:
     async with aiohttp.ClientSession() as session:
         peer = await connect(session, url)
@@ -95,7 +142,7 @@ async def main(url: str, token: str) -> None:
         await peer.flowing(therapist, 0)
         report("ready")
         while True:
-            await peer.ended()
+            await network_back(peer, url)
             report("lost")
             fresh = await connect(session, url)
             await fresh.send({"type": "resume", "token": peer.resume_token})

@@ -1,6 +1,7 @@
 // The young person's (or parent's) way in: the contract and ground rules, the privacy
 // check, the device check, the waiting room, then the room. Calm, one step at a time.
 
+import { Agreement } from "./agreement.js";
 import { Breaks } from "./breaks.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
@@ -46,6 +47,7 @@ let mesh = null;
 let joinedIce = null;
 let meterContext = null; // the microphone level meter's audio, closed when the session is over
 const breaks = new Breaks(signalling, () => stream);
+new Agreement(signalling); // the therapist reads it with them, one part at a time
 
 /** Show one step and move keyboard focus to its heading. */
 function show(step) {
@@ -71,6 +73,15 @@ async function startDeviceCheck() {
   preview.srcObject = stream;
   selfVideo.srcObject = stream;
   if (stream.getAudioTracks().length > 0) levelMeter(stream);
+}
+
+/** Back in the same session (a quick exit, a closed tab): the few questions answered, the
+ * camera and microphone start and the page goes straight to the waiting room. */
+async function comeBack() {
+  stream = await localMedia();
+  if (stream) selfVideo.srcObject = stream;
+  mediaControls(stream, selfTile);
+  join();
 }
 
 function levelMeter(media) {
@@ -189,7 +200,7 @@ function handleError(message) {
     finish(message.message);
     return;
   }
-  say(document.getElementById("join-error"), message.message);
+  for (const line of document.querySelectorAll("[data-join-error]")) say(line, message.message);
 }
 
 /** The therapist asks how today was: four faces, one tap. */
@@ -308,9 +319,11 @@ function roomLayout() {
 function main() {
   roomLayout();
   document.getElementById("contract-next").addEventListener("click", () => show("checks"));
+  const back = checksForm.dataset.back === "true";
   checksForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    startDeviceCheck();
+    if (back) comeBack();
+    else startDeviceCheck();
   });
   hidePreview.addEventListener("change", () => {
     preview.hidden = hidePreview.checked;
@@ -342,7 +355,7 @@ function main() {
   });
   for (const button of document.querySelectorAll("[data-quick-exit]"))
     button.addEventListener("click", quickExit);
-  show("contract");
+  show(back ? "checks" : "contract");
 }
 
 main();

@@ -12,8 +12,16 @@ class PeerLink {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.stream = new MediaStream();
+    this.down = false; // its connection was disconnected or failed since it last connected
   }
 }
+
+// After a reconnect, while video from someone is not decoded again, the page asks them for a
+// key frame over the signalling socket every KEY_ASK_MS, at most KEY_ASKS times: the
+// browser's own request (RTCP PLI) goes over the media path, and one lost there is asked
+// again only after about 3 s.
+const KEY_ASK_MS = 250;
+const KEY_ASKS = 8;
 
 /** The mesh: local media out, remote media in, signalling through the server. */
 export class Mesh {
@@ -38,6 +46,8 @@ export class Mesh {
     // changes to what we send, one after another: a sender's parameters are read and then
     // set, and another change set in between would make the second one fail
     this.changing = Promise.resolve();
+    // someone cannot decode our video yet (after a reconnect): a key frame, at once
+    signalling.on("key_frame", (m) => this.freshFrame(m.from));
   }
 
   /** Run ``change`` (async) after every change to our sending already asked for. */
@@ -67,6 +77,18 @@ export class Mesh {
     pc.onconnectionstatechange = () => {
       this.signalling.send({ type: "media_state", peer: id, state: pc.connectionState });
       if (pc.connectionState === "failed") this.restart(id);
+      if (pc.connectionState === "disconnected" || pc.connectionState === "failed")
+        link.down = true;
+      if (pc.connectionState === "connected") {
+        // media getting through again: the network is back, whatever the socket says yet;
+        // and a key frame on the path that now works (one sent as the page resumed may
+        // have gone down the old one, and the other side's request for one may be lost)
+        this.signalling.networkBack?.();
+        if (link.down) {
+          link.down = false;
+          this.freshFrame(id);
+        }
+      }
     };
     this.live?.connect(id, pc); // before the first offer, which then has its data section
     if (addTracks) this.addLocalTracks(link);
@@ -150,6 +172,7 @@ export class Mesh {
       if (this.peers.has(id)) {
         this.restart(id);
         this.freshFrame(id);
+        this.watchFrames(id);
       } else {
         this.ensure(id, true);
       }
@@ -159,8 +182,33 @@ export class Mesh {
   /** ``id`` is back after their connection dropped: an offer of ours they missed goes, and
    * they get a key frame from us at once. */
   async peerBack(id) {
+    this.watchFrames(id);
     await this.settle(id);
     await this.freshFrame(id);
+  }
+
+  /** Until video from ``id`` is decoded again (after a reconnect), ask them for a key frame
+   * over the signalling socket, a few times at most. */
+  async watchFrames(id) {
+    const link = this.peers.get(id);
+    if (!link) return;
+    link.watching = (link.watching || 0) + 1;
+    const mine = link.watching;
+    const decoded = async () => {
+      let frames = 0;
+      (await link.pc.getStats()).forEach((report) => {
+        if (report.type === "inbound-rtp" && report.kind === "video")
+          frames += report.framesDecoded || 0;
+      });
+      return frames;
+    };
+    const before = await decoded();
+    for (let ask = 0; ask < KEY_ASKS; ask += 1) {
+      await new Promise((resolve) => setTimeout(resolve, KEY_ASK_MS));
+      if (link.watching !== mine || this.peers.get(id) !== link) return;
+      if ((await decoded()) > before) return;
+      this.signalling.send({ type: "key_frame", to: id });
+    }
   }
 
   /**

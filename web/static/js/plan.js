@@ -41,7 +41,8 @@ export class PlanPanel {
     this.panel
       .querySelector("#plan-steps")
       .replaceChildren(...message.steps.map((step) => this.step(message.case, step, started)));
-    this.panel.scrollIntoView({ behavior: "smooth", block: "start" });
+    // "nearest": the alerts and the waiting room above it stay in view where they fit
+    this.panel.scrollIntoView({ behavior: "smooth", block: "nearest" });
     this.panel.querySelector("h2").focus?.();
   }
 

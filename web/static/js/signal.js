@@ -7,9 +7,26 @@ import { Live } from "./live.js";
 // (or once a new socket has not opened within CONNECT_MS), then comes back as after any
 // drop. Silence counts from a ping actually sent, so a timer the browser slowed down (a
 // hidden tab, a sleeping laptop) is never taken for a dead network.
-const PING_MS = 2000;
+//
+// The page does not wait for TCP to say the network is back (the old socket's packets are
+// retransmitted with growing gaps while it is down, so it recovers or fails seconds late):
+// once a ping has gone QUIET_MS unanswered, or while a reconnection waits its turn, the page
+// asks the server for /healthz every PROBE_MS, a fresh connection each time. The first answer
+// (or the browser's `online` event) shows the network is back: a quiet socket is given up and
+// the page resumes on a new one at once, which takes its place over on the server.
+const PING_MS = 900;
+const QUIET_MS = 1500;
 const SILENT_MS = 6000;
 const CONNECT_MS = 5000;
+const PROBE_MS = 100;
+// a probe begun while the network was down waits on its own retransmission: it is dropped
+// after PROBE_WAIT_MS, and a few run at once, so one begun just after the network returned
+// is never stuck behind it (kept under the browser's 6 connections to a host)
+const PROBE_WAIT_MS = 400;
+const PROBES = 3;
+// how long a ping must have gone unanswered for the socket to count as stuck when the network
+// shows it is back (a ping on its way on a slow link is not a stuck socket)
+const STUCK_MS = 700;
 // The session is over for this socket: the server says so, then closes it (with 1000,
 // docs/protocol.md, "Closing"). Nothing to come back to: the close that follows is no drop.
 // (The message, not the close code, decides: a socket the page closes itself is answered
@@ -36,6 +53,11 @@ export class Signalling {
     this.pings = 0;
     this.watch = null;
     this.retry = null; // the next reconnection, while one is waiting
+    this.quiet = null; // the check that a ping was answered in time
+    this.probing = null; // the probe of the network, while the socket is quiet or gone
+    this.probesOut = 0;
+    this.reconnects = 0; // how many reconnections the network's return started (for tests)
+    addEventListener("online", () => this.networkBack());
   }
 
   /** Open the socket; resolves once it is open. */
@@ -43,8 +65,12 @@ export class Signalling {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
+    this.connectingSince = Date.now();
     ws.addEventListener("message", (event) => {
-      if (ws === this.ws) this.heard = Date.now();
+      // a socket given up, or taken over by a newer one, speaks no more for this page
+      if (ws !== this.ws) return;
+      this.heard = Date.now();
+      if (this.heard >= this.asked) this.stopProbing();
       this.handleFrame(event.data);
     });
     ws.addEventListener("close", (event) => this.handleClose(ws, event.code));
@@ -86,10 +112,70 @@ export class Signalling {
         this.giveUp(ws);
         return;
       }
-      if (answered) this.asked = now;
+      if (answered) {
+        this.asked = now;
+        clearTimeout(this.quiet);
+        this.quiet = setTimeout(() => {
+          if (ws === this.ws && this.heard < this.asked) this.startProbing();
+        }, QUIET_MS);
+      }
       this.pings += 1;
       this.send({ type: "ping", n: this.pings });
     }, PING_MS);
+  }
+
+  /** Ask the network, often and cheaply, whether it is back (until something is heard). */
+  startProbing() {
+    if (this.probing || this.closing) return;
+    this.probing = setInterval(() => this.probe(), PROBE_MS);
+    this.probe();
+  }
+
+  stopProbing() {
+    clearInterval(this.probing);
+    this.probing = null;
+  }
+
+  async probe() {
+    if (this.probesOut >= PROBES) return;
+    this.probesOut += 1;
+    try {
+      const answer = await fetch("/healthz", {
+        cache: "no-store",
+        credentials: "omit",
+        signal: AbortSignal.timeout(PROBE_WAIT_MS),
+      });
+      if (answer.ok) this.networkBack();
+    } catch {
+      // still no network (or no server): the next probe asks again
+    } finally {
+      this.probesOut -= 1;
+    }
+  }
+
+  /** Something shows the network is back (a probe answered, the browser's `online` event, a
+   * peer connection's ICE connected again): a socket that has gone quiet is given up, and a
+   * reconnection waiting its turn starts now. A socket that is answering is left alone. */
+  networkBack() {
+    if (this.closing || !this.resumeToken) return;
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.CONNECTING) {
+      // begun while the network was down, its opening may wait on a retransmission: a
+      // fresh one gets through now
+      if (Date.now() - this.connectingSince < PROBE_MS * 3) return;
+      this.giveUp(ws);
+    } else if (ws && ws.readyState === WebSocket.OPEN) {
+      if (this.heard >= this.asked || Date.now() - this.asked < STUCK_MS) {
+        if (this.heard >= this.asked) this.stopProbing();
+        return;
+      }
+      this.giveUp(ws);
+    }
+    if (this.retry) {
+      clearTimeout(this.retry);
+      this.reconnects += 1;
+      this.reconnect();
+    }
   }
 
   /** ``ws`` will not do (silent, or not opening): treat it as dropped now, without waiting
@@ -107,15 +193,18 @@ export class Signalling {
   handleClose(ws, code) {
     if (ws !== this.ws) return;
     clearInterval(this.watch);
+    clearTimeout(this.quiet);
     if (code === SIGNED_OUT) {
       this.closing = true;
       location.assign("/signin");
       return;
     }
     if (this.closing || !this.resumeToken) {
+      this.stopProbing();
       this.dispatch({ type: "closed" });
       return;
     }
+    this.startProbing(); // the network may be back before the backoff says to try
     this.dispatch({ type: "reconnecting" });
     const delay = Math.min(8000, 400 * 2 ** this.attempt) * (0.5 + Math.random());
     this.attempt += 1;
@@ -162,6 +251,8 @@ export class Signalling {
       // whatever closes the socket next, it is not a drop: no heartbeat, no coming back
       this.closing = true;
       clearInterval(this.watch);
+      clearTimeout(this.quiet);
+      this.stopProbing();
     }
     if (message.resume) {
       this.resumeToken = message.resume;
@@ -172,11 +263,6 @@ export class Signalling {
       this.resumeToken = null;
       this.dispatch({ type: "resume_refused" });
     }
-    if (message.type === "error" && message.code === "resume_in_use" && this.ws) {
-      // the server has not yet noticed our old socket is gone: try again shortly
-      this.giveUp(this.ws);
-      return;
-    }
     this.live.note(message); // who is who, before the page acts on it
     const handler = this.handlers.get(message.type);
     if (handler) handler(message);
@@ -186,6 +272,8 @@ export class Signalling {
   close() {
     this.closing = true;
     clearInterval(this.watch);
+    clearTimeout(this.quiet);
+    this.stopProbing();
     clearTimeout(this.retry);
     this.retry = null;
     if (this.ws) this.ws.close();

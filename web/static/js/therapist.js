@@ -2,6 +2,7 @@
 // admits and removes people, shows each person's connection quality, and ends the session:
 // the room closes cleanly and leads to the after-session notes.
 
+import { Agreement } from "./agreement.js";
 import { boardSettings } from "./boardsettings.js";
 import { Breaks } from "./breaks.js";
 import { clock } from "./clock.js";
@@ -52,6 +53,8 @@ const breaks = new Breaks(
   () => stream,
   (id) => alertTherapist(`${names.get(id) || "Someone"} is back from the break.`),
 );
+
+const agreement = new Agreement(signalling, { host: true });
 
 function alertTherapist(text) {
   const item = document.createElement("p");
@@ -391,6 +394,7 @@ async function main() {
     event.preventDefault();
     signalling.send({ type: "escalate", concern: document.getElementById("concern").value });
   });
+  document.getElementById("read-agreement").addEventListener("click", () => agreement.show(0));
   document.getElementById("ask-rating").addEventListener("click", () => {
     signalling.send({ type: "ask_rating" });
     ratingAsked = true;
