@@ -29,6 +29,14 @@ async def test_rotation_reencrypts_everything_and_the_server_keeps_working(
     app: web.Application, client: TestClient, therapist: Staff
 ) -> None:
     others = [await make_staff(app, f"person{i}") for i in range(7)]
+    async with app[DATABASE].read() as session:  # these, the therapist and their supervisor
+        users = list(await session.scalars(sa.select(User)))
+    people = len(users)
+    sealed = sum(
+        blob is not None
+        for u in users
+        for blob in (u.username_enc, u.display_name_enc, u.totp_secret_enc)
+    )
     assert await _key_ids(app) == {1}
     # rotation runs as its own process would: its own ring read from the key file
     path = app[KEYRING].path
@@ -36,8 +44,8 @@ async def test_rotation_reencrypts_everything_and_the_server_keeps_working(
     rotator = KeyRing(read_key_file(path), path)
     report = await rotate(app[DATABASE], rotator, batch_size=3)
     assert report.new_key_id == 2
-    assert report.reencrypted["users.username_enc"] == 8
-    assert report.total == 24
+    assert report.reencrypted["users.username_enc"] == people
+    assert report.total == sealed  # usernames, display names, second factors
     assert await _key_ids(app) == {2}
     # the running server reads the new key from the file and signs people in as before
     await sign_in(client, therapist)
