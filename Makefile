@@ -6,7 +6,7 @@ PORT    ?= 8080
 NODE    := node_modules/.installed
 JS_LINT := node_modules/.bin/biome
 
-.PHONY: serve test lint bench chromium clean fuzz soak
+.PHONY: serve test lint bench chromium coturn clean fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ chromium:
 	  fi; \
 	fi
 
+## coturn: install Debian's coturn (turnserver) for the TURN browser test when missing (as root, with apt)
+coturn:
+	@if ! command -v turnserver >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's coturn for the TURN test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; \
+	  else \
+	    echo "coturn is not installed and cannot be installed here: the TURN test will be skipped (and fail under CI=true)."; \
+	  fi; \
+	fi
+
 ## lint: ruff format --check, ruff and mypy --strict; Biome's lint and format check of web/static/js
 lint: $(VENV)/.installed-test $(NODE)
 	$(BIN)/ruff format --check server media tests
@@ -50,8 +61,8 @@ lint: $(VENV)/.installed-test $(NODE)
 	$(BIN)/mypy
 	$(JS_LINT) check --error-on-warnings web/static/js tests/bench/live_probe.js
 
-## test: install test dependencies and Chromium, lint, and run the whole suite
-test: $(VENV)/.installed-test $(NODE) chromium lint
+## test: install test dependencies, Chromium and coturn, lint, and run the whole suite
+test: $(VENV)/.installed-test $(NODE) chromium coturn lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -10,6 +10,8 @@ import hmac
 import time
 from typing import Any
 
+from pydantic import SecretStr
+
 
 def turn_credentials(
     secret: str, participant_id: str, ttl: int, now: float | None = None
@@ -18,6 +20,13 @@ def turn_credentials(
     username = f"{expiry}:{participant_id}"
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode("ascii")
+
+
+def relays(turn_urls: list[str], turn_secret: SecretStr | str | None) -> bool:
+    """Whether browsers are given a TURN server to relay through (``ice_config``): a
+    relay-only session's media connects through nothing else."""
+    secret = turn_secret.get_secret_value() if isinstance(turn_secret, SecretStr) else turn_secret
+    return bool(turn_urls and secret)
 
 
 def ice_config(
@@ -33,7 +42,7 @@ def ice_config(
     servers: list[dict[str, Any]] = []
     if stun_urls:
         servers.append({"urls": list(stun_urls)})
-    if turn_urls and turn_secret:
+    if turn_urls and turn_secret:  # as ``relays`` says
         username, credential = turn_credentials(turn_secret, participant_id, ttl)
         servers.append({"urls": list(turn_urls), "username": username, "credential": credential})
     return {"iceServers": servers, "iceTransportPolicy": "relay" if relay_only else "all"}

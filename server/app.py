@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from media import miniatures
+from media.turn import relays
 from server.access.accounts import Accounts
 from server.access.auth import csrf_middleware, session_cookies
 from server.access.links import Links
@@ -302,6 +303,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         gatekeeper,
         settings.join_early_minutes,
         session_log,
+        relays(settings.turn_urls, settings.turn_secret),
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)

@@ -161,6 +161,20 @@ class GateClosed(PlayroomError):
         return dict(self.result.as_dict())
 
 
+class NoRelay(PlayroomError):
+    """The room cannot open: its session relays all media through TURN (relay only), and no
+    TURN server is configured, so its media would never connect."""
+
+    status = 409
+    code = "no_relay"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This session is set to relay all media through a TURN server, and none is "
+            "configured. Ask your administrator, or schedule it without relay-only."
+        )
+
+
 class CodedError(PlayroomError):
     """An error whose code is chosen where it is raised, among those its protocol documents
     (``docs/protocol.md``)."""
@@ -185,6 +199,20 @@ class IllegalTransition(PlayroomError):
     """A participant's state cannot move that way (``live.rooms.State``)."""
 
     status = 409
+
+
+class NotLetBack(PlayroomError):
+    """A join link whose holder the therapist removed from the room or declined from the
+    waiting room: it cannot join this session again, nor resume, until the therapist lets
+    them back. The message is for the young person or parent."""
+
+    status = 403
+    code = "not_let_back"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your therapist has asked you to leave this session. They will be in touch."
+        )
 
 
 class LinkInUse(PlayroomError):

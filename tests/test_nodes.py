@@ -176,6 +176,57 @@ async def test_a_room_survives_the_death_of_its_node(three: list[ServerProcess])
     assert '"event": "room_restored"' in c.stderr()  # node C rebuilt the room
 
 
+@pytest.mark.hazard("HZ-02")
+async def test_someone_removed_stays_out_on_every_node(three: list[ServerProcess]) -> None:
+    """The room lives on node A; the young person, on node B, is removed. Through node C
+    their link is refused; node A dies, and the node that takes the room over keeps them out
+    (their resume token and their link refused) and shows the therapist whom to let back."""
+    a, b, c = three
+    staff = LiveStaff(a.url, "nia", PASSWORD)
+    outsider = aiohttp.ClientSession()
+    try:
+        await staff.sign_in()
+        session, links = await ready_session(staff)
+        therapist = ProtocolPeer(await staff.ws(), media=False)  # on node A: the room's home
+        await therapist.send({"type": "open_room", "session": session})
+        t_token = (await therapist.expect("room_opened"))["resume"]
+        young = ProtocolPeer(await outsider.ws_connect(_ws(b.url)), media=False)
+        await young.send(join_message(links["young_person"]))
+        joined = await young.expect("joined")
+        await therapist.send({"type": "admit", "participant": joined["you"]["id"]})
+        await young.expect("admitted")
+        await therapist.send({"type": "remove", "participant": joined["you"]["id"], "id": "r"})
+        await therapist.expect("done", id="r")
+        elsewhere = ProtocolPeer(await outsider.ws_connect(_ws(c.url)), media=False)
+        await elsewhere.send(join_message(links["young_person"]))
+        assert (await elsewhere.expect("error", within=5))["code"] == "not_let_back"
+
+        a.proc.send_signal(signal.SIGKILL)  # the room's home dies
+        a.proc.wait(10)
+        await staff.sign_in(b.url)
+        therapist, _ = await _resume(staff.http, b.url, t_token)  # type: ignore[arg-type]
+
+        def out() -> list[dict[str, str]]:
+            lobbies = [m for m in therapist.inbox if m["type"] == "lobby"]
+            return lobbies[-1]["out"] if lobbies else []
+
+        await therapist.wait_for(lambda: len(out()) == 1)
+        assert (out()[0]["role"], out()[0]["how"]) == ("young_person", "removed")
+        back = ProtocolPeer(await outsider.ws_connect(_ws(c.url)), media=False)
+        await back.send({"type": "resume", "token": joined["resume"]})
+        assert (await back.expect("error", within=5))["code"] == "bad_resume"
+        await back.send(join_message(links["young_person"]))
+        assert (await back.expect("error", within=5))["code"] == "not_let_back"
+        await therapist.send({"type": "let_back", "link": out()[0]["link"], "id": "l"})
+        await therapist.expect("done", id="l")
+        await back.send(join_message(links["young_person"]))
+        await back.expect("waiting", within=5)
+        await asyncio.gather(therapist.close(), young.close(), elsewhere.close(), back.close())
+    finally:
+        await staff.close()
+        await outsider.close()
+
+
 async def test_a_locked_room_comes_back_locked_where_it_is_rebuilt(  # type: ignore[no-untyped-def]
     app: web.Application,
     aiohttp_client,

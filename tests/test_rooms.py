@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.exceptions import Forbidden, IllegalTransition, LinkInUse, PlayroomError
+from server.exceptions import Forbidden, IllegalTransition, LinkInUse, NotLetBack, PlayroomError
 from server.live.rooms import MAX_PARTICIPANTS, Participant, Role, Room, State
 
 
@@ -124,3 +124,43 @@ def test_someone_waiting_is_only_interrupted_by_their_socket() -> None:
     assert room.interrupt(young, "socket", "connection dropped")
     room.resume(young)
     assert young.state is State.WAITING and not young.interruptions
+
+
+@pytest.mark.hazard("HZ-02")
+def test_removed_or_declined_links_stay_out_until_let_back() -> None:
+    room, therapist = _room()
+    young = room.add(Role.YOUNG_PERSON, "Young person", link_id="young")
+    room.admit(therapist, young.id)
+    parent = room.add(Role.PARENT, "Parent or carer", link_id="parent")
+    with pytest.raises(Forbidden):
+        room.remove(young, parent.id, "a young person removing")
+    with pytest.raises(Forbidden):
+        room.decline(young, parent.id)
+    room.remove(therapist, young.id, "removed by the therapist")
+    with pytest.raises(PlayroomError, match="not waiting"):
+        room.decline(therapist, therapist.id)
+    room.decline(therapist, parent.id)
+    assert young.state is State.LEFT and parent.state is State.LEFT
+    assert {(o.link, o.role, o.how) for o in room.out.values()} == {
+        ("young", Role.YOUNG_PERSON, "removed"),
+        ("parent", Role.PARENT, "declined"),
+    }
+    for link in ("young", "parent"):  # gone is not enough: the same link stays out
+        with pytest.raises(NotLetBack) as refused:
+            room.add(Role.YOUNG_PERSON, "Young person", link_id=link)
+        assert refused.value.code == "not_let_back"
+        assert str(refused.value) == (
+            "Your therapist has asked you to leave this session. They will be in touch."
+        )
+
+    with pytest.raises(Forbidden):
+        room.let_back(parent, "young")
+    assert room.let_back(therapist, "young").how == "removed"
+    with pytest.raises(PlayroomError, match="not out"):
+        room.let_back(therapist, "young")  # once
+    again = room.add(Role.YOUNG_PERSON, "Young person", link_id="young")
+    assert again.state is State.WAITING  # back through the waiting room, as anyone
+    assert list(room.out) == ["parent"]
+    observer = room.add_observer("Supervisor", "s1")
+    room.remove(therapist, observer.id, "removed by the therapist")
+    assert list(room.out) == ["parent"]  # an observer has no link to put out

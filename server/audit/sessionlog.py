@@ -232,12 +232,14 @@ class SessionLog:
             )
             return [r.stream for r in rows]
 
-    async def entries(self, stream: str) -> list[Entry]:
-        """The entries of ``stream`` in order, details opened (for the timeline)."""
+    async def entries(self, stream: str, kinds: Sequence[str] = ()) -> list[Entry]:
+        """The entries of ``stream`` in order, details opened (for the timeline); only those
+        of ``kinds``, when given."""
+        query = sa.select(LogEntry).where(LogEntry.stream == stream)
+        if kinds:
+            query = query.where(LogEntry.kind.in_(kinds))
         async with self.db.session() as session:
-            rows = await session.scalars(
-                sa.select(LogEntry).where(LogEntry.stream == stream).order_by(LogEntry.seq)
-            )
+            rows = await session.scalars(query.order_by(LogEntry.seq))
             out = []
             for row in rows:
                 try:

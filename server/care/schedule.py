@@ -30,6 +30,7 @@ from server.crypto.sealed import seal, unseal
 from server.exceptions import (
     Forbidden,
     GateClosed,
+    NoRelay,
     NotFound,
     PlayroomError,
     SessionEnded,
@@ -47,6 +48,10 @@ SIGN_OFF_REASONS = ("sign_off", "forged_sign_off")
 # a waiting page pings every 2 s: the gate is asked again at most this often for a session
 RECHECK_SECONDS = 5.0
 FORGET_SECONDS = 3600.0  # what the gate said for a session nobody asked about since
+# what the session's log says of a join link put out of the session (its holder removed
+# from the room or declined from the waiting room), and of one let back
+PUT_OUT = {"participant.removed": "removed", "participant.declined": "declined"}
+LET_BACK = "participant.let_back"
 
 
 def for_joining(result: GateResult) -> GateResult:
@@ -115,8 +120,12 @@ class Schedule:
         gatekeeper: Gatekeeper,
         join_early_minutes: int,
         log: SessionLog,
+        relays: bool = True,
     ) -> None:
         self.log = log
+        # whether browsers are given a TURN server (``media.turn.relays``): a relay-only
+        # session's room does not open without one
+        self.relays = relays
         self.db = db
         self.ring = ring
         self.clients = clients
@@ -250,11 +259,19 @@ class Schedule:
             for link in links
         ]
 
+    def cannot_relay(self, appointment: Appointment) -> bool:
+        """A relay-only session with no TURN server to relay through: its media would never
+        connect, so its room does not open (``NoRelay``), and its page says why."""
+        return appointment.relay_only and not self.relays
+
     async def open_room(self, user: StaffView, appointment_id: str) -> Appointment:
-        """Open the room, asking the gate at this moment. Raises GateClosed with reasons."""
+        """Open the room, asking the gate at this moment. Raises GateClosed with reasons, or
+        NoRelay for a relay-only session without TURN."""
         appointment = await self.get(user, appointment_id)
         if appointment.status in ("ended", "cancelled"):
             raise PlayroomError("This session has ended.")
+        if self.cannot_relay(appointment):
+            raise NoRelay()
         result = await self.gatekeeper.evaluate(appointment.client_id, therapist_id=user.id)
         await self.log.append(
             session_stream(appointment.id),
@@ -364,6 +381,24 @@ class Schedule:
             and appointment is not None
             and appointment.status not in ("ended", "cancelled")
         )
+
+    async def put_out(self, appointment_id: str) -> dict[str, tuple[str, str]]:
+        """The session's join links the therapist put out of it (removing their holder from
+        the room, or declining them from the waiting room) and has not let back since, as
+        the session's log has it: link id -> (role, "removed" or "declined"). Such a link
+        joins nothing, and resumes nothing, in this session: after a restart and on every
+        node, as the log is kept with the session."""
+        entries = await self.log.entries(session_stream(appointment_id), kinds=(*PUT_OUT, LET_BACK))
+        out: dict[str, tuple[str, str]] = {}
+        for entry in entries:
+            link = entry.details.get("link")
+            if not isinstance(link, str):
+                continue  # an observer removed: no link
+            if entry.kind == LET_BACK:
+                out.pop(link, None)
+            else:
+                out[link] = (str(entry.details.get("role", "")), PUT_OUT[entry.kind])
+        return out
 
     async def save_join_checks(
         self, appointment_id: str, link_id: str, checks: dict[str, str]

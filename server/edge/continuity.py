@@ -16,7 +16,8 @@ from server.appkeys import GATEKEEPER, SCHEDULE, SETTINGS
 from server.care.plan import Case, as_message_steps, steps_for
 from server.edge import agreement, breaks
 from server.edge.connection import Connection, Handlers
-from server.exceptions import Forbidden, ProtocolError
+from server.edge.hosting import known_out
+from server.exceptions import Forbidden, NotLetBack, ProtocolError
 from server.live.hub import about, person
 from server.live.protocol import MediaState, PlanStepDone, Resume
 from server.live.replies import PeerLeft, PeerState, PlanRecorded, PlanStarted, Resumed, Waiting
@@ -34,7 +35,9 @@ async def resume(conn: Connection, message: Resume) -> None:
     before the server noticed the old socket go, or the page gave up on a socket that was
     only slow): the old connection lets go of the person at once (``Hub.take_over``), so
     they are never shown as gone, and whatever it still sends is refused as from nobody. The
-    token is single-use: the old page, or anyone replaying it, is refused ``bad_resume``."""
+    token is single-use: the old page, or anyone replaying it, is refused ``bad_resume``.
+    Someone the therapist removed or declined has no place to come back to (``hosting.py``
+    spends their token); were one kept through a crash, their link is still out."""
     if conn.me is not None:
         raise ProtocolError("already_joined", "This connection is already in a room.")
     found = conn.hub.find_resumable(message.token) or await _restore(conn, message.token)
@@ -43,6 +46,9 @@ async def resume(conn: Connection, message: Resume) -> None:
     room, me = found
     if me.role is Role.THERAPIST and (conn.user is None or conn.user.id != me.user_id):
         raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
+    out = await known_out(conn, room)  # read once a room: the therapist's lobby shows it
+    if me.link_id is not None and me.link_id in out:
+        raise NotLetBack()  # removed or declined (a place kept through a crash): still out
     schedule = conn.app[SCHEDULE]
     if me.link_id is not None and not await schedule.link_still_works(me.link_id, room.session_id):
         raise ProtocolError("bad_resume", "This link no longer works. Ask for a new one.")

@@ -1,13 +1,26 @@
 """The therapist's hand on the room: admitting, declining, sending back to the waiting room,
-removing, locking, ending; who may clear the board; connection quality; and asking the young
-person how the session was."""
+removing, letting back, locking, ending; who may clear the board; connection quality; and
+asking the young person how the session was.
+
+Removed or declined means out: the link of whoever the therapist removed from the room or
+declined from the waiting room joins nothing in this session, and its resume token is
+spent, until the therapist lets it back (``let_back``). The session's log keeps both (the
+link is named in ``participant.removed`` and ``participant.declined``, and in
+``participant.let_back``), so that a restart or another node keeps them out too
+(``Schedule.put_out``)."""
 
 from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
 from server.edge import agreement
 from server.edge.connection import Connection, Handlers
-from server.exceptions import STORAGE_FAILURES, Forbidden, PlayroomError, ProtocolError
+from server.exceptions import (
+    STORAGE_FAILURES,
+    Forbidden,
+    NotLetBack,
+    PlayroomError,
+    ProtocolError,
+)
 from server.live.hub import about, person
 from server.live.protocol import (
     Admit,
@@ -15,6 +28,7 @@ from server.live.protocol import (
     AskRating,
     Decline,
     EndRoom,
+    LetBack,
     Lock,
     Quality,
     Rating,
@@ -34,7 +48,7 @@ from server.live.replies import (
     RoomEnded,
     Waiting,
 )
-from server.live.rooms import Role, State
+from server.live.rooms import NAMES, Out, Participant, Role, Room
 
 # a young person or a parent comes into the room only through the gate, asked again as they
 # are admitted (consent may have been withdrawn since they came to the waiting room)
@@ -81,13 +95,10 @@ async def _gate_allows_admitting(conn: Connection, client_id: str) -> None:
 
 async def decline(conn: Connection, message: Decline) -> None:
     room, me = conn.in_room()
-    if me.role is not Role.THERAPIST:
-        raise Forbidden("Only the therapist can do that.")
-    target = room.get(message.participant)
-    if target.state is not State.WAITING:
-        raise PlayroomError("That person is not waiting.")
-    room.leave(target, "declined by the therapist")
-    await conn.record("participant.declined", about(target))
+    await known_out(conn, room)
+    target = room.decline(me, message.participant)
+    await conn.record("participant.declined", _out(target))  # before the place goes
+    await conn.hub.forget(target)  # their resume token is spent, here and in the database
     await conn.hub.send(target, Declined(message=message.message))
     await conn.hub.disconnect(target)
     await conn.hub.lobby(room)
@@ -110,14 +121,52 @@ async def to_waiting(conn: Connection, message: ToWaiting) -> None:
 
 async def remove(conn: Connection, message: Remove) -> None:
     room, me = conn.in_room()
+    await known_out(conn, room)
     target = room.remove(me, message.participant, "removed by the therapist")
-    await conn.record("participant.removed", about(target))
+    await conn.record("participant.removed", _out(target))  # before the place goes
+    await conn.hub.forget(target)  # their resume token is spent, here and in the database
     await conn.drop_from_board(room, target.id)
-    await conn.hub.send(target, Removed())
+    await conn.hub.send(target, Removed(message=str(NotLetBack())))
     await conn.hub.disconnect(target)
     await conn.hub.send_many(room.present(), PeerLeft(participant=target.id, reason="removed"))
     await conn.hub.lobby(room)
     await conn.reply(Done())
+
+
+async def let_back(conn: Connection, message: LetBack) -> None:
+    """The therapist lets a link put out of the session back: the same link joins the
+    waiting room again (and is admitted, or not, as anyone is)."""
+    room, me = conn.in_room()
+    await known_out(conn, room)
+    out = room.let_back(me, message.link)
+    await conn.record("participant.let_back", {"link": out.link, "role": out.role.value})
+    name = NAMES.get(out.role, "Person").lower()
+    told = f"The {name} can come back with the same link, to the waiting room."
+    await conn.hub.send(me, Notice(code="let_back", message=told))
+    await conn.hub.lobby(room)
+    await conn.reply(Done())
+
+
+def _out(target: Participant) -> dict[str, str]:
+    """A removal or a refusal as the log keeps it: whom, and the link now out (none for an
+    observer)."""
+    details = about(target)
+    if target.link_id is not None:
+        details["link"] = target.link_id
+    return details
+
+
+async def known_out(conn: Connection, room: Room) -> dict[str, Out]:
+    """The links put out of ``room``'s session: read once from the session's log into the
+    room (a room rebuilt after a restart, or on another node, reads it again), and kept
+    there as the therapist puts out and lets back."""
+    if not room.out_known:
+        found = await conn.app[SCHEDULE].put_out(room.session_id)
+        loaded = {link: Out(link, Role(role), how) for link, (role, how) in found.items()}
+        if not room.out_known:
+            room.out = {**loaded, **room.out}  # any put out meanwhile stays out
+            room.out_known = True
+    return room.out
 
 
 async def lock(conn: Connection, message: Lock) -> None:
@@ -194,6 +243,7 @@ HANDLERS: Handlers = {
     Decline: decline,
     ToWaiting: to_waiting,
     Remove: remove,
+    LetBack: let_back,
     Lock: lock,
     EndRoom: end_room,
     AllowClear: allow_clear,

@@ -2,8 +2,9 @@
 therapist opens the room, anyone leaves; signals between browsers are relayed; those who
 wait may raise a flag, and the therapist may message them.
 
-Nobody comes in while the gate is closed to them (``schedule.for_joining``): a ``join`` is
-refused before any pre-join answer is read or kept. Someone already waiting when it closes
+Nobody comes in while the gate is closed to them (``schedule.for_joining``), nor with a link
+the therapist put out of the session (``hosting.py``): a ``join`` is refused before any
+pre-join answer is read or kept. Someone already waiting when it closes
 (consent withdrawn, a checklist revised) keeps their place, so that the therapist sees them
 waiting, and is told kindly that the session cannot start."""
 
@@ -17,10 +18,12 @@ from server.care.gate import GateResult, check_answer
 from server.care.plan import Case
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import start_plan
+from server.edge.hosting import known_out
 from server.exceptions import (
     STORAGE_FAILURES,
     Forbidden,
     LinkInUse,
+    NotLetBack,
     PlayroomError,
     ProtocolError,
 )
@@ -72,6 +75,10 @@ async def join(conn: Connection, message: Join) -> None:
         raise ProtocolError(
             "too_early", "It is too early to join. Please come back nearer the time."
         )
+    if link.id in await schedule.put_out(appointment.id):
+        # removed or declined: out until the therapist lets them back (not logged either)
+        await _tell_out_came_back(conn, appointment.id, Role(link.role))
+        raise NotLetBack()
     if not (await schedule.joining_gate(appointment.client_id)).is_open:
         # before any pre-join answer is read or kept: no contact without consent and the gate
         # (not logged: a link's holder could fill the session's log with refusals)
@@ -125,6 +132,19 @@ async def join(conn: Connection, message: Join) -> None:
                 participant=me.id,
             ),
         )
+
+
+async def _tell_out_came_back(conn: Connection, session_id: str, role: Role) -> None:
+    """The therapist in the room hears that someone they put out tried their link again."""
+    room = conn.hub.rooms.get(session_id)
+    if room is None or room.therapist is None:
+        return
+    name = NAMES.get(role, "Person").lower()
+    told = (
+        f"The {name} tried to come back with their link and was told you asked them to "
+        "leave. To let them in again, choose “Let them back in” under the waiting room."
+    )
+    await conn.hub.send(room.therapist, Notice(code="not_let_back", message=told))
 
 
 def _check_checks(conn: Connection, checks: dict[str, str]) -> None:
@@ -189,6 +209,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     )
     if room.stored_locked is None:  # as the session's row has it (read just now)
         room.stored_locked = appointment.room_locked
+    await known_out(conn, room)  # whose link is out, for the therapist to let back
     previous = room.therapist
     if previous is not None and previous.state in (State.INTERRUPTED, State.LOST):
         # the therapist's own page came back without its token (reloaded, slept too long)

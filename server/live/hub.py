@@ -24,9 +24,10 @@ from server.live.protocol import (
 )
 from server.live.replies import (
     Lobby,
+    OutLink,
     Person,
 )
-from server.live.rooms import Participant, Role, Room, Rooms, State
+from server.live.rooms import NAMES, Participant, Role, Room, Rooms, State
 from server.nodes.bus import LocalBus
 from server.nodes.envelopes import Therapist, Watchers
 from server.storage.session_models import Place
@@ -210,7 +211,8 @@ class Hub:
         await asyncio.gather(*(self.send(p, message) for p in people))
 
     async def lobby(self, room: Room) -> None:
-        """Tell the therapist who waits and who is in the room."""
+        """Tell the therapist who waits and who is in the room, and whose link is out of
+        the session (to let them back)."""
         therapist = room.therapist
         if therapist is None:
             return
@@ -220,6 +222,11 @@ class Hub:
                 waiting=[person(p) for p in room.waiting()],
                 present=[person(p) for p in room.present()],
                 locked=room.locked,
+                out=[
+                    OutLink(link=o.link, role=o.role.value, name=NAMES[o.role], how=o.how)
+                    for o in room.out.values()
+                    if o.role in NAMES
+                ],
             ),
         )
 

@@ -121,6 +121,14 @@ class Remove(ClientMessage):
     participant: Id
 
 
+class LetBack(ClientMessage):
+    """The therapist lets a join link put out of the session (its holder removed or
+    declined) back: it joins the waiting room again."""
+
+    type: Literal["let_back"]
+    link: Id
+
+
 class Lock(ClientMessage):
     type: Literal["lock"]
     locked: bool
@@ -406,6 +414,7 @@ Incoming = Annotated[
     | ToWaiting
     | WaitingMessage
     | Remove
+    | LetBack
     | Lock
     | EndRoom
     | AllowClear

@@ -49,13 +49,27 @@ class Joined(Message):
     resume: str
 
 
+class OutLink(BaseModel):
+    """A join link put out of the session (its holder removed or declined), until the
+    therapist lets it back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    link: str
+    role: str
+    name: str
+    how: str  # removed, declined
+
+
 class Lobby(Message):
-    """To the therapist: everyone waiting and everyone in the room."""
+    """To the therapist: everyone waiting and everyone in the room, and the links put out of
+    the session."""
 
     type: Literal["lobby"] = "lobby"
     waiting: list[Person]
     present: list[Person]
     locked: bool
+    out: list[OutLink] = []
 
 
 class Waiting(Message):
@@ -232,6 +246,7 @@ class RatingRequest(Message):
 
 class Removed(Message):
     type: Literal["removed"] = "removed"
+    message: str = ""
 
 
 class RoomEnded(Message):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.exceptions import Forbidden, IllegalTransition, LinkInUse, PlayroomError
+from server.exceptions import Forbidden, IllegalTransition, LinkInUse, NotLetBack, PlayroomError
 
 log = logging.getLogger(__name__)
 MAX_PARTICIPANTS = 6  # the mesh limit: every browser sends to every other
@@ -53,6 +53,17 @@ class Role(enum.StrEnum):
 
 
 NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
+
+
+@dataclass(frozen=True)
+class Out:
+    """A join link put out of the session: its holder removed from the room or declined from
+    the waiting room (``how``). It joins nothing and resumes nothing in this session until
+    the therapist lets it back (``Room.let_back``)."""
+
+    link: str
+    role: Role
+    how: str  # "removed" or "declined"
 
 
 @dataclass
@@ -123,6 +134,10 @@ class Room:
         # with them (``edge/agreement.py``), and the furthest section read
         self.agreement: int | None = None
         self.agreement_read = -1
+        # join links put out of the session, until let back; ``out_known``: what the
+        # session's log says of them has been read into ``out`` (``edge/hosting.py``)
+        self.out: dict[str, Out] = {}
+        self.out_known = False
 
     def _new_id(self) -> str:
         return secrets.token_hex(8)
@@ -130,6 +145,8 @@ class Room:
     def add(self, role: Role, name: str, link_id: str | None = None) -> Participant:
         if self.ended:
             raise PlayroomError("This session has ended.")
+        if link_id is not None and link_id in self.out:
+            raise NotLetBack()
         if link_id is not None and any(
             p.link_id == link_id and p.state not in (State.LEFT, State.LOST)
             for p in self.participants.values()
@@ -201,12 +218,38 @@ class Room:
         return person
 
     def remove(self, actor: Participant, participant_id: str, cause: str) -> Participant:
+        """Out of the room, and their link out of the session until they are let back."""
         self._require_therapist(actor)
         person = self.get(participant_id)
         if person.role is Role.THERAPIST:
             raise PlayroomError("The therapist cannot remove themselves; end the session.")
         person.set_state(State.LEFT, cause)
+        self._put_out(person, "removed")
         return person
+
+    def decline(self, actor: Participant, participant_id: str) -> Participant:
+        """Not let in from the waiting room: gone, and their link out of the session until
+        they are let back."""
+        self._require_therapist(actor)
+        person = self.get(participant_id)
+        if person.state is not State.WAITING:
+            raise PlayroomError("That person is not waiting.")
+        person.set_state(State.LEFT, "declined by the therapist")
+        self._put_out(person, "declined")
+        return person
+
+    def _put_out(self, person: Participant, how: str) -> None:
+        if person.link_id is not None:  # an observer has no link: staff, not let in by one
+            self.out[person.link_id] = Out(person.link_id, person.role, how)
+
+    def let_back(self, actor: Participant, link_id: str) -> Out:
+        """The therapist lets a link put out of the session back: it joins the waiting room
+        again, as before."""
+        self._require_therapist(actor)
+        out = self.out.pop(link_id, None)
+        if out is None:
+            raise PlayroomError("That link is not out of this session.")
+        return out
 
     def leave(self, person: Participant, cause: str) -> None:
         if person.state is not State.LEFT:

@@ -56,12 +56,13 @@ TEXT = {
     "room.restored": "Room restored after a server restart",
     "participant.joined": "{Role} joined the waiting room",
     "participant.admitted": "Admitted {role}",
-    "participant.declined": "Declined {role}",
+    "participant.declined": "Declined {role}{kept_out}",
     "participant.not_admitted": (
         "Could not admit {role}: the session could not start (the gate closed)"
     ),
     "participant.sent_to_waiting": "Sent {role} back to the waiting room",
-    "participant.removed": "Removed {role}",
+    "participant.removed": "Removed {role}{kept_out}",
+    "participant.let_back": "Let {role} back: their link joins the waiting room again",
     "participant.left": "{Role} left ({cause})",
     "participant.interrupted": "{Role}: connection interrupted ({cause})",
     "participant.reconnected": "{Role}: back ({cause})",
@@ -442,6 +443,9 @@ def describe(entry: Entry) -> str:
         "quality_text": _quality_text(entry.details),
         "audio_on": "on" if d.get("audio") else "off",
         "video_on": "on" if d.get("video") else "off",
+        # a link put out of the session (``edge/hosting.py``): entries before the link was
+        # named, and an observer's removal, say nothing of it
+        "kept_out": ": their link cannot join again until let back" if d.get("link") else "",
     }
     template = TEXT.get(entry.kind, entry.kind)
     try:

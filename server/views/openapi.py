@@ -114,7 +114,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (404,),
     ),
     ("POST", "/api/sessions/{id}/open"): Operation(
-        "Open the session's room, if the gate is open", 200, Session, None, (400, 404, 409)
+        "Open the session's room, if the gate is open (and TURN configured for a relay-only one)",
+        200,
+        Session,
+        None,
+        (400, 404, 409),
     ),
     ("POST", "/api/sessions/{id}/end"): Operation(
         "End the session", 200, SessionEnded, None, (404,)

@@ -30,7 +30,7 @@ from server.care import plan
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
 from server.care.schedule import JOIN_ROLES, NewAppointment, for_joining
-from server.exceptions import GateClosed, NoPublicAddress, SessionEnded, TokenError
+from server.exceptions import GateClosed, NoPublicAddress, NoRelay, SessionEnded, TokenError
 from server.nodes.relay import RELAY
 from server.records.sessions import DEBRIEF_MAX
 from server.storage.db import utcnow
@@ -134,6 +134,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         link_note=link_note(request.app[SETTINGS]),
         gate=gate,
         way_in=way_in,
+        no_relay=str(NoRelay()) if schedule.cannot_relay(appointment) else None,
         error=request.query.get("error"),
         earlier=[
             e
@@ -221,6 +222,8 @@ async def open_room(request: web.Request) -> web.StreamResponse:
         await request.app[SCHEDULE].open_room(await staff(request), request.match_info["id"])
     except GateClosed:
         raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}?error=gate") from None
+    except NoRelay:  # the session page says why
+        raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}") from None
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 
 
@@ -304,6 +307,8 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     user = await staff(request)
     schedule = request.app[SCHEDULE]
     appointment = await schedule.get(user, request.match_info["id"])
+    if schedule.cannot_relay(appointment):  # the room would not open: no camera is started
+        raise web.HTTPSeeOther(f"/sessions/{appointment.id}")  # the session page says why
     client = await request.app[CLIENTS].get(user, appointment.client_id)
     gate = await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id)
     if not gate.is_open:
@@ -364,6 +369,10 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         )
     days = schedule.gatekeeper
     zone = days.zone
+    if link.id in await schedule.put_out(appointment.id):
+        # removed or declined, and not let back: told kindly, asked nothing
+        # (``edge/lobby.py`` refuses the socket's ``join`` the same way)
+        return await render(request, "join_closed.html", public=True, out=True)
     if not (await schedule.joining_gate(appointment.client_id)).is_open:
         # nothing is asked, and no script runs, before consent and the gate allow the
         # session (``edge/lobby.py`` refuses the socket's ``join`` the same way)

@@ -19,9 +19,12 @@ class Session:
     links: dict[str, str]  # role -> join URL
 
 
-def prepare(page: Page, server: ServerProcess, name: str = "Sky") -> Session:
+def prepare(
+    page: Page, server: ServerProcess, name: str = "Sky", *, relay_only: bool = False
+) -> Session:
     """Through the API, as the pages would: a client whose gate is open, and a session
-    starting in a minute with links for the young person and a parent."""
+    starting in a minute with links for the young person and a parent (``relay_only``: its
+    media relayed through TURN)."""
     catalogue = load_catalogue()
     token = csrf(page)
     headers = {"X-CSRF-Token": token}
@@ -59,7 +62,7 @@ def prepare(page: Page, server: ServerProcess, name: str = "Sky") -> Session:
     starts = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
     made = page.request.post(
         f"{api}/clients/{client['id']}/sessions",
-        data={"starts_at": starts, "parent_link": True},
+        data={"starts_at": starts, "parent_link": True, "relay_only": relay_only},
         headers=headers,
     ).json()
     return Session(made["id"], {link["role"]: link["url"] for link in made["join_links"]})

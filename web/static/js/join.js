@@ -132,7 +132,11 @@ async function join() {
     .on("declined", (m) =>
       finish(m.message || "Your therapist cannot see you right now. They will be in touch."),
     )
-    .on("removed", () => finish("You have left the session."))
+    .on("removed", (m) =>
+      finish(
+        m.message || "Your therapist has asked you to leave this session. They will be in touch.",
+      ),
+    )
     .on("room_ended", () =>
       finish("The session has ended. Thank you for coming.", { afterPlan: true }),
     )
@@ -192,6 +196,11 @@ const timers = [
 function handleError(message) {
   if (message.code === "cannot_start") {
     cannotStart(message.message);
+    return;
+  }
+  if (message.code === "not_let_back") {
+    // removed or declined, and not let back: said kindly, and nothing more is tried
+    finish(message.message);
     return;
   }
   if (message.code === "bad_link" && state.myId) {

@@ -1,6 +1,7 @@
 // The therapist's room: opens the room (the server asks the gate), runs the waiting room,
-// admits and removes people, shows each person's connection quality, and ends the session:
-// the room closes cleanly and leads to the after-session notes.
+// admits and removes people (and lets back those removed or declined), shows each person's
+// connection quality, and ends the session: the room closes cleanly and leads to the
+// after-session notes.
 
 import { Agreement } from "./agreement.js";
 import { boardSettings } from "./boardsettings.js";
@@ -24,6 +25,7 @@ const root = document.getElementById("room");
 const status = document.getElementById("status");
 const alerts = document.getElementById("alerts");
 const waitingList = document.getElementById("waiting");
+const outList = document.getElementById("out");
 const nobody = document.getElementById("nobody");
 const stage = document.getElementById("stage");
 const selfTile = document.getElementById("self-tile");
@@ -81,6 +83,7 @@ function handleLobby(message) {
   for (const p of [...message.waiting, ...message.present]) names.set(p.id, p.name);
   waitingList.replaceChildren(...message.waiting.map(waitingEntry));
   nobody.hidden = message.waiting.length > 0;
+  outList.replaceChildren(...(message.out || []).map(outEntry));
   youngPersonHere = message.present.some((p) => p.role === "young_person");
   lockButton.setAttribute("aria-pressed", String(message.locked));
   lockButton.textContent = message.locked ? "Unlock room" : "Lock room";
@@ -111,6 +114,23 @@ function waitingEntry(person) {
     if (text) signalling.send({ type: "waiting_message", participant: person.id, text });
   });
   item.append(label, admit, decline, form);
+  return item;
+}
+
+/** Someone removed or declined: their link joins nothing until they are let back. */
+function outEntry(out) {
+  const item = document.createElement("li");
+  item.dataset.link = out.link;
+  const label = document.createElement("span");
+  label.className = "who";
+  const who = `the ${out.name.toLowerCase()}`;
+  label.textContent = `The ${out.name.toLowerCase()} was ${out.how}`;
+  item.append(
+    label,
+    button(`Let ${who} back in`, "Let them back in", () =>
+      signalling.send({ type: "let_back", link: out.link }),
+    ),
+  );
   return item;
 }
 
