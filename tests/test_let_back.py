@@ -22,7 +22,7 @@ from server.storage.session_models import Place
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
-from tests.helpers import ServerProcess, cli_env, run_cli
+from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
 from tests.live import LiveStaff, ready_session
 from tests.scenes import Room, admitted, join_with
 
@@ -159,6 +159,7 @@ async def test_out_holds_across_a_server_restart(tmp_path: Path) -> None:
         env=env, stdin=PASSWORD + "\n",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    supervise_by_cli(env, "rio", PASSWORD)
     server = ServerProcess(env)
     server.wait_ready()
     staff = LiveStaff(server.url, "rio", PASSWORD)
