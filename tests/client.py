@@ -39,13 +39,19 @@ class ProtocolPeer:
 
     ``board="socket"`` carries the board over the signalling socket (``board_open``,
     ``board`` and ``objects`` frames) instead of a data connection to the server: the board
-    and its pictures, but no control channel."""
+    and its pictures, but no control channel. ``board="page"`` does what a page does: it opens
+    the board on the socket and offers the data connection beside it, which takes the board
+    over, and applies what comes on both in ``seq`` order.
+
+    A copy of the board kept across a reconnect (``open_board(resume=True)``) tells the
+    server the ``seq`` it holds, and the pictures it lacks; what came on each link is kept
+    in ``received``, and the ``seq`` of each change applied in ``applied``."""
 
     def __init__(
         self,
         ws: ClientWebSocketResponse,
         media: bool = True,
-        board: Literal["channel", "socket"] = "channel",
+        board: Literal["channel", "socket", "page"] = "channel",
     ) -> None:
         self.ws = ws
         self.media = media
@@ -60,11 +66,19 @@ class ProtocolPeer:
         self.board_errors: list[dict[str, Any]] = []
         self.object_messages: list[dict[str, Any]] = []
         self.objects: dict[str, bytes] = {}
+        self.pictures_received: list[tuple[str, str]] = []  # (link, object id), as they came
         self.pongs = 0  # answers to the control channel's heartbeat
         self.change_times: dict[int, float] = {}  # seq -> when it arrived (monotonic)
         self.on_change: Callable[[dict[str, Any]], None] | None = None  # each change, on arrival
+        self.received: list[tuple[str, str, int | None]] = []  # (link, type, seq) of board
+        self.applied: list[int] = []  # each change applied, by its seq
+        self.took_over = False  # the data connection sent its first board message
         self._incoming_object: tuple[str, list[bytes]] | None = None
-        self._snapshot = False
+        self._socket_object: tuple[str, list[bytes]] | None = None
+        self._snapshot = False  # the board is up to date: a snapshot, or ``caught_up``
+        self._awaiting = False  # a snapshot is asked for: changes wait for it
+        self._ahead: dict[int, dict[str, Any]] = {}  # changes past a gap, by seq
+        self._parts: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -83,17 +97,20 @@ class ProtocolPeer:
                 continue
             message = json.loads(frame.data)
             if message["type"] == "board":  # the board over the socket: not kept in the inbox
-                if self.board_over == "socket":  # as a page, which reads one link at a time
-                    self._board_message(message["message"])
+                if self.board_over != "channel":  # read on after a hand-over, as a page does
+                    self._board_message(message["message"], "socket")
                 async with self._changed:
                     self._changed.notify_all()
                 continue
             if message["type"] == "objects":  # its pictures: as on the objects channel
-                if self.board_over != "socket":
+                if self.board_over == "channel":
                     continue
                 chunk = message.get("chunk")
                 self._on_objects(
-                    base64.b64decode(chunk) if chunk is not None else json.dumps(message["message"])
+                    base64.b64decode(chunk)
+                    if chunk is not None
+                    else json.dumps(message["message"]),
+                    "socket",
                 )
                 continue
             await self._dispatch(message)
@@ -215,20 +232,33 @@ class ProtocolPeer:
 
     # -- the data connection to the server: board, objects, control
 
-    async def open_board(self) -> None:
+    async def open_board(self, *, resume: bool = False) -> None:
         """Offer a data connection to the server (or, with ``board="socket"``, open the board
-        on the signalling socket) and wait for the board's snapshot."""
+        on the signalling socket; with ``board="page"``, both) and wait for the board. With
+        ``resume`` the copy held is kept, and the server told its ``seq`` (``since``) and the
+        pictures on it whose bytes are not here (``missing``), as a page does after a
+        reconnect; without, the board comes whole into a fresh copy."""
         if self.data_pc is not None:
             await self.data_pc.close()
             self.data_pc = None
             self.channels = {}
-        self.board = Replica()
-        self._snapshot = False
-        self._parts: list[dict[str, Any]] = []
-        if self.board_over == "socket":
-            await self.send({"type": "board_open"})
-            await self.wait_for(lambda: self._snapshot)
-            return
+        held: dict[str, Any] = {}
+        if resume:
+            pictures = [e["data"]["object"] for e in self.board.elements.values()
+                        if e["kind"] == "picture"]  # fmt: skip
+            held = {
+                "since": self.board.seq,
+                "missing": [p for p in pictures if p not in self.objects],
+            }
+        else:
+            self.board = Replica()
+        self._snapshot = self.took_over = False
+        self._awaiting, self._ahead, self._parts = not resume, {}, []
+        if self.board_over != "channel":
+            await self.send({"type": "board_open", **held})
+            if self.board_over == "socket":
+                await self.wait_for(lambda: self._snapshot)
+                return
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.data_pc = pc
         self.channels = {
@@ -239,10 +269,9 @@ class ProtocolPeer:
         self.channels["control"].on("message", self._on_control)
         await pc.setLocalDescription(await pc.createOffer())
         local = pc.localDescription
-        await self.send(
-            {"type": "server_signal", "description": {"type": "offer", "sdp": local.sdp}}
-        )
-        await self.wait_for(lambda: self._snapshot)
+        offer = {"type": "offer", "sdp": local.sdp}
+        await self.send({"type": "server_signal", "description": offer, **held})
+        await self.wait_for(lambda: self._snapshot and self.took_over)
 
     def _notify(self) -> None:
         async def poke() -> None:
@@ -254,25 +283,49 @@ class ProtocolPeer:
         task.add_done_callback(self._tasks.discard)
 
     def _on_board(self, data: str) -> None:
-        self._board_message(json.loads(data))
+        self.took_over = True
+        self._board_message(json.loads(data), "data")
         self._notify()
 
-    def _board_message(self, doc: dict[str, Any]) -> None:
-        """One message of the board, from the data channel or the socket."""
+    def _board_message(self, doc: dict[str, Any], link: str) -> None:
+        """One message of the board, from the data channel or the socket: changes applied in
+        ``seq`` order whichever link brings them, each once, after the snapshot asked for."""
+        self.received.append((link, doc["type"], doc.get("seq")))
         if doc["type"] == "snapshot_part":
             self._parts.extend(doc["elements"])
         elif doc["type"] == "snapshot":
             snapshot = {"seq": doc["seq"], "elements": self._parts}
             self.board.load({**snapshot, "settings": doc.get("settings") or {}})
             self._parts = []
+            self._snapshot, self._awaiting = True, False
+            self._apply_ahead()
+        elif doc["type"] == "caught_up":  # live from its seq: it sets no seq of the board's
             self._snapshot = True
+            if doc["seq"] >= self.board.seq:
+                said = doc["settings"]
+                self.board.settings = {k: said.get(k, v) for k, v in self.board.settings.items()}
         elif doc["type"] == "change":
-            self.change_times[doc["seq"]] = asyncio.get_running_loop().time()
-            if self.on_change is not None:
-                self.on_change(doc)
-            self.board.receive(doc["seq"], doc["changes"])
+            self.change_times.setdefault(doc["seq"], asyncio.get_running_loop().time())
+            if self._awaiting or doc["seq"] > self.board.seq + 1:
+                self._ahead[doc["seq"]] = doc
+            elif doc["seq"] == self.board.seq + 1:
+                self._apply(doc)
+                self._apply_ahead()
         elif doc["type"] == "error":
             self.board_errors.append(doc)
+
+    def _apply(self, doc: dict[str, Any]) -> None:
+        if self.on_change is not None:
+            self.on_change(doc)
+        self.board.receive(doc["seq"], doc["changes"])
+        self.applied.append(doc["seq"])
+
+    def _apply_ahead(self) -> None:
+        """The changes held past a gap, as far as they follow on; the older ones dropped."""
+        for seq in [s for s in self._ahead if s <= self.board.seq]:
+            del self._ahead[seq]
+        while (doc := self._ahead.pop(self.board.seq + 1, None)) is not None:
+            self._apply(doc)
 
     async def _write(self) -> None:
         while True:
@@ -288,20 +341,28 @@ class ProtocolPeer:
         self.pongs += 1
         self._notify()
 
-    def _on_objects(self, data: str | bytes) -> None:
+    def _on_objects(self, data: str | bytes, link: str = "data") -> None:
+        """A message or bytes of the objects channel, or of ``objects`` frames: each link
+        puts its own pictures together (both may bring one during a hand-over)."""
+        incoming = self._socket_object if link == "socket" else self._incoming_object
         if isinstance(data, bytes):
-            if self._incoming_object is not None:
-                self._incoming_object[1].append(data)
+            if incoming is not None:
+                incoming[1].append(data)
             return
         doc = json.loads(data)
         if doc["type"] == "object":
-            self._incoming_object = (doc["object"], [])
-        elif doc["type"] == "object_end" and self._incoming_object is not None:
-            object_id, parts = self._incoming_object
+            incoming = (doc["object"], [])
+            self.pictures_received.append((link, doc["object"]))
+        elif doc["type"] == "object_end" and incoming is not None:
+            object_id, parts = incoming
             self.objects[object_id] = b"".join(parts)
-            self._incoming_object = None
+            incoming = None
         else:
             self.object_messages.append(doc)
+        if link == "socket":
+            self._socket_object = incoming
+        else:
+            self._incoming_object = incoming
         self._notify()
 
     def start_heartbeat(self, interval: float = 2.0) -> None:
@@ -326,7 +387,7 @@ class ProtocolPeer:
 
     def draw(self, op: dict[str, Any]) -> None:
         """Send one board operation (in order, whichever way the board goes)."""
-        if self.board_over == "socket":
+        if self.board_over == "socket" or (self.board_over == "page" and not self.took_over):
             self._send_later({"type": "board", "op": op})
         else:
             self.channels["board"].send(json.dumps(op))

@@ -405,8 +405,9 @@ async def test_the_socket_hands_the_board_over_to_the_data_connection_losing_not
 ) -> None:
     """A page opens the board on its socket at once (it works on any network within a round
     trip) and offers the data connection beside it; when the connection's channels open it
-    takes the board over. Operations sent over the socket while that happens are all kept,
-    each once, and the board on the data connection has them."""
+    takes the board over, without the board coming again. Operations sent over the socket
+    while that happens are all kept, each once, and the board on the data connection has
+    them."""
     session, t, y = await _room(app, aiohttp_client, client, therapist)
     try:
         await _admit(t, y)
@@ -416,14 +417,17 @@ async def test_the_socket_hands_the_board_over_to_the_data_connection_losing_not
         for op in first:
             y.draw(op)
         await t.wait_for(lambda: t.board.seq == len(first))
-        y.board_over = "channel"  # the data connection is offered ...
-        opening = asyncio.create_task(y.open_board())
+        y.board_over = "page"  # the data connection is offered, as a page does ...
+        opening = asyncio.create_task(y.open_board(resume=True))
         for op in second:  # ... while the hand goes on over the socket
             await y.send({"type": "board", "op": op})
         await opening
         total = len(first) + len(second)
         await t.wait_for(lambda: t.board.seq == total)
         await y.wait_for(lambda: y.board.seq == total)
+        assert [kind for link, kind, _ in y.received if link == "data"][0] == "caught_up"
+        assert not [m for m in y.received if m[1].startswith("snapshot") and m[0] == "data"]
+        assert y.applied == list(range(1, total + 1))  # each once, in order
         assert y.board.elements.keys() == t.board.elements.keys() == {"y-1", "y-2"}
         assert len(y.board.elements["y-2"]["points"]) == 20
         member = app[WHITEBOARDS].boards[session].members[y.me["id"] if y.me else ""]

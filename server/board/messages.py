@@ -2,7 +2,8 @@
 ``parse_*`` / ``dump_reply`` functions. No I/O.
 
 - ``board``: in, one operation a frame (``media/ops.py``: ``AnyOp``, ``parse_op``); out,
-  the snapshot (``snapshot_part``, ``snapshot`` with the settings), every ``change``,
+  the snapshot (``snapshot_part``, ``snapshot`` with the settings), or for a page that holds
+  the board already only the changes it missed and ``caught_up``; every ``change``,
   ``settings`` when who may clear changes, and ``error``.
 - ``objects``: in, ``begin`` and ``end`` around a picture's bytes (binary frames); out,
   ``ready``, ``shared``, every picture as ``object``, bytes, ``object_end``, and ``error``.
@@ -135,6 +136,16 @@ class Snapshot(ChannelMessage):
     settings: RoomSettings = Field(default_factory=_no_settings)
 
 
+class CaughtUp(ChannelMessage):
+    """The link is live from ``seq`` on: every change up to it has been sent to this page,
+    on this link or the one it took over from (the page holds the board already, so it
+    gets only what it missed, not a snapshot). The settings are the board's now."""
+
+    type: Literal["caught_up"] = "caught_up"
+    seq: Annotated[int, Field(ge=0)]
+    settings: RoomSettings
+
+
 class SettingsChanged(ChannelMessage):
     """The settings, all of them, when one changed outside the board's operations: whether the
     others may clear the board. A setting an operation changes comes in its ``change``."""
@@ -153,7 +164,8 @@ class Change(ChannelMessage):
 
 
 BoardOutgoing = Annotated[
-    SnapshotPart | Snapshot | Change | SettingsChanged | ChannelError, Field(discriminator="type")
+    SnapshotPart | Snapshot | CaughtUp | Change | SettingsChanged | ChannelError,
+    Field(discriminator="type"),
 ]
 
 

@@ -236,7 +236,7 @@ class Scenes:
                 await room.submit(BOX_AUTHOR, parse_op(op), may_clear=False, therapist=True)
         if any(e["kind"] == "picture" for e in elements):
             for participant_id in list(room.members):  # the pictures, to whoever is there
-                await room.opened(participant_id, "objects")
+                await room.send_pictures(participant_id, room.pictures())
         await self.log.append(
             session_stream(target.id),
             "scene.reopened",

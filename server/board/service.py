@@ -1,6 +1,7 @@
 """Each room's whiteboard on the server: operations checked, numbered, persisted (sealed)
 before anyone sees them, and fanned out; pictures sanitised and shared. A participant who
-joins or comes back gets a snapshot of the board.
+joins gets a snapshot of the board; one who comes back holding it gets only the changes they
+missed, while the board's recent history (``history.py``) still has them all.
 
 Storage is the board's truth: a board that finds its next number taken there (another node
 held the room at the same time) catches up with what was stored before numbering again.
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import random
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,8 +29,10 @@ from media.places import DIE_GAP, DIE_SIZE
 from media.server_peer import ServerPeer
 from media.transfer import CHUNK, Transfers
 from server.access.ratelimit import RateLimiter
+from server.board.history import History, placed
 from server.board.messages import (
     Begin,
+    CaughtUp,
     Change,
     ChannelError,
     ChannelMessage,
@@ -104,6 +108,10 @@ class Member:
     therapist: bool  # may clear, lock items, and move what is locked
     peer: Link
     transfers: Transfers = field(default_factory=Transfers)
+    # the pictures this link has yet to send as it opened, in order: those the page lacks (a
+    # link that takes the board over from this one sends what is left)
+    owed: list[str] = field(default_factory=list)
+    handed_from: Link | None = None  # the link it took over from, still writing its last
 
 
 class RoomBoard:
@@ -123,6 +131,7 @@ class RoomBoard:
         self.ring = ring
         self.writer = writer or GroupCommit(db)
         self.board = Board()
+        self.history = History()  # the changes fanned out since the board was loaded
         self.members: dict[str, Member] = {}  # participant id -> member
         self.lock = asyncio.Lock()
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
@@ -143,6 +152,7 @@ class RoomBoard:
             )
         self._clear_allowed = bool(allowed)
         await self._catch_up()
+        self.history.restart(self.board.seq)  # what was stored before is not this server's
 
     async def _catch_up(self) -> int:
         """Apply, and fan out, the stored operations this board has not seen; returns how
@@ -190,29 +200,69 @@ class RoomBoard:
         if member is not None and member.peer is peer:
             del self.members[participant_id]
 
-    async def opened(self, participant_id: str, label: str) -> None:
+    def open(
+        self,
+        participant_id: str,
+        member: Member,
+        since: int | None = None,
+        missing: Iterable[str] = (),
+        *,
+        taking_over: bool = False,
+    ) -> None:
+        """Make ``member`` the participant's link and bring it up to date: with ``since`` (the
+        ``seq`` of the board as the page holds it), only the changes after it and
+        ``caught_up``, if the history holds them all; else the whole board. It then owes the
+        page (``send_pictures``) the pictures those changes placed and those the page says it
+        is ``missing``; with the whole board, every picture on it. ``taking_over``: the link
+        it replaces has been sent every change so far and still delivers them (the socket's,
+        ``server/edge/board.py``), so this one is live from now and owes what that one had
+        yet to send."""
+        old = self.members.get(participant_id)
+        if taking_over and old is not None:
+            since, missing, member.handed_from = self.board.seq, old.owed, old.peer
+        self.join(participant_id, member)
+        recent = self.history.after(since) if since is not None else None
+        if recent is None:
+            self.send_snapshot(member.peer)
+            member.owed = self.pictures()
+            return
+        for change in recent:
+            member.peer.send("board", change.data)
+        answer(member.peer, "board", CaughtUp(seq=self.board.seq, settings=self.settings()))
+        wanted = [p for change in recent for p in change.pictures] + list(missing)
+        on_board = set(self.pictures())
+        member.owed = [p for p in dict.fromkeys(wanted) if p in on_board]
+
+    def pictures(self) -> list[str]:
+        """The pictures on the board (some may come from an earlier session's box), shown or
+        hidden, by their stored objects' ids."""
+        return [e.data["object"] for e in self.board.elements.values() if e.kind == "picture"]
+
+    async def send_pictures(self, participant_id: str, more: Iterable[str] = ()) -> None:
+        """The pictures the participant's link owes (and ``more``), whole, one after another
+        as the link carries them: a board of 48 MB of pictures never waits on a link all at
+        once (``media/pacing.py``). Each is owed until the link took it whole."""
         member = self.members.get(participant_id)
         if member is None:
             return
-        if label == "board":
-            self.send_snapshot(member.peer)
-        elif label == "objects":
-            # the pictures on the board (some may come from an earlier session's box), whole,
-            # one after another as the link carries them: a board of 48 MB of pictures
-            # never waits on a link all at once (``media/pacing.py``)
-            elements = self.board.elements.values()
-            pictures = [e.data["object"] for e in elements if e.kind == "picture"]
+        member.owed.extend(p for p in more if p not in member.owed)
 
-            async def send(object_id: str) -> bool:
-                if self.members.get(participant_id) is not member:
-                    return False  # gone, or on another link now, which has its own opening
-                return await self._send_object(member.peer, object_id)
+        async def send(object_id: str) -> bool:
+            if self.members.get(participant_id) is not member:
+                return False  # gone, or on another link now, which sends what is owed
+            if object_id not in member.owed:
+                return True  # sent meanwhile
+            if not await self._send_object(member.peer, object_id):
+                return False
+            if object_id in member.owed:
+                member.owed.remove(object_id)
+            return True
 
-            try:
-                await send_paced(member.peer, "objects", pictures, send)
-            except STORAGE_FAILURES:
-                log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
-                answer(member.peer, "objects", PICTURES_NOT_SAVED)
+        try:
+            await send_paced(member.peer, "objects", list(member.owed), send)
+        except STORAGE_FAILURES:
+            log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
+            answer(member.peer, "objects", PICTURES_NOT_SAVED)
 
     def send_snapshot(self, peer: Link) -> None:
         """The whole board, in parts small enough for any data channel, then its ``seq``. A
@@ -318,6 +368,7 @@ class RoomBoard:
     def _fan_out(self, seq: int, author: str, changes: list[AnyChange]) -> None:
         """The change to every member: encoded once, the same text to each."""
         data = dump_reply(Change(seq=seq, author=author, changes=changes))
+        self.history.add(seq, data, placed(changes))
         for member in list(self.members.values()):
             member.peer.send("board", data)
 

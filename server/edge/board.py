@@ -12,12 +12,17 @@ are the same: the same checks, rate limit, numbering, sealed persistence before 
 snapshot on joining.
 
 A page opens the board on the socket as soon as it is in the room, so the board is there
-within a round trip on any network, and offers the data connection at the same time. One
-board link per person: opening the board on the socket closes their data connection to the
-server; a data connection takes the board over from the socket once its three channels are
-open (the socket link is closed, and the snapshot and pictures come again on the channels).
-An operation or picture already on its way over the socket when that happens is still taken,
-and answered on the channels: nothing sent in the hand-over is lost."""
+within a round trip on any network, and offers the data connection at the same time. A page
+that holds the board already (after a reconnect) says the ``seq`` it holds (``since``), and
+gets only the changes it missed when the board's history still has them. One board link per
+person: opening the board on the socket closes their data connection to the server; a data
+connection takes the board over from the socket once its three channels are open. The
+socket's link then takes nothing more but still writes everything it was sent, so the data
+connection is live from the board's ``seq`` at that moment: it is sent ``caught_up`` and the
+pictures the socket had yet to send, never the board again; the page applies the changes of
+both links in ``seq`` order. An operation or picture already on its way over the socket when
+that happens is still taken, and answered on the channels: nothing sent in the hand-over is
+lost or applied twice."""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from media.pacing import Backlog
 from media.server_peer import CHANNELS, ServerPeer
@@ -83,9 +88,11 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
             if member is not None and member.peer is peer:
                 await board.message(pid, label, data)
 
+        since, missing = message.since, message.missing
+
         async def on_open(label: str) -> None:
             if all(peer.is_open(name) for name in CHANNELS):
-                await _take_over(conn, board, peer)
+                await _take_over(conn, board, peer, since, missing)
 
         async def on_gone(peer: ServerPeer) -> None:
             board.leave(pid, peer)
@@ -104,9 +111,14 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
         await conn.server_peer.add_candidate(c.candidate, c.sdpMid, c.sdpMLineIndex)
 
 
-async def _take_over(conn: Connection, board: RoomBoard, peer: ServerPeer) -> None:
+async def _take_over(
+    conn: Connection, board: RoomBoard, peer: ServerPeer, since: int | None, missing: Iterable[str]
+) -> None:
     """The data connection's channels are all open: it becomes the person's board link in
-    place of the socket's, and the board (snapshot, then pictures) comes on it."""
+    place of the socket's. When the socket's link has the board, it has been sent every
+    change so far and goes on writing them: the data connection is live from now (``caught_up``)
+    and sends the pictures the socket had yet to send. Otherwise it brings the page up to date
+    from the ``since`` of its offer, as ``board_open`` does."""
     if conn.server_peer is not peer:
         return  # closed, or replaced by a newer offer, while its channels opened
     try:
@@ -114,24 +126,39 @@ async def _take_over(conn: Connection, board: RoomBoard, peer: ServerPeer) -> No
     except ProtocolError:
         await conn.close_server_peer()  # no longer in the room: no board
         return
-    if conn.board_link is not None:
-        link, conn.board_link = conn.board_link, None
-        await link.close()
-    board.join(me.id, Member(conn.board_author(me), me.role is Role.THERAPIST, peer))
-    await board.opened(me.id, "board")
-    conn.spawn(board.opened(me.id, "objects"))
+    member = Member(conn.board_author(me), me.role is Role.THERAPIST, peer)
+    link, conn.board_link = conn.board_link, None
+    current = board.members.get(me.id)
+    if link is not None and current is not None and current.peer is link and not link.closed:
+        # nothing is awaited from here until the socket's link has let go: no change falls
+        # between what it was sent and what comes on the data connection
+        board.open(me.id, member, taking_over=True)
+        link.finish()
+        conn.board_handed = link
+    else:
+        if link is not None:
+            await link.close()
+        board.open(me.id, member, since, missing)
+    conn.spawn(board.send_pictures(me.id))
 
 
 class SocketLink:
-    """A member's board on their signalling socket, in the order the board sends."""
+    """A member's board on their signalling socket, in the order the board sends; after
+    ``after``, an earlier link on the same socket still writing what it was sent."""
 
-    def __init__(self, ws: Socket, on_gone: Callable[[SocketLink], None]) -> None:
+    def __init__(
+        self,
+        ws: Socket,
+        on_gone: Callable[[SocketLink], None],
+        after: SocketLink | None = None,
+    ) -> None:
         self.ws = ws
-        self.closed = False
+        self.closed = False  # takes nothing more (what it holds may still be written)
         self._on_gone = on_gone
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()  # None: the last
         self.backlog = Backlog()  # characters waiting
         self._closing: asyncio.Future[None] | None = None  # the socket, closed as too slow
+        self._after = after
         self._writer = asyncio.create_task(self._write())
 
     def send(self, label: str, data: str | bytes) -> bool:
@@ -173,8 +200,13 @@ class SocketLink:
         return self.send(label, json.dumps(doc, separators=(",", ":")))
 
     async def _write(self) -> None:
+        if self._after is not None:  # its frames first: a snapshot is never cut by another's
+            await asyncio.wait([self._after._writer])
+            self._after = None
         while True:
             frame = await self._queue.get()
+            if frame is None:
+                break  # finished: everything it was sent is written
             self.backlog.take(len(frame))
             try:
                 await self.ws.send_str(frame)
@@ -182,13 +214,26 @@ class SocketLink:
                 break  # the socket is gone; its own handler tells the room
         self._shut()
 
-    def _shut(self) -> None:
+    def finish(self) -> None:
+        """Take nothing more, write what was sent (the page still reads it: another link
+        takes the board over from here), then stop."""
         if self.closed:
             return
         self.closed = True
+        self._queue.put_nowait(None)
+        self._on_gone(self)
+
+    def _shut(self) -> None:
+        """Take nothing more and write nothing more, nor does a link this one waits for."""
+        if self._after is not None:
+            self._after._shut()
+            self._after = None
         self.backlog.close()  # whoever waits for it to drain stops waiting
         if asyncio.current_task() is not self._writer:
             self._writer.cancel()
+        if self.closed:
+            return
+        self.closed = True
         self._on_gone(self)
 
     async def close(self) -> None:
@@ -196,26 +241,33 @@ class SocketLink:
 
 
 async def board_open(conn: Connection, message: BoardOpen) -> None:
-    """Make this socket the member's link to the board: the snapshot and the pictures
-    follow, then every change."""
+    """Make this socket the member's link to the board: the board (only what changed since
+    ``since``, when the page holds it and the history has it all; else the snapshot) and the
+    pictures the page lacks follow, then every change."""
     room, me = conn.on_board()
     if conn.board_reopens is None:
         conn.board_reopens = RateLimiter(1, REOPEN_SECONDS, burst=REOPENS_BURST, max_keys=1)
     if not conn.board_reopens.allow("open"):
         raise ProtocolError("rate_limited", "The board was opened a moment ago.")
-    await conn.close_board_links()
+    # an earlier link on this socket writes what it was sent before this one writes anything
+    # (closed at once, as this one, if the person leaves the room)
+    before = conn.board_link or conn.board_handed
+    conn.board_link, conn.board_handed = None, before
+    if before is not None:
+        before.finish()
+    await conn.close_server_peer()
     board = await conn.app[WHITEBOARDS].get(room.session_id, room.client_id)
     if not me.in_room:  # sent to the waiting room while the board was loading
         raise ProtocolError("not_in_room", "You are not in the room.")
     pid = me.id
 
-    link = SocketLink(conn.ws, lambda gone: board.leave(pid, gone))
+    link = SocketLink(conn.ws, lambda gone: board.leave(pid, gone), after=before)
     conn.board_link = link
-    board.join(pid, Member(conn.board_author(me), me.role is Role.THERAPIST, link))
-    await board.opened(pid, "board")  # the snapshot, before any change
-    # the pictures on the board, paced as the socket carries them: beside this socket's
-    # loop, which goes on reading the person's frames meanwhile
-    conn.spawn(board.opened(pid, "objects"))
+    member = Member(conn.board_author(me), me.role is Role.THERAPIST, link)
+    board.open(pid, member, message.since, message.missing)  # before any change
+    # the pictures, paced as the socket carries them: beside this socket's loop, which goes
+    # on reading the person's frames meanwhile
+    conn.spawn(board.send_pictures(pid))
 
 
 def _my_board(conn: Connection) -> tuple[RoomBoard, str]:

@@ -21,7 +21,6 @@ from server.access.accounts import StaffView
 from server.access.ratelimit import RateLimiter
 from server.appkeys import HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
 from server.audit.sessionlog import participant_actor, session_stream, staff_actor
-from server.board.service import Link
 from server.exceptions import ProtocolError
 from server.live.hub import Hub, Socket, person
 from server.live.protocol import Message, dump_message
@@ -30,6 +29,7 @@ from server.live.rooms import Participant, Role, Room, State
 from server.storage.models import Appointment
 
 if TYPE_CHECKING:
+    from server.edge.board import SocketLink
     from server.edge.live import Outbox
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ class Connection:
         self.me: Participant | None = None
         # the member's link to the room's board: their data connection, or this socket
         self.server_peer: ServerPeer | None = None
-        self.board_link: Link | None = None  # a ``board.SocketLink``
+        self.board_link: SocketLink | None = None
+        # the socket's link that handed the board over, still writing what it was sent
+        self.board_handed: SocketLink | None = None
         self.board_reopens: RateLimiter | None = None
         self.control_timer: asyncio.TimerHandle | None = None
         self.limiter = RateLimiter(MESSAGES_PER_SECOND, 1, burst=MESSAGES_PER_SECOND, max_keys=1)
@@ -164,9 +166,10 @@ class Connection:
         """Close this person's links to the board (data connection and socket) and stop
         listening for the data connection's heartbeat."""
         await self.close_server_peer()
-        if self.board_link is not None:
-            link, self.board_link = self.board_link, None
-            await link.close()
+        for link in (self.board_link, self.board_handed):
+            if link is not None:
+                await link.close()
+        self.board_link = self.board_handed = None
 
     async def close_server_peer(self) -> None:
         """Close this person's data connection to the server, and stop listening for its
@@ -184,3 +187,5 @@ class Connection:
         member = board.members.get(participant_id) if board else None
         if member is not None:
             await member.peer.close()
+            if member.handed_from is not None:  # what it had yet to write goes unwritten
+                await member.handed_from.close()

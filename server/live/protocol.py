@@ -272,19 +272,37 @@ class AskKeyFrame(ClientMessage):
     to: Id
 
 
+# the ``seq`` of the board as a page holds it, when it holds it (after a reconnect): the
+# board then brings it up to date with only what it missed, when it still has all of it
+Since = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+MAX_MISSING = 100  # a page missing more pictures than this asks for the whole board
+# the pictures on the page's board whose bytes it has not got (a drop cut them off)
+Missing = Annotated[
+    list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]], Field(max_length=MAX_MISSING)
+]
+
+
 class ServerSignal(ClientMessage):
-    """The browser's offer (or an ICE candidate) for its data connection to the server."""
+    """The browser's offer (or an ICE candidate) for its data connection to the server. With
+    the offer, ``since`` and ``missing`` say what board the page holds, for a connection that
+    finds no board on the socket to take over from."""
 
     type: Literal["server_signal"]
     description: Description | None = None
     candidate: Candidate | None = None
+    since: Since | None = None
+    missing: Missing = []
 
 
 class BoardOpen(ClientMessage):
     """The board over this socket instead of the data connection to the server (for a
-    network where that connection cannot be made); its snapshot follows in ``board`` frames."""
+    network where that connection cannot be made) and until that connection takes it over:
+    the snapshot follows in ``board`` frames, or, for a page that holds the board at
+    ``since``, only the changes after it and ``caught_up``."""
 
     type: Literal["board_open"]
+    since: Since | None = None
+    missing: Missing = []
 
 
 class BoardOperation(ClientMessage):

@@ -13,7 +13,8 @@ back (or the thaw):
 - media back: to the first frame of the young person's video after a gap (and, the other
   way, of the therapist's on the young person's page);
 - resumed: to the therapist being told the young person is back;
-- board restored: to the young person's page holding the board's snapshot.
+- board restored: to the young person's page holding the board again, up to date (its copy
+  caught up with what changed while it was away, or a snapshot).
 
 The server runs with its default settings (a silent drop noticed within 1.5 heartbeats of
 1.25 s, under 2 s)."""
@@ -151,8 +152,8 @@ def _rounds(
             media.append(_after(therapist, gaps, back_at) - back_at)
             gaps = f"window.playroom.frameGaps[{tid!r}] || []"
             media_young.append(_after(young, gaps, back_at) - back_at)
-            snapshots = "window.playroom.board.snapshots"
-            board.append(_after(young, snapshots, back_at) - back_at)
+            restored = "window.playroom.whiteboard.feed.restored"
+            board.append(_after(young, restored, back_at) - back_at)
             print(
                 f"{failure.name} round {len(detect)}: detected {detect[-1]:.0f} ms; after the "
                 f"network came back: resumed {resumed[-1]:.0f} ms, media {media[-1]:.0f} ms "

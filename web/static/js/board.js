@@ -614,6 +614,7 @@ export class BoardView {
 
   /** Forget everything (the young person's browser keeps nothing after the session). */
   wipe() {
+    this.seq = 0;
     this.elements.clear();
     this.live.clear();
     this.held.clear();

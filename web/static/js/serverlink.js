@@ -94,7 +94,9 @@ export class ServerLink {
     this.sharing = false;
   }
 
-  async open() {
+  /** Offer the connection; `held` says what board the page holds (BoardFeed.opening), for
+   * a connection that finds no board on the socket to take over from. */
+  async open(held = {}) {
     this.close();
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
@@ -121,7 +123,8 @@ export class ServerLink {
       if (pc.connectionState === "failed") this.events.onFailed();
     };
     await pc.setLocalDescription();
-    this.signalling.send({ type: "server_signal", description: pc.localDescription.toJSON() });
+    const description = pc.localDescription.toJSON();
+    this.signalling.send({ type: "server_signal", description, ...held });
   }
 
   /** Whether the board's channel is open. */

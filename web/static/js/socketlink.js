@@ -14,13 +14,14 @@ export class SocketLink {
   /**
    * @param {import("./signal.js").Signalling} signalling
    * @param {{onObject: (id: string, blob: Blob) => void, onObjectMessage: (msg: any) => void}} events
+   * @param {{since?: number, missing?: string[]}} held the board the page holds, if it does
    */
-  constructor(signalling, events) {
+  constructor(signalling, events, held = {}) {
     this.signalling = signalling;
     this.objects = new IncomingObjects(events);
     this.sharing = false;
     this.closed = false;
-    signalling.send({ type: "board_open" });
+    signalling.send({ type: "board_open", ...held });
   }
 
   send(label, op) {
