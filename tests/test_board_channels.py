@@ -23,7 +23,7 @@ from media.board import _ops
 from media.replica import Replica
 from media.transfer import CHUNK
 from server.access.ratelimit import RateLimiter
-from server.board import service
+from server.board import pictures, service
 from server.board.messages import (
     BOARD_ERRORS,
     CONTROL_ERRORS,
@@ -518,7 +518,7 @@ async def _exercise(frames: list[tuple[Label, str | bytes]]) -> None:
     assert change.model_dump()["changes"][0]["set"]["id"] == "y-after"
     await room.message("y", "control", '{"type": "ping", "t": 5}')
     assert y.messages("control")[-1].model_dump() == {"type": "pong", "t": 5}
-    room.picture_limiter = RateLimiter(service.PICTURES_PER_MINUTE, 60)
+    room.images.limiter = RateLimiter(pictures.PICTURES_PER_MINUTE, 60)
     await room.message(
         "y", "objects", json.dumps({"type": "begin", "id": "after", "size": len(PNG)})
     )

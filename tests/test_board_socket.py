@@ -339,7 +339,7 @@ async def test_a_storage_failure_with_pictures_is_answered_and_the_socket_stays_
 
             read = session
 
-        board.db = Failing()  # type: ignore[assignment]
+        board.db = board.images.db = Failing()  # type: ignore[assignment]
         await y.share("photo", _jpeg_with_gps())
         await y.wait_for(lambda: any(m.get("code") == "not_saved" for m in y.object_messages))
         await y.send({"type": "ping", "n": 1})

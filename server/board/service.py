@@ -1,5 +1,6 @@
 """Each room's whiteboard on the server: operations checked, numbered, persisted (sealed)
-before anyone sees them, and fanned out; pictures sanitised and shared. A participant who
+before anyone sees them, and fanned out; pictures placed on it once ``pictures.py`` has
+taken, sanitised and stored them. A participant who
 joins gets a snapshot of the board; one who comes back holding it gets only the changes they
 missed, while the board's recent history (``history.py``) still has them all.
 
@@ -22,62 +23,45 @@ from sqlalchemy.exc import IntegrityError
 
 from media.board import MAX_ELEMENTS, Board
 from media.changes import AnyChange, ElementDoc
-from media.images import MAX_BYTES, sanitize
+from media.images import CleanPicture
 from media.ops import AnyOp, Dice, Picture, Roll, parse_op
-from media.pacing import send_paced
 from media.places import DIE_GAP, DIE_SIZE
 from media.server_peer import ServerPeer
-from media.transfer import CHUNK, Transfers
+from media.transfer import Transfers
 from server.access.ratelimit import RateLimiter
 from server.board.history import History, placed
 from server.board.messages import (
-    Begin,
     CaughtUp,
     Change,
     ChannelError,
-    ChannelMessage,
-    End,
-    Label,
-    ObjectEnd,
-    ObjectStart,
     Pong,
-    Ready,
     RoomSettings,
     SettingsChanged,
-    Shared,
     Snapshot,
     SnapshotPart,
     dump_reply,
     encoded_size,
     parse_board_message,
     parse_control,
-    parse_object_message,
 )
+from server.board.pictures import Pictures, answer
 from server.crypto.keys import KeyRing
-from server.crypto.sealed import seal, unseal, unseal_bytes
+from server.crypto.sealed import seal, unseal
 from server.exceptions import (
     STORAGE_FAILURES,
     BoardError,
-    PictureError,
     ProtocolError,
-    TransferError,
 )
 from server.live.places import keep_settings
 from server.storage.db import Database, utcnow
 from server.storage.groupcommit import GroupCommit
 from server.storage.models import Appointment, new_id
-from server.storage.session_models import BoardOp, SharedObject
+from server.storage.session_models import BoardOp
 
 log = logging.getLogger(__name__)
 OPS_PER_SECOND = 100  # a point every 16 ms is about 60
-PICTURES_PER_MINUTE = 6
 ROLLS_PER_SECOND, ROLLS_BURST = 1, 3  # a child rolling again and again, not a flood of dice
 PICTURE_SIDE = 600  # a shared picture's longest side on the board, at most
-# a picture that could not be stored or read: the storage is failing for now
-PICTURES_NOT_SAVED = ChannelError(
-    code="not_saved",
-    message="The pictures could not be saved or loaded just now. Try again in a moment.",
-)
 NOT_SAVED = ChannelError(code="not_saved", message="That was not saved. Try again.")
 SLOW_DOWN = ChannelError(code="rate_limited", message="Slow down a little.")
 SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
@@ -93,11 +77,6 @@ class Link(Protocol):
     async def close(self) -> None: ...
     async def drained(self, label: str, low: int) -> None:
         """Once at most ``low`` bytes wait to go on ``label``, or the link is closed."""
-
-
-def answer(peer: Link, label: Label, message: ChannelMessage) -> None:
-    """One message to one member."""
-    peer.send(label, dump_reply(message))
 
 
 @dataclass
@@ -136,10 +115,9 @@ class RoomBoard:
         self.lock = asyncio.Lock()
         self.limiter = RateLimiter(OPS_PER_SECOND, 1, burst=2 * OPS_PER_SECOND)
         self._clear_allowed = False
-        self.picture_limiter = RateLimiter(PICTURES_PER_MINUTE, 60)
+        self.images = Pictures(appointment_id, client_id, db, ring)
         self.roll_limiter = RateLimiter(ROLLS_PER_SECOND, 1, burst=ROLLS_BURST)
         self.dice = random.SystemRandom()  # what nobody can foretell, rolled here for everyone
-        self.sanitizing = asyncio.Lock()
 
     async def load(self) -> None:
         """Rebuild the board from storage (after a restart, or on the node that took the
@@ -246,23 +224,10 @@ class RoomBoard:
         if member is None:
             return
         member.owed.extend(p for p in more if p not in member.owed)
-
-        async def send(object_id: str) -> bool:
-            if self.members.get(participant_id) is not member:
-                return False  # gone, or on another link now, which sends what is owed
-            if object_id not in member.owed:
-                return True  # sent meanwhile
-            if not await self._send_object(member.peer, object_id):
-                return False
-            if object_id in member.owed:
-                member.owed.remove(object_id)
-            return True
-
-        try:
-            await send_paced(member.peer, "objects", list(member.owed), send)
-        except STORAGE_FAILURES:
-            log.warning("pictures not loaded", extra={"event": "pictures_not_loaded"})
-            answer(member.peer, "objects", PICTURES_NOT_SAVED)
+        # until gone, or on another link now, which sends what is still owed
+        await self.images.send_owed(
+            member.peer, member.owed, lambda: self.members.get(participant_id) is member
+        )
 
     def send_snapshot(self, peer: Link) -> None:
         """The whole board, in parts small enough for any data channel, then its ``seq``. A
@@ -375,91 +340,35 @@ class RoomBoard:
     # -- pictures
 
     async def _object_message(self, member: Member, data: str | bytes) -> None:
-        """A picture's ``begin``, its bytes, or its ``end``. Only ``begin`` and ``end`` are
-        answered when they are taken (``ready``; ``shared``); a chunk only when refused."""
-        try:
-            if isinstance(data, bytes):
-                member.transfers.chunk(data)
-                return
-            match parse_object_message(data):
-                case Begin() as begin:
-                    self._begin(member, begin)
-                case End() as end:
-                    transfer = member.transfers.finish(end.id)
-                    if len(self.board.elements) >= MAX_ELEMENTS:
-                        raise TransferError("full", "The board is full. Clear some of it first.")
-                    async with self.sanitizing:  # one picture decoded at a time per room
-                        await self._share(member, transfer.id, transfer.data())
-        except (TransferError, PictureError, BoardError) as exc:
-            answer(member.peer, "objects", ChannelError(code=exc.code, message=str(exc)))
-        except STORAGE_FAILURES:
-            # not stored, so not on the board: the sender is told, and the connection stays
-            log.warning("picture not stored", extra={"event": "picture_not_stored"})
-            answer(member.peer, "objects", PICTURES_NOT_SAVED)
+        """A picture's messages, taken by ``pictures.py``; a whole one placed here."""
 
-    def _begin(self, member: Member, begin: Begin) -> None:
-        """A new picture, or the rest of one that was on its way: answered ``ready`` with
-        how much of it is here. A refused size costs nothing against the pictures a minute."""
-        if begin.size > MAX_BYTES:
-            raise TransferError(
-                "too_large", f"Pictures are limited to {MAX_BYTES // (1024 * 1024)} MB."
+        async def place(object_id: str, clean: CleanPicture) -> None:
+            """Send the stored picture to everyone (its sender too), and place it on the
+            board where there is room (a ``change`` to everyone)."""
+            for other in list(self.members.values()):
+                await self.images.send(other.peer, object_id, clean.mime, clean.data)
+            scale = min(1.0, PICTURE_SIDE / max(clean.width, clean.height))
+            w, h = clean.width * scale, clean.height * scale
+            x, y = self.board.free_spot(w, h)
+            picture = Picture(
+                op="picture",
+                id=f"pic-{secrets.token_hex(6)}",
+                object=object_id,
+                x=max(0.0, x - w / 2),
+                y=max(0.0, y - h / 2),
+                w=w,
+                h=h,
             )
-        resuming = member.transfers.resumes(begin.id)
-        if not resuming and not self.picture_limiter.allow(member.author):
-            raise TransferError(
-                "rate_limited", f"At most {PICTURES_PER_MINUTE} pictures a minute. Wait a moment."
-            )
-        transfer = member.transfers.begin(begin.id, begin.size)
-        answer(member.peer, "objects", Ready(id=transfer.id, received=transfer.received))
+            await self.submit(member.author, picture, member.therapist, therapist=member.therapist)
 
-    async def _share(self, member: Member, transfer_id: str, data: bytes) -> None:
-        """Clean and store the picture, tell its sender, send it to everyone (the sender
-        too), and place it on the board (a ``change`` to everyone)."""
-        clean = await asyncio.to_thread(sanitize, data)
-        row = SharedObject(
-            id=new_id(),
-            appointment_id=self.appointment_id,
-            client_id=self.client_id,
-            mime=clean.mime,
-            width=clean.width,
-            height=clean.height,
-            created_at=utcnow(),
+        await self.images.message(
+            member.author,
+            member.peer,
+            member.transfers,
+            data,
+            lambda: len(self.board.elements) < MAX_ELEMENTS,
+            place,
         )
-        seal(self.ring, row, "data_enc", clean.data)
-        async with self.db.session() as session:
-            session.add(row)
-        answer(member.peer, "objects", Shared(id=transfer_id, object=row.id))
-        for other in list(self.members.values()):
-            await self._send_object(other.peer, row.id, clean.mime, clean.data)
-        scale = min(1.0, PICTURE_SIDE / max(clean.width, clean.height))
-        w, h = clean.width * scale, clean.height * scale
-        x, y = self.board.free_spot(w, h)
-        picture = Picture(
-            op="picture",
-            id=f"pic-{secrets.token_hex(6)}",
-            object=row.id,
-            x=max(0.0, x - w / 2),
-            y=max(0.0, y - h / 2),
-            w=w,
-            h=h,
-        )
-        await self.submit(member.author, picture, member.therapist, therapist=member.therapist)
-
-    async def _send_object(
-        self, peer: Link, object_id: str, mime: str | None = None, data: bytes | None = None
-    ) -> bool:
-        """One picture to one member, whole: nothing else is sent to them from its start to
-        its end. Returns whether the link took it (a missing picture is passed over)."""
-        if mime is None or data is None:
-            async with self.db.session() as session:
-                row = await session.get(SharedObject, object_id)
-            if row is None or row.client_id != self.client_id:
-                return True
-            mime, data = row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
-        answer(peer, "objects", ObjectStart(object=object_id, mime=mime, size=len(data)))
-        for start in range(0, len(data), CHUNK):
-            peer.send("objects", data[start : start + CHUNK])
-        return peer.send("objects", dump_reply(ObjectEnd(object=object_id)))
 
     # -- control
 
