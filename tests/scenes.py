@@ -115,9 +115,12 @@ async def join_with(aiohttp_client, client: TestClient, token: str, **checks: st
     return peer
 
 
-async def admitted(aiohttp_client, client: TestClient, room: Room) -> tuple[ProtocolPeer, dict]:  # type: ignore[no-untyped-def, type-arg]
-    """A young person joins from a fresh browser and the therapist admits them."""
-    young = await join_with(aiohttp_client, client, room.token)
+async def admitted(
+    aiohttp_client, client: TestClient, room: Room, token: str | None = None
+) -> tuple[ProtocolPeer, dict]:  # type: ignore[no-untyped-def, type-arg]
+    """Someone joins from a fresh browser with ``token`` (the young person's link unless
+    another is given) and the therapist admits them."""
+    young = await join_with(aiohttp_client, client, token or room.token)
     joined = await young.expect("joined")
     await room.therapist.send({"type": "admit", "participant": joined["you"]["id"]})
     await young.expect("admitted")

@@ -128,25 +128,13 @@ async def test_no_resume_for_someone_who_left_or_a_session_that_ended(
     await again.send({"type": "resume", "token": joined["resume"]})
     assert (await again.expect("error"))["code"] == "bad_resume"
 
-    parent, parent_joined = await _admitted_parent(aiohttp_client, client, room)
+    parent, parent_joined = await admitted(aiohttp_client, client, room, room.parent_token)
     await room.therapist.send({"type": "end_room"})
     await parent.wait_for(lambda: parent.ws.closed)
     late = ProtocolPeer(await (await aiohttp_client(client.server)).ws_connect("/ws"))
     await late.send({"type": "resume", "token": parent_joined["resume"]})
     assert (await late.expect("error"))["code"] == "bad_resume"
     await asyncio.gather(again.close(), late.close())
-
-
-async def _admitted_parent(
-    aiohttp_client, client: TestClient, room: Room
-) -> tuple[ProtocolPeer, dict]:  # type: ignore[no-untyped-def, type-arg]
-    browser = await aiohttp_client(client.server)
-    parent = ProtocolPeer(await browser.ws_connect("/ws"), media=False)
-    await parent.send({"type": "join", "token": room.parent_token})
-    joined = await parent.expect("joined")
-    await room.therapist.send({"type": "admit", "participant": joined["you"]["id"]})
-    await parent.expect("admitted")
-    return parent, joined
 
 
 async def test_a_key_frame_is_asked_for_over_the_socket(

@@ -107,8 +107,7 @@ class Hub:
 
     async def issue_resume(self, room: Room, participant: Participant) -> str:
         """A new resume token for ``participant`` (the old one stops working)."""
-        if participant.resume_hash is not None:
-            self.resumable.pop(participant.resume_hash, None)
+        self.spend(participant)
         token = secrets.token_urlsafe(32)
         participant.resume_hash = _hash(token)
         self.resumable[participant.resume_hash] = (room, participant)

@@ -55,6 +55,7 @@ PLAN_TEXT = {
 }
 # the most actions the path may take the therapist (measured: see the module's JSON)
 MOST_ACTIONS = 70
+PHONE_WIDTH = 390  # the parent's and the young person's phones (and 320 for reflow)
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +73,22 @@ def at_a_desk(browser: Browser, permissions: list[str] | None = None) -> Browser
 def on_a_phone(browser: Browser) -> BrowserContext:
     """A browser of its own, as on a phone: 390 by 844, touch."""
     return browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        viewport={"width": PHONE_WIDTH, "height": 844}, is_mobile=True, has_touch=True
     )
 
 
 def look(page: Page, name: str) -> None:
-    """A screenshot of the step, no serious WCAG fault, and nothing to scroll sideways."""
+    """A screenshot of the step, no serious WCAG fault, and nothing to scroll sideways; a
+    phone's step also at 320 px (WCAG 1.4.10 Reflow, which axe cannot see)."""
     screenshot(page, f"path-{name}")
     assert serious_violations(page) == [], name
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), name
+    size = page.viewport_size
+    if size is not None and size["width"] == PHONE_WIDTH:
+        page.set_viewport_size({"width": 320, "height": size["height"]})
+        screenshot(page, f"path-{name}-320")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), name
+        page.set_viewport_size(size)
 
 
 def _target(locator: Locator) -> str:
@@ -411,7 +419,8 @@ def test_the_whole_path_from_a_new_client_to_the_record(
     note.scroll_into_view_if_needed()
     expect(note).to_be_in_viewport()
     frame = theirs.bounding_box()
-    assert frame is not None and frame["x"] >= 0 and frame["x"] + frame["width"] <= 390, frame
+    assert frame is not None, frame
+    assert frame["x"] >= 0 and frame["x"] + frame["width"] <= PHONE_WIDTH, frame
     look(young, "20-young-agreement-390")
     look(therapist, "20-therapist-agreement")
     for shown in range(2, sections + 1):
