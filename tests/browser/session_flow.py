@@ -194,3 +194,21 @@ def pinch(page: Page, cx: float, cy: float, *, upright: bool = False) -> None:
         touch("touchMove", 15 + step * 3, step * 1.5)  # fingers apart, and turning
     touch("touchEnd", 0, 0)
     cdp.detach()
+
+
+def same_place(page: Page, element_id: str, place: dict[str, object]) -> None:
+    """Wait until the board on ``page`` holds ``element_id`` at ``place``, as the server
+    sent it. Each page gets a change on its own link: one page having it says nothing of
+    when the other will."""
+    try:
+        page.wait_for_function(
+            "([id, want]) => { const e = window.playroom.board.elements.get(id);"
+            " return e && Object.entries(want).every(([k, v]) => e.place[k] === v); }",
+            arg=[element_id, place],
+            timeout=15000,
+        )
+    except Exception as error:
+        held = page.evaluate(
+            "(id) => window.playroom.board.elements.get(id)?.place ?? null", element_id
+        )
+        raise AssertionError(f"{element_id} is at {held}, not {place}") from error

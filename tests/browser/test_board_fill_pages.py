@@ -29,6 +29,7 @@ from tests.browser.session_flow import (
     open_room,
     pinch,
     prepare,
+    same_place,
     therapist_page,
     walk_in,
 )
@@ -316,7 +317,7 @@ def test_a_stroke_drawn_on_the_upright_phone_lands_in_the_same_place_on_the_desk
         assert abs(px - x) <= 4 and abs(py - yy) <= 4, (points[0], points[-1])
     for px, py, _ in points:  # every point on the line the finger followed
         assert abs((py - 300) - (px - 400) * 0.75) <= 5, (px, py)
-    assert _arrived(y, stroke["id"])["points"] == points
+    assert _arrived(y, stroke["id"], "e.finished")["points"] == points
     # and the desktop's canvas shows it there: red in the middle of the line
     red = t.evaluate(PIXEL_AT, [800, 600])
     assert red[0] > 150 and red[1] < 90 and red[2] < 90, red
@@ -366,7 +367,7 @@ def test_items_moved_on_a_phone_either_way_up_land_in_the_same_place_on_the_desk
             target,
             moved,
         )
-        assert _arrived(y, dog)["place"] == moved
+        same_place(y, dog, moved)
         _shot(y, f"young-dragged-{width}x{height}")
         # and the other way: the therapist drags it back on the desktop, the phone sees it
         # where the desktop dropped it
@@ -411,7 +412,7 @@ def test_a_pinch_and_a_turn_by_the_handle_on_the_upright_phone(room: Room) -> No
     # about the same middle
     assert abs(pinched["scale"] - 3.16) < 0.1 and abs(pinched["rotation"] + 18.4) < 1.5
     assert abs(pinched["x"] - 800) <= 4 and abs(pinched["y"] - 80) <= 4, pinched
-    assert _arrived(y, cat)["place"] == pinched
+    same_place(y, cat, pinched)
 
     # in the middle of the board, selected: its turning handle is above its top
     place = {**pinched, "x": 800, "y": 600}

@@ -25,6 +25,7 @@ from tests.browser.session_flow import (
     open_room,
     pinch,
     prepare,
+    same_place,
     therapist_page,
     walk_in,
 )
@@ -127,7 +128,7 @@ def test_a_dragged_sticker_sits_where_it_was_dropped_for_both_and_after_a_reload
     _drag(y, here, there)
     moved = _arrived(t, dog, f"e.place.x !== {start['x']}")["place"]
     assert abs(moved["x"] - (start["x"] + 200)) < 2 and abs(moved["y"] - (start["y"] + 120)) < 2
-    assert _element(y, dog)["place"] == moved  # where the young person dropped it, for both
+    same_place(y, dog, moved)  # where the young person dropped it, for both
     assert y.evaluate(f"() => {BOARD}.selected.id") == dog
     screenshot(y, "items-dragged")
     # and after a reload, from the server's stored board
@@ -146,7 +147,7 @@ def test_a_two_finger_pinch_resizes_and_turns_an_item(room: Room) -> None:
     pinched = _arrived(t, cat, "e.place.scale > 1.5")["place"]
     # from 30 px apart to 2 × (45, 15): three times as far, turned by atan(15 / 45)
     assert abs(pinched["scale"] - 3.16) < 0.1 and abs(pinched["rotation"] - 18.4) < 1.5
-    assert _element(y, cat)["place"] == pinched
+    same_place(y, cat, pinched)
 
 
 def test_an_item_is_picked_with_tab_and_moved_with_the_arrow_keys(room: Room) -> None:
@@ -167,7 +168,7 @@ def test_an_item_is_picked_with_tab_and_moved_with_the_arrow_keys(room: Room) ->
     t.keyboard.press("Shift+ArrowDown")
     moved = _arrived(y, house, f"e.place.y !== {start['y']}")["place"]
     assert (moved["x"], moved["y"]) == (start["x"] + 30, start["y"] + 50)
-    assert _element(t, house)["place"] == moved
+    same_place(t, house, moved)
     t.keyboard.press("Delete")
     _arrived(y, house, "!e.visible")
 
