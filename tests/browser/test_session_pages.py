@@ -30,6 +30,28 @@ def _checked(page: Page, name: str):  # type: ignore[no-untyped-def]
     return on_step
 
 
+def _hiding_my_picture_hides_it_from_me_only(page: Page, other: Page, pid: str) -> None:
+    """ "Hide my picture" takes this person's own tile off their screen, while the other
+    page goes on decoding their video; pressed again, the tile is back."""
+    button = page.get_by_role("button", name="Hide my picture")
+    me = page.locator("[aria-controls=me-panel]")  # on the young person's page, under "Me"
+    if me.count():
+        me.click()
+    tile = page.locator("#self-tile")
+    expect(tile).to_be_visible()
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(tile).to_be_hidden()
+    decoded = "(id) => (window.playroom.quality[id] || {}).framesDecoded || 0"
+    seen = other.evaluate(decoded, pid)
+    other.wait_for_function(f"([id, n]) => ({decoded})(id) > n", arg=[pid, seen])
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "false")
+    expect(tile).to_be_visible()
+    if me.count():
+        me.click()
+
+
 @pytest.mark.hazard("HZ-11")
 def test_young_person_is_admitted_and_both_see_each_other(
     browser: Browser, live_server: ServerProcess
@@ -54,6 +76,8 @@ def test_young_person_is_admitted_and_both_see_each_other(
     assert frames_decoded(young, tid) > 0
     assert frames_decoded(therapist, yid) > 0
     expect(young.get_by_role("button", name="Break please")).to_be_visible()
+    for page, other, pid in ((young, therapist, yid), (therapist, young, tid)):
+        _hiding_my_picture_hides_it_from_me_only(page, other, pid)
     screenshot(young, "young-room")
     screenshot(therapist, "therapist-room")
     assert serious_violations(young) == []
