@@ -121,7 +121,7 @@ class Accounts:
             return self.view(user)
 
     async def find(self, username: str) -> StaffView:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             user = await self._by_name(session, username)
             if user is None:
                 raise NotFound("There is no account with that username.")
@@ -138,16 +138,21 @@ class Accounts:
         wait from this ``address`` only (``lockout.py``)."""
         index = self.ring.blind_index(username)
         await self.lockout.attempt(index, address)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             user = await self._by_name(session, username)
-            if user is None or user.disabled:
-                await asyncio.to_thread(self._verify, self._dummy_hash, password)
-                raise AuthError(_BAD_SIGN_IN)
-            if not await asyncio.to_thread(self._verify, user.password_hash, password):
-                raise AuthError(_BAD_SIGN_IN)
-            if self.hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = await asyncio.to_thread(self.hasher.hash, password)
-            view = self.view(user)
+        # the Argon2 work outside any transaction: no write of the server waits on it
+        if user is None or user.disabled:
+            await asyncio.to_thread(self._verify, self._dummy_hash, password)
+            raise AuthError(_BAD_SIGN_IN)
+        if not await asyncio.to_thread(self._verify, user.password_hash, password):
+            raise AuthError(_BAD_SIGN_IN)
+        if self.hasher.check_needs_rehash(user.password_hash):
+            rehashed = await asyncio.to_thread(self.hasher.hash, password)
+            async with self.db.session() as session:
+                await session.execute(
+                    sa.update(User).where(User.id == user.id).values(password_hash=rehashed)
+                )
+        view = self.view(user)
         await self.lockout.right(index, address, signed_in=False)
         return view
 

@@ -65,7 +65,7 @@ class Links:
         now = now or utcnow()
         claims = tokens.verify(self.ring, token, kind.value, now)
         ended = False
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             link = await session.get(Link, claims.link_id)
             if link is not None and link.revoked_at is not None and link.appointment_id:
                 appointment = await session.get(Appointment, link.appointment_id)

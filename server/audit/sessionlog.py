@@ -145,37 +145,47 @@ class SessionLog:
     ) -> int:
         """Add an entry at the head of ``stream``; returns its position. Writers of one stream
         take turns: within a process by a lock, across servers by the database's own lock."""
+        return await self.append_all(stream, [(kind, actor, details or {})])
+
+    async def append_all(
+        self, stream: str, entries: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> int:
+        """Add ``entries`` (kind, actor, details) at the head of ``stream``, one after the
+        other with nothing between them, all or none; returns the last one's position."""
         async with self._locks[stream]:
             for _ in range(5):
                 try:
-                    return await self._append(stream, kind, actor, details or {})
+                    return await self._append(stream, entries)
                 except IntegrityError:
                     continue  # a writer that does not take the lock: read the head again
             raise RuntimeError("the log could not be appended to")
 
-    async def _append(self, stream: str, kind: str, actor: str, details: dict[str, Any]) -> int:
+    async def _append(self, stream: str, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
         async with self.db.session() as session:
             await _write_lock(session, stream)
             head = await _head(session, stream)
-            seq, prev = (head.seq + 1, head.hash) if head else (1, genesis(stream))
-            plain = json.dumps({"salt": secrets.token_hex(16), **details}, sort_keys=True)
-            digest = hashlib.sha256(plain.encode()).hexdigest()
-            at = utcnow()
-            hash_hex = entry_hash(stream, seq, at, kind, actor, digest, prev)
-            row = LogEntry(
-                id=new_id(),
-                stream=stream,
-                seq=seq,
-                at=at,
-                kind=kind,
-                actor=actor,
-                digest=digest,
-                prev_hash=prev,
-                hash=hash_hex,
-                signature=self.ring.sign(entry_message(hash_hex)),
-            )
-            seal(self.ring, row, "details_enc", plain)
-            session.add(row)
+            seq, prev = (head.seq, head.hash) if head else (0, genesis(stream))
+            for kind, actor, details in entries:
+                seq += 1
+                plain = json.dumps({"salt": secrets.token_hex(16), **details}, sort_keys=True)
+                digest = hashlib.sha256(plain.encode()).hexdigest()
+                at = utcnow()
+                hash_hex = entry_hash(stream, seq, at, kind, actor, digest, prev)
+                row = LogEntry(
+                    id=new_id(),
+                    stream=stream,
+                    seq=seq,
+                    at=at,
+                    kind=kind,
+                    actor=actor,
+                    digest=digest,
+                    prev_hash=prev,
+                    hash=hash_hex,
+                    signature=self.ring.sign(entry_message(hash_hex)),
+                )
+                seal(self.ring, row, "details_enc", plain)
+                session.add(row)
+                prev = hash_hex
         return seq
 
     async def checkpoint(self, stream: str, reason: str = "interval") -> LogCheckpoint | None:
@@ -217,7 +227,7 @@ class SessionLog:
 
     async def unsealed_streams(self) -> list[str]:
         """Streams with entries newer than their last checkpoint."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             heads = sa.select(LogEntry.stream, sa.func.max(LogEntry.seq).label("seq")).group_by(
                 LogEntry.stream
             )
@@ -238,7 +248,7 @@ class SessionLog:
         query = sa.select(LogEntry).where(LogEntry.stream == stream)
         if kinds:
             query = query.where(LogEntry.kind.in_(kinds))
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(query.order_by(LogEntry.seq))
             out = []
             for row in rows:
@@ -260,7 +270,7 @@ class SessionLog:
         newest entries removed together with the database's checkpoints of them, whatever
         the session's row says, and a log gone whole. ``witnessed``: more checkpoints kept
         outside the database (``log_checkpoint`` lines of the application's log)."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = list(
                 await session.scalars(
                     sa.select(LogEntry)
@@ -307,7 +317,7 @@ class SessionLog:
     async def streams(self) -> list[str]:
         """Every log there is: in the database, and (retention aside) seen by the witness,
         whether or not it is still in the database."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             found = set(await session.scalars(sa.select(LogEntry.stream).distinct()))
             found |= set(await session.scalars(sa.select(LogCheckpoint.stream).distinct()))
         if self.witnessing is not None:

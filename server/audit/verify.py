@@ -15,6 +15,12 @@ only. Verification recovers each signed entry's original position, then:
 - a checkpoint (in the database, or kept outside it: by the witness, ``witness.py``, or in
   the application's log) whose head is gone names what went after it;
 - a session that exists has a log, and one that ended has its end-of-session checkpoint.
+
+Apart from these (which say the log was tampered with), a log can be whole and still leave
+something unsaid: a room restored after a crash or a restart names whom it expects back
+(``room.restored``), and each of them should have a later entry saying they came back, were
+lost or left, or that the session ended. Anyone without one is *unaccounted* for: an entry
+that was due and never written (a write the server could not make), not one taken away.
 """
 
 from __future__ import annotations
@@ -34,6 +40,17 @@ from server.exceptions import DecryptionError
 from server.storage.session_models import LogCheckpoint, LogEntry
 
 VERSION = "playroom-log-v1"
+# what became of someone a restored room expected back: each entry names them
+ACCOUNTED = frozenset(
+    {
+        "participant.reconnected",
+        "participant.lost",
+        "participant.left",
+        "participant.removed",
+        "participant.declined",
+    }
+)
+ENDED = frozenset({"session.ended", "session.cancelled"})  # and with it, everyone's place
 # (position, head hash) of a checkpoint kept outside the database, such as the
 # ``log_checkpoint`` lines of the application's log
 Witness = tuple[int, str]
@@ -97,6 +114,8 @@ class Report:
     checkpoints: int
     findings: list[Finding] = field(default_factory=list)
     witness: WitnessNote | None = None
+    # entries that were due and never written (see the module's docstring): not tampering
+    unaccounted: list[Finding] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -109,6 +128,7 @@ class Report:
             "checkpoints": self.checkpoints,
             "intact": self.intact,
             "findings": [f.__dict__ for f in self.findings],
+            "unaccounted": [f.__dict__ for f in self.unaccounted],
             "witness": self.witness.__dict__ if self.witness else None,
         }
 
@@ -219,7 +239,37 @@ class Verifier:
         if anchor is not None:
             self._anchored(anchor, rows, checkpoints, top, report)
         report.findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
+        in_order = sorted((n, row) for row, n in zip(rows, at, strict=True) if n is not None)
+        self._expected_back([row for _, row in in_order], report)
         return report
+
+    def _expected_back(self, rows: Sequence[LogEntry], report: Report) -> None:
+        """Each person a restored room expected back has a later entry saying what became
+        of them (``rows`` signed, in the order they were written)."""
+        waiting: dict[str, tuple[int, str]] = {}  # participant -> (restored at, role)
+        for row in rows:
+            if row.kind in ENDED:
+                waiting.clear()
+                continue
+            if row.kind != "room.restored" and row.kind not in ACCOUNTED:
+                continue
+            details = self._opened(row)
+            if row.kind in ACCOUNTED:
+                waiting.pop(str(details.get("participant")), None)
+                continue
+            for person in details.get("expected", []):
+                if isinstance(person, dict):
+                    waiting[str(person.get("participant"))] = (row.seq, str(person.get("role")))
+        for pid, (seq, role) in sorted(waiting.items(), key=lambda w: w[1][0]):
+            report.unaccounted.append(
+                Finding(
+                    seq,
+                    "unaccounted",
+                    f"the {role.replace('_', ' ')} ({pid}) was expected back after the restart, "
+                    "but no later entry says they came back, were lost or left, or that the "
+                    "session ended",
+                )
+            )
 
     def _positions(
         self, stream: str, rows: Sequence[LogEntry], sealed_to: int, report: Report
@@ -358,6 +408,14 @@ class Verifier:
                 f"the session is {anchor.status}, but its end-of-session checkpoint is gone "
                 f"(the log ends at entry {top}): it was removed, with any entries after it",
             )
+
+    def _opened(self, row: LogEntry) -> dict[str, Any]:
+        try:
+            plain = unseal(self.ring, row, "details_enc") or "{}"
+            details = json.loads(plain)
+        except (DecryptionError, ValueError):
+            return {}
+        return details if isinstance(details, dict) else {}
 
     def _details_match(self, row: LogEntry) -> bool:
         try:

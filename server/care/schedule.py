@@ -316,7 +316,7 @@ class Schedule:
         self, token: str, now: datetime | None = None
     ) -> tuple[Link, Appointment]:
         link = await self.links.verify(token, LinkKind.JOIN, now)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             appointment = await session.get(Appointment, link.appointment_id or "")
         if appointment is None or appointment.status in ("ended", "cancelled"):
             raise SessionEnded(SESSION_ENDED)
@@ -360,7 +360,7 @@ class Schedule:
     async def live(self, appointment_id: str) -> Appointment | None:
         """The session, unless it is gone, ended or cancelled (a room rebuilt after a
         restart is rebuilt only for a live one)."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             appointment = await session.get(Appointment, appointment_id)
         if appointment is None or appointment.status in ("ended", "cancelled"):
             return None
@@ -371,7 +371,7 @@ class Schedule:
         not asked here: someone who comes back to the waiting room of a session that can no
         longer start is told so again at their next ping (``edge/lobby.py``), and a session
         under way goes on until the therapist ends it."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             link = await session.get(Link, link_id)
             appointment = await session.get(Appointment, appointment_id)
         return (

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from server.appkeys import GATEKEEPER, SCHEDULE, SETTINGS
+from server.appkeys import GATEKEEPER, SCHEDULE, SESSION_LOG, SETTINGS
+from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
 from server.care.plan import Case, as_message_steps, steps_for
 from server.edge import agreement, breaks
 from server.edge.connection import Connection, Handlers
@@ -22,6 +24,7 @@ from server.live.hub import about, person
 from server.live.protocol import MediaState, PlanStepDone, Resume
 from server.live.replies import PeerLeft, PeerState, PlanRecorded, PlanStarted, Resumed, Waiting
 from server.live.rooms import NAMES, Participant, Role, Room, State
+from server.storage.session_models import Place
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,13 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     """A token from before this process held the room (a restart, a crash, or the room
     taken over from a node that died): rebuild its room from the places kept in the
     database, everyone interrupted, each with what is left of the grace window counted
-    from when the room was last live."""
+    from when the room was last live.
+
+    The log then says what the server could not say as it went: after a crash, that each
+    person the room held was cut off, since when they were last known connected (their
+    place's ``seen_at``); and, in ``room.restored``, whom the room expects back, each of whom
+    a later entry says came back, was lost, or saw the session end (``verify`` names anyone
+    it does not)."""
     hub = conn.hub
     grace = conn.app[SETTINGS].reconnect_grace_seconds
     places = hub.places
@@ -114,21 +123,69 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     appointment = await conn.app[SCHEDULE].live(place.appointment_id)
     if appointment is None:
         return None
+    held = await places.of_room(appointment.id)
+    stream = session_stream(appointment.id)
+    said = await conn.app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS)
+    # from here to the log's lock nothing waits: whoever else resumes into this room now
+    # finds it rebuilt, and their own entries come after these
     rebuilt = appointment.id not in hub.rooms.by_session
     room = hub.rooms.get_or_create(appointment.id, appointment.relay_only, appointment.client_id)
     if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
         room.locked = room.stored_locked = appointment.room_locked
+    back = [row for row in held if row.participant_id not in room.participants]
+    for row in back:
+        role = Role(row.role)
+        person = hub.put_back(room, row, NAMES.get(role, "Therapist"))
+        hub.grace[person.id] = asyncio.create_task(_lose_after(conn, room, person, left))
     if rebuilt:  # once, however many come back at the same moment
         after = "a server restart" if hub.bus.node_id == "local" else "a node failure"
-        await conn.record("room.restored", {"after": after}, actor="system", room=room)
-    for row in await places.of_room(appointment.id):
-        if row.participant_id in room.participants:
-            continue
-        role = Role(row.role)
-        held = hub.put_back(room, row, NAMES.get(role, "Therapist"))
-        hub.grace[held.id] = asyncio.create_task(_lose_after(conn, room, held, left))
+        entries = cut_off(back, said)
+        expected = [{"participant": row.participant_id, "role": row.role} for row in back]
+        entries.append(("room.restored", "system", {"after": after, "expected": expected}))
+        await conn.app[SESSION_LOG].append_all(stream, entries)
     log.info("room restored", extra={"event": "room_restored", "count": len(room.participants)})
     return hub.find_resumable(token)
+
+
+# what a participant's entries say of them, newest last: whether they are known cut off
+PARTICIPANT_KINDS = (
+    "participant.joined",
+    "participant.admitted",
+    "participant.sent_to_waiting",
+    "participant.interrupted",
+    "participant.reconnected",
+    "participant.lost",
+    "participant.left",
+    "participant.removed",
+    "participant.declined",
+    "participant.let_back",
+)
+CRASH = "the server stopped without warning"
+
+
+def cut_off(held: list[Place], said: list[Entry]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The ``participant.interrupted`` entries a crash left unwritten: one for each place
+    whose person the log last shows in the room (a stop with warning wrote them already,
+    as did a drop before the crash), as that drop would have, with since when they were
+    last known connected."""
+    last: dict[str, str] = {}
+    for entry in said:
+        last[str(entry.details.get("participant", ""))] = entry.kind
+    out = []
+    for row in held:
+        if last.get(row.participant_id) == "participant.interrupted":
+            continue
+        seen = row.seen_at or row.created_at
+        details = {"participant": row.participant_id, "role": row.role, "cause": CRASH}
+        out.append(("participant.interrupted", _actor(row), {**details, "since": seen.isoformat()}))
+    return out
+
+
+def _actor(row: Place) -> str:
+    """Who the entry is about, as their own connection would have written it."""
+    if row.role in (Role.YOUNG_PERSON.value, Role.PARENT.value):
+        return participant_actor(row.role, row.participant_id)
+    return staff_actor(row.user_id) if row.user_id else "system"
 
 
 async def dropped(conn: Connection) -> None:

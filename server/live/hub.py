@@ -17,7 +17,8 @@ from typing import Protocol
 
 from aiohttp import WSCloseCode
 
-from server.live.places import Places, keep_settings
+from server.exceptions import STORAGE_FAILURES
+from server.live.places import SEEN_EVERY, Places, keep_settings
 from server.live.protocol import (
     Message,
     dump_message,
@@ -81,6 +82,7 @@ class Hub:
         self.bus = bus or LocalBus()
         self.started = time.time()
         self.held_until: dict[str, float] = {}  # room taken over -> when its last home was seen
+        self._seeing: asyncio.Task[None] | None = None  # places marked seen while connected
 
     async def tell_watchers(self, supervisor_ids: Iterable[str], message: Message) -> None:
         """Push to the dashboards of these supervisors, on whichever node they are open."""
@@ -113,7 +115,21 @@ class Hub:
         self.resumable[participant.resume_hash] = (room, participant)
         if self.places is not None:
             await self.places.hold(room, participant)
+            if self._seeing is None or self._seeing.done():
+                self._seeing = asyncio.create_task(self._mark_seen(self.places))
         return token
+
+    async def _mark_seen(self, places: Places) -> None:
+        """While anyone holds a place here, every ``SEEN_EVERY`` seconds: the places of those
+        connected say they were seen, so that after a crash the log can say since when each
+        was cut off."""
+        while self.resumable:
+            await asyncio.sleep(SEEN_EVERY)  # the interval itself, not a wait for anything else
+            connected = [pid for pid, socket in self.sockets.items() if not socket.closed]
+            try:
+                await places.seen(connected)
+            except STORAGE_FAILURES:
+                log.warning("places not marked seen", extra={"event": "places_seen_failed"})
 
     def spend(self, participant: Participant) -> None:
         """``participant``'s resume token stops working here (a new one is on its way)."""
@@ -264,7 +280,7 @@ class Hub:
 
     async def close_all(self) -> None:
         """At shutdown: repeating alerts stop, every socket closes with GOING_AWAY."""
-        for task in list(self.grace.values()):
+        for task in [*self.grace.values(), *([self._seeing] if self._seeing else [])]:
             task.cancel()
         await asyncio.gather(
             *(

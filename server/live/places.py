@@ -4,7 +4,10 @@ room's settings (its lock, whether the others may clear the board), kept on its 
 the same reason.
 
 A place is found by the SHA-256 of its resume token (the token itself is never stored) and
-names the participant, their role and their link or staff account: nothing personal.
+names the participant, their role and their link or staff account: nothing personal. It
+also says when its person was last known to be connected (``seen_at``, refreshed every
+``SEEN_EVERY`` seconds while they are): after a crash, which gave nobody a goodbye, that is
+when the log says they were cut off.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import sqlalchemy as sa
 
 from server.exceptions import STORAGE_FAILURES
 from server.live.rooms import Participant, Room
-from server.storage.db import Database, utcnow
+from server.storage.db import Database, batches, utcnow
 from server.storage.models import Appointment
 from server.storage.session_models import Place
 
 log = logging.getLogger(__name__)
+# how often the places of those connected are marked as seen: the precision of when, after a
+# crash, the log says they were cut off (one write a process, whatever its rooms)
+SEEN_EVERY = 10.0
 
 
 async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bool:
@@ -45,6 +51,7 @@ class Places:
     async def hold(self, room: Room, participant: Participant) -> None:
         """Record ``participant``'s current token (their older ones stop working)."""
         assert participant.resume_hash is not None
+        now = utcnow()
         async with self.db.session() as session:
             await session.execute(sa.delete(Place).where(Place.participant_id == participant.id))
             session.add(
@@ -56,7 +63,8 @@ class Places:
                     link_id=participant.link_id,
                     user_id=participant.user_id,
                     was_waiting=participant.state.value == "waiting",
-                    created_at=utcnow(),
+                    created_at=now,
+                    seen_at=now,
                 )
             )
 
@@ -69,16 +77,26 @@ class Places:
                 .values(was_waiting=waiting)
             )
 
+    async def seen(self, participant_ids: list[str]) -> None:
+        """Those connected now: their places say so (see ``SEEN_EVERY``)."""
+        if not participant_ids:
+            return
+        async with self.db.session() as session:
+            for ids in batches(participant_ids):
+                await session.execute(
+                    sa.update(Place).where(Place.participant_id.in_(ids)).values(seen_at=utcnow())
+                )
+
     async def release(self, participant_id: str) -> None:
         async with self.db.session() as session:
             await session.execute(sa.delete(Place).where(Place.participant_id == participant_id))
 
     async def find(self, token_hash: str) -> Place | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return await session.get(Place, token_hash)
 
     async def of_room(self, appointment_id: str) -> list[Place]:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 sa.select(Place).where(Place.appointment_id == appointment_id)
             )

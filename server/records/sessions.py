@@ -64,7 +64,7 @@ TEXT = {
     "participant.removed": "Removed {role}{kept_out}",
     "participant.let_back": "Let {role} back: their link joins the waiting room again",
     "participant.left": "{Role} left ({cause})",
-    "participant.interrupted": "{Role}: connection interrupted ({cause})",
+    "participant.interrupted": "{Role}: connection interrupted ({cause}){cut_since}",
     "participant.reconnected": "{Role}: back ({cause})",
     "participant.lost": "{Role} LOST ({cause})",
     "flag.raised": "{Role} flagged: {flag}",
@@ -446,6 +446,10 @@ def describe(entry: Entry) -> str:
         # a link put out of the session (``edge/hosting.py``): entries before the link was
         # named, and an observer's removal, say nothing of it
         "kept_out": ": their link cannot join again until let back" if d.get("link") else "",
+        # written after a crash, on the restart: when they were last known connected
+        "cut_since": f", last known connected at {_since(entry):%H:%M:%S} UTC"
+        if "since" in d
+        else "",
     }
     template = TEXT.get(entry.kind, entry.kind)
     try:
@@ -498,6 +502,18 @@ def severity(kind: str) -> str:
     return "info"
 
 
+def _since(entry: Entry) -> datetime:
+    """When an interruption began: as it was written, or, for one written after a crash, when
+    the person was last known connected (``since``)."""
+    since = entry.details.get("since")
+    if isinstance(since, str):
+        try:
+            return datetime.fromisoformat(since)
+        except ValueError:
+            return entry.at
+    return entry.at
+
+
 def summarise(appointment: Appointment, entries: list[Entry]) -> Summary:
     """Durations and counts from the log: how long the room was held, how long the young
     person was in it, how often and how long connections were interrupted."""
@@ -523,9 +539,9 @@ def summarise(appointment: Appointment, entries: list[Entry]) -> Summary:
             and pid in entered
             and role == "young_person"
         ):
-            in_room += (e.at - entered.pop(pid)).total_seconds()
+            in_room += max(0.0, (_since(e) - entered.pop(pid)).total_seconds())
         if e.kind == "participant.interrupted":
-            dropped.setdefault(pid, e.at)
+            dropped.setdefault(pid, _since(e))
         elif e.kind in ("participant.reconnected", "participant.lost") and pid in dropped:
             interrupted += (e.at - dropped.pop(pid)).total_seconds()
     until = ended or utcnow()  # a session still going on counts up to now

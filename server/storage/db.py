@@ -1,7 +1,23 @@
-"""Database engine: SQLite (embedded default, WAL) or PostgreSQL, through SQLAlchemy 2 async."""
+"""Database engine: SQLite (embedded default, WAL) or PostgreSQL, through SQLAlchemy 2 async.
+
+On SQLite every write of this process takes its turn as the one writer
+(``Database.session``): SQLite has one write lock for the whole file, and connections that
+wait for it poll it from their own threads (the busy timeout), in no order. While the event
+loop is busy with live rooms, a transaction holds the lock across several turns of the loop
+(each statement and the commit are a turn away), so a writer among many can miss the lock for
+the whole busy timeout and fail with "database is locked": a request dropped where it should
+have waited. Here writers queue in the event loop instead, first come first served, for as
+long as it takes. The driver begins a transaction just before a unit of work's first write,
+and begins it ``IMMEDIATE``: the write lock is asked for once, at the start, under the busy
+timeout, and never upgraded from a read lock midway (which SQLite refuses at once, busy
+timeout or not, when another connection wrote in between). The busy timeout is left to
+writers of other processes (the ``playroom`` command beside a running server). PostgreSQL
+takes concurrent writers itself, each row locked as it is written: no turn is taken there.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -87,10 +103,35 @@ def make_engine(url: str) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 5})
+        # IMMEDIATE: the transaction the driver begins before a unit of work's first write
+        # takes the file's write lock as it begins (see the module's docstring)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 5, "isolation_level": "IMMEDIATE"}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Writer:
+    """The turn to write, one transaction at a time, in the order they asked (SQLite)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()  # wakes its waiters in the order they came
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        me = asyncio.current_task()
+        if me is not None and me is self._holder:
+            # a write opened inside another: it would wait for ever on the one around it
+            raise RuntimeError("A write was begun inside another write.")
+        async with self._lock:
+            self._holder = me
+            try:
+                yield
+            finally:
+                self._holder = None
 
 
 class Database:
@@ -99,6 +140,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite: one writer at a time in this process (see the module's docstring)
+        self.writer = Writer() if self.engine.dialect.name == "sqlite" else None
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # PostgreSQL begins these transactions READ ONLY (no extra round trip: asyncpg puts
         # it in the BEGIN); SQLite's driver begins none for a SELECT
@@ -111,7 +154,20 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits on success, rolls back on error."""
+        """A unit of work that writes: commits on success, rolls back on error. On SQLite it
+        waits for this process's turn to write and holds it until it ends, so keep it to the
+        database's own work (nothing sent over a network inside it), and open no other
+        ``session`` inside one (that raises at once rather than wait for ever). A unit of
+        work that only reads is ``read``."""
+        if self.writer is None:
+            async with self._unit() as session:
+                yield session
+            return
+        async with self.writer.turn(), self._unit() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             try:
                 yield session

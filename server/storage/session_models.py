@@ -95,6 +95,9 @@ class Place(Base):
     user_id: Mapped[str | None] = mapped_column(sa.String(32))
     was_waiting: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # when they were last known to be connected to the room: refreshed every
+    # ``places.SEEN_EVERY`` seconds while they are (what a log written after a crash says)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Escalation(Base):

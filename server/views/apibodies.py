@@ -125,6 +125,8 @@ class LogReport(_Out):
     checkpoints: int
     intact: bool
     findings: list[Finding]
+    # entries due and never written (someone a restored room expected back): not tampering
+    unaccounted: list[Finding]
     witness: WitnessNote | None
 
 

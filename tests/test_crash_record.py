@@ -1,0 +1,187 @@
+"""After a crash the session's log says who was cut off, since when they were last known
+connected, and what became of each (back, or lost); and ``verify`` names anyone a restored
+room expected back whom no later entry accounts for, apart from any tampering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.appkeys import SESSION_LOG
+from server.audit.sessionlog import Entry, SessionLog, session_stream
+from server.edge.continuity import CRASH, cut_off
+from server.records.sessions import describe, summarise
+from server.settings import Settings
+from server.storage.models import Appointment, new_id
+from server.storage.opening import open_storage
+from server.storage.session_models import Place
+from tests.client import ProtocolPeer
+from tests.conftest import PASSWORD
+from tests.factories import join_message
+from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
+from tests.live import LiveStaff, ready_session
+
+
+async def _log_of(data: Path, session: str) -> tuple[list[Entry], SessionLog]:
+    storage = await open_storage(Settings(data_dir=data), writable=False)
+    log = SessionLog(storage.db, storage.ring)
+    return await log.entries(session_stream(session)), log
+
+
+@pytest.mark.hazard("HZ-25")
+async def test_after_a_crash_the_log_says_who_was_cut_off_since_when_and_their_return(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    env = cli_env(data, PLAYROOM_LOG_LEVEL="WARNING")
+    assert run_cli("migrate", env=env).returncode == 0
+    made = run_cli(
+        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
+    server = ServerProcess(env)
+    server.wait_ready()
+    staff = LiveStaff(server.url, "rio", PASSWORD)
+    outsider = aiohttp.ClientSession()
+    ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
+    log: SessionLog | None = None
+    try:
+        await staff.sign_in()
+        session, links = await ready_session(staff)
+        therapist = ProtocolPeer(await staff.ws(), media=False)
+        await therapist.send({"type": "open_room", "session": session})
+        opened = await therapist.expect("room_opened")
+        tid, t_token = opened["you"]["id"], opened["resume"]
+        young = ProtocolPeer(await outsider.ws_connect(ws_url), media=False)
+        await young.send(join_message(links["young_person"]))
+        joined = await young.expect("joined")
+        yid, y_token = joined["you"]["id"], joined["resume"]
+        await therapist.send({"type": "admit", "participant": yid})
+        await young.expect("admitted")
+        before_crash = datetime.now(UTC)
+
+        server.crash_and_restart()  # SIGKILL: nothing is written on the way down
+        for token, ws in (
+            (t_token, await staff.ws()),
+            (y_token, await outsider.ws_connect(ws_url)),
+        ):
+            back = ProtocolPeer(ws, media=False)
+            await back.send({"type": "resume", "token": token})
+            await back.expect("resumed")
+            await back.close()
+
+        entries, log = await _log_of(data, session)
+        kinds = [(e.kind, e.details.get("participant")) for e in entries]
+        restored = next(i for i, e in enumerate(entries) if e.kind == "room.restored")
+        expected = entries[restored].details["expected"]
+        assert sorted(p["participant"] for p in expected) == sorted([tid, yid])
+        for pid, role in ((tid, "therapist"), (yid, "young_person")):
+            cut = next(
+                e for e in entries[:restored]
+                if e.kind == "participant.interrupted" and e.details["participant"] == pid
+            )  # fmt: skip
+            assert cut.details["cause"] == CRASH and cut.details["role"] == role
+            since = datetime.fromisoformat(cut.details["since"])
+            assert since <= before_crash  # last known connected: before the crash, not after
+            assert ("participant.reconnected", pid) in kinds[restored:]
+        report = await log.verify(session_stream(session), consult_witness=False)
+        assert report.intact and report.unaccounted == [], report.as_dict()
+    finally:
+        if log is not None:
+            await log.db.dispose()
+        await staff.close()
+        await outsider.close()
+        server.stop()
+
+
+def _place(pid: str, role: str, seen: datetime) -> Place:
+    return Place(
+        token_hash=new_id(),
+        appointment_id="a",
+        participant_id=pid,
+        role=role,
+        link_id=None,
+        user_id="u1",
+        was_waiting=False,
+        created_at=seen,
+        seen_at=seen,
+    )
+
+
+@pytest.mark.hazard("HZ-25")
+def test_a_stop_with_warning_or_a_drop_before_the_crash_is_not_written_twice() -> None:
+    now = datetime.now(UTC)
+    said = [
+        Entry(1, now, "participant.admitted", "x", {"participant": "y", "role": "young_person"}),
+        Entry(2, now, "participant.interrupted", "x", {"participant": "y", "cause": "dropped"}),
+        Entry(3, now, "participant.reconnected", "x", {"participant": "t", "role": "therapist"}),
+    ]
+    seen = now - timedelta(seconds=7)
+    held = [_place("y", "young_person", seen), _place("t", "therapist", seen)]
+    assert cut_off(held, said) == [
+        (
+            "participant.interrupted",
+            "staff:u1",
+            {"participant": "t", "role": "therapist", "cause": CRASH, "since": seen.isoformat()},
+        )
+    ]
+
+
+async def _restored(log: SessionLog, stream: str, *people: str) -> None:
+    expected = [{"participant": p, "role": "young_person"} for p in people]
+    await log.append(stream, "room.opened", "system")
+    await log.append(stream, "room.restored", "system", {"after": "x", "expected": expected})
+
+
+@pytest.mark.hazard("HZ-25")
+async def test_someone_expected_back_and_never_accounted_for_is_named_apart_from_tampering(
+    app: web.Application, client: TestClient
+) -> None:
+    log = app[SESSION_LOG]
+    stream = session_stream(new_id())
+    await _restored(log, stream, "p1", "p2", "p3")
+    await log.append(stream, "participant.reconnected", "system", {"participant": "p1"})
+    await log.append(stream, "participant.lost", "system", {"participant": "p2"})
+    report = await log.verify(stream, consult_witness=False)
+    assert report.intact  # nothing was altered or removed: an entry was never written
+    assert [(f.seq, f.problem) for f in report.unaccounted] == [(2, "unaccounted")]
+    assert "p3" in report.unaccounted[0].detail and "young person" in report.unaccounted[0].detail
+    assert report.as_dict()["unaccounted"][0]["seq"] == 2
+    await log.append(stream, "session.ended", "system")
+    assert (await log.verify(stream, consult_witness=False)).unaccounted == []
+
+
+@pytest.mark.hazard("HZ-25")
+async def test_a_second_restart_carries_who_is_still_expected(
+    app: web.Application, client: TestClient
+) -> None:
+    log = app[SESSION_LOG]
+    stream = session_stream(new_id())
+    await _restored(log, stream, "p1")
+    await log.append(stream, "room.restored", "system", {"after": "x", "expected": []})
+    report = await log.verify(stream, consult_witness=False)
+    assert [f.seq for f in report.unaccounted] == [2]  # still owed from the first restart
+
+
+@pytest.mark.hazard("HZ-25")
+def test_the_timeline_counts_a_crash_from_when_they_were_last_known_connected() -> None:
+    at = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    since = at - timedelta(seconds=40)
+    who = {"participant": "y", "role": "young_person"}
+    cut = Entry(5, at, "participant.interrupted", "system",
+                {**who, "cause": CRASH, "since": since.isoformat()})  # fmt: skip
+    back = Entry(7, at + timedelta(seconds=5), "participant.reconnected", "system",
+                 {**who, "cause": "resumed"})  # fmt: skip
+    assert describe(cut) == (
+        "The young person: connection interrupted (the server stopped without warning), "
+        "last known connected at 13:59:20 UTC"
+    )
+    session = Appointment(starts_at=at - timedelta(minutes=5), ends_at=at + timedelta(minutes=45))
+    assert summarise(session, [cut, back]).interrupted_seconds == 45
