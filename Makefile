@@ -6,7 +6,7 @@ PORT    ?= 8080
 NODE    := node_modules/.installed
 JS_LINT := node_modules/.bin/biome
 
-.PHONY: serve test lint bench chromium coturn clean fuzz soak
+.PHONY: serve test lint bench bench-restart chromium coturn clean fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ clean:
 ## bench: run every benchmark into a fresh tests/bench/results/latest.json and latest.md
 bench: $(VENV)/.installed-test $(NODE) chromium
 	$(BIN)/python -m tests.bench.run
+
+## bench-restart: the restart storm alone (RESTART_ROOMS rooms, 50; RESTART_GAP s between, 15)
+RESTART_ROOMS ?= 50
+RESTART_GAP ?= 15
+bench-restart: $(VENV)/.installed-test $(NODE)
+	$(BIN)/python -m tests.bench.bench_restart --rooms $(RESTART_ROOMS) --gap $(RESTART_GAP)
 
 ## fuzz: run each fuzz target (atheris) for FUZZ_SECONDS; writes tests/fuzz/results/report.json
 FUZZ_SECONDS ?= 60

@@ -1,5 +1,6 @@
 """A fresh server process for a benchmark: its own data folder, migrated, with one
-therapist account (``bench``, the tests' password)."""
+therapist account (``bench``, the tests' password), logging at ``log_level`` (WARNING; INFO
+adds its access log, each answer's status)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from tests.conftest import PASSWORD
 from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
 
 
-def bench_server(**env: str) -> ServerProcess:
+def bench_server(log_level: str = "WARNING", **env: str) -> ServerProcess:
     settings = cli_env(
         Path(tempfile.mkdtemp(prefix="playroom-bench-")) / "data",
-        PLAYROOM_LOG_LEVEL="WARNING",
+        PLAYROOM_LOG_LEVEL=log_level,
         PLAYROOM_TEST_HOOKS="true",  # pages expose their state (window.playroom) to benchmarks
         **env,
     )
