@@ -75,7 +75,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(
         max_msg_size=READ_LIMIT, heartbeat=request.app[SETTINGS].heartbeat_seconds
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:  # the client went away during the handshake: nobody to serve
+        return ws
     app, relay = request.app, request.app[RELAY]
     app[HUB].all.add(ws)
     if sign_in is not None:  # closed when that sign-in ends, on whichever node
