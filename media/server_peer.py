@@ -1,6 +1,11 @@
 """The server's end of each participant's data connection (aiortc): channels ``board``,
 ``objects`` and ``control``. The browser offers; the server answers. The peer only carries
-messages; what they mean is decided by the callbacks it is given."""
+messages; what they mean is decided by the callbacks it is given.
+
+The connection is ready once all three channels are open, and says so once: a browser
+announces its channels together (one packet can hold all three), so aiortc may open them
+all before any callback runs, and a check made in each callback would find all three open
+three times."""
 
 from __future__ import annotations
 
@@ -17,18 +22,21 @@ from server.exceptions import ProtocolError
 log = logging.getLogger(__name__)
 CHANNELS = ("board", "objects", "control")
 OnMessage = Callable[[str, str | bytes], Awaitable[None]]
-OnOpen = Callable[[str], Awaitable[None]]
+OnReady = Callable[[], Awaitable[None]]
 OnGone = Callable[["ServerPeer"], Awaitable[None]]
 
 
 class ServerPeer:
     """One participant's RTCPeerConnection to the server."""
 
-    def __init__(self, owner: str, on_message: OnMessage, on_open: OnOpen, on_gone: OnGone) -> None:
+    def __init__(
+        self, owner: str, on_message: OnMessage, on_ready: OnReady, on_gone: OnGone
+    ) -> None:
         self.owner = owner
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channels: dict[str, RTCDataChannel] = {}
-        self._on_message, self._on_open, self._on_gone = on_message, on_open, on_gone
+        self._on_message, self._on_ready, self._on_gone = on_message, on_ready, on_gone
+        self.ready = False  # all three channels have been open: ``on_ready`` was called
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
         self.pc.on("datachannel", self._channel)
@@ -50,9 +58,17 @@ class ServerPeer:
             self._spawn(self._on_message(channel.label, message))
 
         if channel.readyState == "open":
-            self._spawn(self._on_open(channel.label))
+            self._opened()
         else:
-            channel.on("open", lambda: self._spawn(self._on_open(channel.label)))
+            channel.on("open", self._opened)
+
+    def _opened(self) -> None:
+        """A channel opened: once all are, the connection is ready, once. Decided here, as
+        each opens, not in the task it starts, which runs after the others may have opened."""
+        if self.ready or not all(self.is_open(label) for label in CHANNELS):
+            return
+        self.ready = True
+        self._spawn(self._on_ready())
 
     async def _state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):

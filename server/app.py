@@ -56,7 +56,7 @@ from server.audit.sessionlog import SessionLog
 from server.audit.witnessing import open_witnessing
 from server.board.box import Box
 from server.board.scenes import Scenes
-from server.board.service import Whiteboards
+from server.board.whiteboards import Whiteboards
 from server.care.checklists import load_catalogue
 from server.care.clients import Clients
 from server.care.consent import Consents

@@ -12,7 +12,7 @@ from server.access.sessions import StaffSessions
 from server.audit.sessionlog import SessionLog
 from server.board.box import Box
 from server.board.scenes import Scenes
-from server.board.service import Whiteboards
+from server.board.whiteboards import Whiteboards
 from server.care.checklists import Catalogue
 from server.care.clients import Clients
 from server.care.consent import Consents

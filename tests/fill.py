@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import web
 
+from media.board import Board, parse_op
+from media.compaction import dump_board
 from server.appkeys import DATABASE, KEYRING, SESSION_LOG
 from server.audit.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.crypto.sealed import seal
@@ -30,6 +32,7 @@ from server.storage.models import (
 )
 from server.storage.session_models import (
     BoardOp,
+    BoardSnapshot,
     Debrief,
     Escalation,
     EscalationEvent,
@@ -141,6 +144,9 @@ async def fill_client(
         created_at=when,
     )
     contacts = {"contacts": [{"name": f"{name}'s mum", "phone": "07700 900456"}]}
+    sun = {"op": "sticker", "id": "s1", "name": "sun", "x": 10, "y": 10, "scale": 2}
+    board = Board()
+    board.apply("young_person:p1", parse_op(sun))
     rows = [
         add(
             ClientLevel(
@@ -196,9 +202,11 @@ async def fill_client(
             BoardOp(
                 appointment_id=appointment.id, seq=1, author="young_person:p1", created_at=when
             ),
-            op_enc=json.dumps(
-                {"op": "sticker", "id": "s1", "name": "sun", "x": 10, "y": 10, "scale": 2}
-            ),
+            op_enc=json.dumps(sun),
+        ),
+        add(
+            BoardSnapshot(appointment_id=appointment.id, seq=1, created_at=when),
+            state_enc=json.dumps(dump_board(board)),
         ),
         add(
             SharedObject(

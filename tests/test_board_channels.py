@@ -24,6 +24,7 @@ from media.replica import Replica
 from media.transfer import CHUNK
 from server.access.ratelimit import RateLimiter
 from server.board import pictures, service
+from server.board.members import Member
 from server.board.messages import (
     BOARD_ERRORS,
     CONTROL_ERRORS,
@@ -37,7 +38,7 @@ from server.board.messages import (
     _objects_incoming,
     parse_reply,
 )
-from server.board.service import Member, RoomBoard
+from server.board.service import RoomBoard
 from server.crypto.keys import KeyMaterial, KeyRing
 from server.crypto.sealed import unseal
 from tests.test_fuzz_properties import JSON, near_object, near_union

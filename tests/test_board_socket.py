@@ -79,7 +79,7 @@ async def test_a_socket_member_and_a_data_channel_member_converge(  # type: igno
         assert not t.board_errors and not y.board_errors
 
         # sealed and stored before anyone saw it: a fresh board rebuilt from storage agrees
-        from server.board.service import Whiteboards
+        from server.board.whiteboards import Whiteboards
 
         fresh = Whiteboards(app[WHITEBOARDS].db, app[WHITEBOARDS].ring)
         reloaded = await fresh.get(session, app[WHITEBOARDS].boards[session].client_id)

@@ -43,8 +43,11 @@ async def _two_clients(
 
 def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str]]) -> None:  # type: ignore[type-arg]
     tables = document["tables"]
-    assert set(tables) == CLIENT_TABLES
+    # a board's stored snapshot is a copy of what its operations make: left out on purpose
+    assert set(tables) == CLIENT_TABLES - {"board_snapshots"}
     for table, wanted in mine.items():
+        if table == "board_snapshots":
+            continue
         key = {"places": "token_hash", "escalation_repeats": "escalation_id"}.get(table, "id")
         found = {row[key] for row in tables[table]}
         assert set(wanted) <= found, table

@@ -155,9 +155,10 @@ async def test_boards_pictures_and_scenes_go_after_discharge_only_when_set(
     assert (await remaining(app, ids))["board_ops"]  # by default the box stays with the record
     short = Retention(app[DATABASE], app[KEYRING], Policy(box_days=30))
     counts = await short.purge(now=NOW)
-    assert counts == {"board_ops": 1, "scenes": 1, "shared_objects": 1}
+    assert counts == {"board_ops": 1, "board_snapshots": 1, "scenes": 1, "shared_objects": 1}
     left = await remaining(app, ids)
     assert not left["board_ops"] and not left["shared_objects"] and not left["scenes"]
+    assert not left["board_snapshots"]  # the board's copy goes with its operations
     assert left["clients"] and left["reflections"] and left["log_entries"]
 
 

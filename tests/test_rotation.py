@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from media.compaction import dump_board
 from server.appkeys import ACCOUNTS, DATABASE, KEYRING
+from server.board.saving import read_snapshot
 from server.crypto.keys import KeyRing, read_key_file
 from server.crypto.rotation import encrypted_columns, reencrypt_pass, rotate
 from server.storage.models import User
+from server.storage.session_models import BoardSnapshot
 from tests.conftest import Staff, make_staff, sign_in
+from tests.factories import therapist_view
+from tests.fill import fill_client
 
 
 async def _key_ids(app: web.Application) -> set[int]:
@@ -67,3 +74,30 @@ async def test_second_pass_finds_nothing_left(app: web.Application, client: Test
 def test_every_personal_column_is_registered() -> None:
     names = {f"{t.name}.{c.name}" for t, c in encrypted_columns()}
     assert {"users.username_enc", "users.display_name_enc", "users.totp_secret_enc"} <= names
+    assert {"board_ops.op_enc", "board_snapshots.state_enc"} <= names
+
+
+async def test_a_boards_stored_snapshot_is_sealed_again_and_still_loads(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    """The board's compacted snapshot is personal data like its operations: rotation finds
+    it by its column's mark, seals it under the new key, and the board still loads from it."""
+    staff_id = (await therapist_view(app, therapist.username)).id
+    ids = await fill_client(app, staff_id, datetime.now(UTC) - timedelta(days=1))
+    appointment_id = ids["appointments"][0]
+    db, ring = app[DATABASE], app[KEYRING]
+    before = await read_snapshot(db, ring, appointment_id)
+    assert before is not None and before.seq == 1
+    path = ring.path
+    assert path is not None
+    report = await rotate(db, KeyRing(read_key_file(path), path))
+    assert report.reencrypted["board_snapshots.state_enc"] == 1
+    assert report.reencrypted["board_ops.op_enc"] == 1
+    async with db.read() as session:
+        blob = await session.scalar(
+            sa.select(BoardSnapshot.state_enc).where(BoardSnapshot.appointment_id == appointment_id)
+        )
+    assert blob is not None and KeyRing.key_id_of(blob) == 2
+    ring.maybe_reload(force=True)
+    after = await read_snapshot(db, ring, appointment_id)
+    assert after is not None and dump_board(after) == dump_board(before)

@@ -141,7 +141,7 @@ async def test_pictures_are_cleaned_before_anyone_sees_them(scene: Scene) -> Non
 async def test_board_reloads_from_storage(app: web.Application, scene: Scene) -> None:
     """What a restarted server does: the board is rebuilt from the stored operations."""
     from server.appkeys import WHITEBOARDS
-    from server.board.service import Whiteboards
+    from server.board.whiteboards import Whiteboards
 
     t = scene.therapist
     for op in stroke("t-1", 100):
@@ -190,7 +190,8 @@ async def test_a_board_behind_its_storage_catches_up_instead_of_failing(
     everyone, and stores the new operation as 23, rather than answering not_saved for ever."""
     from media.board import parse_op
     from server.appkeys import WHITEBOARDS
-    from server.board.service import RoomBoard, Whiteboards
+    from server.board.service import RoomBoard
+    from server.board.whiteboards import Whiteboards
 
     t, y = scene.therapist, scene.young
     for op in stroke("t-1", 100):
@@ -220,7 +221,7 @@ async def test_the_clear_setting_comes_back_with_the_board(
     """A board rebuilt from storage (after a restart, or on the node that took the room
     over) lets the others clear it only if the therapist last said so."""
     from server.appkeys import WHITEBOARDS
-    from server.board.service import Whiteboards
+    from server.board.whiteboards import Whiteboards
 
     t = scene.therapist
     board = app[WHITEBOARDS].boards[scene.session]
@@ -236,7 +237,7 @@ async def test_items_moved_restacked_locked_and_rolled_converge_and_come_back_fr
     app: web.Application, scene: Scene
 ) -> None:
     from server.appkeys import WHITEBOARDS
-    from server.board.service import Whiteboards
+    from server.board.whiteboards import Whiteboards
 
     t, y = scene.therapist, scene.young
     t.draw({"op": "sticker", "id": "dog", "name": "dog", "x": 100, "y": 100})

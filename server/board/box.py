@@ -14,7 +14,8 @@ from media.board import HEIGHT, WIDTH, Board, parse_op
 from media.changes import ElementDoc
 from media.render import render_png
 from server.access.accounts import StaffView
-from server.board.service import Whiteboards
+from server.board.saving import read_snapshot
+from server.board.whiteboards import Whiteboards
 from server.care.clients import Clients
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal, unseal_bytes
@@ -90,11 +91,12 @@ class Box:
 
     async def board(self, user: StaffView, client_id: str, appointment_id: str) -> Board:
         await self._appointment(user, client_id, appointment_id)
-        board = Board()
+        # its snapshot, and the operations stored after it (``saving.py``)
+        board = await read_snapshot(self.db, self.ring, appointment_id) or Board()
         async with self.db.session() as session:
             rows = await session.scalars(
                 sa.select(BoardOp)
-                .where(BoardOp.appointment_id == appointment_id)
+                .where(BoardOp.appointment_id == appointment_id, BoardOp.seq > board.seq)
                 .order_by(BoardOp.seq)
             )
             for row in rows:

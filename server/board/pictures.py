@@ -46,7 +46,7 @@ PICTURES_NOT_SAVED = ChannelError(
 
 
 class Sink(Protocol):
-    """What a picture is sent on: a member's link (``service.Link``)."""
+    """What a picture is sent on: a member's link (``members.Link``)."""
 
     def send(self, label: str, data: str | bytes) -> bool: ...
     async def drained(self, label: str, low: int) -> None: ...

@@ -15,8 +15,6 @@ import logging
 import random
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -26,10 +24,9 @@ from media.changes import AnyChange, ElementDoc
 from media.images import CleanPicture
 from media.ops import AnyOp, Dice, Picture, Roll, parse_op
 from media.places import DIE_GAP, DIE_SIZE
-from media.server_peer import ServerPeer
-from media.transfer import Transfers
 from server.access.ratelimit import RateLimiter
 from server.board.history import History, placed
+from server.board.members import Link, Member
 from server.board.messages import (
     CaughtUp,
     Change,
@@ -45,6 +42,7 @@ from server.board.messages import (
     parse_control,
 )
 from server.board.pictures import Pictures, answer
+from server.board.saving import SNAPSHOT_EVERY, read_snapshot, write_snapshot
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import (
@@ -66,31 +64,6 @@ NOT_SAVED = ChannelError(code="not_saved", message="That was not saved. Try agai
 SLOW_DOWN = ChannelError(code="rate_limited", message="Slow down a little.")
 SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
 PART_OVERHEAD = len(dump_reply(SnapshotPart(elements=[])))
-
-
-class Link(Protocol):
-    """What carries a member's channels: their data connection (``ServerPeer``) or, as a
-    fallback, their signalling socket (``server/edge/board.py``, the board only). Messages
-    come to it encoded (``messages.dump_reply``): a change is encoded once for everyone."""
-
-    def send(self, label: str, data: str | bytes) -> bool: ...
-    async def close(self) -> None: ...
-    async def drained(self, label: str, low: int) -> None:
-        """Once at most ``low`` bytes wait to go on ``label``, or the link is closed."""
-
-
-@dataclass
-class Member:
-    """A participant's link to the board (data connection or socket), as the board sees it."""
-
-    author: str  # stable across reconnects: the link, or the therapist's account
-    therapist: bool  # may clear, lock items, and move what is locked
-    peer: Link
-    transfers: Transfers = field(default_factory=Transfers)
-    # the pictures this link has yet to send as it opened, in order: those the page lacks (a
-    # link that takes the board over from this one sends what is left)
-    owed: list[str] = field(default_factory=list)
-    handed_from: Link | None = None  # the link it took over from, still writing its last
 
 
 class RoomBoard:
@@ -118,10 +91,14 @@ class RoomBoard:
         self.images = Pictures(appointment_id, client_id, db, ring)
         self.roll_limiter = RateLimiter(ROLLS_PER_SECOND, 1, burst=ROLLS_BURST)
         self.dice = random.SystemRandom()  # what nobody can foretell, rolled here for everyone
+        self.saved = 0  # the seq of the board's newest snapshot in storage (``saving.py``)
+        self._next_save = SNAPSHOT_EVERY  # the seq at which it is written again
+        self._saving: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         """Rebuild the board from storage (after a restart, or on the node that took the
-        room over): its operations, and whether the others may clear it."""
+        room over): its snapshot and the operations stored after it, and whether the others
+        may clear it."""
         async with self.db.read() as session:
             allowed = await session.scalar(
                 sa.select(Appointment.board_clear_allowed).where(
@@ -129,13 +106,18 @@ class RoomBoard:
                 )
             )
         self._clear_allowed = bool(allowed)
-        await self._catch_up()
+        saved = await read_snapshot(self.db, self.ring, self.appointment_id)
+        if saved is not None:
+            self.board, self.saved = saved, saved.seq
+            self._next_save = saved.seq + SNAPSHOT_EVERY
+        await self._catch_up(fan_out=False)  # nobody to send to, nothing to keep for later
         self.history.restart(self.board.seq)  # what was stored before is not this server's
 
-    async def _catch_up(self) -> int:
+    async def _catch_up(self, *, fan_out: bool = True) -> int:
         """Apply, and fan out, the stored operations this board has not seen; returns how
         many. Another node stored them while it held this room too: it was taken for dead
-        and was not, or its event loop stalled for longer than its lease."""
+        and was not, or its event loop stalled for longer than its lease. As the board
+        loads, they are only applied."""
         async with self.db.read() as session:
             rows = list(
                 await session.scalars(
@@ -148,8 +130,38 @@ class RoomBoard:
         for row in rows:
             op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
             seq, changes = self.board.apply(row.author, op)
-            self._fan_out(seq, row.author, changes)
+            if fan_out:
+                self._fan_out(seq, row.author, changes)
+        self._save_when_due()
         return len(rows)
+
+    # -- its snapshot in storage
+
+    def _save_when_due(self) -> None:
+        """Write the board's snapshot beside the room every ``SNAPSHOT_EVERY`` operations:
+        the board holds only stored operations (each is committed before it is applied), so
+        the snapshot never runs ahead of storage."""
+        if self.board.seq >= self._next_save:
+            self._next_save = self.board.seq + SNAPSHOT_EVERY  # once, even if it fails
+            if self._saving is None or self._saving.done():
+                self._saving = asyncio.create_task(self._save())
+
+    async def save(self) -> None:
+        """Write the board's snapshot now unless storage has one as new (as the board leaves
+        this process); after any being written, never beside it."""
+        if self._saving is not None:
+            await asyncio.wait([self._saving])
+        if self.board.seq > self.saved:
+            await self._save()
+
+    async def _save(self) -> None:
+        try:
+            seq = await write_snapshot(self.db, self.ring, self.appointment_id, self.board)
+        except STORAGE_FAILURES:
+            # the operations are stored: the next load replays a few more of them
+            log.warning("board snapshot not stored", extra={"event": "board_snapshot_failed"})
+            return
+        self.saved = max(self.saved, seq)
 
     @property
     def clear_allowed(self) -> bool:
@@ -315,6 +327,7 @@ class RoomBoard:
             applied, changes = self.board.apply(author, op)
             assert applied == seq
             self._fan_out(seq, author, changes)
+            self._save_when_due()
 
     async def _store(self, author: str, op: AnyOp) -> int:
         """Persist ``op`` as the board's next operation; returns its number."""
@@ -380,30 +393,3 @@ class RoomBoard:
             answer(member.peer, "control", ChannelError(code=exc.code, message=str(exc)))
             return
         answer(member.peer, "control", Pong(t=ping.t))
-
-
-class Whiteboards:
-    """Every room's board in this process, loaded from storage on first use."""
-
-    def __init__(self, db: Database, ring: KeyRing) -> None:
-        self.db = db
-        self.ring = ring
-        self.boards: dict[str, RoomBoard] = {}
-        self.writer = GroupCommit(db)  # one for every room of this process
-        self.peers: set[ServerPeer] = set()
-        self._loading = asyncio.Lock()
-
-    async def get(self, appointment_id: str, client_id: str) -> RoomBoard:
-        async with self._loading:
-            board = self.boards.get(appointment_id)
-            if board is None:
-                board = RoomBoard(appointment_id, client_id, self.db, self.ring, self.writer)
-                await board.load()
-                self.boards[appointment_id] = board
-            return board
-
-    def forget(self, appointment_id: str) -> None:
-        self.boards.pop(appointment_id, None)
-
-    async def close_all(self) -> None:
-        await asyncio.gather(*(peer.close() for peer in list(self.peers)), return_exceptions=True)

@@ -34,10 +34,11 @@ import logging
 from collections.abc import Callable, Iterable
 
 from media.pacing import Backlog
-from media.server_peer import CHANNELS, ServerPeer
+from media.server_peer import ServerPeer
 from server.access.ratelimit import RateLimiter
 from server.appkeys import WHITEBOARDS
-from server.board.service import Member, RoomBoard
+from server.board.members import Member
+from server.board.service import RoomBoard
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import control_heard
 from server.exceptions import ProtocolError
@@ -90,9 +91,8 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
 
         since, missing = message.since, message.missing
 
-        async def on_open(label: str) -> None:
-            if all(peer.is_open(name) for name in CHANNELS):
-                await _take_over(conn, board, peer, since, missing)
+        async def on_ready() -> None:
+            await _take_over(conn, board, peer, since, missing)
 
         async def on_gone(peer: ServerPeer) -> None:
             board.leave(pid, peer)
@@ -100,7 +100,7 @@ async def server_signal(conn: Connection, message: ServerSignal) -> None:
 
         if not me.in_room:  # sent to the waiting room while this was being set up
             raise ProtocolError("not_in_room", "You are not in the room.")
-        peer = ServerPeer(pid, on_message, on_open, on_gone)
+        peer = ServerPeer(pid, on_message, on_ready, on_gone)
         whiteboards.peers.add(peer)
         conn.server_peer = peer
         answer = await peer.answer(message.description.sdp)
@@ -126,9 +126,11 @@ async def _take_over(
     except ProtocolError:
         await conn.close_server_peer()  # no longer in the room: no board
         return
+    current = board.members.get(me.id)
+    if current is not None and current.peer is peer:
+        return  # it has the board already: opening it again would send it again
     member = Member(conn.board_author(me), me.role is Role.THERAPIST, peer)
     link, conn.board_link = conn.board_link, None
-    current = board.members.get(me.id)
     if link is not None and current is not None and current.peer is link and not link.closed:
         # nothing is awaited from here until the socket's link has let go: no change falls
         # between what it was sent and what comes on the data connection

@@ -2,8 +2,11 @@
 opened. Every table's rows about the client, each under its table's name, with the column
 names of ``models.py`` (a sealed ``x_enc`` column appears opened as ``x``); pictures are
 base64; each session's board as it was left is added under ``boards``; each scene of the
-box (``scenes``) with its name and its elements. Every export is recorded in the client's own
-log (``client:<id>``)."""
+box (``scenes``) with its name and its elements. A board's stored snapshot
+(``board_snapshots``) is left out on purpose: it is a copy of what the board's operations
+make, written to load the board quickly, and holds nothing they do not (its board is under
+``boards``, every operation under ``board_ops``). Every export is recorded in the client's
+own log (``client:<id>``)."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ _BINARY = {("shared_objects", "data_enc")}
 # words, never read as JSON (a scene called "12" stays text)
 _TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc")}
 _HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
+_DERIVED = {"board_snapshots"}  # copies of what other tables hold, made for speed
 
 
 class Exports:
@@ -54,6 +58,8 @@ class Exports:
     async def _document(self, session: AsyncSession, client_id: str) -> dict[str, Any]:
         tables: dict[str, list[dict[str, Any]]] = {}
         for model, where in await client_rows(session, client_id):
+            if model.__tablename__ in _DERIVED:
+                continue
             keys = ("stream", "seq", "created_at", "id", "token_hash")
             order = [getattr(model, k) for k in keys if hasattr(model, k)]
             rows = await session.scalars(sa.select(model).where(where).order_by(*order))

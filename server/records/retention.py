@@ -14,7 +14,8 @@ and why.
 - Links go a while after they expired or were withdrawn, unless a consent or a pre-join
   answer still names them (a consent keeps the link it was given through).
 - A record on hold keeps all of it (pre-join answers and links too).
-- Boards, pictures and scenes stay with the record, unless ``retention_box_days`` is set.
+- Boards (their operations and the snapshot made of them), pictures and scenes stay with
+  the record, unless ``retention_box_days`` is set.
 - A disabled staff account loses its credentials and e-mail after ``retention_staff_days``;
   the row itself goes once no record names it (who did what stays attributable).
 - Staff sessions go once expired (a sign-in also deletes its person's); failed sign-ins of a
@@ -62,6 +63,7 @@ from server.storage.models import (
 )
 from server.storage.session_models import (
     BoardOp,
+    BoardSnapshot,
     Debrief,
     Escalation,
     EscalationEvent,
@@ -237,6 +239,7 @@ class Retention:
             Appointment.client_id.in_(discharged), Appointment.ends_at < now
         )
         await _delete(session, BoardOp, BoardOp.appointment_id.in_(ended), counts)
+        await _delete(session, BoardSnapshot, BoardSnapshot.appointment_id.in_(ended), counts)
         await _delete(session, Scene, Scene.appointment_id.in_(ended), counts)
         await _delete(session, SharedObject, SharedObject.appointment_id.in_(ended), counts)
 
@@ -317,6 +320,7 @@ CLIENT_MODELS: list[Any] = [
     Consent,
     JoinCheck,
     BoardOp,
+    BoardSnapshot,  # a copy of the board its operations make (not exported: ``export.py``)
     SharedObject,
     Scene,
     PlanStep,

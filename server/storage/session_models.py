@@ -44,6 +44,23 @@ class BoardOp(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class BoardSnapshot(Base):
+    """A session's board written down whole at one of its operations (sealed: what was
+    drawn), so that it comes back from here and the operations stored after it rather than
+    from all of them. Derived from ``board_ops``, which stay the record; one a session, the
+    newest. See ``server/board/saving.py``."""
+
+    __tablename__ = "board_snapshots"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), unique=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer)  # the last operation it holds
+    state_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SharedObject(Base):
     """A picture shared in a session, after sanitising (sealed). Part of the client's box."""
 

@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("reconnect_time_aiortc", "bench_reconnect_aiortc"),
     ("several_nodes", "bench_nodes"),
     ("shared_pictures", "bench_pictures"),
+    ("board_load", "bench_board_load"),
     ("restart_storm", "bench_restart"),
 ]
 
