@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import candidate_from_sdp
 
 from media.pacing import channel_drained
@@ -75,9 +76,16 @@ class ServerPeer:
             await self.close()
 
     async def answer(self, offer: str) -> str:
-        """Take the browser's offer; returns the answer (with every candidate in it)."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        """Take the browser's offer; returns the answer (with every candidate in it). A
+        connection closed meanwhile (its socket gone, or the server stopping) answers
+        ``peer_closed``: the page offers again on its next socket."""
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except InvalidStateError as exc:
+            raise ProtocolError(
+                "peer_closed", "That data connection was closed meanwhile."
+            ) from exc
         return str(self.pc.localDescription.sdp)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
@@ -88,7 +96,8 @@ class ServerPeer:
         except (ValueError, IndexError, AssertionError) as exc:  # aioice asserts its fields
             raise ProtocolError("bad_candidate", "That ICE candidate could not be read.") from exc
         parsed.sdpMid, parsed.sdpMLineIndex = sdp_mid, index
-        await self.pc.addIceCandidate(parsed)
+        if self._closing is None:  # a candidate for a connection closed meanwhile: none
+            await self.pc.addIceCandidate(parsed)
 
     def is_open(self, label: str) -> bool:
         channel = self.channels.get(label)

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from aiortc import RTCPeerConnection
 
 from media.server_peer import CHANNELS, ServerPeer
 from server.appkeys import WHITEBOARDS
+from server.exceptions import ProtocolError
 from tests.conftest import Staff
 from tests.scenes import stroke
 from tests.test_board_resume import Link, Room, _draw
@@ -154,3 +156,24 @@ def test_the_probe_of_a_page_is_what_this_checks() -> None:
     with pytest.raises(AssertionError):
         _opened_once([("data", "caught_up", 4), ("data", "change", 5), *good], "data", None)
     assert _opened_once([("socket", "change", 3), ("socket", "caught_up", 3)], "socket", 2)
+
+
+async def test_an_offer_to_a_data_connection_closed_meanwhile_is_answered_peer_closed() -> None:
+    """The server stopping (or the socket going) closes a data connection while its offer is
+    being answered: the page is told, and nothing fails on the server."""
+
+    async def nothing(*_: Any) -> None:
+        return None
+
+    browser = RTCPeerConnection()
+    browser.createDataChannel("board")
+    await browser.setLocalDescription(await browser.createOffer())
+    peer = ServerPeer("p", nothing, nothing, nothing)
+    await peer.close()
+    with pytest.raises(ProtocolError) as refused:
+        await peer.answer(browser.localDescription.sdp)
+    assert refused.value.code == "peer_closed"
+    await peer.add_candidate(
+        "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", "0", 0
+    )  # a late candidate: no answer, no fault
+    await browser.close()
