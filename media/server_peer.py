@@ -1,18 +1,24 @@
 """The server's end of each participant's data connection (aiortc): channels ``board``,
 ``objects`` and ``control``. The browser offers; the server answers. The peer only carries
-messages; what they mean is decided by the callbacks it is given."""
+messages; what they mean is decided by the callbacks it is given.
+
+aiortc (with PyAV and dnspython under it, a quarter of a second to import) is imported by
+the first peer, not as the server starts: after a restart, the pages' sockets resume before
+the first data connection holds up the event loop while it is imported. (Not in a thread
+meanwhile: a submodule imported on the loop while a thread imports its package can fail.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from typing import TYPE_CHECKING
 
 from media.pacing import channel_drained
 from server.exceptions import ProtocolError
+
+if TYPE_CHECKING:
+    from aiortc import RTCDataChannel
 
 log = logging.getLogger(__name__)
 CHANNELS = ("board", "objects", "control")
@@ -25,6 +31,8 @@ class ServerPeer:
     """One participant's RTCPeerConnection to the server."""
 
     def __init__(self, owner: str, on_message: OnMessage, on_open: OnOpen, on_gone: OnGone) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
         self.owner = owner
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channels: dict[str, RTCDataChannel] = {}
@@ -60,11 +68,15 @@ class ServerPeer:
 
     async def answer(self, offer: str) -> str:
         """Take the browser's offer; returns the answer (with every candidate in it)."""
+        from aiortc import RTCSessionDescription
+
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return str(self.pc.localDescription.sdp)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        from aiortc.sdp import candidate_from_sdp
+
         if not candidate:
             return
         try:
