@@ -26,7 +26,11 @@ COPY server ./server
 COPY media ./media
 COPY web ./web
 COPY checklists ./checklists
-RUN pip install --no-cache-dir --constraint constraints.txt --editable .
+# PYTHONDONTWRITEBYTECODE (above) keeps the running server from writing bytecode, and it could
+# not write into /app as its own user anyway: Playroom's modules are compiled here, once, so
+# that each start reads them compiled (pip compiles the dependencies as it installs them)
+RUN pip install --no-cache-dir --constraint constraints.txt --editable . \
+    && python -m compileall -q server media
 
 USER 10001:10001
 VOLUME ["/data"]

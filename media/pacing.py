@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from aiortc import RTCDataChannel
+if TYPE_CHECKING:
+    from aiortc import RTCDataChannel
 
 # what may wait on a link before the next picture goes: enough to keep a fast link busy
 # while that picture is read from storage (1 MiB lasts 0.8 s at 10 Mbit/s), little beside

@@ -5,20 +5,25 @@ messages; what they mean is decided by the callbacks it is given.
 The connection is ready once all three channels are open, and says so once: a browser
 announces its channels together (one packet can hold all three), so aiortc may open them
 all before any callback runs, and a check made in each callback would find all three open
-three times."""
+three times.
+
+aiortc (with PyAV and dnspython under it, a quarter of a second to import) is imported by
+the first peer, not as the server starts: after a restart, the pages' sockets resume before
+the first data connection holds up the event loop while it is imported. (Not in a thread
+meanwhile: a submodule imported on the loop while a thread imports its package can fail.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.exceptions import InvalidStateError
-from aiortc.sdp import candidate_from_sdp
+from typing import TYPE_CHECKING
 
 from media.pacing import channel_drained
 from server.exceptions import ProtocolError
+
+if TYPE_CHECKING:
+    from aiortc import RTCDataChannel
 
 log = logging.getLogger(__name__)
 CHANNELS = ("board", "objects", "control")
@@ -33,6 +38,8 @@ class ServerPeer:
     def __init__(
         self, owner: str, on_message: OnMessage, on_ready: OnReady, on_gone: OnGone
     ) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
         self.owner = owner
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channels: dict[str, RTCDataChannel] = {}
@@ -79,6 +86,9 @@ class ServerPeer:
         """Take the browser's offer; returns the answer (with every candidate in it). A
         connection closed meanwhile (its socket gone, or the server stopping) answers
         ``peer_closed``: the page offers again on its next socket."""
+        from aiortc import RTCSessionDescription
+        from aiortc.exceptions import InvalidStateError
+
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
@@ -89,6 +99,8 @@ class ServerPeer:
         return str(self.pc.localDescription.sdp)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        from aiortc.sdp import candidate_from_sdp
+
         if not candidate:
             return
         try:

@@ -1,4 +1,9 @@
-"""The ``playroom`` command (also ``python -m server``)."""
+"""The ``playroom`` command (also ``python -m server``).
+
+Each command imports what it uses when it runs, not when this module is read: ``serve``
+listens first, within half a second of the process starting, and only then imports the
+application (some 1,000 modules, over a second), while connections made meanwhile wait in
+the listening socket's queue instead of being refused (``docs/operations.md``, Restarts)."""
 
 from __future__ import annotations
 
@@ -10,37 +15,30 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, cast
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from server.access.accounts import Accounts
-from server.app import create_app
-from server.audit.sessionlog import Report, SessionLog, Witness, session_stream
-from server.audit.witness import open_witness
-from server.audit.witness_service import witness_app
-from server.audit.witnessing import open_witnessing
-from server.care import checklists_doc
-from server.care.rota import Pattern, Rota, ShiftView
-from server.crypto.rotation import rotate
-from server.crypto.tls import self_signed, ssl_context
-from server.exceptions import PlayroomError, WitnessUnavailable
+from server.exceptions import PlayroomError
 from server.logs import AccessLogger, configure_logging
-from server.records.export import Exports
-from server.records.retention import Policy, Retention
 from server.settings import Settings
-from server.storage.db import utcnow
-from server.storage.migrate import upgrade
-from server.storage.models import Role, StaffSession, User
-from server.storage.opening import Storage, open_storage
+
+if TYPE_CHECKING:
+    from server.access.accounts import Accounts
+    from server.audit.sessionlog import Report, Witness
+    from server.care.rota import ShiftView
+    from server.storage.opening import Storage
 
 log = logging.getLogger("playroom")
 # commands whose output is one value for a script to read (``demo-code``: the code alone)
 PRINTS_ALONE = ("demo-code",)
+ROLES = ("therapist", "supervisor", "admin")  # ``storage.models.Role``, without importing it
+# connections waiting for the server to accept them while it starts (the kernel's own
+# bound, ``net.core.somaxconn``, applies too): every page of a node coming back at once
+BACKLOG = 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     user = sub.add_parser("create-user", help="create a staff account")
     user.add_argument("--username", required=True)
-    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user.add_argument("--role", required=True, choices=ROLES)
     user.add_argument("--display-name", default="")
     user.add_argument("--email", help="for escalation alerts (supervisors)")
     user.add_argument(
@@ -160,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "migrate":
+            from server.storage.migrate import upgrade
+
             upgrade(settings.resolved_database_url)
             print("The database schema is up to date.")
             return 0
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 def _checklists_doc(args: argparse.Namespace) -> int:
     """Render ``docs/checklists.md`` from ``checklists/*.yaml``; needs no database or keys.
     With ``--check``, exit 1 when the committed file is not what the YAML files give."""
+    from server.care import checklists_doc
+
     text = checklists_doc.render(*checklists_doc.read())
     path = checklists_doc.DOC
     if args.stdout:
@@ -203,30 +205,67 @@ def _checklists_doc(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Listen first, then build the application and serve on what is listening: a page
+    coming back after a restart waits in the queue for the first answer, instead of being
+    refused and waiting out a retry."""
     if args.host:
         settings.host = args.host
     if args.port:
         settings.port = args.port
     context = None
     if args.tls_self_signed:
+        from server.crypto.tls import self_signed
+
         cert, key = self_signed(settings.data_dir / "tls", [settings.host])
         settings.tls_cert, settings.tls_key = cert, key
     if settings.tls_cert and settings.tls_key:
+        from server.crypto.tls import ssl_context
+
         context = ssl_context(settings.tls_cert, settings.tls_key)
+    sockets = _listen(settings.host, settings.port)
     scheme = "https" if context else "http"
     print(f"Playroom is serving on {scheme}://{settings.host}:{settings.port}/", flush=True)
-    app = create_app(settings)
+    from server.app import create_app
+
+    try:
+        app = create_app(settings)
+    except BaseException:
+        for listening in sockets:
+            listening.close()
+        raise
     app.on_startup.append(_freeze_heap)
     web.run_app(
         app,
-        host=settings.host,
-        port=settings.port,
+        sock=sockets,
         ssl_context=context,
         access_log_class=AccessLogger,
         print=None,
         shutdown_timeout=10,
     )
     return 0
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` names (as aiohttp's own ``host=`` does:
+    ``localhost`` is both 127.0.0.1 and ::1), with the address reusable at once after a
+    restart; nobody is answered until the server runs, but nobody is refused either."""
+    sockets: list[socket.socket] = []
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, address in dict.fromkeys((f, t, p, a) for f, t, p, _, a in found):
+            listening = socket.socket(family, kind, proto)
+            sockets.append(listening)
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                listening.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            listening.bind(address)
+            listening.listen(BACKLOG)
+            listening.setblocking(False)
+    except OSError as exc:
+        for listening in sockets:
+            listening.close()
+        raise PlayroomError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
+    return sockets
 
 
 async def _freeze_heap(app: web.Application) -> None:
@@ -239,10 +278,12 @@ async def _freeze_heap(app: web.Application) -> None:
     gc.freeze()
 
 
-Command = Callable[[Storage, Settings, argparse.Namespace], Awaitable[int]]
+Command = Callable[["Storage", Settings, argparse.Namespace], Awaitable[int]]
 
 
 async def _with_storage(settings: Settings, command: Command, args: argparse.Namespace) -> int:
+    from server.storage.opening import open_storage
+
     storage = await open_storage(settings)
     try:
         return await command(storage, settings, args)
@@ -251,12 +292,16 @@ async def _with_storage(settings: Settings, command: Command, args: argparse.Nam
 
 
 def _accounts(storage: Storage, settings: Settings) -> Accounts:
+    from server.access.accounts import Accounts
+
     return Accounts(
         storage.db, storage.ring, settings.login_max_failures, settings.login_lock_seconds
     )
 
 
 async def _create_user(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    from server.storage.models import Role
+
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         shown = False
@@ -283,6 +328,8 @@ async def _supervise(storage: Storage, settings: Settings, args: argparse.Namesp
 
 
 async def _shift(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    from server.care.rota import Rota
+
     user = await _accounts(storage, settings).find(args.supervisor)
     view = await Rota(storage.db, settings.timezone).press(user.id, args.state == "on")
     print(_shift_text(args.supervisor, view, settings))
@@ -290,6 +337,8 @@ async def _shift(storage: Storage, settings: Settings, args: argparse.Namespace)
 
 
 async def _shift_pattern(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    from server.care.rota import Pattern, Rota
+
     text = " ".join(args.pattern).strip()
     pattern = None if text.lower() == "none" else Pattern.parse(text)
     user = await _accounts(storage, settings).find(args.supervisor)
@@ -299,6 +348,8 @@ async def _shift_pattern(storage: Storage, settings: Settings, args: argparse.Na
 
 
 def _shift_text(username: str, view: ShiftView, settings: Settings) -> str:
+    from zoneinfo import ZoneInfo
+
     said = f"'{username}' is {'on' if view.on else 'off'} shift"
     if view.by_hand and view.held_until:
         local = view.held_until.astimezone(ZoneInfo(settings.timezone))
@@ -308,6 +359,8 @@ def _shift_text(username: str, view: ShiftView, settings: Settings) -> str:
 
 
 async def _rotate(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    from server.crypto.rotation import rotate
+
     report = await rotate(
         storage.db, storage.ring, args.batch_size, settle_seconds=settings.key_reload_seconds + 1
     )
@@ -318,12 +371,15 @@ async def _rotate(storage: Storage, settings: Settings, args: argparse.Namespace
 
 
 DEMO = [
-    ("demo-therapist", "Demo Therapist", Role.THERAPIST),
-    ("demo-supervisor", "Demo Supervisor", Role.SUPERVISOR),
+    ("demo-therapist", "Demo Therapist", "therapist"),
+    ("demo-supervisor", "Demo Supervisor", "supervisor"),
 ]
 
 
 async def _demo(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
+    from server.care.rota import Rota
+    from server.storage.models import Role
+
     accounts = _accounts(storage, settings)
     if await accounts.count():
         print("Accounts exist already; no demo accounts were made.")
@@ -335,11 +391,9 @@ async def _demo(storage: Storage, settings: Settings, args: argparse.Namespace) 
     for username, name, role in DEMO:
         password = secrets.token_urlsafe(12)
         _, secret = await accounts.create(
-            username, name, role, password, demo=True, enrol_totp=True
+            username, name, Role(role), password, demo=True, enrol_totp=True
         )
-        lines.append(
-            f"{role.value:<10} username {username}  password {password}  TOTP key {secret}"
-        )
+        lines.append(f"{role:<10} username {username}  password {password}  TOTP key {secret}")
     await accounts.supervise("demo-supervisor", "demo-therapist")
     # on shift until they press "Go off shift": an escalation in the demo reaches someone
     demo_supervisor = await accounts.find("demo-supervisor")
@@ -370,6 +424,9 @@ async def _verify_log(storage: Storage, settings: Settings, args: argparse.Names
     """Exit 0 when the log (with ``--all``, every log) is intact, 1 when anything was
     altered, removed, inserted or reordered (each finding names its entry). The witness is
     asked unless ``--no-witness``: every checkpoint it countersigned must still be there."""
+    from server.audit.sessionlog import SessionLog, session_stream
+    from server.audit.witnessing import open_witnessing
+
     if args.all == bool(args.session):
         raise PlayroomError("Name one session's log, or give --all.")
     witnessing = None if args.no_witness else open_witnessing(settings, storage.db, storage.ring)
@@ -417,6 +474,9 @@ def _print_report(report: Report, files: list[str]) -> None:
 
 def _witness(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the witness (``server/audit/witness_service.py``) until stopped."""
+    from server.audit.witness import open_witness
+    from server.audit.witness_service import witness_app
+
     witness = open_witness(
         settings.witness_dir, settings.witness_key_file, settings.witness.server_keys
     )
@@ -465,6 +525,11 @@ async def _disable_user(storage: Storage, settings: Settings, args: argparse.Nam
     """Refuse the account's sign-ins from now on and end its sessions (its open sockets close
     within a second, on every node: ``server/edge/staffsockets.py``); the retention clock of
     its credentials starts now (``server/records/retention.py``)."""
+    import sqlalchemy as sa
+
+    from server.storage.db import utcnow
+    from server.storage.models import StaffSession, User
+
     index = storage.ring.blind_index(args.username)
     async with storage.db.session() as session:
         done = await session.execute(
@@ -491,6 +556,10 @@ async def _unlock(storage: Storage, settings: Settings, args: argparse.Namespace
 async def _purge(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
     """Delete what is past its period; the witness is told which logs went (and must answer
     first: logs deleted while it cannot be told would look deleted by hand)."""
+    from server.audit.witnessing import open_witnessing
+    from server.exceptions import WitnessUnavailable
+    from server.records.retention import Policy, Retention
+
     witnessing = open_witnessing(settings, storage.db, storage.ring)
     policy = Policy.from_settings(settings)
     try:
@@ -518,6 +587,9 @@ async def _purge(storage: Storage, settings: Settings, args: argparse.Namespace)
 
 async def _export_client(storage: Storage, settings: Settings, args: argparse.Namespace) -> int:
     """Everything held about one client; the export is recorded in the client's log."""
+    from server.audit.sessionlog import SessionLog
+    from server.records.export import Exports
+
     log_ = SessionLog(storage.db, storage.ring)
     document = await Exports(storage.db, storage.ring, log_).client(args.client_id, "system")
     text = json.dumps(document, indent=2, ensure_ascii=False)

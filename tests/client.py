@@ -14,7 +14,7 @@ import base64
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from media.replica import Replica
+from tests.comeback import come_back, restart_after
 from tests.synthetic import SyntheticAudio, SyntheticVideo
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class ProtocolPeer:
         self.media = media
         self.board_over = board
         self.me: dict[str, Any] | None = None
+        # the newest resume token the server gave (``joined``, ``room_opened``, ``resumed``)
+        self.resume_token: str | None = None
         self.pcs: dict[str, RTCPeerConnection] = {}
         self.frames: dict[str, dict[str, int]] = {}  # peer id -> kind -> frames decoded
         self.inbox: list[dict[str, Any]] = []
@@ -113,12 +116,28 @@ class ProtocolPeer:
                     "socket",
                 )
                 continue
+            self.resume_token = message.get("resume") or self.resume_token
             await self._dispatch(message)
             async with self._changed:
                 self.inbox.append(message)
                 self._changed.notify_all()
         async with self._changed:
             self._changed.notify_all()
+
+    async def come_back(
+        self, connect: Callable[[], Awaitable[ClientWebSocketResponse]]
+    ) -> ProtocolPeer:
+        """Once the socket has died: a new one, tried as a page tries (``comeback.py``: after
+        the time a restarting server gave, or at once, then spread), and ``resume`` sent on
+        it. Returns the peer on the new socket (media and board are opened again there)."""
+        token = self.resume_token
+        assert token is not None, "no resume token was given on this socket"
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await self._reader
+        ws = await come_back(connect, restart_after(self.inbox))
+        back = ProtocolPeer(ws, media=self.media, board=self.board_over)
+        await back.send({"type": "resume", "token": token})
+        return back
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]

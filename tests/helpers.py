@@ -62,7 +62,8 @@ def supervise_by_cli(env: dict[str, str], therapist: str, password: str) -> str:
 
 
 class ServerProcess:
-    """``playroom serve`` in a child process, waited on until /healthz answers."""
+    """``playroom serve`` in a child process, waited on until it listens (a request made from
+    then on waits in the queue until the server answers it)."""
 
     def __init__(
         self, env: dict[str, str], *extra: str, scheme: str = "http", port: int | None = None
@@ -101,8 +102,16 @@ class ServerProcess:
         self.proc = self._start()
         self.wait_ready()
 
+    def restart(self) -> None:
+        """SIGTERM (a stop that says goodbye: every socket is told when to come back), then
+        the same server again at the same address."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(15)
+        self.proc = self._start()
+        self.wait_ready()
+
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Poll the port until the server answers (or the process dies)."""
+        """Poll the port until the server listens (or the process dies)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -21,7 +21,7 @@ from server.edge.websocket import serve_remote
 from server.live.hub import Hub
 from server.live.protocol import TOO_SLOW, Resume
 from server.nodes import ends as relay_ends
-from server.nodes.bus import LocalBus, RedisBus
+from server.nodes.bus import LocalBus
 from server.nodes.ends import EdgeLink
 from server.nodes.envelopes import (
     AnyEnvelope,
@@ -38,6 +38,7 @@ from server.nodes.envelopes import (
     dump_envelope,
     parse_envelope,
 )
+from server.nodes.redisbus import RedisBus
 from server.nodes.relay import Relay
 from tests.conftest import require
 from tests.test_nodes import REDIS_URL, _redis_reachable

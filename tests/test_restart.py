@@ -1,5 +1,6 @@
 """A real server process is killed mid-session and started again: everyone resumes straight
-into the room, the board is all there, and whoever does not come back is lost."""
+into the room, the board is all there, and whoever does not come back is lost. Stopped
+instead (SIGTERM), it tells every socket when to come back, and everyone does."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from server.live.hub import RESTART_WINDOW_MS, RESTARTING
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
@@ -147,6 +149,47 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
         await again.send({"type": "resume", "token": back["resume"]})
         assert (await again.expect("error"))["code"] == "bad_resume"
         await asyncio.gather(therapist.close(), again.close())
+    finally:
+        await staff.close()
+        await outsider.close()
+        server.stop()
+
+
+@pytest.mark.hazard("HZ-10")
+async def test_a_stopping_server_tells_every_socket_when_to_come_back(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING")
+    assert run_cli("migrate", env=env).returncode == 0
+    made = run_cli(
+        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
+    server = ServerProcess(env)
+    server.wait_ready()
+    staff = LiveStaff(server.url, "rio", PASSWORD)
+    outsider = aiohttp.ClientSession()
+    ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
+    try:
+        await staff.sign_in()
+        session, links = await ready_session(staff)
+        therapist, young = await _enter(staff, session, links["young_person"], outsider)
+        yid = young.me["id"] if young.me else ""
+
+        # SIGTERM, and the same server again at the same address (the loop keeps reading)
+        await asyncio.to_thread(server.restart)
+        for peer in (therapist, young):
+            await peer.wait_for(lambda p=peer: p.ws.closed)  # type: ignore[misc]
+            told = [m for m in peer.inbox if m["type"] == "restarting"]
+            assert len(told) == 1 and 0 <= told[0]["after_ms"] < RESTART_WINDOW_MS
+            assert peer.ws.close_code == RESTARTING
+        therapist = await therapist.come_back(staff.ws)
+        assert (await therapist.expect("resumed"))["you"]["role"] == "therapist"
+        young = await young.come_back(lambda: outsider.ws_connect(ws_url))
+        back = await young.expect("resumed")
+        assert back["you"]["id"] == yid  # straight into the room, no waiting room
+        await therapist.expect("peer_state", participant=yid, state="reconnected")
+        await asyncio.gather(therapist.close(), young.close())
     finally:
         await staff.close()
         await outsider.close()

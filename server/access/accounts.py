@@ -57,8 +57,11 @@ class Accounts:
         # failures count per username and address: a stranger's never lock the owner out
         self.lockout = Lockout(db, ring, max_failures, lock_seconds)
         self.hasher = hasher or PasswordHasher()
-        # A hash to verify against when the username is unknown, so timing reveals nothing.
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        # A hash to verify against when the username is unknown, so timing reveals nothing;
+        # made by the first sign-in, whatever its username (``check_password``), rather than
+        # at start, where its Argon2 work (a tenth of a second or more) would hold up the
+        # server's first answer after a restart, and every command's.
+        self._dummy_hash: str | None = None
 
     def view(self, user: User) -> StaffView:
         return StaffView(
@@ -138,6 +141,8 @@ class Accounts:
         wait from this ``address`` only (``lockout.py``)."""
         index = self.ring.blind_index(username)
         await self.lockout.attempt(index, address)
+        if self._dummy_hash is None:  # before the account is looked up: for every username
+            self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_urlsafe(16))
         async with self.db.read() as session:
             user = await self._by_name(session, username)
         # the Argon2 work outside any transaction: no write of the server waits on it

@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from server.exceptions import ConfigurationError
 
 CHECKLISTS = Path(__file__).resolve().parents[2] / "checklists"
+# libyaml's parser where PyYAML has it (its wheels do): the same safe loading, read ten times
+# faster than PyYAML's own, which took half the time a server spent starting after imports
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Kind(enum.StrEnum):
@@ -275,7 +278,7 @@ def _location(error: dict[str, Any], doc: Any) -> str:
 
 def load_file(path: Path) -> Checklist:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         # besides YAML errors: bytes that are not UTF-8, a value of an implicit type that
         # cannot be (``2001-13-01``, ``!!int x``), nesting deeper than the composer recurses

@@ -150,8 +150,9 @@ async def serve_remote(app: web.Application, socket: RemoteSocket, user_id: str 
 
 
 async def close_all(app: web.Application) -> None:
-    """At shutdown: this node's rooms are given up, sockets close with GOING_AWAY, then
-    every server peer."""
+    """At shutdown: this node's rooms are given up (their places stay kept for the restart),
+    every socket is told to come back after a time of its own and closes with 1012
+    (``Hub.close_all``), then every server peer closes."""
     await app[RELAY].bus.release_all()
     await app[HUB].close_all()
     await app[WHITEBOARDS].close_all()

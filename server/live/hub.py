@@ -27,6 +27,7 @@ from server.live.replies import (
     Lobby,
     OutLink,
     Person,
+    Restarting,
 )
 from server.live.rooms import NAMES, Participant, Role, Room, Rooms, State
 from server.nodes.bus import LocalBus
@@ -36,6 +37,10 @@ from server.storage.session_models import Place
 log = logging.getLogger(__name__)
 # the close code of a socket whose place a resume on another socket took over
 TAKEN_OVER = 4001
+# the close code of every socket as the server stops to restart (RFC 6455's "service
+# restart"), after ``restarting`` said when to come back: a time within this window of its own
+RESTARTING = WSCloseCode.SERVICE_RESTART
+RESTART_WINDOW_MS = 1000
 
 
 class Socket(Protocol):
@@ -279,13 +284,19 @@ class Hub:
             await socket.close(code=code, message=message)
 
     async def close_all(self) -> None:
-        """At shutdown: repeating alerts stop, every socket closes with GOING_AWAY."""
+        """At shutdown: repeating alerts stop; every socket is told the server is restarting
+        and when to come back, then closes with 1012."""
         for task in [*self.grace.values(), *([self._seeing] if self._seeing else [])]:
             task.cancel()
-        await asyncio.gather(
-            *(
-                s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-                for s in list(self.all)
-            ),
-            return_exceptions=True,
-        )
+        await asyncio.gather(*(_restarting(s) for s in list(self.all)), return_exceptions=True)
+
+
+async def _restarting(socket: Socket) -> None:
+    """Tell ``socket`` the server is restarting, and to come back after a time of its own
+    within ``RESTART_WINDOW_MS`` (the places are kept: ``places.py``), then close it. Spread
+    so, a node's hundred sockets come back over a second, not in the same millisecond, and
+    within a second of the new process listening."""
+    after = Restarting(after_ms=secrets.randbelow(RESTART_WINDOW_MS))
+    with contextlib.suppress(ConnectionError):  # gone already: it resumes as after a drop
+        await socket.send_str(dump_message(after))
+    await socket.close(code=RESTARTING, message=b"server restart")

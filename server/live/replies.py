@@ -254,6 +254,15 @@ class RoomEnded(Message):
     reason: str = "The session has ended."
 
 
+class Restarting(Message):
+    """To every socket as the server stops to restart: come back (``resume``) after
+    ``after_ms``, a time of this socket's own within ``RESTART_WINDOW_MS``, so that the
+    sockets of a node come back spread over that window instead of in the same moment."""
+
+    type: Literal["restarting"] = "restarting"
+    after_ms: int
+
+
 class Pong(Message):
     type: Literal["pong"] = "pong"
     n: int = 0

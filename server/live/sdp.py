@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from aiortc.sdp import SessionDescription
+from typing import TYPE_CHECKING
 
 from server.exceptions import ProtocolError
+
+if TYPE_CHECKING:
+    from aiortc.sdp import SessionDescription
 
 USABLE = {"audio", "video", "application"}
 
@@ -12,6 +15,8 @@ USABLE = {"audio", "video", "application"}
 def check_sdp(sdp: str) -> SessionDescription:
     """Refuse a description that does not parse or offers no usable media; the parsed
     description otherwise."""
+    from aiortc.sdp import SessionDescription  # aiortc: imported once the server answers
+
     if not sdp.startswith("v=0"):
         raise ProtocolError("bad_sdp", "The session description does not parse.")
     try:

@@ -12,9 +12,9 @@ node's liveness key at once. The clients run in this process.
    Redis); both have the board open (``tests.client.ProtocolPeer`` with ``media=False``: the
    board's data connection to the server, no audio or video) and have drawn a stroke each
    (42 operations). Node A is killed with SIGKILL. The therapist's client resumes through
-   node C, and the young person's through node B, as soon as each socket closes: a browser
-   page first waits its backoff (0.4 s times a random 0.5 to 1.5 at the first try), which
-   is not in these figures. Each client then opens a fresh data connection to the board.
+   node C, and the young person's through node B, as soon as each socket closes, as a
+   browser page's first try does (``signal.js``, ``retryDelay``). Each client then opens a
+   fresh data connection to the board.
    Times from the kill to:
 
    - ``therapist_socket_closed_ms`` and ``young_socket_closed_ms``: each client sees its
@@ -305,7 +305,7 @@ async def _recovery(
     figures["lease_seconds"] = LEASE_SECONDS
     figures["client"] = (
         "tests.client.ProtocolPeer, media=False (board over its data connection to the"
-        " server); resumes as soon as its socket closes (a browser waits 0.4 s x 0.5-1.5 first)"
+        " server); resumes as soon as its socket closes, as a browser page first tries"
     )
     return figures
 

@@ -27,6 +27,7 @@ BENCHMARKS = [
     ("several_nodes", "bench_nodes"),
     ("shared_pictures", "bench_pictures"),
     ("board_load", "bench_board_load"),
+    ("start_time", "bench_start"),
     ("restart_storm", "bench_restart"),
 ]
 

@@ -1,8 +1,9 @@
 """Real failures in Chromium, on both sides of a session: a socket that drops, the young
 person's network cut (their browser on a host of its own, whose cable stops passing
 anything), a browser frozen for 3 s (SIGSTOP, as a laptop lid closing), and the server
-process killed and started again. Each time both people come back by themselves, media
-flows again on the same connections (ICE restarted) and the board is all there.
+process killed, or stopped and started again. Each time both people come back by
+themselves, media flows again on the same connections (ICE restarted) and the board is all
+there.
 
 This module's server runs with the default heartbeat (1.25 s: a silent drop noticed within
 2 s), which is certain to notice a 3 s failure, and which a slow, jittery link (300 ± 100 ms
@@ -231,6 +232,59 @@ def test_both_sides_come_back_after_the_server_is_killed(
     assert young.evaluate("() => window.playroom.mesh.peers.size") == 1
     young.context.close()
     context.close()
+
+
+@pytest.mark.hazard("HZ-04", "HZ-10")
+def test_both_sides_come_back_when_told_the_server_is_restarting(
+    browser: Browser, server: ServerProcess
+) -> None:
+    """Stopped (SIGTERM) and started again, the server tells each page when to come back: a
+    time of its own under a second. The pages come back on the short schedule, without
+    asking /healthz meanwhile, and are in the room together again."""
+    context, therapist, young, yid, tid = _room(browser, browser, server, "remy")
+    snapshots = _snapshots(young)
+    probes = "() => window.playroom.signalling.probes"
+    probed = [therapist.evaluate(probes), young.evaluate(probes)]
+    server.restart()  # returns once the new process listens
+    for page, before in zip((therapist, young), probed, strict=True):
+        page.wait_for_function("() => window.playroom.resumes > 0", timeout=15000)
+        told = page.evaluate(
+            "() => [window.playroom.signalling.restarts, window.playroom.signalling.restartAfter]"
+        )
+        assert told[0] == 1 and 0 <= told[1] < 1000
+        assert page.evaluate(probes) == before  # the server said why: nobody asked /healthz
+    _back_together(therapist, young, yid, tid, snapshots)
+    young.context.close()
+    context.close()
+
+
+def test_the_retry_schedule_spreads_within_its_bounds(
+    browser: Browser, server: ServerProcess
+) -> None:
+    """signal.js's ``retryDelay``: the first try at once, each after that a random wait
+    between 0 and its bound (full jitter), the bound doubling up to 8 s, or 1 s while the
+    server is restarting."""
+    page = browser.new_page()
+    page.goto(server.url + "/healthz")
+    found = page.evaluate(
+        """async () => {
+          const { retryDelay } = await import("/static/js/signal.js");
+          const out = [];
+          for (const restarting of [false, true]) {
+            for (let attempt = 0; attempt < 12; attempt += 1) {
+              const waits = Array.from({ length: 300 }, () => retryDelay(attempt, restarting));
+              out.push([restarting, attempt, Math.min(...waits), Math.max(...waits)]);
+            }
+          }
+          return out;
+        }"""
+    )
+    for restarting, attempt, low, high in found:
+        base, cap = (250, 1000) if restarting else (400, 8000)
+        bound = 0 if attempt == 0 else min(cap, base * 2 ** (attempt - 1))
+        assert 0 <= low <= high <= bound
+        assert attempt == 0 or (low < bound / 10 and high > bound * 0.9)
+    page.close()
 
 
 @pytest.mark.hazard("HZ-01")

@@ -32,9 +32,32 @@ const STUCK_MS = 700;
 // (The message, not the close code, decides: a socket the page closes itself is answered
 // with 1000 too.)
 const FINAL = new Set(["room_ended", "declined", "removed"]);
+// Coming back (docs/protocol.md, "Coming back"): the first try at once, then each a random
+// wait between 0 and a bound that doubles (full jitter), so that the pages of one server
+// never try in step.
+const RETRY_BASE_MS = 400;
+const RETRY_CAP_MS = 8000;
+// The server said it is restarting (`restarting`, then 1012): the first try after the time
+// it gave this socket, then short tries, for as long as a restart can take. Its new process
+// listens within a second, and holds a connection made early until it answers.
+const RESTART_BASE_MS = 250;
+const RESTART_CAP_MS = 1000;
+const RESTART_HOLD_MS = 20000;
+const RESTART_AFTER_MAX_MS = 5000; // the longest a page waits on the server's word
 // The staff sign-in this socket was opened with has ended (a sign-out on any device, ended
 // from "Where you are signed in", or the account disabled): the page goes to sign in again.
 const SIGNED_OUT = 4401;
+
+/** How long to wait before try number `attempt` (from 0) to come back after a socket died:
+ * none for the first, then between 0 and a bound doubling from RETRY_BASE_MS to RETRY_CAP_MS,
+ * or from RESTART_BASE_MS to RESTART_CAP_MS while the server is `restarting`.
+ * @param {number} attempt @param {boolean} restarting @param {() => number} random */
+export function retryDelay(attempt, restarting, random = Math.random) {
+  if (attempt <= 0) return 0;
+  const base = restarting ? RESTART_BASE_MS : RETRY_BASE_MS;
+  const cap = restarting ? RESTART_CAP_MS : RETRY_CAP_MS;
+  return random() * Math.min(cap, base * 2 ** (attempt - 1));
+}
 
 /** A connection to /ws that hands each message to the handler registered for its type, and
  * the room's live movement (`live`: the peer channels the mesh makes, with this socket for
@@ -57,6 +80,10 @@ export class Signalling {
     this.probing = null; // the probe of the network, while the socket is quiet or gone
     this.probesOut = 0;
     this.reconnects = 0; // how many reconnections the network's return started (for tests)
+    this.restartingUntil = 0; // while the server is known to be restarting (ms)
+    this.restartAfter = 0; // when it said to come back (ms after the close)
+    this.restarts = 0; // how many times it said so (for tests)
+    this.probes = 0; // how many times the page asked /healthz (for tests)
     addEventListener("online", () => this.networkBack());
   }
 
@@ -139,6 +166,7 @@ export class Signalling {
   async probe() {
     if (this.probesOut >= PROBES) return;
     this.probesOut += 1;
+    this.probes += 1;
     try {
       const answer = await fetch("/healthz", {
         cache: "no-store",
@@ -188,8 +216,8 @@ export class Signalling {
   }
 
   /** The socket closed: unless the session is over for it (or the page closed it, or the
-   * sign-in ended), that is a drop, and the page comes back with the resume token, with
-   * backoff and jitter. */
+   * sign-in ended), that is a drop, and the page comes back with the resume token: at once,
+   * or when the restarting server said, then after jittered waits (`retryDelay`). */
   handleClose(ws, code) {
     if (ws !== this.ws) return;
     clearInterval(this.watch);
@@ -204,9 +232,13 @@ export class Signalling {
       this.dispatch({ type: "closed" });
       return;
     }
-    this.startProbing(); // the network may be back before the backoff says to try
+    const restarting = Date.now() < this.restartingUntil;
+    // the network may be back before the next try is due; a restarting server has said the
+    // network is not the matter, and a hundred pages asking it would only slow its start
+    if (!restarting) this.startProbing();
     this.dispatch({ type: "reconnecting" });
-    const delay = Math.min(8000, 400 * 2 ** this.attempt) * (0.5 + Math.random());
+    const delay =
+      restarting && this.attempt === 0 ? this.restartAfter : retryDelay(this.attempt, restarting);
     this.attempt += 1;
     this.retry = setTimeout(() => this.reconnect(), delay);
   }
@@ -257,6 +289,15 @@ export class Signalling {
     if (message.resume) {
       this.resumeToken = message.resume;
       this.attempt = 0;
+      this.restartingUntil = 0;
+    }
+    if (message.type === "restarting") {
+      // the close that follows is a restart: come back when the server said, then often
+      const after = Number(message.after_ms);
+      this.restartAfter = Math.min(Math.max(0, after) || 0, RESTART_AFTER_MAX_MS);
+      this.restartingUntil = Date.now() + RESTART_HOLD_MS;
+      this.attempt = 0;
+      this.restarts += 1;
     }
     if (message.type === "error" && message.code === "bad_resume") {
       // the place is gone (lost, or the server forgot it): the page starts again its own way

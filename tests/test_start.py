@@ -1,0 +1,58 @@
+"""What a start does before it answers: the ``playroom`` command listens before it imports
+the application (``server/cli.py``), and opening the database checks its schema without
+Alembic (``server/storage/migrate.py``), giving what Alembic gives."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from server.storage.db import Database
+from server.storage.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade,
+    upgrade_async,
+)
+from tests.helpers import ROOT
+
+# what ``serve`` imports only once it listens: the application, its database and media
+AFTER_LISTENING = ("server.app", "sqlalchemy.orm", "alembic", "aiortc", "av", "PIL", "redis")
+
+
+def test_the_command_imports_the_application_only_when_a_command_needs_it() -> None:
+    code = "import sys, server.cli; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    imported = set(done.stdout.split())
+    assert [name for name in AFTER_LISTENING if name in imported] == []
+
+
+def test_the_head_revision_is_alembic_s() -> None:
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [head_revision()]
+
+
+async def test_the_database_s_revision_is_what_alembic_reads(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'playroom.db'}"
+    db = Database(url)
+
+    def alembic_says(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    try:
+        assert await current_revision(db) is None  # nothing yet
+        await asyncio.to_thread(upgrade, url, "0018")
+        async with db.engine.connect() as conn:
+            assert await current_revision(db) == await conn.run_sync(alembic_says) == "0018"
+        await upgrade_async(url)
+        assert await current_revision(db) == head_revision()
+    finally:
+        await db.dispose()
