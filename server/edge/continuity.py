@@ -16,7 +16,7 @@ from typing import Any
 from server.appkeys import GATEKEEPER, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import agreement, breaks
+from server.edge import agreement, breaks, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.hosting import known_out
 from server.exceptions import Forbidden, NotLetBack, ProtocolError
@@ -97,6 +97,7 @@ async def resume(conn: Connection, message: Resume) -> None:
     else:
         await breaks.tell(conn, room)  # a break on: the same time left as everyone else's
         await agreement.tell(conn, room, me)
+        await sharing.tell(conn, room, me)
     await conn.hub.lobby(room)
 
 
@@ -258,6 +259,7 @@ async def interrupted(conn: Connection, kind: str, cause: str) -> bool:
     if not room.interrupt(me, kind, cause):
         return False
     await conn.record("participant.interrupted", {**about(me), "cause": cause})
+    await sharing.gone(conn, room, me)  # a share ends when its sharer drops
     if before is not State.INTERRUPTED:
         state = PeerState(participant=me.id, state="interrupted", role=me.role.value)
         await conn.hub.send_many(

@@ -24,6 +24,7 @@ from server.edge import (
     live,
     lobby,
     observing,
+    sharing,
 )
 from server.edge.connection import Connection, Handlers
 from server.exceptions import PlayroomError, ProtocolError
@@ -38,6 +39,7 @@ HANDLERS: Handlers = {
     **agreement.HANDLERS,
     **escalation.HANDLERS,
     **observing.HANDLERS,
+    **sharing.HANDLERS,
     **board.HANDLERS,
     **live.HANDLERS,
 }

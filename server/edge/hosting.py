@@ -12,7 +12,7 @@ link is named in ``participant.removed`` and ``participant.declined``, and in
 from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
-from server.edge import agreement
+from server.edge import agreement, sharing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import (
     STORAGE_FAILURES,
@@ -70,6 +70,7 @@ async def admit(conn: Connection, message: Admit) -> None:
     await conn.record("participant.admitted", about(newcomer))
     others = list(room.peers_of(newcomer))
     await conn.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
+    await sharing.tell(conn, room, newcomer)  # a share on: known before its media comes
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
     await agreement.tell(conn, room, newcomer)  # the agreement on the screen: theirs too
     await conn.hub.lobby(room)
@@ -110,6 +111,7 @@ async def to_waiting(conn: Connection, message: ToWaiting) -> None:
     target = room.send_to_waiting(me, message.participant)
     await conn.hub.moved(target)
     await conn.record("participant.sent_to_waiting", about(target))
+    await sharing.gone(conn, room, target)
     await conn.drop_from_board(room, target.id)
     await conn.hub.send(target, Waiting())
     await conn.hub.send_many(
@@ -124,6 +126,7 @@ async def remove(conn: Connection, message: Remove) -> None:
     await known_out(conn, room)
     target = room.remove(me, message.participant, "removed by the therapist")
     await conn.record("participant.removed", _out(target))  # before the place goes
+    await sharing.gone(conn, room, target)
     await conn.hub.forget(target)  # their resume token is spent, here and in the database
     await conn.drop_from_board(room, target.id)
     await conn.hub.send(target, Removed(message=str(NotLetBack())))

@@ -16,6 +16,7 @@ from server.appkeys import CATALOGUE, SCHEDULE
 from server.care.checklists import Kind
 from server.care.gate import GateResult, check_answer
 from server.care.plan import Case
+from server.edge import sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import start_plan
 from server.edge.hosting import known_out
@@ -243,6 +244,7 @@ async def leave(conn: Connection, cause: str) -> None:
     was_in_room = me.in_room
     room.leave(me, cause)
     await conn.record("participant.left", {**about(me), "cause": cause})
+    await sharing.gone(conn, room, me)  # a share of theirs ends with them
     conn.hub.unbind(me)
     await conn.hub.forget(me)
     if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended and not me.quick_exited:
@@ -273,13 +275,14 @@ async def signal(conn: Connection, message: Signal) -> None:
     if message.description is None and message.candidate is None:
         raise ProtocolError("bad_message", "A signal carries a description or a candidate.")
     if message.description is not None:
-        unannounced = sending(check_sdp(message.description.sdp)) - me.announced
-        if me.role is Role.OBSERVER and unannounced:
+        parsed = check_sdp(message.description.sdp)
+        if me.role is Role.OBSERVER and sending(parsed) - me.announced:
             raise ProtocolError(
                 "unannounced_media",
                 "Turn your microphone or camera on with its button, so that everyone is "
                 "told before you are seen or heard.",
             )
+        await sharing.check_description(conn, room, me, parsed)  # no share unannounced
     await conn.hub.send(target, relayed(me.id, message.description, message.candidate))
 
 

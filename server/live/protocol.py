@@ -389,6 +389,34 @@ class ObserverMedia(ClientMessage):
     video: bool
 
 
+# a media stream's id as a description's ``a=msid`` names it (a browser's are 36 characters)
+StreamId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9{}_.+-]+$")]
+
+
+class ShareStart(ClientMessage):
+    """This person is about to share a tab, a window or a screen, carried by the media stream
+    ``stream``: announced before the stream is added, which is refused otherwise."""
+
+    type: Literal["share_start"]
+    stream: StreamId
+
+
+class ShareStop(ClientMessage):
+    """End a share: one's own (no ``participant``), or, the therapist, anyone's."""
+
+    type: Literal["share_stop"]
+    participant: Id | None = None
+
+
+class ShareAllow(ClientMessage):
+    """The therapist lets a young person or a parent share their screen, or stops letting
+    them (a share of theirs that is on ends)."""
+
+    type: Literal["share_allow"]
+    participant: Id
+    allowed: bool
+
+
 class AskRating(ClientMessage):
     """The therapist asks the young person to rate today's session."""
 
@@ -462,6 +490,9 @@ Incoming = Annotated[
     | Rating
     | Observe
     | ObserverMedia
+    | ShareStart
+    | ShareStop
+    | ShareAllow
     | Ping,
     Field(discriminator="type"),
 ]

@@ -298,6 +298,37 @@ class Agreement(Message):
     of: int
 
 
+# why a share ended: its sharer stopped it, the therapist did, the therapist's share took its
+# place, the therapist stopped letting them share, it was refused, or its sharer left the room
+ShareEnd = Literal["stopped", "by_therapist", "replaced", "not_allowed", "refused", "left"]
+
+
+class ShareStarted(Message):
+    """To everyone in the room, the sharer's page too: ``participant`` shares their screen,
+    carried by the media stream ``stream``. A page shows no other stream as a share."""
+
+    type: Literal["share_started"] = "share_started"
+    participant: str
+    stream: str
+
+
+class ShareStopped(Message):
+    """To everyone in the room: no share of ``participant``'s is on. Their page stops it;
+    the others take it off their screen (or show nothing of one refused)."""
+
+    type: Literal["share_stopped"] = "share_stopped"
+    participant: str
+    reason: ShareEnd
+
+
+class ShareAllowed(Message):
+    """To the person concerned and the therapist: whether ``participant`` may share."""
+
+    type: Literal["share_allowed"] = "share_allowed"
+    participant: str
+    allowed: bool
+
+
 class Done(Message):
     """The answer to a frame that has no answer of its own: it was carried out."""
 

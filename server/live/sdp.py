@@ -38,3 +38,13 @@ def sending(parsed: SessionDescription) -> set[str]:
         for m in parsed.media
         if m.kind in ("audio", "video") and m.port != 0 and m.direction in ("sendrecv", "sendonly")
     }
+
+
+def sending_streams(parsed: SessionDescription) -> set[str]:
+    """The media streams (``a=msid``) whose audio or video this description says its side
+    sends: a page's camera and microphone are one, each screen it shares another."""
+    return {
+        next(iter((m.msid or "").split()), "-")
+        for m in parsed.media
+        if m.kind in ("audio", "video") and m.port != 0 and m.direction in ("sendrecv", "sendonly")
+    }

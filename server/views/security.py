@@ -30,11 +30,14 @@ CSP = "; ".join(
     ]
 )
 _NO_DEVICES = "camera=(), microphone=(), geolocation=(), display-capture=(), usb=(), payment=()"
-_MEDIA = "camera=(self), microphone=(self), geolocation=(), display-capture=(), usb=(), payment=()"
+# a room's pages: the camera and microphone, and sharing a screen (``web/static/js/share.js``)
+_MEDIA = (
+    "camera=(self), microphone=(self), geolocation=(), display-capture=(self), usb=(), payment=()"
+)
 
 
 def media_page(handler: Handler) -> Handler:
-    """Mark a page that may use the camera and microphone."""
+    """Mark a page that may use the camera and microphone, and share a screen."""
     handler.media_page = True  # type: ignore[attr-defined]
     return handler
 

@@ -3,6 +3,7 @@
 
 import { Agreement } from "./agreement.js";
 import { Breaks } from "./breaks.js";
+import { Devices } from "./devices.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
 import {
@@ -14,6 +15,7 @@ import {
   startTimer,
   state,
 } from "./room.js";
+import { Share } from "./share.js";
 import { Signalling } from "./signal.js";
 import { floatTiles } from "./tiles.js";
 import { Whiteboard } from "./whiteboard.js";
@@ -48,6 +50,16 @@ let joinedIce = null;
 let meterContext = null; // the microphone level meter's audio, closed when the session is over
 const breaks = new Breaks(signalling, () => stream);
 new Agreement(signalling); // the therapist reads it with them, one part at a time
+const share = new Share(signalling, { getMesh: () => mesh, names, note: roomStatus });
+const devices = new Devices({
+  getStream: () => stream,
+  getMesh: () => mesh,
+  onChange: (kind) => {
+    if (kind !== "audio" || document.getElementById("step-device").hidden) return;
+    meterContext?.close();
+    levelMeter(stream); // the bar follows the microphone chosen
+  },
+});
 
 /** Show one step and move keyboard focus to its heading. */
 function show(step) {
@@ -73,6 +85,7 @@ async function startDeviceCheck() {
   preview.srcObject = stream;
   selfVideo.srcObject = stream;
   if (stream.getAudioTracks().length > 0) levelMeter(stream);
+  devices.refresh();
 }
 
 /** Back in the same session (a quick exit, a closed tab): the few questions answered, the
@@ -81,6 +94,7 @@ async function comeBack() {
   stream = await localMedia();
   if (stream) selfVideo.srcObject = stream;
   mediaControls(stream, selfTile);
+  devices.refresh();
   join();
 }
 
@@ -182,6 +196,8 @@ function startMesh() {
   mesh = new Mesh(signalling, state.myId, joinedIce, stream, {
     onStream: (id, s) => showStream(stage, id, names.get(id) || "Therapist", s),
     onGone: (id) => removeTile(stage, id),
+    isShare: (id, s) => share.isShare(id, s),
+    onOtherStream: (id, s) => share.otherStream(id, s),
   });
   state.mesh = mesh;
 }
@@ -276,6 +292,7 @@ function finish(text, { afterPlan = false } = {}) {
   if (mesh) mesh.closeAll();
   mesh = null;
   state.mesh = null;
+  share.endOwn(); // a screen shared stops with the session
   if (stream) for (const t of stream.getTracks()) t.stop();
   meterContext?.close();
   for (const timer of timers) clearInterval(timer);
@@ -307,6 +324,7 @@ function quickExit() {
   signalling.send({ type: "flag", kind: "quick_exit" });
   signalling.send({ type: "leave" });
   if (mesh) mesh.closeAll();
+  share.endOwn();
   if (stream) for (const t of stream.getTracks()) t.stop();
   location.replace("/away"); // the session page leaves the history too
 }
@@ -327,6 +345,8 @@ function roomLayout() {
 
 function main() {
   roomLayout();
+  devices.place(document.querySelector('[data-devices="check"]'), "check");
+  devices.place(document.querySelector('[data-devices="me"]'), "me");
   document.getElementById("contract-next").addEventListener("click", () => show("checks"));
   const back = checksForm.dataset.back === "true";
   checksForm.addEventListener("submit", (event) => {

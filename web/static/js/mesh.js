@@ -2,6 +2,11 @@
 // perfect negotiation (polite and impolite roles) so glare never wedges a call. Each
 // connection between two people in the room also carries the board's live movement, on a
 // "live" data channel (live.js); a connection with an observer carries none.
+//
+// Each person sends one stream for their camera and microphone, and may send one more: a
+// screen they share (share.js), announced to the server before it is added. What comes from
+// someone in their first stream is their camera; any other stream goes to `onOtherStream`,
+// which shows it only if it is the share announced for them.
 
 /** Per-peer state: the connection and the perfect-negotiation flags. */
 class PeerLink {
@@ -12,6 +17,7 @@ class PeerLink {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.stream = new MediaStream();
+    this.camera = null; // the id of their stream that carries their camera and microphone
     this.down = false; // its connection was disconnected or failed since it last connected
   }
 }
@@ -30,7 +36,9 @@ export class Mesh {
    * @param {string} myId
    * @param {RTCConfiguration} config
    * @param {MediaStream | null} localStream
-   * @param {{onStream: (id: string, stream: MediaStream) => void, onGone: (id: string) => void}} events
+   * @param {{onStream: (id: string, stream: MediaStream) => void, onGone: (id: string) => void,
+   *   isShare?: (id: string, streamId: string) => boolean,
+   *   onOtherStream?: (id: string, stream: MediaStream) => void}} events
    */
   constructor(signalling, myId, config, localStream, events) {
     this.signalling = signalling;
@@ -42,6 +50,8 @@ export class Mesh {
     this.live = signalling.live ?? null;
     /** @type {Map<string, PeerLink>} */
     this.peers = new Map();
+    /** @type {Map<string, MediaStream>} streams this page sends besides its camera (a share) */
+    this.extra = new Map();
     this.restarts = 0; // ICE restarts, for the page's own display and for tests
     // changes to what we send, one after another: a sender's parameters are read and then
     // set, and another change set in between would make the second one fail
@@ -70,9 +80,16 @@ export class Mesh {
       if (candidate)
         this.signalling.send({ type: "signal", to: id, candidate: candidate.toJSON() });
     };
-    pc.ontrack = ({ track }) => {
-      link.stream.addTrack(track);
-      this.events.onStream(id, link.stream);
+    pc.ontrack = ({ track, streams: [carrier] }) => {
+      const from = carrier?.id ?? "";
+      const share = this.events.isShare?.(id, from) ?? false;
+      if (!share && (link.camera === null || link.camera === from)) {
+        link.camera = from;
+        link.stream.addTrack(track);
+        this.events.onStream(id, link.stream);
+        return;
+      }
+      this.events.onOtherStream?.(id, carrier ?? new MediaStream([track]));
     };
     pc.onconnectionstatechange = () => {
       this.signalling.send({ type: "media_state", peer: id, state: pc.connectionState });
@@ -109,6 +126,41 @@ export class Mesh {
     for (const track of this.localStream.getTracks()) {
       if (!sending.has(track)) link.pc.addTrack(track, this.localStream);
     }
+    this.addExtraTracks(link);
+  }
+
+  addExtraTracks(link) {
+    const sending = new Set(link.pc.getSenders().map((s) => s.track));
+    for (const stream of this.extra.values())
+      for (const track of stream.getTracks())
+        if (!sending.has(track)) link.pc.addTrack(track, stream);
+  }
+
+  /** Send ``stream`` to everyone besides the camera (a share the server was told of first);
+   * perfect negotiation offers it. */
+  addStream(stream) {
+    this.extra.set(stream.id, stream);
+    for (const link of this.peers.values()) this.addExtraTracks(link);
+    this.adaptSending();
+  }
+
+  /** Stop sending ``stream`` to everyone. */
+  removeStream(stream) {
+    if (!this.extra.delete(stream.id)) return;
+    const tracks = new Set(stream.getTracks());
+    for (const link of this.peers.values())
+      for (const sender of link.pc.getSenders())
+        if (sender.track && tracks.has(sender.track)) link.pc.removeTrack(sender);
+  }
+
+  /** Send ``fresh`` wherever ``old`` was sent (another camera or microphone): no
+   * renegotiation, the far side's video goes on in the same place. */
+  async replaceTrack(old, fresh) {
+    const replacing = [];
+    for (const link of this.peers.values())
+      for (const sender of link.pc.getSenders())
+        if (sender.track === old) replacing.push(sender.replaceTrack(fresh));
+    await Promise.all(replacing);
   }
 
   async negotiate(link) {

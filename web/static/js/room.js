@@ -52,6 +52,7 @@ export function showStream(stage, id, name, stream) {
   }
   const video = tile.querySelector("video");
   if (video.srcObject !== stream) video.srcObject = stream;
+  if (state.sinkId && video.sinkId !== state.sinkId) video.setSinkId(state.sinkId).catch(() => {});
   return tile;
 }
 

@@ -66,6 +66,8 @@ export class Signalling {
   constructor() {
     /** @type {Map<string, (msg: any) => void>} */
     this.handlers = new Map();
+    /** @type {Map<string, Set<(msg: any) => void>>} */
+    this.listeners = new Map(); // the page's other parts following the same messages
     this.live = new Live(this);
     this.ws = null;
     this.resumeToken = null; // kept in memory only
@@ -260,6 +262,16 @@ export class Signalling {
     return this;
   }
 
+  /** Call ``handler`` too with each message of ``type``, after the page's own handler: for
+   * a part of the page that follows messages the page also handles (the shared screen
+   * follows `lobby`, `error`, `reconnecting`).
+   * @param {string} type @param {(msg: any) => void} handler */
+  listen(type, handler) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(handler);
+    return this;
+  }
+
   /** Send ``message``; false when there is no open socket to send it on (it is dropped).
    * @param {object} message */
   send(message) {
@@ -307,6 +319,7 @@ export class Signalling {
     this.live.note(message); // who is who, before the page acts on it
     const handler = this.handlers.get(message.type);
     if (handler) handler(message);
+    for (const listener of this.listeners.get(message.type) ?? []) listener(message);
   }
 
   /** Close on purpose: no reconnecting, and no reconnection still waiting to start. */

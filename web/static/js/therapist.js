@@ -7,6 +7,7 @@ import { Agreement } from "./agreement.js";
 import { boardSettings } from "./boardsettings.js";
 import { Breaks } from "./breaks.js";
 import { clock } from "./clock.js";
+import { Devices } from "./devices.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
 import {
@@ -18,6 +19,7 @@ import {
   startTimer,
   state,
 } from "./room.js";
+import { Share } from "./share.js";
 import { Signalling } from "./signal.js";
 import { Whiteboard } from "./whiteboard.js";
 
@@ -57,6 +59,13 @@ const breaks = new Breaks(
 );
 
 const agreement = new Agreement(signalling, { host: true });
+const share = new Share(signalling, {
+  getMesh: () => mesh,
+  names,
+  note: document.getElementById("share-note"),
+  host: true,
+});
+const devices = new Devices({ getStream: () => stream, getMesh: () => mesh });
 
 function alertTherapist(text) {
   const item = document.createElement("p");
@@ -70,6 +79,8 @@ function handleRoomOpened(message) {
   mesh = new Mesh(signalling, message.you.id, message.ice, stream, {
     onStream: (id, s) => showStream(stage, id, names.get(id) || "Guest", s),
     onGone: (id) => removeTile(stage, id),
+    isShare: (id, s) => share.isShare(id, s),
+    onOtherStream: (id, s) => share.otherStream(id, s),
   });
   state.mesh = mesh;
   whiteboard.open();
@@ -329,6 +340,7 @@ function closeRoom(heading, reason, ended = true) {
   mesh?.closeAll();
   mesh = null;
   state.mesh = null;
+  share.endOwn();
   if (stream) for (const track of stream.getTracks()) track.stop();
   selfVideo.srcObject = null;
   for (const part of root.querySelectorAll("[data-live]")) part.hidden = true;
@@ -381,6 +393,8 @@ async function main() {
   stream = await localMedia();
   if (stream) selfVideo.srcObject = stream;
   mediaControls(stream, selfTile);
+  devices.place(root.querySelector("[data-devices]"), "my");
+  devices.refresh();
   signalling
     .on("room_opened", handleRoomOpened)
     .on("lobby", handleLobby)
