@@ -68,7 +68,7 @@ from server.care.repeats import Repeats
 from server.care.rota import Rota
 from server.care.schedule import Schedule
 from server.care.signoffs import SignOffRequests
-from server.edge import escalation, websocket
+from server.edge import escalation, unreturned, websocket
 from server.edge.staffsockets import StaffSockets
 from server.exceptions import StorageUnavailable
 from server.live.hub import Hub
@@ -147,6 +147,7 @@ def create_app(settings: Settings) -> web.Application:
             _retention_ctx,
             _bus_ctx,
             _escalations_ctx,
+            _unreturned_ctx,
         )
     )
     for area in (
@@ -243,6 +244,14 @@ async def _escalations_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _unreturned_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Close the log of each room nobody came back to after a crash (``unreturned.py``),
+    looked for every quarter of the grace window (at least every 30 s)."""
+    every = min(app[SETTINGS].reconnect_grace_seconds / 4, 30.0)
+    async with _every(every, lambda: unreturned.settle(app)):
+        yield
+
+
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     storage = await open_storage(settings)
@@ -272,7 +281,9 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     whiteboards = app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
     # the hub keeps places in the database; an empty room's board leaves memory with it
     app[HUB] = Hub(
-        app[RELAY].bus, Places(storage.db), lambda room: whiteboards.forget(room.session_id)
+        app[RELAY].bus,
+        Places(storage.db, settings.place_seen_seconds),
+        lambda room: whiteboards.forget(room.session_id),
     )
     app[ROTA] = Rota(storage.db, settings.timezone)
     app[ESCALATIONS] = Escalations(

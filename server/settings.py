@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     reconnect_grace_seconds: float = Field(
         30, gt=0, description="How long a dropped person's place is held for them."
     )
+    place_seen_seconds: float = Field(
+        10,
+        gt=0,
+        description="How often the places of those connected are marked seen: after a crash "
+        "the log says since when each person was cut off, to within this.",
+    )
     heartbeat_seconds: float = Field(
         1.25,
         gt=0,

@@ -4,11 +4,14 @@ room expected back whom no later entry accounts for, apart from any tampering.""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -185,3 +188,65 @@ def test_the_timeline_counts_a_crash_from_when_they_were_last_known_connected() 
     )
     session = Appointment(starts_at=at - timedelta(minutes=5), ends_at=at + timedelta(minutes=45))
     assert summarise(session, [cut, back]).interrupted_seconds == 45
+
+
+@pytest.mark.hazard("HZ-25")
+async def test_a_room_nobody_comes_back_to_after_a_crash_says_so_and_lets_its_places_go(
+    tmp_path: Path,
+) -> None:
+    """Nobody resumes after the crash: once the grace window is over, for everyone since
+    they were last seen and for the new process, the log says who was cut off and that
+    they did not come back, and the places kept for them go."""
+    data = tmp_path / "data"
+    env = cli_env(
+        data,
+        PLAYROOM_LOG_LEVEL="INFO",
+        PLAYROOM_RECONNECT_GRACE_SECONDS="1",
+        PLAYROOM_PLACE_SEEN_SECONDS="0.5",
+    )
+    assert run_cli("migrate", env=env).returncode == 0
+    made = run_cli(
+        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    supervise_by_cli(env, "rio", PASSWORD)
+    server = ServerProcess(env)
+    server.wait_ready()
+    staff = LiveStaff(server.url, "rio", PASSWORD)
+    outsider = aiohttp.ClientSession()
+    log: SessionLog | None = None
+    try:
+        await staff.sign_in()
+        session, links = await ready_session(staff)
+        therapist = ProtocolPeer(await staff.ws(), media=False)
+        await therapist.send({"type": "open_room", "session": session})
+        tid = (await therapist.expect("room_opened"))["you"]["id"]
+        young = ProtocolPeer(
+            await outsider.ws_connect(f"{server.url.replace('http', 'ws', 1)}/ws"), media=False
+        )
+        await young.send(join_message(links["young_person"]))
+        yid = (await young.expect("joined"))["you"]["id"]
+        await therapist.send({"type": "admit", "participant": yid})
+        await young.expect("admitted")
+
+        server.crash_and_restart()  # and nobody comes back
+        deadline = time.monotonic() + 30
+        while "rooms_settled" not in server.stderr():
+            assert time.monotonic() < deadline, server.stderr()[-2000:]
+            await asyncio.sleep(0.1)  # the server's own log, read until it says so
+
+        entries, log = await _log_of(data, session)
+        for pid in (tid, yid):
+            mine = [e.kind for e in entries if e.details.get("participant") == pid]
+            assert mine[-2:] == ["participant.interrupted", "participant.lost"], mine
+        report = await log.verify(session_stream(session), consult_witness=False)
+        assert report.intact and report.unaccounted == [], report.as_dict()
+        async with log.db.read() as db:
+            assert await db.scalar(sa.select(sa.func.count()).select_from(Place)) == 0
+    finally:
+        if log is not None:
+            await log.db.dispose()
+        await staff.close()
+        await outsider.close()
+        server.stop()

@@ -178,11 +178,13 @@ def cut_off(held: list[Place], said: list[Entry]) -> list[tuple[str, str, dict[s
             continue
         seen = row.seen_at or row.created_at
         details = {"participant": row.participant_id, "role": row.role, "cause": CRASH}
-        out.append(("participant.interrupted", _actor(row), {**details, "since": seen.isoformat()}))
+        out.append(
+            ("participant.interrupted", place_actor(row), {**details, "since": seen.isoformat()})
+        )
     return out
 
 
-def _actor(row: Place) -> str:
+def place_actor(row: Place) -> str:
     """Who the entry is about, as their own connection would have written it."""
     if row.role in (Role.YOUNG_PERSON.value, Role.PARENT.value):
         return participant_actor(row.role, row.participant_id)

@@ -18,7 +18,7 @@ from typing import Protocol
 from aiohttp import WSCloseCode
 
 from server.exceptions import STORAGE_FAILURES
-from server.live.places import SEEN_EVERY, Places, keep_settings
+from server.live.places import Places, keep_settings
 from server.live.protocol import (
     Message,
     dump_message,
@@ -125,11 +125,13 @@ class Hub:
         return token
 
     async def _mark_seen(self, places: Places) -> None:
-        """While anyone holds a place here, every ``SEEN_EVERY`` seconds: the places of those
+        """While anyone holds a place here, every ``places.seen_every`` seconds: the places of those
         connected say they were seen, so that after a crash the log can say since when each
         was cut off."""
         while self.resumable:
-            await asyncio.sleep(SEEN_EVERY)  # the interval itself, not a wait for anything else
+            await asyncio.sleep(
+                places.seen_every
+            )  # the interval itself, not a wait for anything else
             connected = [pid for pid, socket in self.sockets.items() if not socket.closed]
             try:
                 await places.seen(connected)

@@ -45,8 +45,9 @@ async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bo
 
 
 class Places:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, seen_every: float = SEEN_EVERY) -> None:
         self.db = db
+        self.seen_every = seen_every  # seconds between the marks of those connected
 
     async def hold(self, room: Room, participant: Participant) -> None:
         """Record ``participant``'s current token (their older ones stop working)."""
@@ -90,6 +91,16 @@ class Places:
     async def release(self, participant_id: str) -> None:
         async with self.db.session() as session:
             await session.execute(sa.delete(Place).where(Place.participant_id == participant_id))
+
+    async def release_room(self, appointment_id: str) -> None:
+        """Every place of a room nobody came back to (``edge/unreturned.py``)."""
+        async with self.db.session() as session:
+            await session.execute(sa.delete(Place).where(Place.appointment_id == appointment_id))
+
+    async def rooms(self) -> list[str]:
+        """The sessions that places are held for, here or on any node."""
+        async with self.db.read() as session:
+            return list(await session.scalars(sa.select(Place.appointment_id).distinct()))
 
     async def find(self, token_hash: str) -> Place | None:
         async with self.db.read() as session:
