@@ -61,6 +61,28 @@ def supervise_by_cli(env: dict[str, str], therapist: str, password: str) -> str:
     return supervisor
 
 
+def serve_with_therapist(
+    data_dir: Path, username: str, password: str, **extra: str
+) -> tuple[ServerProcess, dict[str, str]]:
+    """``playroom serve`` in a child process on a data folder of its own, migrated, with the
+    therapist ``username`` and their supervisor made by the ``playroom`` command; ready, with
+    the environment it runs in (``extra``: settings, as ``PLAYROOM_…`` variables)."""
+    env = cli_env(data_dir, **{"PLAYROOM_LOG_LEVEL": "WARNING", **extra})
+    migrated = run_cli("migrate", env=env)
+    if migrated.returncode:
+        raise RuntimeError(migrated.stderr)
+    made = run_cli(
+        "create-user", "--username", username, "--role", "therapist", "--password-stdin",
+        env=env, stdin=password + "\n",
+    )  # fmt: skip
+    if made.returncode:
+        raise RuntimeError(made.stderr)
+    supervise_by_cli(env, username, password)  # no room opens without a supervisor
+    server = ServerProcess(env)
+    server.wait_ready()
+    return server, env
+
+
 class ServerProcess:
     """``playroom serve`` in a child process, waited on until it listens (a request made from
     then on waits in the queue until the server answers it)."""

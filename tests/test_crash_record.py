@@ -26,7 +26,7 @@ from server.storage.session_models import Place
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
-from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
+from tests.helpers import serve_with_therapist
 from tests.live import LiveStaff, ready_session
 
 
@@ -41,16 +41,7 @@ async def test_after_a_crash_the_log_says_who_was_cut_off_since_when_and_their_r
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    env = cli_env(data, PLAYROOM_LOG_LEVEL="WARNING")
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli(
-        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
-        env=env, stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
-    server = ServerProcess(env)
-    server.wait_ready()
+    server, env = serve_with_therapist(data, "rio", PASSWORD)
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
     ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
@@ -198,21 +189,14 @@ async def test_a_room_nobody_comes_back_to_after_a_crash_says_so_and_lets_its_pl
     they were last seen and for the new process, the log says who was cut off and that
     they did not come back, and the places kept for them go."""
     data = tmp_path / "data"
-    env = cli_env(
+    server, env = serve_with_therapist(
         data,
+        "rio",
+        PASSWORD,
         PLAYROOM_LOG_LEVEL="INFO",
         PLAYROOM_RECONNECT_GRACE_SECONDS="1",
         PLAYROOM_PLACE_SEEN_SECONDS="0.5",
     )
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli(
-        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
-        env=env, stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    supervise_by_cli(env, "rio", PASSWORD)
-    server = ServerProcess(env)
-    server.wait_ready()
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
     log: SessionLog | None = None

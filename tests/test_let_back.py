@@ -22,7 +22,7 @@ from server.storage.session_models import Place
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
-from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
+from tests.helpers import serve_with_therapist
 from tests.live import LiveStaff, ready_session
 from tests.scenes import Room, admitted, join_with
 
@@ -150,18 +150,9 @@ async def test_out_holds_across_a_server_restart(tmp_path: Path) -> None:
     """A crash right after a removal: the room rebuilt from the database keeps the young
     person out (their old resume token and their link both refused) and shows the therapist
     who is out, until they let them back."""
-    env = cli_env(
-        tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING", PLAYROOM_RECONNECT_GRACE_SECONDS="20"
+    server, env = serve_with_therapist(
+        tmp_path / "data", "rio", PASSWORD, PLAYROOM_RECONNECT_GRACE_SECONDS="20"
     )
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli(
-        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
-        env=env, stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    supervise_by_cli(env, "rio", PASSWORD)
-    server = ServerProcess(env)
-    server.wait_ready()
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
     ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"

@@ -15,7 +15,7 @@ from server.live.hub import RESTART_WINDOW_MS, RESTARTING
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
 from tests.factories import join_message
-from tests.helpers import ServerProcess, cli_env, run_cli, supervise_by_cli
+from tests.helpers import ServerProcess, serve_with_therapist
 from tests.live import LiveStaff, ready_session
 from tests.scenes import stroke
 
@@ -39,22 +39,7 @@ async def _enter(
 
 @pytest.mark.hazard("HZ-10")
 async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
-    env = cli_env(tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING")
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli(
-        "create-user",
-        "--username",
-        "rio",
-        "--role",
-        "therapist",
-        "--password-stdin",
-        env=env,
-        stdin=PASSWORD + "\n",
-    )
-    assert made.returncode == 0, made.stderr
-    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
-    server = ServerProcess(env)
-    server.wait_ready()
+    server, env = serve_with_therapist(tmp_path / "data", "rio", PASSWORD)
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
     try:
@@ -93,18 +78,9 @@ async def _resume(ws: aiohttp.ClientWebSocketResponse, token: str) -> tuple[Prot
 
 @pytest.mark.hazard("HZ-10")
 async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> None:
-    env = cli_env(
-        tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING", PLAYROOM_RECONNECT_GRACE_SECONDS="12"
+    server, env = serve_with_therapist(
+        tmp_path / "data", "rio", PASSWORD, PLAYROOM_RECONNECT_GRACE_SECONDS="12"
     )
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli(
-        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
-        env=env, stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
-    server = ServerProcess(env)
-    server.wait_ready()
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
     ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
@@ -157,16 +133,7 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
 
 @pytest.mark.hazard("HZ-10")
 async def test_a_stopping_server_tells_every_socket_when_to_come_back(tmp_path: Path) -> None:
-    env = cli_env(tmp_path / "data", PLAYROOM_LOG_LEVEL="WARNING")
-    assert run_cli("migrate", env=env).returncode == 0
-    made = run_cli(
-        "create-user", "--username", "rio", "--role", "therapist", "--password-stdin",
-        env=env, stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    supervise_by_cli(env, "rio", PASSWORD)  # no room opens without a supervisor
-    server = ServerProcess(env)
-    server.wait_ready()
+    server, env = serve_with_therapist(tmp_path / "data", "rio", PASSWORD)
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
     ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
