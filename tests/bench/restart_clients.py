@@ -9,10 +9,12 @@ interval drawn from 0.75 to 1.25 s). A stroke is acknowledged when its author re
 ``change`` the board fans out once it is stored; one drawn while the person has no board
 (the server gone, the board not back yet) is not sent, as a page's is not, and is counted.
 
-When the socket closes, a person comes back as ``web/static/js/signal.js`` does: it probes
-``/healthz`` every ``PROBE`` s (at most ``PROBES`` at once, each dropped after
-``PROBE_WAIT`` s) and tries a new socket after a backoff of ``min(8, 0.4 * 2**attempt)``
-seconds times 0.5 to 1.5, or at once when a probe is answered; on the new socket it resumes
+When the socket closes, a person comes back as ``web/static/js/signal.js`` does
+(``tests/comeback.py`` has its schedule): the first try at once, or, when the server said it
+is restarting, after the time it gave this socket; then after jittered waits
+(``retry_delay``), short while the server is restarting. Unless the server said so, it also
+probes ``/healthz`` every ``PROBE`` s (at most ``PROBES`` at once, each dropped after
+``PROBE_WAIT`` s) and tries at once when a probe is answered. On the new socket it resumes
 with its token, and once ``resumed`` it reopens the board saying the ``seq`` it holds (as
 ``whiteboard.js`` does), and a fresh data connection. Every process times on
 ``time.monotonic`` (the event loop's clock), which is system-wide on Linux, so every process
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,7 @@ import aiohttp
 from aiortc.exceptions import InvalidStateError
 
 from tests.client import ProtocolPeer
+from tests.comeback import RESTART_HOLD, restart_after, retry_delay
 
 EVERY = 1.0  # a stroke a second a person
 JITTER = 0.25
@@ -40,7 +44,6 @@ PROBE = 0.1
 PROBES = 3
 PROBE_WAIT = 0.4
 CONNECT = 5.0
-BACKOFF_BASE, BACKOFF_MAX = 0.4, 8.0
 RESUMED_WITHIN = 30.0  # a socket open but silent this long is given up (the page: 6 s silent)
 
 
@@ -157,11 +160,18 @@ class Person:
     async def come_back(self, old: ProtocolPeer) -> bool:
         """Probe and reconnect, as signal.js does, until resumed (False: refused)."""
         back = asyncio.Event()
-        probing = asyncio.create_task(self.probe(back))
+        after = restart_after(old.inbox)
+        restarting_until = time.monotonic() + RESTART_HOLD if after is not None else 0.0
+        # a restarting server has said the network is not the matter: no probes then
+        probing = None if after is not None else asyncio.create_task(self.probe(back))
         attempt = 0
         try:
             while True:
-                delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * (0.5 + self.rng.random())
+                restarting = time.monotonic() < restarting_until
+                if attempt == 0 and after is not None:
+                    delay = after
+                else:
+                    delay = retry_delay(attempt, restarting, self.rng)
                 attempt += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(back.wait(), delay)
@@ -175,12 +185,14 @@ class Person:
                     if isinstance(status, int) and status >= 500:
                         self.report.statuses.append(status)
                     continue
-                probing.cancel()
+                if probing is not None:
+                    probing.cancel()
                 await peer.send({"type": "resume", "token": self.token})
                 answer = await self.resumed(peer)
                 if answer is None:  # closed or silent before answering: a drop again
                     await peer.close()
-                    probing = asyncio.create_task(self.probe(back))
+                    if time.monotonic() >= restarting_until:
+                        probing = asyncio.create_task(self.probe(back))
                     continue
                 if answer["type"] == "error":
                     self.note("refused")
@@ -193,7 +205,8 @@ class Person:
                 await self.open_board(resume=True)
                 return True
         finally:
-            probing.cancel()
+            if probing is not None:
+                probing.cancel()
 
     async def resumed(self, peer: Page) -> dict[str, Any] | None:
         def answer() -> dict[str, Any] | None:
