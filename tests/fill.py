@@ -30,6 +30,7 @@ from server.storage.models import (
 )
 from server.storage.session_models import (
     BoardOp,
+    ChatMessage,
     Debrief,
     Escalation,
     EscalationEvent,
@@ -199,6 +200,18 @@ async def fill_client(
             op_enc=json.dumps(
                 {"op": "sticker", "id": "s1", "name": "sun", "x": 10, "y": 10, "scale": 2}
             ),
+        ),
+        add(
+            ChatMessage(
+                appointment_id=appointment.id,
+                seq=1,
+                author_role="young_person",
+                author=join_link.id,
+                to_role="therapist",
+                to=f"staff:{staff_id}",
+                created_at=when,
+            ),
+            text_enc=f"{name} wrote: can we talk about school",
         ),
         add(
             SharedObject(

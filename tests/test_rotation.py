@@ -67,3 +67,4 @@ async def test_second_pass_finds_nothing_left(app: web.Application, client: Test
 def test_every_personal_column_is_registered() -> None:
     names = {f"{t.name}.{c.name}" for t, c in encrypted_columns()}
     assert {"users.username_enc", "users.display_name_enc", "users.totp_secret_enc"} <= names
+    assert "chat_messages.text_enc" in names  # what was written in a session's chat

@@ -14,7 +14,7 @@ import logging
 
 from server.appkeys import GATEKEEPER, SCHEDULE, SETTINGS
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import agreement, breaks
+from server.edge import agreement, breaks, chat
 from server.edge.connection import Connection, Handlers
 from server.edge.hosting import known_out
 from server.exceptions import Forbidden, NotLetBack, ProtocolError
@@ -94,6 +94,7 @@ async def resume(conn: Connection, message: Resume) -> None:
     else:
         await breaks.tell(conn, room)  # a break on: the same time left as everyone else's
         await agreement.tell(conn, room, me)
+        await chat.tell(conn, room, me, answer=True)
     await conn.hub.lobby(room)
 
 

@@ -1,7 +1,8 @@
 """Subject access: everything held about one client as one JSON document, sealed fields
 opened. Every table's rows about the client, each under its table's name, with the column
 names of ``models.py`` (a sealed ``x_enc`` column appears opened as ``x``); pictures are
-base64; each session's board as it was left is added under ``boards``; each scene of the
+base64; each session's board as it was left is added under ``boards``; its chat is under
+``chat_messages``, each message's text opened; each scene of the
 box (``scenes``) with its name and its elements. Every export is recorded in the client's own
 log (``client:<id>``)."""
 
@@ -29,7 +30,7 @@ from server.storage.models import Client, User
 FORMAT = "playroom-subject-access-v1"
 _BINARY = {("shared_objects", "data_enc")}
 # words, never read as JSON (a scene called "12" stays text)
-_TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc")}
+_TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc"), ("chat_messages", "text_enc")}
 _HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
 
 

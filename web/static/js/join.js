@@ -3,6 +3,7 @@
 
 import { Agreement } from "./agreement.js";
 import { Breaks } from "./breaks.js";
+import { Chat } from "./chat.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
 import {
@@ -48,6 +49,14 @@ let joinedIce = null;
 let meterContext = null; // the microphone level meter's audio, closed when the session is over
 const breaks = new Breaks(signalling, () => stream);
 new Agreement(signalling); // the therapist reads it with them, one part at a time
+const chatButton = document.querySelector(".chat-button");
+// a message while the chat is closed: its button shows a dot until it is opened
+const chat = new Chat(signalling, {
+  onNew: () => {
+    if (chatButton.getAttribute("aria-expanded") !== "true")
+      chatButton.querySelector("[data-chat-new]").hidden = false;
+  },
+});
 
 /** Show one step and move keyboard focus to its heading. */
 function show(step) {
@@ -118,8 +127,12 @@ async function join() {
     })
     .on("waiting", handleWaiting)
     .on("admitted", handleAdmitted)
-    .on("peer_joined", (m) => names.set(m.participant.id, m.participant.name))
+    .on("peer_joined", (m) => {
+      names.set(m.participant.id, m.participant.name);
+      chat.arrived(m.participant);
+    })
     .on("peer_left", (m) => {
+      chat.gone(m.participant);
       if (mesh) mesh.drop(m.participant);
       removeTile(stage, m.participant);
       if (observers.delete(m.participant)) showObservers();
@@ -194,6 +207,7 @@ const timers = [
 ];
 
 function handleError(message) {
+  if (chat.handleError(message)) return;
   if (message.code === "cannot_start") {
     cannotStart(message.message);
     return;
@@ -228,6 +242,7 @@ function handleResumed(message) {
   if (message.you.state === "waiting") return; // the waiting message follows
   if (!mesh) startMesh();
   for (const person of message.present) names.set(person.id, person.name);
+  chat.present(message.present);
   mesh.resume(message.present.map((p) => p.id));
   whiteboard.open();
 }
@@ -249,6 +264,7 @@ function handleAdmitted(message) {
   show("room");
   if (mesh) mesh.closeAll();
   startMesh();
+  chat.present(message.present);
   for (const person of message.present) {
     names.set(person.id, person.name);
     mesh.ensure(person.id, true); // the newcomer offers to everyone already here
@@ -264,6 +280,7 @@ function handleAdmitted(message) {
 function cannotStart(text) {
   if (!document.getElementById("step-ended").hidden) return;
   whiteboard.close();
+  chat.clear();
   say(endedNote, text);
   show("ended");
 }
@@ -273,6 +290,7 @@ function cannotStart(text) {
  * this link and shown; it lives in the page only, never in the browser's storage. */
 function finish(text, { afterPlan = false } = {}) {
   whiteboard.close(); // nothing drawn or shared stays on this device
+  chat.clear(); // nor anything written
   if (mesh) mesh.closeAll();
   mesh = null;
   state.mesh = null;
@@ -304,6 +322,7 @@ async function showAfterPlan() {
 
 function quickExit() {
   whiteboard.close();
+  chat.clear();
   signalling.send({ type: "flag", kind: "quick_exit" });
   signalling.send({ type: "leave" });
   if (mesh) mesh.closeAll();
@@ -311,11 +330,15 @@ function quickExit() {
   location.replace("/away"); // the session page leaves the history too
 }
 
-/** The room's screen: the "Me" panel (sound, camera, leaving, what we agreed) opening from
- * the bar above the board, and the videos floating over the board. */
+/** The room's screen: the "Me" panel (sound, camera, leaving, what we agreed) and the chat
+ * opening from the bar above the board, and the videos floating over the board. */
 function roomLayout() {
   const me = document.querySelector(".me-button");
-  const panels = new Panels([me]);
+  const panels = new Panels([me, chatButton], {
+    onOpen: (_, button) => {
+      if (button === chatButton) chatButton.querySelector("[data-chat-new]").hidden = true;
+    },
+  });
   panels.closeOnTouch(document.querySelector("#step-room .board-space"));
   // muted with the panel closed: the button it hides behind says so
   const mute = document.getElementById("mute");
