@@ -25,6 +25,7 @@ from server.appkeys import (
     ACCOUNTS,
     BOX,
     CATALOGUE,
+    CHATS,
     CLIENTS,
     CONSENTS,
     COOKIE_STORAGE,
@@ -75,6 +76,7 @@ from server.live.hub import Hub
 from server.live.places import Places
 from server.nodes.bus import make_bus
 from server.nodes.relay import RELAY, Relay
+from server.records.chat import Chats
 from server.records.discharge import Discharges
 from server.records.export import Exports
 from server.records.reports import Reports
@@ -318,7 +320,11 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
-    app[RECORDS] = Records(storage.db, session_log, clients, gatekeeper, settings.timezone)
+    # a session's chat goes through the board's writer: one transaction at a time for both
+    app[CHATS] = Chats(storage.db, storage.ring, whiteboards.writer)
+    app[RECORDS] = Records(
+        storage.db, session_log, clients, gatekeeper, settings.timezone, app[CHATS]
+    )
     app[RETENTION] = Retention(storage.db, storage.ring, Policy.from_settings(settings), witnessing)
     app[EXPORTS] = Exports(storage.db, storage.ring, session_log)
     app[DISCHARGES] = Discharges(storage.db, clients, app[RETENTION], session_log)

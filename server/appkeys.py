@@ -26,6 +26,7 @@ from server.care.signoffs import SignOffRequests
 from server.crypto.keys import KeyRing
 from server.edge.staffsockets import StaffSockets
 from server.live.hub import Hub
+from server.records.chat import Chats
 from server.records.discharge import Discharges
 from server.records.export import Exports
 from server.records.reports import Reports
@@ -63,3 +64,4 @@ REPORTS = web.AppKey("reports", Reports)
 RETENTION = web.AppKey("retention", Retention)
 EXPORTS = web.AppKey("exports", Exports)
 DISCHARGES = web.AppKey("discharges", Discharges)
+CHATS = web.AppKey("chats", Chats)

@@ -33,6 +33,7 @@ from server.storage.models import (
 from server.storage.session_models import (
     BoardOp,
     BoardSnapshot,
+    ChatMessage,
     Debrief,
     Escalation,
     EscalationEvent,
@@ -207,6 +208,18 @@ async def fill_client(
         add(
             BoardSnapshot(appointment_id=appointment.id, seq=1, created_at=when),
             state_enc=json.dumps(dump_board(board)),
+        ),
+        add(
+            ChatMessage(
+                appointment_id=appointment.id,
+                seq=1,
+                author_role="young_person",
+                author=join_link.id,
+                to_role="therapist",
+                to=f"staff:{staff_id}",
+                created_at=when,
+            ),
+            text_enc=f"{name} wrote: can we talk about school",
         ),
         add(
             SharedObject(

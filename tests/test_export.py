@@ -65,6 +65,9 @@ def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str
     assert tables["reflections"][0]["text"] == "Robin drew a sun"
     assert base64.b64decode(tables["shared_objects"][0]["data"]) == PICTURE
     assert tables["board_ops"][0]["op"]["op"] == "sticker"
+    said = tables["chat_messages"][0]
+    assert said["text"] == "Robin wrote: can we talk about school"
+    assert (said["author_role"], said["to_role"]) == ("young_person", "therapist")
     board = document["boards"][mine["appointments"][0]]
     assert [e["kind"] for e in board] == ["sticker"]
     assert all("salt" not in row["details"] for row in tables["log_entries"])

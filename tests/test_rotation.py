@@ -75,6 +75,7 @@ def test_every_personal_column_is_registered() -> None:
     names = {f"{t.name}.{c.name}" for t, c in encrypted_columns()}
     assert {"users.username_enc", "users.display_name_enc", "users.totp_secret_enc"} <= names
     assert {"board_ops.op_enc", "board_snapshots.state_enc"} <= names
+    assert "chat_messages.text_enc" in names  # what was written in a session's chat
 
 
 async def test_a_boards_stored_snapshot_is_sealed_again_and_still_loads(

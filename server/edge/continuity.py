@@ -16,7 +16,7 @@ from typing import Any
 from server.appkeys import GATEKEEPER, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import agreement, breaks, sharing
+from server.edge import agreement, breaks, chat, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.hosting import known_out
 from server.exceptions import Forbidden, NotLetBack, ProtocolError
@@ -98,6 +98,7 @@ async def resume(conn: Connection, message: Resume) -> None:
         await breaks.tell(conn, room)  # a break on: the same time left as everyone else's
         await agreement.tell(conn, room, me)
         await sharing.tell(conn, room, me)
+        await chat.tell(conn, room, me, answer=True)
     await conn.hub.lobby(room)
 
 

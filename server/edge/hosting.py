@@ -12,7 +12,7 @@ link is named in ``participant.removed`` and ``participant.declined``, and in
 from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
-from server.edge import agreement, sharing
+from server.edge import agreement, chat, sharing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import (
     STORAGE_FAILURES,
@@ -73,6 +73,7 @@ async def admit(conn: Connection, message: Admit) -> None:
     await sharing.tell(conn, room, newcomer)  # a share on: known before its media comes
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
     await agreement.tell(conn, room, newcomer)  # the agreement on the screen: theirs too
+    await chat.tell(conn, room, newcomer)  # what was written that they may see
     await conn.hub.lobby(room)
     await conn.reply(Done())
 

@@ -16,7 +16,7 @@ from server.appkeys import CATALOGUE, SCHEDULE
 from server.care.checklists import Kind
 from server.care.gate import GateResult, check_answer
 from server.care.plan import Case
-from server.edge import sharing
+from server.edge import chat, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import start_plan
 from server.edge.hosting import known_out
@@ -233,6 +233,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     )
     await conn.hub.store_lock(room)  # a room opened afresh is unlocked, and stored so
     await conn.hub.lobby(room)
+    await chat.tell(conn, room, me, answer=True)  # a page opening the room again: its chat
 
 
 async def leave(conn: Connection, cause: str) -> None:

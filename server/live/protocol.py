@@ -238,6 +238,28 @@ class ShowAgreement(ClientMessage):
     done: bool = False
 
 
+# a chat message's text, in characters (``records/chat.py`` keeps it)
+MAX_CHAT_CHARACTERS = 1000
+
+
+class Chat(ClientMessage):
+    """A message in the room's chat: to everyone in the room, or (``to``) privately to one
+    person. Anyone but the therapist writes privately only to the therapist, and may always
+    do so; the therapist writes to everyone, or privately to one person (a reply)."""
+
+    type: Literal["chat"]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_CHAT_CHARACTERS)]
+    to: Id | None = None
+
+
+class ChatSetting(ClientMessage):
+    """The therapist turns the chat on or off for the others (who may still write privately
+    to the therapist)."""
+
+    type: Literal["chat_setting"]
+    on: bool
+
+
 class Description(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -477,6 +499,8 @@ Incoming = Annotated[
     | BackFromBreak
     | BreakStatus
     | ShowAgreement
+    | Chat
+    | ChatSetting
     | Signal
     | AskKeyFrame
     | ServerSignal

@@ -329,6 +329,48 @@ class ShareAllowed(Message):
     allowed: bool
 
 
+class ChatLine(BaseModel):
+    """One message of the room's chat as a page shows it: its number in the session, who
+    wrote it (``from_role``; ``mine`` when it was the reader), whom it was for (``to_role``
+    and, while they are in the room, ``to``; neither when it was to everyone), when, and
+    what. Its text is shown as text, never as markup."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    from_role: str
+    sender: str | None = Field(None, serialization_alias="from")
+    mine: bool = False
+    to_role: str | None = None
+    to: str | None = None
+    private: bool = False
+    at: str
+    text: str
+
+
+class ChatSaid(ChatLine, Message):
+    """To those who may see it: a message written in the room's chat (the writer's copy is
+    the answer to their frame)."""
+
+    type: Literal["chat"] = "chat"
+
+
+class ChatHistory(Message):
+    """To someone coming into the room, or back to it: every message of the session's chat
+    they may see, in order, and whether the chat is on for everyone."""
+
+    type: Literal["chat_history"] = "chat_history"
+    on: bool
+    messages: list[ChatLine]
+
+
+class ChatSettingTold(Message):
+    """To everyone in the room: the therapist turned the chat on or off for the others."""
+
+    type: Literal["chat_setting"] = "chat_setting"
+    on: bool
+
+
 class Done(Message):
     """The answer to a frame that has no answer of its own: it was carried out."""
 

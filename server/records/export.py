@@ -1,12 +1,12 @@
 """Subject access: everything held about one client as one JSON document, sealed fields
 opened. Every table's rows about the client, each under its table's name, with the column
 names of ``models.py`` (a sealed ``x_enc`` column appears opened as ``x``); pictures are
-base64; each session's board as it was left is added under ``boards``; each scene of the
-box (``scenes``) with its name and its elements. A board's stored snapshot
-(``board_snapshots``) is left out on purpose: it is a copy of what the board's operations
-make, written to load the board quickly, and holds nothing they do not (its board is under
-``boards``, every operation under ``board_ops``). Every export is recorded in the client's
-own log (``client:<id>``)."""
+base64; each session's board as it was left is added under ``boards``; its chat is under
+``chat_messages``, each message's text opened; each scene of the box (``scenes``) with its
+name and its elements. A board's stored snapshot (``board_snapshots``) is left out on
+purpose: it is a copy of what the board's operations make, written to load the board
+quickly, and holds nothing they do not (its board is under ``boards``, every operation under
+``board_ops``). Every export is recorded in the client's own log (``client:<id>``)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from server.storage.models import Client, User
 FORMAT = "playroom-subject-access-v1"
 _BINARY = {("shared_objects", "data_enc")}
 # words, never read as JSON (a scene called "12" stays text)
-_TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc")}
+_TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc"), ("chat_messages", "text_enc")}
 _HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
 _DERIVED = {"board_snapshots"}  # copies of what other tables hold, made for speed
 

@@ -3,10 +3,10 @@
 and why.
 
 - A client's record (everything about them: sessions, boards, pictures, scenes, answers,
-  consents, links, escalations, outcomes, debriefs and the session logs) is deleted whole once the
-  young person is past the record's keep-until date: their 25th birthday (26th if they were
-  17 when treatment ended), and never sooner than 20 years after the end of treatment (the
-  NHS rule for mental health and psychology records). Treatment ends
+  consents, links, escalations, outcomes, debriefs, the chat and the session logs) is
+  deleted whole once the young person is past the record's keep-until date: their 25th
+  birthday (26th if they were 17 when treatment ended), and never sooner than 20 years after
+  the end of treatment (the NHS rule for mental health and psychology records). Treatment ends
   at the discharge, or, for a client never discharged, at their last activity. A record on
   hold (``retention_hold``) is never deleted.
 - Pre-join answers (``join_checks``: where a young person was) go a week after their
@@ -64,6 +64,7 @@ from server.storage.models import (
 from server.storage.session_models import (
     BoardOp,
     BoardSnapshot,
+    ChatMessage,
     Debrief,
     Escalation,
     EscalationEvent,
@@ -321,6 +322,7 @@ CLIENT_MODELS: list[Any] = [
     JoinCheck,
     BoardOp,
     BoardSnapshot,  # a copy of the board its operations make (not exported: ``export.py``)
+    ChatMessage,
     SharedObject,
     Scene,
     PlanStep,

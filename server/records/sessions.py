@@ -33,6 +33,7 @@ from server.care.clients import Clients
 from server.care.gate_service import Gatekeeper
 from server.crypto.sealed import seal, unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
+from server.records.chat import ChatLine, Chats, record_lines
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
 from server.storage.models import Appointment, Role, Supervision, new_id
@@ -90,6 +91,9 @@ TEXT = {
     "share.stopped": "{Role}'s screen share ended ({cause})",
     "share.allowed": "{Role} may share their screen: {allowed}",
     "agreement.read_together": "The agreement read together ({sections} of {of} sections)",
+    "chat.sent": "{Role} wrote in the chat, to {chat_to}",
+    "chat.turned_off": "Chat turned off for everyone but the therapist",
+    "chat.turned_on": "Chat turned on again",
     "scene.saved": "The board saved as a scene in the box",
     "scene.reopened": "A scene from the box put on the board",
     "session.ended": "Session ended",
@@ -155,6 +159,7 @@ class Record:
     summary: Summary
     entries: list[Entry] = field(default_factory=list)
     debriefs: list[DebriefView] = field(default_factory=list)
+    chat: list[ChatLine] = field(default_factory=list)
 
 
 @dataclass
@@ -182,8 +187,10 @@ class Records:
         clients: Clients,
         gatekeeper: Gatekeeper,
         timezone: str,
+        chats: Chats,
     ) -> None:
         self.db = db
+        self.chats = chats
         self.log = log
         self.clients = clients
         self.gatekeeper = gatekeeper
@@ -279,14 +286,18 @@ class Records:
         entries = await self.log.entries(session_stream(appointment.id))
         names: dict[str, str] = {}
         lines = [await self._line(e, names) for e in entries]
+        client_name = await self._client_name(appointment.client_id)
+        therapist_name = await self._staff(appointment.therapist_id)
+        said = await self.chats.of_session(appointment.id)
         return Record(
             appointment,
-            await self._client_name(appointment.client_id),
-            await self._staff(appointment.therapist_id),
+            client_name,
+            therapist_name,
             lines,
             summarise(appointment, entries),
             entries,
             await self._debriefs(appointment.id),
+            record_lines(said, therapist_name, client_name),
         )
 
     async def debrief(
@@ -446,6 +457,7 @@ def describe(entry: Entry) -> str:
         "quality_text": _quality_text(entry.details),
         "audio_on": "on" if d.get("audio") else "off",
         "video_on": "on" if d.get("video") else "off",
+        "chat_to": _chat_to(str(d.get("to", "everyone"))),
         # a link put out of the session (``edge/hosting.py``): entries before the link was
         # named, and an observer's removal, say nothing of it
         "kept_out": ": their link cannot join again until let back" if d.get("link") else "",
@@ -459,6 +471,11 @@ def describe(entry: Entry) -> str:
         return template.format_map(values)
     except (KeyError, ValueError):
         return template
+
+
+def _chat_to(to: str) -> str:
+    """Whom a chat message was for, as the timeline says it (never what it said)."""
+    return "everyone" if to == "everyone" else f"{ROLE_NAMES.get(to, 'someone')} only"
 
 
 def _outcome_text(details: dict[str, Any]) -> str:
@@ -588,6 +605,10 @@ def export(record: Record, report: Report) -> dict[str, Any]:
                 "seen_at": d.seen_at.isoformat() if d.seen_at else None,
             }
             for d in record.debriefs
+        ],
+        "chat": [
+            {"at": c.at.isoformat(), "who": c.who, "to": c.to, "private": c.private, "text": c.text}
+            for c in record.chat
         ],
         "verification": report.as_dict(),
     }

@@ -270,3 +270,25 @@ class Debrief(Base):
     seen_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatMessage(Base):
+    """A message written in a session's chat, in order (sealed: what was written). Who wrote
+    it (their role, and their join link or staff account) and to whom: everyone in the room
+    (no ``to_role``), or one person privately; a private message is always to or from the
+    therapist. See ``server/records/chat.py``."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (sa.UniqueConstraint("appointment_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    author_role: Mapped[str] = mapped_column(sa.String(16))
+    author: Mapped[str] = mapped_column(sa.String(64))  # a join link's id, or staff:<user id>
+    to_role: Mapped[str | None] = mapped_column(sa.String(16))  # None: everyone in the room
+    to: Mapped[str | None] = mapped_column(sa.String(64))
+    text_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,6 +3,7 @@
 
 import { Agreement } from "./agreement.js";
 import { Breaks } from "./breaks.js";
+import { Chat } from "./chat.js";
 import { Devices } from "./devices.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
@@ -58,6 +59,14 @@ const devices = new Devices({
     if (kind !== "audio" || document.getElementById("step-device").hidden) return;
     meterContext?.close();
     levelMeter(stream); // the bar follows the microphone chosen
+  },
+});
+const chatButton = document.querySelector(".chat-button");
+// a message while the chat is closed: its button shows a dot until it is opened
+const chat = new Chat(signalling, {
+  onNew: () => {
+    if (chatButton.getAttribute("aria-expanded") !== "true")
+      chatButton.querySelector("[data-chat-new]").hidden = false;
   },
 });
 
@@ -132,8 +141,12 @@ async function join() {
     })
     .on("waiting", handleWaiting)
     .on("admitted", handleAdmitted)
-    .on("peer_joined", (m) => names.set(m.participant.id, m.participant.name))
+    .on("peer_joined", (m) => {
+      names.set(m.participant.id, m.participant.name);
+      chat.arrived(m.participant);
+    })
     .on("peer_left", (m) => {
+      chat.gone(m.participant);
       if (mesh) mesh.drop(m.participant);
       removeTile(stage, m.participant);
       if (observers.delete(m.participant)) showObservers();
@@ -210,6 +223,7 @@ const timers = [
 ];
 
 function handleError(message) {
+  if (chat.handleError(message)) return;
   if (message.code === "cannot_start") {
     cannotStart(message.message);
     return;
@@ -244,6 +258,7 @@ function handleResumed(message) {
   if (message.you.state === "waiting") return; // the waiting message follows
   if (!mesh) startMesh();
   for (const person of message.present) names.set(person.id, person.name);
+  chat.present(message.present);
   mesh.resume(message.present.map((p) => p.id));
   whiteboard.open();
 }
@@ -265,6 +280,7 @@ function handleAdmitted(message) {
   show("room");
   if (mesh) mesh.closeAll();
   startMesh();
+  chat.present(message.present);
   for (const person of message.present) {
     names.set(person.id, person.name);
     mesh.ensure(person.id, true); // the newcomer offers to everyone already here
@@ -280,6 +296,7 @@ function handleAdmitted(message) {
 function cannotStart(text) {
   if (!document.getElementById("step-ended").hidden) return;
   whiteboard.close();
+  chat.clear();
   say(endedNote, text);
   show("ended");
 }
@@ -289,6 +306,7 @@ function cannotStart(text) {
  * this link and shown; it lives in the page only, never in the browser's storage. */
 function finish(text, { afterPlan = false } = {}) {
   whiteboard.close(); // nothing drawn or shared stays on this device
+  chat.clear(); // nor anything written
   if (mesh) mesh.closeAll();
   mesh = null;
   state.mesh = null;
@@ -321,6 +339,7 @@ async function showAfterPlan() {
 
 function quickExit() {
   whiteboard.close();
+  chat.clear();
   signalling.send({ type: "flag", kind: "quick_exit" });
   signalling.send({ type: "leave" });
   if (mesh) mesh.closeAll();
@@ -329,11 +348,15 @@ function quickExit() {
   location.replace("/away"); // the session page leaves the history too
 }
 
-/** The room's screen: the "Me" panel (sound, camera, leaving, what we agreed) opening from
- * the bar above the board, and the videos floating over the board. */
+/** The room's screen: the "Me" panel (sound, camera, leaving, what we agreed) and the chat
+ * opening from the bar above the board, and the videos floating over the board. */
 function roomLayout() {
   const me = document.querySelector(".me-button");
-  const panels = new Panels([me]);
+  const panels = new Panels([me, chatButton], {
+    onOpen: (_, button) => {
+      if (button === chatButton) chatButton.querySelector("[data-chat-new]").hidden = true;
+    },
+  });
   panels.closeOnTouch(document.querySelector("#step-room .board-space"));
   // muted with the panel closed: the button it hides behind says so
   const mute = document.getElementById("mute");

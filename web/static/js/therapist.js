@@ -6,6 +6,7 @@
 import { Agreement } from "./agreement.js";
 import { boardSettings } from "./boardsettings.js";
 import { Breaks } from "./breaks.js";
+import { Chat } from "./chat.js";
 import { clock } from "./clock.js";
 import { Devices } from "./devices.js";
 import { Mesh } from "./mesh.js";
@@ -66,6 +67,13 @@ const share = new Share(signalling, {
   host: true,
 });
 const devices = new Devices({ getStream: () => stream, getMesh: () => mesh });
+// a private message is for the therapist alone: the alerts above the side panel say it came,
+// however far the panel is scrolled from the chat
+const chat = new Chat(signalling, {
+  onNew: (message) => {
+    if (message.private) alertTherapist(`${chat.who(message)} wrote to you privately in the chat.`);
+  },
+});
 
 function alertTherapist(text) {
   const item = document.createElement("p");
@@ -96,6 +104,7 @@ function handleLobby(message) {
   nobody.hidden = message.waiting.length > 0;
   outList.replaceChildren(...(message.out || []).map(outEntry));
   youngPersonHere = message.present.some((p) => p.role === "young_person");
+  chat.present(message.present);
   lockButton.setAttribute("aria-pressed", String(message.locked));
   lockButton.textContent = message.locked ? "Unlock room" : "Lock room";
 }
@@ -299,6 +308,7 @@ function handleNotice(message) {
 }
 
 function handleError(message) {
+  if (chat.handleError(message)) return;
   if (message.code === "gate_closed") {
     say(status, "The room cannot open yet. Go back to the session page to see what is missing.");
     root.dataset.gate = "closed";
