@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -103,6 +104,7 @@ from server.views import (
 from server.views.common import announce_link_base
 from server.views.security import error_middleware, headers_middleware
 
+log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -173,13 +175,17 @@ def _when_filter(zone: ZoneInfo, layout: str = "%a %d %b %Y, %H:%M") -> Callable
 @contextlib.asynccontextmanager
 async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
     """Run ``job`` every ``seconds`` while inside; a round that finds the database read-only
-    is skipped (the next one tries again)."""
+    is skipped, and one that fails otherwise is logged: the next one tries again."""
 
     async def run() -> None:
         while True:
             await asyncio.sleep(seconds)  # the interval itself
-            with contextlib.suppress(StorageUnavailable):
+            try:
                 await job()
+            except StorageUnavailable:
+                pass
+            except Exception:  # a round's fault must not end every later round
+                log.exception("a periodic job failed", extra={"event": "job_failed"})
 
     task = asyncio.create_task(run())
     yield

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from server.access.ratelimit import RateLimiter
 from server.appkeys import DATABASE
 from server.edge import chat
 from server.live.protocol import MAX_CHAT_CHARACTERS
+from server.records.chat import Said
 from server.storage.session_models import ChatMessage
 from tests.client import ProtocolPeer
 from tests.factories import join_message
@@ -255,3 +257,16 @@ async def test_observers_and_the_waiting_room_do_not_write(
     await waiting.send({"type": "chat", "text": "let me in", "to": _therapist_id(room)})
     assert (await waiting.expect("error"))["code"] == "not_in_room"
     await waiting.close()
+
+
+@pytest.mark.hazard("HZ-26")
+def test_an_observer_may_see_no_message_in_the_room() -> None:
+    """An observer reads the chat in the record afterwards; in the room, not even a message
+    to everyone goes to them (nor in the history a page coming back is sent)."""
+    now = datetime.now(UTC)
+    to_all = Said(1, "therapist", "staff:t", None, None, "Hello everyone", now)
+    private = Said(2, "young_person", "link-y", "therapist", "staff:t", "Only you", now)
+    assert not to_all.seen_by("observer", "staff:s")
+    assert not private.seen_by("observer", "staff:s")
+    assert to_all.seen_by("parent", "link-p") and not private.seen_by("parent", "link-p")
+    assert private.seen_by("therapist", "staff:t") and private.seen_by("young_person", "link-y")

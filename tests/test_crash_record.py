@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from server.appkeys import SESSION_LOG
 from server.audit.sessionlog import Entry, SessionLog, session_stream
-from server.edge.continuity import CRASH, cut_off
+from server.edge.continuity import CRASH, cut_off, gone
 from server.records.sessions import describe, summarise
 from server.settings import Settings
 from server.storage.models import Appointment, new_id
@@ -126,6 +126,20 @@ def test_a_stop_with_warning_or_a_drop_before_the_crash_is_not_written_twice() -
             {"participant": "t", "role": "therapist", "cause": CRASH, "since": seen.isoformat()},
         )
     ]
+
+
+@pytest.mark.hazard("HZ-25")
+def test_someone_the_log_shows_gone_before_the_crash_is_not_cut_off_by_it() -> None:
+    """A crash between "left" (or lost, removed, declined) and their place being let go:
+    they are gone, not interrupted, and a restored room does not expect them back."""
+    now = datetime.now(UTC)
+    said = [
+        Entry(1, now, "participant.admitted", "x", {"participant": "y", "role": "young_person"}),
+        Entry(2, now, "participant.left", "x", {"participant": "y", "role": "young_person"}),
+    ]
+    held = [_place("y", "young_person", now)]
+    assert cut_off(held, said) == []
+    assert gone(held[0], said)
 
 
 async def _restored(log: SessionLog, stream: str, *people: str) -> None:

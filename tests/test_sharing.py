@@ -172,6 +172,29 @@ async def test_a_share_ends_when_its_sharer_drops_or_goes_to_the_waiting_room(
 
 
 @pytest.mark.hazard("HZ-27")
+async def test_a_share_ends_when_its_sharer_comes_back_on_a_new_socket_before_the_old_one_closed(
+    app: web.Application, aiohttp_client: Any, client: TestClient, room: Room
+) -> None:
+    """A page that lost its socket stops its own share; when it resumes on a new socket
+    while the server still holds the old one (a take-over, no drop seen), the share must
+    end for the others too, not stay on their screens frozen."""
+    therapist = room.therapist
+    young, yid = await _young_in(aiohttp_client, client, room)
+    await therapist.send({"type": "share_allow", "participant": yid, "allowed": True})
+    await young.expect("share_allowed")
+    await young.send({"type": "share_start", "stream": SHARE})
+    await therapist.expect("share_started", participant=yid)
+    token = young.resume_token
+    browser = await aiohttp_client(client.server)
+    back = ProtocolPeer(await browser.ws_connect("/ws"), media=False)
+    await back.send({"type": "resume", "token": token})  # the old socket still open
+    await back.expect("resumed")
+    await therapist.expect("share_stopped", participant=yid, reason="left")
+    await back.close()
+    await young.close()
+
+
+@pytest.mark.hazard("HZ-27")
 async def test_an_observer_never_shares(
     app: web.Application, aiohttp_client: Any, client: TestClient, room: Room
 ) -> None:

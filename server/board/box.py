@@ -48,7 +48,7 @@ class Box:
     async def entries(self, user: StaffView, client_id: str) -> list[BoxEntry]:
         """The sessions of this client that left something in the box, newest first."""
         await self.clients.get(user, client_id, write=True)  # the named worker only
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             ops = dict(
                 (
                     await session.execute(
@@ -83,7 +83,7 @@ class Box:
         self, user: StaffView, client_id: str, appointment_id: str
     ) -> Appointment:
         await self.clients.get(user, client_id, write=True)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             row = await session.get(Appointment, appointment_id) if is_id(appointment_id) else None
         if row is None or row.client_id != client_id:
             raise NotFound("There is no such session in this box.")
@@ -93,7 +93,7 @@ class Box:
         await self._appointment(user, client_id, appointment_id)
         # its snapshot, and the operations stored after it (``saving.py``)
         board = await read_snapshot(self.db, self.ring, appointment_id) or Board()
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 sa.select(BoardOp)
                 .where(BoardOp.appointment_id == appointment_id, BoardOp.seq > board.seq)
@@ -105,7 +105,7 @@ class Box:
 
     async def picture(self, user: StaffView, client_id: str, object_id: str) -> tuple[str, bytes]:
         await self.clients.get(user, client_id, write=True)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             row = await session.get(SharedObject, object_id) if is_id(object_id) else None
         if row is None or row.client_id != client_id:
             raise NotFound("There is no such picture in this box.")
@@ -126,7 +126,7 @@ class Box:
 
     async def reopen(self, user: StaffView, target_id: str, source_id: str) -> int:
         """Put what was left on an earlier session's board onto this session's board."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             target = await session.get(Appointment, target_id) if is_id(target_id) else None
         if target is None or target.therapist_id != user.id:
             raise NotFound("There is no such session.")

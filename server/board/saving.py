@@ -63,8 +63,9 @@ def _opened(ring: KeyRing, row: BoardSnapshot) -> Board:
 
 async def write_snapshot(db: Database, ring: KeyRing, appointment_id: str, board: Board) -> int:
     """Store ``board`` as its session's snapshot, unless one as new is stored already;
-    returns the ``seq`` it holds. The board is written down at once (the caller's board may
-    change as soon as this awaits) and must hold only committed operations."""
+    returns the ``seq`` it holds (0 when none was written). The board is written down at
+    once (the caller's board may change as soon as this awaits) and must hold only
+    committed operations."""
     state = taken(board)
     seq = board.seq
     async with db.read() as session:
@@ -89,6 +90,7 @@ async def write_snapshot(db: Database, ring: KeyRing, appointment_id: str, board
         # another node wrote the first one meanwhile, or the session is gone: either way
         # there is nothing to keep
         log.info("board snapshot not written", extra={"event": "board_snapshot_skipped"})
+        return 0
     return seq
 
 

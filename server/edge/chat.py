@@ -160,7 +160,9 @@ async def tell(conn: Connection, room: Room, whom: Participant, *, answer: bool 
     """Someone let into the room, or back in it: every message of the session's chat they
     may see, in order, and whether it is on; nothing while there is nothing to see and the
     chat is on, as a page starts. ``answer``: sent as this connection's answer (``whom`` is
-    its own person)."""
+    its own person). An observer is sent none of it."""
+    if whom.role is Role.OBSERVER:
+        return
     said = await conn.app[CHATS].of_session(room.session_id)
     reader = whose(whom)
     history = ChatHistory(

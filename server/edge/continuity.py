@@ -97,6 +97,9 @@ async def resume(conn: Connection, message: Resume) -> None:
     else:
         await breaks.tell(conn, room)  # a break on: the same time left as everyone else's
         await agreement.tell(conn, room, me)
+        # their page stopped its own share as it lost the socket: when the old socket was
+        # taken over rather than dropped, no drop ended it here
+        await sharing.gone(conn, room, me)
         await sharing.tell(conn, room, me)
         await chat.tell(conn, room, me, answer=True)
     await conn.hub.lobby(room)
@@ -134,7 +137,10 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     room = hub.rooms.get_or_create(appointment.id, appointment.relay_only, appointment.client_id)
     if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
         room.locked = room.stored_locked = appointment.room_locked
-    back = [row for row in held if row.participant_id not in room.participants]
+    # those the log shows gone for good stay gone (a crash before their place was let go)
+    back = [
+        row for row in held if row.participant_id not in room.participants and not gone(row, said)
+    ]
     for row in back:
         role = Role(row.role)
         person = hub.put_back(room, row, NAMES.get(role, "Therapist"))
@@ -163,6 +169,10 @@ PARTICIPANT_KINDS = (
     "participant.let_back",
 )
 CRASH = "the server stopped without warning"
+# what the log says of someone who is gone from the room for good
+GONE = frozenset(
+    {"participant.lost", "participant.left", "participant.removed", "participant.declined"}
+)
 
 
 def cut_off(held: list[Place], said: list[Entry]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -175,7 +185,9 @@ def cut_off(held: list[Place], said: list[Entry]) -> list[tuple[str, str, dict[s
         last[str(entry.details.get("participant", ""))] = entry.kind
     out = []
     for row in held:
-        if last.get(row.participant_id) == "participant.interrupted":
+        # cut off already, or gone for good (a crash between that entry and their place
+        # being let go)
+        if last.get(row.participant_id) == "participant.interrupted" or gone(row, said):
             continue
         seen = row.seen_at or row.created_at
         details = {"participant": row.participant_id, "role": row.role, "cause": CRASH}
@@ -183,6 +195,12 @@ def cut_off(held: list[Place], said: list[Entry]) -> list[tuple[str, str, dict[s
             ("participant.interrupted", place_actor(row), {**details, "since": seen.isoformat()})
         )
     return out
+
+
+def gone(row: Place, said: list[Entry]) -> bool:
+    """Whether the log's last word on this place's person is that they are gone for good."""
+    last = [e.kind for e in said if e.details.get("participant") == row.participant_id]
+    return bool(last) and last[-1] in GONE
 
 
 def place_actor(row: Place) -> str:

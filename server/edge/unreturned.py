@@ -23,13 +23,9 @@ from aiohttp import web
 
 from server.appkeys import HUB, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import session_stream
-from server.edge.continuity import PARTICIPANT_KINDS, cut_off, place_actor
+from server.edge.continuity import PARTICIPANT_KINDS, cut_off, gone, place_actor
 
 log = logging.getLogger(__name__)
-
-GONE = frozenset(
-    {"participant.lost", "participant.left", "participant.removed", "participant.declined"}
-)
 
 
 async def settle(app: web.Application) -> int:
@@ -46,29 +42,39 @@ async def settle(app: web.Application) -> int:
     for appointment_id in await places.rooms():
         if appointment_id in hub.rooms.by_session or hub.left_of(grace, appointment_id) > 0:
             continue
-        home = await hub.bus.home_of(appointment_id)
-        if home is not None and home != hub.bus.node_id:
-            continue  # live on another node: its own grace timers decide
-        held = await places.of_room(appointment_id)
-        last_seen = max(((p.seen_at or p.created_at).timestamp() for p in held), default=0.0)
-        if now - last_seen < grace + places.seen_every:
-            continue  # a node holding it may have died only lately
-        stream = session_stream(appointment_id)
-        said = await app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS)
-        last: dict[str, str] = {}
-        for entry in said:
-            last[str(entry.details.get("participant", ""))] = entry.kind
-        entries: list[tuple[str, str, dict[str, Any]]] = cut_off(held, said)
-        cause = f"not back within the {grace:g} s grace window after the server stopped"
-        for row in held:
-            if last.get(row.participant_id) in GONE:
-                continue
-            details = {"participant": row.participant_id, "role": row.role, "cause": cause}
-            entries.append(("participant.lost", place_actor(row), details))
-        if entries:
-            await app[SESSION_LOG].append_all(stream, entries)
-        await places.release_room(appointment_id)
-        settled += 1
+        try:
+            settled += await _settle_room(app, appointment_id, grace, now)
+        except Exception:  # one room's fault (the bus, the log) must not keep the others open
+            log.exception("room not settled", extra={"event": "room_settle_failed"})
     if settled:
         log.info("rooms nobody came back to", extra={"event": "rooms_settled", "count": settled})
     return settled
+
+
+async def _settle_room(app: web.Application, appointment_id: str, grace: float, now: float) -> int:
+    """One room held for nobody any more: its log closed and its places let go (1), or left
+    as it is (0)."""
+    hub = app[HUB]
+    places = hub.places
+    assert places is not None
+    held = await places.of_room(appointment_id)
+    last_seen = max(((p.seen_at or p.created_at).timestamp() for p in held), default=0.0)
+    if now - last_seen < grace + places.seen_every:
+        return 0  # a node holding it may have died only lately
+    # then claimed: a room live on another node stays there (its own grace timers decide),
+    # and of two nodes looking at once, one settles it
+    if (await hub.bus.claim(appointment_id)).home != hub.bus.node_id:
+        return 0
+    stream = session_stream(appointment_id)
+    said = await app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS)
+    entries: list[tuple[str, str, dict[str, Any]]] = cut_off(held, said)
+    cause = f"not back within the {grace:g} s grace window after the server stopped"
+    for row in held:
+        if gone(row, said):
+            continue
+        details = {"participant": row.participant_id, "role": row.role, "cause": cause}
+        entries.append(("participant.lost", place_actor(row), details))
+    if entries:
+        await app[SESSION_LOG].append_all(stream, entries)
+    await places.release_room(appointment_id)
+    return 1

@@ -25,6 +25,7 @@ from server.storage.session_models import ChatMessage
 
 MAX_CHARACTERS = 1000  # a message's text, as the protocol bounds it
 THERAPIST = "therapist"
+OBSERVER = "observer"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Said:
 
     def seen_by(self, role: str, who: str) -> bool:
         """Whether the person ``who`` (a join link's id, or ``staff:<id>``) may see it."""
+        if role == OBSERVER:
+            return False  # an observer reads the chat in the record, not in the room
         return role == THERAPIST or not self.private or who in (self.author, self.to)
 
 

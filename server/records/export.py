@@ -46,13 +46,13 @@ class Exports:
     async def client(self, client_id: str, actor: str) -> dict[str, Any]:
         """The whole record of ``client_id`` (the caller has checked access); the export
         is logged first, so the document shows it too."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             if not is_id(client_id) or await session.get(Client, client_id) is None:
                 raise NotFound("There is no such client.")
         await self.log.append(
             client_stream(client_id), "record.exported", actor, {"what": "subject_access"}
         )
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return await self._document(session, client_id)
 
     async def _document(self, session: AsyncSession, client_id: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ export class Chat {
     /** @type {Map<string, {name: string, role: string}>} who is in the room, by id */
     this.people = new Map();
     this.sent = 0; // the frames' own ids: a refusal names the message it answers
+    this.pending = new Map(); // frame id -> its text, until the server took it or refused it
     this.on = true;
     signalling.on("chat", (m) => this.handleChat(m));
     signalling.on("chat_history", (m) => this.handleHistory(m));
@@ -122,6 +123,7 @@ export class Chat {
         "Not connected just now. Your message is still here: try again soon.";
       return;
     }
+    this.pending.set(message.id, text);
     this.error.textContent = "";
     this.text.value = "";
   }
@@ -129,11 +131,16 @@ export class Chat {
   /** A refusal of one of this page's messages, shown beside the box; true when it was one. */
   handleError(message) {
     if (!message.id?.startsWith("chat-")) return false;
+    const text = this.pending.get(message.id);
+    this.pending.delete(message.id);
+    // refused: what they wrote comes back to the box, unless they have begun another
+    if (text && !this.text.value.trim()) this.text.value = text;
     this.error.textContent = message.message;
     return true;
   }
 
   handleChat(message) {
+    if (message.id) this.pending.delete(message.id); // taken
     this.add(message);
     if (message.mine) return;
     this.announce.textContent = `${this.who(message)}${message.private ? ", only to you" : ""}: ${message.text}`;
