@@ -36,6 +36,18 @@ def test_the_command_imports_the_application_only_when_a_command_needs_it() -> N
     assert [name for name in AFTER_LISTENING if name in imported] == []
 
 
+def test_the_application_imports_the_media_stack_only_for_a_data_connection() -> None:
+    """aiortc (with PyAV and dnspython), Alembic and Redis are a third of a second of a
+    start: the application itself imports none of them, so its first answer does not wait
+    on them (``media/server_peer.py``, ``server/live/sdp.py``)."""
+    code = "import sys, server.app; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    imported = set(done.stdout.split())
+    assert [m for m in ("aiortc", "av", "alembic", "redis") if m in imported] == []
+
+
 def test_the_head_revision_is_alembic_s() -> None:
     assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [head_revision()]
 

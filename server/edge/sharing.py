@@ -15,8 +15,7 @@ the therapist let share, never what was shown. Sharing lives with its room in th
 from __future__ import annotations
 
 import weakref
-
-from aiortc.sdp import SessionDescription
+from typing import TYPE_CHECKING
 
 from server.edge.connection import Connection, Handlers
 from server.exceptions import ProtocolError
@@ -26,6 +25,9 @@ from server.live.replies import ShareAllowed, ShareEnd, ShareStarted, ShareStopp
 from server.live.rooms import Participant, Role, Room
 from server.live.sdp import sending_streams
 from server.live.sharing import Share, Sharing
+
+if TYPE_CHECKING:
+    from aiortc.sdp import SessionDescription  # aiortc: imported once the server answers
 
 # each room's sharing, made on first use; it goes with its room
 SHARING: weakref.WeakKeyDictionary[Room, Sharing] = weakref.WeakKeyDictionary()
