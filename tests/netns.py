@@ -88,6 +88,15 @@ class Namespace:
         """Packets flow again both ways."""
         self._both("del")
 
+    def shape(self, kbit: int, queue_ms: int) -> None:
+        """A poor line both ways, as on a weak mobile signal: at most ``kbit`` kilobits a
+        second each way, packets queued up to ``queue_ms`` and dropped beyond (a token
+        bucket, ``tbf``: what a thin line does, delay and loss growing with what is sent;
+        this kernel has no ``netem``). ``mend`` lifts it."""
+        self._both(
+            "replace", "tbf", "rate", f"{kbit}kbit", "burst", "8kbit", "latency", f"{queue_ms}ms"
+        )
+
     def _both(self, verb: str, *kind: str) -> None:
         """Change the queue at both ends at once (two commands started together): done one
         after the other, one direction would be open several milliseconds before the

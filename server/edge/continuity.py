@@ -16,7 +16,7 @@ from typing import Any
 from server.appkeys import GATEKEEPER, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import agreement, breaks, chat, sharing
+from server.edge import agreement, breaks, chat, modes, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.hosting import known_out
 from server.exceptions import Forbidden, NotLetBack, ProtocolError
@@ -101,6 +101,7 @@ async def resume(conn: Connection, message: Resume) -> None:
         # taken over rather than dropped, no drop ended it here
         await sharing.gone(conn, room, me)
         await sharing.tell(conn, room, me)
+        await modes.tell(conn, room, me)
         await chat.tell(conn, room, me, answer=True)
     await conn.hub.lobby(room)
 

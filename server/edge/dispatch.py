@@ -24,6 +24,7 @@ from server.edge import (
     hosting,
     live,
     lobby,
+    modes,
     observing,
     sharing,
 )
@@ -42,6 +43,7 @@ HANDLERS: Handlers = {
     **escalation.HANDLERS,
     **observing.HANDLERS,
     **sharing.HANDLERS,
+    **modes.HANDLERS,
     **board.HANDLERS,
     **live.HANDLERS,
 }

@@ -12,7 +12,7 @@ link is named in ``participant.removed`` and ``participant.declined``, and in
 from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
-from server.edge import agreement, chat, sharing
+from server.edge import agreement, chat, modes, sharing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import (
     STORAGE_FAILURES,
@@ -71,6 +71,7 @@ async def admit(conn: Connection, message: Admit) -> None:
     others = list(room.peers_of(newcomer))
     await conn.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
     await sharing.tell(conn, room, newcomer)  # a share on: known before its media comes
+    await modes.tell(conn, room, newcomer)  # whose video is lower or paused, and why
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
     await agreement.tell(conn, room, newcomer)  # the agreement on the screen: theirs too
     await chat.tell(conn, room, newcomer)  # what was written that they may see

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
 from server.care.gate import CONSENT_AGE
-from server.edge import sharing
+from server.edge import modes, sharing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, PlayroomError, ProtocolError
 from server.live.hub import about, person
@@ -34,6 +34,7 @@ async def observe(conn: Connection, message: Observe) -> None:
     await conn.welcome(room, me, appointment)
     await conn.reply(Admitted(present=[person(p) for p in others]))
     await sharing.tell(conn, room, me)
+    await modes.tell(conn, room, me)
     await conn.hub.send_many(others, PeerJoined(participant=person(me)))
     announcement = Notice(
         code="observer",

@@ -469,6 +469,19 @@ class MediaState(ClientMessage):
     state: Literal["new", "connecting", "connected", "disconnected", "failed", "closed"]
 
 
+# what a page sends now: everything, less video (a slow connection, or by choice), or sound
+# only; and whether the page stepped down by itself or the person chose it
+MediaModeName = Literal["full", "lower", "audio"]
+
+
+class MediaMode(ClientMessage):
+    """What this page now sends, so that the others' pages can say why its video changed."""
+
+    type: Literal["media_mode"]
+    mode: MediaModeName
+    why: Literal["connection", "chosen"]
+
+
 class Ping(ClientMessage):
     type: Literal["ping"]
     n: int = Field(0, ge=0, le=MAX_SAFE_INTEGER)
@@ -509,6 +522,7 @@ Incoming = Annotated[
     | ObjectsFrame
     | Live
     | MediaState
+    | MediaMode
     | Quality
     | AskRating
     | Rating

@@ -382,3 +382,13 @@ class Error(Message):
     code: str
     message: str
     detail: dict[str, Any] | None = None
+
+
+class MediaModeTold(Message):
+    """To the others in the room: what ``participant``'s page now sends (``mode``), and
+    whether their connection (``connection``) or they (``chosen``) decided it."""
+
+    type: Literal["media_mode"] = "media_mode"
+    participant: str
+    mode: Literal["full", "lower", "audio"]
+    why: Literal["connection", "chosen"]

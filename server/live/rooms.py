@@ -88,6 +88,8 @@ class Participant:
     interruptions: set[str] = field(default_factory=set)
     links: dict[str, str] = field(default_factory=dict)  # peer id or "server" -> ICE state
     quality: dict[str, Any] = field(default_factory=dict)  # peer id -> quality.LinkQuality
+    # what their page sends now, and who decided (``edge/modes.py``)
+    media_mode: tuple[str, str] = ("full", "connection")
     history: list[tuple[State, State, str]] = field(default_factory=list)
 
     def set_state(self, new: State, cause: str) -> None:

@@ -47,6 +47,9 @@ class RemoteBrowser:
     def mend(self) -> None:
         self.network.mend()
 
+    def shape(self, kbit: int, queue_ms: int) -> None:
+        self.network.shape(kbit, queue_ms)
+
     def close(self) -> None:
         try:
             self.browser.close()

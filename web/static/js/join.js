@@ -7,6 +7,7 @@ import { Chat } from "./chat.js";
 import { Devices } from "./devices.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
+import { poorLinkOnPage } from "./poorlink.js";
 import {
   localMedia,
   mediaControls,
@@ -61,6 +62,8 @@ const devices = new Devices({
     levelMeter(stream); // the bar follows the microphone chosen
   },
 });
+const poorLink = poorLinkOnPage(signalling, { getMesh: () => mesh, names, stage });
+state.poorLink = poorLink;
 const chatButton = document.querySelector(".chat-button");
 // a message while the chat is closed: its button shows a dot until it is opened
 const chat = new Chat(signalling, {
@@ -217,7 +220,9 @@ function startMesh() {
 
 const timers = [
   setInterval(async () => {
-    if (mesh) state.quality = await mesh.quality();
+    if (!mesh) return;
+    state.quality = await mesh.quality();
+    poorLink.observe(state.quality);
   }, 1000),
   setInterval(() => mesh?.report(state.quality), 10000),
 ];

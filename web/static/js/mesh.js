@@ -53,6 +53,9 @@ export class Mesh {
     /** @type {Map<string, MediaStream>} streams this page sends besides its camera (a share) */
     this.extra = new Map();
     this.restarts = 0; // ICE restarts, for the page's own display and for tests
+    // the most this page's video may be, on a poor connection or by choice (poorlink.js):
+    // shrunk by `scale`, at most `fps` frames a second and `bitrate` bits, or not sent
+    this.cap = { scale: 1, fps: 30, bitrate: null, paused: false };
     // changes to what we send, one after another: a sender's parameters are read and then
     // set, and another change set in between would make the second one fail
     this.changing = Promise.resolve();
@@ -320,12 +323,20 @@ export class Mesh {
     for (const id of [...this.peers.keys()]) this.drop(id);
   }
 
-  /** Lower the sending resolution and frame rate as the room grows. */
+  /** What this page's video may be at most (`cap`, from poorlink.js): applied at once. */
+  setCap(cap) {
+    this.cap = { ...this.cap, ...cap };
+    return this.adaptSending();
+  }
+
+  /** Lower the sending resolution and frame rate as the room grows, and to the cap a poor
+   * connection (or the person) set; the camera's video paused altogether for sound only. */
   adaptSending() {
     const others = this.peers.size;
-    const scale = others <= 1 ? 1 : others <= 3 ? 2 : 3;
-    const fps = others <= 1 ? 30 : others <= 3 ? 20 : 15;
-    this.changeSending(async () => {
+    const scale = Math.max(others <= 1 ? 1 : others <= 3 ? 2 : 3, this.cap.scale);
+    const fps = Math.min(others <= 1 ? 30 : others <= 3 ? 20 : 15, this.cap.fps);
+    const camera = new Set(this.localStream?.getVideoTracks() ?? []);
+    return this.changeSending(async () => {
       for (const link of this.peers.values()) {
         for (const sender of link.pc.getSenders()) {
           if (sender.track?.kind !== "video") continue;
@@ -333,6 +344,10 @@ export class Mesh {
           if (!params.encodings || params.encodings.length === 0) continue;
           params.encodings[0].scaleResolutionDownBy = scale;
           params.encodings[0].maxFramerate = fps;
+          if (this.cap.bitrate) params.encodings[0].maxBitrate = this.cap.bitrate;
+          else delete params.encodings[0].maxBitrate;
+          // sound only: the camera's video is not sent at all (a share still is)
+          params.encodings[0].active = !(this.cap.paused && camera.has(sender.track));
           await sender.setParameters(params).catch(() => {}); // a closed connection: nothing to adapt
         }
       }
@@ -361,6 +376,7 @@ export class Mesh {
       let rtt = null,
         lost = 0,
         received = 0,
+        sendLoss = 0,
         fps = null,
         decoded = 0;
       stats.forEach((report) => {
@@ -370,6 +386,12 @@ export class Mesh {
           report.currentRoundTripTime !== undefined
         ) {
           rtt = report.currentRoundTripTime;
+        }
+        // what the far side reports of what this page sends it: the share of packets lost
+        // in its last report (RTCP), and the round trip that report measured
+        if (report.type === "remote-inbound-rtp") {
+          sendLoss = Math.max(sendLoss, report.fractionLost || 0);
+          if (rtt === null && report.roundTripTime !== undefined) rtt = report.roundTripTime;
         }
         if (report.type === "inbound-rtp") {
           lost += report.packetsLost || 0;
@@ -381,7 +403,17 @@ export class Mesh {
         }
       });
       const loss = received + lost > 0 ? lost / (received + lost) : 0;
-      result[id] = { rtt, loss, fps, framesDecoded: decoded, state: link.pc.connectionState };
+      result[id] = {
+        rtt,
+        loss,
+        fps,
+        framesDecoded: decoded,
+        state: link.pc.connectionState,
+        // counts since the connection began, so that a watcher can take the last second's
+        packetsLost: lost,
+        packetsReceived: received,
+        sendLoss,
+      };
     }
     return result;
   }

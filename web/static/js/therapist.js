@@ -11,6 +11,7 @@ import { clock } from "./clock.js";
 import { Devices } from "./devices.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
+import { poorLinkOnPage } from "./poorlink.js";
 import {
   localMedia,
   mediaControls,
@@ -67,6 +68,8 @@ const share = new Share(signalling, {
   host: true,
 });
 const devices = new Devices({ getStream: () => stream, getMesh: () => mesh });
+const poorLink = poorLinkOnPage(signalling, { getMesh: () => mesh, names, stage });
+state.poorLink = poorLink;
 // a private message is for the therapist alone: the alerts above the side panel say it came,
 // however far the panel is scrolled from the chat
 const chat = new Chat(signalling, {
@@ -326,6 +329,7 @@ function handleError(message) {
 async function showQuality() {
   if (!mesh) return;
   state.quality = await mesh.quality();
+  poorLink.observe(state.quality);
   for (const [id, q] of Object.entries(state.quality)) {
     const el = stage.querySelector(`[data-peer="${CSS.escape(id)}"] .quality`);
     if (!el) continue;
