@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from server.crypto.keys import (
     KeyMaterial,
     KeyRing,
     associated_data,
+    create_key_file,
     load_key_ring,
     read_key_file,
     write_key_file,
@@ -78,6 +80,32 @@ def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     again, created_again = load_key_ring(path, None, database_has_data=True)
     assert not created_again
     assert again.decrypt(ring.encrypt("x", AAD), AAD) == b"x"
+
+
+def test_processes_starting_together_on_a_new_folder_make_one_key_file(tmp_path: Path) -> None:
+    """The server and a ``playroom`` command started at once on a new data folder: each
+    finds no key file and makes one, and whichever comes second must use the first's, or
+    what one seals the other cannot open. Eight at once, released together: one made it,
+    all hold the same keys, and no scrap of a half-written file is left beside it."""
+    path = tmp_path / "keys.json"
+    start = threading.Barrier(8)
+    rings: list[tuple[KeyRing, bool]] = []
+
+    def load() -> None:
+        start.wait()
+        rings.append(load_key_ring(path, None, database_has_data=False))
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(created for _, created in rings) == 1
+    sealed = rings[0][0].encrypt("x", AAD)
+    assert all(ring.decrypt(sealed, AAD) == b"x" for ring, _ in rings)
+    assert [p.name for p in tmp_path.iterdir()] == ["keys.json"]
+    assert not create_key_file(path, KeyMaterial.generate())  # there already: left as it is
+    assert rings[0][0].decrypt(sealed, AAD) == b"x"
 
 
 def test_missing_key_file_with_existing_data_is_an_error_not_a_new_key(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,6 +151,33 @@ def write_key_file(path: Path, material: KeyMaterial) -> None:
         os.close(dir_fd)
 
 
+def create_key_file(path: Path, material: KeyMaterial) -> bool:
+    """Write ``material`` as the key file only if there is none yet (mode 0600, whole or not
+    at all); returns whether it was this call that made it. Two processes starting on a new
+    data folder at once (the server, a ``playroom`` command beside it) make one key file
+    between them, never one each: the second finds the first's and uses it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(material.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and refused if the key file is there already
+        except FileExistsError:
+            return False
+    finally:
+        os.unlink(tmp)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return True
+
+
 def read_key_file(path: Path) -> KeyMaterial:
     try:
         text = path.read_text()
@@ -277,5 +305,5 @@ def load_key_ring(
             f"key file {path} is missing but the database already holds encrypted data; "
             "restore the key file from backup (a new key could not open the data)"
         )
-    write_key_file(path, KeyMaterial.generate())
-    return KeyRing(read_key_file(path), path, reload_seconds), True
+    created = create_key_file(path, KeyMaterial.generate())  # another process may be first
+    return KeyRing(read_key_file(path), path, reload_seconds), created
