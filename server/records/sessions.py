@@ -202,7 +202,7 @@ class Records:
             return [user.id]
         if user.role is not Role.SUPERVISOR:
             return []
-        async with self.db.read() as session:
+        async with self.db.session() as session:
             rows = await session.scalars(
                 sa.select(Supervision.therapist_id).where(Supervision.supervisor_id == user.id)
             )
@@ -228,7 +228,7 @@ class Records:
         if filters.until:
             end = self._start_of(filters.until + timedelta(days=1))
             query = query.where(Appointment.starts_at < end)
-        async with self.db.read() as session:
+        async with self.db.session() as session:
             appointments = list(
                 await session.scalars(query.order_by(Appointment.starts_at.desc()).limit(500))
             )
@@ -271,7 +271,7 @@ class Records:
         """The session, if ``user`` may see its record."""
         if not is_id(appointment_id):  # a longer id must not reach another session
             raise NotFound("There is no such session.")
-        async with self.db.read() as session:
+        async with self.db.session() as session:
             row = await session.get(Appointment, appointment_id)
         if row is None:
             raise NotFound("There is no such session.")
@@ -341,7 +341,7 @@ class Records:
         return await self._debriefs(appointment.id)
 
     async def _debriefs(self, appointment_id: str) -> list[DebriefView]:
-        async with self.db.read() as session:
+        async with self.db.session() as session:
             rows = list(
                 await session.scalars(
                     sa.select(Debrief)
@@ -368,7 +368,7 @@ class Records:
         if user.role is not Role.SUPERVISOR:
             return []
         team = await self.therapists_of(user)
-        async with self.db.read() as session:
+        async with self.db.session() as session:
             found = list(
                 await session.execute(
                     sa.select(Debrief, Appointment)
