@@ -16,8 +16,9 @@ from aiohttp.test_utils import TestClient
 
 from server.access.ratelimit import RateLimiter
 from server.appkeys import DATABASE
-from server.edge import chat
+from server.live import rooms
 from server.live.protocol import MAX_CHAT_CHARACTERS
+from server.live.rooms import CHAT_BURST
 from server.records.chat import Said
 from server.storage.session_models import ChatMessage
 from tests.client import ProtocolPeer
@@ -161,7 +162,7 @@ async def test_bad_input_is_answered_with_error_frames_and_the_room_goes_on(
 def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chat's limit in every room made from now on counts on a clock that does not
     move: nothing refills during a burst."""
-    monkeypatch.setattr(chat, "RateLimiter", functools.partial(RateLimiter, clock=lambda: 0.0))
+    monkeypatch.setattr(rooms, "RateLimiter", functools.partial(RateLimiter, clock=lambda: 0.0))
 
 
 async def test_fifty_a_second_are_refused_past_the_limit_and_nothing_more_is_kept(
@@ -174,10 +175,10 @@ async def test_fifty_a_second_are_refused_past_the_limit_and_nothing_more_is_kep
     await young.expect("pong")
     said = [m for m in young.inbox if m["type"] == "chat"]
     refused = [m for m in young.inbox if m["type"] == "error"]
-    assert len(said) == chat.BURST
-    assert len(refused) == 50 - chat.BURST
+    assert len(said) == CHAT_BURST
+    assert len(refused) == 50 - CHAT_BURST
     assert {m["code"] for m in refused} == {"rate_limited"}
-    assert len(await _stored(app, room.session)) == chat.BURST
+    assert len(await _stored(app, room.session)) == CHAT_BURST
 
 
 async def test_a_frame_over_the_socket_limit_closes_only_that_socket_and_the_page_comes_back(

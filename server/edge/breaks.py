@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import weakref
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,33 +19,17 @@ from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, ProtocolError
 from server.live.protocol import BackFromBreak, BreakStatus, EndBreak, StartBreak
 from server.live.replies import Break, BreakBack, Done
-from server.live.rooms import Participant, Role, Room
+from server.live.rooms import BreakOn, Participant, Role, Room
 
 Cause = Literal["ended", "time_up"]
 MINUTE = 60.0  # seconds (a test makes its breaks shorter)
 
 
-@dataclass
-class Running:
-    """A break on: its length, and when it ends (seconds since the epoch)."""
-
-    minutes: int
-    ends_at: float
-    timer: asyncio.Task[None] | None = field(default=None, compare=False)
-
-    def message(self) -> Break:
-        left = max(0, math.ceil(self.ends_at - time.time()))
-        ends = datetime.fromtimestamp(self.ends_at, UTC).isoformat(timespec="seconds")
-        return Break(on=True, minutes=self.minutes, ends_at=ends, seconds_left=left)
-
-
-# the break of each room that has one; a room's entry goes when its break ends (the clock's
-# end at the latest, which also lets a room ended meanwhile go)
-RUNNING: weakref.WeakKeyDictionary[Room, Running] = weakref.WeakKeyDictionary()
-
-
-def running(room: Room) -> Running | None:
-    return RUNNING.get(room)
+def told(now: BreakOn) -> Break:
+    """A break on as the pages are told it: its length, its end, and the time left."""
+    left = max(0, math.ceil(now.ends_at - time.time()))
+    ends = datetime.fromtimestamp(now.ends_at, UTC).isoformat(timespec="seconds")
+    return Break(on=True, minutes=now.minutes, ends_at=ends, seconds_left=left)
 
 
 def _in_room(conn: Connection) -> tuple[Room, Participant]:
@@ -62,15 +44,14 @@ async def start_break(conn: Connection, message: StartBreak) -> None:
     room, me = _in_room(conn)
     if me.role is not Role.THERAPIST:
         raise Forbidden("Only the therapist can start a break. Press Break to ask for one.")
-    if room in RUNNING:
+    if room.break_on is not None:
         raise ProtocolError("break_running", "A break is already on. End it first.")
-    now = Running(message.minutes, time.time() + message.minutes * MINUTE)
-    RUNNING[room] = now
+    now = room.break_on = BreakOn(message.minutes, time.time() + message.minutes * MINUTE)
     now.timer = asyncio.create_task(_time_up(conn, room, now))
     await conn.record("break.started", {"minutes": message.minutes})
-    told = now.message()
-    await conn.hub.send_many(room.peers_of(me), told)
-    await conn.reply(told)
+    on = told(now)
+    await conn.hub.send_many(room.peers_of(me), on)
+    await conn.reply(on)
 
 
 async def end_break(conn: Connection, message: EndBreak) -> None:
@@ -78,7 +59,7 @@ async def end_break(conn: Connection, message: EndBreak) -> None:
     room, me = _in_room(conn)
     if me.role is not Role.THERAPIST:
         raise Forbidden("Only the therapist can end a break. Press I'm back to tell them.")
-    now = RUNNING.get(room)
+    now = room.break_on
     if now is None:
         raise ProtocolError("no_break", "There is no break on.")
     if now.timer is not None:
@@ -92,7 +73,7 @@ async def back_from_break(conn: Connection, message: BackFromBreak) -> None:
     room, me = _in_room(conn)
     if me.role not in (Role.YOUNG_PERSON, Role.PARENT):
         raise Forbidden("Only the young person or a parent says they are back.")
-    if room not in RUNNING:
+    if room.break_on is None:
         raise ProtocolError("no_break", "There is no break on.")
     if room.therapist is not None:
         await conn.hub.send(room.therapist, BreakBack(participant=me.id))
@@ -102,29 +83,29 @@ async def back_from_break(conn: Connection, message: BackFromBreak) -> None:
 async def break_status(conn: Connection, message: BreakStatus) -> None:
     """The break as it is now: on (with the time left), or off."""
     room, _ = _in_room(conn)
-    now = RUNNING.get(room)
-    await conn.reply(now.message() if now is not None else Break(on=False))
+    now = room.break_on
+    await conn.reply(told(now) if now is not None else Break(on=False))
 
 
 async def tell(conn: Connection, room: Room) -> None:
     """Someone back in the room (resumed): the break that is on, if there is one."""
-    now = RUNNING.get(room)
+    now = room.break_on
     if now is not None:
-        await conn.reply(now.message())
+        await conn.reply(told(now))
 
 
-async def _time_up(conn: Connection, room: Room, now: Running) -> None:
+async def _time_up(conn: Connection, room: Room, now: BreakOn) -> None:
     """The break's clock ran out: everyone in the room is told (the therapist too)."""
     await asyncio.sleep(max(0.0, now.ends_at - time.time()))
-    if RUNNING.get(room) is now:
+    if room.break_on is now:
         await _ended(conn, room, now, "time_up", room.present())
 
 
 async def _ended(
-    conn: Connection, room: Room, now: Running, cause: Cause, told: list[Participant]
+    conn: Connection, room: Room, now: BreakOn, cause: Cause, told: list[Participant]
 ) -> None:
     """The break is over: the log keeps by whom (or the clock) and how long it was."""
-    RUNNING.pop(room, None)
+    room.break_on = None
     if room.ended:
         return
     minutes = now.minutes if cause == "time_up" else _taken(now)
@@ -133,7 +114,7 @@ async def _ended(
     await conn.hub.send_many(told, Break(on=False, cause=cause))
 
 
-def _taken(now: Running) -> float:
+def _taken(now: BreakOn) -> float:
     """How long a break ended early lasted, in minutes (to a tenth)."""
     started = now.ends_at - now.minutes * MINUTE
     return round(max(0.0, time.time() - started) / MINUTE, 1)

@@ -10,9 +10,9 @@ session's record afterwards.
 A message is kept, sealed, and logged before anyone sees it (``records/chat.py``), then sent
 to those who may see it: to everyone, every page in the room; a private one, its writer and
 the one it is for, nobody else. Someone coming into the room, or back to it, gets every
-message they may see, in order (``tell``). Each person writes at most ``RATE`` messages a
-second (a burst of ``BURST``); past it a message is refused (``rate_limited``) and nothing
-of it is kept.
+message they may see, in order (``tell``). Each person writes at most ``CHAT_RATE`` messages
+a second (a burst of ``CHAT_BURST``, ``live/rooms.py``); past it a message is refused
+(``rate_limited``) and nothing of it is kept.
 
 The session's log keeps that a message was written, by whom and to whom, never its words;
 nor does any line of the server's own log hold them. Whether the chat is on lives with the
@@ -20,47 +20,17 @@ room in this process, as a break does (a room rebuilt after a restart has it on)
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from dataclasses import dataclass, field
-
-from server.access.ratelimit import RateLimiter
 from server.appkeys import CHATS
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, ProtocolError
 from server.live.hub import about
 from server.live.protocol import Chat, ChatSetting
 from server.live.replies import ChatHistory, ChatLine, ChatSaid, ChatSettingTold
-from server.live.rooms import Participant, Role, Room, State
+from server.live.rooms import Participant, Role, Room, RoomChat, State
 from server.records.chat import Said
 from server.storage.db import utcnow
 
-RATE = 3  # messages a second, each person
-BURST = 5
 GONE = (State.LEFT, State.LOST)
-
-
-@dataclass
-class RoomChat:
-    """A room's chat as the room holds it: on or off, the next message's number once read
-    from storage, and each writer's rate."""
-
-    on: bool = True
-    next_seq: int | None = None
-    numbering: asyncio.Lock = field(default_factory=asyncio.Lock)
-    rates: RateLimiter = field(
-        default_factory=lambda: RateLimiter(RATE, 1, burst=BURST, max_keys=64)
-    )
-
-
-ROOMS: weakref.WeakKeyDictionary[Room, RoomChat] = weakref.WeakKeyDictionary()
-
-
-def of_room(room: Room) -> RoomChat:
-    chat = ROOMS.get(room)
-    if chat is None:
-        chat = ROOMS[room] = RoomChat()
-    return chat
 
 
 def whose(p: Participant) -> str:
@@ -96,7 +66,7 @@ async def say(conn: Connection, message: Chat) -> None:
         raise Forbidden("An observer does not write in the chat.")
     if not message.text.strip():
         raise ProtocolError("bad_message", "text: a message needs some words.")
-    chat = of_room(room)
+    chat = room.chat
     author = whose(me)
     if not chat.rates.allow(author):
         raise ProtocolError(
@@ -147,7 +117,7 @@ async def setting(conn: Connection, message: ChatSetting) -> None:
     room, me = _in_room(conn)
     if me.role is not Role.THERAPIST:
         raise Forbidden("Only the therapist turns the chat on or off.")
-    chat = of_room(room)
+    chat = room.chat
     if chat.on != message.on:
         chat.on = message.on
         await conn.record("chat.turned_on" if message.on else "chat.turned_off")
@@ -166,7 +136,7 @@ async def tell(conn: Connection, room: Room, whom: Participant, *, answer: bool 
     said = await conn.app[CHATS].of_session(room.session_id)
     reader = whose(whom)
     history = ChatHistory(
-        on=of_room(room).on,
+        on=room.chat.on,
         messages=[_line(room, s, reader) for s in said if s.seen_by(whom.role.value, reader)],
     )
     if history.on and not history.messages:

@@ -14,7 +14,6 @@ the therapist let share, never what was shown. Sharing lives with its room in th
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING
 
 from server.edge.connection import Connection, Handlers
@@ -29,15 +28,12 @@ from server.live.sharing import Share, Sharing
 if TYPE_CHECKING:
     from aiortc.sdp import SessionDescription  # aiortc: imported once the server answers
 
-# each room's sharing, made on first use; it goes with its room
-SHARING: weakref.WeakKeyDictionary[Room, Sharing] = weakref.WeakKeyDictionary()
-
 
 def sharing(room: Room) -> Sharing:
-    found = SHARING.get(room)
-    if found is None:
-        found = SHARING[room] = Sharing()
-    return found
+    """The room's sharing, made on first use."""
+    if room.sharing is None:
+        room.sharing = Sharing()
+    return room.sharing
 
 
 def _in_room(conn: Connection) -> tuple[Room, Participant]:

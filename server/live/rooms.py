@@ -7,15 +7,20 @@ A participant's lifecycle is one enum with one transition table; every move is l
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from server.access.ratelimit import RateLimiter
 from server.exceptions import Forbidden, IllegalTransition, LinkInUse, NotLetBack, PlayroomError
+
+if TYPE_CHECKING:
+    from server.live.sharing import Sharing
 
 log = logging.getLogger(__name__)
 MAX_PARTICIPANTS = 6  # the mesh limit: every browser sends to every other
@@ -119,6 +124,33 @@ class Participant:
         }
 
 
+CHAT_RATE = 3  # chat messages a second, each person
+CHAT_BURST = 5
+
+
+@dataclass
+class RoomChat:
+    """A room's chat as the room holds it: on or off, the next message's number once read
+    from storage, and each writer's rate (``edge/chat.py``)."""
+
+    on: bool = True
+    next_seq: int | None = None
+    numbering: asyncio.Lock = field(default_factory=asyncio.Lock)
+    rates: RateLimiter = field(
+        default_factory=lambda: RateLimiter(CHAT_RATE, 1, burst=CHAT_BURST, max_keys=64)
+    )
+
+
+@dataclass
+class BreakOn:
+    """A break on (``edge/breaks.py``): its length, when it ends (seconds since the epoch),
+    and the clock that ends it."""
+
+    minutes: int
+    ends_at: float
+    timer: asyncio.Task[None] | None = field(default=None, compare=False)
+
+
 class Room:
     """One session's room: who is in it, who waits, and the therapist's rights over it."""
 
@@ -140,6 +172,9 @@ class Room:
         # session's log says of them has been read into ``out`` (``edge/hosting.py``)
         self.out: dict[str, Out] = {}
         self.out_known = False
+        self.chat = RoomChat()
+        self.break_on: BreakOn | None = None  # until the break ends, by hand or its clock
+        self.sharing: Sharing | None = None  # made by the first share (``edge/sharing.py``)
 
     def _new_id(self) -> str:
         return secrets.token_hex(8)
