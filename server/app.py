@@ -84,6 +84,7 @@ from server.records.reports import Reports
 from server.records.retention import Policy, Retention
 from server.records.sessions import Records
 from server.settings import Settings
+from server.storage.groupcommit import GroupCommit
 from server.storage.ids import ids_middleware
 from server.storage.opening import open_storage
 from server.views import (
@@ -274,7 +275,9 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     clients = Clients(storage.db, storage.ring, catalogue)
     consents = Consents(storage.db, storage.ring, links, catalogue, settings.consent_link_days)
     witnessing = open_witnessing(settings, storage.db, storage.ring)
-    session_log = SessionLog(storage.db, storage.ring, witnessing)
+    # one group commit for the process: board operations, chat, log entries, places
+    writer = GroupCommit(storage.db)
+    session_log = SessionLog(storage.db, storage.ring, witnessing, writer)
     app[SESSION_LOG] = session_log
     gatekeeper = Gatekeeper(
         storage.db,
@@ -286,11 +289,11 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.timezone,
         session_log,
     )
-    whiteboards = app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring)
+    whiteboards = app[WHITEBOARDS] = Whiteboards(storage.db, storage.ring, writer)
     # the hub keeps places in the database; an empty room's board leaves memory with it
     app[HUB] = Hub(
         app[RELAY].bus,
-        Places(storage.db, settings.place_seen_seconds),
+        Places(storage.db, settings.place_seen_seconds, writer),
         lambda room: whiteboards.forget(room.session_id),
     )
     app[ROTA] = Rota(storage.db, settings.timezone)
@@ -326,8 +329,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
-    # a session's chat goes through the board's writer: one transaction at a time for both
-    app[CHATS] = Chats(storage.db, storage.ring, whiteboards.writer)
+    app[CHATS] = Chats(storage.db, storage.ring, writer)
     app[RECORDS] = Records(
         storage.db, session_log, clients, gatekeeper, settings.timezone, app[CHATS]
     )

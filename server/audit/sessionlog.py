@@ -54,6 +54,7 @@ from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import DecryptionError, WitnessUnavailable
 from server.storage.db import Database, utcnow
+from server.storage.groupcommit import GroupCommit
 from server.storage.ids import is_id
 from server.storage.models import Appointment, new_id
 from server.storage.session_models import LogCheckpoint, LogEntry
@@ -134,10 +135,18 @@ class Entry:
 class SessionLog:
     """The logs; ``witnessing``: the witness each checkpoint is sent to (None: no witness)."""
 
-    def __init__(self, db: Database, ring: KeyRing, witnessing: Witnessing | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ring: KeyRing,
+        witnessing: Witnessing | None = None,
+        group: GroupCommit | None = None,
+    ) -> None:
         self.db = db
         self.ring = ring
         self.witnessing = witnessing
+        # entries written with whatever else the process is writing (``storage/groupcommit``)
+        self.group = group
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def append(
@@ -161,31 +170,39 @@ class SessionLog:
             raise RuntimeError("the log could not be appended to")
 
     async def _append(self, stream: str, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
+        if self.group is not None:
+            return await self.group.transaction(lambda session: self._add(session, stream, entries))
         async with self.db.session() as session:
-            await _write_lock(session, stream)
-            head = await _head(session, stream)
-            seq, prev = (head.seq, head.hash) if head else (0, genesis(stream))
-            for kind, actor, details in entries:
-                seq += 1
-                plain = json.dumps({"salt": secrets.token_hex(16), **details}, sort_keys=True)
-                digest = hashlib.sha256(plain.encode()).hexdigest()
-                at = utcnow()
-                hash_hex = entry_hash(stream, seq, at, kind, actor, digest, prev)
-                row = LogEntry(
-                    id=new_id(),
-                    stream=stream,
-                    seq=seq,
-                    at=at,
-                    kind=kind,
-                    actor=actor,
-                    digest=digest,
-                    prev_hash=prev,
-                    hash=hash_hex,
-                    signature=self.ring.sign(entry_message(hash_hex)),
-                )
-                seal(self.ring, row, "details_enc", plain)
-                session.add(row)
-                prev = hash_hex
+            return await self._add(session, stream, entries)
+
+    async def _add(
+        self, session: AsyncSession, stream: str, entries: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> int:
+        """Write ``entries`` after the head of ``stream`` in ``session``'s transaction."""
+        await _write_lock(session, stream)
+        head = await _head(session, stream)
+        seq, prev = (head.seq, head.hash) if head else (0, genesis(stream))
+        for kind, actor, details in entries:
+            seq += 1
+            plain = json.dumps({"salt": secrets.token_hex(16), **details}, sort_keys=True)
+            digest = hashlib.sha256(plain.encode()).hexdigest()
+            at = utcnow()
+            hash_hex = entry_hash(stream, seq, at, kind, actor, digest, prev)
+            row = LogEntry(
+                id=new_id(),
+                stream=stream,
+                seq=seq,
+                at=at,
+                kind=kind,
+                actor=actor,
+                digest=digest,
+                prev_hash=prev,
+                hash=hash_hex,
+                signature=self.ring.sign(entry_message(hash_hex)),
+            )
+            seal(self.ring, row, "details_enc", plain)
+            session.add(row)
+            prev = hash_hex
         return seq
 
     async def checkpoint(self, stream: str, reason: str = "interval") -> LogCheckpoint | None:

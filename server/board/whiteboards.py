@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 class Whiteboards:
     """Every room's board in this process, loaded from storage on first use."""
 
-    def __init__(self, db: Database, ring: KeyRing) -> None:
+    def __init__(self, db: Database, ring: KeyRing, writer: GroupCommit | None = None) -> None:
         self.db = db
         self.ring = ring
         self.boards: dict[str, RoomBoard] = {}
-        self.writer = GroupCommit(db)  # one for every room of this process
+        self.writer = writer or GroupCommit(db)  # one for every room of this process
         self.peers: set[ServerPeer] = set()
         self._loading: dict[str, asyncio.Task[RoomBoard]] = {}  # a room's load, shared
         self._saving: set[asyncio.Task[None]] = set()  # boards written as they left

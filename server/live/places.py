@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.exceptions import STORAGE_FAILURES
 from server.live.rooms import Participant, Room
 from server.storage.db import Database, batches, utcnow
+from server.storage.groupcommit import GroupCommit
 from server.storage.models import Appointment
 from server.storage.session_models import Place
 
@@ -45,29 +47,34 @@ async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bo
 
 
 class Places:
-    def __init__(self, db: Database, seen_every: float = SEEN_EVERY) -> None:
+    def __init__(
+        self, db: Database, seen_every: float = SEEN_EVERY, group: GroupCommit | None = None
+    ) -> None:
         self.db = db
         self.seen_every = seen_every  # seconds between the marks of those connected
+        self.group = group or GroupCommit(db)  # places written with the process's other rows
 
     async def hold(self, room: Room, participant: Participant) -> None:
         """Record ``participant``'s current token (their older ones stop working)."""
         assert participant.resume_hash is not None
         now = utcnow()
-        async with self.db.session() as session:
+        place = Place(
+            token_hash=participant.resume_hash,
+            appointment_id=room.session_id,
+            participant_id=participant.id,
+            role=participant.role.value,
+            link_id=participant.link_id,
+            user_id=participant.user_id,
+            was_waiting=participant.state.value == "waiting",
+            created_at=now,
+            seen_at=now,
+        )
+
+        async def replace(session: AsyncSession) -> None:
             await session.execute(sa.delete(Place).where(Place.participant_id == participant.id))
-            session.add(
-                Place(
-                    token_hash=participant.resume_hash,
-                    appointment_id=room.session_id,
-                    participant_id=participant.id,
-                    role=participant.role.value,
-                    link_id=participant.link_id,
-                    user_id=participant.user_id,
-                    was_waiting=participant.state.value == "waiting",
-                    created_at=now,
-                    seen_at=now,
-                )
-            )
+            session.add(place)
+
+        await self.group.transaction(replace)
 
     async def moved(self, participant_id: str, waiting: bool) -> None:
         """Admitted, or sent back to the waiting room: where a restart takes them back to."""

@@ -8,34 +8,66 @@ writers time out on the database lock. Writing whatever is waiting in one transa
 each row's promise (its caller resumes only once it is committed) at one fsync per batch.
 There is no added delay: a row that arrives while nothing is being written is written at
 once, and the batch grows only while a commit is under way.
+
+Besides rows, a batch takes units of work that read before they write (``transaction``:
+an entry of a session's log reads its stream's head; a place replaces the one before it).
+On SQLite, where every write of the process waits its turn as the one writer, a burst of
+them (a hundred pages resuming after a restart, each logged and given a new place) would
+otherwise be a hundred fsyncs one after the other. On PostgreSQL, whose writers do not queue
+behind one another, each stays a transaction of its own, so that no unit holds the locks it
+takes (a log's advisory lock) for others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from server.exceptions import STORAGE_FAILURES, StorageUnavailable
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.exceptions import StorageUnavailable
 from server.storage.db import Database
 from server.storage.models import Base
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
 
 
 class GroupCommit:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[tuple[Base, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def write(self, row: Base) -> None:
         """Add ``row``; returns once it is committed (raises if it could not be)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
+
+        async def add(session: AsyncSession) -> None:
+            session.add(row)
+
+        await self._queue(add)
+
+    async def transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in a transaction and commit it; returns what it returned. On SQLite
+        it shares its transaction with whatever else is waiting; should that batch fail,
+        ``work`` runs again alone, so it must read what it writes after (as it would in a
+        transaction of its own). Its errors are raised here."""
+        if self.db.writer is None:
+            async with self.db.session() as session:
+                return await work(session)
+        result: T = await self._queue(work)
+        return result
+
+    async def _queue(self, work: Work) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
-        await future
+        return await future
 
     async def _write_all(self) -> None:
         while self._pending:
@@ -47,30 +79,32 @@ class GroupCommit:
                     if not future.done():
                         future.set_exception(StorageUnavailable("The write did not finish."))
 
-    async def _batch(self, batch: list[tuple[Base, asyncio.Future[None]]]) -> None:
-        try:
-            await self._commit([row for row, _ in batch])
-        except STORAGE_FAILURES:
-            # one bad row must not sink the others: each alone, and each caller told
-            log.warning("group commit failed", extra={"event": "group_commit_failed",
-                                                      "count": len(batch)})  # fmt: skip
-            for row, future in batch:
-                await self._one(row, future)
-            return
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+    async def _batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        if len(batch) > 1:
+            try:
+                results = await self._commit([work for work, _ in batch])
+            except Exception:  # noqa: BLE001 - one bad unit must not sink the others
+                # each alone, and each caller told of its own outcome
+                log.warning("group commit failed", extra={"event": "group_commit_failed",
+                                                          "count": len(batch)})  # fmt: skip
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+                return
+        for work, future in batch:
+            await self._one(work, future)
 
-    async def _one(self, row: Base, future: asyncio.Future[None]) -> None:
+    async def _one(self, work: Work, future: asyncio.Future[Any]) -> None:
         try:
-            await self._commit([row])
-        except STORAGE_FAILURES as exc:
+            (result,) = await self._commit([work])
+        except Exception as exc:  # noqa: BLE001 - raised to the unit's own caller
             if not future.done():
                 future.set_exception(exc)
             return
         if not future.done():
-            future.set_result(None)
+            future.set_result(result)
 
-    async def _commit(self, rows: list[Base]) -> None:
+    async def _commit(self, works: list[Work]) -> list[Any]:
         async with self.db.session() as session:
-            session.add_all(rows)
+            return [await work(session) for work in works]
