@@ -38,3 +38,14 @@ def test_the_javascript_modules_are_named_too() -> None:
         if f"`{p.name}`" not in section
     ]
     assert not missing, f"not named in README.md's 'Where things are': {missing}"
+
+
+def test_the_licence_file_is_the_licence_the_package_names() -> None:
+    """pyproject.toml names AGPL-3.0-or-later; LICENSE holds that licence's whole text, with
+    the "or any later version" grant."""
+    named = re.search(r'license = \{ text = "([^"]+)" \}', (ROOT / "pyproject.toml").read_text())
+    assert named is not None and named.group(1) == "AGPL-3.0-or-later"
+    text = (ROOT / "LICENSE").read_text()
+    assert "GNU AFFERO GENERAL PUBLIC LICENSE" in text and "Version 3, 19 November 2007" in text
+    assert "either version 3 of the License, or" in text and "any later version" in text
+    assert "END OF TERMS AND CONDITIONS" in text  # the whole licence, not a pointer to it
