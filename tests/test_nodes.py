@@ -227,16 +227,16 @@ async def test_someone_removed_stays_out_on_every_node(three: list[ServerProcess
         await outsider.close()
 
 
-async def test_a_locked_room_comes_back_locked_where_it_is_rebuilt(  # type: ignore[no-untyped-def]
+async def test_a_room_comes_back_as_the_therapist_left_it_where_it_is_rebuilt(  # type: ignore[no-untyped-def]
     app: web.Application,
     aiohttp_client,
     client: TestClient,
     therapist: Staff,
     settings: Settings,
 ) -> None:
-    """The room's lock and the therapist's "others may clear the board" live with the room
-    in memory; the node that rebuilds the room from the database (after its node died, or a
-    restart) must bring both back. The second node is a second app on the same database."""
+    """The room's lock, the therapist's "others may clear the board" and the chat turned off
+    live with the room in memory; the node that rebuilds the room from the database (after
+    its node died, or a restart) must bring them back. The second node is a second app on the same database."""
     csrf = await sign_in(client, therapist)
     kid = await ready_client(app, await therapist_view(app, therapist.username))
     made = await schedule_session(client, csrf, kid.id)
@@ -246,6 +246,7 @@ async def test_a_locked_room_comes_back_locked_where_it_is_rebuilt(  # type: ign
     await t.send({"type": "lock", "locked": True})
     await t.expect("lobby", locked=True)
     await t.send({"type": "allow_clear", "allowed": True})
+    await t.send({"type": "chat_setting", "on": False})
     await t.send({"type": "ping", "n": 1})
     await t.expect("pong")  # both taken, and stored: the socket handles one message at a time
     await t.close()  # the first node's socket drops (or the node dies)
@@ -257,6 +258,7 @@ async def test_a_locked_room_comes_back_locked_where_it_is_rebuilt(  # type: ign
     try:
         await t.send({"type": "resume", "token": t_token})
         await t.expect("resumed")
+        assert (await t.expect("chat_history"))["on"] is False  # the chat still off
         assert (await t.expect("lobby"))["locked"] is True
         await young.send(join_message(join_token(made)))
         yid = (await young.expect("joined"))["you"]["id"]

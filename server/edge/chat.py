@@ -15,15 +15,17 @@ a second (a burst of ``CHAT_BURST``, ``live/rooms.py``); past it a message is re
 (``rate_limited``) and nothing of it is kept.
 
 The session's log keeps that a message was written, by whom and to whom, never its words;
-nor does any line of the server's own log hold them. Whether the chat is on lives with the
-room in this process, as a break does (a room rebuilt after a restart has it on)."""
+nor does any line of the server's own log hold them. Whether the chat is on is kept on the
+session, as the room's lock is, so a room rebuilt after a restart or on another node has it
+as the therapist left it."""
 
 from __future__ import annotations
 
-from server.appkeys import CHATS
+from server.appkeys import CHATS, DATABASE
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, ProtocolError
 from server.live.hub import about
+from server.live.places import keep_settings
 from server.live.protocol import Chat, ChatSetting
 from server.live.replies import ChatHistory, ChatLine, ChatSaid, ChatSettingTold
 from server.live.rooms import Participant, Role, Room, RoomChat, State
@@ -121,6 +123,10 @@ async def setting(conn: Connection, message: ChatSetting) -> None:
     if chat.on != message.on:
         chat.on = message.on
         await conn.record("chat.turned_on" if message.on else "chat.turned_off")
+    if chat.stored != chat.on and await keep_settings(
+        conn.app[DATABASE], room.session_id, chat_on=chat.on
+    ):
+        chat.stored = chat.on  # a room rebuilt elsewhere has it so (else: kept at the next)
     told = ChatSettingTold(on=chat.on)
     await conn.hub.send_many(_everyone_but(room, me), told)
     await conn.reply(told)

@@ -138,6 +138,7 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     room = hub.rooms.get_or_create(appointment.id, appointment.relay_only, appointment.client_id)
     if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
         room.locked = room.stored_locked = appointment.room_locked
+    room.chat.known(appointment.chat_on)
     # those the log shows gone for good stay gone (a crash before their place was let go)
     back = [
         row for row in held if row.participant_id not in room.participants and not gone(row, said)

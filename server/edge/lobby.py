@@ -210,6 +210,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     )
     if room.stored_locked is None:  # as the session's row has it (read just now)
         room.stored_locked = appointment.room_locked
+    room.chat.known(appointment.chat_on)
     await known_out(conn, room)  # whose link is out, for the therapist to let back
     previous = room.therapist
     if previous is not None and previous.state in (State.INTERRUPTED, State.LOST):

@@ -31,10 +31,10 @@ SEEN_EVERY = 10.0
 
 
 async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bool:
-    """Store a live room's settings (``room_locked``, ``board_clear_allowed``) on its session,
-    so that the room rebuilt after a restart or on another node has them. False when storage
-    did not take them: the setting holds in this process all the same, and is stored again
-    the next time it changes."""
+    """Store a live room's settings (``room_locked``, ``board_clear_allowed``, ``chat_on``) on
+    its session, so that the room rebuilt after a restart or on another node has them. False
+    when storage did not take them: the setting holds in this process all the same, and is
+    stored again the next time it changes."""
     try:
         async with db.session() as session:
             await session.execute(

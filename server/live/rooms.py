@@ -130,10 +130,17 @@ CHAT_BURST = 5
 
 @dataclass
 class RoomChat:
-    """A room's chat as the room holds it: on or off, the next message's number once read
-    from storage, and each writer's rate (``edge/chat.py``)."""
+    """A room's chat as the room holds it: on or off (kept on the session, so that a room
+    rebuilt after a restart or on another node has it as the therapist left it), the next
+    message's number once read from storage, and each writer's rate (``edge/chat.py``)."""
+
+    def known(self, stored: bool) -> None:
+        """The setting as the session's row has it, taken once: by the room just made."""
+        if self.stored is None:
+            self.on = self.stored = stored
 
     on: bool = True
+    stored: bool | None = None  # ``on`` as the session's row holds it, once read
     next_seq: int | None = None
     numbering: asyncio.Lock = field(default_factory=asyncio.Lock)
     rates: RateLimiter = field(

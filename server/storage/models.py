@@ -294,9 +294,11 @@ class Appointment(Base):
     relay_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # the therapist's settings of the live room, kept so that a room rebuilt after a restart
-    # or on another node comes back as they left it: locked, and who may clear the board
+    # or on another node comes back as they left it: locked, who may clear the board, and
+    # whether the chat is on
     room_locked: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     board_clear_allowed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    chat_on: Mapped[bool] = mapped_column(sa.Boolean, default=True)  # for all, or private only
 
 
 class DailyCheck(Base):
