@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from server.care.checklists import Kind, load_catalogue
-from tests.factories import safe_answer, safe_answers
+from tests.client import ProtocolPeer
+from tests.factories import join_message, safe_answer, safe_answers
 from tests.totp import code_at, next_step
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -88,3 +91,46 @@ async def ready_session(staff: LiveStaff, name: str = "Sky") -> tuple[str, dict[
     return made["id"], {
         link["role"]: link["url"].rsplit("/join/", 1)[1] for link in made["join_links"]
     }
+
+
+@dataclass
+class InRoom:
+    """A therapist and a young person in a live room, with their ids and resume tokens."""
+
+    therapist: ProtocolPeer
+    young: ProtocolPeer
+    therapist_id: str
+    therapist_token: str
+    young_id: str
+    young_token: str
+
+
+async def enter_room(
+    staff: LiveStaff,
+    session: str,
+    join_token: str,
+    outsider: aiohttp.ClientSession,
+    board: bool = False,
+) -> InRoom:
+    """The therapist opens the room, the young person joins on ``outsider`` (a browser of
+    their own) and is admitted; with ``board``, both then hold the board."""
+    therapist = ProtocolPeer(await staff.ws(), media=False)
+    await therapist.send({"type": "open_room", "session": session})
+    opened = await therapist.expect("room_opened")
+    young = ProtocolPeer(
+        await outsider.ws_connect(f"{staff.base.replace('http', 'ws', 1)}/ws"), media=False
+    )
+    await young.send(join_message(join_token))
+    joined = await young.expect("joined")
+    await therapist.send({"type": "admit", "participant": joined["you"]["id"]})
+    await young.expect("admitted")
+    if board:
+        await asyncio.gather(therapist.open_board(), young.open_board())
+    return InRoom(
+        therapist,
+        young,
+        opened["you"]["id"],
+        opened["resume"],
+        joined["you"]["id"],
+        joined["resume"],
+    )

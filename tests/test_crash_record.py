@@ -25,9 +25,8 @@ from server.storage.opening import open_storage
 from server.storage.session_models import Place
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
-from tests.factories import join_message
 from tests.helpers import serve_with_therapist
-from tests.live import LiveStaff, ready_session
+from tests.live import LiveStaff, enter_room, ready_session
 
 
 async def _log_of(data: Path, session: str) -> tuple[list[Entry], SessionLog]:
@@ -49,16 +48,9 @@ async def test_after_a_crash_the_log_says_who_was_cut_off_since_when_and_their_r
     try:
         await staff.sign_in()
         session, links = await ready_session(staff)
-        therapist = ProtocolPeer(await staff.ws(), media=False)
-        await therapist.send({"type": "open_room", "session": session})
-        opened = await therapist.expect("room_opened")
-        tid, t_token = opened["you"]["id"], opened["resume"]
-        young = ProtocolPeer(await outsider.ws_connect(ws_url), media=False)
-        await young.send(join_message(links["young_person"]))
-        joined = await young.expect("joined")
-        yid, y_token = joined["you"]["id"], joined["resume"]
-        await therapist.send({"type": "admit", "participant": yid})
-        await young.expect("admitted")
+        entered = await enter_room(staff, session, links["young_person"], outsider)
+        tid, t_token = entered.therapist_id, entered.therapist_token
+        yid, y_token = entered.young_id, entered.young_token
         before_crash = datetime.now(UTC)
 
         server.crash_and_restart()  # SIGKILL: nothing is written on the way down
@@ -217,16 +209,8 @@ async def test_a_room_nobody_comes_back_to_after_a_crash_says_so_and_lets_its_pl
     try:
         await staff.sign_in()
         session, links = await ready_session(staff)
-        therapist = ProtocolPeer(await staff.ws(), media=False)
-        await therapist.send({"type": "open_room", "session": session})
-        tid = (await therapist.expect("room_opened"))["you"]["id"]
-        young = ProtocolPeer(
-            await outsider.ws_connect(f"{server.url.replace('http', 'ws', 1)}/ws"), media=False
-        )
-        await young.send(join_message(links["young_person"]))
-        yid = (await young.expect("joined"))["you"]["id"]
-        await therapist.send({"type": "admit", "participant": yid})
-        await young.expect("admitted")
+        entered = await enter_room(staff, session, links["young_person"], outsider)
+        tid, yid = entered.therapist_id, entered.young_id
 
         server.crash_and_restart()  # and nobody comes back
         deadline = time.monotonic() + 30

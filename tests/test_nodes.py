@@ -236,7 +236,8 @@ async def test_a_room_comes_back_as_the_therapist_left_it_where_it_is_rebuilt(  
 ) -> None:
     """The room's lock, the therapist's "others may clear the board" and the chat turned off
     live with the room in memory; the node that rebuilds the room from the database (after
-    its node died, or a restart) must bring them back. The second node is a second app on the same database."""
+    its node died, or a restart) must bring them back. The second node is a second app on
+    the same database."""
     csrf = await sign_in(client, therapist)
     kid = await ready_client(app, await therapist_view(app, therapist.username))
     made = await schedule_session(client, csrf, kid.id)

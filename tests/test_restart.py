@@ -14,27 +14,9 @@ import pytest
 from server.live.hub import RESTART_WINDOW_MS, RESTARTING
 from tests.client import ProtocolPeer
 from tests.conftest import PASSWORD
-from tests.factories import join_message
 from tests.helpers import ServerProcess, serve_with_therapist
-from tests.live import LiveStaff, ready_session
+from tests.live import LiveStaff, enter_room, ready_session
 from tests.scenes import stroke
-
-
-async def _enter(
-    staff: LiveStaff, session: str, token: str, outsider: aiohttp.ClientSession
-) -> tuple[ProtocolPeer, ProtocolPeer]:
-    therapist = ProtocolPeer(await staff.ws(), media=False)
-    await therapist.send({"type": "open_room", "session": session})
-    await therapist.expect("room_opened")
-    young = ProtocolPeer(
-        await outsider.ws_connect(f"{staff.base.replace('http', 'ws', 1)}/ws"), media=False
-    )
-    await young.send(join_message(token))
-    yid = (await young.expect("joined"))["you"]["id"]
-    await therapist.send({"type": "admit", "participant": yid})
-    await young.expect("admitted")
-    await asyncio.gather(therapist.open_board(), young.open_board())
-    return therapist, young
 
 
 @pytest.mark.hazard("HZ-10")
@@ -45,7 +27,8 @@ async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
     try:
         await staff.sign_in()
         session, links = await ready_session(staff)
-        therapist, young = await _enter(staff, session, links["young_person"], outsider)
+        entered = await enter_room(staff, session, links["young_person"], outsider, board=True)
+        therapist, young = entered.therapist, entered.young
         for a, b in zip(stroke("t-1", 100), stroke("y-1", 500), strict=True):
             therapist.draw(a)
             young.draw(b)
@@ -60,7 +43,8 @@ async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
         server = ServerProcess(env)
         server.wait_ready()
         await staff.sign_in(server.url)
-        therapist, young = await _enter(staff, session, links["young_person"], outsider)
+        entered = await enter_room(staff, session, links["young_person"], outsider, board=True)
+        therapist, young = entered.therapist, entered.young
         assert therapist.board.snapshot() == before
         assert young.board.snapshot() == before
         await asyncio.gather(therapist.close(), young.close())
@@ -87,16 +71,9 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
     try:
         await staff.sign_in()
         session, links = await ready_session(staff)
-        therapist = ProtocolPeer(await staff.ws(), media=False)
-        await therapist.send({"type": "open_room", "session": session})
-        t_token = (await therapist.expect("room_opened"))["resume"]
-        young = ProtocolPeer(await outsider.ws_connect(ws_url), media=False)
-        await young.send(join_message(links["young_person"]))
-        joined = await young.expect("joined")
-        yid, y_token = joined["you"]["id"], joined["resume"]
-        await therapist.send({"type": "admit", "participant": yid})
-        await young.expect("admitted")
-        await asyncio.gather(therapist.open_board(), young.open_board())
+        entered = await enter_room(staff, session, links["young_person"], outsider, board=True)
+        therapist, young = entered.therapist, entered.young
+        t_token, yid, y_token = entered.therapist_token, entered.young_id, entered.young_token
         for op in stroke("y-1", 300):
             young.draw(op)
         await therapist.wait_for(lambda: therapist.board.seq == 21)
@@ -140,7 +117,8 @@ async def test_a_stopping_server_tells_every_socket_when_to_come_back(tmp_path: 
     try:
         await staff.sign_in()
         session, links = await ready_session(staff)
-        therapist, young = await _enter(staff, session, links["young_person"], outsider)
+        entered = await enter_room(staff, session, links["young_person"], outsider, board=True)
+        therapist, young = entered.therapist, entered.young
         yid = young.me["id"] if young.me else ""
 
         # SIGTERM, and the same server again at the same address (the loop keeps reading)
