@@ -41,6 +41,7 @@ from server.appkeys import (
     LOGIN_LIMITER,
     NOTIFIER,
     OUTCOMES,
+    PRACTICE,
     RECORDS,
     REPORTS,
     RETENTION,
@@ -66,6 +67,7 @@ from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
+from server.care.practice import Practice
 from server.care.repeats import Repeats
 from server.care.rota import Rota
 from server.care.schedule import Schedule
@@ -95,6 +97,7 @@ from server.views import (
     home,
     library,
     openapi,
+    practice,
     privacy,
     records,
     reports,
@@ -156,8 +159,8 @@ def create_app(settings: Settings) -> web.Application:
         )
     )
     for area in (
-        health, signin, home, clients, consent, records, reports, sessions, supervision, box,
-        privacy, openapi, library, websocket,
+        health, signin, home, clients, consent, practice, records, reports, sessions,
+        supervision, box, privacy, openapi, library, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -326,6 +329,9 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.join_early_minutes,
         session_log,
         relays(settings.turn_urls, settings.turn_secret),
+    )
+    app[PRACTICE] = Practice(
+        storage.db, storage.ring, clients, links, session_log, settings.practice_link_days
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)

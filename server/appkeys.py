@@ -20,6 +20,7 @@ from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
+from server.care.practice import Practice
 from server.care.rota import Rota
 from server.care.schedule import Schedule
 from server.care.signoffs import SignOffRequests
@@ -50,6 +51,7 @@ CONSENTS = web.AppKey("consents", Consents)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 SIGN_OFF_REQUESTS = web.AppKey("sign_off_requests", SignOffRequests)
 SCHEDULE = web.AppKey("schedule", Schedule)
+PRACTICE = web.AppKey("practice", Practice)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)

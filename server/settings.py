@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     )
     consent_link_days: int = Field(30, ge=1, description="How long a consent link works.")
     join_early_minutes: int = Field(15, ge=0, description="How early a join link opens.")
+    practice_link_days: int = Field(
+        14,
+        ge=1,
+        le=90,
+        description="How long a practice link works when the client has no session to come "
+        "(otherwise it ends with their next session).",
+    )
     timezone: str = Field("Europe/London", description="Where 'today' is for daily checks.")
     service_name: str = Field(
         "Playroom",

@@ -255,6 +255,7 @@ class Consent(Base):
 class LinkKind(enum.StrEnum):
     CONSENT = "consent"
     JOIN = "join"
+    PRACTICE = "practice"  # the camera check, the agreement and the room, before a session
 
 
 class Link(Base):

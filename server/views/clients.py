@@ -15,6 +15,7 @@ from server.appkeys import (
     CONSENTS,
     DATABASE,
     GATEKEEPER,
+    PRACTICE,
     SCHEDULE,
     SETTINGS,
     SIGN_OFF_REQUESTS,
@@ -25,9 +26,10 @@ from server.care.gate import GateResult
 from server.care.rules import needs_rationale, sentences
 from server.care.signoffs import pending
 from server.exceptions import NotFound, PlayroomError
-from server.storage.models import ConsentDecision, IThrive, RiskLevel, Role
+from server.storage.models import ConsentDecision, IThrive, Link, RiskLevel, Role
 from server.views.common import form, json_body, parse, staff
 from server.views.pages import render
+from server.views.practice import practice_links
 
 routes = web.RouteTableDef()
 PER_CLIENT = {"suitability": Kind.SUITABILITY, "disconnection-plan": Kind.DISCONNECTION_PLAN}
@@ -117,12 +119,20 @@ async def client_page(request: web.Request) -> web.StreamResponse:
     async with app[DATABASE].read() as session:  # one read of each row for the whole page
         overview = await app[GATEKEEPER].overview(user, request.match_info["id"], session)
         appointments = []
+        practising: list[Link] = []
         if user.role is Role.THERAPIST:
             appointments = await app[SCHEDULE].appointments(overview.client.id, session)
+            practising = await app[PRACTICE].live_links(overview.client.id, session)
         step = None  # where a sign-off the gate waits for stands: asked for, or sent back
         if pending(overview.gate):
             steps = await app[SIGN_OFF_REQUESTS].current([overview.client.id], session)
             step = steps.get(overview.client.id)
+    practice: dict[str, Any] = {}
+    if user.role is Role.THERAPIST:  # the young person's link waits for consent
+        consent = (
+            bool(overview.consents) and overview.consents[-1].decision is ConsentDecision.GIVEN
+        )
+        practice = practice_links(request, practising, consent)
     return await render(
         request,
         "client.html",
@@ -140,6 +150,7 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         catalogue=app[CATALOGUE],
         today=app[GATEKEEPER].today(),
         settings=app[SETTINGS],
+        **practice,
     )
 
 

@@ -67,7 +67,7 @@ async def api_issue_link(request: web.Request) -> web.StreamResponse:
 @routes.post("/links/{id}/revoke")
 @staff_only(Role.THERAPIST)
 async def revoke_link(request: web.Request) -> web.StreamResponse:
-    """Revoke a consent or join link of one of this therapist's clients."""
+    """Revoke a consent, join or practice link of one of this therapist's clients."""
     user = await staff(request)
     link = await _own_link(request, user)
     await request.app[LINKS].revoke(link.id)
@@ -81,7 +81,8 @@ async def revoke_link(request: web.Request) -> web.StreamResponse:
     )
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"revoked": link.id})
-    raise web.HTTPSeeOther(f"/clients/{link.client_id}")
+    where = "#practice" if link.kind == LinkKind.PRACTICE else ""
+    raise web.HTTPSeeOther(f"/clients/{link.client_id}{where}")
 
 
 async def _own_link(request: web.Request, user: StaffView) -> Link:

@@ -14,6 +14,30 @@ const KINDS = [
   ["audiooutput", "speaker", "Speaker"],
 ];
 
+/**
+ * Show the microphone's level on ``meter`` while ``going()`` is true; returns the audio
+ * context, for the caller to close when the check is over.
+ * @param {MediaStream} media
+ * @param {HTMLMeterElement} meter
+ * @param {() => boolean} going
+ */
+export function levelMeter(media, meter, going) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 256;
+  context.createMediaStreamSource(media).connect(analyser);
+  const data = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getByteTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v - 128));
+    meter.value = Math.min(1, peak / 64);
+    if (going()) requestAnimationFrame(tick);
+  };
+  tick();
+  return context;
+}
+
 export class Devices {
   /**
    * @param {{ getStream: () => MediaStream | null,

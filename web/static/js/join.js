@@ -4,7 +4,7 @@
 import { Agreement } from "./agreement.js";
 import { Breaks } from "./breaks.js";
 import { Chat } from "./chat.js";
-import { Devices } from "./devices.js";
+import { Devices, levelMeter as showLevel } from "./devices.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
 import { poorLinkOnPage } from "./poorlink.js";
@@ -111,20 +111,7 @@ async function comeBack() {
 }
 
 function levelMeter(media) {
-  const context = new AudioContext();
-  meterContext = context;
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 256;
-  context.createMediaStreamSource(media).connect(analyser);
-  const data = new Uint8Array(analyser.fftSize);
-  const tick = () => {
-    analyser.getByteTimeDomainData(data);
-    let peak = 0;
-    for (const v of data) peak = Math.max(peak, Math.abs(v - 128));
-    meter.value = Math.min(1, peak / 64);
-    if (!document.getElementById("step-device").hidden) requestAnimationFrame(tick);
-  };
-  tick();
+  meterContext = showLevel(media, meter, () => !document.getElementById("step-device").hidden);
 }
 
 function checkAnswers() {
