@@ -47,6 +47,7 @@ from server.appkeys import (
     ROTA,
     SCENES,
     SCHEDULE,
+    SERIES,
     SESSION_LOG,
     SETTINGS,
     SIGN_OFF_REQUESTS,
@@ -64,11 +65,13 @@ from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.hours import SafeguardingHours
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
 from server.care.repeats import Repeats
 from server.care.rota import Rota
 from server.care.schedule import Schedule
+from server.care.series import Series
 from server.care.signoffs import SignOffRequests
 from server.edge import escalation, unreturned, websocket
 from server.edge.staffsockets import StaffSockets
@@ -97,6 +100,7 @@ from server.views import (
     privacy,
     records,
     reports,
+    series,
     sessions,
     signin,
     supervision,
@@ -155,7 +159,8 @@ def create_app(settings: Settings) -> web.Application:
         )
     )
     for area in (
-        health, signin, home, clients, consent, records, reports, sessions, supervision, box,
+        health, signin, home, clients, consent, records, reports, sessions, series, supervision,
+        box,
         privacy, openapi, library, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
@@ -323,6 +328,14 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.join_early_minutes,
         session_log,
         relays(settings.turn_urls, settings.turn_secret),
+    )
+    # the family's notices of each session scheduled in a series, moved or cancelled are
+    # given to ``on_change`` when they are wired; until then nobody is told
+    app[SERIES] = Series(
+        storage.db,
+        storage.ring,
+        app[SCHEDULE],
+        SafeguardingHours.parse(settings.safeguarding_hours, ZoneInfo(settings.timezone)),
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
