@@ -48,6 +48,7 @@ from server.appkeys import (
     ROTA,
     SCENES,
     SCHEDULE,
+    SERIES,
     SESSION_LOG,
     SETTINGS,
     SIGN_OFF_REQUESTS,
@@ -65,12 +66,14 @@ from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.hours import SafeguardingHours
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
 from server.care.practice import Practice
 from server.care.repeats import Repeats
 from server.care.rota import Rota
 from server.care.schedule import Schedule
+from server.care.series import Series
 from server.care.signoffs import SignOffRequests
 from server.edge import escalation, unreturned, websocket
 from server.edge.staffsockets import StaffSockets
@@ -101,6 +104,7 @@ from server.views import (
     privacy,
     records,
     reports,
+    series,
     sessions,
     signin,
     supervision,
@@ -159,7 +163,7 @@ def create_app(settings: Settings) -> web.Application:
         )
     )
     for area in (
-        health, signin, home, clients, consent, practice, records, reports, sessions,
+        health, signin, home, clients, consent, practice, records, reports, sessions, series,
         supervision, box, privacy, openapi, library, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
@@ -332,6 +336,14 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[PRACTICE] = Practice(
         storage.db, storage.ring, clients, links, session_log, settings.practice_link_days
+    )
+    # the family's notices of each session scheduled in a series, moved or cancelled are
+    # given to ``on_change`` when they are wired; until then nobody is told
+    app[SERIES] = Series(
+        storage.db,
+        storage.ring,
+        app[SCHEDULE],
+        SafeguardingHours.parse(settings.safeguarding_hours, ZoneInfo(settings.timezone)),
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)

@@ -23,6 +23,7 @@ from server.care.outcomes import Outcomes
 from server.care.practice import Practice
 from server.care.rota import Rota
 from server.care.schedule import Schedule
+from server.care.series import Series
 from server.care.signoffs import SignOffRequests
 from server.crypto.keys import KeyRing
 from server.edge.staffsockets import StaffSockets
@@ -52,6 +53,7 @@ GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 SIGN_OFF_REQUESTS = web.AppKey("sign_off_requests", SignOffRequests)
 SCHEDULE = web.AppKey("schedule", Schedule)
 PRACTICE = web.AppKey("practice", Practice)
+SERIES = web.AppKey("series", Series)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)

@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         description="The service's out-of-hours number, shown to a therapist whose escalation "
         "finds nobody on shift; unset: they are told to follow the out-of-hours procedure.",
     )
+    safeguarding_hours: str | None = Field(
+        None,
+        max_length=400,
+        description="When the service's designated safeguarding support can be reached, as "
+        "weekly spans in its time zone, e.g. 'Mon-Fri 09:00-17:00; Sat 10:00-13:00' (CCAP "
+        "Context 3); a session scheduled or moved outside them needs the therapist's reason. "
+        "Unset: any time.",
+    )
     redis_url: SecretStr | None = Field(
         None, description="Redis for several nodes (placement, pub/sub); none: one process."
     )

@@ -26,6 +26,7 @@ from server.storage.models import (
     ClientLevel,
     Consent,
     Link,
+    SessionSeries,
     SignOff,
     SignOffRequest,
     new_id,
@@ -95,6 +96,18 @@ async def fill_client(
         date_of_birth_enc=born.isoformat() if born else None,
         notes_enc=f"notes about {name}",
     )
+    series = add(
+        SessionSeries(
+            id=new_id(),
+            client_id=client.id,
+            therapist_id=staff_id,
+            every_weeks=1,
+            starts_at=when,
+            minutes=50,
+            count=1,
+            created_at=when,
+        )
+    )
     appointment = Appointment(
         id=new_id(),
         client_id=client.id,
@@ -103,6 +116,7 @@ async def fill_client(
         ends_at=end,
         status="ended",
         created_at=when,
+        series_id=series.id,
     )
     consent_link = Link(
         id=new_id(),
@@ -160,7 +174,7 @@ async def fill_client(
             note_enc="first level",
         ),
         add(response, answers_enc=json.dumps({"q": {"answer": "yes", "rationale": ""}})),
-        add(appointment),
+        add(appointment, hours_rationale_enc=f"{name} can only come after school"),
         add(consent_link),
         add(join_link),
         add(
@@ -299,6 +313,8 @@ async def fill_client(
     )
     async with db.session() as session:
         session.add(client)
+        await session.flush()
+        session.add(series)
         await session.flush()
         for row in rows[:4]:
             session.add(row)

@@ -63,6 +63,8 @@ def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str
     assert tables["join_checks"][0]["answers"] == {"where": "Robin's bedroom"}
     assert tables["checklist_responses"][0]["answers"]["q"]["answer"] == "yes"
     assert tables["reflections"][0]["text"] == "Robin drew a sun"
+    assert tables["appointments"][0]["hours_rationale"] == "Robin can only come after school"
+    assert tables["series"][0]["id"] == tables["appointments"][0]["series_id"]
     assert base64.b64decode(tables["shared_objects"][0]["data"]) == PICTURE
     assert tables["board_ops"][0]["op"]["op"] == "sticker"
     said = tables["chat_messages"][0]

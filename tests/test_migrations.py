@@ -47,3 +47,35 @@ async def test_board_snapshots_are_made_as_the_models_say_and_go_down_and_up(
     assert "board_snapshots" not in _tables(url)
     await asyncio.to_thread(upgrade, migrated)
     assert _differences(url) == []
+
+
+async def test_series_are_made_as_the_models_say_and_go_down_and_up(tmp_path: Path) -> None:
+    """0023: the ``series`` table and the appointments' series, reasons and cancellation."""
+    url = f"sqlite:///{tmp_path / 'playroom.db'}"
+    migrated = url.replace("sqlite://", "sqlite+aiosqlite://")
+
+    def series_differences() -> list[Any]:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                found = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        finally:
+            engine.dispose()
+        return [
+            d for d in found if "series" in repr(d) or "cancel" in repr(d) or "hours_" in repr(d)
+        ]
+
+    def appointment_columns() -> set[str]:
+        engine = sa.create_engine(url)
+        try:
+            return {c["name"] for c in sa.inspect(engine).get_columns("appointments")}
+        finally:
+            engine.dispose()
+
+    await asyncio.to_thread(upgrade, migrated)
+    assert "series" in _tables(url) and series_differences() == []
+    await asyncio.to_thread(command.downgrade, alembic_config(migrated), "0022")
+    assert "series" not in _tables(url)
+    assert not {"series_id", "cancel_reason_enc", "hours_rationale_enc"} & appointment_columns()
+    await asyncio.to_thread(upgrade, migrated)
+    assert series_differences() == []

@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import hypothesis
@@ -33,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS
 from server.care.checklists import Kind
+from server.storage.db import utcnow
 from server.storage.models import Role
 from server.views.openapi import COOKIE, OPERATIONS, UndescribedRoute, api_routes, document
 from tests.conftest import Staff, make_staff, sign_in
@@ -204,6 +206,44 @@ async def test_real_responses_match_the_documented_shapes(
         201,
     )
     sid = session["id"]
+    later = (utcnow() + timedelta(days=1)).isoformat()
+    series = await check(
+        await client.post(
+            f"/api/clients/{cid}/series", json={"starts_at": later, "count": 3}, headers=h
+        ),
+        "POST",
+        "/api/clients/{id}/series",
+        201,
+    )
+    await check(
+        await client.post(
+            f"/api/clients/{cid}/series", json={"starts_at": later, "count": 10_000}, headers=h
+        ),
+        "POST",
+        "/api/clients/{id}/series",
+        400,
+    )
+    second_id = series["sessions"][1]["id"]
+    await check(
+        await client.post(
+            f"/api/sessions/{second_id}/move",
+            json={"starts_at": (utcnow() + timedelta(days=9)).isoformat(), "with_rest": True},
+            headers=h,
+        ),
+        "POST",
+        "/api/sessions/{id}/move",
+        200,
+    )
+    await check(
+        await client.post(
+            f"/api/sessions/{second_id}/cancel",
+            json={"reason": "Ill", "with_rest": True},
+            headers=h,
+        ),
+        "POST",
+        "/api/sessions/{id}/cancel",
+        200,
+    )
     closed = await check(
         await client.post(f"/api/sessions/{sid}/open", headers=h),
         "POST",

@@ -21,6 +21,8 @@ from server.storage.models import Appointment, Link, LinkKind, new_id
 # what a join link says once its session has ended (which withdraws it): the young person's
 # words for the end, not a refusal (``link_invalid.html`` shows it as a goodbye)
 SESSION_ENDED = "This session has ended. See you next time."
+# what a join link of a cancelled session says: the session will not happen, not a refusal
+SESSION_CANCELLED = "This session has been cancelled. Your therapist will be in touch."
 
 
 @dataclass(frozen=True)
@@ -64,16 +66,18 @@ class Links:
         withdrawn by the end of its session, which says so)."""
         now = now or utcnow()
         claims = tokens.verify(self.ring, token, kind.value, now)
-        ended = False
+        status = None
         async with self.db.read() as session:
             link = await session.get(Link, claims.link_id)
             if link is not None and link.revoked_at is not None and link.appointment_id:
                 appointment = await session.get(Appointment, link.appointment_id)
-                ended = appointment is not None and appointment.status == "ended"
+                status = appointment.status if appointment is not None else None
         if link is None or link.kind != kind.value or link.role != claims.role:
             raise TokenError("This link is not valid. Please ask for a new one.")
-        if ended:
+        if status == "ended":
             raise SessionEnded(SESSION_ENDED)
+        if status == "cancelled":
+            raise TokenError(SESSION_CANCELLED, code="session_cancelled")
         if link.revoked_at is not None:
             raise TokenError("This link has been withdrawn. Please ask for a new one.")
         if now >= link.expires_at:

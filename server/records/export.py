@@ -32,7 +32,13 @@ from server.storage.models import Client, User
 FORMAT = "playroom-subject-access-v1"
 _BINARY = {("shared_objects", "data_enc")}
 # words, never read as JSON (a scene called "12" stays text)
-_TEXT = {("scenes", "name_enc"), ("debriefs", "note_enc"), ("chat_messages", "text_enc")}
+_TEXT = {
+    ("scenes", "name_enc"),
+    ("debriefs", "note_enc"),
+    ("chat_messages", "text_enc"),
+    ("appointments", "cancel_reason_enc"),
+    ("appointments", "hours_rationale_enc"),
+}
 _HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
 _DERIVED = {"board_snapshots"}  # copies of what other tables hold, made for speed
 

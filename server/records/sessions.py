@@ -98,6 +98,8 @@ TEXT = {
     "scene.reopened": "A scene from the box put on the board",
     "session.ended": "Session ended",
     "session.cancelled": "Session cancelled",
+    "session.moved": "Session moved to another time: its join links withdrawn",
+    "session.outside_hours": "Outside safeguarding hours: the therapist gave a reason",
 }
 FLAGS = {
     "escalation": "escalation.raised",

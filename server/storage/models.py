@@ -279,6 +279,24 @@ class Link(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SessionSeries(Base):
+    """A weekly or fortnightly rhythm of sessions (``care/series.py``): each of its sessions
+    is an ordinary appointment that names it."""
+
+    __tablename__ = "series"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    every_weeks: Mapped[int] = mapped_column(sa.Integer)  # 1 weekly, 2 fortnightly
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the first session's start
+    minutes: Mapped[int] = mapped_column(sa.Integer)
+    count: Mapped[int] = mapped_column(sa.Integer)  # sessions made
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Appointment(Base):
     """A scheduled session between a therapist and a client."""
 
@@ -300,6 +318,14 @@ class Appointment(Base):
     room_locked: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     board_clear_allowed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     chat_on: Mapped[bool] = mapped_column(sa.Boolean, default=True)  # for all, or private only
+    # a session of a series (``care/series.py``); the reason the therapist gave for a time
+    # outside the service's safeguarding hours; why, and when, it was cancelled
+    series_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("series.id", ondelete="SET NULL"), index=True
+    )
+    hours_rationale_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    cancel_reason_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DailyCheck(Base):

@@ -92,6 +92,27 @@ class ScheduledSession(Session):
     join_links: list[JoinLink]
 
 
+class SeriesMade(_Out):
+    """``views/series.py``, ``api_series``."""
+
+    id: str
+    every_weeks: Literal[1, 2]
+    sessions: list[ScheduledSession]
+
+
+class SessionsMoved(_Out):
+    sessions: list[ScheduledSession]
+
+
+class CancelledSession(_Out):
+    id: str
+    status: Literal["cancelled"]
+
+
+class SessionsCancelled(_Out):
+    sessions: list[CancelledSession]
+
+
 class SessionEnded(_Out):
     id: str
     status: Literal["ended"]

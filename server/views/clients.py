@@ -16,7 +16,7 @@ from server.appkeys import (
     DATABASE,
     GATEKEEPER,
     PRACTICE,
-    SCHEDULE,
+    SERIES,
     SETTINGS,
     SIGN_OFF_REQUESTS,
 )
@@ -114,14 +114,22 @@ async def client_create(request: web.Request) -> web.StreamResponse:
 @routes.get("/clients/{id}", name="client")
 @staff_only(Role.THERAPIST, Role.SUPERVISOR)
 async def client_page(request: web.Request) -> web.StreamResponse:
+    return await render_client(request)
+
+
+async def render_client(
+    request: web.Request, http_status: int = 200, **extra: Any
+) -> web.StreamResponse:
+    """The client's page; ``extra`` adds to what it is given (a form sent back with its
+    faults, ``views/series.py``)."""
     user = await staff(request)
     app = request.app
     async with app[DATABASE].read() as session:  # one read of each row for the whole page
         overview = await app[GATEKEEPER].overview(user, request.match_info["id"], session)
-        appointments = []
+        # the sessions, with their series, cancellations and reasons, for staff
+        lines = await app[SERIES].lines(overview.client.id, session)
         practising: list[Link] = []
         if user.role is Role.THERAPIST:
-            appointments = await app[SCHEDULE].appointments(overview.client.id, session)
             practising = await app[PRACTICE].live_links(overview.client.id, session)
         step = None  # where a sign-off the gate waits for stands: asked for, or sent back
         if pending(overview.gate):
@@ -136,6 +144,7 @@ async def client_page(request: web.Request) -> web.StreamResponse:
     return await render(
         request,
         "client.html",
+        http_status=http_status,
         client=overview.client,
         gate=overview.gate,
         levels=overview.levels,
@@ -143,7 +152,10 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         sign_offs=overview.sign_offs,
         sign_off_step=step,
         sign_off_notice=request.query.get("sign_off"),
-        appointments=appointments,
+        lines=lines,
+        scheduled=int(n) if (n := request.query.get("scheduled", "")).isdigit() else None,
+        outside_hours=[line for line in lines if app[SERIES].outside(line.appointment)],
+        hours=app[SERIES].hours,
         ithrive=list(IThrive),
         risks=list(RiskLevel),
         new_link=request.query.get("consent_link"),
@@ -151,6 +163,7 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         today=app[GATEKEEPER].today(),
         settings=app[SETTINGS],
         **practice,
+        **{"values": {}, "errors": {}, **extra},
     )
 
 

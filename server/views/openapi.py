@@ -33,7 +33,7 @@ from server.access.auth import CSRF_HEADER
 from server.board.scenes import NewScene
 from server.care.clients import AnswersIn, Levels, NewClient
 from server.care.outcomes import AfterSession
-from server.care.schedule import NewAppointment
+from server.care.rhythm import Cancel, Move, NewSeries, NewSession
 from server.storage.ids import ID_PARAMETERS, ID_PATTERN
 from server.storage.models import Role
 from server.views.apibodies import (
@@ -52,8 +52,11 @@ from server.views.apibodies import (
     SceneList,
     ScenePlaced,
     ScheduledSession,
+    SeriesMade,
     Session,
     SessionEnded,
+    SessionsCancelled,
+    SessionsMoved,
     SignOff,
 )
 from server.views.clients import PER_CLIENT
@@ -104,7 +107,36 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Make a consent link for the client's parent or carer", 201, ConsentLink, None, (404,)
     ),
     ("POST", "/api/clients/{id}/sessions"): Operation(
-        "Schedule a session, with its join links", 201, ScheduledSession, NewAppointment, (404,)
+        "Schedule a session, with its join links (outside the service's safeguarding hours, "
+        "with the reason it has to be then)",
+        201,
+        ScheduledSession,
+        NewSession,
+        (404,),
+    ),
+    ("POST", "/api/clients/{id}/series"): Operation(
+        "Schedule a weekly or fortnightly series (at most 52 sessions), each session with its "
+        "join links",
+        201,
+        SeriesMade,
+        NewSeries,
+        (404,),
+    ),
+    ("POST", "/api/sessions/{id}/move"): Operation(
+        "Move a session, or it and the rest of its series by the same amount: old join links "
+        "stop at once, new ones are made for the new times",
+        200,
+        SessionsMoved,
+        Move,
+        (404,),
+    ),
+    ("POST", "/api/sessions/{id}/cancel"): Operation(
+        "Cancel a session, or it and the rest of its series, with the reason (sealed): its "
+        "join links stop at once",
+        200,
+        SessionsCancelled,
+        Cancel,
+        (404,),
     ),
     ("POST", "/api/clients/{client}/sign-offs"): Operation(
         "Sign off the current revision of the client's suitability answers",

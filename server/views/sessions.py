@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from media import stickers
 from server.access import tokens
+from server.access.accounts import StaffView
 from server.access.auth import staff_only
 from server.appkeys import (
     ACCOUNTS,
@@ -22,6 +22,7 @@ from server.appkeys import (
     OUTCOMES,
     RECORDS,
     SCHEDULE,
+    SERIES,
     SESSION_LOG,
     SETTINGS,
 )
@@ -29,7 +30,8 @@ from server.audit.sessionlog import session_stream, staff_actor, views_stream
 from server.care import plan
 from server.care.checklists import Kind
 from server.care.outcomes import AfterSession
-from server.care.schedule import JOIN_ROLES, NewAppointment, for_joining
+from server.care.rhythm import NewSession
+from server.care.schedule import JOIN_ROLES, for_joining
 from server.exceptions import GateClosed, NoPublicAddress, NoRelay, SessionEnded, TokenError
 from server.nodes.relay import RELAY
 from server.records.sessions import DEBRIEF_MAX
@@ -61,36 +63,17 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
     }
 
 
-@routes.post("/clients/{id}/sessions")
-@staff_only(Role.THERAPIST)
-async def schedule_submit(request: web.Request) -> web.StreamResponse:
-    values = await form(request)
-    data = parse(
-        NewAppointment,
-        {
-            "starts_at": _local(values.get("starts_at", ""), request.app[SCHEDULE].gatekeeper.zone),
-            "minutes": values.get("minutes", "50"),
-            "relay_only": values.get("relay_only") == "yes",
-            "parent_link": values.get("parent_link") == "yes",
-        },
-    )
-    appointment = await request.app[SCHEDULE].create(
-        await staff(request), request.match_info["id"], data
-    )
-    raise web.HTTPSeeOther(f"/sessions/{appointment.id}")
-
-
-def _local(text: str, zone: ZoneInfo) -> datetime | str:
-    """A ``datetime-local`` field's value, read in the service's time zone."""
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=zone)
-    except ValueError:
-        return text  # pydantic names the field and the problem
-
-
 @routes.get("/sessions/{id}", name="session")
 @staff_only(Role.THERAPIST)
 async def session_page(request: web.Request) -> web.StreamResponse:
+    return await render_session(request)
+
+
+async def render_session(
+    request: web.Request, http_status: int = 200, **extra: Any
+) -> web.StreamResponse:
+    """The session's page; ``extra`` adds to what it is given (a move or a cancellation sent
+    back with its faults, ``views/series.py``)."""
     user = await staff(request)
     schedule = request.app[SCHEDULE]
     appointment = await schedule.get(user, request.match_info["id"])
@@ -120,9 +103,17 @@ async def session_page(request: web.Request) -> web.StreamResponse:
                 "qr": qr_data_uri(url) if url else None,
             }
         )
+    series = request.app[SERIES]
     return await render(
         request,
         "session.html",
+        http_status=http_status,
+        hours=series.hours,
+        outside_hours=[line] if (line := series.outside(appointment)) else [],
+        rest=await series.rest_of(appointment),
+        moved=request.query.get("moved") == "1",
+        cancel_reason=series.cancel_reason(appointment),
+        **{"values": {}, "errors": {}, **extra},
         after=await request.app[OUTCOMES].for_session(user, appointment.id),
         debriefs=await request.app[RECORDS].debriefs_of(user, appointment.id),
         risk_levels=[r.value for r in RiskLevel],
@@ -231,12 +222,13 @@ async def open_room(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def end_session(request: web.Request) -> web.StreamResponse:
     values = await form(request)
-    status = "cancelled" if values.get("cancel") == "yes" else "ended"
     user = await staff(request)
     appointment = await request.app[SCHEDULE].get(user, request.match_info["id"])  # theirs
+    if values.get("cancel") == "yes":  # a cancellation gives its reason (``views/series.py``)
+        raise web.HTTPSeeOther(f"/sessions/{appointment.id}#cancel")
     relay = request.app[RELAY]
     await relay.at_home(appointment.id, "summaries")  # links' quality, before the log is sealed
-    await request.app[SCHEDULE].end(user, appointment.id, status)
+    await request.app[SCHEDULE].end(user, appointment.id)
     await relay.at_home(appointment.id, "end_room")
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 
@@ -247,10 +239,17 @@ async def end_session(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/clients/{id}/sessions")
 @staff_only(Role.THERAPIST)
 async def api_schedule(request: web.Request) -> web.StreamResponse:
-    data = await json_body(request, NewAppointment)
+    data = await json_body(request, NewSession)
     base = link_base(request)  # its links are in the answer: without an address, nothing is made
     user = await staff(request)
-    appointment = await request.app[SCHEDULE].create(user, request.match_info["id"], data)
+    appointment = await request.app[SERIES].schedule_one(user, request.match_info["id"], data)
+    return web.json_response(await with_links(request, user, appointment, base), status=201)
+
+
+async def with_links(
+    request: web.Request, user: StaffView, appointment: Appointment, base: str
+) -> dict[str, Any]:
+    """A session as the API gives it, with its live join links."""
     links = await request.app[SCHEDULE].join_links(user, appointment.id)
     body = appointment_json(appointment)
     body["join_links"] = [
@@ -260,8 +259,9 @@ async def api_schedule(request: web.Request) -> web.StreamResponse:
             "link_id": j.link.id,
         }
         for j in links
+        if j.link.revoked_at is None
     ]
-    return web.json_response(body, status=201)
+    return body
 
 
 @routes.post("/api/sessions/{id}/open")
