@@ -36,6 +36,7 @@ from server.appkeys import (
     EXPORTS,
     GATEKEEPER,
     HUB,
+    INVITATIONS,
     KEYRING,
     LINKS,
     LOGIN_LIMITER,
@@ -59,12 +60,15 @@ from server.audit.witnessing import open_witnessing
 from server.board.box import Box
 from server.board.scenes import Scenes
 from server.board.whiteboards import Whiteboards
+from server.care.addresses import ClientContacts
 from server.care.checklists import load_catalogue
 from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.invitations import Invitations
 from server.care.notify import Notifier
+from server.care.outbox import Outbox
 from server.care.outcomes import Outcomes
 from server.care.repeats import Repeats
 from server.care.rota import Rota
@@ -92,6 +96,7 @@ from server.views import (
     consent,
     health,
     home,
+    invitations,
     library,
     openapi,
     privacy,
@@ -152,11 +157,12 @@ def create_app(settings: Settings) -> web.Application:
             _bus_ctx,
             _escalations_ctx,
             _unreturned_ctx,
+            _outbox_ctx,
         )
     )
     for area in (
         health, signin, home, clients, consent, records, reports, sessions, supervision, box,
-        privacy, openapi, library, websocket,
+        privacy, openapi, library, invitations, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -252,6 +258,13 @@ async def _escalations_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Send the invitations, change notices and reminders that are due, from whichever node
+    claims each first (``care/outbox.py``)."""
+    async with _every(app[SETTINGS].outbox_poll_seconds, app[INVITATIONS].tick):
+        yield
+
+
 async def _unreturned_ctx(app: web.Application) -> AsyncIterator[None]:
     """Close the log of each room nobody came back to after a crash (``unreturned.py``),
     looked for every quarter of the grace window (at least every 30 s)."""
@@ -272,7 +285,10 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     catalogue = app[CATALOGUE]
     links = Links(storage.db, storage.ring)
     clients = Clients(storage.db, storage.ring, catalogue)
-    consents = Consents(storage.db, storage.ring, links, catalogue, settings.consent_link_days)
+    contacts = ClientContacts(storage.db, storage.ring)
+    consents = Consents(
+        storage.db, storage.ring, links, catalogue, settings.consent_link_days, contacts
+    )
     witnessing = open_witnessing(settings, storage.db, storage.ring)
     session_log = SessionLog(storage.db, storage.ring, witnessing)
     app[SESSION_LOG] = session_log
@@ -323,6 +339,19 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.join_early_minutes,
         session_log,
         relays(settings.turn_urls, settings.turn_secret),
+    )
+    app[INVITATIONS] = Invitations(
+        storage.db,
+        storage.ring,
+        settings,
+        contacts,
+        Outbox(
+            storage.db,
+            settings.outbox_lease_seconds,
+            settings.outbox_retry_seconds,
+            settings.outbox_max_attempts,
+        ),
+        app[SCHEDULE],
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)

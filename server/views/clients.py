@@ -15,6 +15,7 @@ from server.appkeys import (
     CONSENTS,
     DATABASE,
     GATEKEEPER,
+    INVITATIONS,
     SCHEDULE,
     SETTINGS,
     SIGN_OFF_REQUESTS,
@@ -119,6 +120,7 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         appointments = []
         if user.role is Role.THERAPIST:
             appointments = await app[SCHEDULE].appointments(overview.client.id, session)
+        contacts = await app[INVITATIONS].contacts.get(overview.client.id, session)
         step = None  # where a sign-off the gate waits for stands: asked for, or sent back
         if pending(overview.gate):
             steps = await app[SIGN_OFF_REQUESTS].current([overview.client.id], session)
@@ -140,6 +142,10 @@ async def client_page(request: web.Request) -> web.StreamResponse:
         catalogue=app[CATALOGUE],
         today=app[GATEKEEPER].today(),
         settings=app[SETTINGS],
+        contacts=contacts,
+        mail_configured=app[INVITATIONS].mailer.configured,
+        contacts_notice=request.query.get("contacts"),
+        contacts_field=request.query.get("field"),
     )
 
 

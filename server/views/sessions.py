@@ -18,6 +18,7 @@ from server.appkeys import (
     CATALOGUE,
     CLIENTS,
     DATABASE,
+    INVITATIONS,
     KEYRING,
     OUTCOMES,
     RECORDS,
@@ -77,7 +78,19 @@ async def schedule_submit(request: web.Request) -> web.StreamResponse:
     appointment = await request.app[SCHEDULE].create(
         await staff(request), request.match_info["id"], data
     )
+    await request.app[INVITATIONS].appointment_changed(
+        appointment.id, "scheduled", base=_base_or_none(request)
+    )
     raise web.HTTPSeeOther(f"/sessions/{appointment.id}")
+
+
+def _base_or_none(request: web.Request) -> str | None:
+    """What links start with, or None where this server makes none (the session page says
+    why; a message that needs one waits, saying so)."""
+    try:
+        return link_base(request)
+    except NoPublicAddress:
+        return None
 
 
 def _local(text: str, zone: ZoneInfo) -> datetime | str:
@@ -136,6 +149,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         way_in=way_in,
         no_relay=str(NoRelay()) if schedule.cannot_relay(appointment) else None,
         error=request.query.get("error"),
+        mail=await request.app[INVITATIONS].for_page(appointment),
+        mail_notice=request.query.get("mail"),
         earlier=[
             e
             for e in await request.app[BOX].entries(user, client.id)
@@ -238,6 +253,8 @@ async def end_session(request: web.Request) -> web.StreamResponse:
     await relay.at_home(appointment.id, "summaries")  # links' quality, before the log is sealed
     await request.app[SCHEDULE].end(user, appointment.id, status)
     await relay.at_home(appointment.id, "end_room")
+    if status == "cancelled":  # the family is told, where their e-mail is set up
+        await request.app[INVITATIONS].appointment_changed(appointment.id, "cancelled")
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 
 
@@ -251,6 +268,7 @@ async def api_schedule(request: web.Request) -> web.StreamResponse:
     base = link_base(request)  # its links are in the answer: without an address, nothing is made
     user = await staff(request)
     appointment = await request.app[SCHEDULE].create(user, request.match_info["id"], data)
+    await request.app[INVITATIONS].appointment_changed(appointment.id, "scheduled", base=base)
     links = await request.app[SCHEDULE].join_links(user, appointment.id)
     body = appointment_json(appointment)
     body["join_links"] = [
