@@ -36,6 +36,7 @@ from server.appkeys import (
     EXPORTS,
     GATEKEEPER,
     HUB,
+    INVITATIONS,
     KEYRING,
     LINKS,
     LOGIN_LIMITER,
@@ -61,13 +62,16 @@ from server.audit.witnessing import open_witnessing
 from server.board.box import Box
 from server.board.scenes import Scenes
 from server.board.whiteboards import Whiteboards
+from server.care.addresses import ClientContacts
 from server.care.checklists import load_catalogue
 from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.hours import SafeguardingHours
+from server.care.invitations import Invitations
 from server.care.notify import Notifier
+from server.care.outbox import Outbox
 from server.care.outcomes import Outcomes
 from server.care.practice import Practice
 from server.care.repeats import Repeats
@@ -98,6 +102,7 @@ from server.views import (
     consent,
     health,
     home,
+    invitations,
     library,
     openapi,
     practice,
@@ -160,11 +165,12 @@ def create_app(settings: Settings) -> web.Application:
             _bus_ctx,
             _escalations_ctx,
             _unreturned_ctx,
+            _outbox_ctx,
         )
     )
     for area in (
         health, signin, home, clients, consent, practice, records, reports, sessions, series,
-        supervision, box, privacy, openapi, library, websocket,
+        supervision, box, privacy, openapi, library, invitations, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -260,6 +266,13 @@ async def _escalations_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Send the invitations, change notices and reminders that are due, from whichever node
+    claims each first (``care/outbox.py``)."""
+    async with _every(app[SETTINGS].outbox_poll_seconds, app[INVITATIONS].tick):
+        yield
+
+
 async def _unreturned_ctx(app: web.Application) -> AsyncIterator[None]:
     """Close the log of each room nobody came back to after a crash (``unreturned.py``),
     looked for every quarter of the grace window (at least every 30 s)."""
@@ -280,7 +293,10 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     catalogue = app[CATALOGUE]
     links = Links(storage.db, storage.ring)
     clients = Clients(storage.db, storage.ring, catalogue)
-    consents = Consents(storage.db, storage.ring, links, catalogue, settings.consent_link_days)
+    contacts = ClientContacts(storage.db, storage.ring)
+    consents = Consents(
+        storage.db, storage.ring, links, catalogue, settings.consent_link_days, contacts
+    )
     witnessing = open_witnessing(settings, storage.db, storage.ring)
     # one group commit for the process: board operations, chat, log entries, places
     writer = GroupCommit(storage.db)
@@ -334,16 +350,29 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         session_log,
         relays(settings.turn_urls, settings.turn_secret),
     )
+    app[INVITATIONS] = Invitations(
+        storage.db,
+        storage.ring,
+        settings,
+        contacts,
+        Outbox(
+            storage.db,
+            settings.outbox_lease_seconds,
+            settings.outbox_retry_seconds,
+            settings.outbox_max_attempts,
+        ),
+        app[SCHEDULE],
+    )
     app[PRACTICE] = Practice(
         storage.db, storage.ring, clients, links, session_log, settings.practice_link_days
     )
-    # the family's notices of each session scheduled in a series, moved or cancelled are
-    # given to ``on_change`` when they are wired; until then nobody is told
+    # the family is told of each session scheduled, moved or cancelled
     app[SERIES] = Series(
         storage.db,
         storage.ring,
         app[SCHEDULE],
         SafeguardingHours.parse(settings.safeguarding_hours, ZoneInfo(settings.timezone)),
+        app[INVITATIONS].appointment_changed,
     )
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)

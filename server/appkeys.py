@@ -18,6 +18,7 @@ from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.invitations import Invitations
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
 from server.care.practice import Practice
@@ -69,3 +70,4 @@ RETENTION = web.AppKey("retention", Retention)
 EXPORTS = web.AppKey("exports", Exports)
 DISCHARGES = web.AppKey("discharges", Discharges)
 CHATS = web.AppKey("chats", Chats)
+INVITATIONS = web.AppKey("invitations", Invitations)

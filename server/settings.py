@@ -138,9 +138,38 @@ class Settings(BaseSettings):
         default_factory=WitnessSettings,
         description="Where each signed checkpoint is also sent (PLAYROOM_WITNESS__URL, ...).",
     )
-    smtp_host: str | None = Field(None, description="Mail server for escalation alerts.")
+    smtp_host: str | None = Field(
+        None, description="Mail server for escalation alerts, invitations and reminders."
+    )
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "playroom@localhost"
+    smtp_timeout_seconds: float = Field(
+        10, gt=0, description="How long one message may take to send before it counts as failed."
+    )
+    reminder_hours: list[float] = Field(
+        [24, 1],
+        max_length=6,
+        description="Hours before each session that a reminder goes to the family (e-mail, "
+        "and a text message where a text webhook is set), e.g. [24,1].",
+    )
+    sms_webhook_url: str | None = Field(
+        None, description="Where text messages are POSTed for the service's SMS provider."
+    )
+    sms_webhook_secret: SecretStr | None = Field(
+        None, description="Signs text-message webhook bodies (X-Playroom-Signature)."
+    )
+    outbox_poll_seconds: float = Field(
+        15, gt=0, description="How often each node looks for invitations and reminders due."
+    )
+    outbox_lease_seconds: float = Field(
+        120, gt=0, description="How long a node's claim on one message lasts while it sends."
+    )
+    outbox_retry_seconds: float = Field(
+        60, gt=0, description="The wait before a failed message is tried again (then doubled)."
+    )
+    outbox_max_attempts: int = Field(
+        8, ge=1, description="Tries before a message is given up and shown as failed."
+    )
     webhook_url: str | None = Field(None, description="Where escalation events are POSTed.")
     webhook_secret: SecretStr | None = Field(None, description="Signs webhook bodies.")
     escalation_repeat_seconds: float = Field(
@@ -200,6 +229,21 @@ class Settings(BaseSettings):
         description="Tests only: room pages expose their state to test scripts "
         "(window.playroom). Never on in production.",
     )
+
+    @field_validator("service_name", "smtp_from")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        """Both go into e-mail headers: a line break there would add headers of its own."""
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("must be one line")
+        return value
+
+    @field_validator("reminder_hours")
+    @classmethod
+    def _hours(cls, value: list[float]) -> list[float]:
+        if any(not 0 < h <= 24 * 14 for h in value):
+            raise ValueError("each reminder is between 0 and 336 hours before a session")
+        return sorted(set(value), reverse=True)
 
     @field_validator("log_level")
     @classmethod

@@ -19,6 +19,7 @@ from server.appkeys import DATABASE, KEYRING, SESSION_LOG
 from server.audit.sessionlog import client_stream, session_stream, staff_actor, views_stream
 from server.crypto.sealed import seal
 from server.records.retention import CLIENT_MODELS
+from server.storage.mail_models import ClientContact, OutboxMessage
 from server.storage.models import (
     Appointment,
     ChecklistResponse,
@@ -177,6 +178,24 @@ async def fill_client(
         add(appointment, hours_rationale_enc=f"{name} can only come after school"),
         add(consent_link),
         add(join_link),
+        add(
+            ClientContact(client_id=client.id, join_to="parent", automatic=True, updated_at=when),
+            parent_email_enc=f"{name.lower()}.parent@example.org",
+            young_person_email_enc=None,
+        ),
+        add(
+            OutboxMessage(
+                client_id=client.id,
+                appointment_id=appointment.id,
+                kind="invitation",
+                channel="email",
+                status="sent",
+                due_at=when,
+                attempts=1,
+                sent_at=when,
+                created_at=when,
+            )
+        ),
         add(
             SignOff(
                 client_id=client.id,

@@ -60,6 +60,8 @@ def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str
     client = tables["clients"][0]
     assert client["display_name"] == "Robin" and client["notes"] == "notes about Robin"
     assert tables["consents"][0]["details"]["contacts"][0]["phone"] == "07700 900456"
+    assert tables["client_contacts"][0]["parent_email"] == "robin.parent@example.org"
+    assert tables["outbox"][0]["status"] == "sent"
     assert tables["join_checks"][0]["answers"] == {"where": "Robin's bedroom"}
     assert tables["checklist_responses"][0]["answers"]["q"]["answer"] == "yes"
     assert tables["reflections"][0]["text"] == "Robin drew a sun"

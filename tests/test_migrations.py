@@ -79,3 +79,25 @@ async def test_series_are_made_as_the_models_say_and_go_down_and_up(tmp_path: Pa
     assert not {"series_id", "cancel_reason_enc", "hours_rationale_enc"} & appointment_columns()
     await asyncio.to_thread(upgrade, migrated)
     assert series_differences() == []
+
+
+async def test_addresses_and_the_outbox_are_made_as_the_models_say_and_go_down_and_up(
+    tmp_path: Path,
+) -> None:
+    from server.storage import mail_models  # noqa: F401 - its tables join Base.metadata
+
+    url = f"sqlite:///{tmp_path / 'playroom.db'}"
+    migrated = url.replace("sqlite://", "sqlite+aiosqlite://")
+    await asyncio.to_thread(upgrade, migrated)
+    assert {"client_contacts", "outbox"} <= _tables(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert [d for d in found if "outbox" in repr(d) or "client_contacts" in repr(d)] == []
+    await asyncio.to_thread(command.downgrade, alembic_config(migrated), "0023")
+    assert not {"client_contacts", "outbox"} & _tables(url)
+    await asyncio.to_thread(upgrade, migrated)
+    assert {"client_contacts", "outbox"} <= _tables(url)

@@ -34,7 +34,7 @@ class Told:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Change]] = []
 
-    async def __call__(self, appointment_id: str, kind: Change) -> None:
+    async def __call__(self, appointment_id: str, kind: Change, *, base: str | None = None) -> None:
         self.calls.append((appointment_id, kind))
 
 
@@ -175,7 +175,7 @@ async def test_a_moved_sessions_old_links_stop_at_once_and_new_ones_fit_its_new_
         assert link.expires_at == later + timedelta(minutes=50)
     live = [j for j in await app[SCHEDULE].join_links(ther, one.id) if j.link.revoked_at is None]
     await app[SCHEDULE].by_join_token(live[0].token, now=later)
-    assert told.calls == [(one.id, "moved")]
+    assert told.calls == [(one.id, "scheduled"), (one.id, "moved")]
     kinds = [e.kind for e in await app[SESSION_LOG].entries(session_stream(one.id))]
     assert kinds.count("session.moved") == 1 and kinds.count("link.issued") == 4
 
@@ -220,7 +220,7 @@ async def test_a_move_into_the_past_or_of_a_session_not_to_come_is_refused(
         await app[SERIES].move(ther, other.id, Move(starts_at=utcnow() + timedelta(days=3)))
     with pytest.raises(PlayroomError, match="has ended"):
         await app[SERIES].cancel(ther, other.id, Cancel(reason="ill"))
-    assert [kind for _, kind in told.calls] == ["cancelled"]
+    assert [kind for _, kind in told.calls] == ["scheduled", "cancelled", "scheduled"]
 
 
 @pytest.mark.hazard("HZ-29")
@@ -245,7 +245,7 @@ async def test_a_cancelled_session_shuts_its_links_cannot_open_and_keeps_its_rea
     cancelled = [e for e in entries if e.kind == "session.cancelled"]
     assert cancelled and cancelled[0].details["reason"] == "given"
     assert "Grandma" not in json.dumps([e.details for e in entries])
-    assert told.calls == [(one.id, "cancelled")]
+    assert told.calls == [(one.id, "scheduled"), (one.id, "cancelled")]
 
 
 async def test_cancelling_the_rest_of_a_series_leaves_the_earlier_sessions(
@@ -349,12 +349,13 @@ async def test_a_notice_that_fails_leaves_the_change_made_and_is_logged(
 ) -> None:
     ther, kid = await _setup(app, therapist)
 
-    async def broken(appointment_id: str, kind: Change) -> None:
+    async def broken(appointment_id: str, kind: Change, *, base: str | None = None) -> None:
         raise RuntimeError("the mail server is down")
 
     app[SERIES].on_change = broken
     one = await app[SERIES].schedule_one(ther, kid, NewSession(starts_at=utcnow()))
     await app[SERIES].cancel(ther, one.id, Cancel(reason=REASON))
     assert (await app[SCHEDULE].get(ther, one.id)).status == "cancelled"
-    [record] = [r for r in caplog.records if getattr(r, "event", None) == "change_not_told"]
-    assert record.change == "cancelled" and record.stream == session_stream(one.id)  # type: ignore[attr-defined]
+    records = [r for r in caplog.records if getattr(r, "event", None) == "change_not_told"]
+    assert [r.change for r in records] == ["scheduled", "cancelled"]  # type: ignore[attr-defined]
+    assert {r.stream for r in records} == {session_stream(one.id)}  # type: ignore[attr-defined]

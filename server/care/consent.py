@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access.links import IssuedLink, Links
+from server.care.addresses import ClientContacts
 from server.care.checklists import Catalogue, Kind
 from server.care.consent_form import ConsentIn, Faults, WithdrawIn, date_faults, problems
 from server.care.plan import with_consent_contact
@@ -72,8 +73,16 @@ class ForWhom:
 
 class Consents:
     def __init__(
-        self, db: Database, ring: KeyRing, links: Links, catalogue: Catalogue, link_days: int
+        self,
+        db: Database,
+        ring: KeyRing,
+        links: Links,
+        catalogue: Catalogue,
+        link_days: int,
+        contacts: ClientContacts | None = None,
     ) -> None:
+        # where a parent's e-mail address from the form is kept (``addresses.py``)
+        self.contacts = contacts
         self.db = db
         self.ring = ring
         self.links = links
@@ -169,7 +178,8 @@ class Consents:
         today = today or utcnow().date()
         form = self.catalogue[Kind.CONSENT]
         _raise(problems(data, form, today))
-        details = data.model_dump(mode="json", exclude={"decision"})
+        unsaid = {"decision"} | ({"email"} if data.email is None else set())
+        details = data.model_dump(mode="json", exclude=unsaid)
         details["signed_on"] = today.isoformat()
         try:
             return await self._record(link, ConsentDecision(data.decision), form.key, details)
@@ -191,6 +201,8 @@ class Consents:
             view = await self._append(session, link, decision, form, details)
             if decision is ConsentDecision.GIVEN and details["contacts"]:
                 await self._fill_plan(session, link, details["contacts"][0], details["signed_on"])
+            if decision is ConsentDecision.GIVEN and details.get("email") and self.contacts:
+                await self.contacts.from_consent(session, link.client_id, details["email"])
             return view
 
     async def _fill_plan(

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from server.care.addresses import LINE_BREAK, Address
 from server.care.checklists import Checklist
 from server.care.gate import check_answer, item_blocks
 
@@ -47,6 +48,7 @@ class ConsentIn(BaseModel):
     typed_name: Name
     relationship: Annotated[str, Field(min_length=1, max_length=60)]
     signed_on: date | None = None
+    email: Address = None  # optional: where the session links and reminders can go
     contacts: Annotated[list[Contact], Field(max_length=3)] = []
     confirmations: Annotated[dict[str, str], Field(max_length=20)] = {}
 
@@ -79,6 +81,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "empty": "Say how contact {n} knows your child, for example mum or grandad.",
         "long": "Say how contact {n} knows your child in 60 letters or fewer.",
     },
+    "email": {
+        "invalid": "Type your e-mail address as name@example.org, or leave it empty.",
+        "line": "Your e-mail address must be on one line.",
+    },
     "phone": {
         "empty": "Type a phone number for contact {n}.",
         "invalid": "Type contact {n}'s phone number in digits, for example 07700 900123.",
@@ -91,7 +97,9 @@ _UNASKED = "The form had answers to questions it does not ask."
 
 def _words(field: str, error: ErrorDetails, n: int = 0) -> str:
     kind = "invalid"
-    if error["type"] == "string_too_long":
+    if LINE_BREAK in str(error.get("ctx", {}).get("error", "")):
+        kind = "line"
+    elif error["type"] == "string_too_long":
         kind = "long"
     elif error["type"] in ("missing", "string_too_short"):
         kind = "short" if str(error.get("input") or "").strip() else "empty"
@@ -161,7 +169,7 @@ def read_form(
                 faults.setdefault(f"contact{n}_{field}", _words(key, error, n))
     if decision in ("given", "") and not typed:
         faults["contact1_name"] = _NO_CONTACT
-    own = {f: values.get(f, "") for f in ("decision", "typed_name", "relationship")}
+    own = {f: values.get(f, "") for f in ("decision", "typed_name", "relationship", "email")}
     try:
         ConsentIn.model_validate(own)
     except ValidationError as exc:

@@ -14,10 +14,10 @@ notices)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,17 @@ from server.storage.models import Appointment, Link, SessionSeries, new_id
 
 log = logging.getLogger(__name__)
 Change = Literal["scheduled", "moved", "cancelled"]
-OnChange = Callable[[str, Change], Awaitable[None]]
+
+
+class OnChange(Protocol):
+    """Told of a session scheduled, moved or cancelled, after it is stored; ``base``: what
+    the family's links start with, where the request that made the change says."""
+
+    def __call__(
+        self, appointment_id: str, kind: Change, *, base: str | None = None
+    ) -> Awaitable[None]: ...
+
+
 # why a session that is not simply scheduled cannot be moved or cancelled
 NOT_NOW = {
     "open": "This session is under way: end it from its page instead.",
@@ -45,7 +55,7 @@ NOT_NOW = {
 SLACK = timedelta(minutes=5)  # a start a moment ago is the form taking its time, not the past
 
 
-async def _no_change(appointment_id: str, kind: Change) -> None:
+async def _no_change(appointment_id: str, kind: Change, *, base: str | None = None) -> None:
     """No one is told (until the application wires the family's notices)."""
 
 
@@ -78,11 +88,11 @@ class Series:
         self.hours = hours
         self.on_change = on_change
 
-    async def _tell(self, appointment_id: str, kind: Change) -> None:
+    async def _tell(self, appointment_id: str, kind: Change, base: str | None) -> None:
         """The family's notice of one change, after it is committed: a notice that fails is
         logged (the session and the change, nothing personal) and leaves the change made."""
         try:
-            await self.on_change(appointment_id, kind)
+            await self.on_change(appointment_id, kind, base=base)
         except Exception:
             log.exception(
                 "a change of a session was not told",
@@ -95,7 +105,9 @@ class Series:
 
     # -- scheduling
 
-    async def schedule_one(self, user: StaffView, client_id: str, data: NewSession) -> Appointment:
+    async def schedule_one(
+        self, user: StaffView, client_id: str, data: NewSession, base: str | None = None
+    ) -> Appointment:
         """One session on its own (the same checks as ``Schedule.create``, and the hours)."""
         client = await self.schedule.clients.get(user, client_id, write=True)
         if data.starts_at < utcnow() - SLACK:
@@ -105,11 +117,11 @@ class Series:
         row = self._row(user, client.id, data.starts_at, ends, data.relay_only, None, rationale)
         async with self.db.session() as session:
             session.add(row)
-        await self._announce(user, [row], data.minutes, data.parent_link)
+        await self._announce(user, [row], data.minutes, data.parent_link, base)
         return row
 
     async def schedule_series(
-        self, user: StaffView, client_id: str, data: NewSeries
+        self, user: StaffView, client_id: str, data: NewSeries, base: str | None = None
     ) -> tuple[SessionSeries, list[Appointment]]:
         """Every session of the series at once, in one transaction, each with its links."""
         client = await self.schedule.clients.get(user, client_id, write=True)
@@ -137,9 +149,7 @@ class Series:
             session.add(series)
             await session.flush()  # the series before the sessions that name it
             session.add_all(rows)
-        await self._announce(user, rows, data.minutes, data.parent_link)
-        for row in rows:
-            await self._tell(row.id, "scheduled")
+        await self._announce(user, rows, data.minutes, data.parent_link, base)
         return series, rows
 
     def _rationale(self, times: Sequence[tuple[datetime, datetime]], given: str) -> str | None:
@@ -187,9 +197,14 @@ class Series:
         return row
 
     async def _announce(
-        self, user: StaffView, rows: list[Appointment], minutes: int, parent_link: bool
+        self,
+        user: StaffView,
+        rows: list[Appointment],
+        minutes: int,
+        parent_link: bool,
+        base: str | None,
     ) -> None:
-        """Each new session's log, and its join links."""
+        """Each new session's log and its join links; then the family is told of each."""
         for row in rows:
             stream = session_stream(row.id)
             details: dict[str, object] = {
@@ -204,6 +219,8 @@ class Series:
             await self._log_hours(user, row)
             for role in JOIN_ROLES if parent_link else JOIN_ROLES[:1]:
                 await self.schedule.issue_join_link(user, row.id, role)
+        for row in rows:
+            await self._tell(row.id, "scheduled", base)
 
     async def _log_hours(self, user: StaffView, row: Appointment) -> None:
         if row.hours_rationale_enc is not None:
@@ -238,7 +255,9 @@ class Series:
             )
             return [this, *rest]
 
-    async def move(self, user: StaffView, appointment_id: str, data: Move) -> list[Appointment]:
+    async def move(
+        self, user: StaffView, appointment_id: str, data: Move, base: str | None = None
+    ) -> list[Appointment]:
         """Move the session (and, with ``with_rest``, the rest of its series by the same
         span): old links revoked at once, new ones issued for the new times."""
         if data.starts_at <= utcnow():
@@ -281,10 +300,12 @@ class Series:
             await self._log_hours(user, row)
             for role in sorted(set(roles[row.id])):
                 await self.schedule.issue_join_link(user, row.id, role)
-            await self._tell(row.id, "moved")
+            await self._tell(row.id, "moved", base)
         return moved
 
-    async def cancel(self, user: StaffView, appointment_id: str, data: Cancel) -> list[Appointment]:
+    async def cancel(
+        self, user: StaffView, appointment_id: str, data: Cancel, base: str | None = None
+    ) -> list[Appointment]:
         """Cancel the session (and, with ``with_rest``, the rest of its series): its links
         stop at once, its log is sealed, the reason is sealed on it."""
         affected = await self._affected(user, appointment_id, data.with_rest)
@@ -309,7 +330,7 @@ class Series:
                 await self._revoke(session, row.id)
                 cancelled.append(row)
         for row in cancelled:
-            await self._tell(row.id, "cancelled")
+            await self._tell(row.id, "cancelled", base)
         return cancelled
 
     async def _revoke(self, session: AsyncSession, appointment_id: str) -> list[str]:

@@ -45,6 +45,7 @@ from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
 from server.settings import Settings
 from server.storage.db import Database, utcnow
+from server.storage.mail_models import ClientContact, OutboxMessage
 from server.storage.models import (
     Appointment,
     ChecklistResponse,
@@ -314,6 +315,7 @@ class Retention:
 # shows, and (children first) what goes when the record is deleted
 CLIENT_MODELS: list[Any] = [
     Client,
+    ClientContact,
     ClientLevel,
     ChecklistResponse,
     SignOff,
@@ -322,6 +324,7 @@ CLIENT_MODELS: list[Any] = [
     Appointment,
     Link,
     Consent,
+    OutboxMessage,
     JoinCheck,
     BoardOp,
     BoardSnapshot,  # a copy of the board its operations make (not exported: ``export.py``)

@@ -15,6 +15,7 @@ from server.appkeys import (
     CONSENTS,
     DATABASE,
     GATEKEEPER,
+    INVITATIONS,
     PRACTICE,
     SERIES,
     SETTINGS,
@@ -131,6 +132,7 @@ async def render_client(
         practising: list[Link] = []
         if user.role is Role.THERAPIST:
             practising = await app[PRACTICE].live_links(overview.client.id, session)
+        contacts = await app[INVITATIONS].contacts.get(overview.client.id, session)
         step = None  # where a sign-off the gate waits for stands: asked for, or sent back
         if pending(overview.gate):
             steps = await app[SIGN_OFF_REQUESTS].current([overview.client.id], session)
@@ -162,6 +164,10 @@ async def render_client(
         catalogue=app[CATALOGUE],
         today=app[GATEKEEPER].today(),
         settings=app[SETTINGS],
+        contacts=contacts,
+        mail_configured=app[INVITATIONS].mailer.configured,
+        contacts_notice=request.query.get("contacts"),
+        contacts_field=request.query.get("field"),
         **practice,
         **{"values": {}, "errors": {}, **extra},
     )

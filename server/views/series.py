@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from server.access.auth import staff_only
 from server.appkeys import SCHEDULE, SERIES
 from server.care.rhythm import Cancel, Move, NewSeries, NewSession
-from server.exceptions import PlayroomError
+from server.exceptions import NoPublicAddress, PlayroomError
 from server.nodes.relay import RELAY
 from server.storage.models import Appointment, Role
 from server.views.clients import render_client
@@ -92,9 +92,11 @@ async def schedule_submit(request: web.Request) -> web.StreamResponse:
                     "until": values.get("until") or None,
                 },
             )
-            _, rows = await series.schedule_series(user, client_id, data)
+            _, rows = await series.schedule_series(user, client_id, data, _base_or_none(request))
             raise web.HTTPSeeOther(f"/clients/{client_id}?scheduled={len(rows)}#sessions")
-        one = await series.schedule_one(user, client_id, _check(NewSession, common))
+        one = await series.schedule_one(
+            user, client_id, _check(NewSession, common), _base_or_none(request)
+        )
     except (ValidationError, PlayroomError) as exc:
         if isinstance(exc, PlayroomError) and exc.status != 400:
             raise  # someone else's client: 403 or 404, as everywhere
@@ -118,7 +120,7 @@ async def move_submit(request: web.Request) -> web.StreamResponse:
                 "rationale": values.get("rationale", ""),
             },
         )
-        await series.move(user, session_id, data)
+        await series.move(user, session_id, data, _base_or_none(request))
     except (ValidationError, PlayroomError) as exc:
         if isinstance(exc, PlayroomError) and exc.status != 400:
             raise
@@ -136,13 +138,22 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
         data = _check(
             Cancel, {"reason": values.get("reason", ""), "with_rest": values.get("scope") == "rest"}
         )
-        cancelled = await request.app[SERIES].cancel(user, session_id, data)
+        cancelled = await request.app[SERIES].cancel(user, session_id, data, _base_or_none(request))
     except (ValidationError, PlayroomError) as exc:
         if isinstance(exc, PlayroomError) and exc.status != 400:
             raise
         return await render_session(request, 400, values=values, errors=faults(exc), form="cancel")
     await _close_rooms(request, cancelled)
     raise web.HTTPSeeOther(f"/sessions/{session_id}")
+
+
+def _base_or_none(request: web.Request) -> str | None:
+    """What links start with, or None where this server makes none (the session page says
+    why; a message that needs one waits, saying so)."""
+    try:
+        return link_base(request)
+    except NoPublicAddress:
+        return None
 
 
 async def _close_rooms(request: web.Request, cancelled: list[Appointment]) -> None:
@@ -160,7 +171,9 @@ async def api_series(request: web.Request) -> web.StreamResponse:
     data = await json_body(request, NewSeries)
     base = link_base(request)  # its links are in the answer: without an address, nothing is made
     user = await staff(request)
-    made, rows = await request.app[SERIES].schedule_series(user, request.match_info["id"], data)
+    made, rows = await request.app[SERIES].schedule_series(
+        user, request.match_info["id"], data, base
+    )
     return web.json_response(
         {
             "id": made.id,
@@ -177,7 +190,7 @@ async def api_move(request: web.Request) -> web.StreamResponse:
     data = await json_body(request, Move)
     base = link_base(request)
     user = await staff(request)
-    moved = await request.app[SERIES].move(user, request.match_info["id"], data)
+    moved = await request.app[SERIES].move(user, request.match_info["id"], data, base)
     return web.json_response(
         {"sessions": [await with_links(request, user, a, base) for a in moved]}
     )
@@ -188,7 +201,7 @@ async def api_move(request: web.Request) -> web.StreamResponse:
 async def api_cancel(request: web.Request) -> web.StreamResponse:
     data = await json_body(request, Cancel)
     cancelled = await request.app[SERIES].cancel(
-        await staff(request), request.match_info["id"], data
+        await staff(request), request.match_info["id"], data, _base_or_none(request)
     )
     await _close_rooms(request, cancelled)
     return web.json_response({"sessions": [{"id": a.id, "status": a.status} for a in cancelled]})

@@ -18,6 +18,7 @@ from server.appkeys import (
     CATALOGUE,
     CLIENTS,
     DATABASE,
+    INVITATIONS,
     KEYRING,
     OUTCOMES,
     RECORDS,
@@ -127,6 +128,8 @@ async def render_session(
         way_in=way_in,
         no_relay=str(NoRelay()) if schedule.cannot_relay(appointment) else None,
         error=request.query.get("error"),
+        mail=await request.app[INVITATIONS].for_page(appointment),
+        mail_notice=request.query.get("mail"),
         earlier=[
             e
             for e in await request.app[BOX].entries(user, client.id)
@@ -242,7 +245,9 @@ async def api_schedule(request: web.Request) -> web.StreamResponse:
     data = await json_body(request, NewSession)
     base = link_base(request)  # its links are in the answer: without an address, nothing is made
     user = await staff(request)
-    appointment = await request.app[SERIES].schedule_one(user, request.match_info["id"], data)
+    appointment = await request.app[SERIES].schedule_one(
+        user, request.match_info["id"], data, base=base
+    )
     return web.json_response(await with_links(request, user, appointment, base), status=201)
 
 

@@ -1,7 +1,7 @@
 """the live room's chat setting: on for everyone, or off (private to the therapist only)
 
 Revision ID: 0027
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027"
-down_revision: str | None = "0023"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
