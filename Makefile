@@ -6,7 +6,7 @@ PORT    ?= 8080
 NODE    := node_modules/.installed
 JS_LINT := node_modules/.bin/biome
 
-.PHONY: serve test lint bench bench-restart chromium coturn clean fuzz soak
+.PHONY: serve test lint bench bench-restart chromium coturn clean fuzz soak messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,16 @@ lint: $(VENV)/.installed-test $(NODE)
 ## test: install test dependencies, Chromium and coturn, lint, and run the whole suite
 test: $(VENV)/.installed-test $(NODE) chromium coturn lint
 	$(BIN)/python -m pytest
+
+## messages: gather the family's messages into server/locales/messages.pot (babel.cfg) and
+## merge them into each language's messages.po, to translate there. The .po files are read as
+## the server starts: nothing is compiled, for `make serve`, `make test` or the image
+messages: $(VENV)/.installed-test
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k t -k N_ --no-wrap --sort-by-file \
+	  --ignore-dirs '.* _* node_modules tests media docs deploy' \
+	  --project Playroom --copyright-holder 'Playroom contributors' \
+	  -o server/locales/messages.pot .
+	$(BIN)/pybabel update -i server/locales/messages.pot -d server/locales --no-wrap
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -17,6 +17,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from media import miniatures
 from media.turn import relays
+from server import i18n
 from server.access.accounts import Accounts
 from server.access.auth import csrf_middleware, session_cookies
 from server.access.links import Links
@@ -145,7 +146,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(announce_link_base)  # once: where links come from, if not set
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
     app[STAFF_SOCKETS] = StaffSockets(settings.session_check_seconds)
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(WEB / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> web.Application:
             "clock": _when_filter(ZoneInfo(settings.timezone), "%H:%M:%S"),
         },
     )
+    i18n.install(env)  # family pages in the family's language (``render``)
     # in order: each resource opens after those it needs, and closes before them
     app.cleanup_ctx.extend(
         (

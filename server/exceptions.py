@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.i18n import N_
+
 
 class PlayroomError(Exception):
     """Base class; ``str(error)`` is safe to show to a user, ``code`` names the fault."""
@@ -211,7 +213,7 @@ class NotLetBack(PlayroomError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Your therapist has asked you to leave this session. They will be in touch."
+            N_("Your therapist has asked you to leave this session. They will be in touch.")
         )
 
 

@@ -15,14 +15,15 @@ from server.access import tokens
 from server.access.tokens import Claims
 from server.crypto.keys import KeyRing
 from server.exceptions import SessionEnded, TokenError
+from server.i18n import N_
 from server.storage.db import Database, utcnow
 from server.storage.models import Appointment, Link, LinkKind, new_id
 
 # what a join link says once its session has ended (which withdraws it): the young person's
 # words for the end, not a refusal (``link_invalid.html`` shows it as a goodbye)
-SESSION_ENDED = "This session has ended. See you next time."
+SESSION_ENDED = N_("This session has ended. See you next time.")
 # what a join link of a cancelled session says: the session will not happen, not a refusal
-SESSION_CANCELLED = "This session has been cancelled. Your therapist will be in touch."
+SESSION_CANCELLED = N_("This session has been cancelled. Your therapist will be in touch.")
 
 
 @dataclass(frozen=True)
@@ -73,15 +74,15 @@ class Links:
                 appointment = await session.get(Appointment, link.appointment_id)
                 status = appointment.status if appointment is not None else None
         if link is None or link.kind != kind.value or link.role != claims.role:
-            raise TokenError("This link is not valid. Please ask for a new one.")
+            raise TokenError(N_("This link is not valid. Please ask for a new one."))
         if status == "ended":
             raise SessionEnded(SESSION_ENDED)
         if status == "cancelled":
             raise TokenError(SESSION_CANCELLED, code="session_cancelled")
         if link.revoked_at is not None:
-            raise TokenError("This link has been withdrawn. Please ask for a new one.")
+            raise TokenError(N_("This link has been withdrawn. Please ask for a new one."))
         if now >= link.expires_at:
-            raise TokenError("This link has expired. Please ask for a new one.")
+            raise TokenError(N_("This link has expired. Please ask for a new one."))
         return link
 
     async def revoke(self, link_id: str) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from server.crypto.keys import KeyRing
 from server.exceptions import TokenError
+from server.i18n import N_
 
 PREFIX = "pr1"
 
@@ -62,7 +63,7 @@ def verify(ring: KeyRing, token: str, kind: str, now: datetime | None = None) ->
     """Check signature, purpose and time window. Revocation is the caller's (the link row)."""
     now = now or datetime.now(UTC)
     if len(token) > 1024 or token.count(".") != 1:
-        raise TokenError("This link is not valid. Please ask for a new one.")
+        raise TokenError(N_("This link is not valid. Please ask for a new one."))
     body, signature = token.split(".")
     try:
         payload = _unb64(body)
@@ -77,9 +78,9 @@ def verify(ring: KeyRing, token: str, kind: str, now: datetime | None = None) ->
             expires_at=datetime.fromtimestamp(int(doc["exp"]), UTC),
         )
     except (ValueError, KeyError, TypeError) as exc:
-        raise TokenError("This link is not valid. Please ask for a new one.") from exc
+        raise TokenError(N_("This link is not valid. Please ask for a new one.")) from exc
     if doc.get("v") != PREFIX or claims.kind != kind:
-        raise TokenError("This link is for something else.")
+        raise TokenError(N_("This link is for something else."))
     if now >= claims.expires_at:
-        raise TokenError("This link has expired. Please ask for a new one.")
+        raise TokenError(N_("This link has expired. Please ask for a new one."))
     return claims

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import i18n
 from server.access.accounts import StaffView
 from server.care.checklists import Catalogue, Kind
 from server.care.gate import AGE_BANDS, Answers, age_on, check_answer
@@ -63,6 +64,22 @@ class Levels(BaseModel):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class Language(BaseModel):
+    """The language of a client's family pages, as the therapist sets it: one of
+    ``i18n.SUPPORTED``, or none (the browser's)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    language: Annotated[str, Field(max_length=8)] = ""
+
+    @field_validator("language")
+    @classmethod
+    def _ours(cls, value: str) -> str:
+        if value and value not in i18n.SUPPORTED:
+            raise ValueError(f"must be one of {', '.join(i18n.SUPPORTED)}, or empty")
+        return value
+
+
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -98,6 +115,7 @@ class ClientView:
     risk_level: RiskLevel
     risk_changed_at: datetime
     named_worker_id: str
+    language: str | None = None  # of the family's pages; none: the browser's
 
     def age(self, today: date) -> int | None:
         """Age in years; from an age band, its youngest age (the cautious reading)."""
@@ -153,6 +171,7 @@ class Clients:
             risk_level=RiskLevel(client.risk_level),
             risk_changed_at=client.risk_changed_at,
             named_worker_id=client.named_worker_id,
+            language=unseal(self.ring, client, "language_enc"),
         )
 
     async def create(self, therapist: StaffView, data: NewClient) -> ClientView:
@@ -229,6 +248,19 @@ class Clients:
                 return []
             clients = [self.view(c) for c in await session.scalars(query)]
         return sorted(clients, key=lambda c: c.display_name.casefold())
+
+    async def language(self, client_id: str) -> str | None:
+        """The language the therapist set for the client's family pages (for a page opened
+        through one of the client's links: no staff member to check)."""
+        async with self.db.read() as session:
+            client = await session.get(Client, client_id)
+            return unseal(self.ring, client, "language_enc") if client else None
+
+    async def set_language(self, user: StaffView, client_id: str, language: Language) -> None:
+        """Set (or, with none, clear) the language of the client's family pages."""
+        async with self.db.session() as session:
+            client = await self._load(session, user, client_id, write=True)
+            seal(self.ring, client, "language_enc", language.language or None)
 
     async def update_levels(self, user: StaffView, client_id: str, levels: Levels) -> ClientView:
         now = utcnow()

@@ -27,6 +27,7 @@ from server.care.plan import with_consent_contact
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import PlayroomError
+from server.i18n import N_
 from server.storage.db import Database, batches, utcnow
 from server.storage.models import (
     ChecklistResponse,
@@ -41,7 +42,7 @@ from server.storage.models import (
 
 __all__ = ["ConsentIn", "Consents", "ConsentView", "ForWhom", "WithdrawIn"]
 
-_CONCURRENT = "Another answer was saved at the same moment. Please reload the page and check."
+_CONCURRENT = N_("Another answer was saved at the same moment. Please reload the page and check.")
 
 
 def _raise(faults: Faults) -> None:
@@ -60,6 +61,8 @@ class ConsentView:
     confirmations: dict[str, str]
     link_id: str
     created_at: datetime
+    # the language of the page the parent answered on (``server/i18n.py``): what they read
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Consents:
             details.get("confirmations", {}),
             row.link_id,
             row.created_at,
+            details.get("language", "en"),
         )
 
     async def history(
@@ -171,9 +175,12 @@ class Consents:
             therapist = unseal(self.ring, worker, "display_name_enc") or ""
         return ForWhom(child, therapist)
 
-    async def record(self, link: Link, data: ConsentIn, today: date | None = None) -> ConsentView:
+    async def record(
+        self, link: Link, data: ConsentIn, today: date | None = None, language: str = "en"
+    ) -> ConsentView:
         """Record consent or refusal through ``link`` (once per link), dated ``today`` (the
-        service's day; UTC's when not given). Consent given with contacts fills the
+        service's day; UTC's when not given), with the ``language`` of the page it was given
+        on. Consent given with contacts fills the
         disconnection plan's parent or carer where the therapist has not given one."""
         today = today or utcnow().date()
         form = self.catalogue[Kind.CONSENT]
@@ -181,6 +188,7 @@ class Consents:
         unsaid = {"decision"} | ({"email"} if data.email is None else set())
         details = data.model_dump(mode="json", exclude=unsaid)
         details["signed_on"] = today.isoformat()
+        details["language"] = language
         try:
             return await self._record(link, ConsentDecision(data.decision), form.key, details)
         except IntegrityError as exc:
@@ -195,8 +203,10 @@ class Consents:
             )
             if used:
                 raise PlayroomError(
-                    "An answer was already given through this link. "
-                    "You can still withdraw consent below."
+                    N_(
+                        "An answer was already given through this link. "
+                        "You can still withdraw consent below."
+                    )
                 )
             view = await self._append(session, link, decision, form, details)
             if decision is ConsentDecision.GIVEN and details["contacts"]:
@@ -239,17 +249,19 @@ class Consents:
         seal(self.ring, row, "answers_enc", json.dumps(filled, sort_keys=True))
 
     async def withdraw(
-        self, link: Link, data: WithdrawIn, today: date | None = None
+        self, link: Link, data: WithdrawIn, today: date | None = None, language: str = "en"
     ) -> ConsentView:
         """Withdraw consent given through ``link``; future sessions are blocked at once."""
         today = today or utcnow().date()
         _raise(date_faults(data.signed_on, today))
         try:
-            return await self._withdraw(link, data, today)
+            return await self._withdraw(link, data, today, language)
         except IntegrityError as exc:
             raise PlayroomError(_CONCURRENT) from exc
 
-    async def _withdraw(self, link: Link, data: WithdrawIn, today: date) -> ConsentView:
+    async def _withdraw(
+        self, link: Link, data: WithdrawIn, today: date, language: str
+    ) -> ConsentView:
         async with self.db.session() as session:
             rows = list(
                 await session.scalars(
@@ -259,12 +271,15 @@ class Consents:
                 )
             )
             if not rows or rows[-1].decision != ConsentDecision.GIVEN.value:
-                raise PlayroomError("There is no consent in place to withdraw.")
+                raise PlayroomError(N_("There is no consent in place to withdraw."))
             if not any(r.link_id == link.id for r in rows):
-                raise PlayroomError("Consent can be withdrawn through the link it was given with.")
+                raise PlayroomError(
+                    N_("Consent can be withdrawn through the link it was given with.")
+                )
             details: dict[str, Any] = {
                 "typed_name": data.typed_name,
                 "signed_on": today.isoformat(),
+                "language": language,
             }
             return await self._append(
                 session, link, ConsentDecision.WITHDRAWN, rows[-1].form, details

@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from server.care.addresses import LINE_BREAK, Address
 from server.care.checklists import Checklist
 from server.care.gate import check_answer, item_blocks
+from server.i18n import N_, gettext
 
 Name = Annotated[str, Field(min_length=2, max_length=100)]
 CONTACT_SLOTS = (1, 2, 3)  # the form's contact fields: contact1_name ... contact3_phone
@@ -62,37 +63,37 @@ class WithdrawIn(BaseModel):
 
 # what each field's fault is called: empty, too short, too long, or not a valid value
 _WORDS: dict[str, dict[str, str]] = {
-    "decision": {"empty": "Choose whether you give consent."},
+    "decision": {"empty": N_("Choose whether you give consent.")},
     "typed_name": {
-        "empty": "Type your full name.",
-        "short": "Type your full name, not only an initial.",
-        "long": "Your name is too long: use 100 letters or fewer.",
+        "empty": N_("Type your full name."),
+        "short": N_("Type your full name, not only an initial."),
+        "long": N_("Your name is too long: use 100 letters or fewer."),
     },
     "relationship": {
-        "empty": "Say who you are to the child, for example mum, dad or carer.",
-        "long": "Say who you are to the child in 60 letters or fewer.",
+        "empty": N_("Say who you are to the child, for example mum, dad or carer."),
+        "long": N_("Say who you are to the child in 60 letters or fewer."),
     },
     "name": {
-        "empty": "Type contact {n}'s name.",
-        "short": "Type contact {n}'s full name, not only an initial.",
-        "long": "Contact {n}'s name is too long: use 100 letters or fewer.",
+        "empty": N_("Type contact {n}'s name."),
+        "short": N_("Type contact {n}'s full name, not only an initial."),
+        "long": N_("Contact {n}'s name is too long: use 100 letters or fewer."),
     },
     "relationship_of_contact": {
-        "empty": "Say how contact {n} knows your child, for example mum or grandad.",
-        "long": "Say how contact {n} knows your child in 60 letters or fewer.",
+        "empty": N_("Say how contact {n} knows your child, for example mum or grandad."),
+        "long": N_("Say how contact {n} knows your child in 60 letters or fewer."),
     },
     "email": {
         "invalid": "Type your e-mail address as name@example.org, or leave it empty.",
         "line": "Your e-mail address must be on one line.",
     },
     "phone": {
-        "empty": "Type a phone number for contact {n}.",
-        "invalid": "Type contact {n}'s phone number in digits, for example 07700 900123.",
+        "empty": N_("Type a phone number for contact {n}."),
+        "invalid": N_("Type contact {n}'s phone number in digits, for example 07700 900123."),
     },
 }
-_NO_CONTACT = "Give at least one emergency contact: a name and a phone number."
-_TODAY = "The date must be today's."
-_UNASKED = "The form had answers to questions it does not ask."
+_NO_CONTACT = N_("Give at least one emergency contact: a name and a phone number.")
+_TODAY = N_("The date must be today's.")
+_UNASKED = N_("The form had answers to questions it does not ask.")
 
 
 def _words(field: str, error: ErrorDetails, n: int = 0) -> str:
@@ -104,7 +105,7 @@ def _words(field: str, error: ErrorDetails, n: int = 0) -> str:
     elif error["type"] in ("missing", "string_too_short"):
         kind = "short" if str(error.get("input") or "").strip() else "empty"
     words = _WORDS[field]
-    return (words.get(kind) or words.get("invalid") or words["empty"]).format(n=n)
+    return gettext(words.get(kind) or words.get("invalid") or words["empty"]).format(n=n)
 
 
 def _confirmation_faults(
@@ -119,20 +120,22 @@ def _confirmation_faults(
                 continue
             answer = confirmations.get(item.id, "")
             if not answer or check_answer(item, answer):
-                faults[f"confirm:{item.id}"] = f"Answer yes or no: {item.prompt}"
+                faults[f"confirm:{item.id}"] = gettext("Answer yes or no: {prompt}").format(
+                    prompt=gettext(item.prompt)
+                )
             elif item_blocks(item, answer, None, {}):
-                faults[f"confirm:{item.id}"] = (
+                faults[f"confirm:{item.id}"] = gettext(
                     "Online sessions need a yes here. If you cannot say yes, please talk to "
                     "the therapist first, or choose “No, I do not agree” below."
                 )
     if set(confirmations) - {i.id for i in form.items()}:
-        faults["form"] = _UNASKED
+        faults["form"] = gettext(_UNASKED)
     return faults
 
 
 def date_faults(signed_on: date | None, today: date) -> Faults:
     if signed_on is not None and abs((signed_on - today).days) > 1:
-        return {"signed_on": _TODAY}
+        return {"signed_on": gettext(_TODAY)}
     return {}
 
 
@@ -140,7 +143,7 @@ def problems(data: ConsentIn, form: Checklist, today: date) -> Faults:
     """What a well-formed answer still lacks, by form field (none: it can be recorded)."""
     faults = _confirmation_faults(data.decision, data.confirmations, form)
     if data.decision == "given" and not data.contacts:
-        faults["contact1_name"] = _NO_CONTACT
+        faults["contact1_name"] = gettext(_NO_CONTACT)
     return faults | date_faults(data.signed_on, today)
 
 
@@ -168,7 +171,7 @@ def read_form(
                 key = "relationship_of_contact" if field == "relationship" else field
                 faults.setdefault(f"contact{n}_{field}", _words(key, error, n))
     if decision in ("given", "") and not typed:
-        faults["contact1_name"] = _NO_CONTACT
+        faults["contact1_name"] = gettext(_NO_CONTACT)
     own = {f: values.get(f, "") for f in ("decision", "typed_name", "relationship", "email")}
     try:
         ConsentIn.model_validate(own)

@@ -21,6 +21,7 @@ from server.exceptions import (
     PlayroomError,
     ProtocolError,
 )
+from server.i18n import N_
 from server.live.hub import about, person
 from server.live.protocol import (
     Admit,
@@ -231,7 +232,7 @@ async def rating(conn: Connection, message: Rating) -> None:
     if me.role is not Role.YOUNG_PERSON or not me.in_room:
         raise Forbidden("Only the young person rates the session.")
     await conn.app[OUTCOMES].rating(room.session_id, me.id, message.score)
-    await conn.reply(Notice(code="rating_saved", message="Thank you for telling us."))
+    await conn.reply(Notice(code="rating_saved", message=N_("Thank you for telling us.")))
     if room.therapist is not None:
         await conn.hub.send(
             room.therapist,

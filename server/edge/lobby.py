@@ -28,6 +28,7 @@ from server.exceptions import (
     PlayroomError,
     ProtocolError,
 )
+from server.i18n import N_
 from server.live.hub import about, person
 from server.live.protocol import (
     AskKeyFrame,
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 # what a young person or parent is told when the session cannot start (the join page says
 # the same, ``join_closed.html``)
-CANNOT_START = (
+CANNOT_START = N_(
     "Today's session cannot start. You have not done anything wrong. "
     "Your therapist will be in touch with you."
 )
@@ -97,6 +98,7 @@ async def join(conn: Connection, message: Join) -> None:
     )
     try:
         me = room.add(role, NAMES[role], link.id)
+        me.lang = message.lang
     except LinkInUse:
         if room.therapist is not None:
             await conn.hub.send(

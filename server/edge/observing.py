@@ -4,15 +4,17 @@ camera and microphone off, and only where the client's plan records that the you
 
 from __future__ import annotations
 
+from server import i18n
 from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
 from server.care.gate import CONSENT_AGE
 from server.edge import modes, sharing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import Forbidden, PlayroomError, ProtocolError
+from server.i18n import N_
 from server.live.hub import about, person
 from server.live.protocol import Observe, ObserverMedia
 from server.live.replies import Admitted, Done, Notice, PeerJoined
-from server.live.rooms import Role
+from server.live.rooms import Participant, Role
 from server.storage.models import Role as StaffRole
 
 
@@ -36,13 +38,7 @@ async def observe(conn: Connection, message: Observe) -> None:
     await sharing.tell(conn, room, me)
     await modes.tell(conn, room, me)
     await conn.hub.send_many(others, PeerJoined(participant=person(me)))
-    announcement = Notice(
-        code="observer",
-        message=f"{me.name} (supervisor) is observing this session. "
-        "Their camera and microphone are off.",
-        participant=me.id,
-    )
-    await conn.hub.send_many(others, announcement)
+    await _announce(conn, others, me, _JOINED)
     await conn.record("observer.joined", about(me))
     await conn.hub.lobby(room)
 
@@ -52,20 +48,33 @@ async def observer_media(conn: Connection, message: ObserverMedia) -> None:
     room, me = conn.in_room()
     if me.role is not Role.OBSERVER:
         raise Forbidden("Only an observer announces this.")
-    parts = [name for name, on in (("microphone", message.audio), ("camera", message.video)) if on]
-    text = (
-        f"{me.name} (supervisor) turned their {' and '.join(parts)} on."
-        if parts
-        else (f"{me.name} (supervisor) is observing with camera and microphone off.")
-    )
     others = [p for p in room.present() if p.id != me.id]
-    await conn.hub.send_many(others, Notice(code="observer", message=text, participant=me.id))
+    await _announce(conn, others, me, _MEDIA[(message.audio, message.video)])
     # once announced, a kind may stay in the connection's descriptions when turned off
     # again (the page disables the track, which then sends nothing)
     wanted = {"audio": message.audio, "video": message.video}
     me.announced |= {kind for kind, on in wanted.items() if on}
     await conn.record("observer.media", {"audio": message.audio, "video": message.video})
     await conn.reply(Done())
+
+
+# what everyone in the room is told of an observer, each in the language of their page
+_JOINED = N_("{name} (supervisor) is observing this session. Their camera and microphone are off.")
+_MEDIA = {  # (microphone, camera) on
+    (True, True): N_("{name} (supervisor) turned their microphone and camera on."),
+    (True, False): N_("{name} (supervisor) turned their microphone on."),
+    (False, True): N_("{name} (supervisor) turned their camera on."),
+    (False, False): N_("{name} (supervisor) is observing with camera and microphone off."),
+}
+
+
+async def _announce(
+    conn: Connection, others: list[Participant], me: Participant, words: str
+) -> None:
+    for other in others:
+        with i18n.using(other.lang):
+            text = i18n.gettext(words).format(name=me.name)
+        await conn.hub.send(other, Notice(code="observer", message=text, participant=me.id))
 
 
 async def _check_agreement(conn: Connection, client_id: str) -> None:

@@ -81,6 +81,8 @@ class Join(ClientMessage):
     type: Literal["join"]
     token: Annotated[str, Field(min_length=10, max_length=1024)]
     checks: Annotated[dict[Annotated[str, Field(max_length=60)], Text], Field(max_length=20)] = {}
+    # the language of their page (``server/i18n.py``): what the server tells them is in it
+    lang: Literal["en", "cy", "ar"] = "en"
 
 
 class OpenRoom(ClientMessage):

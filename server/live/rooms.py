@@ -84,6 +84,7 @@ class Participant:
     resume_hash: str | None = None
     was_waiting: bool = False  # where an interrupted person goes back to
     quick_exited: bool = False  # their leaving is the quick exit's, not a plain leave
+    lang: str = "en"  # the language of their page: what the server tells them is in it
     user_id: str | None = None  # the staff account, for a therapist
     # what an observer has announced sending ("audio", "video"): no other media of theirs is
     # relayed, so nobody is seen or heard without everyone being told first

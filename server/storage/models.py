@@ -140,6 +140,9 @@ class Client(Base):
     age_band: Mapped[str | None] = mapped_column(sa.String(16))
     date_of_birth_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     notes_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    # the language of the family's pages, set by the therapist (``server/i18n.py``); none:
+    # the browser's. Sealed: a family's language can say something of where they come from
+    language_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     ithrive: Mapped[str] = mapped_column(sa.String(32))
     risk_level: Mapped[str] = mapped_column(sa.String(16))
     risk_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,6 +37,7 @@ class Client(_Out):
     ithrive: IThrive
     risk_level: RiskLevel
     risk_changed_at: datetime
+    language: str | None  # of the family's pages (en, cy, ar), set by the therapist
 
 
 class ClientList(_Out):

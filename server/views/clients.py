@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import i18n
 from server.access.auth import staff_only
 from server.appkeys import (
     CATALOGUE,
@@ -22,7 +23,7 @@ from server.appkeys import (
     SIGN_OFF_REQUESTS,
 )
 from server.care.checklists import Checklist, Kind
-from server.care.clients import AnswersIn, ClientView, Levels, NewClient
+from server.care.clients import AnswersIn, ClientView, Language, Levels, NewClient
 from server.care.gate import GateResult
 from server.care.rules import needs_rationale, sentences
 from server.care.signoffs import pending
@@ -48,6 +49,7 @@ def client_json(client: ClientView) -> dict[str, Any]:
         "ithrive": client.ithrive,
         "risk_level": client.risk_level,
         "risk_changed_at": client.risk_changed_at.isoformat(),
+        "language": client.language,
     }
 
 
@@ -168,9 +170,20 @@ async def render_client(
         mail_configured=app[INVITATIONS].mailer.configured,
         contacts_notice=request.query.get("contacts"),
         contacts_field=request.query.get("field"),
+        languages=i18n.Page(i18n.DEFAULT).choices,
         **practice,
         **{"values": {}, "errors": {}, **extra},
     )
+
+
+@routes.post("/clients/{id}/language")
+@staff_only(Role.THERAPIST)
+async def language_submit(request: web.Request) -> web.StreamResponse:
+    """The therapist sets the language of the client's family pages (none: the browser's)."""
+    user = await staff(request)
+    language = parse(Language, await form(request))
+    await request.app[CLIENTS].set_language(user, request.match_info["id"], language)
+    raise web.HTTPSeeOther(f"/clients/{request.match_info['id']}#language")
 
 
 @routes.post("/clients/{id}/levels")

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import i18n
 from server.access.accounts import StaffView
 from server.access.auth import csrf_exempt, staff_only
 from server.appkeys import (
@@ -26,7 +27,7 @@ from server.care.consent_form import Faults, read_form, read_withdrawal
 from server.exceptions import PlayroomError, TokenError
 from server.storage.models import Link, LinkKind, Role
 from server.views.common import form, link_base, link_note, qr_data_uri, staff
-from server.views.pages import render
+from server.views.pages import language, render
 
 routes = web.RouteTableDef()
 
@@ -109,6 +110,17 @@ async def _link(request: web.Request) -> Link:
     return await request.app[LINKS].verify(request.match_info["token"], LinkKind.CONSENT)
 
 
+async def _language(request: web.Request, link: Link) -> str:
+    """The language of the parent's page: theirs, the client's, or their browser's."""
+    return language(request, await request.app[CLIENTS].language(link.client_id))
+
+
+def _chosen(request: web.Request) -> str:
+    """The language picked on the page, for the address of the page's other form."""
+    lang = i18n.supported(request.query.get("lang"))
+    return f"?lang={lang}" if lang else ""
+
+
 def _today(request: web.Request) -> date:
     """Today in the service's time zone: the date every answer through a link carries."""
     return request.app[GATEKEEPER].today()
@@ -142,6 +154,7 @@ async def _page(
         "consent.html",
         http_status=status,
         public=True,
+        client_lang=await request.app[CLIENTS].language(link.client_id),
         form=request.app[CATALOGUE][Kind.CONSENT],
         who=await consents.for_whom(link.client_id),
         service=request.app[SETTINGS].service_name,
@@ -149,7 +162,7 @@ async def _page(
         latest=latest,
         answered=bool(mine),
         can_withdraw=bool(mine) and latest is not None and latest.decision == "given",
-        withdraw_url=f"/consent/{request.match_info['token']}/withdraw",
+        withdraw_url=f"/consent/{request.match_info['token']}/withdraw{_chosen(request)}",
         values=values or {},
         faults=faults,
         withdraw_faults=withdraw_faults,
@@ -174,10 +187,12 @@ async def consent_submit(request: web.Request) -> web.StreamResponse:
     today = _today(request)
     try:
         link = await _link(request)
-        data, faults = read_form(values, request.app[CATALOGUE][Kind.CONSENT], today)
+        lang = await _language(request, link)
+        with i18n.using(lang):  # its faults in the parent's words
+            data, faults = read_form(values, request.app[CATALOGUE][Kind.CONSENT], today)
         if data is None or faults:
             return await _page(request, 400, faults=faults, values=values)
-        await request.app[CONSENTS].record(link, data, today)
+        await request.app[CONSENTS].record(link, data, today, lang)  # and what they read
     except TokenError:
         return await _page(request)
     except PlayroomError as exc:
@@ -191,10 +206,12 @@ async def consent_withdraw(request: web.Request) -> web.StreamResponse:
     values = await form(request)
     try:
         link = await _link(request)
-        data, faults = read_withdrawal(values)
+        lang = await _language(request, link)
+        with i18n.using(lang):
+            data, faults = read_withdrawal(values)
         if data is None:
             return await _page(request, 400, withdraw_faults=faults, values=values)
-        await request.app[CONSENTS].withdraw(link, data, _today(request))
+        await request.app[CONSENTS].withdraw(link, data, _today(request), lang)
     except TokenError:
         return await _page(request)
     except PlayroomError as exc:

@@ -34,6 +34,7 @@ from server.care.outcomes import AfterSession
 from server.care.rhythm import NewSession
 from server.care.schedule import JOIN_ROLES, for_joining
 from server.exceptions import GateClosed, NoPublicAddress, NoRelay, SessionEnded, TokenError
+from server.i18n import N_
 from server.nodes.relay import RELAY
 from server.records.sessions import DEBRIEF_MAX
 from server.storage.db import utcnow
@@ -374,10 +375,13 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         )
     days = schedule.gatekeeper
     zone = days.zone
+    client_lang = await request.app[CLIENTS].language(appointment.client_id)
     if link.id in await schedule.put_out(appointment.id):
         # removed or declined, and not let back: told kindly, asked nothing
         # (``edge/lobby.py`` refuses the socket's ``join`` the same way)
-        return await render(request, "join_closed.html", public=True, out=True)
+        return await render(
+            request, "join_closed.html", public=True, out=True, client_lang=client_lang
+        )
     if not (await schedule.joining_gate(appointment.client_id)).is_open:
         # nothing is asked, and no script runs, before consent and the gate allow the
         # session (``edge/lobby.py`` refuses the socket's ``join`` the same way)
@@ -385,6 +389,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
             request,
             "join_closed.html",
             public=True,
+            client_lang=client_lang,
             starts=appointment.starts_at.astimezone(zone),
             today=days.today(appointment.starts_at) == days.today(),
         )
@@ -393,6 +398,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         request,
         "join.html",
         public=True,
+        client_lang=client_lang,
         role=link.role,
         therapist=await _therapist_name(request, appointment.therapist_id),
         first_session=await schedule.is_first(appointment),
@@ -412,7 +418,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
 async def _therapist_name(request: web.Request, therapist_id: str) -> str:
     """The therapist's name as the young person and the parent read it on their pages."""
     therapist = await request.app[ACCOUNTS].get(therapist_id)
-    return therapist.display_name if therapist is not None else "Your therapist"
+    return therapist.display_name if therapist is not None else N_("Your therapist")
 
 
 # how long after their session ends the young person's page may still fetch its plan for after

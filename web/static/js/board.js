@@ -41,6 +41,7 @@ import {
   WIDTH,
 } from "./items.js";
 import { miniatureUrl } from "./library.js";
+import { t } from "./strings.js";
 
 const LIVE_MS = 3000; // a live move or stroke not heard of for this long is dropped
 const PENDING_MS = 5000; // what was sent and not yet confirmed is drawn this long at most
@@ -437,7 +438,7 @@ export class BoardView {
     this.hand.commitKeys();
     this.selectedId = id;
     const e = this.chosen();
-    this.say(e ? this.describe(e) : "Nothing selected.");
+    this.say(e ? this.describe(e) : t("Nothing selected."));
     this.onSelect?.(this.selected);
     this.requestRender();
   }

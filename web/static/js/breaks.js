@@ -5,6 +5,7 @@
 // "I'm back", which tells the therapist.
 
 import { state } from "./room.js";
+import { t } from "./strings.js";
 
 function clock(seconds) {
   const s = Math.max(0, Math.ceil(seconds));
@@ -49,7 +50,7 @@ export class Breaks {
     const back = document.getElementById("back-from-break");
     back?.addEventListener("click", () => {
       if (signalling.send({ type: "back_from_break" }) && this.note)
-        this.note.textContent = "Your therapist knows you're back.";
+        this.note.textContent = t("Your therapist knows you're back.");
     });
   }
 

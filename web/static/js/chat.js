@@ -6,8 +6,13 @@
 // empties the panel when the session is over for this page.
 
 import { clock } from "./clock.js";
+import { t } from "./strings.js";
 
-const ROLES = { therapist: "Therapist", young_person: "Young person", parent: "Parent or carer" };
+const ROLES = {
+  therapist: t("Therapist"),
+  young_person: t("Young person"),
+  parent: t("Parent or carer"),
+};
 
 /** The chat panel of a room page (`[data-chat]`, `data-host` on the therapist's). */
 export class Chat {
@@ -112,15 +117,16 @@ export class Chat {
     if (!text) return;
     const to = this.target();
     if (to === undefined) {
-      this.error.textContent = "Your therapist is not in the room just now. Try again soon.";
+      this.error.textContent = t("Your therapist is not in the room just now. Try again soon.");
       return;
     }
     this.sent += 1;
     const message = { type: "chat", text, id: `chat-${this.sent}` };
     if (to) message.to = to;
     if (!this.signalling.send(message)) {
-      this.error.textContent =
-        "Not connected just now. Your message is still here: try again soon.";
+      this.error.textContent = t(
+        "Not connected just now. Your message is still here: try again soon.",
+      );
       return;
     }
     this.pending.set(message.id, text);
@@ -143,7 +149,9 @@ export class Chat {
     if (message.id) this.pending.delete(message.id); // taken
     this.add(message);
     if (message.mine) return;
-    this.announce.textContent = `${this.who(message)}${message.private ? ", only to you" : ""}: ${message.text}`;
+    this.announce.textContent = message.private
+      ? t("{who}, only to you: {text}", { who: this.who(message), text: message.text })
+      : t("{who}: {text}", { who: this.who(message), text: message.text });
     this.onNew(message);
   }
 
@@ -194,15 +202,15 @@ export class Chat {
   }
 
   who(message) {
-    if (message.mine) return "You";
-    if (!this.host && message.from_role === "therapist") return "Your therapist";
+    if (message.mine) return t("You");
+    if (!this.host && message.from_role === "therapist") return t("Your therapist");
     const person = message.from ? this.people.get(message.from) : undefined;
-    return person?.name ?? ROLES[message.from_role] ?? "Someone";
+    return person?.name ?? ROLES[message.from_role] ?? t("Someone");
   }
 
   privately(message) {
-    if (!message.mine) return "(only to you)";
-    if (!this.host) return "(only to your therapist)";
+    if (!message.mine) return t("(only to you)");
+    if (!this.host) return t("(only to your therapist)");
     const person = message.to ? this.people.get(message.to) : undefined;
     return `(only to ${person?.name ?? ROLES[message.to_role] ?? "them"})`;
   }

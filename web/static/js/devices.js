@@ -7,11 +7,12 @@
 // where there is more than one. Nothing is kept on the device: the choice lives in the page.
 
 import { state } from "./room.js";
+import { t } from "./strings.js";
 
 const KINDS = [
-  ["videoinput", "camera", "Camera"],
-  ["audioinput", "microphone", "Microphone"],
-  ["audiooutput", "speaker", "Speaker"],
+  ["videoinput", "camera", t("Camera")],
+  ["audioinput", "microphone", t("Microphone")],
+  ["audiooutput", "speaker", t("Speaker")],
 ];
 
 /**
@@ -78,7 +79,7 @@ export class Devices {
     const flip = document.createElement("button");
     flip.type = "button";
     flip.className = "device-flip";
-    flip.textContent = "Switch camera";
+    flip.textContent = t("Switch camera");
     flip.hidden = true;
     flip.addEventListener("click", () => this.flip());
     container.append(flip);

@@ -24,6 +24,7 @@ import {
   turned,
   WIDTH,
 } from "./items.js";
+import { t } from "./strings.js";
 
 const SEGMENT_MS = 250; // a long stroke goes to the server in segments this often
 const WHOLE_MS = 2000; // a stroke drawn for longer than this, or of more points, is long
@@ -41,10 +42,9 @@ const EDGE_PX = 8;
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 const SHAPES = new Set(["rect", "ellipse", "line", "arrow"]);
 const HOLDING = new Set(["drag", "pinch", "resize", "turn"]); // gestures that hold an item
-const LABEL =
-  "Shared whiteboard: draw with a finger, pen or mouse. Tab picks each thing on it in turn; " +
-  "arrow keys move it (with Shift, further), plus and minus resize it, R turns it, Delete " +
-  "removes it, Escape lets it go.";
+const LABEL = t(
+  "Shared whiteboard: draw with a finger, pen or mouse. Tab picks each thing on it in turn; arrow keys move it (with Shift, further), plus and minus resize it, R turns it, Delete removes it, Escape lets it go.",
+);
 
 export const newId = (prefix) => `${prefix}-${crypto.randomUUID().slice(0, 18)}`;
 const distance = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
@@ -368,7 +368,7 @@ export class Hand {
     input.type = "text";
     input.maxLength = 200;
     input.className = "board-text";
-    input.setAttribute("aria-label", "Text to put on the board");
+    input.setAttribute("aria-label", t("Text to put on the board"));
     Object.assign(input.style, {
       position: "fixed",
       left: `${clientX}px`,

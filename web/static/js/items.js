@@ -2,6 +2,8 @@
 // whether a point touches it, what it is called for a screen reader, where a new one fits,
 // and whether a live message about it is one the server would take. No state of its own.
 
+import { t } from "./strings.js";
+
 export const WIDTH = 1600;
 export const HEIGHT = 1200;
 export const MAX_POINTS = 5000; // per stroke
@@ -306,12 +308,17 @@ export function itemName(e) {
     const words = d.name.replace(/-/g, " ");
     return words.charAt(0).toUpperCase() + words.slice(1);
   }
-  if (e.kind === "text") return `Text “${d.text}”`;
-  if (e.kind === "picture") return "Picture";
-  if (e.kind === "dice") return `Dice showing ${d.values.join(" and ")}`;
+  if (e.kind === "text") return t("Text “{text}”", { text: d.text });
+  if (e.kind === "picture") return t("Picture");
+  if (e.kind === "dice")
+    return d.values.length === 2
+      ? t("Dice showing {a} and {b}", { a: d.values[0], b: d.values[1] })
+      : t("Dice showing {a}", { a: d.values.join(" ") });
   if (e.kind === "shape")
-    return { rect: "Rectangle", ellipse: "Ellipse", line: "Line", arrow: "Arrow" }[d.kind];
-  return "Drawing";
+    return { rect: t("Rectangle"), ellipse: t("Ellipse"), line: t("Line"), arrow: t("Arrow") }[
+      d.kind
+    ];
+  return t("Drawing");
 }
 
 /**

@@ -19,10 +19,13 @@ import {
 } from "./room.js";
 import { Share } from "./share.js";
 import { Signalling } from "./signal.js";
+import { t } from "./strings.js";
 import { floatTiles } from "./tiles.js";
 import { Whiteboard } from "./whiteboard.js";
 
 const token = location.pathname.split("/").pop();
+// the language of this page: what the server tells this person comes in it
+const lang = ["cy", "ar"].find((code) => document.documentElement.lang === code) ?? "en";
 const steps = ["contract", "checks", "device", "waiting", "room", "ended"];
 const checksForm = document.getElementById("checks-form");
 const preview = document.getElementById("preview");
@@ -90,7 +93,9 @@ async function startDeviceCheck() {
   if (!stream) {
     say(
       document.getElementById("device-note"),
-      "We could not find a camera or microphone. You can still join and talk by phone if your therapist rings.",
+      t(
+        "We could not find a camera or microphone. You can still join and talk by phone if your therapist rings.",
+      ),
     );
     return;
   }
@@ -147,31 +152,33 @@ async function join() {
       mesh.handleSignal(m);
     })
     .on("declined", (m) =>
-      finish(m.message || "Your therapist cannot see you right now. They will be in touch."),
+      finish(t(m.message || "Your therapist cannot see you right now. They will be in touch.")),
     )
     .on("removed", (m) =>
       finish(
-        m.message || "Your therapist has asked you to leave this session. They will be in touch.",
+        t(
+          m.message || "Your therapist has asked you to leave this session. They will be in touch.",
+        ),
       ),
     )
     .on("room_ended", () =>
-      finish("The session has ended. Thank you for coming.", { afterPlan: true }),
+      finish(t("The session has ended. Thank you for coming."), { afterPlan: true }),
     )
     .on("error", handleError)
-    .on("reconnecting", () => say(roomStatus, "The connection dropped. Getting you back in…"))
+    .on("reconnecting", () => say(roomStatus, t("The connection dropped. Getting you back in…")))
     .on("resumed", handleResumed)
     .on("resume_refused", () => {
       // the server could not take us straight back: join again through the waiting room
       whiteboard.close();
       if (mesh) mesh.closeAll();
       mesh = null;
-      signalling.send({ type: "join", token, checks: checkAnswers() });
+      signalling.send({ type: "join", token, checks: checkAnswers(), lang });
     })
     .on("peer_state", handlePeerState)
     .on("rating_request", askRating)
     .on("notice", (m) => {
-      if (m.code === "rating_saved") say(roomStatus, m.message);
-      if (m.code === "cannot_start") cannotStart(m.message);
+      if (m.code === "rating_saved") say(roomStatus, t(m.message));
+      if (m.code === "cannot_start") cannotStart(t(m.message));
       if (m.code === "observer") {
         observers.set(m.participant, m.message);
         showObservers();
@@ -179,10 +186,10 @@ async function join() {
     })
     .on("closed", () => {
       if (document.getElementById("step-ended").hidden)
-        say(roomStatus, "The connection dropped. Please open your link again.");
+        say(roomStatus, t("The connection dropped. Please open your link again."));
     });
   await signalling.connect();
-  signalling.send({ type: "join", token, checks: checkAnswers() });
+  signalling.send({ type: "join", token, checks: checkAnswers(), lang });
 }
 
 function handleWaiting(message) {
@@ -192,12 +199,13 @@ function handleWaiting(message) {
     mesh = null;
   }
   show("waiting");
-  if (message.message) say(waitingNote, `Your therapist says: “${message.message}”`);
+  if (message.message)
+    say(waitingNote, t("Your therapist says: “{message}”", { message: message.message }));
 }
 
 function startMesh() {
   mesh = new Mesh(signalling, state.myId, joinedIce, stream, {
-    onStream: (id, s) => showStream(stage, id, names.get(id) || "Therapist", s),
+    onStream: (id, s) => showStream(stage, id, names.get(id) || t("Therapist"), s),
     onGone: (id) => removeTile(stage, id),
     isShare: (id, s) => share.isShare(id, s),
     onOtherStream: (id, s) => share.otherStream(id, s),
@@ -217,21 +225,21 @@ const timers = [
 function handleError(message) {
   if (chat.handleError(message)) return;
   if (message.code === "cannot_start") {
-    cannotStart(message.message);
+    cannotStart(t(message.message));
     return;
   }
   if (message.code === "not_let_back") {
     // removed or declined, and not let back: said kindly, and nothing more is tried
-    finish(message.message);
+    finish(t(message.message));
     return;
   }
   if (message.code === "bad_link" && state.myId) {
     // joining again after a drop, and the link no longer works (the session ended, or the
     // link was withdrawn meanwhile): the page says so in the server's words, and stops
-    finish(message.message);
+    finish(t(message.message));
     return;
   }
-  for (const line of document.querySelectorAll("[data-join-error]")) say(line, message.message);
+  for (const line of document.querySelectorAll("[data-join-error]")) say(line, t(message.message));
 }
 
 /** The therapist asks how today was: four faces, one tap. */
@@ -246,7 +254,7 @@ function askRating() {
 function handleResumed(message) {
   state.resumes += 1;
   joinedIce = message.ice;
-  say(roomStatus, "You're back.");
+  say(roomStatus, t("You're back."));
   if (message.you.state === "waiting") return; // the waiting message follows
   if (!mesh) startMesh();
   for (const person of message.present) names.set(person.id, person.name);
@@ -260,9 +268,11 @@ function handlePeerState(message) {
   if (message.state === "reconnected" && mesh) mesh.peerBack(message.participant);
   if (message.role !== "therapist") return;
   const note = {
-    interrupted: "Your therapist's connection dropped. Please wait here: they are coming back.",
-    reconnected: "Your therapist is back.",
-    lost: "Your therapist could not get back in. They will try to ring you, as you agreed. You can close this page.",
+    interrupted: t("Your therapist's connection dropped. Please wait here: they are coming back."),
+    reconnected: t("Your therapist is back."),
+    lost: t(
+      "Your therapist could not get back in. They will try to ring you, as you agreed. You can close this page.",
+    ),
   }[message.state];
   if (note) say(roomStatus, note);
   if (note && !document.getElementById("step-waiting").hidden) say(waitingNote, note);
@@ -381,11 +391,11 @@ function main() {
   });
   document.getElementById("break").addEventListener("click", () => {
     signalling.send({ type: "flag", kind: "break" });
-    say(roomStatus, "Your therapist knows you would like a break.");
+    say(roomStatus, t("Your therapist knows you would like a break."));
   });
   document.getElementById("not-private").addEventListener("click", () => {
     signalling.send({ type: "flag", kind: "not_private" });
-    say(roomStatus, "Only your therapist was told.");
+    say(roomStatus, t("Only your therapist was told."));
   });
   for (const face of document.querySelectorAll("#rating [data-score]")) {
     face.addEventListener("click", () => {
@@ -395,7 +405,7 @@ function main() {
   }
   document.getElementById("leave").addEventListener("click", () => {
     signalling.send({ type: "leave" });
-    finish("You have left the session.");
+    finish(t("You have left the session."));
   });
   for (const button of document.querySelectorAll("[data-quick-exit]"))
     button.addEventListener("click", quickExit);

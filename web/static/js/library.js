@@ -6,6 +6,8 @@
 // Laid out with flex-wrap and minimum sizes only, so that it fits a 320 px wide screen with
 // no horizontal scrolling; the classes (library-*) are there for the page's style sheet.
 
+import { t } from "./strings.js";
+
 const CATALOGUE_URL = "/miniatures/catalogue.json";
 const SEARCH_URL = "/miniatures/search";
 const SEARCH_DELAY_MS = 150;
@@ -79,7 +81,7 @@ export function openLibrary(panel, { onPick }) {
   find.setAttribute("role", "search");
   const findLabel = make("label", "library-search-label", {
     htmlFor: `${id}-q`,
-    textContent: "Find a miniature",
+    textContent: t("Find a miniature"),
   });
   const input = make(
     "input",
@@ -98,12 +100,12 @@ export function openLibrary(panel, { onPick }) {
   status.setAttribute("role", "status");
   const tabs = make("div", "library-tabs", {}, { display: "flex", flexWrap: "wrap", gap: "4px" });
   tabs.setAttribute("role", "tablist");
-  tabs.setAttribute("aria-label", "Shelves");
+  tabs.setAttribute("aria-label", t("Shelves"));
   const shelf = make("div", "library-shelf", { id: `${id}-shelf` });
   shelf.setAttribute("role", "tabpanel");
   const results = make("div", "library-results", { hidden: true });
   results.setAttribute("role", "region");
-  results.setAttribute("aria-label", "Miniatures found");
+  results.setAttribute("aria-label", t("Miniatures found"));
   root.append(find, status, tabs, shelf, results);
   panel.replaceChildren(root);
 
@@ -140,7 +142,7 @@ export function openLibrary(panel, { onPick }) {
         },
       );
       button.dataset.name = name;
-      button.setAttribute("aria-label", `Put ${label} on the tray`);
+      button.setAttribute("aria-label", t("Put {name} on the tray", { name: label }));
       const picture = make(
         "img",
         "library-picture",
@@ -214,7 +216,7 @@ export function openLibrary(panel, { onPick }) {
     const retry = make(
       "button",
       "library-retry",
-      { type: "button", textContent: "Try again" },
+      { type: "button", textContent: t("Try again") },
       {
         minHeight: TARGET,
       },
@@ -227,9 +229,9 @@ export function openLibrary(panel, { onPick }) {
   }
 
   function load() {
-    status.textContent = "Opening the shelves…";
+    status.textContent = t("Opening the shelves…");
     return loadCatalogue().then(showShelves, () =>
-      showFailure("The miniatures could not be loaded. Check the connection and try again."),
+      showFailure(t("The miniatures could not be loaded. Check the connection and try again.")),
     );
   }
 
@@ -253,11 +255,11 @@ export function openLibrary(panel, { onPick }) {
       results.hidden = false;
       results.replaceChildren(grid(found.items));
       status.textContent = found.items.length
-        ? `${found.items.length} found for “${query}”.`
-        : `Nothing found for “${query}”. Try another word, or look on the shelves.`;
+        ? t("{count} found for “{query}”.", { count: found.items.length, query })
+        : t("Nothing found for “{query}”. Try another word, or look on the shelves.", { query });
     } catch (error) {
       if (error.name === "AbortError") return;
-      status.textContent = "Searching did not work. Check the connection and try again.";
+      status.textContent = t("Searching did not work. Check the connection and try again.");
     }
   }
 

@@ -8,6 +8,8 @@
 // what changed: this page in its own line, the others on this person's video (the server
 // tells them: `media_mode`, server/edge/modes.py). Nothing is kept on the device.
 
+import { t } from "./strings.js";
+
 // what counts as poor and good, and for how many seconds in a row before a step (the
 // browser tests make them shorter)
 export const POOR = {
@@ -175,17 +177,20 @@ export class PoorLink {
     if (mode === "audio") {
       line.textContent =
         why === "chosen"
-          ? "Sound only: your video is paused."
-          : "Video paused to keep your sound clear. It comes back when the connection is better.";
+          ? t("Sound only: your video is paused.")
+          : t(
+              "Video paused to keep your sound clear. It comes back when the connection is better.",
+            );
     } else if (mode === "lower") {
       line.textContent =
         why === "chosen"
-          ? "Using less data: your video is smaller."
+          ? t("Using less data: your video is smaller.")
           : was === "audio"
-            ? "The connection is better: your video is back, smaller for now."
-            : "The connection is slow, so your video is smaller for now.";
+            ? t("The connection is better: your video is back, smaller for now.")
+            : t("The connection is slow, so your video is smaller for now.");
     } else {
-      line.textContent = was === "audio" ? "Your video is back." : "Your video is clear again.";
+      line.textContent =
+        was === "audio" ? t("Your video is back.") : t("Your video is clear again.");
       this.backTimer = setTimeout(() => {
         line.textContent = "";
       }, this.settings.backNoteMs);
@@ -217,10 +222,15 @@ export class PoorLink {
     const name = this.parts.names.get(id);
     let text;
     if (message.mode === "audio")
-      text = `${name ? `${name}'s` : "Their"} video is paused to keep the sound clear.`;
+      text = name
+        ? t("{name}'s video is paused to keep the sound clear.", { name })
+        : t("Their video is paused to keep the sound clear.");
     else if (message.why === "chosen")
-      text = `${name ? `${name} is` : "They are"} using less data.`;
-    else text = `${name ? `${name}'s` : "Their"} connection is slow: their video is smaller.`;
+      text = name ? t("{name} is using less data.", { name }) : t("They are using less data.");
+    else
+      text = name
+        ? t("{name}'s connection is slow: their video is smaller.", { name })
+        : t("Their connection is slow: their video is smaller.");
     if (note.textContent !== text) note.textContent = text;
   }
 }

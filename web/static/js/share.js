@@ -8,6 +8,7 @@
 // sharing", the therapist's "Stop", or the sharer leaving or dropping (`share_stopped`).
 
 import { state } from "./room.js";
+import { t } from "./strings.js";
 
 const HELD = 4; // streams from others not (yet) announced as a share, held unseen
 
@@ -64,7 +65,7 @@ export class Share {
     const who = document.createElement("span");
     const stop = document.createElement("button");
     stop.type = "button";
-    stop.textContent = "Stop sharing";
+    stop.textContent = t("Stop sharing");
     stop.addEventListener("click", () => this.stopShown());
     caption.append(who, " ", stop);
     view.append(video, caption);
@@ -79,7 +80,7 @@ export class Share {
    * tell the server before anyone is sent it. */
   async start() {
     if (!navigator.mediaDevices?.getDisplayMedia) {
-      this.say("This browser cannot share a screen.");
+      this.say(t("This browser cannot share a screen."));
       return;
     }
     let stream;
@@ -139,7 +140,7 @@ export class Share {
         return;
       }
       this.getMesh()?.addStream(this.outgoing); // announced: now it goes to everyone
-      this.show(this.outgoing, "You are sharing your screen");
+      this.show(this.outgoing, t("You are sharing your screen"));
       return;
     }
     const held = this.held.get(`${message.participant} ${message.stream}`);
@@ -155,9 +156,9 @@ export class Share {
     state.share.on = null;
     this.hide();
     if (message.participant === state.myId && message.reason === "by_therapist")
-      this.say("Your therapist stopped your screen share.");
+      this.say(t("Your therapist stopped your screen share."));
     if (message.participant === state.myId && message.reason === "not_allowed")
-      this.say("Screen sharing was turned off for you.");
+      this.say(t("Screen sharing was turned off for you."));
   }
 
   /** A description of ours was refused for carrying a share the server does not know is on
@@ -197,7 +198,7 @@ export class Share {
   }
 
   sharerText(id) {
-    return `${this.names.get(id) || "Someone"} is sharing their screen`;
+    return t("{name} is sharing their screen", { name: this.names.get(id) || t("Someone") });
   }
 
   show(stream, text) {
@@ -233,7 +234,7 @@ export class Share {
     if (message.participant !== state.myId) return;
     state.share.allowed = message.allowed;
     if (this.button) this.button.hidden = !message.allowed;
-    this.say(message.allowed ? "You can share your screen now (in Me)." : "");
+    this.say(message.allowed ? t("You can share your screen now (in Me).") : "");
   }
 
   /** The therapist's list: each young person and parent in the room, with "may share". */
@@ -266,7 +267,7 @@ export class Share {
   pressed(on) {
     if (!this.button) return;
     this.button.setAttribute("aria-pressed", String(on));
-    this.button.textContent = on ? "Stop sharing" : this.button.dataset.label;
+    this.button.textContent = on ? t("Stop sharing") : this.button.dataset.label;
   }
 
   say(text) {

@@ -2,6 +2,8 @@
 // the next corner with a button (the same move without dragging, WCAG 2.5.7), or folded down
 // to its name with another, so a small screen keeps its board.
 
+import { t } from "./strings.js";
+
 const CORNERS = ["top-right", "bottom-right", "bottom-left", "top-left"];
 const MARGIN = 8; // px between a tile and the edge of the board
 const ICONS = {
@@ -26,9 +28,9 @@ export function floatTile(stage, tile) {
   const name = tile.classList.contains("self") ? "your video" : `${nameOf(tile)}'s video`;
   const buttons = document.createElement("div");
   buttons.className = "tile-buttons";
-  const move = iconButton("move", `Move ${name}`);
+  const move = iconButton("move", t("Move {name}", { name }));
   move.addEventListener("click", () => toNextCorner(stage, tile));
-  const fold = iconButton("fold", `Hide ${name}`);
+  const fold = iconButton("fold", t("Hide {name}", { name }));
   fold.setAttribute("aria-pressed", "false");
   fold.addEventListener("click", () => {
     const folded = tile.classList.toggle("folded");
@@ -42,7 +44,7 @@ export function floatTile(stage, tile) {
 
 function nameOf(tile) {
   const caption = tile.querySelector("figcaption");
-  return caption?.firstChild?.textContent.trim() || "Someone";
+  return caption?.firstChild?.textContent.trim() || t("Someone");
 }
 
 function iconButton(icon, label) {

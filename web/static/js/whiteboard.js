@@ -8,6 +8,7 @@ import { BoardView } from "./board.js";
 import { BoardFeed } from "./boardfeed.js";
 import { ServerLink } from "./serverlink.js";
 import { SocketLink } from "./socketlink.js";
+import { t } from "./strings.js";
 import { tools } from "./tools.js";
 
 /** A page's whiteboard: the canvas, its toolbar, and its link to the server's board: the
@@ -39,7 +40,7 @@ export class Whiteboard {
       share: (file) =>
         this.link
           ?.share(file)
-          .then(() => this.say("Sending your picture…"))
+          .then(() => this.say(t("Sending your picture…")))
           .catch((error) => this.say(error.message)),
     });
     // whatever the socket was sent before the data connection took over still comes
@@ -87,7 +88,7 @@ export class Whiteboard {
       onObject: (id, blob) => this.view.addObject(id, blob),
       onObjectMessage: (m) => {
         if (m.type === "error") this.say(m.message);
-        if (m.type === "shared") this.say("Your picture is on the board.");
+        if (m.type === "shared") this.say(t("Your picture is on the board."));
       },
     };
   }

@@ -1,7 +1,7 @@
 """the live room's chat setting: on for everyone, or off (private to the therapist only)
 
-Revision ID: 0027
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0027"
-down_revision: str | None = "0024"
+revision: str = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
