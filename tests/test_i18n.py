@@ -19,8 +19,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from server import i18n
-from server.appkeys import ACCOUNTS, CATALOGUE, CONSENTS
+from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, PRACTICE
 from server.care.checklists import Kind
+from server.care.clients import Language
 from server.i18n_extract import extract
 from server.live.protocol import Join
 from server.storage.models import Role
@@ -171,12 +172,17 @@ async def test_the_consent_page_in_welsh_and_in_arabic(
     assert _lang(arabic) == ("ar", "rtl")
     assert Page(arabic).root.all("h1")[0].text == "العلاج عبر الإنترنت لـRobin"
     # a form sent without its answers: every fault in Arabic, beside its field
-    sent = await client.post(url + "?lang=ar", data={"decision": "given"})
+    sent = await client.post(url + "?lang=ar", data={"decision": "given", "email": "pat@"})
     assert sent.status == 400
-    summary = Page(await sent.text())["error-summary"].text
+    faulty = Page(await sent.text())
+    summary = faulty["error-summary"].text
     assert "اكتب اسمك الكامل." in summary  # "Type your full name."
     assert "أجب بنعم أو لا:" in summary  # "Answer yes or no:", with the question in Arabic
     assert "Type your full name" not in summary
+    assert (
+        "اكتب عنوان بريدك الإلكتروني بهذا الشكل name@example.org" in summary
+    )  # "Type your e-mail"
+    assert "عنوان بريدك الإلكتروني (اختياري)" in faulty.root.text  # its label
 
     # answered: the record keeps the language of the page the parent read
     form = {"decision": "given", "typed_name": "Pat Parent", "relationship": "mam"}
@@ -223,6 +229,39 @@ async def test_the_therapist_sets_the_familys_language(
     assert _lang(await (await client.get(url, headers=welsh_browser)).text()) == ("cy", "ltr")
     bad = await client.post(f"/clients/{kid}/language", data={"language": "xx", "csrf_token": csrf})
     assert bad.status == 400
+
+
+@pytest.mark.hazard("HZ-31")
+async def test_the_practice_page_in_the_familys_language(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    """The practice page is chosen as the join page is: the client's language (set by the
+    therapist) before the browser's, the switch on the page before both; in Arabic, right to
+    left, its words and the agreement's in Arabic, and no English sentence left."""
+    ther = await therapist_view(app, therapist.username)
+    kid = await new_client(app, ther, display_name="Robin")
+    url = f"/practice/{(await app[PRACTICE].issue(ther, kid.id, 'parent')).token}"
+    assert _lang(await (await client.get(url, headers={"Accept-Language": "cy"})).text()) == (
+        "cy",
+        "ltr",
+    )
+    await app[CLIENTS].set_language(ther, kid.id, Language(language="ar"))
+    resp = await client.get(url, headers={"Accept-Language": "cy"})
+    html = await resp.text()
+    assert resp.status == 200 and resp.headers["Content-Language"] == "ar"
+    assert _lang(html) == ("ar", "rtl")
+    page = Page(html)
+    assert page.root.all("h1")[0].text == "تدرّب قبل جلستك"  # "Practise before your session"
+    assert page["devices-heading"].text == "1. تحقق من الكاميرا والميكروفون"
+    assert page["device-start"].text == "ابدأ التحقق"  # "Start the check"
+    assert "هذه صفحة للتدريب، وليست جلستك." in page.root.text  # "..., not your session."
+    contract = app[CATALOGUE][Kind.CONTRACT]
+    assert i18n.translations("ar").gettext(contract.title) in page["agreement-heading"].text
+    assert 'lang="cy"' in html and "?lang=en" in html  # the switch, as on other family pages
+    for english in ("Practise before", "not your session", "What each button does", "Rubber"):
+        assert english not in html
+    welsh = Page(await (await client.get(url + "?lang=cy")).text())
+    assert welsh.root.all("h1")[0].text == "Ymarfer cyn dy sesiwn"
 
 
 @pytest.mark.hazard("HZ-31")

@@ -1,7 +1,8 @@
 """Invitations, change notices and reminders, read as a real SMTP server (aiosmtpd) got
 them: plain text and HTML as alternatives, the calendar file parsed back with icalendar (the
 time with the service's TZID, the link, one UID per session), a moved session's new link and
-a cancelled event; a mail server that is down is shown to the therapist and tried again."""
+a cancelled event, each in the family's language; a mail server that is down is shown to the
+therapist and tried again."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
-from server.appkeys import DATABASE, INVITATIONS, SCHEDULE
+from server.appkeys import CLIENTS, DATABASE, INVITATIONS, SCHEDULE
 from server.care.addresses import ContactsIn
+from server.care.clients import Language
 from server.care.schedule import NewAppointment
 from server.settings import Settings
 from server.storage.db import utcnow
@@ -120,6 +122,47 @@ async def test_the_invitation_goes_as_text_html_and_a_calendar_file(
         r.getMessage() + str(r.__dict__) for r in caplog.records if r.name != "mail.log"
     )
     assert YOUNG not in ours and PARENT not in ours
+
+
+@pytest.mark.hazard("HZ-31")
+async def test_the_invitation_goes_in_the_familys_language(
+    app: web.Application, therapist: Staff, mailbox: tuple[Mailbox, int]
+) -> None:
+    """In the language the therapist set for the client when it is sent: its subject, text,
+    HTML (right to left in Arabic) and calendar file; the link and the time as in English."""
+    box, _ = mailbox
+    user, sky, appointment = await _session(app, therapist)
+    await app[CLIENTS].set_language(user, sky.id, Language(language="cy"))
+    await app[INVITATIONS].invite(appointment, "http://playroom.test")
+    assert await app[INVITATIONS].tick() == 1
+    assert box.wait_for(1)
+    _, message = box.messages[0]
+    starts = appointment.starts_at.astimezone(ZoneInfo("Europe/London"))
+    subject = str(message["Subject"])
+    assert subject.startswith("Riverside CAMHS: eich sesiwn ar ")  # "your session on"
+    assert f"am {starts:%H:%M}" in subject and "Skylar" not in subject
+    found = parts(message)
+    text, html = found["text/plain"], found["text/html"]
+    assert text.startswith("Helo,")
+    assert "Dyma eich dolen ar gyfer eich sesiwn ar-lein" in text  # "Here is your link ..."
+    assert "Ymunwch yma, o ychydig funudau cyn y dechrau:" in text  # "Join here, ..."
+    assert re.search(r"http://playroom\.test/join/[A-Za-z0-9._-]+", text)
+    assert '<html lang="cy" dir="ltr">' in html and "Ymuno â'r sesiwn" in html
+    for english in ("Hello", "Here is", "Join here", "calendar file", "London time"):
+        assert english not in text + subject
+    _, event = _event(message)
+    assert str(event["SUMMARY"]) == "Sesiwn Riverside CAMHS"
+    assert "Ymunwch yma" in str(event["DESCRIPTION"])
+
+    # set to Arabic before it goes again: the next one is in Arabic, right to left
+    await app[CLIENTS].set_language(user, sky.id, Language(language="ar"))
+    await app[INVITATIONS].invite(appointment, "http://playroom.test")
+    assert await app[INVITATIONS].tick() == 1
+    assert box.wait_for(2)
+    _, again = box.messages[1]
+    assert str(again["Subject"]).startswith("Riverside CAMHS: جلستك في ")  # "your session on"
+    html = parts(again)["text/html"]
+    assert '<html lang="ar" dir="rtl">' in html and "انضم إلى الجلسة" in html  # "Join ..."
 
 
 @pytest.mark.hazard("HZ-30")

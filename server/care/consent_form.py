@@ -83,8 +83,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "long": N_("Say how contact {n} knows your child in 60 letters or fewer."),
     },
     "email": {
-        "invalid": "Type your e-mail address as name@example.org, or leave it empty.",
-        "line": "Your e-mail address must be on one line.",
+        "invalid": N_("Type your e-mail address as name@example.org, or leave it empty."),
+        "line": N_("Your e-mail address must be on one line."),
     },
     "phone": {
         "empty": N_("Type a phone number for contact {n}."),

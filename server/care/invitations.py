@@ -11,7 +11,8 @@ and text message: what goes in the outbox when, and how each is made when it is 
 
 Nothing is sent from a request: each message waits in the outbox (``outbox.py``), sent by
 the periodic job on whichever node claims it first. The words are made when it is sent
-(``letters.py``), from the session and the addresses as they are then."""
+(``letters.py``), from the session and the addresses as they are then, in the family's
+language as the therapist has set it then (else the one it was queued in, English)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from server import i18n
 from server.access import tokens
 from server.access.tokens import Claims
 from server.audit.sessionlog import client_stream, session_stream
@@ -35,7 +37,7 @@ from server.crypto.sealed import unseal
 from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.mail_models import ClientContact, OutboxMessage
-from server.storage.models import Appointment, Link, LinkKind, User
+from server.storage.models import Appointment, Client, Link, LinkKind, User
 
 log = logging.getLogger(__name__)
 Change = Literal["scheduled", "moved", "cancelled"]
@@ -196,8 +198,9 @@ class Invitations:
         """Make the message from things as they are now and send it; raises ``Skip`` when
         there is nothing to send, ``DeliveryFailed`` when it did not go."""
         contacts = await self.contacts.get(claimed.client_id)
+        lang = await self._language(claimed)
         if claimed.kind == "consent":
-            await self._consent(claimed, contacts)
+            await self._consent(claimed, contacts, lang)
             return
         async with self.db.read() as session:
             appointment = await session.get(Appointment, claimed.appointment_id or "")
@@ -230,12 +233,12 @@ class Invitations:
         )
         if claimed.channel == "sms":
             phone = await self._phone(appointment.client_id, who)
-            await self.texts.send(phone, self.letters.text_message(kind, about, claimed.lang))
+            await self.texts.send(phone, self.letters.text_message(kind, about, lang))
         else:
             address = contacts.address(who)
             if not address:
                 raise Skip("no_address")
-            await self.mailer.send(self.letters.letter(kind, address, about, claimed.lang))
+            await self.mailer.send(self.letters.letter(kind, address, about, lang))
         await self.schedule.log.append(
             client_stream(appointment.client_id),
             "message.sent",
@@ -244,7 +247,15 @@ class Invitations:
              "to": who},
         )  # fmt: skip
 
-    async def _consent(self, claimed: Claimed, contacts: Contacts) -> None:
+    async def _language(self, claimed: Claimed) -> str:
+        """The family's language now: the one the therapist set for the client, else the one
+        the message was queued in, else English."""
+        async with self.db.read() as session:
+            client = await session.get(Client, claimed.client_id)
+            chosen = unseal(self.ring, client, "language_enc") if client else None
+        return i18n.supported(chosen) or i18n.supported(claimed.lang) or i18n.DEFAULT
+
+    async def _consent(self, claimed: Claimed, contacts: Contacts, lang: str) -> None:
         if not contacts.parent_email:
             raise Skip("no_address")
         async with self.db.read() as session:
@@ -255,9 +266,7 @@ class Invitations:
             raise DeliveryFailed("no_public_address")
         url = f"{claimed.base}/consent/{_token(self.ring, link)}"
         about = About(recipient="parent", url=url)
-        await self.mailer.send(
-            self.letters.letter("consent", contacts.parent_email, about, claimed.lang)
-        )
+        await self.mailer.send(self.letters.letter("consent", contacts.parent_email, about, lang))
         await self.schedule.log.append(
             client_stream(claimed.client_id),
             "message.sent",

@@ -1,7 +1,8 @@
 """The words of each message a family is sent, made from Jinja templates under
 ``web/templates/mail/`` (every sentence is in a template, none in Python, so that they can be
-translated; ``lang`` is passed through to them): a subject, plain text, HTML, the words of a
-text message, and the calendar file's summary and description. No I/O here.
+translated: each is rendered in the family's language, ``lang``, through the catalogues of
+``server/i18n.py``, its dates as that language writes them): a subject, plain text, HTML,
+the words of a text message, and the calendar file's summary and description. No I/O here.
 
 A subject never names the child, and nothing says more than the service, the time and the
 link: a message can be read over a shoulder or on a shared family device."""
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from server import i18n
 from server.care import ics
 from server.care.delivery import Letter
 from server.settings import Settings
@@ -40,13 +42,15 @@ class About:
 
 
 def environment() -> jinja2.Environment:
-    """The mail templates: HTML escaped, plain text and subjects as written."""
-    return jinja2.Environment(
+    """The mail templates, translated: HTML escaped, plain text and subjects as written."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(MAIL),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
     )
+    i18n.install(env)
+    return env
 
 
 class Letters:
@@ -56,25 +60,28 @@ class Letters:
         self.env = env or environment()
 
     def render(self, name: str, about: About, lang: str = "en") -> str:
-        """One template, with what every message may say: the service, the time in the
-        service's time zone, whom it is for, the link."""
+        """One template in ``lang`` (English for one we do not have), with what every
+        message may say: the service, the time in the service's time zone, whom it is for,
+        the link."""
+        lang = i18n.supported(lang) or i18n.DEFAULT
+        page = i18n.Page(lang)
         starts = about.starts_at.astimezone(self.zone) if about.starts_at else None
         ends = about.ends_at.astimezone(self.zone) if about.ends_at else None
-        return (
-            self.env.get_template(name)
-            .render(
-                lang=lang,
-                service=self.settings.service_name,
-                timezone=self.settings.timezone,
-                starts=starts,
-                ends=ends,
-                recipient=about.recipient,
-                url=about.url,
-                therapist=about.therapist,
-                hours=about.hours,
-            )
-            .strip()
-        )
+        return i18n.render(
+            self.env,
+            name,
+            lang,
+            tag=page.tag,
+            dir=page.dir,
+            service=self.settings.service_name,
+            timezone=self.settings.timezone,
+            starts=starts,
+            ends=ends,
+            recipient=about.recipient,
+            url=about.url,
+            therapist=about.therapist,
+            hours=about.hours,
+        ).strip()
 
     def letter(self, kind: Kind, to: str, about: About, lang: str = "en") -> Letter:
         """An e-mail: subject, text and HTML, and for a session its calendar file."""

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from server.access.auth import staff_only
-from server.appkeys import CATALOGUE, PRACTICE, SETTINGS
+from server.appkeys import CATALOGUE, CLIENTS, PRACTICE, SETTINGS
 from server.care.checklists import Kind
 from server.care.practice import NeedsConsent
 from server.exceptions import NoPublicAddress, TokenError
@@ -59,7 +59,8 @@ def practice_links(request: web.Request, made: list[Link], consent: bool) -> dic
 @routes.get("/practice/{token}", name="practice")
 @media_page
 async def practice_page(request: web.Request) -> web.StreamResponse:
-    """The family's practice page: no room, no therapist, nothing kept."""
+    """The family's practice page: no room, no therapist, nothing kept; in the family's
+    language as the join page is (``?lang=``, the client's, the browser's)."""
     try:
         link = await request.app[PRACTICE].open(request.match_info["token"])
     except NeedsConsent as exc:  # told kindly that it is not working now, never why
@@ -70,12 +71,14 @@ async def practice_page(request: web.Request) -> web.StreamResponse:
         return await render(
             request, "link_invalid.html", http_status=exc.status, public=True, message=str(exc)
         )
+    client_lang = await request.app[CLIENTS].language(link.client_id)
     # the one trace of a visit: counted in the server's log, by role, never in the database
     log.info("practice link opened", extra={"event": "practice_opened", "role": link.role})
     return await render(
         request,
         "practice.html",
         public=True,
+        client_lang=client_lang,
         closed=False,
         role=link.role,
         contract=request.app[CATALOGUE][Kind.CONTRACT],

@@ -1,8 +1,8 @@
 """In Chromium: the therapist makes practice links on the client's page; the young person
 opens theirs on a phone (390 px), checks the fake camera and microphone, reads the agreement
 and sees the room's preview with their own camera in it, with nothing sent anywhere and
-nothing written to the database; the parent's page too; no sideways scroll at 320 px; the
-desktop too."""
+nothing written to the database; the parent's page too; no sideways scroll at 320 px, in
+English and in Arabic (right to left); the desktop too."""
 
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ def _no_sideways_scroll(page: Page) -> None:
 
 
 @pytest.mark.hazard("HZ-32")
+@pytest.mark.hazard("HZ-31")
 def test_a_young_person_practises_on_a_phone_and_nothing_is_kept(
     browser: Browser, page: Page, server: ServerProcess
 ) -> None:
@@ -159,6 +160,20 @@ def test_a_young_person_practises_on_a_phone_and_nothing_is_kept(
     narrow.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
     _no_sideways_scroll(narrow)
     screenshot(narrow, "practice-young-person-320")
+    assert serious_violations(narrow) == []
+    # in Arabic, chosen on the page: right to left, laid out from the right, still no
+    # sideways scroll
+    narrow.get_by_role("link", name="العربية").click()
+    narrow.wait_for_url("**?lang=ar")
+    expect(narrow.locator("html")).to_have_attribute("dir", "rtl")
+    expect(narrow.get_by_role("heading", level=1)).to_have_text("تدرّب قبل جلستك")
+    narrow.get_by_role("button", name="ابدأ التحقق").click()  # "Start the check"
+    narrow.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+    tile = narrow.locator(".preview-tile.self span").bounding_box()
+    video = narrow.locator("#preview-self-tile").bounding_box()
+    assert tile and video and tile["x"] + tile["width"] > video["x"] + video["width"] - 8
+    _no_sideways_scroll(narrow)
+    screenshot(narrow, "practice-young-person-320-ar")
     assert serious_violations(narrow) == []
     small.close()
 
