@@ -8,6 +8,7 @@ import email
 import email.policy
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -40,17 +41,26 @@ class Mailbox:
         return [str(m["Subject"]) for _, m in self.messages]
 
 
-@pytest.fixture(name="mailbox")
-def mailbox_fixture() -> Iterator[tuple[Mailbox, int]]:
-    """The SMTP server, and its port (import ``mailbox_fixture`` to use it as ``mailbox``)."""
+@contextmanager
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server (aiosmtpd) on a free port of this machine, and what it receives."""
     from aiosmtpd.controller import Controller
 
     box = Mailbox()
     port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
-    yield box, port
-    controller.stop()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(name="mailbox")
+def mailbox_fixture() -> Iterator[tuple[Mailbox, int]]:
+    """The SMTP server, and its port (import ``mailbox_fixture`` to use it as ``mailbox``)."""
+    with smtp_server() as served:
+        yield served
 
 
 class TextHook:

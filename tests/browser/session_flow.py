@@ -43,8 +43,22 @@ def prepare(
         ).ok
     daily = {i.id: safe_answer(i) for i in catalogue[Kind.PRE_SESSION].items() if i.answerable}
     assert page.request.put(f"{api}/checks/today", data={"answers": daily}, headers=headers).ok
+    give_consent(page, server, client["id"])
+    starts = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    made = page.request.post(
+        f"{api}/clients/{client['id']}/sessions",
+        data={"starts_at": starts, "parent_link": True, "relay_only": relay_only},
+        headers=headers,
+    ).json()
+    return Session(made["id"], {link["role"]: link["url"] for link in made["join_links"]})
+
+
+def give_consent(page: Page, server: ServerProcess, client_id: str) -> None:
+    """A parent gives consent through the client's consent link, with an emergency
+    contact, as the consent page's form would send it (the link made through the API)."""
     consent_url = page.request.post(
-        f"{api}/clients/{client['id']}/consent-links", headers=headers
+        f"{server.url}/api/clients/{client_id}/consent-links",
+        headers={"X-CSRF-Token": csrf(page)},
     ).json()["url"]
     form = {
         "decision": "given",
@@ -55,17 +69,10 @@ def prepare(
         "contact1_relationship": "mum",
         "contact1_phone": "07700 900456",
     }
-    for item in catalogue[Kind.CONSENT].items():
+    for item in load_catalogue()[Kind.CONSENT].items():
         if item.answerable:
             form[f"confirm:{item.id}"] = "yes"
     assert "saved" in page.request.post(consent_url, form=form).text()
-    starts = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    made = page.request.post(
-        f"{api}/clients/{client['id']}/sessions",
-        data={"starts_at": starts, "parent_link": True, "relay_only": relay_only},
-        headers=headers,
-    ).json()
-    return Session(made["id"], {link["role"]: link["url"] for link in made["join_links"]})
 
 
 def therapist_page(

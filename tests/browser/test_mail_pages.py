@@ -12,8 +12,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot, serious_violations, start_server
 from tests.browser.session_flow import prepare, therapist_page
-from tests.helpers import ServerProcess, free_port
-from tests.mailbox import Mailbox
+from tests.helpers import ServerProcess
+from tests.mailbox import Mailbox, smtp_server
 
 pytestmark = pytest.mark.browser
 YOUNG = "sky@example.org"
@@ -21,14 +21,8 @@ YOUNG = "sky@example.org"
 
 @pytest.fixture(scope="module")
 def mail() -> Iterator[tuple[Mailbox, int]]:
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+    with smtp_server() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

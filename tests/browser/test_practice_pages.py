@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from tests.browser.conftest import (
     sign_in_page,
     start_server,
 )
+from tests.browser.session_flow import give_consent
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -54,22 +54,7 @@ def _consented_client(page: Page, server: ServerProcess) -> str:
         data={"display_name": "Sky", "age_band": "14-15"},
         headers=headers,
     ).json()
-    consent_url = page.request.post(
-        f"{server.url}/api/clients/{made['id']}/consent-links", headers=headers
-    ).json()["url"]
-    form = {
-        "decision": "given",
-        "typed_name": "Pat Parent",
-        "relationship": "mum",
-        "signed_on": datetime.now(UTC).date().isoformat(),
-        "contact1_name": "Pat Parent",
-        "contact1_relationship": "mum",
-        "contact1_phone": "07700 900456",
-    }
-    for item in load_catalogue()[Kind.CONSENT].items():
-        if item.answerable:
-            form[f"confirm:{item.id}"] = "yes"
-    assert "saved" in page.request.post(consent_url, form=form).text()
+    give_consent(page, server, made["id"])
     return str(made["id"])
 
 
