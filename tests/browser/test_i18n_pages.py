@@ -84,6 +84,12 @@ def test_the_young_person_joins_in_welsh(
         ".filter((e) => e.scrollWidth > e.clientWidth).map((e) => e.className || e.tagName)"
     )
     assert overflowing == []  # the longer Welsh names take more lines, not more width
+    cramped = young.evaluate(
+        "() => [...document.querySelectorAll('.room-top .top-button, .board-tools button')]"
+        ".filter((b) => b.offsetParent && (b.scrollWidth > b.clientWidth"
+        " || b.getBoundingClientRect().width < 44)).map((b) => b.textContent.trim())"
+    )
+    assert cramped == []  # no word spills out of its button, and each is a 44 px target
     _checked(young, "i18n-cy-room")
     young.locator(".me-button").click()
     young.locator("#leave").click()
