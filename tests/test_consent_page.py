@@ -178,6 +178,13 @@ async def test_withdrawal_needs_only_a_name_beside_its_field(
     history = await app[CONSENTS].history(kid)
     assert [c.decision.value for c in history] == ["given", "withdrawn"]
     assert history[-1].signed_on == _today()
+    # the page's language switch, or a reload, at the withdrawal's address: back to the
+    # consent page in that language, not an error
+    again = await client.get(url + "/withdraw?lang=cy", allow_redirects=False)
+    assert again.status == 303 and again.headers["Location"].endswith(
+        url.rsplit("/", 1)[1] + "?lang=cy"
+    )
+    assert (await client.get(url + "/withdraw")).status == 200
 
 
 async def test_what_the_parent_gives_is_sealed_and_never_logged(

@@ -149,40 +149,47 @@ class Outbox:
                 sa.delete(OutboxMessage).where(*where).execution_options(synchronize_session=False)
             )
 
-    async def due(self, now: datetime | None = None) -> list[Claimed]:
-        """Claim the rows due now that nobody holds; each is this node's alone to send."""
-        now = now or utcnow()
+    def _ready(self, now: datetime) -> list[sa.ColumnElement[bool]]:
+        """What a row must be to be claimed now: pending, due, and held by nobody."""
         free = sa.or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now)
-        ready = [OutboxMessage.status == PENDING, OutboxMessage.due_at <= now, free]
+        return [OutboxMessage.status == PENDING, OutboxMessage.due_at <= now, free]
+
+    async def due_ids(self, now: datetime | None = None) -> list[str]:
+        """The rows due now that nobody holds, oldest first (at most ``BATCH``)."""
         async with self.db.read() as session:
-            ids = list(
+            return list(
                 await session.scalars(
                     sa.select(OutboxMessage.id)
-                    .where(*ready)
+                    .where(*self._ready(now or utcnow()))
                     .order_by(OutboxMessage.due_at)
                     .limit(BATCH)
                 )
             )
-        claimed = []
-        for row_id in ids:
-            token = secrets.token_hex(16)
-            async with self.db.session() as session:
-                result = await session.execute(
-                    sa.update(OutboxMessage)
-                    .where(OutboxMessage.id == row_id, *ready)
-                    .values(
-                        lease_until=now + self.lease,
-                        claim=token,
-                        attempts=OutboxMessage.attempts + 1,
-                    )
-                    .execution_options(synchronize_session=False)
+
+    async def claim(self, row_id: str, now: datetime | None = None) -> Claimed | None:
+        """Claim one row, if it is still due and nobody holds it: this node's alone to send
+        until its lease runs out (None: another node has it, or it is no longer due). A row
+        is claimed only just before it is sent, so its lease runs from then: rows claimed a
+        round at a time would see the later ones' leases run out while the earlier ones were
+        sent to a slow mail server, and another node send them too."""
+        now = now or utcnow()
+        token = secrets.token_hex(16)
+        async with self.db.session() as session:
+            result = await session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, *self._ready(now))
+                .values(
+                    lease_until=now + self.lease,
+                    claim=token,
+                    attempts=OutboxMessage.attempts + 1,
                 )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    continue  # another node has it
-                row = await session.get(OutboxMessage, row_id, populate_existing=True)
-                assert row is not None
-                claimed.append(_claimed(row))
-        return claimed
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = await session.get(OutboxMessage, row_id, populate_existing=True)
+            assert row is not None
+            return _claimed(row)
 
     async def sent(self, claimed: Claimed) -> None:
         await self._settle(claimed, status=SENT, sent_at=utcnow(), last_error=None)
@@ -226,7 +233,10 @@ class Outbox:
         went. A ``Skip`` is kept as skipped; any other exception as a failure to retry.
         Returns how many were sent."""
         count = 0
-        for claimed in await self.due():
+        for row_id in await self.due_ids():
+            claimed = await self.claim(row_id)
+            if claimed is None:
+                continue  # another node has it, or it changed meanwhile
             try:
                 await deliver(claimed)
             except Skip as exc:

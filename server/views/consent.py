@@ -200,6 +200,15 @@ async def consent_submit(request: web.Request) -> web.StreamResponse:
     return await _page(request, done=data.decision)
 
 
+@routes.get("/consent/{token}/withdraw")
+async def consent_withdraw_page(request: web.Request) -> web.StreamResponse:
+    """The address a withdrawal's answer was shown at, opened again (a language chosen on
+    that page, or the page reloaded): the consent page, in the language asked for."""
+    lang = request.query.get("lang", "")
+    query = f"?lang={lang}" if lang in i18n.SUPPORTED else ""
+    raise web.HTTPSeeOther(f"/consent/{request.match_info['token']}{query}")
+
+
 @routes.post("/consent/{token}/withdraw")
 @csrf_exempt
 async def consent_withdraw(request: web.Request) -> web.StreamResponse:

@@ -106,8 +106,12 @@ def test_the_parent_joins_in_arabic_right_to_left(
     _, session = family_session
     context, parent = _phone(browser, "en-GB")  # an English browser: Arabic picked on the page
     parent.goto(session.links["parent"])
+    pages_before = parent.evaluate("() => history.length")
     parent.get_by_role("navigation", name="Language").get_by_role("link", name="العربية").click()
     parent.wait_for_url("**?lang=ar")
+    # the switch takes the page's place in the history: after "Exit now", Back cannot bring
+    # the session's page up again on a shared device
+    assert parent.evaluate("() => history.length") == pages_before
     html = parent.locator("html")
     expect(html).to_have_attribute("lang", "ar")
     expect(html).to_have_attribute("dir", "rtl")
@@ -137,4 +141,8 @@ def test_the_parent_joins_in_arabic_right_to_left(
     assert my_id(parent)
     assert parent.evaluate(sideways) <= 0
     _checked(parent, "i18n-ar-waiting")
+    parent.locator("[data-quick-exit]").first.click()
+    parent.wait_for_url("**/away")
+    parent.go_back()  # what a sibling picking up the phone would try
+    assert "/join/" not in parent.url, parent.url
     context.close()

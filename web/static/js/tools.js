@@ -12,6 +12,7 @@
 // the page as it was rendered, which may be out of date by the time they are admitted).
 
 import { Panels } from "./panels.js";
+import { t } from "./strings.js";
 
 const SHAPES = ["rect", "ellipse", "line", "arrow"];
 
@@ -106,7 +107,7 @@ export function tools(root, view, link) {
       openLibrary(host, { onPick: place });
     } catch {
       asked = false; // tried again next time the panel opens
-      host.querySelector("p").textContent = "The miniatures could not be opened. Try again.";
+      host.querySelector("p").textContent = t("The miniatures could not be opened. Try again.");
     }
   }
 
@@ -149,7 +150,7 @@ export function tools(root, view, link) {
     const mayLock = therapist && (view.canLock ?? true);
     const locked = Boolean(item.locked);
     const name = item.label ?? item.name ?? item.kind ?? "item";
-    selection.querySelector("[data-selection-name]").textContent = `Selected: ${name}`;
+    selection.querySelector("[data-selection-name]").textContent = t("Selected: {name}", { name });
     const lock = selection.querySelector("[data-lock]");
     if (lock) {
       lock.hidden = !mayLock;
@@ -214,10 +215,12 @@ function rovingKeys(bar) {
     const shown = [...bar.querySelectorAll("button")].filter((b) => !b.hidden);
     const at = shown.indexOf(document.activeElement);
     if (at < 0) return;
+    // right to left (Arabic), the bar runs from the right: the arrows follow what is seen
+    const ahead = getComputedStyle(bar).direction === "rtl" ? -1 : 1;
     const to = {
-      ArrowRight: at + 1,
+      ArrowRight: at + ahead,
       ArrowDown: at + 1,
-      ArrowLeft: at - 1,
+      ArrowLeft: at - ahead,
       ArrowUp: at - 1,
       Home: 0,
       End: shown.length - 1,
