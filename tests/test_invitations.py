@@ -18,16 +18,27 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
-from server.appkeys import CLIENTS, DATABASE, INVITATIONS, SCHEDULE
+from server.appkeys import CATALOGUE, CLIENTS, DATABASE, INVITATIONS, SCHEDULE, SERIES
 from server.care.addresses import ContactsIn
+from server.care.checklists import Kind
 from server.care.clients import Language
+from server.care.rhythm import Cancel, Move, NewSeries
 from server.care.schedule import NewAppointment
 from server.settings import Settings
 from server.storage.db import utcnow
 from server.storage.mail_models import OutboxMessage
 from server.storage.models import Appointment
 from tests.conftest import Staff, csrf_from, sign_in
-from tests.factories import ready_client, therapist_view
+from tests.factories import (
+    answer,
+    daily_checks,
+    give_consent,
+    give_supervisor,
+    new_client,
+    ready_client,
+    safe_answers,
+    therapist_view,
+)
 from tests.mailbox import Mailbox, mailbox_fixture, parts  # noqa: F401 - the fixture
 
 PARENT = "pat.parent@example.org"
@@ -86,7 +97,7 @@ async def test_the_invitation_goes_as_text_html_and_a_calendar_file(
     assert resp.status == 303 and "mail=queued" in resp.headers["Location"]
     assert box.messages == []  # nothing is sent from the request: the job sends it
     page = await (await client.get(f"/sessions/{appointment.id}")).text()
-    assert "waiting to be sent" in page and "s•••@example.org" in page and YOUNG not in page
+    assert "to go " in page and "s•••@example.org" in page and YOUNG not in page
 
     assert await app[INVITATIONS].tick() == 1
     assert box.wait_for(1)
@@ -257,6 +268,84 @@ async def test_a_mail_server_that_is_down_is_shown_and_tried_again(
         await session.execute(sa.update(OutboxMessage).values(due_at=utcnow()))
     assert await invitations.tick() == 1
     assert box.wait_for(1) and len(box.messages) == 1
+
+
+@pytest.mark.hazard("HZ-30")
+async def test_a_series_invites_a_week_before_each_session_not_all_at_once(
+    app: web.Application, therapist: Staff, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Twelve weekly sessions set to go by themselves: the family gets the first week's
+    invitation now and each of the others a week before its session; a session moved
+    before its invitation went sends no notice of the move (its invitation, when it goes,
+    gives the new time), and one cancelled then sends no cancellation."""
+    box, _ = mailbox
+    user = await therapist_view(app, therapist.username)
+    sky = await ready_client(app, user, display_name="Skylar Jones")
+    await app[INVITATIONS].contacts.save(
+        sky.id, ContactsIn(parent_email=PARENT, join_to="parent", automatic=True)
+    )
+    starts = (utcnow() + timedelta(days=2)).replace(microsecond=0)
+    _, rows = await app[SERIES].schedule_series(
+        user, sky.id, NewSeries(starts_at=starts, count=12), "https://playroom.example.org"
+    )
+    assert await app[INVITATIONS].tick() == 1  # the first only: the others are not due
+    assert box.wait_for(1) and len(box.messages) == 1
+    async with app[DATABASE].read() as session:
+        waiting = list(
+            await session.scalars(sa.select(OutboxMessage).where(OutboxMessage.status == "pending"))
+        )
+    by_session = {r.appointment_id: r for r in waiting}
+    assert len(by_session) == 11
+    for row in rows[1:]:
+        due = by_session[row.id].due_at
+        assert abs((row.starts_at - due) - timedelta(days=7)) < timedelta(minutes=1)
+    later = rows[5]
+    await app[SERIES].move(
+        user, later.id, Move(starts_at=later.starts_at + timedelta(days=1)), None
+    )
+    await app[SERIES].cancel(user, rows[6].id, Cancel(reason="The therapist is away"), None)
+    async with app[DATABASE].read() as session:
+        kinds = {
+            (r.appointment_id, r.kind) for r in await session.scalars(sa.select(OutboxMessage))
+        }
+    assert (later.id, "invitation") in kinds and (later.id, "moved") not in kinds
+    assert not {k for a, k in kinds if a == rows[6].id}  # nothing went, nothing to take back
+    assert await app[INVITATIONS].tick() == 0 and len(box.messages) == 1
+
+
+@pytest.mark.hazard("HZ-30")
+async def test_an_invitation_waits_for_consent_without_using_up_its_tries(
+    app: web.Application, therapist: Staff, settings: Settings, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A session scheduled before the parent consents: its invitation waits, shown as
+    such, however many rounds pass (it is not a failure of the sending, and is never given
+    up on), and goes in the round after consent is given."""
+    box, _ = mailbox
+    user = await therapist_view(app, therapist.username)
+    await give_supervisor(app, user)
+    sky = await new_client(app, user, display_name="Skylar Jones")
+    catalogue = app[CATALOGUE]
+    for kind in (Kind.SUITABILITY, Kind.DISCONNECTION_PLAN):
+        await answer(app, user, sky, kind, safe_answers(catalogue[kind]))
+    await daily_checks(app, user)  # everything but the parent's consent
+    await app[INVITATIONS].contacts.save(sky.id, ContactsIn(parent_email=PARENT, join_to="parent"))
+    starts = (utcnow() + timedelta(days=3)).replace(microsecond=0)
+    appointment = await app[SCHEDULE].create(user, sky.id, NewAppointment(starts_at=starts))
+    invitations = app[INVITATIONS]
+    await invitations.invite(appointment, "https://playroom.example.org")
+    for _ in range(settings.outbox_max_attempts + 2):  # more rounds than a failure may take
+        async with app[DATABASE].session() as session:
+            await session.execute(sa.update(OutboxMessage).values(due_at=utcnow()))
+        assert await invitations.tick() == 0
+    async with app[DATABASE].read() as session:
+        row = await session.scalar(sa.select(OutboxMessage))
+    assert row is not None
+    assert (row.status, row.last_error, row.attempts) == ("pending", "gate_closed", 0)
+    await give_consent(app, user, sky)
+    async with app[DATABASE].session() as session:
+        await session.execute(sa.update(OutboxMessage).values(due_at=utcnow()))
+    assert await invitations.tick() == 1
+    assert box.wait_for(1) and box.messages[0][0] == [PARENT]
 
 
 async def test_without_a_mail_server_the_page_offers_the_link_to_copy(

@@ -16,7 +16,7 @@ from server.access.accounts import StaffView
 from server.appkeys import DATABASE, SCHEDULE, SERIES, SESSION_LOG
 from server.audit.sessionlog import session_stream
 from server.care.hours import SafeguardingHours
-from server.care.rhythm import Cancel, Move, NewSeries, NewSession
+from server.care.rhythm import Cancel, Move, NewSeries, NewSession, series_times
 from server.care.series import Change
 from server.exceptions import Forbidden, NotFound, PlayroomError, TokenError
 from server.storage.db import utcnow
@@ -138,6 +138,18 @@ def test_a_last_date_a_year_and_a_half_on_makes_too_many() -> None:
     start = utcnow() + timedelta(days=1)
     with pytest.raises(ValueError, match="that makes 7[0-9] sessions: a series has at most 52"):
         NewSeries(starts_at=start, until=(start + timedelta(weeks=75)).date())
+
+
+def test_the_dates_read_on_the_services_calendar_still_make_2_to_52_sessions() -> None:
+    """The model counts a last date in the offset the request gave; the sessions are laid
+    out on the service's own calendar, where the same dates can make one session more or
+    less: what they make there is checked again."""
+    start = utcnow() + timedelta(days=1)
+    for until, made in ((start.date(), "1"), ((start + timedelta(weeks=60)).date(), "53 or more")):
+        data = NewSeries.model_construct(starts_at=start, every_weeks=1, count=None, until=until)
+        with pytest.raises(PlayroomError, match=f"these dates make {made}") as refused:
+            series_times(data, LONDON)
+        assert refused.value.code == "series_length"
 
 
 async def test_a_series_starting_in_the_past_is_refused(

@@ -30,7 +30,7 @@ from server.audit.sessionlog import client_stream, session_stream
 from server.care.addresses import ClientContacts, Contacts
 from server.care.delivery import DeliveryFailed, Mailer, TextMessages
 from server.care.letters import About, Kind, Letters
-from server.care.outbox import Claimed, Outbox, Skip
+from server.care.outbox import SENT, Claimed, Outbox, Skip, Wait
 from server.care.schedule import Schedule
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
@@ -57,6 +57,9 @@ class SessionMail:
     configured: bool  # a mail server is set: the page offers "Send invitation"
     contacts: Contacts
     messages: list[OutboxMessage]
+
+
+INVITE_AHEAD = timedelta(days=7)  # a session's invitation goes this long before it, or now
 
 
 class Invitations:
@@ -95,10 +98,23 @@ class Invitations:
         """A consent link to the parent or carer (the therapist pressed send)."""
         await self.outbox.queue(client_id, None, "consent", "email", base=base, link_id=link_id)
 
-    async def invite(self, appointment: Appointment, base: str | None, lang: str = "en") -> None:
-        """The session's join link to whoever the therapist chose, sent again if sent before."""
+    async def invite(
+        self,
+        appointment: Appointment,
+        base: str | None,
+        lang: str = "en",
+        due_at: datetime | None = None,
+    ) -> None:
+        """The session's join link to whoever the therapist chose, sent again if sent before:
+        now (the therapist pressed send), or at ``due_at``."""
         await self.outbox.queue(
-            appointment.client_id, appointment.id, "invitation", "email", base=base, lang=lang
+            appointment.client_id,
+            appointment.id,
+            "invitation",
+            "email",
+            base=base,
+            lang=lang,
+            due_at=due_at,
         )
 
     async def appointment_changed(
@@ -132,16 +148,42 @@ class Invitations:
         # address: the therapist's request gave one)
         client = appointment.client_id
         base = base or self.public_base or next((b for b in bases if b), None)
+        # by e-mail, the family hears of a session first from its invitation: until that
+        # has gone, a move or a cancellation has nothing to correct
+        told_nothing = bool(contacts.join_address) and not await self._invitation_sent(
+            appointment_id
+        )
         if kind == "scheduled":
-            await self.invite(appointment, base)
+            # a week ahead at the most: a series of 52 is 52 invitations, one a week before
+            # each session, not 52 at once (each is made when it goes, at the session's time
+            # then, so a session moved before its invitation went needs no notice of it)
+            due = max(utcnow(), appointment.starts_at - INVITE_AHEAD)
+            await self.invite(appointment, base, due_at=due)
         elif kind == "moved":
+            if told_nothing:  # the invitation still to go carries the new time, when it says
+                due = max(utcnow(), appointment.starts_at - INVITE_AHEAD)
+                await self.invite(appointment, base, due_at=due)
+                return
             await self.outbox.drop(appointment_id, ("invitation",), unsent=True)
             for channel in self._channels():
                 await self.outbox.queue(client, appointment_id, "moved", channel, base=base)
         else:
             await self.outbox.drop(appointment_id, ("invitation", "moved"), unsent=True)
+            if told_nothing:
+                return  # nothing went about it: nothing to take back
             for channel in self._channels():
                 await self.outbox.queue(client, appointment_id, "cancelled", channel, base=base)
+
+    async def _invitation_sent(self, appointment_id: str) -> bool:
+        async with self.db.read() as session:
+            sent = await session.scalar(
+                sa.select(OutboxMessage.id).where(
+                    OutboxMessage.appointment_id == appointment_id,
+                    OutboxMessage.kind.in_(("invitation", "moved")),
+                    OutboxMessage.status == SENT,
+                )
+            )
+        return sent is not None
 
     async def plan_reminders(self, now: datetime | None = None) -> None:
         """Put each reminder due now in the outbox, once (a row that is there already is
@@ -214,7 +256,7 @@ class Invitations:
             if appointment.status in OVER:
                 raise Skip("session_over")
             if not (await self.schedule.joining_gate(appointment.client_id)).is_open:
-                raise DeliveryFailed("gate_closed")
+                raise Wait("gate_closed")  # sent once consent and the gate allow it
             if claimed.base is None:
                 raise DeliveryFailed("no_public_address")
             url = await self._join_url(appointment, who, claimed.base)

@@ -57,6 +57,16 @@ class Skip(Exception):  # noqa: N818 - an outcome, not a fault
         self.reason = reason
 
 
+class Wait(Exception):  # noqa: N818 - an outcome, not a fault
+    """Not to be sent yet, through no fault of the sending (the gate does not allow the
+    session yet: no consent so far): tried again later, the try not counted, so that an
+    invitation queued before the parent consents goes once they have."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Outbox:
     def __init__(self, db: Database, lease: float, retry: float, max_attempts: int) -> None:
         self.db = db
@@ -197,6 +207,15 @@ class Outbox:
     async def skipped(self, claimed: Claimed, reason: str) -> None:
         await self._settle(claimed, status=SKIPPED, last_error=reason[:40])
 
+    async def later(self, claimed: Claimed, reason: str) -> None:
+        """Not yet (``Wait``): due again after the shortest wait, the try given back."""
+        await self._settle(
+            claimed,
+            due_at=utcnow() + min(self.retry * 4, LONGEST_WAIT),
+            attempts=claimed.attempts - 1,
+            last_error=reason[:40],
+        )
+
     async def failed(self, claimed: Claimed, code: str) -> None:
         """Tried again after a wait that doubles with each failure, or given up."""
         if claimed.attempts >= self.max_attempts:
@@ -230,7 +249,8 @@ class Outbox:
 
     async def run(self, deliver: Callable[[Claimed], Awaitable[None]]) -> int:
         """One round of the periodic job: claim what is due, send each, record how it
-        went. A ``Skip`` is kept as skipped; any other exception as a failure to retry.
+        went. A ``Skip`` is kept as skipped, a ``Wait`` tried again later without counting;
+        any other exception as a failure to retry.
         Returns how many were sent."""
         count = 0
         for row_id in await self.due_ids():
@@ -241,6 +261,8 @@ class Outbox:
                 await deliver(claimed)
             except Skip as exc:
                 await self.skipped(claimed, exc.reason)
+            except Wait as exc:
+                await self.later(claimed, exc.reason)
             except DeliveryFailed as exc:
                 log.warning("a message was not sent", extra={"event": exc.code})
                 await self.failed(claimed, exc.code)

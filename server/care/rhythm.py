@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from server.care.hours import RATIONALE_MAX
 from server.care.schedule import MOST_AHEAD, NewAppointment
+from server.exceptions import PlayroomError
 from server.storage.db import utcnow
 
 MOST_SESSIONS = 52  # a year of weekly sessions
@@ -130,8 +131,14 @@ def series_times(data: NewSeries, zone: ZoneInfo) -> Times:
     else:
         assert data.until is not None  # the model asks for one or the other
         walls = []
-        while (first + len(walls) * step).date() <= data.until:
+        while (first + len(walls) * step).date() <= data.until and len(walls) <= MOST_SESSIONS:
             walls.append(first + len(walls) * step)
+    if not 2 <= len(walls) <= MOST_SESSIONS:  # the last date read on the service's calendar
+        raise PlayroomError(
+            f"A series has from 2 to {MOST_SESSIONS} sessions: these dates make {len(walls)}"
+            f"{'' if len(walls) <= MOST_SESSIONS else ' or more'}.",
+            code="series_length",
+        )
     length = timedelta(minutes=data.minutes)
     return [(_instant(w, zone), _instant(w + length, zone)) for w in walls]
 
