@@ -32,7 +32,7 @@ from server.storage import session_models  # noqa: F401 - its tables join Base.m
 from server.storage.db import make_engine
 from server.storage.migrate import upgrade
 from server.storage.models import Base, Role
-from tests.totp import code_at, next_step
+from tests.totp import take
 
 CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get(
@@ -165,8 +165,8 @@ class Staff:
 
     def code(self) -> str:
         """A code not used before (TOTP codes work once): steps forward within the window."""
-        self._step = next_step(self._step)
-        return code_at(self.secret, self._step)
+        self._step, code = take(self.secret, self._step)
+        return code
 
 
 async def make_staff(app: web.Application, username: str, role: Role = Role.THERAPIST) -> Staff:

@@ -13,7 +13,7 @@ import aiohttp
 from server.care.checklists import Kind, load_catalogue
 from tests.client import ProtocolPeer
 from tests.factories import join_message, safe_answer, safe_answers
-from tests.totp import code_at, next_step
+from tests.totp import take
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -30,8 +30,8 @@ class LiveStaff:
 
     def _code(self) -> str:
         assert self.secret is not None
-        self.step = next_step(self.step)
-        return code_at(self.secret, self.step)
+        self.step, code = take(self.secret, self.step)
+        return code
 
     async def sign_in(self, base: str | None = None) -> None:
         self.base = base or self.base

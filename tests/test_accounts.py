@@ -16,7 +16,7 @@ from server.appkeys import ACCOUNTS, DATABASE
 from server.exceptions import AuthError, PlayroomError, SignInDelayed
 from server.storage.models import Role, User
 from tests.conftest import PASSWORD, make_staff
-from tests.totp import MARGIN, code_at, next_step
+from tests.totp import MARGIN, code_at, next_step, wait_for
 
 
 async def test_password_checked_and_wrong_one_refused(
@@ -131,3 +131,18 @@ def test_a_test_code_chosen_just_before_a_boundary_is_still_good_after_it() -> N
         step = next_step(last, now)
         assert step > last and good(step, now)
         last = step
+
+
+def test_a_fourth_code_in_one_window_waits_for_the_next_window() -> None:
+    """Three sign-ins use the window's three good steps (two, chosen near a boundary); the
+    next waits until the server's clock takes it, instead of being refused."""
+    secret = pyotp.random_base32()
+    for now in (3010.0, 3027.0):  # mid-window, and within MARGIN of the boundary
+        last, steps = 0, []
+        for _ in range(4):
+            last = next_step(last, now)
+            steps.append((last, wait_for(last, now)))
+        for step, wait in steps:
+            code = code_at(secret, step)
+            assert Accounts._matching_step(secret, code, now + wait) == step
+        assert steps[-1][1] > 0  # the last had to wait for the next window

@@ -23,5 +23,21 @@ def next_step(last: int, now: float | None = None) -> int:
     return max(int((now + MARGIN) // STEP) - 1, last + 1)
 
 
+def wait_for(step: int, now: float | None = None) -> float:
+    """How long before the server takes ``step`` (it takes the current step and the one after
+    it): nothing, unless one test has signed in more often than one window holds (three
+    codes; only two when chosen within MARGIN of a boundary), when the next window must come.
+    TOTP is the wall clock's: a code for later cannot be made good sooner."""
+    now = time.time() if now is None else now
+    return max(0.0, (step - 1) * STEP - now)
+
+
 def code_at(secret: str, step: int) -> str:
     return pyotp.TOTP(secret).at(step * STEP)
+
+
+def take(secret: str, last: int) -> tuple[int, str]:
+    """The step and code of the next sign-in after ``last``, good when it is sent."""
+    step = next_step(last)
+    time.sleep(wait_for(step))  # a wall-clock window, not a timer a test could shorten
+    return step, code_at(secret, step)

@@ -306,11 +306,18 @@ class Escalations:
                 session_stream(row.appointment_id), f"escalation.{kind}", "system", details
             )
 
-    async def record_alerts(self, escalation_id: str, targets: list[Entry]) -> list[Entry]:
+    async def record_alerts(self, escalation_id: str, targets: list[Entry]) -> list[Entry] | None:
         """An alert goes to ``targets``: each still an enabled account is ``alerted`` (on
         shift) or ``alerted_off_shift`` the first time, ``repeated`` after. Returns those
-        it reaches."""
-        async with self.db.read() as session:
+        it reaches; None when the escalation is no longer open. The status is read, locked,
+        in the transaction that records the alerts, as an acknowledgement sets it in the
+        transaction that stops the alerts: a turn under way as someone acknowledges is
+        recorded before the acknowledgement or not at all, never after it."""
+        recorded: list[tuple[str, str]] = []
+        async with self.db.session() as session:
+            row = await session.get(Escalation, escalation_id, with_for_update=True)
+            if row is None or row.status != "open":
+                return None
             before = set(
                 await session.scalars(
                     sa.select(EscalationEvent.by).where(
@@ -326,13 +333,31 @@ class Escalations:
                     )
                 )
             )
-        reached = [t for t in targets if t.id in enabled]
-        for target in reached:
-            if target.id in before:
-                kind = "repeated"
-            else:
-                kind = "alerted" if target.on_shift else "alerted_off_shift"
-            await self.record(escalation_id, kind, target.id)
+            reached = [t for t in targets if t.id in enabled]
+            now = utcnow()
+            for target in reached:
+                if target.id in before:
+                    kind = "repeated"
+                else:
+                    kind = "alerted" if target.on_shift else "alerted_off_shift"
+                session.add(
+                    EscalationEvent(
+                        id=new_id(),
+                        escalation_id=escalation_id,
+                        kind=kind,
+                        by=target.id,
+                        created_at=now,
+                    )
+                )
+                recorded.append((kind, target.id))
+            appointment_id = row.appointment_id
+        for kind, to in recorded:
+            await self.log.append(
+                session_stream(appointment_id),
+                f"escalation.{kind}",
+                "system",
+                {"escalation": escalation_id, "to": to},
+            )
         return reached
 
     async def concerned(self, escalation_id: str, therapist_id: str) -> list[str]:

@@ -62,10 +62,10 @@ async def _alert(app: web.Application, turn: Turn) -> tuple[EscalationView, list
     therapist's supervisors and of everyone it has reached. None: no longer open (and no
     more alerts)."""
     service = app[ESCALATIONS]
-    if (await service.view(turn.escalation_id)).status != "open":
+    reached = await service.record_alerts(turn.escalation_id, turn.targets)
+    if reached is None:  # acknowledged or closed, even as this turn began
         await service.repeats.drop(turn.escalation_id)
         return None
-    reached = await service.record_alerts(turn.escalation_id, turn.targets)
     view = await service.view(turn.escalation_id)
     if view.nobody_on_shift and turn.first:
         await service.record(turn.escalation_id, "nobody_on_shift")
