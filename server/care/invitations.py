@@ -19,28 +19,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 import sqlalchemy as sa
 
 from server import i18n
-from server.access import tokens
-from server.access.tokens import Claims
+from server.access.links import token_of
 from server.audit.sessionlog import client_stream, session_stream
 from server.care.addresses import ClientContacts, Contacts
 from server.care.delivery import DeliveryFailed, Mailer, TextMessages
 from server.care.letters import About, Kind, Letters
 from server.care.outbox import SENT, Claimed, Outbox, Skip, Wait
 from server.care.schedule import Schedule
+from server.care.series import Change
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
 from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.mail_models import ClientContact, OutboxMessage
-from server.storage.models import Appointment, Client, Link, LinkKind, User
+from server.storage.models import Appointment, Link, LinkKind, User
 
 log = logging.getLogger(__name__)
-Change = Literal["scheduled", "moved", "cancelled"]
 SERVER = "server"  # the actor in a log of what the server did by itself
 OVER = ("ended", "cancelled")
 PHONES = {"young_person": "plan.young_person_phone", "parent": "plan.parent_phone"}
@@ -292,9 +290,7 @@ class Invitations:
     async def _language(self, claimed: Claimed) -> str:
         """The family's language now: the one the therapist set for the client, else the one
         the message was queued in, else English."""
-        async with self.db.read() as session:
-            client = await session.get(Client, claimed.client_id)
-            chosen = unseal(self.ring, client, "language_enc") if client else None
+        chosen = await self.schedule.clients.language(claimed.client_id)
         return i18n.supported(chosen) or i18n.supported(claimed.lang) or i18n.DEFAULT
 
     async def _consent(self, claimed: Claimed, contacts: Contacts, lang: str) -> None:
@@ -306,7 +302,7 @@ class Invitations:
             raise Skip("link_withdrawn")
         if claimed.base is None:
             raise DeliveryFailed("no_public_address")
-        url = f"{claimed.base}/consent/{_token(self.ring, link)}"
+        url = f"{claimed.base}/consent/{token_of(self.ring, link)}"
         about = About(recipient="parent", url=url)
         await self.mailer.send(self.letters.letter("consent", contacts.parent_email, about, lang))
         await self.schedule.log.append(
@@ -349,7 +345,7 @@ class Invitations:
             return None
         for link in await self._links(appointment, role):
             if self._fits(link, appointment):
-                return f"{base}/join/{_token(self.ring, link)}"
+                return f"{base}/join/{token_of(self.ring, link)}"
         return None
 
     async def _join_url(self, appointment: Appointment, role: str, base: str) -> str:
@@ -358,7 +354,7 @@ class Invitations:
         links = await self._links(appointment, role)
         for link in links:
             if self._fits(link, appointment):
-                return f"{base}/join/{_token(self.ring, link)}"
+                return f"{base}/join/{token_of(self.ring, link)}"
         stream = session_stream(appointment.id)
         for old in links:
             await self.schedule.links.revoke(old.id)
@@ -395,12 +391,6 @@ def _hours(kind: str) -> float:
     if not kind.startswith("reminder_"):
         return 0
     return float(kind.removeprefix("reminder_").removesuffix("h"))
-
-
-def _token(ring: KeyRing, link: Link) -> str:
-    """A link's token, made again from its row (Ed25519 signatures are deterministic)."""
-    claims = Claims(link.kind, link.id, link.role, link.not_before, link.expires_at)
-    return tokens.issue(ring, claims)
 
 
 def _name(ring: KeyRing, user: User | None) -> str:

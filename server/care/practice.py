@@ -24,10 +24,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.access import tokens
 from server.access.accounts import StaffView
-from server.access.links import Links
-from server.access.tokens import Claims
+from server.access.links import Links, token_of
 from server.audit.sessionlog import SessionLog, client_stream, staff_actor
 from server.care.clients import Clients
 from server.crypto.keys import KeyRing
@@ -142,8 +140,7 @@ class Practice:
         for link in links:
             if link.role in found:
                 continue
-            claims = Claims(link.kind, link.id, link.role, link.not_before, link.expires_at)
-            found[link.role] = PracticeLink(link, tokens.issue(self.ring, claims))
+            found[link.role] = PracticeLink(link, token_of(self.ring, link))
         return found
 
     async def open(self, token: str) -> Link:

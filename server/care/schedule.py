@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.access import tokens
 from server.access.accounts import StaffView
-from server.access.links import SESSION_ENDED, Links
-from server.access.tokens import Claims
+from server.access.links import SESSION_ENDED, Links, token_of
 from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
 from server.care.gate import GateResult, GateStatus
@@ -248,16 +246,7 @@ class Schedule:
                 .order_by(Link.created_at)
             )
             links = list(rows)
-        return [
-            JoinLink(
-                link,
-                tokens.issue(
-                    self.ring,
-                    Claims(link.kind, link.id, link.role, link.not_before, link.expires_at),
-                ),
-            )
-            for link in links
-        ]
+        return [JoinLink(link, token_of(self.ring, link)) for link in links]
 
     def cannot_relay(self, appointment: Appointment) -> bool:
         """A relay-only session with no TURN server to relay through: its media would never
