@@ -36,6 +36,7 @@ from server.appkeys import (
     ESCALATIONS,
     EXPORTS,
     GATEKEEPER,
+    GROUPS,
     HUB,
     INVITATIONS,
     KEYRING,
@@ -69,6 +70,7 @@ from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.groups import Groups
 from server.care.hours import SafeguardingHours
 from server.care.invitations import Invitations
 from server.care.notify import Notifier
@@ -101,6 +103,7 @@ from server.views import (
     box,
     clients,
     consent,
+    groups,
     health,
     home,
     invitations,
@@ -172,7 +175,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     for area in (
         health, signin, home, clients, consent, practice, records, reports, sessions, series,
-        supervision, box, privacy, openapi, library, invitations, websocket,
+        groups, supervision, box, privacy, openapi, library, invitations, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -376,6 +379,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         SafeguardingHours.parse(settings.safeguarding_hours, ZoneInfo(settings.timezone)),
         app[INVITATIONS].appointment_changed,
     )
+    app[GROUPS] = Groups(storage.db, storage.ring, app[SERIES])
     app[OUTCOMES] = Outcomes(storage.db, storage.ring, session_log, clients)
     app[REPORTS] = Reports(storage.db, storage.ring, settings.timezone)
     app[CHATS] = Chats(storage.db, storage.ring, writer)

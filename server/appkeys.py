@@ -18,6 +18,7 @@ from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.groups import Groups
 from server.care.invitations import Invitations
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
@@ -55,6 +56,7 @@ SIGN_OFF_REQUESTS = web.AppKey("sign_off_requests", SignOffRequests)
 SCHEDULE = web.AppKey("schedule", Schedule)
 PRACTICE = web.AppKey("practice", Practice)
 SERIES = web.AppKey("series", Series)
+GROUPS = web.AppKey("groups", Groups)
 HUB = web.AppKey("hub", Hub)
 WHITEBOARDS = web.AppKey("whiteboards", Whiteboards)
 BOX = web.AppKey("box", Box)

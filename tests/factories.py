@@ -9,12 +9,21 @@ from typing import Any
 from aiohttp import web
 
 from server.access.accounts import StaffView
-from server.appkeys import ACCOUNTS, CATALOGUE, CLIENTS, CONSENTS, ESCALATIONS, GATEKEEPER, LINKS
+from server.appkeys import (
+    ACCOUNTS,
+    CATALOGUE,
+    CLIENTS,
+    CONSENTS,
+    DATABASE,
+    ESCALATIONS,
+    GATEKEEPER,
+    LINKS,
+)
 from server.care.checklists import AnswerKind, Checklist, Item, Kind, load_catalogue
 from server.care.clients import AnswersIn, ClientView, NewClient
-from server.care.consent import ConsentIn
+from server.care.consent import ConsentIn, WithdrawIn
 from server.storage.db import utcnow
-from server.storage.models import LinkKind, Role
+from server.storage.models import Link, LinkKind, Role
 
 PREFERENCE = ["yes", "not_needed", "not_applicable", "no"]
 SAMPLE = {
@@ -115,6 +124,17 @@ async def daily_checks(app: web.Application, therapist: StaffView) -> None:
     checklist = app[CATALOGUE][Kind.PRE_SESSION]
     await app[GATEKEEPER].save_daily(
         therapist, {i.id: safe_answer(i) for i in checklist.items() if i.answerable}
+    )
+
+
+async def withdraw_consent(app: web.Application, client_id: str) -> None:
+    """The parent withdraws the consent they last gave, through its own link."""
+    consent = (await app[CONSENTS].history(client_id))[-1]
+    async with app[DATABASE].session() as session:
+        link = await session.get(Link, consent.link_id)
+    assert link is not None
+    await app[CONSENTS].withdraw(
+        link, WithdrawIn(typed_name="Pat Parent", signed_on=utcnow().date())
     )
 
 

@@ -26,6 +26,8 @@ from server.storage.models import (
     Client,
     ClientLevel,
     Consent,
+    Group,
+    GroupMember,
     Link,
     SessionSeries,
     SignOff,
@@ -97,6 +99,11 @@ async def fill_client(
         date_of_birth_enc=born.isoformat() if born else None,
         notes_enc=f"notes about {name}",
     )
+    group = add(
+        Group(id=new_id(), therapist_id=staff_id, created_at=when), name_enc=f"{name}'s group"
+    )
+    member = GroupMember(group_id=group.id, client_id=client.id, added_at=when)
+    ids["group_members"].append(group.id)
     series = add(
         SessionSeries(
             id=new_id(),
@@ -332,7 +339,9 @@ async def fill_client(
     )
     async with db.session() as session:
         session.add(client)
+        session.add(group)
         await session.flush()
+        session.add(member)
         session.add(series)
         await session.flush()
         for row in rows[:4]:
@@ -385,6 +394,8 @@ async def remaining(app: web.Application, ids: dict[str, list[str]]) -> dict[str
                 key: Any = Place.token_hash
             elif table == "escalation_repeats":
                 key = EscalationRepeat.escalation_id
+            elif table == "group_members":
+                key = GroupMember.group_id
             else:
                 key = models[table].id
             found = await session.scalars(sa.select(key).where(key.in_(wanted)))

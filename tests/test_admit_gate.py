@@ -9,26 +9,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import CONSENTS, DATABASE, HUB, SESSION_LOG
+from server.appkeys import HUB, SESSION_LOG
 from server.audit.sessionlog import session_stream
-from server.care.consent import WithdrawIn
 from server.live.rooms import State
-from server.storage.db import utcnow
-from server.storage.models import Link
 from tests.client import ProtocolPeer
 from tests.conftest import Staff, sign_in
-from tests.factories import join_message, ready_client, therapist_view
+from tests.factories import join_message, ready_client, therapist_view, withdraw_consent
 from tests.scenes import join_token, schedule_session
-
-
-async def _withdraw_consent(app: web.Application, client_id: str) -> None:
-    consent = (await app[CONSENTS].history(client_id))[-1]
-    async with app[DATABASE].session() as session:
-        link = await session.get(Link, consent.link_id)
-    assert link is not None
-    await app[CONSENTS].withdraw(
-        link, WithdrawIn(typed_name="Pat Parent", signed_on=utcnow().date())
-    )
 
 
 @pytest.mark.hazard("HZ-03")
@@ -48,7 +35,7 @@ async def test_the_therapist_cannot_admit_anyone_once_consent_is_withdrawn(
     joined = await young.expect("joined")
     await young.expect("waiting")
 
-    await _withdraw_consent(app, kid.id)
+    await withdraw_consent(app, kid.id)
     await host.send({"id": "let-in", "type": "admit", "participant": joined["you"]["id"]})
     refused = await host.expect("error", id="let-in")
     assert refused["code"] == "cannot_admit"

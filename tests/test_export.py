@@ -48,7 +48,11 @@ def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str
     for table, wanted in mine.items():
         if table == "board_snapshots":
             continue
-        key = {"places": "token_hash", "escalation_repeats": "escalation_id"}.get(table, "id")
+        key = {
+            "places": "token_hash",
+            "escalation_repeats": "escalation_id",
+            "group_members": "group_id",
+        }.get(table, "id")
         found = {row[key] for row in tables[table]}
         assert set(wanted) <= found, table
     text = json.dumps(document)

@@ -224,6 +224,38 @@ async def test_real_responses_match_the_documented_shapes(
         400,
     )
     second_id = series["sessions"][1]["id"]
+    other = await check(
+        await client.post(
+            "/api/clients", json={"display_name": "Lee", "age_band": "14-15"}, headers=h
+        ),
+        "POST",
+        "/api/clients",
+        201,
+    )
+    group = await check(
+        await client.post(
+            "/api/groups", json={"name": "Thursday", "members": [cid, other["id"]]}, headers=h
+        ),
+        "POST",
+        "/api/groups",
+        201,
+    )
+    await check(
+        await client.post("/api/groups", json={"name": "One", "members": [cid]}, headers=h),
+        "POST",
+        "/api/groups",
+        400,
+    )
+    await check(await client.get(f"/api/groups/{group['id']}"), "GET", "/api/groups/{id}", 200)
+    await check(await client.get("/api/groups/" + "0" * 32), "GET", "/api/groups/{id}", 404)
+    await check(
+        await client.post(
+            f"/api/groups/{group['id']}/sessions", json={"starts_at": later}, headers=h
+        ),
+        "POST",
+        "/api/groups/{id}/sessions",
+        201,
+    )
     await check(
         await client.post(
             f"/api/sessions/{second_id}/move",

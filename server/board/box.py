@@ -26,6 +26,10 @@ from server.storage.models import Appointment
 from server.storage.session_models import BoardOp, SharedObject
 
 BOX_AUTHOR = "box"
+GROUP_BOARD = (
+    "A group's board stays with the group's session, never in one young person's box: "
+    "boards and scenes are reopened in one young person's sessions."
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,8 @@ class Box:
             raise NotFound("There is no such session.")
         if source_id == target_id:
             raise PlayroomError("Choose an earlier session's board.")
+        if target.client_id is None:
+            raise PlayroomError(GROUP_BOARD)
         source = await self.board(user, target.client_id, source_id)
         room = await self.whiteboards.get(target.id, target.client_id)
         copied = 0

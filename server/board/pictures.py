@@ -128,7 +128,7 @@ class Pictures:
         row = SharedObject(
             id=new_id(),
             appointment_id=self.appointment_id,
-            client_id=self.client_id,
+            client_id=self.client_id or None,  # none in a group's session: kept with it
             mime=clean.mime,
             width=clean.width,
             height=clean.height,
@@ -139,6 +139,13 @@ class Pictures:
             session.add(row)
         return row.id
 
+    def _ours(self, row: SharedObject) -> bool:
+        """A picture this board may show: the client's (from any of their sessions, as a
+        board reopened from the box holds), or in a group's session its own."""
+        if self.client_id:
+            return row.client_id == self.client_id
+        return row.client_id is None and row.appointment_id == self.appointment_id
+
     async def send(
         self, peer: Sink, object_id: str, mime: str | None = None, data: bytes | None = None
     ) -> bool:
@@ -147,7 +154,7 @@ class Pictures:
         if mime is None or data is None:
             async with self.db.session() as session:
                 row = await session.get(SharedObject, object_id)
-            if row is None or row.client_id != self.client_id:
+            if row is None or not self._ours(row):
                 return True
             mime, data = row.mime, unseal_bytes(self.ring, row, "data_enc") or b""
         answer(peer, "objects", ObjectStart(object=object_id, mime=mime, size=len(data)))

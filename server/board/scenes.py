@@ -28,7 +28,7 @@ from media.changes import ElementDoc
 from media.render import render_png
 from server.access.accounts import StaffView
 from server.audit.sessionlog import SessionLog, client_stream, session_stream, staff_actor
-from server.board.box import BOX_AUTHOR, Box, _recreate
+from server.board.box import BOX_AUTHOR, GROUP_BOARD, Box, _recreate
 from server.crypto.sealed import seal, unseal, unseal_bytes
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.storage.db import utcnow
@@ -40,6 +40,7 @@ MAX_NAME = 80
 MAX_SCENES = 500  # a client's box: years of weekly sessions, several scenes each
 THUMBNAIL = (320, 240)  # a quarter of the board's side, near enough: its 4:3 kept
 _OVER = ("ended", "cancelled")  # a session whose log is sealed, and whose board is closed
+
 _ELEMENTS: TypeAdapter[list[ElementDoc]] = TypeAdapter(list[ElementDoc])
 
 
@@ -79,31 +80,38 @@ class Scenes:
         self.ring = box.ring
         self.log = log
 
-    async def _session(self, user: StaffView, appointment_id: str) -> Appointment:
-        """One of ``user``'s own sessions, with a client on their caseload."""
+    async def _own(self, user: StaffView, appointment_id: str) -> Appointment:
         async with self.db.session() as session:
             row = await session.get(Appointment, appointment_id) if is_id(appointment_id) else None
         if row is None:
             raise NotFound("There is no such session.")
         if row.therapist_id != user.id:
             raise Forbidden("This session is not yours.")
-        await self.box.clients.get(user, row.client_id, write=True)  # the named worker only
         return row
+
+    async def _session(self, user: StaffView, appointment_id: str) -> tuple[Appointment, str]:
+        """One of ``user``'s own sessions, with a client on their caseload, and that client.
+        A group's board stays with the group's session: never in one member's box."""
+        row = await self._own(user, appointment_id)
+        if row.client_id is None:
+            raise PlayroomError(GROUP_BOARD)
+        await self.box.clients.get(user, row.client_id, write=True)  # the named worker only
+        return row, row.client_id
 
     # -- saving
 
     async def save(self, user: StaffView, appointment_id: str, new: NewScene) -> SceneView:
         """Keep the session's board as it is now, as a scene named ``new.name``."""
-        appointment = await self._session(user, appointment_id)
+        appointment, client_id = await self._session(user, appointment_id)
         room = self.box.whiteboards.boards.get(appointment.id)
         if room is not None:  # live here: the board the room sees
             board = room.board
         else:
-            board = await self.box.board(user, appointment.client_id, appointment.id)
+            board = await self.box.board(user, client_id, appointment.id)
         elements = [element.as_dict() for element in board.visible()]
         row = Scene(
             id=new_id(),
-            client_id=appointment.client_id,
+            client_id=client_id,
             appointment_id=appointment.id,
             saved_by=user.id,
             background=board.settings["background"],
@@ -119,7 +127,7 @@ class Scenes:
                 raise PlayroomError(f"The box holds at most {MAX_SCENES} scenes: it is full.")
             session.add(row)
         stream = (
-            client_stream(appointment.client_id)
+            client_stream(client_id)
             if appointment.status in _OVER
             else session_stream(appointment.id)
         )
@@ -144,9 +152,12 @@ class Scenes:
             return [self._view(scene, starts_at) for scene, starts_at in rows]
 
     async def for_session(self, user: StaffView, appointment_id: str) -> list[SceneView]:
-        """The scenes of this session's client: what the room can put on its board."""
-        appointment = await self._session(user, appointment_id)
-        return await self.for_client(user, appointment.client_id)
+        """The scenes of this session's client: what the room can put on its board (none
+        in a group's session)."""
+        if (await self._own(user, appointment_id)).client_id is None:
+            return []
+        _, client_id = await self._session(user, appointment_id)
+        return await self.for_client(user, client_id)
 
     async def destinations(self, user: StaffView, client_id: str) -> list[Appointment]:
         """The client's sessions with ``user`` that a scene can still be put on: not ended,
@@ -220,11 +231,11 @@ class Scenes:
     async def reopen(self, user: StaffView, target_id: str, scene_id: str) -> int:
         """Put the scene on this session's board, each thing where it was (and locked if it
         was), as the box puts an earlier board; returns how many things were placed."""
-        target = await self._session(user, target_id)
+        target, client_id = await self._session(user, target_id)
         if target.status in _OVER:
             raise PlayroomError("That session is over. Choose one that has not ended.")
-        row, elements = await self._scene(target.client_id, scene_id)  # this client's only
-        room = await self.box.whiteboards.get(target.id, target.client_id)
+        row, elements = await self._scene(client_id, scene_id)  # this client's only
+        room = await self.box.whiteboards.get(target.id, client_id)
         if len(room.board.elements) + len(elements) > MAX_ELEMENTS:
             raise PlayroomError("The board is too full for this scene. Clear some of it first.")
         if row.background is not None:  # the tray it was made on

@@ -27,7 +27,7 @@ from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, Link, Role, Supervision, User, new_id
+from server.storage.models import Appointment, GroupMember, Link, Role, Supervision, User, new_id
 from server.storage.session_models import Escalation, EscalationEvent, JoinCheck
 
 CONCERNS = {
@@ -119,8 +119,10 @@ class Escalations:
         self.gatekeeper = gatekeeper
 
     async def raise_concern(
-        self, therapist: StaffView, appointment_id: str, concern: str
+        self, therapist: StaffView, appointment_id: str, concern: str, client_id: str | None = None
     ) -> EscalationView:
+        """A concern about the session's client, or in a group's session about the member
+        ``client_id``: the escalation shows that member's contacts, location and plan."""
         if therapist.role is not Role.THERAPIST:
             raise Forbidden("Only the therapist of the session escalates.")
         if concern not in CONCERNS:
@@ -130,9 +132,19 @@ class Escalations:
             appointment = await session.get(Appointment, appointment_id)
             if appointment is None or appointment.therapist_id != therapist.id:
                 raise Forbidden("This session is not yours.")
+            about = appointment.client_id or client_id
+            if about is None or (
+                appointment.client_id is not None and client_id not in (None, about)
+            ):
+                raise PlayroomError("Choose the young person the concern is about.")
+            if appointment.group_id is not None and (
+                await session.get(GroupMember, (appointment.group_id, about)) is None
+            ):
+                raise PlayroomError("That young person is not in this group.")
             row = Escalation(
                 id=new_id(),
                 appointment_id=appointment_id,
+                client_id=about,
                 therapist_id=therapist.id,
                 concern=concern,
                 status="open",
@@ -166,10 +178,15 @@ class Escalations:
                 raise NotFound("There is no such escalation.")
             appointment = await session.get(Appointment, row.appointment_id)
             assert appointment is not None
+            about = row.client_id or appointment.client_id or ""
             check = await session.scalar(
                 sa.select(JoinCheck)
                 .join(Link, Link.id == JoinCheck.link_id)
-                .where(JoinCheck.appointment_id == row.appointment_id, Link.role == "young_person")
+                .where(
+                    JoinCheck.appointment_id == row.appointment_id,
+                    Link.role == "young_person",
+                    Link.client_id == about,
+                )
                 .order_by(JoinCheck.created_at.desc())
             )
             events = list(
@@ -198,8 +215,8 @@ class Escalations:
         location = " ".join(
             v for v in (checks.get("where.place", ""), checks.get("where.details", "")) if v
         ).replace("_", " ")
-        latest = await self.consents.latest(appointment.client_id)
-        plan = await self.gatekeeper.plan_answers(appointment.client_id)
+        latest = await self.consents.latest(about)
+        plan = await self.gatekeeper.plan_answers(about)
 
         def answer(item: str) -> str:
             return plan.get(item, {}).get("answer", "")
@@ -209,7 +226,7 @@ class Escalations:
             appointment_id=row.appointment_id,
             therapist_id=row.therapist_id,
             therapist_name=await self._name(row.therapist_id),
-            client_name=await self.clients.display_name(appointment.client_id),
+            client_name=await self.clients.display_name(about),
             concern=row.concern,
             status=row.status,
             created_at=row.created_at.isoformat(),

@@ -33,6 +33,7 @@ from server.care.schedule import Schedule
 from server.care.series import Change
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
+from server.exceptions import PlayroomError
 from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.mail_models import ClientContact, OutboxMessage
@@ -104,9 +105,10 @@ class Invitations:
         due_at: datetime | None = None,
     ) -> None:
         """The session's join link to whoever the therapist chose, sent again if sent before:
-        now (the therapist pressed send), or at ``due_at``."""
+        now (the therapist pressed send), or at ``due_at``. A group's session goes by
+        e-mail to nobody: each member's link is copied from the session's page."""
         await self.outbox.queue(
-            appointment.client_id,
+            _client_of(appointment),
             appointment.id,
             "invitation",
             "email",
@@ -123,8 +125,8 @@ class Invitations:
         a request says (else the public address, or the family's last links')."""
         async with self.db.read() as session:
             appointment = await session.get(Appointment, appointment_id)
-            if appointment is None:
-                return
+            if appointment is None or appointment.client_id is None:
+                return  # gone, or a group's session (not sent by e-mail)
             contacts = await self.contacts.get(appointment.client_id, session)
             bases = list(
                 await session.scalars(
@@ -216,6 +218,8 @@ class Invitations:
                 continue
             kind = reminder_kind(min(due))
             for channel in self._channels():
+                if client_id is None:  # a group's session (the join excludes them)
+                    continue
                 await self.outbox.queue(
                     client_id, appointment_id, kind, channel, base=self.public_base, again=False
                 )
@@ -228,7 +232,7 @@ class Invitations:
     async def for_page(self, appointment: Appointment) -> SessionMail:
         return SessionMail(
             self.mailer.configured,
-            await self.contacts.get(appointment.client_id),
+            await self.contacts.get(_client_of(appointment)),
             await self.outbox.for_appointment(appointment.id),
         )
 
@@ -245,7 +249,7 @@ class Invitations:
         async with self.db.read() as session:
             appointment = await session.get(Appointment, claimed.appointment_id or "")
             therapist = await session.get(User, appointment.therapist_id) if appointment else None
-        if appointment is None:
+        if appointment is None or appointment.client_id is None:
             raise Skip("no_session")
         kind = _letter_kind(claimed.kind)
         who = contacts.join_to
@@ -341,7 +345,7 @@ class Invitations:
     async def _live_url(self, appointment: Appointment, role: str, base: str | None) -> str | None:
         """The session's live link for ``role``, if there is one that fits and the gate
         lets it in; a reminder without one says to use the link already sent."""
-        if base is None or not (await self.schedule.joining_gate(appointment.client_id)).is_open:
+        if base is None or not (await self.schedule.joining_gate(_client_of(appointment))).is_open:
             return None
         for link in await self._links(appointment, role):
             if self._fits(link, appointment):
@@ -363,7 +367,7 @@ class Invitations:
             )
         issued = await self.schedule.links.issue(
             LinkKind.JOIN,
-            appointment.client_id,
+            _client_of(appointment),
             role,
             appointment.starts_at - self.schedule.join_early,
             appointment.ends_at,
@@ -397,3 +401,11 @@ def _name(ring: KeyRing, user: User | None) -> str:
     if user is None or user.disabled:
         return ""
     return unseal(ring, user, "display_name_enc") or ""
+
+
+def _client_of(appointment: Appointment) -> str:
+    """The client a session's messages are for: none for a group's session, which is not
+    sent by e-mail (each member's link is copied from its page)."""
+    if appointment.client_id is None:
+        raise PlayroomError("A group's session is not sent by e-mail: copy each member's link.")
+    return appointment.client_id

@@ -105,6 +105,8 @@ class Outcomes:
         """Store what the therapist recorded after the session; each part is logged."""
         appointment = await self._own(user, appointment_id)
         stream, actor = session_stream(appointment.id), staff_actor(user.id)
+        if data.risk_level is not None and appointment.client_id is None:
+            raise PlayroomError("After a group's session, change a member's risk on their page.")
         if not data.reflection and not data.goals and data.risk_level is None:
             raise PlayroomError("Write a reflection, rate a goal or choose a risk level.")
         if data.reflection:
@@ -130,7 +132,7 @@ class Outcomes:
                 actor,
                 {"measure": "goal_based", "progress": progress, "outcome": stored},
             )
-        if data.risk_level is not None:
+        if data.risk_level is not None and appointment.client_id is not None:
             client = await self.clients.get(user, appointment.client_id)
             if client.risk_level != data.risk_level:
                 levels = Levels(

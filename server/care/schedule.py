@@ -34,7 +34,7 @@ from server.exceptions import (
     SessionEnded,
 )
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, Link, LinkKind, Role, new_id
+from server.storage.models import Appointment, GroupMember, Link, LinkKind, Role, new_id
 from server.storage.session_models import JoinCheck, Place, PlanStep
 
 JOIN_ROLES = ("young_person", "parent")
@@ -201,16 +201,33 @@ class Schedule:
             )
             return [r for r in rows if self.gatekeeper.today(r.starts_at) == day]
 
-    async def issue_join_link(self, user: StaffView, appointment_id: str, role: str) -> JoinLink:
+    async def issue_join_link(
+        self, user: StaffView, appointment_id: str, role: str, member: str | None = None
+    ) -> JoinLink:
         """A join link bound to this session and role, valid from shortly before the start
-        until the end; any earlier link for the same role is revoked."""
+        until the end; any earlier link for the same role is revoked. In a group's session
+        the link names the ``member`` it is for (``care/groups.py``), whose gate it opens
+        through, and only their earlier link for the role is revoked."""
         if role not in JOIN_ROLES:
             raise PlayroomError("Unknown role for a join link.")
         appointment = await self.get(user, appointment_id)
         if appointment.status in ("ended", "cancelled"):
             raise PlayroomError("This session has ended.")
+        client_id = appointment.client_id or member
+        if client_id is None or (
+            appointment.client_id is not None and member not in (None, client_id)
+        ):
+            raise PlayroomError("Say which member of the group the link is for.")
+        if appointment.group_id is not None and not await self._in_group(
+            appointment.group_id, client_id
+        ):
+            raise PlayroomError("That young person is not in this group.")
         for old in await self.join_links(user, appointment_id):
-            if old.link.role == role and old.link.revoked_at is None:
+            if (
+                old.link.role == role
+                and old.link.client_id == client_id
+                and old.link.revoked_at is None
+            ):
                 await self.links.revoke(old.link.id)
                 await self.log.append(
                     session_stream(appointment_id),
@@ -220,7 +237,7 @@ class Schedule:
                 )
         issued = await self.links.issue(
             LinkKind.JOIN,
-            appointment.client_id,
+            client_id,
             role,
             appointment.starts_at - self.join_early,
             appointment.ends_at,
@@ -234,6 +251,10 @@ class Schedule:
             {"link": issued.link.id, "role": role, "expires_at": appointment.ends_at.isoformat()},
         )
         return JoinLink(issued.link, issued.token)
+
+    async def _in_group(self, group_id: str, client_id: str) -> bool:
+        async with self.db.read() as session:
+            return await session.get(GroupMember, (group_id, client_id)) is not None
 
     async def join_links(self, user: StaffView, appointment_id: str) -> list[JoinLink]:
         """The session's join links; tokens are re-made from their rows (Ed25519 signatures
@@ -261,7 +282,7 @@ class Schedule:
             raise PlayroomError("This session has ended.")
         if self.cannot_relay(appointment):
             raise NoRelay()
-        result = await self.gatekeeper.evaluate(appointment.client_id, therapist_id=user.id)
+        result = await self.opening_gate(appointment, user.id)
         await self.log.append(
             session_stream(appointment.id),
             "gate.evaluated",
@@ -283,6 +304,36 @@ class Schedule:
             row.status = "open"
         appointment.status = "open"
         return appointment
+
+    async def opening_gate(self, appointment: Appointment, therapist_id: str) -> GateResult:
+        """The gate for opening the room: the client's; for a group's session, open once it
+        is open for one member at least (the therapist's own checks for the day are part of
+        each), each member coming in through their own (``for_joining``), and closed with
+        the first member's reasons otherwise."""
+        if appointment.client_id is not None:
+            return await self.gatekeeper.evaluate(appointment.client_id, therapist_id=therapist_id)
+        first: GateResult | None = None
+        for client_id in await self.members_of(appointment):
+            result = await self.gatekeeper.evaluate(client_id, therapist_id=therapist_id)
+            if result.is_open:
+                return result
+            first = first or result
+        if first is None:
+            raise PlayroomError("This group has nobody in it.")
+        return first
+
+    async def members_of(self, appointment: Appointment) -> list[str]:
+        """The clients a session is for: its client, or each member of its group."""
+        if appointment.client_id is not None:
+            return [appointment.client_id]
+        async with self.db.read() as session:
+            return list(
+                await session.scalars(
+                    sa.select(GroupMember.client_id)
+                    .where(GroupMember.group_id == appointment.group_id)
+                    .order_by(GroupMember.added_at, GroupMember.client_id)
+                )
+            )
 
     async def end(self, user: StaffView, appointment_id: str, status: str = "ended") -> None:
         """End or cancel a session: its links stop working at once.
@@ -323,14 +374,15 @@ class Schedule:
         A session not asked about before counts as having been open: its people came in
         through the gate."""
         now = time.monotonic()
-        before = self._asked.get(appointment_id)
+        key = f"{appointment_id}/{client_id}"  # in a group's session, each member's own
+        before = self._asked.get(key)
         if before is not None and now - before.at < self.recheck_seconds:
             return WayIn(before.gate, closed_now=False)
         gate = await self.joining_gate(client_id)
         for session_id, asked in list(self._asked.items()):
             if now - asked.at > FORGET_SECONDS:
                 del self._asked[session_id]
-        self._asked[appointment_id] = _Asked(now, gate)
+        self._asked[key] = _Asked(now, gate)
         was_open = before is None or before.gate.is_open
         return WayIn(gate, closed_now=was_open and not gate.is_open)
 
@@ -371,6 +423,16 @@ class Schedule:
             and appointment.status not in ("ended", "cancelled")
         )
 
+    async def clients_of_links(self, link_ids: list[str]) -> dict[str, str]:
+        """The client each join link names (in a group's session, its member)."""
+        if not link_ids:
+            return {}
+        async with self.db.read() as session:
+            rows = await session.execute(
+                sa.select(Link.id, Link.client_id).where(Link.id.in_(link_ids))
+            )
+            return {link_id: client_id for link_id, client_id in rows}
+
     async def put_out(self, appointment_id: str) -> dict[str, tuple[str, str]]:
         """The session's join links the therapist put out of it (removing their holder from
         the room, or declining them from the waiting room) and has not let back since, as
@@ -403,14 +465,16 @@ class Schedule:
             session.add(row)
 
     async def is_first(self, appointment: Appointment) -> bool:
-        """Whether this is the client's first session (none of theirs has ended before it):
-        the one where the agreement is read together."""
+        """Whether this is the client's (or the group's) first session (none of theirs has
+        ended before it): the one where the agreement is read together."""
         async with self.db.read() as session:
             earlier = await session.scalar(
                 sa.select(sa.func.count())
                 .select_from(Appointment)
                 .where(
-                    Appointment.client_id == appointment.client_id,
+                    Appointment.client_id == appointment.client_id
+                    if appointment.client_id is not None
+                    else Appointment.group_id == appointment.group_id,
                     Appointment.id != appointment.id,
                     Appointment.status == "ended",
                     Appointment.starts_at < appointment.starts_at,

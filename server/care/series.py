@@ -113,7 +113,7 @@ class Series:
         if data.starts_at < utcnow() - SLACK:
             raise PlayroomError("A session cannot be scheduled in the past.", code="in_the_past")
         ends = data.starts_at + timedelta(minutes=data.minutes)
-        rationale = self._rationale([(data.starts_at, ends)], data.rationale)
+        rationale = self.rationale([(data.starts_at, ends)], data.rationale)
         row = self._row(user, client.id, data.starts_at, ends, data.relay_only, None, rationale)
         async with self.db.session() as session:
             session.add(row)
@@ -130,7 +130,7 @@ class Series:
         times = series_times(data, self.hours.zone)
         if times[-1][0] - utcnow() > MOST_AHEAD:
             raise PlayroomError("The last session would be more than two years ahead.")
-        rationale = self._rationale(times, data.rationale)
+        rationale = self.rationale(times, data.rationale)
         series = SessionSeries(
             id=new_id(),
             client_id=client.id,
@@ -152,7 +152,7 @@ class Series:
         await self._announce(user, rows, data.minutes, data.parent_link, base)
         return series, rows
 
-    def _rationale(self, times: Sequence[tuple[datetime, datetime]], given: str) -> str | None:
+    def rationale(self, times: Sequence[tuple[datetime, datetime]], given: str) -> str | None:
         """The reason to seal, when a time is outside safeguarding hours (refused without
         one); None when every time is inside."""
         if all(self.hours.fits(s, e) for s, e in times):
@@ -263,13 +263,18 @@ class Series:
         if data.starts_at <= utcnow():
             raise PlayroomError("A session cannot be moved into the past.", code="in_the_past")
         affected = await self._affected(user, appointment_id, data.with_rest)
+        if any(a.group_id is not None for a in affected):
+            raise PlayroomError(
+                "A group's session is not moved: cancel it and schedule another from the "
+                "group's page, so that each member's new link goes through their own gate."
+            )
         now = [(a.starts_at, a.ends_at) for a in affected]
         times = shifted(now, data.starts_at, self.hours.zone)
         if times == now:
             raise PlayroomError("The session is at that time already.", code="no_change")
         if times[-1][0] - utcnow() > MOST_AHEAD:
             raise PlayroomError("A session can be scheduled at most two years ahead.")
-        rationale = self._rationale(times, data.rationale)
+        rationale = self.rationale(times, data.rationale)
         before = {a.id: a.starts_at for a in affected}
         roles: dict[str, list[str]] = {}
         moved = []

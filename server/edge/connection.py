@@ -19,13 +19,13 @@ from media.server_peer import ServerPeer
 from media.turn import ice_config
 from server.access.accounts import StaffView
 from server.access.ratelimit import RateLimiter
-from server.appkeys import HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
+from server.appkeys import CLIENTS, HUB, SESSION_LOG, SETTINGS, WHITEBOARDS
 from server.audit.sessionlog import participant_actor, session_stream, staff_actor
 from server.exceptions import ProtocolError
 from server.live.hub import Hub, Socket, person
 from server.live.protocol import Message, dump_message
 from server.live.replies import Joined
-from server.live.rooms import Participant, Role, Room, State
+from server.live.rooms import NAMES, Participant, Role, Room, State
 from server.storage.models import Appointment
 
 if TYPE_CHECKING:
@@ -102,6 +102,15 @@ class Connection:
             # the page is closing (a quick exit sends ``flag`` and ``leave`` as it goes): its
             # frames already here are still read and handled, only the answers are lost
             log.info("answer to a closing socket dropped", extra={"event": "reply_dropped"})
+
+    async def name_for(self, room: Room, role: Role, client_id: str) -> str:
+        """What the room calls someone who came with a join link: their role; in a group's
+        session, which member (their chosen name, or whose parent), so that the therapist
+        and the group tell them apart."""
+        if not room.group or not client_id:
+            return NAMES[role]
+        name = await self.app[CLIENTS].display_name(client_id)
+        return name if role is Role.YOUNG_PERSON else f"{NAMES[role]} of {name}"
 
     async def welcome(self, room: Room, me: Participant, appointment: Appointment) -> None:
         """Tell someone who came in through a link or as an observer where they are: their

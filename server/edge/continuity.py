@@ -143,9 +143,17 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     back = [
         row for row in held if row.participant_id not in room.participants and not gone(row, said)
     ]
+    members = (
+        await conn.app[SCHEDULE].clients_of_links([r.link_id for r in back if r.link_id])
+        if room.group
+        else {}
+    )
     for row in back:
         role = Role(row.role)
-        person = hub.put_back(room, row, NAMES.get(role, "Therapist"))
+        member = members.get(row.link_id or "", "")
+        name = await conn.name_for(room, role, member) if member else NAMES.get(role, "Therapist")
+        person = hub.put_back(room, row, name)
+        person.client_id = member
         hub.grace[person.id] = asyncio.create_task(_lose_after(conn, room, person, left))
     if rebuilt:  # once, however many come back at the same moment
         after = "a server restart" if hub.bus.node_id == "local" else "a node failure"
@@ -308,7 +316,8 @@ async def start_plan(conn: Connection, room: Room, person: Participant, case: Ca
     therapist = room.therapist
     if therapist is None or room.ended:
         return
-    answers = await conn.app[GATEKEEPER].plan_answers(room.client_id)
+    client_id = room.client_of(person)  # in a group's session, that member's own plan
+    answers = await conn.app[GATEKEEPER].plan_answers(client_id) if client_id else {}
     await conn.record(
         "plan.started", {**about(person), "case": case.value}, actor="system", room=room
     )

@@ -18,7 +18,7 @@ from server.appkeys import ACCOUNTS, ESCALATIONS, HUB, NOTIFIER
 from server.care.escalation import CONCERNS, EscalationView
 from server.care.repeats import Turn
 from server.edge.connection import Connection, Handlers
-from server.exceptions import Forbidden
+from server.exceptions import Forbidden, PlayroomError
 from server.live.protocol import Acknowledge, CloseEscalation, Escalate, Watch
 from server.live.replies import Done, EscalationAlert, EscalationInfo, EscalationUpdate
 from server.live.rooms import Role
@@ -32,7 +32,11 @@ async def escalate(conn: Connection, message: Escalate) -> None:
     if me.role is not Role.THERAPIST or conn.user is None:
         raise Forbidden("Only the therapist can escalate.")
     service = conn.app[ESCALATIONS]
-    view = await service.raise_concern(conn.user, room.session_id, message.concern)
+    about = room.get(message.about) if message.about is not None else None
+    client_id = room.client_of(about) if about is not None else room.client_id
+    if not client_id:
+        raise PlayroomError("Choose the young person the concern is about.")
+    view = await service.raise_concern(conn.user, room.session_id, message.concern, client_id)
     turn = await service.repeats.take_first(view.id, conn.hub.bus.node_id)
     if turn is None:  # another node is sending it (it found this one slow to)
         await conn.reply(EscalationInfo(escalation=view.as_dict()))

@@ -61,7 +61,7 @@ async def admit(conn: Connection, message: Admit) -> None:
     target = room.get(message.participant)
     if me.role is Role.THERAPIST and target.role in GATED:
         try:
-            await _gate_allows_admitting(conn, room.client_id)
+            await _gate_allows_admitting(conn, room.client_of(target))
         except ProtocolError:
             # the supervisor reading the log sees that someone waited and could not come in
             await conn.record("participant.not_admitted", {**about(target), "cause": "gate"})

@@ -81,7 +81,7 @@ async def join(conn: Connection, message: Join) -> None:
         # removed or declined: out until the therapist lets them back (not logged either)
         await _tell_out_came_back(conn, appointment.id, Role(link.role))
         raise NotLetBack()
-    if not (await schedule.joining_gate(appointment.client_id)).is_open:
+    if not (await schedule.joining_gate(link.client_id)).is_open:
         # before any pre-join answer is read or kept: no contact without consent and the gate
         # (not logged: a link's holder could fill the session's log with refusals)
         raise ProtocolError("cannot_start", CANNOT_START)
@@ -97,8 +97,9 @@ async def join(conn: Connection, message: Join) -> None:
         appointment.id, appointment.relay_only, appointment.client_id
     )
     try:
-        me = room.add(role, NAMES[role], link.id)
+        me = room.add(role, await conn.name_for(room, role, link.client_id), link.id)
         me.lang = message.lang
+        me.client_id = link.client_id
     except LinkInUse:
         if room.therapist is not None:
             await conn.hub.send(
@@ -339,10 +340,10 @@ async def _cannot_start_yet(conn: Connection) -> None:
     room, me = conn.room, conn.me
     if room is None or me is None or me.state is not State.WAITING or me.role not in JOINERS:
         return
-    if room.ended or not room.client_id:
+    if room.ended or not room.client_of(me):
         return
     try:
-        way_in = await conn.app[SCHEDULE].way_in(room.session_id, room.client_id)
+        way_in = await conn.app[SCHEDULE].way_in(room.session_id, room.client_of(me))
     except STORAGE_FAILURES:  # asked again at the next ping: the page is not cut off for it
         log.warning("gate not asked", extra={"event": "gate_recheck_failed"})
         return
@@ -351,7 +352,11 @@ async def _cannot_start_yet(conn: Connection) -> None:
     if way_in.closed_now:
         await conn.record("gate.evaluated", _gate_details(way_in.gate), actor="system")
         if room.therapist is not None:
-            waiting = [p.name.lower() for p in room.waiting() if p.role in JOINERS]
+            waiting = [  # in a group's session, this member and their parent only
+                p.name if room.group else p.name.lower()
+                for p in room.waiting()
+                if p.role in JOINERS and room.client_of(p) == room.client_of(me)
+            ]
             reasons = " ".join(r.message for r in way_in.gate.reasons)
             told = (
                 f"The session cannot start now. {reasons} Waiting: {' and '.join(waiting)}, "

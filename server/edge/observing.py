@@ -5,7 +5,7 @@ camera and microphone off, and only where the client's plan records that the you
 from __future__ import annotations
 
 from server import i18n
-from server.appkeys import CLIENTS, GATEKEEPER, RECORDS
+from server.appkeys import CLIENTS, GATEKEEPER, RECORDS, SCHEDULE
 from server.care.gate import CONSENT_AGE
 from server.edge import modes, sharing
 from server.edge.connection import Connection, Handlers
@@ -28,7 +28,8 @@ async def observe(conn: Connection, message: Observe) -> None:
     room = conn.hub.rooms.get(appointment.id)
     if room is None or room.ended or room.therapist is None:
         raise PlayroomError("The session is not running now.")
-    await _check_agreement(conn, appointment.client_id)
+    for client_id in await conn.app[SCHEDULE].members_of(appointment):  # each member's plan
+        await _check_agreement(conn, client_id)
     me = room.add_observer(user.display_name, user.id)
     conn.room, conn.me = room, me
     conn.hub.bind(me, conn.ws, conn.let_go)

@@ -161,6 +161,9 @@ class Escalate(ClientMessage):
 
     type: Literal["escalate"]
     concern: Literal["risk_to_self", "risk_from_others", "medical_emergency", "unreachable"]
+    # whom it is about: in a group's session, the member (their contacts, location and plan
+    # go to the supervisor, nobody else's); in one client's session, that client
+    about: Id | None = None
 
 
 class Watch(ClientMessage):

@@ -86,6 +86,9 @@ class Participant:
     quick_exited: bool = False  # their leaving is the quick exit's, not a plain leave
     lang: str = "en"  # the language of their page: what the server tells them is in it
     user_id: str | None = None  # the staff account, for a therapist
+    # the client their join link names: in a group's session, the member (and their gate,
+    # plan and escalation are that member's alone, ``Room.client_of``)
+    client_id: str = ""
     # what an observer has announced sending ("audio", "video"): no other media of theirs is
     # relayed, so nobody is seen or heard without everyone being told first
     announced: set[str] = field(default_factory=set)
@@ -162,9 +165,13 @@ class BreakOn:
 class Room:
     """One session's room: who is in it, who waits, and the therapist's rights over it."""
 
-    def __init__(self, session_id: str, relay_only: bool = False, client_id: str = "") -> None:
+    def __init__(
+        self, session_id: str, relay_only: bool = False, client_id: str | None = ""
+    ) -> None:
         self.session_id = session_id
-        self.client_id = client_id
+        # the session's client; empty for a group's session, whose people each name theirs
+        self.client_id = client_id or ""
+        self.group = client_id is None
         self.relay_only = relay_only
         self.participants: dict[str, Participant] = {}
         self.locked = False
@@ -186,6 +193,12 @@ class Room:
 
     def _new_id(self) -> str:
         return secrets.token_hex(8)
+
+    def client_of(self, participant: Participant) -> str:
+        """The client whose gate, plan and escalation are about ``participant``: the
+        session's, or in a group's session the member their join link names (empty for
+        the therapist or an observer there)."""
+        return participant.client_id or self.client_id
 
     def add(self, role: Role, name: str, link_id: str | None = None) -> Participant:
         if self.ended:
@@ -399,7 +412,7 @@ class Rooms:
         self.by_session: dict[str, Room] = {}
         self.on_empty = on_empty
 
-    def get_or_create(self, session_id: str, relay_only: bool, client_id: str = "") -> Room:
+    def get_or_create(self, session_id: str, relay_only: bool, client_id: str | None = "") -> Room:
         room = self.by_session.get(session_id)
         if room is None or room.ended:
             room = Room(session_id, relay_only, client_id)

@@ -184,7 +184,7 @@ class Reports:
         for w in range(WEEKS):
             week = first + timedelta(weeks=w)
             sessions = per_week.get(week, [])
-            hidden = few(a.client_id for a in sessions)
+            hidden = few(_who(a) for a in sessions)
             value = None if hidden else float(len(sessions))
             report.sessions_per_week.append(Bar(week.strftime("%d %b"), value, len(sessions)))
             if hidden:
@@ -199,7 +199,7 @@ class Reports:
         held: list[Appointment],
         events: list[sa.Row[str, str, datetime]],
     ) -> None:
-        client = {session_stream(a.id): a.client_id for a in held}
+        client = {session_stream(a.id): _who(a) for a in held}
         kinds: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         opened: dict[str, datetime] = {}
         ended: dict[str, datetime] = {}
@@ -264,7 +264,7 @@ class Reports:
         ]
 
     def _outcomes(self, report: Report, held: list[Appointment], outcomes: list[Outcome]) -> None:
-        client = {a.id: a.client_id for a in held}
+        client = {a.id: _who(a) for a in held}
         # month -> (client, score) for each score, so the threshold is on young people
         ratings: dict[str, list[tuple[str, float]]] = defaultdict(list)
         goals: dict[str, list[tuple[str, float]]] = defaultdict(list)
@@ -284,3 +284,9 @@ class Reports:
                 value = statistics.mean(score for _, score in rows) if enough else None
                 label = datetime.strptime(month, "%Y-%m").strftime("%b %Y")
                 bars.append(Bar(label, value, len(rows)))
+
+
+def _who(appointment: Appointment) -> str:
+    """Whom a session counts for when too few people would be shown: its client, or its
+    group as one (fewer than its members: hidden sooner, never later)."""
+    return appointment.client_id or f"group:{appointment.group_id}"

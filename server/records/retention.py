@@ -53,6 +53,8 @@ from server.storage.models import (
     ClientLevel,
     Consent,
     DailyCheck,
+    Group,
+    GroupMember,
     Link,
     SessionSeries,
     Shift,
@@ -230,7 +232,7 @@ class Retention:
         for client_id in due:
             retired += await client_streams(session, client_id)
             await delete_client(session, client_id, counts)
-        return retired
+        return retired + await delete_empty_groups(session, counts)
 
     async def _box(self, session: AsyncSession, now: datetime, counts: Counter[str]) -> None:
         if self.policy.box_days is None:
@@ -314,7 +316,9 @@ class Retention:
 # every table that holds rows about a client, parents first: what a subject access export
 # shows, and (children first) what goes when the record is deleted
 CLIENT_MODELS: list[Any] = [
+    Group,  # the groups a client is in: exported, never deleted with one member
     Client,
+    GroupMember,
     ClientContact,
     ClientLevel,
     ChecklistResponse,
@@ -344,18 +348,35 @@ CLIENT_MODELS: list[Any] = [
 ]
 
 
-async def client_rows(session: AsyncSession, client_id: str) -> list[tuple[Any, Any]]:
+async def client_rows(
+    session: AsyncSession, client_id: str, deleting: bool = False
+) -> list[tuple[Any, Any]]:
     """Each of ``CLIENT_MODELS`` with which of its rows are about ``client_id``: its own
-    rows, those of its sessions and their escalations, and every row of its logs."""
+    rows, those of its sessions and their escalations, and every row of its logs; and, as a
+    member of a group, the groups they are in, their own links and answers in the group's
+    sessions, and the escalations about them there. What the group's sessions hold of
+    everyone (the board, the chat, the log) is the group's: it goes with the group, once
+    its last member's record has gone (``delete_empty_groups``), and a group goes
+    (``deleting``) never with one member."""
     sessions = sa.select(Appointment.id).where(Appointment.client_id == client_id)
     streams = await client_streams(session, client_id)
-    concerns = sa.select(Escalation.id).where(Escalation.appointment_id.in_(sessions))
+    concerns = sa.select(Escalation.id).where(
+        sa.or_(Escalation.appointment_id.in_(sessions), Escalation.client_id == client_id)
+    )
+    links = sa.select(Link.id).where(Link.client_id == client_id)
+    groups = sa.select(GroupMember.group_id).where(GroupMember.client_id == client_id)
 
     def about(model: Any) -> Any:
+        if model is Group:
+            return sa.false() if deleting else Group.id.in_(groups)
         if model is Client:
             return Client.id == client_id
         if model in (EscalationEvent, EscalationRepeat):
             return model.escalation_id.in_(concerns)
+        if model is Escalation:
+            return Escalation.id.in_(concerns)
+        if model is JoinCheck:  # in a group's session too: their own answers
+            return sa.or_(JoinCheck.appointment_id.in_(sessions), JoinCheck.link_id.in_(links))
         if model in (LogEntry, LogCheckpoint):
             return model.stream.in_(streams)
         if hasattr(model, "client_id"):  # a picture or a link may belong to no session
@@ -363,6 +384,33 @@ async def client_rows(session: AsyncSession, client_id: str) -> list[tuple[Any, 
         return model.appointment_id.in_(sessions)
 
     return [(model, about(model)) for model in CLIENT_MODELS]
+
+
+async def delete_empty_groups(session: AsyncSession, counts: Counter[str]) -> list[str]:
+    """Groups left with no member (each member's record deleted in its time) go, with
+    everything their sessions hold; returns the logs that went with them."""
+    empty = sa.select(Group.id).where(~sa.exists().where(GroupMember.group_id == Group.id))
+    sessions = sa.select(Appointment.id).where(Appointment.group_id.in_(empty))
+    ids = list(await session.scalars(sessions))
+    streams = [f(a) for a in ids for f in (session_stream, views_stream)]
+    concerns = sa.select(Escalation.id).where(Escalation.appointment_id.in_(sessions))
+    for model in reversed(CLIENT_MODELS):
+        if model in (Client, GroupMember, ClientContact, ClientLevel, ChecklistResponse):
+            continue
+        if model in (SignOff, SignOffRequest, SessionSeries, Consent):
+            continue
+        if model is Group:
+            where: Any = Group.id.in_(empty)
+        elif model is Appointment:
+            where = Appointment.id.in_(sessions)
+        elif model in (EscalationEvent, EscalationRepeat):
+            where = model.escalation_id.in_(concerns)
+        elif model in (LogEntry, LogCheckpoint):
+            where = model.stream.in_(streams)
+        else:
+            where = model.appointment_id.in_(sessions)
+        await _delete(session, model, where, counts)
+    return streams
 
 
 async def client_streams(session: AsyncSession, client_id: str) -> list[str]:
@@ -376,7 +424,7 @@ async def client_streams(session: AsyncSession, client_id: str) -> list[str]:
 
 async def delete_client(session: AsyncSession, client_id: str, counts: Counter[str]) -> None:
     """Everything about one client, children first; each of their logs whole."""
-    for model, where in reversed(await client_rows(session, client_id)):
+    for model, where in reversed(await client_rows(session, client_id, deleting=True)):
         await _delete(session, model, where, counts)
 
 
@@ -399,10 +447,13 @@ async def _last_activity(session: AsyncSession, client_id: str | None) -> dict[s
         (ClientLevel.client_id, ClientLevel.changed_at),
         (SignOff.client_id, SignOff.created_at),
         (SignOffRequest.client_id, SignOffRequest.created_at),
+        (Link.client_id, Appointment.ends_at),
     ]
     out: dict[str, datetime] = {}
     for owner, at in pairs:
         query = sa.select(owner, sa.func.max(at)).group_by(owner)
+        if owner is Link.client_id:  # a group's sessions: each member's, through their link
+            query = query.join(Appointment, Appointment.id == Link.appointment_id)
         if client_id is not None:
             query = query.where(owner == client_id)
         for cid, newest in await session.execute(query):

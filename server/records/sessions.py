@@ -36,7 +36,7 @@ from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.records.chat import ChatLine, Chats, record_lines
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, Role, Supervision, new_id
+from server.storage.models import Appointment, Group, Role, Supervision, new_id
 from server.storage.session_models import Debrief, LogEntry
 
 DEBRIEF_MAX = 4000
@@ -253,7 +253,7 @@ class Records:
             rows.append(
                 SessionRow(
                     a,
-                    await self._client_name(a.client_id),
+                    await self._client_name(a),
                     await self._staff(a.therapist_id),
                     flags,
                 )
@@ -263,8 +263,15 @@ class Records:
     def _start_of(self, day: date) -> datetime:
         return datetime.combine(day, time(0), self.zone)
 
-    async def _client_name(self, client_id: str) -> str:
-        return await self.clients.display_name(client_id)
+    async def _client_name(self, appointment: Appointment) -> str:
+        """Whom the session was for: the client's chosen name, or the group's name."""
+        if appointment.client_id is not None:
+            return await self.clients.display_name(appointment.client_id)
+        async with self.db.read() as session:
+            group = await session.get(Group, appointment.group_id or "")
+        return (
+            f"Group: {unseal(self.clients.ring, group, 'name_enc') or ''}" if group else "A group"
+        )
 
     async def _staff(self, user_id: str) -> str:
         return await self.gatekeeper.staff_name(user_id) or "a staff member"
@@ -288,7 +295,7 @@ class Records:
         entries = await self.log.entries(session_stream(appointment.id))
         names: dict[str, str] = {}
         lines = [await self._line(e, names) for e in entries]
-        client_name = await self._client_name(appointment.client_id)
+        client_name = await self._client_name(appointment)
         therapist_name = await self._staff(appointment.therapist_id)
         said = await self.chats.of_session(appointment.id)
         return Record(
@@ -388,7 +395,7 @@ class Records:
             FlaggedSession(
                 row.id,
                 appointment,
-                await self._client_name(appointment.client_id),
+                await self._client_name(appointment),
                 await self._staff(row.therapist_id),
                 row.created_at,
             )

@@ -282,6 +282,30 @@ class Link(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Group(Base):
+    """A named set of a therapist's clients who meet in one room (``care/groups.py``): each
+    member keeps their own consent, checklist, plan and gate."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SessionSeries(Base):
     """A weekly or fortnightly rhythm of sessions (``care/series.py``): each of its sessions
     is an ordinary appointment that names it."""
@@ -306,8 +330,13 @@ class Appointment(Base):
     __tablename__ = "appointments"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
-    client_id: Mapped[str] = mapped_column(
+    # the client the session is for; none for a group's session, which names its group
+    # (each member's join link names the member, ``care/groups.py``)
+    client_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("groups.id", ondelete="CASCADE"), index=True
     )
     therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -70,7 +70,9 @@ class SharedObject(Base):
     appointment_id: Mapped[str] = mapped_column(
         sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
     )
-    client_id: Mapped[str] = mapped_column(
+    # none for a group's session: its pictures are kept with the group's session, never in
+    # one member's box
+    client_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     mime: Mapped[str] = mapped_column(sa.String(32))
@@ -127,6 +129,8 @@ class Escalation(Base):
         sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
     )
     therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # whom it is about, in a group's session (in one client's, the session's client)
+    client_id: Mapped[str | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
     concern: Mapped[str] = mapped_column(sa.String(32))
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -76,7 +76,8 @@ class Session(_Out):
     """``views/sessions.py``, ``appointment_json``."""
 
     id: str
-    client_id: str
+    client_id: str | None  # none for a group's session
+    group_id: str | None  # a group's session (``views/groups.py``)
     starts_at: datetime
     ends_at: datetime
     status: Literal["scheduled", "open", "ended", "cancelled"]
@@ -91,6 +92,41 @@ class JoinLink(_Out):
 
 class ScheduledSession(Session):
     join_links: list[JoinLink]
+
+
+class MemberJoinLink(JoinLink):
+    client_id: str  # the member it is for
+
+
+class GroupSessionMade(Session):
+    """``views/groups.py``, ``api_group_session``: the links of the members whose way in
+    is open now."""
+
+    join_links: list[MemberJoinLink]
+
+
+class Member(_Out):
+    client_id: str
+    name: str
+
+
+class GroupMade(_Out):
+    id: str
+    name: str
+    members: list[Member]
+
+
+class MemberReady(Member):
+    may_join: bool
+    reasons: list[Reason]
+
+
+class GroupReady(_Out):
+    """``views/groups.py``, ``api_group``: each member and whether they may join now."""
+
+    id: str
+    name: str
+    members: list[MemberReady]
 
 
 class SeriesMade(_Out):

@@ -11,6 +11,7 @@ from server.appkeys import (
     ACCOUNTS,
     CLIENTS,
     GATEKEEPER,
+    GROUPS,
     RECORDS,
     ROTA,
     SCHEDULE,
@@ -38,6 +39,8 @@ async def home(request: web.Request) -> web.StreamResponse:
         if context["today"]:  # each session named by its client, as the therapist knows them
             clients = await request.app[CLIENTS].list_for(user)
             context["names"] = {c.id: c.display_name for c in clients}
+            for group in await request.app[GROUPS].list_for(user):  # a group's, by its name
+                context["names"][group.id] = f"group {group.name}"
         context["daily_done"] = await request.app[GATEKEEPER].daily(user.id) is not None
         context["sent_back"] = await request.app[SIGN_OFF_REQUESTS].sent_back_to(user)
     return await render(request, f"home_{user.role.value}.html", **context)

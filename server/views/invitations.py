@@ -63,6 +63,8 @@ async def send_invitation(request: web.Request) -> web.StreamResponse:
     schedule = request.app[SCHEDULE]
     appointment = await schedule.get(user, request.match_info["id"])
     invitations = request.app[INVITATIONS]
+    if appointment.client_id is None:  # a group's: each member's link is copied
+        raise web.HTTPSeeOther(f"/sessions/{appointment.id}?mail=cannot_send#mail-heading")
     contacts = await invitations.contacts.get(appointment.client_id)
     gate = for_joining(await schedule.gatekeeper.evaluate(appointment.client_id))
     if (

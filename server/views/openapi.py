@@ -32,6 +32,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from server.access.auth import CSRF_HEADER
 from server.board.scenes import NewScene
 from server.care.clients import AnswersIn, Levels, NewClient
+from server.care.groups import NewGroup
 from server.care.outcomes import AfterSession
 from server.care.rhythm import Cancel, Move, NewSeries, NewSession
 from server.storage.ids import ID_PARAMETERS, ID_PATTERN
@@ -45,6 +46,9 @@ from server.views.apibodies import (
     Error,
     Gate,
     GateError,
+    GroupMade,
+    GroupReady,
+    GroupSessionMade,
     LogReport,
     Me,
     Saved,
@@ -120,6 +124,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         201,
         SeriesMade,
         NewSeries,
+        (404,),
+    ),
+    ("POST", "/api/groups"): Operation(
+        "Make a group of 2 to 5 of the therapist's own clients", 201, GroupMade, NewGroup, (403,)
+    ),
+    ("GET", "/api/groups/{id}"): Operation(
+        "A group, and whether each member may join now (their own gate) and why not",
+        200,
+        GroupReady,
+        None,
+        (404,),
+    ),
+    ("POST", "/api/groups/{id}/sessions"): Operation(
+        "Schedule a group session: a join link for each member (and their parent's), each "
+        "offered once that member's own gate is open",
+        201,
+        GroupSessionMade,
+        NewSession,
         (404,),
     ),
     ("POST", "/api/sessions/{id}/move"): Operation(

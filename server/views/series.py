@@ -51,6 +51,18 @@ def faults(exc: ValidationError | PlayroomError) -> dict[str, str]:
     return out
 
 
+def session_fields(values: dict[str, str], zone: ZoneInfo) -> dict[str, Any]:
+    """What the scheduling form gives for one session (or a series' sessions), as
+    ``NewSession`` takes it: the start read in the service's time zone."""
+    return {
+        "starts_at": _local(values.get("starts_at", ""), zone),
+        "minutes": values.get("minutes") or "50",
+        "relay_only": values.get("relay_only") == "yes",
+        "parent_link": values.get("parent_link") == "yes",
+        "rationale": values.get("rationale", ""),
+    }
+
+
 def _local(text: str, zone: ZoneInfo) -> datetime | str:
     """A ``datetime-local`` field's value, read in the service's time zone."""
     try:
@@ -73,13 +85,7 @@ async def schedule_submit(request: web.Request) -> web.StreamResponse:
     values = await form(request)
     user, client_id = await staff(request), request.match_info["id"]
     series = request.app[SERIES]
-    common = {
-        "starts_at": _local(values.get("starts_at", ""), series.hours.zone),
-        "minutes": values.get("minutes") or "50",
-        "relay_only": values.get("relay_only") == "yes",
-        "parent_link": values.get("parent_link") == "yes",
-        "rationale": values.get("rationale", ""),
-    }
+    common = session_fields(values, series.hours.zone)
     repeat = values.get("repeat", "none")
     try:
         if repeat in ("1", "2"):

@@ -18,6 +18,7 @@ from server.appkeys import (
     CATALOGUE,
     CLIENTS,
     DATABASE,
+    GROUPS,
     INVITATIONS,
     KEYRING,
     OUTCOMES,
@@ -30,6 +31,7 @@ from server.appkeys import (
 from server.audit.sessionlog import session_stream, staff_actor, views_stream
 from server.care import plan
 from server.care.checklists import Kind
+from server.care.clients import ClientView
 from server.care.outcomes import AfterSession
 from server.care.rhythm import NewSession
 from server.care.schedule import JOIN_ROLES, for_joining
@@ -58,6 +60,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
     return {
         "id": a.id,
         "client_id": a.client_id,
+        "group_id": a.group_id,
         "starts_at": a.starts_at.isoformat(),
         "ends_at": a.ends_at.isoformat(),
         "status": a.status,
@@ -79,6 +82,10 @@ async def render_session(
     user = await staff(request)
     schedule = request.app[SCHEDULE]
     appointment = await schedule.get(user, request.match_info["id"])
+    if appointment.client_id is None:  # a group's: each member's links and way in
+        from server.views.groups import group_session  # it imports this module's neighbours
+
+        return await group_session(request, appointment)
     client = await request.app[CLIENTS].get(user, appointment.client_id)
     # the page shows the session's reflection and ratings: a look at its record, logged
     # like every other (``Records.record``)
@@ -315,8 +322,12 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     appointment = await schedule.get(user, request.match_info["id"])
     if schedule.cannot_relay(appointment):  # the room would not open: no camera is started
         raise web.HTTPSeeOther(f"/sessions/{appointment.id}")  # the session page says why
-    client = await request.app[CLIENTS].get(user, appointment.client_id)
-    gate = await schedule.gatekeeper.evaluate(client.id, therapist_id=user.id)
+    if appointment.client_id is not None:
+        client: ClientView | None = await request.app[CLIENTS].get(user, appointment.client_id)
+        whom = client.display_name if client else ""
+    else:  # a group's: its name, and the gate open once it is open for one member
+        client, whom = None, await request.app[GROUPS].name(appointment.group_id or "")
+    gate = await schedule.opening_gate(appointment, user.id)
     if not gate.is_open:
         people = [p for p in await schedule.people_here(appointment.id) if p.role in JOIN_ROLES]
         return await render(
@@ -324,6 +335,7 @@ async def room_page(request: web.Request) -> web.StreamResponse:
             "room_closed.html",
             appointment=appointment,
             client=client,
+            whom=whom,
             gate=gate,
             way_in=for_joining(gate),
             waiting=[p.role for p in people if p.was_waiting],
@@ -334,6 +346,7 @@ async def room_page(request: web.Request) -> web.StreamResponse:
         "room.html",
         appointment=appointment,
         client=client,
+        whom=whom,
         therapist=user.display_name,
         contract=request.app[CATALOGUE][Kind.CONTRACT],
         first_session=await schedule.is_first(appointment),
@@ -375,14 +388,14 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         )
     days = schedule.gatekeeper
     zone = days.zone
-    client_lang = await request.app[CLIENTS].language(appointment.client_id)
+    client_lang = await request.app[CLIENTS].language(link.client_id)  # in a group, the member's
     if link.id in await schedule.put_out(appointment.id):
         # removed or declined, and not let back: told kindly, asked nothing
         # (``edge/lobby.py`` refuses the socket's ``join`` the same way)
         return await render(
             request, "join_closed.html", public=True, out=True, client_lang=client_lang
         )
-    if not (await schedule.joining_gate(appointment.client_id)).is_open:
+    if not (await schedule.joining_gate(link.client_id)).is_open:
         # nothing is asked, and no script runs, before consent and the gate allow the
         # session (``edge/lobby.py`` refuses the socket's ``join`` the same way)
         return await render(
@@ -464,7 +477,7 @@ async def after_plan(request: web.Request) -> web.StreamResponse:
     )
     if ended is None or not admitted or link.revoked_at < ended:  # withdrawn before the end
         return none
-    answers = await request.app[SCHEDULE].gatekeeper.plan_answers(appointment.client_id)
+    answers = await request.app[SCHEDULE].gatekeeper.plan_answers(link.client_id)  # theirs
     return web.json_response(
         {"plan": plan.after_session(answers)}, headers={"Cache-Control": "no-store"}
     )

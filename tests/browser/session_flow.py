@@ -25,9 +25,22 @@ def prepare(
     """Through the API, as the pages would: a client whose gate is open, and a session
     starting in a minute with links for the young person and a parent (``relay_only``: its
     media relayed through TURN)."""
+    client_id = ready_client(page, server, name)
+    headers = {"X-CSRF-Token": csrf(page)}
+    starts = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    made = page.request.post(
+        f"{server.url}/api/clients/{client_id}/sessions",
+        data={"starts_at": starts, "parent_link": True, "relay_only": relay_only},
+        headers=headers,
+    ).json()
+    return Session(made["id"], {link["role"]: link["url"] for link in made["join_links"]})
+
+
+def ready_client(page: Page, server: ServerProcess, name: str) -> str:
+    """Through the API: a client whose gate is open (checklist, plan, consent, and the
+    therapist's checks for the day); returns its id."""
     catalogue = load_catalogue()
-    token = csrf(page)
-    headers = {"X-CSRF-Token": token}
+    headers = {"X-CSRF-Token": csrf(page)}
     api = server.url + "/api"
     client = page.request.post(
         f"{api}/clients", data={"display_name": name, "age_band": "14-15"}, headers=headers
@@ -44,13 +57,7 @@ def prepare(
     daily = {i.id: safe_answer(i) for i in catalogue[Kind.PRE_SESSION].items() if i.answerable}
     assert page.request.put(f"{api}/checks/today", data={"answers": daily}, headers=headers).ok
     give_consent(page, server, client["id"])
-    starts = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    made = page.request.post(
-        f"{api}/clients/{client['id']}/sessions",
-        data={"starts_at": starts, "parent_link": True, "relay_only": relay_only},
-        headers=headers,
-    ).json()
-    return Session(made["id"], {link["role"]: link["url"] for link in made["join_links"]})
+    return str(client["id"])
 
 
 def give_consent(page: Page, server: ServerProcess, client_id: str) -> None:

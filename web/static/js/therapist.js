@@ -9,6 +9,7 @@ import { Breaks } from "./breaks.js";
 import { Chat } from "./chat.js";
 import { clock } from "./clock.js";
 import { Devices } from "./devices.js";
+import { aboutWhom, fillAbout } from "./group.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
 import { poorLinkOnPage } from "./poorlink.js";
@@ -107,6 +108,7 @@ function handleLobby(message) {
   nobody.hidden = message.waiting.length > 0;
   outList.replaceChildren(...(message.out || []).map(outEntry));
   youngPersonHere = message.present.some((p) => p.role === "young_person");
+  fillAbout(document.getElementById("escalate-about"), [...message.waiting, ...message.present]);
   chat.present(message.present);
   lockButton.setAttribute("aria-pressed", String(message.locked));
   lockButton.textContent = message.locked ? "Unlock room" : "Lock room";
@@ -440,7 +442,12 @@ async function main() {
   boardSettings(root.dataset.session, whiteboard, signalling);
   document.getElementById("escalate-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    signalling.send({ type: "escalate", concern: document.getElementById("concern").value });
+    const about = aboutWhom(document.getElementById("escalate-about"));
+    signalling.send({
+      type: "escalate",
+      concern: document.getElementById("concern").value,
+      ...about,
+    });
   });
   document.getElementById("read-agreement").addEventListener("click", () => agreement.show(0));
   document.getElementById("ask-rating").addEventListener("click", () => {
