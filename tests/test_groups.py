@@ -329,3 +329,29 @@ async def test_a_group_session_is_cancelled_but_not_moved(
     async with app[DATABASE].read() as db:
         links = list(await db.scalars(sa.select(Link).where(Link.appointment_id == group.session)))
     assert all(link.revoked_at is not None for link in links)
+
+
+@pytest.mark.hazard("HZ-33")
+async def test_one_members_link_cannot_act_for_another(
+    app: web.Application, aiohttp_client, client: TestClient, three: Any
+) -> None:  # type: ignore[no-untyped-def]
+    """A link names one member: on a second device it is refused (the therapist is told),
+    and the page holding it cannot let anyone in, nor escalate about anyone."""
+    csrf, ash, bo, _ = three
+    group = await _group_session(client, csrf, [ash, bo], parent_link=False)
+    host = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await host.send({"type": "open_room", "session": group.session})
+    await host.expect("room_opened")
+    ash_peer, _ = await _admitted(aiohttp_client, client, host, group.token(ash))
+    bo_peer = await _joins(aiohttp_client, client, group.token(bo))
+    bo_id = (await bo_peer.expect("joined"))["you"]["id"]
+    again = await _joins(aiohttp_client, client, group.token(ash))  # Ash's link, elsewhere
+    assert (await again.expect("error"))["code"] == "link_in_use"
+    assert "second device" in (await host.expect("notice", code="second_device"))["message"]
+    await ash_peer.send({"type": "admit", "participant": bo_id})
+    assert (await ash_peer.expect("error"))["code"] in ("refused", "forbidden")
+    await ash_peer.send({"type": "escalate", "concern": "risk_to_self", "about": bo_id})
+    assert (await ash_peer.expect("error"))["code"] in ("refused", "forbidden")
+    lobby = next(m for m in reversed(host.inbox) if m["type"] == "lobby")
+    assert [p["name"] for p in lobby["waiting"]] == ["Bo"]  # still waiting: nobody let Bo in
+    await asyncio.gather(host.close(), ash_peer.close(), bo_peer.close(), again.close())
