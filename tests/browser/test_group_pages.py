@@ -36,6 +36,16 @@ def _no_sideways_scroll(page: Page) -> None:
     assert width <= viewport, f"{width} px wide in a {viewport} px window"
 
 
+def _tiles_on_screen(page: Page) -> None:
+    """Every video of the group is wholly inside the window: none pushed off its edge."""
+    edges = page.evaluate(
+        "() => [...document.querySelectorAll('.stage .tile')].map((t) => {"
+        " const r = t.getBoundingClientRect(); return [r.left, r.right, innerWidth]; })"
+    )
+    for left, right, width in edges:
+        assert left >= 0 and right <= width, f"a video from {left} to {right} in {width} px"
+
+
 def _block(therapist: Page, server: ServerProcess, client_id: str) -> None:
     """The checklist revised so that it blocks the gate (an answer that blocks)."""
     checklist = load_catalogue()[Kind.SUITABILITY]
@@ -113,10 +123,13 @@ def test_a_group_comes_in_one_by_one_each_through_their_own_gate(
     screenshot(therapist, "group-room-therapist")
     assert serious_violations(therapist) == []
     ash = pages["Ash"]
+    expect(ash.locator(".stage .tile")).to_have_count(4)  # three others and their own
+    _tiles_on_screen(ash)
     screenshot(ash, "group-room-young-390")
     assert serious_violations(ash) == []
     ash.set_viewport_size({"width": 320, "height": 640})
     _no_sideways_scroll(ash)
+    _tiles_on_screen(ash)
     for page in (*pages.values(), cal):
         page.context.close()
     context.close()
