@@ -16,7 +16,7 @@ from server.appkeys import CATALOGUE, SCHEDULE
 from server.care.checklists import Kind
 from server.care.gate import GateResult, check_answer
 from server.care.plan import Case
-from server.edge import chat, sharing
+from server.edge import chat, floor, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import start_plan
 from server.edge.hosting import known_out
@@ -249,6 +249,7 @@ async def leave(conn: Connection, cause: str) -> None:
     room.leave(me, cause)
     await conn.record("participant.left", {**about(me), "cause": cause})
     await sharing.gone(conn, room, me)  # a share of theirs ends with them
+    await floor.gone(conn, room, me)  # their hand down, a spotlight on them off
     conn.hub.unbind(me)
     await conn.hub.forget(me)
     if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended and not me.quick_exited:
