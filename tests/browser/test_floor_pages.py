@@ -18,6 +18,10 @@ from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
 
+HELD = (
+    "Your therapist has turned microphones off for now. "
+    "You can raise your hand or write in the chat."
+)
 AUDIO_ON = (
     "() => window.playroom.localTracks().filter((t) => t.kind === 'audio').map((t) => t.enabled)"
 )
@@ -78,14 +82,10 @@ def test_hands_in_order_mute_everyone_and_a_spotlight_across_three_pages(
         expect(page.locator("#mute")).to_have_attribute("aria-pressed", "true")
         expect(page.locator("#mute")).to_be_disabled()
         expect(page.locator("#room-status")).to_contain_text("turned everyone's microphone off")
-    expect(young.locator("#mute")).to_have_accessible_description(
-        "Your therapist has turned microphones off for now. You can raise your hand or write in the chat."
-    )
+    expect(young.locator("#mute")).to_have_accessible_description(HELD)
     # an unmute sent anyway (as a page changed by hand could) is refused; the track stays off
     young.evaluate("() => window.playroom.signalling.send({ type: 'mic', on: true })")
-    expect(young.locator("#room-status")).to_have_text(
-        "Your therapist has turned microphones off for now. You can raise your hand or write in the chat."
-    )
+    expect(young.locator("#room-status")).to_have_text(HELD)
     assert young.evaluate(AUDIO_ON) == [False]
     assert therapist.evaluate("window.playroom.floor.muted") is False
 
