@@ -21,6 +21,7 @@ from tests.factories import join_message
 from tests.scenes import Room
 
 
+@pytest.mark.hazard("HZ-34")
 def test_the_floor_keeps_hands_in_order_and_the_rule_on_microphones() -> None:
     floor = Floor()
     assert floor.hand("b", True) and floor.hand("a", True) and floor.hand("c", True)
@@ -95,6 +96,13 @@ async def test_mute_all_holds_until_the_therapist_allows_and_reaches_who_comes_b
     assert (await young.expect("floor"))["muted"] is True
     await young.send({"type": "mic", "on": False, "id": "m2"})
     await young.expect("done", id="m2")
+    # held muted, they can still ask to speak: a hand up, and a word to the therapist alone
+    await young.send({"type": "hand", "raised": True, "id": "h1"})
+    assert (await therapist.expect("floor", cause="hand"))["hands"] == [_id(young)]
+    tid = therapist.opened["you"]["id"]  # type: ignore[attr-defined]
+    await young.send({"type": "chat", "text": "Can I say something?", "to": tid, "id": "c1"})
+    await young.expect("chat", id="c1")
+    assert (await therapist.expect("chat"))["text"] == "Can I say something?"
 
     # the young person drops and comes back: still held muted
     await young.close()
@@ -114,6 +122,7 @@ async def test_mute_all_holds_until_the_therapist_allows_and_reaches_who_comes_b
 
     assert await _kinds(app, room.session) == [
         ("floor.muted_all", {"people": 2, "allow_unmute": "no"}),
+        ("floor.hand_raised", {"participant": _id(young), "role": "young_person"}),
         ("floor.allow_unmute", {"allowed": "yes"}),
     ]
     await back.close()
@@ -234,3 +243,24 @@ async def test_a_spotlight_reaches_every_page_and_goes_with_its_person(
         "floor.spotlight_off",
     ]
     await parent.close()
+
+
+@pytest.mark.hazard("HZ-34")
+def test_the_agreement_tells_the_group_rules_from_the_guidelines_in_every_language() -> None:
+    """The agreement's section on the group's rules, each item from the Zoom-or-Room
+    guidelines for groups, read in Welsh and Arabic as in English."""
+    from server import i18n
+    from server.care.checklists import Document, Kind, load_catalogue
+
+    contract = load_catalogue()[Kind.CONTRACT]
+    group = next(s for s in contract.sections if s.id == "group")
+    assert [item.id for item in group.items] == [
+        "group.microphones",
+        "group.hand",
+        "group.spotlight",
+    ]
+    assert {item.source.document for item in group.items} == {Document.ZOOM_OR_ROOM}
+    for lang in ("cy", "ar"):
+        words = i18n.translations(lang)
+        for text in (group.title, *(item.prompt for item in group.items)):
+            assert words.gettext(" ".join(text.split())) != " ".join(text.split()), (lang, text)
