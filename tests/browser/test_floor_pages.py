@@ -109,11 +109,11 @@ def test_hands_in_order_mute_everyone_and_a_spotlight_across_three_pages(
     screenshot(young, "floor-young-390x844")
     screenshot(therapist, "floor-therapist-1280x860")
     assert serious_violations(young) == []
-    young.get_by_role("button", name="Me").click()
+    young.get_by_role("button", name="Me (muted)").click()
     expect(young.locator("#mute-why")).to_be_visible()
     assert serious_violations(young) == []
     assert serious_violations(therapist) == []
-    young.get_by_role("button", name="Me").click()
+    young.get_by_role("button", name="Me (muted)").click()
     young.set_viewport_size({"width": 320, "height": 640})
     _target(young, "#hand")
     _no_sideways_scroll(young)
