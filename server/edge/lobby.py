@@ -237,6 +237,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     await conn.hub.store_lock(room)  # a room opened afresh is unlocked, and stored so
     await conn.hub.lobby(room)
     await chat.tell(conn, room, me, answer=True)  # a page opening the room again: its chat
+    await floor.tell(conn, room, me)  # and the hands up, the spotlight, the rule
 
 
 async def leave(conn: Connection, cause: str) -> None:

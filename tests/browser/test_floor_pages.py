@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot, serious_violations
+from tests.browser.conftest import ARTIFACTS, screenshot, serious_violations
 from tests.browser.session_flow import admit, live_room, my_id, walk_in
 from tests.helpers import ServerProcess
 
@@ -108,6 +108,7 @@ def test_hands_in_order_mute_everyone_and_a_spotlight_across_three_pages(
     _no_sideways_scroll(young)
     screenshot(young, "floor-young-390x844")
     screenshot(therapist, "floor-therapist-1280x860")
+    therapist.locator("#floor").screenshot(path=str(ARTIFACTS / "floor-therapist-card.png"))
     assert serious_violations(young) == []
     young.get_by_role("button", name="Me (muted)").click()
     expect(young.locator("#mute-why")).to_be_visible()
