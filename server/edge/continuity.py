@@ -16,7 +16,7 @@ from typing import Any
 from server.appkeys import GATEKEEPER, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import agreement, breaks, chat, modes, sharing
+from server.edge import agreement, breaks, chat, floor, modes, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.hosting import known_out
 from server.exceptions import Forbidden, NotLetBack, ProtocolError
@@ -102,6 +102,7 @@ async def resume(conn: Connection, message: Resume) -> None:
         await sharing.gone(conn, room, me)
         await sharing.tell(conn, room, me)
         await modes.tell(conn, room, me)
+        await floor.tell(conn, room, me)  # the rule on microphones, hands, spotlight
         await chat.tell(conn, room, me, answer=True)
     await conn.hub.lobby(room)
 
@@ -358,6 +359,7 @@ async def _lose_after(conn: Connection, room: Room, me: Participant, grace: floa
     )
     if not me.was_waiting:
         await conn.hub.send_many(room.present(), PeerLeft(participant=me.id, reason="lost"))
+        await floor.gone(conn, room, me)
     await conn.hub.lobby(room)
     if me.role is Role.YOUNG_PERSON:
         await start_plan(conn, room, me, Case.LOST)

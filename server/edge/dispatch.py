@@ -21,6 +21,7 @@ from server.edge import (
     chat,
     continuity,
     escalation,
+    floor,
     hosting,
     live,
     lobby,
@@ -44,6 +45,7 @@ HANDLERS: Handlers = {
     **observing.HANDLERS,
     **sharing.HANDLERS,
     **modes.HANDLERS,
+    **floor.HANDLERS,
     **board.HANDLERS,
     **live.HANDLERS,
 }

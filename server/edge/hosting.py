@@ -12,7 +12,7 @@ link is named in ``participant.removed`` and ``participant.declined``, and in
 from __future__ import annotations
 
 from server.appkeys import OUTCOMES, SCHEDULE, SESSION_LOG, WHITEBOARDS
-from server.edge import agreement, chat, modes, sharing
+from server.edge import agreement, chat, floor, modes, sharing
 from server.edge.connection import Connection, Handlers
 from server.exceptions import (
     STORAGE_FAILURES,
@@ -73,6 +73,7 @@ async def admit(conn: Connection, message: Admit) -> None:
     await conn.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
     await sharing.tell(conn, room, newcomer)  # a share on: known before its media comes
     await modes.tell(conn, room, newcomer)  # whose video is lower or paused, and why
+    await floor.tell(conn, room, newcomer)  # hands, spotlight, and a microphone held off
     await conn.hub.send_many(others, PeerJoined(participant=person(newcomer)))
     await agreement.tell(conn, room, newcomer)  # the agreement on the screen: theirs too
     await chat.tell(conn, room, newcomer)  # what was written that they may see
@@ -115,6 +116,7 @@ async def to_waiting(conn: Connection, message: ToWaiting) -> None:
     await conn.hub.moved(target)
     await conn.record("participant.sent_to_waiting", about(target))
     await sharing.gone(conn, room, target)
+    await floor.gone(conn, room, target)
     await conn.drop_from_board(room, target.id)
     await conn.hub.send(target, Waiting())
     await conn.hub.send_many(
@@ -130,6 +132,7 @@ async def remove(conn: Connection, message: Remove) -> None:
     target = room.remove(me, message.participant, "removed by the therapist")
     await conn.record("participant.removed", _out(target))  # before the place goes
     await sharing.gone(conn, room, target)
+    await floor.gone(conn, room, target)
     await conn.hub.forget(target)  # their resume token is spent, here and in the database
     await conn.drop_from_board(room, target.id)
     await conn.hub.send(target, Removed(message=str(NotLetBack())))

@@ -16,7 +16,7 @@ from server.appkeys import CATALOGUE, SCHEDULE
 from server.care.checklists import Kind
 from server.care.gate import GateResult, check_answer
 from server.care.plan import Case
-from server.edge import chat, sharing
+from server.edge import chat, floor, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.continuity import start_plan
 from server.edge.hosting import known_out
@@ -238,6 +238,7 @@ async def open_room(conn: Connection, message: OpenRoom) -> None:
     await conn.hub.store_lock(room)  # a room opened afresh is unlocked, and stored so
     await conn.hub.lobby(room)
     await chat.tell(conn, room, me, answer=True)  # a page opening the room again: its chat
+    await floor.tell(conn, room, me)  # and the hands up, the spotlight, the rule
 
 
 async def leave(conn: Connection, cause: str) -> None:
@@ -250,6 +251,7 @@ async def leave(conn: Connection, cause: str) -> None:
     room.leave(me, cause)
     await conn.record("participant.left", {**about(me), "cause": cause})
     await sharing.gone(conn, room, me)  # a share of theirs ends with them
+    await floor.gone(conn, room, me)  # their hand down, a spotlight on them off
     conn.hub.unbind(me)
     await conn.hub.forget(me)
     if me.role is Role.YOUNG_PERSON and was_in_room and not room.ended and not me.quick_exited:

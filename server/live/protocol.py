@@ -265,6 +265,51 @@ class ChatSetting(ClientMessage):
     on: bool
 
 
+class MuteAll(ClientMessage):
+    """The therapist turns off every other microphone in the room (the young person's and
+    the parents'), and says whether they may turn it back on themselves."""
+
+    type: Literal["mute_all"]
+    allow_unmute: bool
+
+
+class AllowUnmute(ClientMessage):
+    """The therapist lets people turn their microphones back on themselves, or not."""
+
+    type: Literal["allow_unmute"]
+    allowed: bool
+
+
+class Mic(ClientMessage):
+    """This page's microphone is now on or off (its Mute button). Turning it on while the
+    therapist holds it off is refused."""
+
+    type: Literal["mic"]
+    on: bool
+
+
+class Hand(ClientMessage):
+    """A young person or parent raises or lowers their hand."""
+
+    type: Literal["hand"]
+    raised: bool
+
+
+class LowerHand(ClientMessage):
+    """The therapist lowers someone's hand."""
+
+    type: Literal["lower_hand"]
+    participant: Id
+
+
+class Spotlight(ClientMessage):
+    """The therapist shows one person's video large and first on every page, or (no
+    ``participant``) takes the spotlight away."""
+
+    type: Literal["spotlight"]
+    participant: Id | None = None
+
+
 class Description(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -519,6 +564,12 @@ Incoming = Annotated[
     | ShowAgreement
     | Chat
     | ChatSetting
+    | MuteAll
+    | AllowUnmute
+    | Mic
+    | Hand
+    | LowerHand
+    | Spotlight
     | Signal
     | AskKeyFrame
     | ServerSignal

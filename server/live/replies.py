@@ -392,3 +392,19 @@ class MediaModeTold(Message):
     participant: str
     mode: Literal["full", "lower", "audio"]
     why: Literal["connection", "chosen"]
+
+
+class Floor(Message):
+    """To each person in the room, on coming in or back and whenever it changes: whether
+    people may turn their microphones back on themselves (``allow_unmute``), whether this
+    person's is held off by the therapist (``muted``), the raised hands (participant ids,
+    first raised first) and who is in the spotlight. ``cause`` names what just changed:
+    ``mute_all`` (the page turns its microphone off and says so kindly), ``allow_unmute``,
+    ``hand``, ``spotlight``, ``left``; none on coming in or back."""
+
+    type: Literal["floor"] = "floor"
+    allow_unmute: bool
+    muted: bool
+    hands: list[str]
+    spotlight: str | None
+    cause: Literal["mute_all", "allow_unmute", "hand", "spotlight", "left"] | None = None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.access.ratelimit import RateLimiter
 from server.exceptions import Forbidden, IllegalTransition, LinkInUse, NotLetBack, PlayroomError
+from server.live.floor import Floor
 
 if TYPE_CHECKING:
     from server.live.sharing import Sharing
@@ -190,6 +191,7 @@ class Room:
         self.chat = RoomChat()
         self.break_on: BreakOn | None = None  # until the break ends, by hand or its clock
         self.sharing: Sharing | None = None  # made by the first share (``edge/sharing.py``)
+        self.floor = Floor()  # mute-all, hands, spotlight (``edge/floor.py``)
 
     def _new_id(self) -> str:
         return secrets.token_hex(8)

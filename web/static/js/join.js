@@ -5,6 +5,7 @@ import { Agreement } from "./agreement.js";
 import { Breaks } from "./breaks.js";
 import { Chat } from "./chat.js";
 import { Devices, levelMeter as showLevel } from "./devices.js";
+import { Floor } from "./floor.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
 import { poorLinkOnPage } from "./poorlink.js";
@@ -54,6 +55,14 @@ let mesh = null;
 let joinedIce = null;
 let meterContext = null; // the microphone level meter's audio, closed when the session is over
 const breaks = new Breaks(signalling, () => stream);
+// mute everyone, the raised hand, the spotlight (the group's rules)
+const floor = new Floor(signalling, {
+  getStream: () => stream,
+  names,
+  stage,
+  selfTile,
+  note: roomStatus,
+});
 new Agreement(signalling); // the therapist reads it with them, one part at a time
 const share = new Share(signalling, { getMesh: () => mesh, names, note: roomStatus });
 const devices = new Devices({
@@ -205,7 +214,10 @@ function handleWaiting(message) {
 
 function startMesh() {
   mesh = new Mesh(signalling, state.myId, joinedIce, stream, {
-    onStream: (id, s) => showStream(stage, id, names.get(id) || t("Therapist"), s),
+    onStream: (id, s) => {
+      showStream(stage, id, names.get(id) || t("Therapist"), s);
+      floor.refresh(); // a hand up or a spotlight on them, told before their video came
+    },
     onGone: (id) => removeTile(stage, id),
     isShare: (id, s) => share.isShare(id, s),
     onOtherStream: (id, s) => share.otherStream(id, s),
@@ -226,6 +238,15 @@ function handleError(message) {
   if (chat.handleError(message)) return;
   if (message.code === "cannot_start") {
     cannotStart(t(message.message));
+    return;
+  }
+  if (message.code === "held_muted") {
+    say(
+      roomStatus,
+      t(
+        "Your therapist has turned microphones off for now. You can raise your hand or write in the chat.",
+      ),
+    );
     return;
   }
   if (message.code === "not_let_back") {

@@ -9,6 +9,7 @@ import { Breaks } from "./breaks.js";
 import { Chat } from "./chat.js";
 import { clock } from "./clock.js";
 import { Devices } from "./devices.js";
+import { Floor } from "./floor.js";
 import { aboutWhom, fillAbout } from "./group.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
@@ -62,6 +63,14 @@ const breaks = new Breaks(
 );
 
 const agreement = new Agreement(signalling, { host: true });
+// mute everyone and who may unmute, the raised hands in order, the spotlight
+const floor = new Floor(signalling, {
+  host: true,
+  getStream: () => stream,
+  names,
+  stage,
+  selfTile,
+});
 const share = new Share(signalling, {
   getMesh: () => mesh,
   names,
@@ -89,7 +98,10 @@ function alertTherapist(text) {
 function handleRoomOpened(message) {
   state.myId = message.you.id;
   mesh = new Mesh(signalling, message.you.id, message.ice, stream, {
-    onStream: (id, s) => showStream(stage, id, names.get(id) || "Guest", s),
+    onStream: (id, s) => {
+      showStream(stage, id, names.get(id) || "Guest", s);
+      floor.refresh();
+    },
     onGone: (id) => removeTile(stage, id),
     isShare: (id, s) => share.isShare(id, s),
     onOtherStream: (id, s) => share.otherStream(id, s),
@@ -176,6 +188,7 @@ function handlePeerJoined(message) {
 
 function addPersonControls(person) {
   const tile = showStream(stage, person.id, person.name, new MediaStream());
+  floor.refresh();
   if (tile.querySelector(".person-controls")) return;
   const controls = document.createElement("div");
   controls.className = "person-controls";
@@ -186,6 +199,7 @@ function addPersonControls(person) {
     button(`Remove ${person.name}`, "Remove", () =>
       signalling.send({ type: "remove", participant: person.id }),
     ),
+    floor.spotlightButton(person),
   );
   tile.append(controls);
 }
