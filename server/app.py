@@ -36,6 +36,7 @@ from server.appkeys import (
     ESCALATIONS,
     EXPORTS,
     GATEKEEPER,
+    GUESTS,
     HUB,
     INVITATIONS,
     KEYRING,
@@ -69,6 +70,7 @@ from server.care.clients import Clients
 from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
+from server.care.guests import Guests
 from server.care.hours import SafeguardingHours
 from server.care.invitations import Invitations
 from server.care.notify import Notifier
@@ -101,6 +103,7 @@ from server.views import (
     box,
     clients,
     consent,
+    guests,
     health,
     home,
     invitations,
@@ -172,7 +175,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     for area in (
         health, signin, home, clients, consent, practice, records, reports, sessions, series,
-        supervision, box, privacy, openapi, library, invitations, websocket,
+        supervision, box, privacy, openapi, library, invitations, guests, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -352,6 +355,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         session_log,
         relays(settings.turn_urls, settings.turn_secret),
     )
+    app[GUESTS] = Guests(storage.db, storage.ring, app[SCHEDULE], links, session_log)
     app[INVITATIONS] = Invitations(
         storage.db,
         storage.ring,
