@@ -41,7 +41,7 @@ async def guest_join(conn: Connection, message: GuestJoin) -> None:
         appointment.id, appointment.relay_only, appointment.client_id
     )
     if len(room.present()) >= MAX_PARTICIPANTS:
-        raise PlayroomError(ROOM_FULL, code="room_full")
+        raise ProtocolError("room_full", ROOM_FULL)
     try:
         me = room.add(Role.GUEST, conn.app[GUESTS].name_of(guest), link.id)
     except LinkInUse:
