@@ -272,6 +272,8 @@ async def test_a_guest_waits_is_admitted_and_announced_by_role_and_never_sees_th
     await therapist.expect("notice", code="checks")  # the therapist's alone
     await therapist.send({"type": "admit", "participant": yid})
     await young.expect("admitted")
+    await young.send({"type": "chat", "text": "I had a bad week at school"})
+    await young.expect("chat")
 
     browser = await aiohttp_client(client.server)
     guest = ProtocolPeer(await browser.ws_connect("/ws"), media=False, board="socket")
@@ -321,13 +323,21 @@ async def test_a_guest_waits_is_admitted_and_announced_by_role_and_never_sees_th
     for answer in pre_join_answers().values():
         if len(answer) > 3:  # "yes" and "no" are words anyone says
             assert answer not in said
+    # nor the chat: what was written before or to the room is not a guest's to read
+    await guest.send({"type": "chat", "text": "hello"})
+    assert (await guest.expect("error"))["code"] == "refused"
+    assert not any(m["type"] in ("chat", "chat_history") for m in guest.inbox)
     # leaving: told to the others, logged by role
     await guest.send({"type": "leave"})
     await guest.expect("done")
     await therapist.expect("peer_left", participant=me["id"])
     entries = await app[SESSION_LOG].entries(session_stream(invited.session))
     mine = [e for e in entries if e.details.get("participant") == me["id"]]
-    assert [e.kind for e in mine] == ["guest.joined", "participant.admitted", "participant.left"]
+    assert [e.kind for e in mine] == [
+        "participant.joined",
+        "participant.admitted",
+        "participant.left",
+    ]
     assert all(e.details["role"] == "guest" for e in mine)
     assert all(e.details["guest_role"] == "interpreter" for e in mine)
     assert all(e.actor.startswith(("guest:", "staff:")) for e in mine)

@@ -233,5 +233,14 @@ class Guests:
         await self.links.verify(token, LinkKind.GUEST)  # withdrawn, or not the row's
         return guest, link, appointment
 
+    async def of_links(self, link_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """The guests holding these links: link id -> (name, role). For a room rebuilt after
+        a restart, whose places keep no name."""
+        if not link_ids:
+            return {}
+        async with self.db.read() as session:
+            rows = await session.scalars(sa.select(Guest).where(Guest.link_id.in_(link_ids)))
+            return {g.link_id: (self.name_of(g), g.role) for g in rows if g.link_id}
+
     def name_of(self, guest: Guest) -> str:
         return unseal(self.ring, guest, "name_enc") or ""

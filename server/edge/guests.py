@@ -3,8 +3,8 @@ waiting room and are admitted by the therapist like anyone else; everyone is tol
 came in, with their role (the pages announce it from ``peer_joined``, each in its own
 language). A guest has no board until the therapist gives it to them (``guest_board``):
 until then whatever they send to the board, over either link or as a hand in motion, is
-refused by the server. Joining, the board given or taken back, and leaving are logged with
-the guest's role, never their name.
+refused by the server. Joining (``participant.joined``), the board given or taken back
+(``guest.board``), and leaving are logged with the guest's role, never their name.
 
 A guest is never told the young person's pre-join answers: those go to the therapist alone
 (``lobby.py``), and nothing a guest is sent carries them."""
@@ -59,7 +59,7 @@ async def guest_join(conn: Connection, message: GuestJoin) -> None:
     me.lang = message.lang
     conn.room, conn.me = room, me
     conn.hub.bind(me, conn.ws, conn.let_go)
-    await conn.record("guest.joined", about(me))
+    await conn.record("participant.joined", about(me))
     await conn.welcome(room, me, appointment)
     await conn.reply(Waiting())
     await conn.hub.lobby(room)

@@ -83,7 +83,6 @@ TEXT = {
     "observer.media": "The observer's microphone {audio_on}, camera {video_on}",
     "guest.invited": "A guest ({guest_role}) invited; agreement recorded: {agreement}",
     "guest.withdrawn": "The invitation of a guest ({guest_role}) withdrawn",
-    "guest.joined": "A guest ({guest_role}) joined the waiting room",
     "guest.board": "The board {board_given} a guest ({guest_role})",
     "outcome.recorded": "{outcome_text}",
     "reflection.written": "Reflection written",
