@@ -37,6 +37,7 @@ from server.appkeys import (
     EXPORTS,
     GATEKEEPER,
     GROUPS,
+    GUESTS,
     HUB,
     INVITATIONS,
     KEYRING,
@@ -71,6 +72,7 @@ from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.groups import Groups
+from server.care.guests import Guests
 from server.care.hours import SafeguardingHours
 from server.care.invitations import Invitations
 from server.care.notify import Notifier
@@ -104,6 +106,7 @@ from server.views import (
     clients,
     consent,
     groups,
+    guests,
     health,
     home,
     invitations,
@@ -175,7 +178,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     for area in (
         health, signin, home, clients, consent, practice, records, reports, sessions, series,
-        groups, supervision, box, privacy, openapi, library, invitations, websocket,
+        groups, supervision, box, privacy, openapi, library, invitations, guests, websocket,
     ):  # fmt: skip
         app.router.add_routes(area.routes)
     app.router.add_static("/static", WEB / "static", name="static", append_version=True)
@@ -355,6 +358,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         session_log,
         relays(settings.turn_urls, settings.turn_secret),
     )
+    app[GUESTS] = Guests(storage.db, storage.ring, app[SCHEDULE], links, session_log)
     app[INVITATIONS] = Invitations(
         storage.db,
         storage.ring,

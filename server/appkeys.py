@@ -19,6 +19,7 @@ from server.care.consent import Consents
 from server.care.escalation import Escalations
 from server.care.gate_service import Gatekeeper
 from server.care.groups import Groups
+from server.care.guests import Guests
 from server.care.invitations import Invitations
 from server.care.notify import Notifier
 from server.care.outcomes import Outcomes
@@ -54,6 +55,7 @@ CONSENTS = web.AppKey("consents", Consents)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 SIGN_OFF_REQUESTS = web.AppKey("sign_off_requests", SignOffRequests)
 SCHEDULE = web.AppKey("schedule", Schedule)
+GUESTS = web.AppKey("guests", Guests)
 PRACTICE = web.AppKey("practice", Practice)
 SERIES = web.AppKey("series", Series)
 GROUPS = web.AppKey("groups", Groups)

@@ -42,6 +42,7 @@ from server.storage.session_models import (
     Escalation,
     EscalationEvent,
     EscalationRepeat,
+    Guest,
     JoinCheck,
     LogCheckpoint,
     LogEntry,
@@ -148,6 +149,18 @@ async def fill_client(
         created_by=staff_id,
         created_at=when,
     )
+    guest_link = Link(
+        id=new_id(),
+        kind="guest",
+        client_id=client.id,
+        appointment_id=appointment.id,
+        role="guest",
+        not_before=when,
+        expires_at=end,
+        revoked_at=end,
+        created_by=staff_id,
+        created_at=when,
+    )
     response = ChecklistResponse(
         id=new_id(),
         client_id=client.id,
@@ -185,6 +198,7 @@ async def fill_client(
         add(appointment, hours_rationale_enc=f"{name} can only come after school"),
         add(consent_link),
         add(join_link),
+        add(guest_link),
         add(
             ClientContact(client_id=client.id, join_to="parent", automatic=True, updated_at=when),
             parent_email_enc=f"{name.lower()}.parent@example.org",
@@ -238,6 +252,19 @@ async def fill_client(
         add(
             JoinCheck(appointment_id=appointment.id, link_id=join_link.id, created_at=when),
             answers_enc=json.dumps({"where": f"{name}'s bedroom"}),
+        ),
+        add(
+            Guest(
+                appointment_id=appointment.id,
+                client_id=client.id,
+                link_id=guest_link.id,
+                role="interpreter",
+                young_person_agreed_on=when.date(),
+                parent_needed=False,
+                created_by=staff_id,
+                created_at=when,
+            ),
+            name_enc=f"{name}'s interpreter Sam",
         ),
         add(
             BoardOp(

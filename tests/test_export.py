@@ -67,6 +67,8 @@ def _check(document: dict, mine: dict[str, list[str]], other: dict[str, list[str
     assert tables["client_contacts"][0]["parent_email"] == "robin.parent@example.org"
     assert tables["outbox"][0]["status"] == "sent"
     assert tables["join_checks"][0]["answers"] == {"where": "Robin's bedroom"}
+    assert tables["guests"][0]["name"] == "Robin's interpreter Sam"
+    assert tables["guests"][0]["role"] == "interpreter"
     assert tables["checklist_responses"][0]["answers"]["q"]["answer"] == "yes"
     assert tables["reflections"][0]["text"] == "Robin drew a sun"
     assert tables["appointments"][0]["hours_rationale"] == "Robin can only come after school"

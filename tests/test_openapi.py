@@ -316,6 +316,34 @@ async def test_real_responses_match_the_documented_shapes(
         "/api/sessions/{id}/scenes/{scene}/reopen",
         200,
     )
+    guests = await check(
+        await client.post(
+            f"/api/sessions/{sid}/guests",
+            json={
+                "name": "Sam Rivers",
+                "role": "interpreter",
+                "young_person_agreed_on": utcnow().date().isoformat(),
+            },
+            headers=h,
+        ),
+        "POST",
+        "/api/sessions/{id}/guests",
+        201,
+    )
+    await check(
+        await client.post(f"/api/sessions/{sid}/guests", json={"name": "Sam"}, headers=h),
+        "POST",
+        "/api/sessions/{id}/guests",
+        400,
+    )
+    await check(
+        await client.post(
+            f"/api/sessions/{sid}/guests/{guests['guests'][0]['id']}/withdraw", headers=h
+        ),
+        "POST",
+        "/api/sessions/{id}/guests/{guest}/withdraw",
+        200,
+    )
     await check(
         await client.post(
             f"/api/sessions/{sid}/after",

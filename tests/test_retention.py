@@ -124,13 +124,14 @@ async def test_dead_links_go_after_their_period(app: web.Application, client: Te
     recent = await fill_client(app, staff_id, NOW - timedelta(days=20))
     old = await fill_client(app, staff_id, NOW - timedelta(days=45))
     await app[RETENTION].purge(now=NOW)
-    # 20 days: the withdrawn join link is within its 30 days
-    assert len((await remaining(app, recent))["links"]) == 2
-    # 45 days: the join link (and its pre-join answer and place) have gone; the consent
-    # link stays with the consent given through it
+    # 20 days: the withdrawn join and guest links are within their 30 days
+    assert len((await remaining(app, recent))["links"]) == 3
+    # 45 days: the join and guest links (and the pre-join answer and place) have gone; the
+    # consent link stays with the consent given through it, and the guest's invitation (who
+    # was invited, on what agreement) with the record
     left = await remaining(app, old)
     assert len(left["links"]) == 1 and not left["join_checks"] and not left["places"]
-    assert left["consents"] and left["appointments"]
+    assert left["consents"] and left["appointments"] and left["guests"]
 
 
 async def test_a_dry_run_deletes_nothing_and_counts_what_a_purge_deletes(

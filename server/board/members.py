@@ -27,6 +27,9 @@ class Member:
     author: str  # stable across reconnects: the link, or the therapist's account
     therapist: bool  # may clear, lock items, and move what is locked
     peer: Link
+    # whether what it sends is taken at all: a guest's only once the therapist gave them
+    # the board (``edge/guests.py``), changed while the link is open
+    writes: bool = True
     transfers: Transfers = field(default_factory=Transfers)
     # the pictures this link has yet to send as it opened, in order: those the page lacks (a
     # link that takes the board over from this one sends what is left)

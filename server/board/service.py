@@ -62,6 +62,8 @@ ROLLS_PER_SECOND, ROLLS_BURST = 1, 3  # a child rolling again and again, not a f
 PICTURE_SIDE = 600  # a shared picture's longest side on the board, at most
 NOT_SAVED = ChannelError(code="not_saved", message="That was not saved. Try again.")
 SLOW_DOWN = ChannelError(code="rate_limited", message="Slow down a little.")
+# a guest the therapist has not given the board (``edge/guests.py``)
+NO_BOARD = ChannelError(code="no_board", message="The therapist has not given you the board.")
 SNAPSHOT_PART_BYTES = 48 * 1024  # well under every browser's data channel message limit
 PART_OVERHEAD = len(dump_reply(SnapshotPart(elements=[])))
 
@@ -273,6 +275,9 @@ class RoomBoard:
     # -- the board
 
     async def _board_message(self, participant_id: str, member: Member, data: str | bytes) -> None:
+        if not member.writes:
+            answer(member.peer, "board", NO_BOARD)
+            return
         if not self.limiter.allow(participant_id):
             answer(member.peer, "board", SLOW_DOWN)
             return
@@ -354,6 +359,9 @@ class RoomBoard:
 
     async def _object_message(self, member: Member, data: str | bytes) -> None:
         """A picture's messages, taken by ``pictures.py``; a whole one placed here."""
+        if not member.writes:
+            answer(member.peer, "objects", NO_BOARD)
+            return
 
         async def place(object_id: str, clean: CleanPicture) -> None:
             """Send the stored picture to everyone (its sender too), and place it on the

@@ -263,7 +263,7 @@ class Schedule:
         async with self.db.session() as session:
             rows = await session.scalars(
                 sa.select(Link)
-                .where(Link.appointment_id == appointment_id)
+                .where(Link.appointment_id == appointment_id, Link.kind == LinkKind.JOIN.value)
                 .order_by(Link.created_at)
             )
             links = list(rows)

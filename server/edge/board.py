@@ -129,7 +129,7 @@ async def _take_over(
     current = board.members.get(me.id)
     if current is not None and current.peer is peer:
         return  # it has the board already: opening it again would send it again
-    member = Member(conn.board_author(me), me.role is Role.THERAPIST, peer)
+    member = Member(conn.board_author(me), me.role is Role.THERAPIST, peer, me.may_draw)
     link, conn.board_link = conn.board_link, None
     if link is not None and current is not None and current.peer is link and not link.closed:
         # nothing is awaited from here until the socket's link has let go: no change falls
@@ -265,7 +265,7 @@ async def board_open(conn: Connection, message: BoardOpen) -> None:
 
     link = SocketLink(conn.ws, lambda gone: board.leave(pid, gone), after=before)
     conn.board_link = link
-    member = Member(conn.board_author(me), me.role is Role.THERAPIST, link)
+    member = Member(conn.board_author(me), me.role is Role.THERAPIST, link, me.may_draw)
     board.open(pid, member, message.since, message.missing)  # before any change
     # the pictures, paced as the socket carries them: beside this socket's loop, which goes
     # on reading the person's frames meanwhile

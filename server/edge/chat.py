@@ -5,7 +5,8 @@ parent only to the therapist, and always, even with the chat turned off; the the
 anyone (a reply). The therapist turns the chat off for the others (a room setting every page
 is told); while it is off, a message to everyone from anyone else is refused (``chat_off``).
 An observer's page has no chat: they are sent none of it, write nothing, and read it in the
-session's record afterwards.
+session's record afterwards. Nor has a guest's (``guests.py``): what the young person wrote
+before a guest came in, or to the room, is not theirs to read.
 
 A message is kept, sealed, and logged before anyone sees it (``records/chat.py``), then sent
 to those who may see it: to everyone, every page in the room; a private one, its writer and
@@ -33,6 +34,8 @@ from server.records.chat import Said
 from server.storage.db import utcnow
 
 GONE = (State.LEFT, State.LOST)
+# whose pages have no chat: they are sent none of it and write none
+NOT_IN_CHAT = (Role.OBSERVER, Role.GUEST)
 
 
 def whose(p: Participant) -> str:
@@ -54,8 +57,8 @@ def _recipient(room: Room, me: Participant, to: str) -> Participant:
     target = room.participants.get(to)
     if target is None or target.state in GONE or target.id == me.id:
         raise ProtocolError("unknown_peer", "That person is not in this room.")
-    if target.role is Role.OBSERVER:
-        raise ProtocolError("unknown_peer", "An observer watches; they are not in the chat.")
+    if target.role in NOT_IN_CHAT:
+        raise ProtocolError("unknown_peer", "An observer or a guest is not in the chat.")
     if me.role is not Role.THERAPIST and target.role is not Role.THERAPIST:
         raise ProtocolError("not_therapist", "You can write privately only to your therapist.")
     return target
@@ -64,8 +67,8 @@ def _recipient(room: Room, me: Participant, to: str) -> Participant:
 async def say(conn: Connection, message: Chat) -> None:
     """Someone in the room writes: kept, then sent to those who may see it."""
     room, me = _in_room(conn)
-    if me.role is Role.OBSERVER:
-        raise Forbidden("An observer does not write in the chat.")
+    if me.role in NOT_IN_CHAT:
+        raise Forbidden("An observer or a guest does not write in the chat.")
     if not message.text.strip():
         raise ProtocolError("bad_message", "text: a message needs some words.")
     chat = room.chat
@@ -100,7 +103,7 @@ async def say(conn: Connection, message: Chat) -> None:
 
 def _everyone_but(room: Room, me: Participant) -> list[Participant]:
     """Whom a message to everyone goes to: everyone else in the room but an observer."""
-    return [p for p in room.present() if p.id != me.id and p.role is not Role.OBSERVER]
+    return [p for p in room.present() if p.id != me.id and p.role not in NOT_IN_CHAT]
 
 
 async def _number(conn: Connection, room: Room, chat: RoomChat) -> int:
@@ -137,7 +140,7 @@ async def tell(conn: Connection, room: Room, whom: Participant, *, answer: bool 
     may see, in order, and whether it is on; nothing while there is nothing to see and the
     chat is on, as a page starts. ``answer``: sent as this connection's answer (``whom`` is
     its own person). An observer is sent none of it."""
-    if whom.role is Role.OBSERVER:
+    if whom.role in NOT_IN_CHAT:
         return
     said = await conn.app[CHATS].of_session(room.session_id)
     reader = whose(whom)

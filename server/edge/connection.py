@@ -85,7 +85,7 @@ class Connection:
         if room is None:
             return
         if actor is None:
-            if self.me is not None and self.me.role in (Role.YOUNG_PERSON, Role.PARENT):
+            if self.me is not None and self.me.role in (Role.YOUNG_PERSON, Role.PARENT, Role.GUEST):
                 actor = participant_actor(self.me.role.value, self.me.id)
             else:
                 actor = staff_actor(self.user.id) if self.user else "system"

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from server.appkeys import GATEKEEPER, SCHEDULE, SESSION_LOG, SETTINGS
+from server.appkeys import GATEKEEPER, GUESTS, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
 from server.care.plan import Case, as_message_steps, steps_for
 from server.edge import agreement, breaks, chat, floor, modes, sharing
@@ -133,6 +133,10 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     held = await places.of_room(appointment.id)
     stream = session_stream(appointment.id)
     said = await conn.app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS)
+    # a guest's name and role are not kept with their place: their invitation has them
+    guests = await conn.app[GUESTS].of_links(
+        [row.link_id for row in held if row.role == Role.GUEST.value and row.link_id]
+    )
     # from here to the log's lock nothing waits: whoever else resumes into this room now
     # finds it rebuilt, and their own entries come after these
     rebuilt = appointment.id not in hub.rooms.by_session
@@ -155,6 +159,8 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
         name = await conn.name_for(room, role, member) if member else NAMES.get(role, "Therapist")
         person = hub.put_back(room, row, name)
         person.client_id = member
+        if row.link_id in guests:
+            person.name, person.guest_role = guests[row.link_id]
         hub.grace[person.id] = asyncio.create_task(_lose_after(conn, room, person, left))
     if rebuilt:  # once, however many come back at the same moment
         after = "a server restart" if hub.bus.node_id == "local" else "a node failure"

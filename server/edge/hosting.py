@@ -41,6 +41,7 @@ from server.live.replies import (
     Admitted,
     Declined,
     Done,
+    GuestBoardChanged,
     Notice,
     PeerJoined,
     PeerLeft,
@@ -71,6 +72,8 @@ async def admit(conn: Connection, message: Admit) -> None:
     await conn.record("participant.admitted", about(newcomer))
     others = list(room.peers_of(newcomer))
     await conn.hub.send(newcomer, Admitted(present=[person(p) for p in others]))
+    if newcomer.role is Role.GUEST:  # whether their page offers the board's tools
+        await conn.hub.send(newcomer, GuestBoardChanged(participant=newcomer.id, on=newcomer.board))
     await sharing.tell(conn, room, newcomer)  # a share on: known before its media comes
     await modes.tell(conn, room, newcomer)  # whose video is lower or paused, and why
     await floor.tell(conn, room, newcomer)  # hands, spotlight, and a microphone held off

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from media.ops import MAX_POINTS_PER_OP
 from server.edge.connection import Connection, Handlers
+from server.exceptions import ProtocolError
 from server.live.protocol import MAX_LIVE_UPDATES, Live, LivePoints, LiveUpdate, dump_message
 from server.live.replies import LiveRelayed
 from server.live.rooms import Role
@@ -69,7 +70,9 @@ async def live(conn: Connection, message: Live) -> None:
     """Updates from a hand on the board: sent on at once if no frame went for this sender in
     the last ``INTERVAL``, else with the next frame, which is then due. Answered only when
     refused."""
-    conn.on_board()  # admitted into the room, and not an observer
+    _room, me = conn.on_board()  # admitted into the room, and not an observer
+    if not me.may_draw:  # a guest the therapist has not given the board
+        raise ProtocolError("no_board", "The therapist has not given you the board.")
     if conn.live is None:
         conn.live = Outbox()
     outbox = conn.live

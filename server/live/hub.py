@@ -55,8 +55,11 @@ def person(p: Participant) -> Person:
 
 
 def about(p: Participant) -> dict[str, str]:
-    """Whom a log entry is about: their id and role, never their name."""
-    return {"participant": p.id, "role": p.role.value}
+    """Whom a log entry is about: their id and role (and a guest's role), never their name."""
+    whom = {"participant": p.id, "role": p.role.value}
+    if p.guest_role is not None:
+        whom["guest_role"] = p.guest_role
+    return whom
 
 
 def _hash(token: str) -> str:

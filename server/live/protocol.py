@@ -461,6 +461,24 @@ class ObserverMedia(ClientMessage):
     video: bool
 
 
+class GuestJoin(ClientMessage):
+    """An invited guest (an interpreter, a social worker...) joins with their own link, to
+    the waiting room. No pre-join questions: those are the young person's and parent's."""
+
+    type: Literal["guest_join"]
+    token: Annotated[str, Field(min_length=10, max_length=1024)]
+    lang: Literal["en", "cy", "ar"] = "en"
+
+
+class GuestBoard(ClientMessage):
+    """The therapist gives a guest the board (they may draw, move and add), or takes it
+    back."""
+
+    type: Literal["guest_board"]
+    participant: Id
+    on: bool
+
+
 # a media stream's id as a description's ``a=msid`` names it (a browser's are 36 characters)
 StreamId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9{}_.+-]+$")]
 
@@ -584,6 +602,8 @@ Incoming = Annotated[
     | Rating
     | Observe
     | ObserverMedia
+    | GuestJoin
+    | GuestBoard
     | ShareStart
     | ShareStop
     | ShareAllow

@@ -28,6 +28,7 @@ class Person(BaseModel):
     role: str
     name: str
     state: str
+    guest_role: str | None = None  # a guest's: interpreter, social_worker, ...
 
 
 class RoomOpened(Message):
@@ -89,6 +90,14 @@ class Admitted(Message):
 class PeerJoined(Message):
     type: Literal["peer_joined"] = "peer_joined"
     participant: Person
+
+
+class GuestBoardChanged(Message):
+    """To everyone in the room: the therapist gave a guest the board, or took it back."""
+
+    type: Literal["guest_board"] = "guest_board"
+    participant: str
+    on: bool
 
 
 class PeerState(Message):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_PARTICIPANTS = 6  # the mesh limit: every browser sends to every other
+ROOM_FULL = f"The room is full: it holds at most {MAX_PARTICIPANTS} people."
 
 
 class State(enum.Enum):
@@ -56,9 +57,10 @@ class Role(enum.StrEnum):
     YOUNG_PERSON = "young_person"
     PARENT = "parent"
     OBSERVER = "observer"
+    GUEST = "guest"  # an interpreter or another professional, invited to one session
 
 
-NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer"}
+NAMES = {Role.YOUNG_PERSON: "Young person", Role.PARENT: "Parent or carer", Role.GUEST: "Guest"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,10 @@ class Participant:
     quality: dict[str, Any] = field(default_factory=dict)  # peer id -> quality.LinkQuality
     # what their page sends now, and who decided (``edge/modes.py``)
     media_mode: tuple[str, str] = ("full", "connection")
+    # a guest's role (interpreter, social worker, ...: ``care/guests.py``), and whether the
+    # therapist has given them the board (a guest draws nothing otherwise)
+    guest_role: str | None = None
+    board: bool = False
     history: list[tuple[State, State, str]] = field(default_factory=list)
 
     def set_state(self, new: State, cause: str) -> None:
@@ -120,13 +126,22 @@ class Participant:
     def in_room(self) -> bool:
         return self.state in IN_ROOM
 
+    @property
+    def may_draw(self) -> bool:
+        """Whether what they send to the board is taken: a guest's only once the therapist
+        gave them the board (an observer has no board at all: ``Connection.on_board``)."""
+        return self.role is not Role.GUEST or self.board
+
     def public(self) -> dict[str, str]:
-        return {
+        shown = {
             "id": self.id,
             "role": self.role.value,
             "name": self.name,
             "state": self.state.value,
         }
+        if self.guest_role is not None:
+            shown["guest_role"] = self.guest_role
+        return shown
 
 
 CHAT_RATE = 3  # chat messages a second, each person
@@ -265,7 +280,7 @@ class Room:
         if person.state is not State.WAITING:
             raise PlayroomError("That person is not waiting.")
         if len(self.present()) >= MAX_PARTICIPANTS:
-            raise PlayroomError(f"A room holds at most {MAX_PARTICIPANTS} people.")
+            raise PlayroomError(ROOM_FULL, code="room_full")
         person.set_state(State.ADMITTED, "admitted by the therapist")
         return person
 

@@ -36,6 +36,7 @@ _TEXT = {
     ("scenes", "name_enc"),
     ("debriefs", "note_enc"),
     ("chat_messages", "text_enc"),
+    ("guests", "name_enc"),
     ("appointments", "cancel_reason_enc"),
     ("appointments", "hours_rationale_enc"),
 }

@@ -11,6 +11,8 @@ and why.
   hold (``retention_hold``) is never deleted.
 - Pre-join answers (``join_checks``: where a young person was) go a week after their
   session, unless an escalation of that session is still open.
+- A guest invited to a session (``guests``: their name, role and the agreement recorded)
+  stays with the record; their link goes as links go.
 - Links go a while after they expired or were withdrawn, unless a consent or a pre-join
   answer still names them (a consent keeps the link it was given through).
 - A record on hold keeps all of it (pre-join answers and links too).
@@ -73,6 +75,7 @@ from server.storage.session_models import (
     Escalation,
     EscalationEvent,
     EscalationRepeat,
+    Guest,
     JoinCheck,
     LogCheckpoint,
     LogEntry,
@@ -105,6 +108,7 @@ _STAFF_REFERENCES: list[Any] = [
     Debrief.therapist_id,
     Debrief.seen_by,
     Scene.saved_by,
+    Guest.created_by,
 ]
 
 
@@ -330,6 +334,7 @@ CLIENT_MODELS: list[Any] = [
     Consent,
     OutboxMessage,
     JoinCheck,
+    Guest,  # who was invited to a session, on what agreement: with the record
     BoardOp,
     BoardSnapshot,  # a copy of the board its operations make (not exported: ``export.py``)
     ChatMessage,

@@ -46,6 +46,7 @@ ROLE_NAMES = {
     "parent": "the parent or carer",
     "therapist": "the therapist",
     "observer": "an observer",
+    "guest": "a guest",
 }
 TEXT = {
     "session.scheduled": "Session scheduled ({minutes} minutes)",
@@ -80,6 +81,9 @@ TEXT = {
     "escalation.closed": "Escalation closed",
     "observer.joined": "A supervisor joined as an announced observer",
     "observer.media": "The observer's microphone {audio_on}, camera {video_on}",
+    "guest.invited": "A guest ({guest_role}) invited; agreement recorded: {agreement}",
+    "guest.withdrawn": "The invitation of a guest ({guest_role}) withdrawn",
+    "guest.board": "The board {board_given} a guest ({guest_role})",
     "outcome.recorded": "{outcome_text}",
     "reflection.written": "Reflection written",
     "debrief.written": "Debrief written",
@@ -449,9 +453,19 @@ class Records:
         return Line(entry.at, names[actor], describe(entry), entry.kind, severity(entry.kind))
 
 
+def _agreement(details: dict[str, Any]) -> str:
+    """A guest's invitation's agreement, as its log entry keeps it (dates, no names)."""
+    said = f"the young person on {details.get('young_person_agreed_on', '?')}"
+    if details.get("parent_agreed_on"):
+        said += f", the parent or carer on {details['parent_agreed_on']}"
+    return said
+
+
 def describe(entry: Entry) -> str:
     d: dict[str, Any] = {k: v for k, v in entry.details.items() if isinstance(v, str | int | bool)}
     role = ROLE_NAMES.get(str(d.get("role", "")), "someone")
+    if d.get("guest_role"):  # a guest: their role, never their name
+        role = f"{role} ({str(d['guest_role']).replace('_', ' ')})"
     values = {
         **d,
         "role": role,
@@ -467,6 +481,9 @@ def describe(entry: Entry) -> str:
         "audio_on": "on" if d.get("audio") else "off",
         "video_on": "on" if d.get("video") else "off",
         "chat_to": _chat_to(str(d.get("to", "everyone"))),
+        "guest_role": str(d.get("guest_role", "")).replace("_", " "),
+        "board_given": "given to" if d.get("on") else "taken back from",
+        "agreement": _agreement(entry.details),
         # a link put out of the session (``edge/hosting.py``): entries before the link was
         # named, and an observer's removal, say nothing of it
         "kept_out": ": their link cannot join again until let back" if d.get("link") else "",

@@ -259,6 +259,7 @@ class LinkKind(enum.StrEnum):
     CONSENT = "consent"
     JOIN = "join"
     PRACTICE = "practice"  # the camera check, the agreement and the room, before a session
+    GUEST = "guest"  # an invited guest's way into one session (``care/guests.py``)
 
 
 class Link(Base):

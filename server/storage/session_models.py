@@ -4,7 +4,7 @@ log, and outcomes. Personal columns are sealed and marked as in ``models.py``.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +26,32 @@ class JoinCheck(Base):
     link_id: Mapped[str] = mapped_column(sa.ForeignKey("links.id", ondelete="CASCADE"))
     answers_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Guest(Base):
+    """An interpreter or another professional invited to one session (``care/guests.py``):
+    their name (sealed), their role, the agreement the therapist recorded for their
+    presence, and their own link."""
+
+    __tablename__ = "guests"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    appointment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    # the link goes with retention's links; who was invited, and on what agreement, stays
+    link_id: Mapped[str | None] = mapped_column(sa.ForeignKey("links.id", ondelete="SET NULL"))
+    name_enc: Mapped[bytes] = mapped_column(sa.LargeBinary, info=ENCRYPTED)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    young_person_agreed_on: Mapped[date] = mapped_column(sa.Date)
+    parent_needed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    parent_agreed_on: Mapped[date | None] = mapped_column(sa.Date)
+    created_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BoardOp(Base):

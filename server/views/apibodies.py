@@ -150,6 +150,24 @@ class SessionsCancelled(_Out):
     sessions: list[CancelledSession]
 
 
+class GuestInvited(_Out):
+    """``views/guests.py``, ``api_invite``: one invitation, for one session."""
+
+    id: str
+    session: str
+    role: Literal["interpreter", "social_worker", "teacher", "clinician", "other"]
+    url: str | None
+
+
+class GuestsInvited(_Out):
+    guests: list[GuestInvited]
+
+
+class GuestWithdrawn(_Out):
+    id: str
+    withdrawn: Literal[True]
+
+
 class SessionEnded(_Out):
     id: str
     status: Literal["ended"]

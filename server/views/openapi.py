@@ -33,6 +33,7 @@ from server.access.auth import CSRF_HEADER
 from server.board.scenes import NewScene
 from server.care.clients import AnswersIn, Levels, NewClient
 from server.care.groups import NewGroup
+from server.care.guests import NewGuest
 from server.care.outcomes import AfterSession
 from server.care.rhythm import Cancel, Move, NewSeries, NewSession
 from server.storage.ids import ID_PARAMETERS, ID_PATTERN
@@ -49,6 +50,8 @@ from server.views.apibodies import (
     GroupMade,
     GroupReady,
     GroupSessionMade,
+    GuestsInvited,
+    GuestWithdrawn,
     LogReport,
     Me,
     Saved,
@@ -177,6 +180,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/sessions/{id}/end"): Operation(
         "End the session", 200, SessionEnded, None, (404,)
     ),
+    ("POST", "/api/sessions/{id}/guests"): Operation(
+        "Invite a guest (an interpreter or another professional) to the session, or to it and "
+        "the rest of its series, with the agreement recorded: one guest link per session",
+        201,
+        GuestsInvited,
+        NewGuest,
+        (404,),
+    ),
+    ("POST", "/api/sessions/{id}/guests/{guest}/withdraw"): Operation(
+        "Withdraw a guest's invitation: their link stops working at once",
+        200,
+        GuestWithdrawn,
+        None,
+        (404,),
+    ),
     ("POST", "/api/sessions/{id}/after"): Operation(
         "Record the reflection, goals and risk level after a session", 201, Saved, AfterSession
     ),
@@ -207,9 +225,10 @@ _PARAMETERS = {
     "session": "The session's id.",
     "kind": "Which of the client's checklists.",
     "scene": "The scene's id.",
+    "guest": "The guest's invitation's id.",
 }
 # ids checked by their service rather than by ``pathids``: a scene's, as the box checks its own
-_SERVICE_IDS = frozenset({"scene"})
+_SERVICE_IDS = frozenset({"scene", "guest"})
 _ERRORS = {
     400: "The body is not valid JSON, a field is wrong (named in the message), or the"
     " request does not fit the state of things (a session that has ended, a board too full).",

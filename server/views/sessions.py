@@ -19,6 +19,7 @@ from server.appkeys import (
     CLIENTS,
     DATABASE,
     GROUPS,
+    GUESTS,
     INVITATIONS,
     KEYRING,
     OUTCOMES,
@@ -32,6 +33,7 @@ from server.audit.sessionlog import session_stream, staff_actor, views_stream
 from server.care import plan
 from server.care.checklists import Kind
 from server.care.clients import ClientView
+from server.care.guests import GUEST_ROLES
 from server.care.outcomes import AfterSession
 from server.care.rhythm import NewSession
 from server.care.schedule import JOIN_ROLES, for_joining
@@ -112,6 +114,11 @@ async def render_session(
                 "qr": qr_data_uri(url) if url else None,
             }
         )
+    guests = []
+    for view in await request.app[GUESTS].for_session(user, appointment.id):
+        # a guest's link is shown like the others: only with an address to put it at
+        url = f"{base}/guest/{view.token}" if base is not None and view.token else None
+        guests.append({"view": view, "url": url, "qr": qr_data_uri(url) if url else None})
     series = request.app[SERIES]
     return await render(
         request,
@@ -122,7 +129,10 @@ async def render_session(
         rest=await series.rest_of(appointment),
         moved=request.query.get("moved") == "1",
         cancel_reason=series.cancel_reason(appointment),
-        **{"values": {}, "errors": {}, **extra},
+        guests=guests,
+        guest_roles=GUEST_ROLES,
+        guest_added=request.query.get("guest") == "1",
+        **{"values": {}, "errors": {}, "guest_values": {}, "guest_errors": {}, **extra},
         after=await request.app[OUTCOMES].for_session(user, appointment.id),
         debriefs=await request.app[RECORDS].debriefs_of(user, appointment.id),
         risk_levels=[r.value for r in RiskLevel],

@@ -6,6 +6,7 @@ import { Breaks } from "./breaks.js";
 import { Chat } from "./chat.js";
 import { Devices, levelMeter as showLevel } from "./devices.js";
 import { Floor } from "./floor.js";
+import { guestHere, guestJoined, guestLeft } from "./guests.js";
 import { Mesh } from "./mesh.js";
 import { Panels } from "./panels.js";
 import { poorLinkOnPage } from "./poorlink.js";
@@ -49,6 +50,14 @@ const observers = new Map(); // participant id -> the announcement, shown while 
 
 function showObservers() {
   say(document.getElementById("observers"), [...observers.values()].join(" "));
+}
+const guests = new Map(); // participant id -> a guest in the room (announced, by role)
+
+/** A guest came in, or was here as we came in: told aloud (the toast is a live region). */
+function announceGuest(person, here) {
+  guests.set(person.id, person);
+  whiteboard.noBoard.add(person.id); // until the therapist gives them the board
+  say(document.getElementById("guests"), here ? guestHere(person) : guestJoined(person));
 }
 let stream = null;
 let mesh = null;
@@ -148,12 +157,22 @@ async function join() {
     .on("peer_joined", (m) => {
       names.set(m.participant.id, m.participant.name);
       chat.arrived(m.participant);
+      if (m.participant.role === "guest") announceGuest(m.participant, false);
+    })
+    .on("guest_board", (m) => {
+      if (m.on) whiteboard.noBoard.delete(m.participant);
+      else whiteboard.noBoard.add(m.participant);
     })
     .on("peer_left", (m) => {
       chat.gone(m.participant);
       if (mesh) mesh.drop(m.participant);
       removeTile(stage, m.participant);
       if (observers.delete(m.participant)) showObservers();
+      const guest = guests.get(m.participant);
+      if (guest) {
+        guests.delete(m.participant);
+        say(document.getElementById("guests"), guestLeft(guest));
+      }
     })
     .on("server_signal", (m) => whiteboard.handleAnswer(m))
     .on("signal", (m) => {
@@ -307,6 +326,7 @@ function handleAdmitted(message) {
   for (const person of message.present) {
     names.set(person.id, person.name);
     mesh.ensure(person.id, true); // the newcomer offers to everyone already here
+    if (person.role === "guest") announceGuest(person, true);
   }
   whiteboard.open();
   breaks.ask(); // a break already on: paused with everyone else

@@ -11,6 +11,7 @@ import { clock } from "./clock.js";
 import { Devices } from "./devices.js";
 import { Floor } from "./floor.js";
 import { aboutWhom, fillAbout } from "./group.js";
+import { boardToggle, guestJoined, guestLeft, showBoardGiven } from "./guests.js";
 import { Mesh } from "./mesh.js";
 import { PlanPanel } from "./plan.js";
 import { poorLinkOnPage } from "./poorlink.js";
@@ -49,6 +50,7 @@ const plan = new PlanPanel(document.getElementById("plan"), (step) =>
   signalling.send({ type: "plan_step", ...step }),
 );
 const names = new Map();
+const people = new Map(); // participant id -> who they are (a guest's role, for their leaving)
 const timers = []; // the page's own intervals, stopped when the room closes
 let mesh = null;
 let stream = null;
@@ -131,7 +133,7 @@ function waitingEntry(person) {
   item.dataset.participant = person.id;
   const label = document.createElement("span");
   label.className = "who";
-  label.textContent = person.name;
+  label.textContent = person.role === "guest" ? `${person.name} (guest)` : person.name;
   const admit = button(`Admit ${person.name}`, "Admit", () => {
     state.admittedAt[person.id] = Date.now();
     signalling.send({ type: "admit", participant: person.id });
@@ -181,9 +183,12 @@ function button(label, text, onClick) {
 }
 
 function handlePeerJoined(message) {
-  names.set(message.participant.id, message.participant.name);
-  say(status, `${message.participant.name} joined.`);
-  addPersonControls(message.participant);
+  const person = message.participant;
+  names.set(person.id, person.name);
+  people.set(person.id, person);
+  if (person.role === "guest") whiteboard.noBoard.add(person.id);
+  say(status, person.role === "guest" ? guestJoined(person) : `${person.name} joined.`);
+  addPersonControls(person);
 }
 
 function addPersonControls(person) {
@@ -201,6 +206,7 @@ function addPersonControls(person) {
     ),
     floor.spotlightButton(person),
   );
+  if (person.role === "guest") controls.append(boardToggle(signalling, person));
   tile.append(controls);
 }
 
@@ -429,7 +435,16 @@ async function main() {
     .on("room_opened", handleRoomOpened)
     .on("lobby", handleLobby)
     .on("peer_joined", handlePeerJoined)
-    .on("peer_left", handlePeerLeft)
+    .on("peer_left", (m) => {
+      const person = people.get(m.participant);
+      if (person?.role === "guest") say(status, guestLeft(person));
+      handlePeerLeft(m);
+    })
+    .on("guest_board", (m) => {
+      showBoardGiven(stage, m);
+      if (m.on) whiteboard.noBoard.delete(m.participant);
+      else whiteboard.noBoard.add(m.participant);
+    })
     .on("signal", (m) => mesh?.handleSignal(m))
     .on("server_signal", (m) => whiteboard.handleAnswer(m))
     .on("flag", handleFlag)

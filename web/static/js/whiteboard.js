@@ -34,6 +34,9 @@ export class Whiteboard {
     // a hand moving here goes to the others at once; theirs are drawn here, each checked
     // against this board first, knowing whose hand it is (BoardView.showLive)
     this.live = signalling.live;
+    // guests the therapist has not given the board: their hands are not drawn here, as the
+    // server takes nothing of theirs (a guest's page, or one that bypasses it)
+    this.noBoard = new Set();
     this.view.onLive = (update) => this.live.send(update);
     this.live.onMessage = (update, from) => this.showLive(update, from);
     tools(area, this.view, {
@@ -53,7 +56,7 @@ export class Whiteboard {
   /** Another person's hand, from `from` (a participant id): drawn if the board is open here
    * and the update is one the server would take of them; false when it is dropped. */
   showLive(update, from) {
-    if (!this.link) return false;
+    if (!this.link || this.noBoard.has(from)) return false;
     return this.view.showLive(update, from);
   }
 
