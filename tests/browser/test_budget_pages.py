@@ -36,6 +36,16 @@ ONE = [1, 30, 1_000_000]
 TWO = [1, 30, 700_000]
 THREE = [1.25, 24, 466_667]
 LESS_DATA = [4, 8, 100_000]  # poorlink.js's lowest step
+# whether every video the page sends goes out at most 512 pixels wide, from the last reading
+# of getStats (each poll starts the next: a predicate's promise is not waited for)
+WIDTHS = (
+    "() => { const links = [...window.playroom.mesh.peers.values()];"
+    " Promise.all(links.map((l) => l.pc.getStats())).then((all) => {"
+    "  window.sentWidths = all.flatMap((stats) => [...stats.values()].filter((r) =>"
+    "   r.type === 'outbound-rtp' && r.kind === 'video').map((r) => r.frameWidth || 0)); });"
+    " const w = window.sentWidths || [];"
+    " return w.length === 3 && w.every((x) => x > 0 && x <= 512); }"
+)
 
 
 def sends(page: Page, want: list[Any], people: int) -> None:
@@ -85,15 +95,7 @@ def test_each_page_sends_less_to_each_as_the_room_grows(
         sends(page, THREE, 3)
     assert watching.evaluate(SENDERS) == []
     # and the encoder follows: the therapist's video goes out at most 512 pixels wide
-    therapist.wait_for_function(
-        "async () => { let widths = [];"
-        " for (const link of window.playroom.mesh.peers.values())"
-        "  (await link.pc.getStats()).forEach((r) => {"
-        "   if (r.type === 'outbound-rtp' && r.kind === 'video' && r.frameWidth)"
-        "    widths.push(r.frameWidth); });"
-        " return widths.length === 3 && widths.every((w) => w <= 512); }",
-        timeout=20000,
-    )
+    therapist.wait_for_function(WIDTHS, polling=250, timeout=20000)
 
     # "Use less data" is lower than the room's budget every way: it wins
     less = therapist.locator("#less-data")
