@@ -82,6 +82,7 @@ def _by_link(role: str, shown_as: str) -> Joiner:
         admit(room.therapist, shown_as)
         return member
 
+    join.__name__ = role
     join.__doc__ = f"Through the session's {role} link, admitted by the therapist."
     return join
 
