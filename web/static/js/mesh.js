@@ -102,6 +102,11 @@ export class Mesh {
       }
       this.events.onOtherStream?.(id, carrier ?? new MediaStream([track]));
     };
+    // a sender's encodings may be there only once a negotiation ends (one added to an
+    // offered transceiver, one of a connection made again): what it may send, set again then
+    pc.onsignalingstatechange = () => {
+      if (pc.signalingState === "stable") this.adaptSending();
+    };
     pc.onconnectionstatechange = () => {
       this.signalling.send({ type: "media_state", peer: id, state: pc.connectionState });
       if (pc.connectionState === "failed") this.restart(id);
@@ -214,8 +219,6 @@ export class Mesh {
           to: link.id,
           description: pc.localDescription.toJSON(),
         });
-        // a sender added to an offered transceiver has its encodings only once answered
-        this.adaptSending();
       }
     } else if (message.candidate) {
       try {
