@@ -168,6 +168,7 @@ export class Mesh {
     for (const link of this.peers.values())
       for (const sender of link.pc.getSenders())
         if (sender.track && tracks.has(sender.track)) link.pc.removeTrack(sender);
+    this.adaptSending(); // the camera has the whole budget again
   }
 
   /** Send ``fresh`` wherever ``old`` was sent (another camera or microphone): no
