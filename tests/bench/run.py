@@ -18,6 +18,7 @@ BENCHMARKS = [
     ("signalling_relay_latency", "bench_signalling"),
     ("join_time_chromium", "bench_join"),
     ("live_latency_chromium", "bench_live"),
+    ("full_room_chromium", "bench_mesh"),
     ("whiteboard_stroke_latency", "bench_strokes"),
     ("whiteboard_rooms", "bench_rooms"),
     ("reconnect_time_chromium", "bench_reconnect"),

@@ -7,6 +7,11 @@
 // screen they share (share.js), announced to the server before it is added. What comes from
 // someone in their first stream is their camera; any other stream goes to `onOtherStream`,
 // which shows it only if it is the share announced for them.
+//
+// What the page sends each person shrinks as the room grows (budget.js), and further on a
+// poor connection or by choice (poorlink.js, `setCap`): the lower of the two wins.
+
+import { budgetFor, lower } from "./budget.js";
 
 /** Per-peer state: the connection and the perfect-negotiation flags. */
 class PeerLink {
@@ -56,6 +61,9 @@ export class Mesh {
     // the most this page's video may be, on a poor connection or by choice (poorlink.js):
     // shrunk by `scale`, at most `fps` frames a second and `bitrate` bits, or not sent
     this.cap = { scale: 1, fps: 30, bitrate: null, paused: false };
+    // whether what we send shrinks as the room grows (budget.js); turned off only to measure
+    // what that saves (tests/bench/bench_mesh.py)
+    this.budgeted = true;
     // changes to what we send, one after another: a sender's parameters are read and then
     // set, and another change set in between would make the second one fail
     this.changing = Promise.resolve();
@@ -94,6 +102,11 @@ export class Mesh {
       }
       this.events.onOtherStream?.(id, carrier ?? new MediaStream([track]));
     };
+    // a sender's encodings may be there only once a negotiation ends (one added to an
+    // offered transceiver, one of a connection made again): what it may send, set again then
+    pc.onsignalingstatechange = () => {
+      if (pc.signalingState === "stable") this.adaptSending();
+    };
     pc.onconnectionstatechange = () => {
       this.signalling.send({ type: "media_state", peer: id, state: pc.connectionState });
       if (pc.connectionState === "failed") this.restart(id);
@@ -112,7 +125,7 @@ export class Mesh {
     };
     this.live?.connect(id, pc); // before the first offer, which then has its data section
     if (addTracks) this.addLocalTracks(link);
-    this.adaptSending();
+    else this.adaptSending(); // one more person to send to: less to each of the others
     return link;
   }
 
@@ -130,6 +143,7 @@ export class Mesh {
       if (!sending.has(track)) link.pc.addTrack(track, this.localStream);
     }
     this.addExtraTracks(link);
+    this.adaptSending(); // the new senders within the room's budget from their first frame
   }
 
   addExtraTracks(link) {
@@ -154,6 +168,7 @@ export class Mesh {
     for (const link of this.peers.values())
       for (const sender of link.pc.getSenders())
         if (sender.track && tracks.has(sender.track)) link.pc.removeTrack(sender);
+    this.adaptSending(); // the camera has the whole budget again
   }
 
   /** Send ``fresh`` wherever ``old`` was sent (another camera or microphone): no
@@ -329,25 +344,30 @@ export class Mesh {
     return this.adaptSending();
   }
 
-  /** Lower the sending resolution and frame rate as the room grows, and to the cap a poor
-   * connection (or the person) set; the camera's video paused altogether for sound only. */
+  /** What each video sender may send: the room's budget for as many people as we send to
+   * (budget.js) and the cap a poor connection (or the person) set, the lower of the two; the
+   * camera's video paused altogether for sound only. Read when the change runs, so a change
+   * queued behind others applies the room as it is by then. */
   adaptSending() {
-    const others = this.peers.size;
-    const scale = Math.max(others <= 1 ? 1 : others <= 3 ? 2 : 3, this.cap.scale);
-    const fps = Math.min(others <= 1 ? 30 : others <= 3 ? 20 : 15, this.cap.fps);
-    const camera = new Set(this.localStream?.getVideoTracks() ?? []);
     return this.changeSending(async () => {
+      const shared = new Set([...this.extra.values()].flatMap((s) => s.getVideoTracks()));
+      const budget = budgetFor(this.peers.size, shared.size > 0);
+      const free = { scale: 1, fps: 30, bitrate: null };
       for (const link of this.peers.values()) {
         for (const sender of link.pc.getSenders()) {
           if (sender.track?.kind !== "video") continue;
           const params = sender.getParameters();
           if (!params.encodings || params.encodings.length === 0) continue;
-          params.encodings[0].scaleResolutionDownBy = scale;
-          params.encodings[0].maxFramerate = fps;
-          if (this.cap.bitrate) params.encodings[0].maxBitrate = this.cap.bitrate;
-          else delete params.encodings[0].maxBitrate;
+          const share = shared.has(sender.track);
+          const room = this.budgeted ? (share ? budget.share : budget.camera) : free;
+          const most = lower(room, this.cap);
+          const encoding = params.encodings[0];
+          encoding.scaleResolutionDownBy = most.scale;
+          encoding.maxFramerate = most.fps;
+          if (most.bitrate) encoding.maxBitrate = most.bitrate;
+          else delete encoding.maxBitrate;
           // sound only: the camera's video is not sent at all (a share still is)
-          params.encodings[0].active = !(this.cap.paused && camera.has(sender.track));
+          encoding.active = !(this.cap.paused && !share);
           await sender.setParameters(params).catch(() => {}); // a closed connection: nothing to adapt
         }
       }
