@@ -101,3 +101,106 @@ async def test_addresses_and_the_outbox_are_made_as_the_models_say_and_go_down_a
     assert not {"client_contacts", "outbox"} & _tables(url)
     await asyncio.to_thread(upgrade, migrated)
     assert {"client_contacts", "outbox"} <= _tables(url)
+
+
+async def test_a_table_rebuilt_on_sqlite_keeps_the_rows_that_refer_to_it(tmp_path: Path) -> None:
+    """0023 and 0027 change ``appointments`` (and ``escalations``), which SQLite does by
+    copying the table and dropping the old one: the sessions' links, boards and escalations
+    that refer to them with ON DELETE CASCADE stay, and the groups' tables come as the models
+    say; going down and up again keeps them too."""
+    url = f"sqlite:///{tmp_path / 'playroom.db'}"
+    migrated = url.replace("sqlite://", "sqlite+aiosqlite://")
+    await asyncio.to_thread(upgrade, migrated, "0022")
+    engine = sa.create_engine(url)
+    now = "2026-12-01 10:00:00.000000"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        user: dict[str, Any] = {}
+        for column in sa.inspect(conn).get_columns("users"):  # a staff row, whatever it holds
+            kind = column["type"]
+            user[column["name"]] = (
+                False
+                if isinstance(kind, sa.Boolean)
+                else 0
+                if isinstance(kind, sa.Integer)
+                else now
+                if isinstance(kind, sa.DateTime)
+                else b"x"
+                if isinstance(kind, sa.LargeBinary)
+                else "x"
+            )
+        user.update(id="u" * 32, role="therapist")
+
+        def insert(table: str, **row: Any) -> None:
+            conn.execute(sa.table(table, *map(sa.column, row)).insert(), row)
+
+        insert("users", **user)
+        u, c, a = "u" * 32, "c" * 32, "a" * 32
+        insert(
+            "clients",
+            id=c,
+            named_worker_id=u,
+            display_name_enc=b"x",
+            ithrive="getting_help",
+            risk_level="low",
+            risk_changed_at=now,
+            created_at=now,
+            retention_hold=False,
+        )
+        insert(
+            "appointments",
+            id=a,
+            client_id=c,
+            therapist_id=u,
+            starts_at=now,
+            ends_at=now,
+            status="ended",
+            relay_only=False,
+            created_at=now,
+            room_locked=False,
+            board_clear_allowed=False,
+        )
+        insert(
+            "links",
+            id="l" * 32,
+            kind="join",
+            client_id=c,
+            appointment_id=a,
+            role="young_person",
+            not_before=now,
+            expires_at=now,
+            created_by=u,
+            created_at=now,
+        )
+        insert(
+            "escalations",
+            id="e" * 32,
+            appointment_id=a,
+            therapist_id=u,
+            concern="risk_to_self",
+            status="closed",
+            created_at=now,
+        )
+    engine.dispose()
+
+    def counts() -> dict[str, int]:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return {
+                    t: conn.execute(
+                        sa.select(sa.func.count()).select_from(sa.table(t))
+                    ).scalar_one()
+                    for t in ("appointments", "links", "escalations")
+                }
+        finally:
+            engine.dispose()
+
+    kept = {"appointments": 1, "links": 1, "escalations": 1}
+    await asyncio.to_thread(upgrade, migrated)
+    assert counts() == kept
+    assert {"groups", "group_members"} <= _tables(url)
+    await asyncio.to_thread(command.downgrade, alembic_config(migrated), "0026")
+    assert counts() == kept and "groups" not in _tables(url)
+    await asyncio.to_thread(upgrade, migrated)
+    assert counts() == kept

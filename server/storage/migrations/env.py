@@ -28,8 +28,23 @@ def _run(connection: Connection) -> None:
 
 async def _run_async() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A column changed on SQLite rebuilds its table (copy, drop, rename), and dropping a
+            # table deletes its rows first: with foreign keys on (``db.py``), every row that
+            # refers to it with ON DELETE CASCADE would go too. Off for the migration (the
+            # pragma does nothing inside a transaction, so before one), checked after.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
         await connection.run_sync(_run)
+        await connection.commit()
+        if sqlite:
+            broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            await connection.commit()
+            if broken:
+                raise RuntimeError(f"the migration left rows that refer to nothing: {broken[:5]}")
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     await engine.dispose()
 
 
