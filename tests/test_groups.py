@@ -13,15 +13,15 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import DATABASE, ESCALATIONS, EXPORTS, GROUPS, SCHEDULE, SESSION_LOG
+from server.appkeys import DATABASE, ESCALATIONS, EXPORTS, GROUPS, RETENTION, SCHEDULE, SESSION_LOG
 from server.audit.sessionlog import session_stream
 from server.care.clients import ClientView
 from server.care.groups import NewGroup
 from server.care.rhythm import NewSession
 from server.exceptions import Forbidden
 from server.storage.db import utcnow
-from server.storage.models import Appointment, Link
-from server.storage.session_models import Escalation
+from server.storage.models import Appointment, Client, Link
+from server.storage.session_models import Escalation, JoinCheck
 from tests.client import ProtocolPeer
 from tests.conftest import Staff, make_staff, sign_in
 from tests.factories import (
@@ -236,6 +236,11 @@ async def test_an_escalation_in_a_group_is_about_one_member(
     # without saying whom it is about, refused in words
     await therapist.send({"type": "escalate", "concern": "risk_to_self"})
     assert "Choose the young person" in (await therapist.expect("error"))["message"]
+    # Bo leaves by the quick exit: the concern can still be about Bo
+    await bo_peer.send({"type": "flag", "kind": "quick_exit", "id": "q"})
+    await bo_peer.expect("done", id="q")
+    await bo_peer.send({"type": "leave", "id": "bye"})
+    await therapist.expect("peer_left", participant=bo_id)
     await therapist.send({"type": "escalate", "concern": "risk_to_self", "about": bo_id})
     info = (await therapist.expect("escalation"))["escalation"]
     assert info["client_name"] == "Bo"
@@ -355,3 +360,26 @@ async def test_one_members_link_cannot_act_for_another(
     lobby = next(m for m in reversed(host.inbox) if m["type"] == "lobby")
     assert [p["name"] for p in lobby["waiting"]] == ["Bo"]  # still waiting: nobody let Bo in
     await asyncio.gather(host.close(), ash_peer.close(), bo_peer.close(), again.close())
+
+
+@pytest.mark.hazard("HZ-33")
+async def test_each_members_answers_in_a_group_go_after_a_week_unless_their_record_is_held(
+    app: web.Application, client: TestClient, three: Any, therapist: Staff
+) -> None:
+    csrf, ash, bo, _ = three
+    group = await _group_session(client, csrf, [ash, bo], parent_link=False)
+    ther = await therapist_view(app, therapist.username)
+    links = {j.link.client_id: j.link for j in await app[SCHEDULE].join_links(ther, group.session)}
+    for member in (ash, bo):
+        await app[SCHEDULE].save_join_checks(group.session, links[member.id].id, {"where": "home"})
+    async with app[DATABASE].session() as db:
+        row = await db.get(Appointment, group.session)
+        assert row is not None
+        row.starts_at = row.ends_at = utcnow() - timedelta(days=30)
+        held = await db.get(Client, bo.id)
+        assert held is not None
+        held.retention_hold = True
+    await app[RETENTION].purge()
+    async with app[DATABASE].read() as db:
+        kept = set(await db.scalars(sa.select(JoinCheck.link_id)))
+    assert kept == {links[bo.id].id}  # Ash's went after the week; Bo's record is held

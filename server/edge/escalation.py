@@ -32,7 +32,11 @@ async def escalate(conn: Connection, message: Escalate) -> None:
     if me.role is not Role.THERAPIST or conn.user is None:
         raise Forbidden("Only the therapist can escalate.")
     service = conn.app[ESCALATIONS]
-    about = room.get(message.about) if message.about is not None else None
+    # whoever it is about, still here or not: a child who left by the quick exit, or was
+    # lost, is the one a concern is most likely about
+    about = room.participants.get(message.about) if message.about is not None else None
+    if message.about is not None and about is None:
+        raise PlayroomError("That person was not in this session.")
     client_id = room.client_of(about) if about is not None else room.client_id
     if not client_id:
         raise PlayroomError("Choose the young person the concern is about.")

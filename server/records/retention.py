@@ -247,7 +247,7 @@ class Retention:
         )
         ended = sa.select(Appointment.id).where(
             Appointment.client_id.in_(discharged), Appointment.ends_at < now
-        )
+        )  # a group's board is the group's: it goes with the group (``delete_empty_groups``)
         await _delete(session, BoardOp, BoardOp.appointment_id.in_(ended), counts)
         await _delete(session, BoardSnapshot, BoardSnapshot.appointment_id.in_(ended), counts)
         await _delete(session, Scene, Scene.appointment_id.in_(ended), counts)
@@ -258,11 +258,15 @@ class Retention:
     ) -> None:
         ended = sa.select(Appointment.id).where(
             Appointment.ends_at < now - timedelta(days=self.policy.join_check_days),
-            Appointment.client_id.not_in(_HELD),
+            _not_held(Appointment.client_id),
         )
         open_concern = sa.select(Escalation.appointment_id).where(Escalation.status != "closed")
+        # in a group's session, each member's answers are theirs: kept while their record is
+        held_links = sa.select(Link.id).where(Link.client_id.in_(_HELD))
         where = sa.and_(
-            JoinCheck.appointment_id.in_(ended), JoinCheck.appointment_id.not_in(open_concern)
+            JoinCheck.appointment_id.in_(ended),
+            JoinCheck.appointment_id.not_in(open_concern),
+            JoinCheck.link_id.not_in(held_links),
         )
         await _delete(session, JoinCheck, where, counts)
 
@@ -276,7 +280,7 @@ class Retention:
         )
         await _delete(session, Link, where, counts)
         ended = sa.select(Appointment.id).where(
-            Appointment.ends_at < cutoff, Appointment.client_id.not_in(_HELD)
+            Appointment.ends_at < cutoff, _not_held(Appointment.client_id)
         )
         await _delete(session, Place, Place.appointment_id.in_(ended), counts)
 
@@ -440,6 +444,12 @@ async def _delete(
         sa.delete(model).where(where).execution_options(synchronize_session=False)
     )
     counts[model.__tablename__] += cast(sa.CursorResult[Any], result).rowcount
+
+
+def _not_held(client: Any) -> ColumnElement[bool]:
+    """A session's client is not on hold; a group's session (no client) is not held as a
+    whole (NULL NOT IN a set is unknown in SQL: said out loud here)."""
+    return sa.or_(client.is_(None), client.not_in(_HELD))
 
 
 async def _last_activity(session: AsyncSession, client_id: str | None) -> dict[str, datetime]:
