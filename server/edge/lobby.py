@@ -51,7 +51,7 @@ from server.live.replies import (
     Waiting,
     relayed,
 )
-from server.live.rooms import NAMES, Role, State
+from server.live.rooms import NAMES, Role, Room, State
 from server.live.sdp import check_sdp, sending
 from server.storage.db import utcnow
 from server.storage.models import Role as StaffRole
@@ -96,8 +96,9 @@ async def join(conn: Connection, message: Join) -> None:
     room = conn.hub.rooms.get_or_create(
         appointment.id, appointment.relay_only, appointment.client_id
     )
+    name = await conn.name_for(room, role, link.client_id)  # in a group, which member
     try:
-        me = room.add(role, await conn.name_for(room, role, link.client_id), link.id)
+        me = room.add(role, name, link.id)
         me.lang = message.lang
         me.client_id = link.client_id
     except LinkInUse:
@@ -106,7 +107,7 @@ async def join(conn: Connection, message: Join) -> None:
                 room.therapist,
                 Notice(
                     code="second_device",
-                    message=f"Someone tried to join with the {NAMES[role].lower()}'s "
+                    message=f"Someone tried to join with {_whose(room, role, name)} "
                     "link on a second device. They were refused.",
                 ),
             )
@@ -136,6 +137,11 @@ async def join(conn: Connection, message: Join) -> None:
                 participant=me.id,
             ),
         )
+
+
+def _whose(room: Room, role: Role, name: str) -> str:
+    """Whose link, as the therapist reads it: the young person's; in a group, Ash's."""
+    return f"{name}'s" if room.group else f"the {NAMES[role].lower()}'s"
 
 
 async def _tell_out_came_back(conn: Connection, session_id: str, role: Role) -> None:

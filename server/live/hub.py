@@ -248,7 +248,7 @@ class Hub:
                 present=[person(p) for p in room.present()],
                 locked=room.locked,
                 out=[
-                    OutLink(link=o.link, role=o.role.value, name=NAMES[o.role], how=o.how)
+                    OutLink(link=o.link, role=o.role.value, name=o.name or NAMES[o.role], how=o.how)
                     for o in room.out.values()
                     if o.role in NAMES
                 ],

@@ -72,6 +72,7 @@ class Out:
     link: str
     role: Role
     how: str  # "removed" or "declined"
+    name: str = ""  # as the room named them (in a group, which member); after a restart, none
 
 
 @dataclass
@@ -315,7 +316,7 @@ class Room:
 
     def _put_out(self, person: Participant, how: str) -> None:
         if person.link_id is not None:  # an observer has no link: staff, not let in by one
-            self.out[person.link_id] = Out(person.link_id, person.role, how)
+            self.out[person.link_id] = Out(person.link_id, person.role, how, person.name)
 
     def let_back(self, actor: Participant, link_id: str) -> Out:
         """The therapist lets a link put out of the session back: it joins the waiting room

@@ -40,7 +40,9 @@ _TEXT = {
     ("appointments", "cancel_reason_enc"),
     ("appointments", "hours_rationale_enc"),
 }
-_HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature")}
+# left out: the logs' signatures, and the name of a group the client is in (the therapist's
+# label, which may name its other members: the group's id and the client's membership say it)
+_HIDDEN = {("log_entries", "signature"), ("log_checkpoints", "signature"), ("groups", "name_enc")}
 _DERIVED = {"board_snapshots"}  # copies of what other tables hold, made for speed
 
 
