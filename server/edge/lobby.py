@@ -121,6 +121,7 @@ async def join(conn: Connection, message: Join) -> None:
             "participant": me.id,
             "role": me.role.value,
             "checks_answered": len(message.checks),
+            "link": link.id,  # whose link (in a group, which member's): the record can tell
             "back": earlier is not None,
         },
     )

@@ -481,8 +481,14 @@ async def after_plan(request: web.Request) -> web.StreamResponse:
         return none
     entries = await request.app[SESSION_LOG].entries(session_stream(appointment.id))
     ended = next((e.at for e in entries if e.kind == "session.ended"), None)
+    # this link's holder was let in (not someone else of a group, nor someone who only waited)
+    theirs = {
+        e.details.get("participant")
+        for e in entries
+        if e.kind == "participant.joined" and e.details.get("link") == link.id
+    }
     admitted = any(
-        e.kind == "participant.admitted" and e.details.get("role") == "young_person"
+        e.kind == "participant.admitted" and e.details.get("participant") in theirs
         for e in entries
     )
     if ended is None or not admitted or link.revoked_at < ended:  # withdrawn before the end
