@@ -385,3 +385,44 @@ async def test_each_members_answers_in_a_group_go_after_a_week_unless_their_reco
     async with app[DATABASE].read() as db:
         kept = set(await db.scalars(sa.select(JoinCheck.link_id)))
     assert kept == {links[bo.id].id}  # Ash's went after the week; Bo's record is held
+
+
+async def test_a_group_sessions_pages(
+    app: web.Application, client: TestClient, three: Any, therapist: Staff
+) -> None:
+    """The room, closed for every member, lists each with what is missing; a withdrawn link
+    is made again for its member; a cancellation without a reason comes back with the fault,
+    and with one it stops every link."""
+    csrf, ash, bo, cal = three
+    ther = await therapist_view(app, therapist.username)
+    dee = await _another(app, ther)
+    closed = await app[GROUPS].create(ther, NewGroup(name="Closed", members=[cal.id, dee]))
+    made = await app[GROUPS].schedule_session(ther, closed.id, NewSession(starts_at=utcnow()))
+    page = await (await client.get(f"/sessions/{made.id}/room")).text()
+    assert "The room cannot open yet" in page and page.count("cannot join yet") == 2
+    group = await _group_session(client, csrf, [ash, bo], parent_link=False)
+    links = {j.link.client_id: j.link for j in await app[SCHEDULE].join_links(ther, group.session)}
+    resp = await client.post(f"/links/{links[bo.id].id}/revoke", data={"csrf_token": csrf})
+    assert resp.status == 200
+    page = await (await client.get(f"/sessions/{group.session}")).text()
+    assert "Make a new link for Bo" in page
+    resp = await client.post(
+        f"/sessions/{group.session}/links/young_person", data={"csrf_token": csrf, "member": bo.id}
+    )
+    assert resp.status == 200
+    fresh = [
+        j for j in await app[SCHEDULE].join_links(ther, group.session) if j.link.client_id == bo.id
+    ]
+    assert [j.link.revoked_at is None for j in fresh] == [False, True]
+    resp = await client.post(
+        f"/sessions/{group.session}/cancel", data={"csrf_token": csrf, "reason": ""}
+    )
+    assert resp.status == 400 and "Not cancelled yet" in await resp.text()
+    resp = await client.post(
+        f"/sessions/{group.session}/cancel", data={"csrf_token": csrf, "reason": "Half term"}
+    )
+    assert resp.status == 200 and "Why: Half term" in await resp.text()
+
+
+async def _another(app: web.Application, therapist: Any) -> str:
+    return (await new_client(app, therapist, display_name="Dee")).id

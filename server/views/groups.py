@@ -10,7 +10,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.access.auth import staff_only
-from server.appkeys import CLIENTS, GROUPS, SERIES, SETTINGS
+from server.appkeys import CLIENTS, GROUPS, SERIES, SESSION_LOG, SETTINGS
+from server.audit.sessionlog import staff_actor, views_stream
 from server.care.groups import NewGroup
 from server.care.rhythm import NewSession
 from server.exceptions import NoPublicAddress, NoRelay, PlayroomError
@@ -110,9 +111,12 @@ async def group_schedule_submit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/sessions/{made.id}")
 
 
-async def group_session(request: web.Request, appointment: Appointment) -> web.StreamResponse:
+async def group_session(
+    request: web.Request, appointment: Appointment, http_status: int = 200, **extra: Any
+) -> web.StreamResponse:
     """A group session's page: each member, whether they may join now and why not, and
-    their links (offered only while their own way in is open)."""
+    their links (offered only while their own way in is open); ``extra``: a cancellation
+    sent back with its faults (``views/series.py``)."""
     user = await staff(request)
     groups = request.app[GROUPS]
     try:
@@ -129,9 +133,15 @@ async def group_session(request: web.Request, appointment: Appointment) -> web.S
             links.append({"link": join.link, "url": url, "qr": qr_data_uri(url) if url else None})
         members.append({"member": entry.member, "gate": entry.gate, "links": links})
     series = request.app[SERIES]
+    await request.app[SESSION_LOG].append(  # a look at the session's record, as any
+        views_stream(appointment.id), "record.viewed", staff_actor(user.id), {"page": "session"}
+    )
     return await render(
         request,
         "group_session.html",
+        http_status=http_status,
+        **{"values": {}, "errors": {}, **extra},
+        cancel_reason=series.cancel_reason(appointment),
         appointment=appointment,
         group=await groups.get(user, appointment.group_id or ""),
         members=members,

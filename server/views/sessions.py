@@ -87,7 +87,7 @@ async def render_session(
     if appointment.client_id is None:  # a group's: each member's links and way in
         from server.views.groups import group_session  # it imports this module's neighbours
 
-        return await group_session(request, appointment)
+        return await group_session(request, appointment, http_status, **extra)
     client = await request.app[CLIENTS].get(user, appointment.client_id)
     # the page shows the session's reflection and ratings: a look at its record, logged
     # like every other (``Records.record``)
@@ -221,8 +221,12 @@ async def flag_seen(request: web.Request) -> web.StreamResponse:
 @staff_only(Role.THERAPIST)
 async def new_join_link(request: web.Request) -> web.StreamResponse:
     link_base(request)  # a link that could not be shown is not made
+    member = (await request.post()).get("member")  # in a group's session, whose link
     await request.app[SCHEDULE].issue_join_link(
-        await staff(request), request.match_info["id"], request.match_info["role"]
+        await staff(request),
+        request.match_info["id"],
+        request.match_info["role"],
+        str(member)[:32] if member else None,
     )
     raise web.HTTPSeeOther(f"/sessions/{request.match_info['id']}")
 
@@ -346,6 +350,9 @@ async def room_page(request: web.Request) -> web.StreamResponse:
             appointment=appointment,
             client=client,
             whom=whom,
+            members=(
+                [] if client else await request.app[GROUPS].ready(user, appointment.group_id or "")
+            ),
             gate=gate,
             way_in=for_joining(gate),
             waiting=[p.role for p in people if p.was_waiting],
@@ -488,8 +495,7 @@ async def after_plan(request: web.Request) -> web.StreamResponse:
         if e.kind == "participant.joined" and e.details.get("link") == link.id
     }
     admitted = any(
-        e.kind == "participant.admitted" and e.details.get("participant") in theirs
-        for e in entries
+        e.kind == "participant.admitted" and e.details.get("participant") in theirs for e in entries
     )
     if ended is None or not admitted or link.revoked_at < ended:  # withdrawn before the end
         return none
