@@ -13,7 +13,16 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.appkeys import DATABASE, ESCALATIONS, EXPORTS, GROUPS, RETENTION, SCHEDULE, SESSION_LOG
+from server.appkeys import (
+    DATABASE,
+    ESCALATIONS,
+    EXPORTS,
+    GROUPS,
+    RECORDS,
+    RETENTION,
+    SCHEDULE,
+    SESSION_LOG,
+)
 from server.audit.sessionlog import session_stream
 from server.care.clients import ClientView
 from server.care.groups import NewGroup
@@ -191,20 +200,20 @@ async def test_a_member_whose_gate_closes_cannot_be_admitted(
 
 @pytest.mark.hazard("HZ-33")
 async def test_one_members_flag_and_plan_reach_only_the_therapist(
-    app: web.Application, aiohttp_client, client: TestClient, three: Any
+    app: web.Application, aiohttp_client, client: TestClient, three: Any, therapist: Staff
 ) -> None:  # type: ignore[no-untyped-def]
     csrf, ash, bo, _ = three
     group = await _group_session(client, csrf, [ash, bo], parent_link=False)
-    therapist = ProtocolPeer(await client.ws_connect("/ws"), media=False)
-    await therapist.send({"type": "open_room", "session": group.session})
-    await therapist.expect("room_opened")
-    ash_peer, ash_id = await _admitted(aiohttp_client, client, therapist, group.token(ash))
-    bo_peer, bo_id = await _admitted(aiohttp_client, client, therapist, group.token(bo))
+    host = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await host.send({"type": "open_room", "session": group.session})
+    await host.expect("room_opened")
+    ash_peer, ash_id = await _admitted(aiohttp_client, client, host, group.token(ash))
+    bo_peer, bo_id = await _admitted(aiohttp_client, client, host, group.token(bo))
     await bo_peer.send({"type": "flag", "kind": "not_private", "id": "f"})
     await bo_peer.expect("done", id="f")
-    flag = await therapist.expect("flag")
+    flag = await host.expect("flag")
     assert flag["from"] == bo_id and flag["kind"] == "not_private"
-    plan = await therapist.expect("plan")
+    plan = await host.expect("plan")
     assert plan["participant"] == bo_id and plan["case"] == "not_private"
     # Ash's page hears nothing of it: a ping answered proves everything before it arrived
     await ash_peer.send({"type": "ping", "n": 1})
@@ -214,12 +223,17 @@ async def test_one_members_flag_and_plan_reach_only_the_therapist(
     # the quick exit likewise starts that member's plan, about them only
     await ash_peer.send({"type": "flag", "kind": "quick_exit", "id": "q"})
     await ash_peer.expect("done", id="q")
-    quick = await therapist.expect("plan", case="quick_exit")
+    quick = await host.expect("plan", case="quick_exit")
     assert quick["participant"] == ash_id
     await bo_peer.send({"type": "ping", "n": 2})
     await bo_peer.expect("pong")
     assert not [m for m in bo_peer.inbox if m["type"] in ("flag", "plan")]
-    await asyncio.gather(therapist.close(), ash_peer.close(), bo_peer.close())
+    # the supervisor reading the record later sees which member flagged what
+    ther = await therapist_view(app, therapist.username)
+    record = await app[RECORDS].record(ther, group.session)
+    flagged = [line.text for line in record.lines if line.kind == "flag.raised"]
+    assert len(flagged) == 2 and "(Bo)" in flagged[0] and "(Ash)" in flagged[1]
+    await asyncio.gather(host.close(), ash_peer.close(), bo_peer.close())
 
 
 @pytest.mark.hazard("HZ-33")

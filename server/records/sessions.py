@@ -36,7 +36,7 @@ from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.records.chat import ChatLine, Chats, record_lines
 from server.storage.db import Database, utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, Group, Role, Supervision, new_id
+from server.storage.models import Appointment, Group, Link, Role, Supervision, new_id
 from server.storage.session_models import Debrief, LogEntry
 
 DEBRIEF_MAX = 4000
@@ -298,7 +298,8 @@ class Records:
         await self.log.append(views_stream(appointment.id), f"record.{how}", staff_actor(user.id))
         entries = await self.log.entries(session_stream(appointment.id))
         names: dict[str, str] = {}
-        lines = [await self._line(e, names) for e in entries]
+        members = await self._members(entries) if appointment.group_id else {}
+        lines = [await self._line(e, names, members) for e in entries]
         client_name = await self._client_name(appointment)
         therapist_name = await self._staff(appointment.therapist_id)
         said = await self.chats.of_session(appointment.id)
@@ -440,7 +441,28 @@ class Records:
         await self.log.append(views_stream(appointment.id), "record.verified", staff_actor(user.id))
         return await self.log.verify(session_stream(appointment.id))
 
-    async def _line(self, entry: Entry, names: dict[str, str]) -> Line:
+    async def _members(self, entries: list[Entry]) -> dict[str, str]:
+        """In a group's session, which member each person who came with a link was (their
+        join's entry names the link, the link its member): participant id -> chosen name."""
+        links = {
+            str(e.details["participant"]): str(e.details["link"])
+            for e in entries
+            if e.kind == "participant.joined" and e.details.get("link")
+        }
+        async with self.db.read() as session:
+            rows = await session.execute(
+                sa.select(Link.id, Link.client_id).where(Link.id.in_(set(links.values())))
+            )
+            client_of = {link_id: client_id for link_id, client_id in rows}
+        return {
+            pid: await self.clients.display_name(client_of[link])
+            for pid, link in links.items()
+            if link in client_of
+        }
+
+    async def _line(
+        self, entry: Entry, names: dict[str, str], members: dict[str, str] | None = None
+    ) -> Line:
         actor = entry.actor
         if actor not in names:
             kind, _, ident = actor.partition(":")
@@ -450,7 +472,12 @@ class Records:
                 names[actor] = ROLE_NAMES[kind].removeprefix("the ").capitalize()
             else:
                 names[actor] = "Playroom"
-        return Line(entry.at, names[actor], describe(entry), entry.kind, severity(entry.kind))
+        text = describe(entry)
+        member = (members or {}).get(str(entry.details.get("participant", "")))
+        if member:  # in a group's session: which member, or whose parent
+            whose = f"{member}'s parent" if entry.details.get("role") == "parent" else member
+            text = f"{text} ({whose})"
+        return Line(entry.at, names[actor], text, entry.kind, severity(entry.kind))
 
 
 def _agreement(details: dict[str, Any]) -> str:
