@@ -209,6 +209,12 @@ async def test_one_members_flag_and_plan_reach_only_the_therapist(
     await host.expect("room_opened")
     ash_peer, ash_id = await _admitted(aiohttp_client, client, host, group.token(ash))
     bo_peer, bo_id = await _admitted(aiohttp_client, client, host, group.token(bo))
+    lobby = next(m for m in reversed(host.inbox) if m["type"] == "lobby")
+    host_id = next(p["id"] for p in lobby["present"] if p["role"] == "therapist")
+    await bo_peer.send(
+        {"type": "chat", "text": "can I talk to you after", "to": host_id, "id": "c"}
+    )
+    await bo_peer.expect("chat", id="c")
     await bo_peer.send({"type": "flag", "kind": "not_private", "id": "f"})
     await bo_peer.expect("done", id="f")
     flag = await host.expect("flag")
@@ -233,6 +239,7 @@ async def test_one_members_flag_and_plan_reach_only_the_therapist(
     record = await app[RECORDS].record(ther, group.session)
     flagged = [line.text for line in record.lines if line.kind == "flag.raised"]
     assert len(flagged) == 2 and "(Bo)" in flagged[0] and "(Ash)" in flagged[1]
+    assert [(c.who, c.text) for c in record.chat] == [("Bo", "can I talk to you after")]
     await asyncio.gather(host.close(), ash_peer.close(), bo_peer.close())
 
 

@@ -119,14 +119,22 @@ class ChatLine:
     text: str
 
 
-def record_lines(said: list[Said], therapist: str, young_person: str) -> list[ChatLine]:
-    """A session's chat for its record, each person named as the record names them."""
+def record_lines(
+    said: list[Said], therapist: str, young_person: str, by_link: dict[str, str] | None = None
+) -> list[ChatLine]:
+    """A session's chat for its record, each person named as the record names them; in a
+    group's session (``by_link``: join link id -> whom it names) by member."""
     names = {THERAPIST: therapist, "young_person": young_person, "parent": "Parent or carer"}
+    links = by_link or {}
+
+    def who(role: str, link: str | None) -> str:
+        return links.get(link or "") or names.get(role, role)
+
     return [
         ChatLine(
             s.at,
-            names.get(s.author_role, s.author_role),
-            names.get(s.to_role, s.to_role) if s.to_role else "everyone",
+            who(s.author_role, s.author),
+            who(s.to_role, s.to) if s.to_role else "everyone",
             s.private,
             s.text,
         )

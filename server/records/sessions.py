@@ -311,8 +311,26 @@ class Records:
             summarise(appointment, entries),
             entries,
             await self._debriefs(appointment.id),
-            record_lines(said, therapist_name, client_name),
+            record_lines(said, therapist_name, client_name, await self._by_link(appointment)),
         )
+
+    async def _by_link(self, appointment: Appointment) -> dict[str, str]:
+        """In a group's session, whom each join link names: the member, or their parent."""
+        if appointment.group_id is None:
+            return {}
+        async with self.db.read() as session:
+            rows = list(
+                await session.execute(
+                    sa.select(Link.id, Link.client_id, Link.role).where(
+                        Link.appointment_id == appointment.id
+                    )
+                )
+            )
+        out = {}
+        for link_id, client_id, role in rows:
+            name = await self.clients.display_name(client_id)
+            out[link_id] = f"{name}'s parent or carer" if role == "parent" else name
+        return out
 
     async def debrief(
         self, user: StaffView, appointment_id: str, note: str, flag: bool
