@@ -213,9 +213,13 @@ async def test_a_page_coming_back_gets_what_it_may_see_in_order(
 ) -> None:  # type: ignore[no-untyped-def]
     young, young_joined, parent, parent_joined = family
     t = room.therapist
+    # three sockets: each message stored before the next is sent, so their order is known
     await young.send({"type": "chat", "text": "one", "to": _therapist_id(room)})
+    await young.expect("chat", text="one")
     await parent.send({"type": "chat", "text": "two"})
+    await parent.expect("chat", text="two")
     await t.send({"type": "chat", "text": "three", "to": young_joined["you"]["id"]})
+    await t.expect("chat", text="three")
     await t.send({"type": "chat", "text": "four"})
     await parent.expect("chat", text="four")
     await young.expect("chat", text="four")
