@@ -130,7 +130,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (404,),
     ),
     ("POST", "/api/groups"): Operation(
-        "Make a group of 2 to 5 of the therapist's own clients", 201, GroupMade, NewGroup, (403,)
+        "Make a group of 2 to 5 of the therapist's own clients",
+        201,
+        GroupMade,
+        NewGroup,
+        (403, 404),
     ),
     ("GET", "/api/groups/{id}"): Operation(
         "A group, and whether each member may join now (their own gate) and why not",
