@@ -108,6 +108,41 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
         server.stop()
 
 
+async def test_people_back_together_after_a_crash_have_their_room_rebuilt_once(
+    tmp_path: Path,
+) -> None:
+    """Both people of a room resume in the same moment: the first rebuilds the room from
+    storage, the second waits for it rather than read the room again."""
+    server, _env = serve_with_therapist(
+        tmp_path / "data", "rio", PASSWORD, PLAYROOM_LOG_LEVEL="INFO"
+    )
+    staff = LiveStaff(server.url, "rio", PASSWORD)
+    outsider = aiohttp.ClientSession()
+    ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
+    try:
+        await staff.sign_in()
+        session, links = await ready_session(staff)
+        entered = await enter_room(staff, session, links["young_person"], outsider)
+        tokens = (entered.therapist_token, entered.young_token)
+        server.crash_and_restart()
+        peers = [
+            ProtocolPeer(await staff.ws(), media=False),
+            ProtocolPeer(await outsider.ws_connect(ws_url), media=False),
+        ]
+        await asyncio.gather(
+            *(p.send({"type": "resume", "token": t}) for p, t in zip(peers, tokens, strict=True))
+        )
+        answers = await asyncio.gather(*(p.expect("resumed") for p in peers))
+        assert {a["you"]["id"] for a in answers} == {entered.therapist_id, entered.young_id}
+        rebuilt = [line for line in server.stderr().splitlines() if '"room_restored"' in line]
+        assert len(rebuilt) == 1, rebuilt
+        await asyncio.gather(*(p.close() for p in peers))
+    finally:
+        await staff.close()
+        await outsider.close()
+        server.stop()
+
+
 @pytest.mark.hazard("HZ-10")
 async def test_a_stopping_server_tells_every_socket_when_to_come_back(tmp_path: Path) -> None:
     server, env = serve_with_therapist(tmp_path / "data", "rio", PASSWORD)

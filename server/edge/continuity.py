@@ -119,11 +119,29 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     a later entry says came back, was lost, or saw the session end (``verify`` names anyone
     it does not)."""
     hub = conn.hub
-    grace = conn.app[SETTINGS].reconnect_grace_seconds
-    places = hub.places
-    place = await hub.find_place(token) if places is not None else None
-    if places is None or place is None:
+    place = await hub.find_place(token) if hub.places is not None else None
+    if place is None:
         return None
+    # the others of the room, coming back at the same moment, wait for this one restore
+    # instead of each reading the room again (they are in it once it is rebuilt)
+    while (under_way := hub.restoring.get(place.appointment_id)) is not None:
+        await under_way.wait()
+        if (found := hub.find_resumable(token)) is not None:
+            return found
+    restoring = hub.restoring[place.appointment_id] = asyncio.Event()
+    try:
+        return await _rebuild(conn, token, place)
+    finally:
+        del hub.restoring[place.appointment_id]
+        restoring.set()
+
+
+async def _rebuild(conn: Connection, token: str, place: Place) -> tuple[Room, Participant] | None:
+    """``_restore``'s work, once a room at a time."""
+    hub = conn.hub
+    places = hub.places
+    assert places is not None
+    grace = conn.app[SETTINGS].reconnect_grace_seconds
     left = hub.left_of(grace, place.appointment_id)
     if left <= 0:
         return None

@@ -85,6 +85,8 @@ class Hub:
         self.all: set[Socket] = set()
         self.resumable: dict[str, tuple[Room, Participant]] = {}  # token hash -> place
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
+        # session id -> set once its room, being rebuilt after a restart, is rebuilt
+        self.restoring: dict[str, asyncio.Event] = {}
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
         self.places = places
         self.bus = bus or LocalBus()

@@ -251,6 +251,7 @@ async def run(
 
     print("the server's logs:", " ".join(str(p) for p in logs), flush=True)
     if profiler.text:
+        RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "restart_profile.txt").write_text("\n".join(profiler.text))
     return {
         "rooms": rooms,
