@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -21,6 +21,16 @@ from tests.conftest import make_staff, sign_in
 from tests.factories import new_client, therapist_view
 
 
+def _this_week(app: web.Application) -> datetime:
+    """An hour ago, or this week's first moment where the week began less than an hour ago
+    (in the reports' time zone): a session then is in this week's bar whatever the hour."""
+    zone = app[REPORTS].zone
+    now = utcnow()
+    local = now.astimezone(zone)
+    monday = datetime.combine(local.date() - timedelta(days=local.weekday()), time(), zone)
+    return max(now - timedelta(hours=1), monday.astimezone(UTC))
+
+
 async def _held(
     app: web.Application,
     therapist: str,
@@ -32,7 +42,7 @@ async def _held(
     ther = await therapist_view(app, therapist)
     client_id = client_id or (await new_client(app, ther)).id
     now = utcnow()
-    starts_at = starts_at or now - timedelta(hours=1)
+    starts_at = starts_at or _this_week(app)
     appointment = Appointment(
         id=new_id(),
         client_id=client_id,
@@ -154,10 +164,10 @@ async def test_a_hidden_week_cannot_be_worked_out_from_the_other_figures(
     """Two weeks of 6 sessions beside one of 2: the 2 are hidden, and were they counted in
     the total, the total less the bars would give them back."""
     await _team(app, "f")
-    now = utcnow()
+    now, this_week = utcnow(), _this_week(app)
     for weeks_ago in (1, 2):
         for _ in range(6):
-            await _held(app, "ther.f", [], starts_at=now - timedelta(weeks=weeks_ago, hours=1))
+            await _held(app, "ther.f", [], starts_at=this_week - timedelta(weeks=weeks_ago))
     for _ in range(2):
         await _held(app, "ther.f", ["participant.lost"])
     report = await app[REPORTS].build(await therapist_view(app, "sup.f"), now)

@@ -141,10 +141,6 @@ class Groups:
             row = await session.get(Group, group_id)
         return (unseal(self.ring, row, "name_enc") or "") if row else ""
 
-    async def is_member(self, group_id: str, client_id: str) -> bool:
-        async with self.db.read() as session:
-            return await session.get(GroupMember, (group_id, client_id)) is not None
-
     async def ready(self, user: StaffView, group_id: str) -> list[Readiness]:
         """Each member, and whether their own way in is open now."""
         group = await self.get(user, group_id)

@@ -226,3 +226,15 @@ def same_place(page: Page, element_id: str, place: dict[str, object]) -> None:
             "(id) => window.playroom.board.elements.get(id)?.place ?? null", element_id
         )
         raise AssertionError(f"{element_id} is at {held}, not {place}") from error
+
+
+def no_sideways_scroll(page: Page, *, bar: bool = True) -> None:
+    """Neither the page nor, with ``bar``, the bar above the board of a room's page (a fixed
+    screen, which the page's own width does not show) is wider than the window."""
+    viewport = page.evaluate("() => window.innerWidth")
+    parts = ["document.documentElement"]
+    if bar:
+        parts.append("document.querySelector('#step-room .room-top')")
+    for part in parts:
+        width = page.evaluate(f"() => {part}.scrollWidth")
+        assert width <= viewport, f"{part}: {width} px wide in a {viewport} px window"

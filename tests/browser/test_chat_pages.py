@@ -8,10 +8,10 @@ record shows it to the therapist after the session."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ARTIFACTS, screenshot, serious_violations
-from tests.browser.session_flow import admit, live_room, walk_in
+from tests.browser.session_flow import admit, live_room, no_sideways_scroll, walk_in
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -24,15 +24,6 @@ KEPT = """async () => ({
   databases: (await indexedDB.databases()).length,
   caches: (await caches.keys()).length,
 })"""
-
-
-def _no_sideways_scroll(page: Page) -> None:
-    """Neither the page nor the bar above the board (a fixed screen, which the page's own
-    width does not show) is wider than the window."""
-    viewport = page.evaluate("() => window.innerWidth")
-    for part in ("document.documentElement", "document.querySelector('#step-room .room-top')"):
-        width = page.evaluate(f"() => {part}.scrollWidth")
-        assert width <= viewport, f"{part}: {width} px wide in a {viewport} px window"
 
 
 @pytest.mark.hazard("HZ-26")
@@ -78,7 +69,7 @@ def test_a_private_message_reaches_the_therapist_only_and_leaves_nothing_behind(
     assert SECRET not in parent.content()
     expect(young.locator("#chat-panel .chat-message")).to_have_count(2)
 
-    _no_sideways_scroll(young)
+    no_sideways_scroll(young)
     screenshot(young, "chat-young-390x844")
     screenshot(therapist, "chat-therapist-1280x860")
     # the side panel scrolls on its own: the card itself, as the therapist sees it there
@@ -87,7 +78,7 @@ def test_a_private_message_reaches_the_therapist_only_and_leaves_nothing_behind(
     assert serious_violations(therapist) == []
     young.set_viewport_size({"width": 320, "height": 640})
     expect(panel).to_be_visible()
-    _no_sideways_scroll(young)
+    no_sideways_scroll(young)
     screenshot(young, "chat-young-320x640")
 
     # the young person leaves: nothing of the chat on their page, nor in their browser

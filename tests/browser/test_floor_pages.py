@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import ARTIFACTS, screenshot, serious_violations
-from tests.browser.session_flow import admit, live_room, my_id, walk_in
+from tests.browser.session_flow import admit, live_room, my_id, no_sideways_scroll, walk_in
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -25,13 +25,6 @@ HELD = (
 AUDIO_ON = (
     "() => window.playroom.localTracks().filter((t) => t.kind === 'audio').map((t) => t.enabled)"
 )
-
-
-def _no_sideways_scroll(page: Page) -> None:
-    viewport = page.evaluate("() => window.innerWidth")
-    for part in ("document.documentElement", "document.querySelector('#step-room .room-top')"):
-        width = page.evaluate(f"() => {part}.scrollWidth")
-        assert width <= viewport, f"{part}: {width} px wide in a {viewport} px window"
 
 
 def _target(page: Page, selector: str) -> None:
@@ -105,7 +98,7 @@ def test_hands_in_order_mute_everyone_and_a_spotlight_across_three_pages(
 
     # the young person's phone, with the hand up and the microphone held off
     _target(young, "#hand")
-    _no_sideways_scroll(young)
+    no_sideways_scroll(young)
     screenshot(young, "floor-young-390x844")
     screenshot(therapist, "floor-therapist-1280x860")
     therapist.locator("#floor").screenshot(path=str(ARTIFACTS / "floor-therapist-card.png"))
@@ -117,7 +110,7 @@ def test_hands_in_order_mute_everyone_and_a_spotlight_across_three_pages(
     young.get_by_role("button", name="Me (muted)").click()
     young.set_viewport_size({"width": 320, "height": 640})
     _target(young, "#hand")
-    _no_sideways_scroll(young)
+    no_sideways_scroll(young)
     screenshot(young, "floor-young-320x640")
     assert serious_violations(young) == []
 

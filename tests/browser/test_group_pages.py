@@ -19,6 +19,7 @@ from tests.browser.session_flow import (
     admit,
     first_frame_from,
     my_id,
+    no_sideways_scroll,
     open_room,
     ready_client,
     therapist_page,
@@ -28,12 +29,6 @@ from tests.factories import safe_answers
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser
-
-
-def _no_sideways_scroll(page: Page) -> None:
-    viewport = page.evaluate("() => window.innerWidth")
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= viewport, f"{width} px wide in a {viewport} px window"
 
 
 def _tiles_on_screen(page: Page) -> None:
@@ -128,7 +123,7 @@ def test_a_group_comes_in_one_by_one_each_through_their_own_gate(
     screenshot(ash, "group-room-young-390")
     assert serious_violations(ash) == []
     ash.set_viewport_size({"width": 320, "height": 640})
-    _no_sideways_scroll(ash)
+    no_sideways_scroll(ash, bar=False)
     _tiles_on_screen(ash)
     for page in (*pages.values(), cal):
         page.context.close()
