@@ -13,7 +13,12 @@ With ``PLAYROOM_BENCH_GC_FREEZE=1`` in its environment the wrapper also moves ev
 server holds once started (modules, models, the sand tray's library: ~170,000 objects) out of
 the collector's sight (``gc.collect()`` then ``gc.freeze()``, in an ``on_startup`` hook),
 which every collection of the oldest generation otherwise walks: to measure that change to
-the server before it is made."""
+the server before it is made.
+
+With ``PLAYROOM_BENCH_GC_CENSUS=1`` every full collection of ``CENSUS_MS`` or more is followed
+by a line naming the 40 commonest types of what the collector still tracks (``census``, with
+``n``, their number): what a long pause walked. Counting them takes as long again; a
+diagnosis, not a measurement."""
 
 from __future__ import annotations
 
@@ -24,12 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from tests.helpers import ROOT, ServerProcess, cli_env, run_cli, supervise_by_cli
 
 FREEZE = "PLAYROOM_BENCH_GC_FREEZE"
+CENSUS = "PLAYROOM_BENCH_GC_CENSUS"
+CENSUS_MS = 50.0
 SHOWN_MS = 2.0  # a young collection this long is written on its own
 EVERY_S = 1.0  # the running total at least this often
 
@@ -46,12 +54,20 @@ def _hook() -> None:
         ms = (time.perf_counter() - started) * 1000
         total += ms
         now = time.time()
+        if info["generation"] == 2 and ms >= CENSUS_MS and os.environ.get(CENSUS) == "1":
+            _census()
         if info["generation"] > 0 or ms >= SHOWN_MS or now - last >= EVERY_S:
             last = now
             line = {"gc": info["generation"], "ms": round(ms, 2), "total_ms": round(total, 1)}
             sys.stderr.write(json.dumps({**line, "at": round(now, 3)}) + "\n")
 
     gc.callbacks.append(timed)
+
+
+def _census() -> None:
+    """What the collector tracks now, by type: the 40 commonest."""
+    kinds = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+    sys.stderr.write(json.dumps({"census": kinds.most_common(40), "n": kinds.total()}) + "\n")
 
 
 class GcLoggedServer(ServerProcess):
@@ -103,6 +119,7 @@ def gc_logged_server(**env: str) -> GcLoggedServer:
         PLAYROOM_LOG_LEVEL="WARNING",
         PLAYROOM_TEST_HOOKS="true",  # as bench_server: pages expose their state to benchmarks
         **({FREEZE: "1"} if frozen() else {}),  # cli_env passes no PLAYROOM_ variable on
+        **({CENSUS: "1"} if os.environ.get(CENSUS) == "1" else {}),
         **env,
     )
     assert run_cli("migrate", env=settings).returncode == 0
