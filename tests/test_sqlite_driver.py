@@ -27,11 +27,16 @@ async def engine(tmp_path: Path) -> AsyncIterator[sa.ext.asyncio.AsyncEngine]:
     await made.dispose()
 
 
-def test_the_parts_of_aiosqlite_it_uses_are_there() -> None:
-    """The connection's queue of calls and its sqlite3 connection (as SQLAlchemy's own
-    adapter uses them): a new aiosqlite without them fails here, not in a room."""
+def test_the_parts_of_aiosqlite_and_sqlalchemy_it_uses_are_there() -> None:
+    """aiosqlite's queue of calls, sqlite3 connection and thread, and the hooks of
+    SQLAlchemy's cursor it overrides: a version without them fails here, not in a room."""
     assert callable(aiosqlite.Connection._execute)
     assert isinstance(aiosqlite.Connection.__dict__["_conn"], property)
+    assert "_thread" in aiosqlite.Connection.__init__.__code__.co_names
+    base = OneTripCursor.__mro__[1]
+    for hook in ("_make_new_cursor", "_aenter_cursor", "_execute_async", "_executemany_async"):
+        assert callable(getattr(base, hook)), hook
+    assert hasattr(base, "_awaitable_cursor_close")
 
 
 async def test_a_statement_is_one_call_to_the_thread(

@@ -122,6 +122,8 @@ async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | N
     place = await hub.find_place(token) if hub.places is not None else None
     if place is None:
         return None
+    if (found := hub.find_resumable(token)) is not None:
+        return found  # the room was rebuilt, with them in it, while their place was read
     # the others of the room, coming back at the same moment, wait for this one restore
     # instead of each reading the room again (they are in it once it is rebuilt)
     while (under_way := hub.restoring.get(place.appointment_id)) is not None:

@@ -13,9 +13,11 @@ closes the cursor, and hands back the rows with what the cursor said (descriptio
 last row id). Nothing else changes: the same aiosqlite connection, pool, dialect, SQL and
 transactions. Server-side cursors (none used here) keep SQLAlchemy's own adapter.
 
-This uses what SQLAlchemy's own adapter uses of aiosqlite beyond its public calls: the
-connection's queue of calls (``_execute``) and its ``sqlite3`` connection (``_conn``), both in
-aiosqlite since 0.17 (``tests/test_sqlite_driver.py`` checks the versions in use).
+It builds on SQLAlchemy 2.1's adapter (its cursor's ``_make_new_cursor``, ``_aenter_cursor``
+and ``_execute_async``) and uses what that adapter uses of aiosqlite 0.22 beyond its public
+calls: the connection's queue of calls (``_execute``), its ``sqlite3`` connection (``_conn``)
+and its thread (``_thread``). ``pyproject.toml`` asks for those versions at least, and
+``tests/test_sqlite_driver.py`` fails when one of them is gone.
 """
 
 from __future__ import annotations
@@ -129,8 +131,12 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """aiosqlite as a DB-API module whose connections run a statement in one call."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
-        connection = self.aiosqlite.connect(*arg, **kw)
-        connection._thread.daemon = True  # as SQLAlchemy's own adapter does
+        creator = kw.pop("async_creator_fn", None)
+        if creator is not None:
+            connection = creator(*arg, **kw)
+        else:
+            connection = self.aiosqlite.connect(*arg, **kw)
+            connection._thread.daemon = True  # as SQLAlchemy's own adapter does
         return OneTripConnection(self, await_(connection))
 
 
