@@ -36,7 +36,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from server.exceptions import ConfigurationError, StorageUnavailable
-from server.storage import sqlite_driver
 
 T = TypeVar("T")
 # ids per ``IN (...)`` list: well under every backend's limit on bound parameters
@@ -106,11 +105,8 @@ def make_engine(url: str) -> AsyncEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
         # IMMEDIATE: the transaction the driver begins before a unit of work's first write
         # takes the file's write lock as it begins (see the module's docstring)
-        # each statement one call to the connection's thread (``sqlite_driver.py``)
         engine = create_async_engine(
-            url,
-            module=sqlite_driver.dbapi(),
-            connect_args={"timeout": 5, "isolation_level": "IMMEDIATE"},
+            url, connect_args={"timeout": 5, "isolation_level": "IMMEDIATE"}
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
