@@ -15,12 +15,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.appkeys import DATABASE, SESSION_LOG, WHITEBOARDS
+from server.appkeys import DATABASE, HUB, SESSION_LOG, WHITEBOARDS
 from server.audit.sessionlog import session_stream
+from server.live.rooms import Role
 from server.storage.db import Database, utcnow
 from server.storage.groupcommit import GroupCommit
 from server.storage.models import new_id
-from server.storage.session_models import BoardOp
+from server.storage.session_models import BoardOp, Place
 from tests.scenes import Scene, stroke
 
 
@@ -76,6 +77,93 @@ async def test_log_entries_of_many_sessions_share_transactions_on_sqlite(
         ]
         assert (await log.verify(stream)).intact
     assert commits[0] < 20 if backend == "sqlite" else commits[0] == 100, commits
+
+
+@contextmanager
+def _statements(db: Database, about: set[str]) -> Iterator[list[str]]:
+    """The first word of each statement the database is sent meanwhile with a parameter in
+    ``about`` (so not the app's own jobs running meanwhile), and of each taking a log's
+    write lock on SQLite (which has none); an ``executemany`` counts once."""
+    said: list[str] = []
+
+    def note(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        rows = parameters if isinstance(parameters, list) else [parameters]
+        values = {v for row in rows for v in (row.values() if isinstance(row, dict) else row or ())}
+        if values & about or "WHERE 0 = 1" in statement:
+            said.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield said
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def test_a_batch_of_log_entries_takes_the_lock_once_and_inserts_them_together(
+    app: web.Application, client: TestClient, backend: str
+) -> None:
+    """On SQLite the whole file is locked by a batch's first write, and entries of other
+    streams cannot move a stream's head: a batch of a hundred rooms' entries takes the
+    lock, reads every head and inserts the entries in a statement each (not a statement an
+    entry), and the logs are whole. On PostgreSQL each entry stays a transaction of its
+    own."""
+    db, log = app[DATABASE], app[SESSION_LOG]
+    streams = [session_stream(f"b{n:04d}") for n in range(100)]
+    await asyncio.gather(*(log.append(s, "room.opened", "system") for s in streams))
+    with _commits(db) as commits, _statements(db, {*streams, "system"}) as said:
+        await asyncio.gather(*(log.append(s, "participant.reconnected", "system") for s in streams))
+    if backend == "sqlite":
+        # a batch of one reads its head alone; a larger one reads all its heads at once
+        assert said.count("SELECT") == commits[0], said
+        assert said.count("UPDATE") == commits[0], said  # the lock, once a batch
+        assert said.count("INSERT") == commits[0], said  # every entry of the batch at once
+    else:
+        assert commits[0] == said.count("INSERT") == 100, (commits, said)
+    for stream in streams:
+        assert [e.kind for e in await log.entries(stream)][-1] == "participant.reconnected"
+        assert (await log.verify(stream)).intact
+
+
+async def test_a_batch_of_places_lets_the_old_ones_go_at_once(
+    app: web.Application, scene: Scene, backend: str
+) -> None:
+    """Fifty people given new tokens at once (a storm of resumes): on SQLite one statement
+    a batch lets their old places go; each ends with one place, its newest token's, also
+    when one of them is given two tokens in the same batch."""
+    db, hub = app[DATABASE], app[HUB]
+    room = hub.rooms.get_or_create(scene.session, relay_only=False)
+    people = [room.add(Role.YOUNG_PERSON, f"p{n}") for n in range(50)]
+    await asyncio.gather(*(hub.issue_resume(room, p) for p in people))
+    with _commits(db) as commits, _statements(db, {p.id for p in people}) as said:
+        tokens = await asyncio.gather(*(hub.issue_resume(room, p) for p in [*people, people[0]]))
+    if backend == "sqlite":
+        # a second place of the same person in a batch lets the first go itself
+        assert said.count("DELETE") <= commits[0] + 1, said
+    async with db.read() as session:
+        held = (await session.execute(sa.select(Place.participant_id, Place.token_hash))).all()
+    newest = {p.id: p.resume_hash for p in people}
+    ours = [(pid, token_hash) for pid, token_hash in held if pid in newest]
+    assert sorted(pid for pid, _ in ours) == sorted(newest)  # one place each
+    assert all(newest[pid] == token_hash for pid, token_hash in ours)
+    assert hub.find_resumable(tokens[-1]) == (room, people[0])
+    assert hub.find_resumable(tokens[0]) is None  # spent by the second
+
+
+async def test_entries_of_one_stream_in_one_transaction_follow_each_other(
+    app: web.Application, client: TestClient
+) -> None:
+    """Two units of one transaction that add to the same stream (which the process's own
+    lock a stream keeps apart, but another caller may not): the second reads the head the
+    first wrote, and the log stays whole."""
+    db, log = app[DATABASE], app[SESSION_LOG]
+    stream = session_stream("same-stream")
+    async with db.session() as session:
+        first = await log._add(session, stream, [("room.opened", "system", {})])
+        second = await log._add(session, stream, [("participant.joined", "system", {})])
+    assert (first, second) == (1, 2)
+    assert (await log.verify(stream)).intact
 
 
 async def test_a_unit_of_work_that_fails_fails_alone(app: web.Application, scene: Scene) -> None:

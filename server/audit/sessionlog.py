@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -99,16 +99,64 @@ def participant_actor(role: str, participant_id: str) -> str:
     return f"{role}:{participant_id}"
 
 
-async def _head(session: AsyncSession, stream: str) -> sa.Row[int, str] | None:
-    """The newest entry's position and hash."""
-    return (
-        await session.execute(
-            sa.select(LogEntry.seq, LogEntry.hash)
-            .where(LogEntry.stream == stream)
-            .order_by(LogEntry.seq.desc())
-            .limit(1)
-        )
-    ).first()
+class Head(NamedTuple):
+    """A stream's newest entry: its position and hash."""
+
+    seq: int
+    hash: str
+
+
+# a session's info: the heads of the streams a batch of the group commit writes to, read
+# at once under the write lock (``_read_heads``), and kept as each unit writes
+_HEADS = "log_heads"
+# a session's info: the transaction in which SQLite's write lock is held (``_write_lock``)
+_LOCKED = "sqlite_write_locked"
+
+
+async def _head(session: AsyncSession, stream: str) -> Head | None:
+    """The newest entry's position and hash.
+
+    Entries of other streams that the transaction has added and not yet written stay
+    unwritten (``no_autoflush``): they cannot change this stream's head, and the entries of
+    a batch for many rooms (``storage/groupcommit.py``) are then one INSERT at its commit
+    instead of one before each head is read. Entries of this stream are written first,
+    should the transaction hold any."""
+    known: dict[str, Head | None] = session.info.get(_HEADS, {})
+    if stream in known:
+        return known[stream]
+    query = (
+        sa.select(LogEntry.seq, LogEntry.hash)
+        .where(LogEntry.stream == stream)
+        .order_by(LogEntry.seq.desc())
+        .limit(1)
+    )
+    if any(isinstance(row, LogEntry) and row.stream == stream for row in session.new):
+        row = (await session.execute(query)).first()
+    else:
+        with session.no_autoflush:
+            row = (await session.execute(query)).first()
+    return None if row is None else Head(row.seq, row.hash)
+
+
+async def _read_heads(session: AsyncSession, units: list[_Append]) -> None:
+    """For a batch of the group commit: the write lock, then the head of every stream its
+    entries go to, in one statement."""
+    streams = sorted({unit.stream for unit in units})
+    await _write_lock(session, streams[0])
+    newest = (
+        sa.select(LogEntry.stream, sa.func.max(LogEntry.seq).label("seq"))
+        .where(LogEntry.stream.in_(streams))
+        .group_by(LogEntry.stream)
+        .subquery()
+    )
+    query = sa.select(LogEntry.stream, LogEntry.seq, LogEntry.hash).join(
+        newest, sa.and_(LogEntry.stream == newest.c.stream, LogEntry.seq == newest.c.seq)
+    )
+    with session.no_autoflush:
+        rows = (await session.execute(query)).all()
+    heads: dict[str, Head | None] = dict.fromkeys(streams)
+    heads.update({row.stream: Head(row.seq, row.hash) for row in rows})
+    session.info[_HEADS] = heads
 
 
 async def _write_lock(session: AsyncSession, stream: str) -> None:
@@ -117,8 +165,30 @@ async def _write_lock(session: AsyncSession, stream: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(stream.encode()).digest()[:8], "big", signed=True)
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
-    else:  # SQLite: a write statement first takes its one write lock (waiting if need be)
+        return
+    # SQLite: a write statement first takes its one write lock (waiting if need be), which
+    # is the whole file's and is held to the transaction's end: once is enough for every
+    # entry a batch of the group commit writes
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and session.info.get(_LOCKED) is transaction:
+        return
+    with session.no_autoflush:
         await session.execute(sa.update(LogEntry).where(sa.false()).values(seq=LogEntry.seq))
+    session.info[_LOCKED] = session.sync_session.get_transaction()
+
+
+class _Append:
+    """A unit of the group commit: ``entries`` added at the head of ``stream``."""
+
+    prepare = staticmethod(_read_heads)  # once for all of a batch's entries
+
+    def __init__(
+        self, log: SessionLog, stream: str, entries: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> None:
+        self.log, self.stream, self.entries = log, stream, entries
+
+    async def __call__(self, session: AsyncSession) -> int:
+        return await self.log._add(session, self.stream, self.entries)
 
 
 @dataclass
@@ -171,7 +241,7 @@ class SessionLog:
 
     async def _append(self, stream: str, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
         if self.group is not None:
-            return await self.group.transaction(lambda session: self._add(session, stream, entries))
+            return await self.group.transaction(_Append(self, stream, entries))
         async with self.db.session() as session:
             return await self._add(session, stream, entries)
 
@@ -203,6 +273,8 @@ class SessionLog:
             seal(self.ring, row, "details_enc", plain)
             session.add(row)
             prev = hash_hex
+        if _HEADS in session.info:  # the next unit of the batch on this stream, if any
+            session.info[_HEADS][stream] = Head(seq, prev)
         return seq
 
     async def checkpoint(self, stream: str, reason: str = "interval") -> LogCheckpoint | None:

@@ -49,11 +49,15 @@ async def resume(conn: Connection, message: Resume) -> None:
     room, me = found
     if me.role is Role.THERAPIST and (conn.user is None or conn.user.id != me.user_id):
         raise ProtocolError("bad_resume", "Sign in again to come back to the room.")
-    out = await known_out(conn, room)  # read once a room: the therapist's lobby shows it
+    # read side by side (a storm of resumes waits on storage, not on the processor): who is
+    # out of the room, read once a room as the therapist's lobby shows it; and their link
+    out, works = await asyncio.gather(
+        known_out(conn, room),
+        _link_works(conn, me.link_id, room.session_id),
+    )
     if me.link_id is not None and me.link_id in out:
         raise NotLetBack()  # removed or declined (a place kept through a crash): still out
-    schedule = conn.app[SCHEDULE]
-    if me.link_id is not None and not await schedule.link_still_works(me.link_id, room.session_id):
+    if not works:
         raise ProtocolError("bad_resume", "This link no longer works. Ask for a new one.")
     # from here on nothing waits, so the place is as this sees it (the old socket cannot
     # drop, nor the grace window end, in between)
@@ -76,14 +80,19 @@ async def resume(conn: Connection, message: Resume) -> None:
     conn.room, conn.me = room, me
     conn.hub.bind(me, conn.ws, conn.let_go)
     cause = "resumed on a new connection before the old one closed" if took_over else "resumed"
-    await conn.record("participant.reconnected", {**about(me), "cause": cause})
+    # the entry and the new token's place are written side by side: in one batch of the
+    # group commit on SQLite, and both before they are answered
+    _, token = await asyncio.gather(
+        conn.record("participant.reconnected", {**about(me), "cause": cause}),
+        conn.hub.issue_resume(room, me),
+    )
     waiting = me.state is State.WAITING
     others = [p for p in room.present() if p.id != me.id]
     await conn.reply(
         Resumed(
             you=person(me),
             ice=conn.ice(me, room.relay_only),
-            resume=await conn.hub.issue_resume(room, me),
+            resume=token,
             present=[] if waiting else [person(p) for p in others],
         )
     )
@@ -105,6 +114,11 @@ async def resume(conn: Connection, message: Resume) -> None:
         await floor.tell(conn, room, me)  # the rule on microphones, hands, spotlight
         await chat.tell(conn, room, me, answer=True)
     await conn.hub.lobby(room)
+
+
+async def _link_works(conn: Connection, link_id: str | None, session_id: str) -> bool:
+    """Whether their link still works (staff have none)."""
+    return link_id is None or await conn.app[SCHEDULE].link_still_works(link_id, session_id)
 
 
 async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | None:
@@ -147,12 +161,14 @@ async def _rebuild(conn: Connection, token: str, place: Place) -> tuple[Room, Pa
     left = hub.left_of(grace, place.appointment_id)
     if left <= 0:
         return None
-    appointment = await conn.app[SCHEDULE].live(place.appointment_id)
+    stream = session_stream(place.appointment_id)
+    appointment, held, said = await asyncio.gather(  # side by side, as in ``resume``
+        conn.app[SCHEDULE].live(place.appointment_id),
+        places.of_room(place.appointment_id),
+        conn.app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS),
+    )
     if appointment is None:
         return None
-    held = await places.of_room(appointment.id)
-    stream = session_stream(appointment.id)
-    said = await conn.app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS)
     # a guest's name and role are not kept with their place: their invitation has them
     guests = await conn.app[GUESTS].of_links(
         [row.link_id for row in held if row.role == Role.GUEST.value and row.link_id]

@@ -46,6 +46,39 @@ async def keep_settings(db: Database, appointment_id: str, **values: bool) -> bo
     return True
 
 
+# a session's info: whose places a batch of the group commit has let go of already
+_CLEARED = "places_cleared"
+
+
+async def _clear_all(session: AsyncSession, units: list[_Hold]) -> None:
+    """For a batch of the group commit: the places its units replace, deleted in one
+    statement (the rows others of the batch add are written at its commit, in one INSERT a
+    table)."""
+    ids = sorted({unit.place.participant_id for unit in units})
+    with session.no_autoflush:
+        for some in batches(ids):
+            await session.execute(sa.delete(Place).where(Place.participant_id.in_(some)))
+    session.info[_CLEARED] = set(ids)
+
+
+class _Hold:
+    """A unit of the group commit: ``place`` replaces the one its participant held."""
+
+    prepare = staticmethod(_clear_all)  # once for all of a batch's places
+
+    def __init__(self, place: Place) -> None:
+        self.place = place
+
+    async def __call__(self, session: AsyncSession) -> None:
+        whose = self.place.participant_id
+        cleared: set[str] = session.info.get(_CLEARED, set())
+        if whose in cleared:
+            cleared.discard(whose)  # a second place of theirs in the batch deletes this one
+        else:
+            await session.execute(sa.delete(Place).where(Place.participant_id == whose))
+        session.add(self.place)
+
+
 class Places:
     def __init__(
         self, db: Database, seen_every: float = SEEN_EVERY, group: GroupCommit | None = None
@@ -70,11 +103,7 @@ class Places:
             seen_at=now,
         )
 
-        async def replace(session: AsyncSession) -> None:
-            await session.execute(sa.delete(Place).where(Place.participant_id == participant.id))
-            session.add(place)
-
-        await self.group.transaction(replace)
+        await self.group.transaction(_Hold(place))
 
     async def moved(self, participant_id: str, waiting: bool) -> None:
         """Admitted, or sent back to the waiting room: where a restart takes them back to."""

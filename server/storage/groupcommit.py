@@ -16,6 +16,12 @@ them (a hundred pages resuming after a restart, each logged and given a new plac
 otherwise be a hundred fsyncs one after the other. On PostgreSQL, whose writers do not queue
 behind one another, each stays a transaction of its own, so that no unit holds the locks it
 takes (a log's advisory lock) for others.
+
+A kind of unit can prepare for all of its kind in a batch at once (a ``prepare`` of its own):
+the heads of every stream the batch writes to are read in one statement, and the places it
+replaces are deleted in one, instead of a statement a unit. Each statement is a turn of the
+event loop to SQLite's thread and back, and during a restart's storm of resumes a turn is
+slow: a batch of fifty units took most of a second (``docs/performance.md``, §12).
 """
 
 from __future__ import annotations
@@ -107,4 +113,19 @@ class GroupCommit:
 
     async def _commit(self, works: list[Work]) -> list[Any]:
         async with self.db.session() as session:
+            if len(works) > 1:
+                await _prepare(session, works)
             return [await work(session) for work in works]
+
+
+async def _prepare(session: AsyncSession, works: list[Work]) -> None:
+    """Let each kind of unit that can (one with a ``prepare`` of its own: a log's entry, a
+    place) read or write for all its kind of the batch at once, before any of them runs: a
+    statement for the batch instead of one a unit, each a turn of the event loop."""
+    kinds: dict[Callable[[AsyncSession, list[Any]], Awaitable[None]], list[Any]] = {}
+    for work in works:
+        prepare = getattr(work, "prepare", None)
+        if prepare is not None:
+            kinds.setdefault(prepare, []).append(work)
+    for prepare, units in kinds.items():
+        await prepare(session, units)
