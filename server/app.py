@@ -84,7 +84,7 @@ from server.care.rota import Rota
 from server.care.schedule import Schedule
 from server.care.series import Series
 from server.care.signoffs import SignOffRequests
-from server.edge import escalation, unreturned, websocket
+from server.edge import continuity, escalation, rebuilt, unreturned, websocket
 from server.edge.staffsockets import StaffSockets
 from server.exceptions import StorageUnavailable
 from server.live.hub import Hub
@@ -171,6 +171,7 @@ def create_app(settings: Settings) -> web.Application:
             _witness_ctx,
             _retention_ctx,
             _bus_ctx,
+            _rebuilt_ctx,
             _escalations_ctx,
             _unreturned_ctx,
             _outbox_ctx,
@@ -264,6 +265,17 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await relay.close()
     await hub.bus.close()
+
+
+async def _rebuilt_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The rooms this process held before it started, rebuilt beside the first requests
+    (``edge/rebuilt.py``); resumes wait for them."""
+    app[HUB].held.clear()
+    task = asyncio.create_task(rebuilt.rebuild_held(app, continuity.lose_after))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _escalations_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,8 @@ from tests.scenes import stroke
 
 @pytest.mark.hazard("HZ-10")
 async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
+    """Both drew and the young person put a sticker down; after a crash both come back (the
+    room rebuilt as the server started) and hold the board exactly as it was."""
     server, env = serve_with_therapist(tmp_path / "data", "rio", PASSWORD)
     staff = LiveStaff(server.url, "rio", PASSWORD)
     outsider = aiohttp.ClientSession()
@@ -43,8 +46,10 @@ async def test_the_board_survives_a_server_restart(tmp_path: Path) -> None:
         server = ServerProcess(env)
         server.wait_ready()
         await staff.sign_in(server.url)
-        entered = await enter_room(staff, session, links["young_person"], outsider, board=True)
-        therapist, young = entered.therapist, entered.young
+        ws_url = f"{server.url.replace('http', 'ws', 1)}/ws"
+        therapist, _ = await _resume(await staff.ws(), entered.therapist_token)
+        young, _ = await _resume(await outsider.ws_connect(ws_url), entered.young_token)
+        await asyncio.gather(therapist.open_board(), young.open_board())
         assert therapist.board.snapshot() == before
         assert young.board.snapshot() == before
         await asyncio.gather(therapist.close(), young.close())
@@ -108,11 +113,11 @@ async def test_after_a_crash_everyone_resumes_into_the_room(tmp_path: Path) -> N
         server.stop()
 
 
-async def test_people_back_together_after_a_crash_have_their_room_rebuilt_once(
+async def test_a_restarted_server_rebuilds_its_rooms_before_anyone_is_back(
     tmp_path: Path,
 ) -> None:
-    """Both people of a room resume in the same moment: the first rebuilds the room from
-    storage, the second waits for it rather than read the room again."""
+    """The new process rebuilds the room as it starts, before anyone resumes; both people of
+    the room then resume in the same moment into it, and nothing reads it again."""
     server, _env = serve_with_therapist(
         tmp_path / "data", "rio", PASSWORD, PLAYROOM_LOG_LEVEL="INFO"
     )
@@ -125,6 +130,10 @@ async def test_people_back_together_after_a_crash_have_their_room_rebuilt_once(
         entered = await enter_room(staff, session, links["young_person"], outsider)
         tokens = (entered.therapist_token, entered.young_token)
         server.crash_and_restart()
+        deadline = time.monotonic() + 20
+        while '"room_restored"' not in server.stderr():  # nobody has come back yet
+            assert time.monotonic() < deadline, server.stderr()[-2000:]
+            await asyncio.sleep(0.05)  # the server's own log, read until it says so
         peers = [
             ProtocolPeer(await staff.ws(), media=False),
             ProtocolPeer(await outsider.ws_connect(ws_url), media=False),

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from server.appkeys import GATEKEEPER, GUESTS, SCHEDULE, SESSION_LOG, SETTINGS
-from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
+from server.appkeys import GATEKEEPER, SCHEDULE, SETTINGS
 from server.care.plan import Case, as_message_steps, steps_for
-from server.edge import agreement, breaks, chat, floor, modes, sharing
+from server.edge import agreement, breaks, chat, floor, modes, rebuilt, sharing
 from server.edge.connection import Connection, Handlers
 from server.edge.hosting import known_out
 from server.exceptions import Forbidden, NotLetBack, ProtocolError
 from server.live.hub import about, person
 from server.live.protocol import MediaState, PlanStepDone, Resume
 from server.live.replies import PeerLeft, PeerState, PlanRecorded, PlanStarted, Resumed, Waiting
-from server.live.rooms import NAMES, Participant, Role, Room, State
-from server.storage.session_models import Place
+from server.live.rooms import Participant, Role, Room, State
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +40,12 @@ async def resume(conn: Connection, message: Resume) -> None:
     spends their token); were one kept through a crash, their link is still out."""
     if conn.me is not None:
         raise ProtocolError("already_joined", "This connection is already in a room.")
-    found = conn.hub.find_resumable(message.token) or await _restore(conn, message.token)
+    found = conn.hub.find_resumable(message.token)
+    if found is None and not conn.hub.held.is_set():
+        await conn.hub.held.wait()  # the rooms held before a restart, being rebuilt
+        found = conn.hub.find_resumable(message.token)
+    if found is None:
+        found = await rebuilt.restore(conn, message.token, lose_after)
     if found is None:
         raise ProtocolError("bad_resume", "That session can no longer be resumed. Join again.")
     room, me = found
@@ -121,148 +123,6 @@ async def _link_works(conn: Connection, link_id: str | None, session_id: str) ->
     return link_id is None or await conn.app[SCHEDULE].link_still_works(link_id, session_id)
 
 
-async def _restore(conn: Connection, token: str) -> tuple[Room, Participant] | None:
-    """A token from before this process held the room (a restart, a crash, or the room
-    taken over from a node that died): rebuild its room from the places kept in the
-    database, everyone interrupted, each with what is left of the grace window counted
-    from when the room was last live.
-
-    The log then says what the server could not say as it went: after a crash, that each
-    person the room held was cut off, since when they were last known connected (their
-    place's ``seen_at``); and, in ``room.restored``, whom the room expects back, each of whom
-    a later entry says came back, was lost, or saw the session end (``verify`` names anyone
-    it does not)."""
-    hub = conn.hub
-    place = await hub.find_place(token) if hub.places is not None else None
-    if place is None:
-        return None
-    if (found := hub.find_resumable(token)) is not None:
-        return found  # the room was rebuilt, with them in it, while their place was read
-    # the others of the room, coming back at the same moment, wait for this one restore
-    # instead of each reading the room again (they are in it once it is rebuilt)
-    while (under_way := hub.restoring.get(place.appointment_id)) is not None:
-        await under_way.wait()
-        if (found := hub.find_resumable(token)) is not None:
-            return found
-    restoring = hub.restoring[place.appointment_id] = asyncio.Event()
-    try:
-        return await _rebuild(conn, token, place)
-    finally:
-        del hub.restoring[place.appointment_id]
-        restoring.set()
-
-
-async def _rebuild(conn: Connection, token: str, place: Place) -> tuple[Room, Participant] | None:
-    """``_restore``'s work, once a room at a time."""
-    hub = conn.hub
-    places = hub.places
-    assert places is not None
-    grace = conn.app[SETTINGS].reconnect_grace_seconds
-    left = hub.left_of(grace, place.appointment_id)
-    if left <= 0:
-        return None
-    stream = session_stream(place.appointment_id)
-    appointment, held, said = await asyncio.gather(  # side by side, as in ``resume``
-        conn.app[SCHEDULE].live(place.appointment_id),
-        places.of_room(place.appointment_id),
-        conn.app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS),
-    )
-    if appointment is None:
-        return None
-    # a guest's name and role are not kept with their place: their invitation has them
-    guests = await conn.app[GUESTS].of_links(
-        [row.link_id for row in held if row.role == Role.GUEST.value and row.link_id]
-    )
-    # from here to the log's lock nothing waits: whoever else resumes into this room now
-    # finds it rebuilt, and their own entries come after these
-    rebuilt = appointment.id not in hub.rooms.by_session
-    room = hub.rooms.get_or_create(appointment.id, appointment.relay_only, appointment.client_id)
-    if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
-        room.locked = room.stored_locked = appointment.room_locked
-    room.chat.known(appointment.chat_on)
-    # those the log shows gone for good stay gone (a crash before their place was let go)
-    back = [
-        row for row in held if row.participant_id not in room.participants and not gone(row, said)
-    ]
-    members = (
-        await conn.app[SCHEDULE].clients_of_links([r.link_id for r in back if r.link_id])
-        if room.group
-        else {}
-    )
-    for row in back:
-        role = Role(row.role)
-        member = members.get(row.link_id or "", "")
-        name = await conn.name_for(room, role, member) if member else NAMES.get(role, "Therapist")
-        person = hub.put_back(room, row, name)
-        person.client_id = member
-        if row.link_id in guests:
-            person.name, person.guest_role = guests[row.link_id]
-        hub.grace[person.id] = asyncio.create_task(_lose_after(conn, room, person, left))
-    if rebuilt:  # once, however many come back at the same moment
-        after = "a server restart" if hub.bus.node_id == "local" else "a node failure"
-        entries = cut_off(back, said)
-        expected = [{"participant": row.participant_id, "role": row.role} for row in back]
-        entries.append(("room.restored", "system", {"after": after, "expected": expected}))
-        await conn.app[SESSION_LOG].append_all(stream, entries)
-    log.info("room restored", extra={"event": "room_restored", "count": len(room.participants)})
-    return hub.find_resumable(token)
-
-
-# what a participant's entries say of them, newest last: whether they are known cut off
-PARTICIPANT_KINDS = (
-    "participant.joined",
-    "participant.admitted",
-    "participant.sent_to_waiting",
-    "participant.interrupted",
-    "participant.reconnected",
-    "participant.lost",
-    "participant.left",
-    "participant.removed",
-    "participant.declined",
-    "participant.let_back",
-)
-CRASH = "the server stopped without warning"
-# what the log says of someone who is gone from the room for good
-GONE = frozenset(
-    {"participant.lost", "participant.left", "participant.removed", "participant.declined"}
-)
-
-
-def cut_off(held: list[Place], said: list[Entry]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The ``participant.interrupted`` entries a crash left unwritten: one for each place
-    whose person the log last shows in the room (a stop with warning wrote them already,
-    as did a drop before the crash), as that drop would have, with since when they were
-    last known connected."""
-    last: dict[str, str] = {}
-    for entry in said:
-        last[str(entry.details.get("participant", ""))] = entry.kind
-    out = []
-    for row in held:
-        # cut off already, or gone for good (a crash between that entry and their place
-        # being let go)
-        if last.get(row.participant_id) == "participant.interrupted" or gone(row, said):
-            continue
-        seen = row.seen_at or row.created_at
-        details = {"participant": row.participant_id, "role": row.role, "cause": CRASH}
-        out.append(
-            ("participant.interrupted", place_actor(row), {**details, "since": seen.isoformat()})
-        )
-    return out
-
-
-def gone(row: Place, said: list[Entry]) -> bool:
-    """Whether the log's last word on this place's person is that they are gone for good."""
-    last = [e.kind for e in said if e.details.get("participant") == row.participant_id]
-    return bool(last) and last[-1] in GONE
-
-
-def place_actor(row: Place) -> str:
-    """Who the entry is about, as their own connection would have written it."""
-    if row.role in (Role.YOUNG_PERSON.value, Role.PARENT.value):
-        return participant_actor(row.role, row.participant_id)
-    return staff_actor(row.user_id) if row.user_id else "system"
-
-
 async def dropped(conn: Connection) -> None:
     """The socket closed without a goodbye: hold their place for the grace window."""
     await conn.close_board_links()
@@ -273,7 +133,7 @@ async def dropped(conn: Connection) -> None:
     if not await interrupted(conn, "socket", "connection dropped"):
         return
     grace = conn.app[SETTINGS].reconnect_grace_seconds
-    conn.hub.grace[me.id] = asyncio.create_task(_lose_after(conn, room, me, grace))
+    conn.hub.grace[me.id] = asyncio.create_task(lose_after(conn, room, me, grace))
 
 
 async def media_state(conn: Connection, message: MediaState) -> None:
@@ -388,8 +248,11 @@ async def plan_step(conn: Connection, message: PlanStepDone) -> None:
     await conn.reply(PlanRecorded(case=message.case, step=message.step, outcome=message.outcome))
 
 
-async def _lose_after(conn: Connection, room: Room, me: Participant, grace: float) -> None:
-    await asyncio.sleep(grace)  # the grace window itself, not a wait for anything else
+async def lose_after(conn: Connection, room: Room, me: Participant, left: float) -> None:
+    """Lost once ``left`` seconds pass without them back: the grace window, or what a
+    restart left of it (the log names the window, not the remainder)."""
+    await asyncio.sleep(left)  # the grace window itself, not a wait for anything else
+    grace = conn.app[SETTINGS].reconnect_grace_seconds
     cause = f"not back within the {grace:g} s grace window"
     if not room.lose(me, cause):
         return

@@ -1,7 +1,9 @@
-"""Rooms nobody came back to: after a crash or a node's death, a room is rebuilt when the
-first of its people resumes (``continuity._restore``), and that is when the log is told who
-the crash cut off. If nobody resumes within the grace window, nothing would ever say so: the
-room's log would leave everyone in the room for good, and their places would stay in the
+"""Rooms nobody came back to: after a crash or a node's death, a room is rebuilt as a single
+server starts, or when the first of its people resumes on a node that took it over
+(``rebuilt.py``), and that is when the log is told who the crash cut off; a room rebuilt
+that nobody comes back to is closed by its own grace timers. A room rebuilt nowhere (held for
+a node that died, its appointment no longer live when the server started, or its window
+over) would leave its log with everyone in the room for good, and its places in the
 database.
 
 So every node looks, at an interval, for places whose room is held nowhere (not here, and
@@ -23,7 +25,7 @@ from aiohttp import web
 
 from server.appkeys import HUB, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import session_stream
-from server.edge.continuity import PARTICIPANT_KINDS, cut_off, gone, place_actor
+from server.edge.rebuilt import PARTICIPANT_KINDS, cut_off, gone, place_actor
 
 log = logging.getLogger(__name__)
 

@@ -87,6 +87,10 @@ class Hub:
         self.grace: dict[str, asyncio.Task[None]] = {}  # participant id -> its countdown
         # session id -> set once its room, being rebuilt after a restart, is rebuilt
         self.restoring: dict[str, asyncio.Event] = {}
+        # cleared while the rooms this process held before it started are being rebuilt
+        # (``edge/rebuilt.py``): a resume waits for it rather than read its room itself
+        self.held = asyncio.Event()
+        self.held.set()
         self.watchers: dict[str, set[Socket]] = {}  # supervisor id -> their dashboards
         self.places = places
         self.bus = bus or LocalBus()
