@@ -142,7 +142,8 @@ async def _read_heads(session: AsyncSession, units: list[_Append]) -> None:
     """For a batch of the group commit: the write lock, then the head of every stream its
     entries go to, in one statement."""
     streams = sorted({unit.stream for unit in units})
-    await _write_lock(session, streams[0])
+    for stream in streams:  # on SQLite the first takes the whole file's lock
+        await _write_lock(session, stream)
     newest = (
         sa.select(LogEntry.stream, sa.func.max(LogEntry.seq).label("seq"))
         .where(LogEntry.stream.in_(streams))

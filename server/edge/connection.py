@@ -109,6 +109,10 @@ class Connection:
         and the group tell them apart."""
         if not room.group or not client_id:
             return NAMES[role]
+        return await self.member_name(role, client_id)
+
+    async def member_name(self, role: Role, client_id: str) -> str:
+        """What a group's room calls a member (their chosen name), or their parent."""
         name = await self.app[CLIENTS].display_name(client_id)
         return name if role is Role.YOUNG_PERSON else f"{NAMES[role]} of {name}"
 

@@ -40,10 +40,7 @@ async def resume(conn: Connection, message: Resume) -> None:
     spends their token); were one kept through a crash, their link is still out."""
     if conn.me is not None:
         raise ProtocolError("already_joined", "This connection is already in a room.")
-    found = conn.hub.find_resumable(message.token)
-    if found is None and not conn.hub.held.is_set():
-        await conn.hub.held.wait()  # the rooms held before a restart, being rebuilt
-        found = conn.hub.find_resumable(message.token)
+    found = conn.hub.find_resumable(message.token)  # after the rebuild (``dispatch.handle``)
     if found is None:
         found = await rebuilt.restore(conn, message.token, lose_after)
     if found is None:

@@ -84,6 +84,11 @@ async def read(conn: Connection, data: str) -> Incoming | None:
 async def handle(conn: Connection, message: Incoming) -> None:
     """Run the message's handler. What it answers, and its refusal if it refuses, carries
     the frame's ``id``."""
+    if not conn.hub.held.is_set():
+        # the rooms held before a restart are being rebuilt (``rebuilt.py``): a join or an
+        # opening now would find a room without the people it held, and its log without
+        # their entries, so every message waits the moment it takes
+        await conn.hub.held.wait()
     conn.answering = message.id
     try:
         await HANDLERS[type(message)](conn, message)

@@ -3,12 +3,13 @@ database (``live/places.py``), everyone interrupted and given what is left of th
 window, and the log told what the server could not say as it went.
 
 A single server rebuilds every room it held as it starts (``rebuild_held``), before anyone
-is back: the storm of resumes that follows a restart then finds each person's place in
-memory, as after a drop, instead of reading their room back a resume at a time. A room found
-only later (one taken over from another node, which is rebuilt on the first resume that
-names it; one whose rebuild at the start failed) is rebuilt by ``restore``, once however many
-of its people come back at the same moment. Rooms nobody came back to, and rooms held for
-other nodes, are closed by ``unreturned.py``."""
+is back (every message waits for it): the storm of resumes that follows a restart then
+finds each person's place in memory, as after a drop, instead of reading their room back a
+resume at a time. A room found only later (one taken over from another node, which is
+rebuilt on the first resume that names it; one whose rebuild at the start failed) is
+rebuilt by ``restore``, once however many of its people come back at the same moment. A
+room whose people the log shows all gone is not rebuilt: ``unreturned.py`` lets its places
+go, as it closes the rooms held for nodes that died and that nobody came back to."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ class _Nobody:
 
 async def rebuild_held(app: web.Application, lose_after: LoseAfter) -> int:
     """As a single server starts: every room whose places are kept, rebuilt side by side;
-    returns how many rooms were looked at. Resumes wait for it (``Hub.held``). Servers that
+    returns how many rooms were looked at. Every message waits for it (``Hub.held``,
+    ``dispatch.handle``). Servers that
     share rooms (``bus.shared``) rebuild a room when its home is claimed instead.
 
     Boards are not loaded here: loaded ahead of the pages asking for them, they only took
@@ -133,41 +135,63 @@ async def _rebuild(conn: Connection, appointment_id: str, lose_after: LoseAfter)
     )
     if appointment is None:
         return
-    # a guest's name and role are not kept with their place: their invitation has them
-    guests = await conn.app[GUESTS].of_links(
-        [row.link_id for row in held if row.role == Role.GUEST.value and row.link_id]
+    rebuilt = appointment.id not in hub.rooms.by_session
+    in_memory = hub.rooms.get(appointment.id)
+    # those the log shows gone for good stay gone (a crash before their place was let go)
+    back = [
+        row
+        for row in held
+        if not gone(row, said)
+        and (in_memory is None or row.participant_id not in in_memory.participants)
+    ]
+    if rebuilt and not back:
+        return  # nobody to expect back: ``unreturned.py`` lets their places go
+    # everything read before anyone is put back: from then to the log's lock nothing waits,
+    # so that nobody resumes into the room before its entries are written
+    guests = await conn.app[GUESTS].of_links(  # a guest's name and role: their invitation's
+        [row.link_id for row in back if row.role == Role.GUEST.value and row.link_id]
     )
-    # from here to the log's lock nothing waits: whoever else resumes into this room now
-    # finds it rebuilt, and their own entries come after these
+    members = (
+        await conn.app[SCHEDULE].clients_of_links([r.link_id for r in back if r.link_id])
+        if appointment.client_id is None  # a group's session: which member each is
+        else {}
+    )
+    names: dict[str, str] = {}
+    for row in back:
+        member = members.get(row.link_id or "", "")
+        role = Role(row.role)
+        names[row.participant_id] = (
+            await conn.member_name(role, member) if member else NAMES.get(role, "Therapist")
+        )
     rebuilt = appointment.id not in hub.rooms.by_session
     room = hub.rooms.get_or_create(appointment.id, appointment.relay_only, appointment.client_id)
     if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
         room.locked = room.stored_locked = appointment.room_locked
     room.chat.known(appointment.chat_on)
-    # those the log shows gone for good stay gone (a crash before their place was let go)
-    back = [
-        row for row in held if row.participant_id not in room.participants and not gone(row, said)
-    ]
-    members = (
-        await conn.app[SCHEDULE].clients_of_links([r.link_id for r in back if r.link_id])
-        if room.group
-        else {}
-    )
-    for row in back:
-        role = Role(row.role)
-        member = members.get(row.link_id or "", "")
-        name = await conn.name_for(room, role, member) if member else NAMES.get(role, "Therapist")
-        person = hub.put_back(room, row, name)
-        person.client_id = member
-        if row.link_id in guests:
-            person.name, person.guest_role = guests[row.link_id]
-        hub.grace[person.id] = asyncio.create_task(lose_after(conn, room, person, left))
-    if rebuilt:  # once, however many come back at the same moment
-        after = "a server restart" if hub.bus.node_id == "local" else "a node failure"
-        entries = cut_off(back, said)
-        expected = [{"participant": row.participant_id, "role": row.role} for row in back]
-        entries.append(("room.restored", "system", {"after": after, "expected": expected}))
-        await conn.app[SESSION_LOG].append_all(stream, entries)
+    back = [row for row in back if row.participant_id not in room.participants]
+    put: list[Participant] = []
+    try:
+        for row in back:
+            person = hub.put_back(room, row, names[row.participant_id])
+            put.append(person)
+            person.client_id = members.get(row.link_id or "", "")
+            if row.link_id in guests:
+                person.name, person.guest_role = guests[row.link_id]
+            hub.grace[person.id] = asyncio.create_task(lose_after(conn, room, person, left))
+        if rebuilt:  # once, however many come back at the same moment
+            after = "a server restart" if hub.bus.node_id == "local" else "a node failure"
+            entries = cut_off(back, said)
+            expected = [{"participant": row.participant_id, "role": row.role} for row in back]
+            entries.append(("room.restored", "system", {"after": after, "expected": expected}))
+            await conn.app[SESSION_LOG].append_all(stream, entries)
+    except BaseException:
+        # the log does not say so: nobody is back in it, and the next resume rebuilds it
+        for person in put:
+            await hub.forget(person, release=False)
+            room.participants.pop(person.id, None)
+        if rebuilt:
+            hub.rooms.discard(room)
+        raise
     log.info("room restored", extra={"event": "room_restored", "count": len(room.participants)})
 
 
