@@ -19,9 +19,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` ports free now, and different from each other (all are held at once while
+    they are picked, so the kernel cannot hand out one of them twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def cli_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -133,11 +144,15 @@ class ServerProcess:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Poll the port until the server listens (or the process dies)."""
+        """Poll the port until this server listens (or the process dies): it says so once its
+        own socket is bound, so a port some other process still held is not taken for it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited {self.proc.returncode}: {self.stderr()}")  # type: ignore[union-attr]
+            if "is serving on" not in self.stdout_path.read_text():
+                time.sleep(0.05)  # its own line, polled
+                continue
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
@@ -167,7 +182,7 @@ class ServerProcess:
 def running_nodes(env: dict[str, str], count: int = 3) -> Iterator[list[ServerProcess]]:
     """``count`` server processes on the same settings (one database, one bus), each
     answering, all stopped afterwards."""
-    servers = [ServerProcess(env) for _ in range(count)]
+    servers = [ServerProcess(env, port=port) for port in free_ports(count)]
     try:
         for server in servers:
             server.wait_ready()
