@@ -319,7 +319,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     witnessing = open_witnessing(settings, storage.db, storage.ring)
     # one group commit for the process: board operations, chat, log entries, places
-    writer = GroupCommit(storage.db)
+    writer = GroupCommit(storage.db, settings.commit_gather_ms / 1000)
     session_log = SessionLog(storage.db, storage.ring, witnessing, writer)
     app[SESSION_LOG] = session_log
     gatekeeper = Gatekeeper(

@@ -56,6 +56,56 @@ async def test_rows_written_at_once_share_transactions(app: web.Application, sce
     assert commits[0] < 10, commits  # not one transaction a row
 
 
+async def _writes_arriving_during_commits(writer: GroupCommit, appointment: str) -> None:
+    """The first row's commit brings a second (arriving while it is written); the third
+    comes once the first is committed."""
+    arriving: list[asyncio.Task[None]] = []
+
+    async def first(session: AsyncSession) -> None:
+        session.add(_row(appointment, 3001))
+        arriving.append(asyncio.create_task(writer.write(_row(appointment, 3002))))
+
+    await writer._queue(first)
+    await asyncio.gather(*arriving, writer.write(_row(appointment, 3003)))
+
+
+async def test_rows_that_keep_coming_during_commits_are_gathered(
+    app: web.Application, scene: Scene
+) -> None:
+    """Rooms drawing at once: rows arriving while one is committed make the next transaction
+    wait, and take what comes meanwhile, one commit for two rows; without gathering, each
+    goes alone."""
+    db = app[DATABASE]
+    with _commits(db) as gathered:
+        await _writes_arriving_during_commits(GroupCommit(db, gather=0.2), scene.session)
+    await _delete_rows(db)
+    with _commits(db) as alone:
+        await _writes_arriving_during_commits(GroupCommit(db, gather=0), scene.session)
+    assert (gathered[0], alone[0]) == (2, 3)
+
+
+async def test_one_caller_writing_one_thing_after_another_never_waits(
+    app: web.Application, scene: Scene
+) -> None:
+    """A write when nothing is being written goes at once, even a moment after the last:
+    with an hour's gathering, three writes one after another take three commits, not hours."""
+    db = app[DATABASE]
+    writer = GroupCommit(db, gather=3600)
+
+    async def one_after_another() -> None:
+        for n in range(3):
+            await writer.write(_row(scene.session, 3100 + n))
+
+    with _commits(db) as commits:
+        await asyncio.wait_for(one_after_another(), 60)
+    assert commits[0] == 3
+
+
+async def _delete_rows(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(sa.delete(BoardOp).where(BoardOp.seq >= 3000))
+
+
 async def test_log_entries_of_many_sessions_share_transactions_on_sqlite(
     app: web.Application, client: TestClient, backend: str
 ) -> None:

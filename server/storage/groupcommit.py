@@ -39,13 +39,16 @@ from server.storage.models import Base
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
+# while writes keep coming, a transaction begins at most this often (seconds)
+GATHER = 0.01
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 
 
 class GroupCommit:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, gather: float = GATHER) -> None:
         self.db = db
+        self.gather = gather
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -76,14 +79,23 @@ class GroupCommit:
         return await future
 
     async def _write_all(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                await self._batch(batch)
-            finally:  # cancelled (at shutdown) or worse: no writer is left waiting for ever
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(StorageUnavailable("The write did not finish."))
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                began = loop.time()
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    await self._batch(batch)
+                finally:  # cancelled (at shutdown) or worse: nobody is left waiting for ever
+                    _unfinished(batch)
+                wait = began + self.gather - loop.time()
+                if self._pending and len(self._pending) < MAX_BATCH and wait > 0:
+                    # more came while it was written, and more will: gathered for one commit
+                    await asyncio.sleep(wait)
+        except asyncio.CancelledError:
+            _unfinished(self._pending)
+            self._pending = []
+            raise
 
     async def _batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
         if len(batch) > 1:
@@ -116,6 +128,12 @@ class GroupCommit:
             if len(works) > 1:
                 await _prepare(session, works)
             return [await work(session) for work in works]
+
+
+def _unfinished(batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(StorageUnavailable("The write did not finish."))
 
 
 async def _prepare(session: AsyncSession, works: list[Work]) -> None:
