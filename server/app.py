@@ -26,6 +26,7 @@ from server.access.sessions import StaffSessions
 from server.appkeys import (
     ACCOUNTS,
     BOX,
+    BUSY,
     CATALOGUE,
     CHATS,
     CLIENTS,
@@ -84,7 +85,7 @@ from server.care.rota import Rota
 from server.care.schedule import Schedule
 from server.care.series import Series
 from server.care.signoffs import SignOffRequests
-from server.edge import continuity, escalation, rebuilt, unreturned, websocket
+from server.edge import continuity, escalation, rebuilt, unreturned, websocket, working
 from server.edge.staffsockets import StaffSockets
 from server.exceptions import StorageUnavailable
 from server.live.hub import Hub
@@ -152,6 +153,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(announce_link_base)  # once: where links come from, if not set
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute, 60)
     app[STAFF_SOCKETS] = StaffSockets(settings.session_check_seconds)
+    app[BUSY] = working.Busy()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(WEB / "templates"),
@@ -175,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
             _escalations_ctx,
             _unreturned_ctx,
             _outbox_ctx,
+            _working_ctx,
         )
     )
     for area in (
@@ -215,6 +218,13 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> AsyncI
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _working_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sockets busy with a slow frame are told so, often enough for their pages
+    (``edge/working.py``)."""
+    async with _every(working.CHECK_SECONDS, app[BUSY].tell):
+        yield
 
 
 async def _staff_sockets_ctx(app: web.Application) -> AsyncIterator[None]:

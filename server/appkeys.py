@@ -30,6 +30,7 @@ from server.care.series import Series
 from server.care.signoffs import SignOffRequests
 from server.crypto.keys import KeyRing
 from server.edge.staffsockets import StaffSockets
+from server.edge.working import Busy
 from server.live.hub import Hub
 from server.records.chat import Chats
 from server.records.discharge import Discharges
@@ -46,6 +47,7 @@ KEYRING = web.AppKey("keyring", KeyRing)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 STAFF_SESSIONS = web.AppKey("staff_sessions", StaffSessions)
 STAFF_SOCKETS = web.AppKey("staff_sockets", StaffSockets)
+BUSY = web.AppKey("busy", Busy)  # sockets busy with a slow frame (``edge/working.py``)
 COOKIE_STORAGE = web.AppKey("cookie_storage", AbstractStorage)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
 CATALOGUE = web.AppKey("catalogue", Catalogue)

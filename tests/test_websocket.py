@@ -2,24 +2,27 @@
 size is taken and one byte more closes the socket with 1009; past 200 frames a second frames
 are dropped unread, told once; every frame read counts against the limit of messages,
 malformed or of an unknown type too; every answer and refusal carries the frame's ``id``,
-and nothing pushed does; a fault of the server's own closes the socket with 1011.
+and nothing pushed does; a fault of the server's own closes the socket with 1011; a socket
+busy with a slow frame is told ``working`` meanwhile.
 
 The rate limiters run on a stopped clock here, so that what is dropped does not depend on
 how fast the test runs."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from server.access.ratelimit import RateLimiter
+from server.appkeys import BUSY
 from server.edge import connection, dispatch, websocket
-from server.live.protocol import MAX_MESSAGE_BYTES, Ping
+from server.live.protocol import MAX_MESSAGE_BYTES, Leave, Ping
 from tests.scenes import Room, join_with
 
 
@@ -173,3 +176,33 @@ async def test_a_fault_of_the_server_closes_the_socket_with_1011(
         closing = await ws.receive()
         assert closing.type is WSMsgType.CLOSE
         assert ws.close_code == WSCloseCode.INTERNAL_ERROR
+
+
+@pytest.mark.hazard("HZ-10")
+async def test_a_socket_busy_with_a_slow_frame_is_told_it_is_working(
+    app: web.Application, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ping waiting behind a slow frame (a resume while the rooms are rebuilt after a
+    restart) would go unanswered past the page's patience: the socket hears ``working``
+    meanwhile, the ``pong`` still comes after the slow frame, and a quick frame causes none."""
+    app[BUSY].after = 0.1
+    release = asyncio.Event()
+
+    async def slow(conn: object, message: object) -> None:
+        await release.wait()
+
+    monkeypatch.setitem(dispatch.HANDLERS, Leave, slow)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str(json.dumps({"v": 1, "type": "ping", "n": 1, "id": "quick"}))
+        assert (await ws.receive_json())["id"] == "quick"
+        await ws.send_str(json.dumps({"v": 1, "type": "leave", "id": "slow"}))
+        await ws.send_str(json.dumps({"v": 1, "type": "ping", "n": 2, "id": "behind"}))
+        told = [await ws.receive_json(timeout=10) for _ in range(2)]  # and again, while slow
+        assert told == [{"v": 1, "type": "working"}] * 2
+        release.set()
+        after = await ws.receive_json(timeout=10)
+        while after["type"] == "working":  # one may have gone just as it was released
+            after = await ws.receive_json(timeout=10)
+        assert (after["type"], after["id"]) == ("pong", "behind")
+        await ws.send_str(json.dumps({"v": 1, "type": "ping", "n": 3, "id": "again"}))
+        assert (await ws.receive_json())["id"] == "again"  # quick again: nothing else

@@ -10,10 +10,12 @@ coalesced to 20 a second per sender (``live.py``): a hand moving must not use up
 that admitting, signalling and pinging need. Whatever is refused (any
 ``PlayroomError``) is answered here with one error frame carrying its code, its message and
 the frame's ``id``; the socket stays up. A handler's own answers go through
-``Connection.reply``, which gives them the ``id`` of the frame being handled."""
+``Connection.reply``, which gives them the ``id`` of the frame being handled. A frame in
+hand for long gets its socket told ``working`` meanwhile (``working.py``)."""
 
 from __future__ import annotations
 
+from server.appkeys import BUSY
 from server.edge import (
     agreement,
     board,
@@ -84,18 +86,19 @@ async def read(conn: Connection, data: str) -> Incoming | None:
 async def handle(conn: Connection, message: Incoming) -> None:
     """Run the message's handler. What it answers, and its refusal if it refuses, carries
     the frame's ``id``."""
-    if not conn.hub.held.is_set():
-        # the rooms held before a restart are being rebuilt (``rebuilt.py``): a join or an
-        # opening now would find a room without the people it held, and its log without
-        # their entries, so every message waits the moment it takes
-        await conn.hub.held.wait()
-    conn.answering = message.id
-    try:
-        await HANDLERS[type(message)](conn, message)
-    except PlayroomError as exc:
-        await conn.reply(Error(code=exc.code, message=str(exc), detail=exc.detail))
-    finally:
-        conn.answering = None
+    with conn.app[BUSY].handling(conn.ws):  # told ``working`` if it takes a while
+        if not conn.hub.held.is_set():
+            # the rooms held before a restart are being rebuilt (``rebuilt.py``): a join or
+            # an opening now would find a room without the people it held, and its log
+            # without their entries, so every message waits the moment it takes
+            await conn.hub.held.wait()
+        conn.answering = message.id
+        try:
+            await HANDLERS[type(message)](conn, message)
+        except PlayroomError as exc:
+            await conn.reply(Error(code=exc.code, message=str(exc), detail=exc.detail))
+        finally:
+            conn.answering = None
 
 
 async def refuse(conn: Connection, error: PlayroomError, frame_id: str | None) -> None:

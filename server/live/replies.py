@@ -277,6 +277,13 @@ class Pong(Message):
     n: int = 0
 
 
+class Working(Message):
+    """To a socket whose frame has been in hand a while: it is alive, only busy
+    (``edge/working.py``). Answers nothing; the ``pong`` still follows in order."""
+
+    type: Literal["working"] = "working"
+
+
 class Break(Message):
     """To everyone in the room: the break, as the server holds it. ``on``: its ``minutes``,
     when it ends (``ends_at``, UTC) and the whole seconds left by the server's clock (a page

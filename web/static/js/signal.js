@@ -14,6 +14,8 @@ import { Live } from "./live.js";
 // asks the server for /healthz every PROBE_MS, a fresh connection each time. The first answer
 // (or the browser's `online` event) shows the network is back: a quiet socket is given up and
 // the page resumes on a new one at once, which takes its place over on the server.
+// Anything heard counts as an answer: a server whose handling of an earlier frame is slow
+// says `working` meanwhile, so a socket that is only busy is kept.
 const PING_MS = 900;
 const QUIET_MS = 1500;
 const SILENT_MS = 6000;
