@@ -43,6 +43,7 @@ it holds once started (``gc_server.py``): an experiment, said so in the report.
     python -m tests.bench.bench_rooms [--ladder 100 200 300 500 700 1000] [--bisect 2]
         [--warmup 2] [--seconds 10] [--transports socket channel]
         [--channel-receivers channel|socket] [--rooms-per-process 100] [--no-yjs]
+        [--commit-gather-ms MS]
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from typing import Any
 import aiohttp
 import aiortc
 
+from server.settings import Settings
 from tests.bench import rooms_yjs
 from tests.bench.cpu import cpu_seconds
 from tests.bench.gc_server import GcLoggedServer, frozen, gc_logged_server
@@ -196,7 +198,8 @@ class Ladder:
 
 def playroom(args: argparse.Namespace) -> dict[str, Any]:
     """Every transport's ladder on one server."""
-    server = gc_logged_server()
+    gather = {} if args.gather_ms is None else {"PLAYROOM_COMMIT_GATHER_MS": str(args.gather_ms)}
+    server = gc_logged_server(**gather)
     pid = server.proc.pid
     pin_all(pid, SERVER_CPU)
     sessions = Sessions(server)
@@ -266,6 +269,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--channel-receivers", choices=["channel", "socket"], default="channel")
     parser.add_argument("--rooms-per-process", dest="per", type=int, default=100)
     parser.add_argument("--no-yjs", action="store_true")
+    parser.add_argument(
+        "--commit-gather-ms", dest="gather_ms", type=float, help="the server's; default its own"
+    )
     args = parser.parse_args(argv)
     if pinning():
         os.sched_setaffinity(0, {CLIENT_CPU})  # this process and all it starts: off the server's
@@ -281,6 +287,9 @@ def main(argv: list[str]) -> dict[str, Any]:
         "p99_limit_ms": P99_LIMIT_MS,
         "server_pinned_to_one_cpu": pinning(),
         "server_gc_frozen_after_start": frozen(),  # PLAYROOM_BENCH_GC_FREEZE=1: an experiment
+        "commit_gather_ms": args.gather_ms
+        if args.gather_ms is not None
+        else Settings.model_fields["commit_gather_ms"].default,
         "channel_receivers": args.channel_receivers,
         "client_processes": ours.get("client_processes"),
         **{f"playroom_{name}": ours[name] for name in NAMES.values() if name in ours},
