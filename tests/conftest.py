@@ -4,11 +4,17 @@ Every test that takes ``settings`` runs once per backend. PostgreSQL must be rea
 ``PLAYROOM_TEST_POSTGRES_URL`` (default 127.0.0.1:5432, user postgres, database test); when
 it is not, those runs are skipped locally and fail under ``CI=true``. Each run of the suite
 creates a database of its own there and drops it at the end.
+
+Passwords are hashed with Argon2 at its lowest cost in the tests' own applications
+(``cheap_password_hashing``): at the service's cost (64 MiB, three passes) every account made
+and every sign-in took a tenth to a quarter of a second, four of them in most tests. The
+service's cost is checked in ``test_accounts.py``; servers started as processes keep it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
@@ -22,8 +28,10 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server.access import accounts as accounts_module
 from server.access.accounts import Accounts
 from server.app import create_app
 from server.appkeys import ACCOUNTS
@@ -40,6 +48,13 @@ POSTGRES_URL = os.environ.get(
 )
 PASSWORD = "correct horse battery staple"
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id as the service hashes, at its lowest cost (see the module's docstring)."""
+    cheap = functools.partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(accounts_module, "PasswordHasher", cheap)
 
 
 def in_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -87,6 +87,20 @@ async def test_enrolment_makes_a_secret_once(app: web.Application, client: TestC
         await accounts.enrolment_secret(user.id)
 
 
+async def test_the_service_hashes_passwords_at_argon2ids_full_cost(
+    app: web.Application, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests' own accounts hash at Argon2's lowest cost (``conftest.py``); the service's
+    hash at RFC 9106's second recommended setting: 64 MiB, three passes, four lanes."""
+    monkeypatch.undo()
+    accounts = Accounts(app[DATABASE], app[ACCOUNTS].ring)
+    await accounts.create("full.cost", "Full Cost", Role.THERAPIST, PASSWORD)
+    async with app[DATABASE].session() as session:
+        row = (await session.execute(sa.select(User))).scalar_one()
+    assert row.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert (await accounts.check_password("full.cost", PASSWORD)).username == "full.cost"
+
+
 @pytest.mark.hazard("HZ-12")
 async def test_personal_fields_are_not_stored_in_clear(
     app: web.Application, client: TestClient
