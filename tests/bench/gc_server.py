@@ -22,6 +22,7 @@ diagnosis, not a measurement."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -65,9 +66,38 @@ def _hook() -> None:
 
 
 def _census() -> None:
-    """What the collector tracks now, by type: the 40 commonest."""
-    kinds = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
-    sys.stderr.write(json.dumps({"census": kinds.most_common(40), "n": kinds.total()}) + "\n")
+    """What the collector tracks now, by type: the 40 commonest; and of the cancelled tasks
+    and the ``CancelledError``s it still holds, where each was (a task's coroutine, an
+    error's innermost frame): what keeps them is found from there."""
+    objects = gc.get_objects()
+    kinds = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in objects)
+    cancelled = Counter(
+        getattr(o.get_coro(), "__qualname__", "?")
+        for o in objects
+        if isinstance(o, asyncio.Task) and o.cancelled()
+    )
+    errors = Counter(_innermost(o) for o in objects if isinstance(o, asyncio.CancelledError))
+    sys.stderr.write(
+        json.dumps(
+            {
+                "census": kinds.most_common(40),
+                "n": kinds.total(),
+                "cancelled_tasks": cancelled.most_common(10),
+                "cancelled_errors": errors.most_common(10),
+            }
+        )
+        + "\n"
+    )
+
+
+def _innermost(error: BaseException) -> str:
+    tb = error.__traceback__
+    if tb is None:
+        return "-"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 2)[-1]}:{tb.tb_lineno} {code.co_name}"
 
 
 class GcLoggedServer(ServerProcess):
