@@ -1,7 +1,11 @@
-"""Running the real ``playroom`` command and server processes from tests."""
+"""Running the real ``playroom`` command and server processes from tests, and making staff
+accounts on such a server's data the way the command makes them, in the test's own process
+(``make_account``): each command starts an interpreter that imports the server, two to three
+seconds apiece, and a browser test made three of them before its first page."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -13,7 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,16 +66,67 @@ def run_cli(
 
 def supervise_by_cli(env: dict[str, str], therapist: str, password: str) -> str:
     """A clinical supervisor on record for ``therapist`` (no room opens without one), made
-    with the ``playroom`` command; returns the supervisor's username."""
+    as ``playroom create-user`` and ``playroom supervise`` make them (``make_account``);
+    returns the supervisor's username."""
     supervisor = f"{therapist}.supervisor"
-    made = run_cli(
-        "create-user", "--username", supervisor, "--role", "supervisor", "--password-stdin",
-        env=env, stdin=password + "\n",
-    )  # fmt: skip
-    linked = run_cli("supervise", supervisor, therapist, env=env)
-    if made.returncode or linked.returncode:
-        raise RuntimeError(f"no supervisor for {therapist}: {made.stderr}{linked.stderr}")
+    make_account(env, supervisor, "supervisor", password, supervises=therapist)
     return supervisor
+
+
+def make_account(
+    env: dict[str, str],
+    username: str,
+    role: str,
+    password: str,
+    display_name: str = "",
+    supervises: str | None = None,
+) -> None:
+    """An account on the data of the server whose settings are ``env``, made by the same
+    code as ``playroom create-user`` (and, for a supervisor of ``supervises``, ``playroom
+    supervise``), in this process; ``tests/test_cli.py`` runs the commands themselves."""
+    settings = _settings(env)
+    with ThreadPoolExecutor(1) as pool:  # off any loop this thread runs (Playwright's)
+        pool.submit(
+            asyncio.run, _make_account(settings, username, role, password, display_name, supervises)
+        ).result()
+
+
+def _settings(env: dict[str, str]) -> Any:
+    """The settings a server with the environment ``env`` reads."""
+    from server.settings import Settings
+
+    ours = {k: v for k, v in os.environ.items() if k.startswith("PLAYROOM_")}
+    for name in ours:
+        del os.environ[name]
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PLAYROOM_")})
+    try:
+        return Settings()
+    finally:
+        for name in [k for k in os.environ if k.startswith("PLAYROOM_")]:
+            del os.environ[name]
+        os.environ.update(ours)
+
+
+async def _make_account(
+    settings: Any,
+    username: str,
+    role: str,
+    password: str,
+    display_name: str,
+    supervises: str | None,
+) -> None:
+    from server.cli import _accounts
+    from server.storage.models import Role
+    from server.storage.opening import open_storage
+
+    storage = await open_storage(settings)
+    try:
+        accounts = _accounts(storage, settings)
+        await accounts.create(username, display_name, Role(role), password)
+        if supervises is not None:
+            await accounts.supervise(username, supervises)
+    finally:
+        await storage.db.dispose()
 
 
 def serve_with_therapist(

@@ -438,3 +438,19 @@ async def test_the_socket_hands_the_board_over_to_the_data_connection_losing_not
     finally:
         await t.close()
         await y.close()
+
+
+def test_a_boards_message_goes_into_a_socket_frame_as_it_was_encoded() -> None:
+    """The board encodes each message once for every member; a socket's frame wraps that
+    text as it is, the same frame as one built from the message read back."""
+    for message in (
+        {"type": "change", "seq": 7, "author": "t", "changes": [{"points": [[1.5, 2, 0.5]]}]},
+        {"type": "error", "code": "bad_op", "message": "Ünïcode \"quoted\" \\ and </script>"},
+        {"type": "shared", "object": "o-1", "mime": "image/webp", "nested": {"a": [None, True]}},
+    ):
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        for label, model in (("board", BoardFrame), ("objects", ObjectsReply)):
+            head = boardsocket.BOARD_FRAME if label == "board" else boardsocket.OBJECTS_FRAME
+            frame = boardsocket._wrapped(head, text)
+            assert json.loads(frame) == json.loads(dump_message(model(message=message)))
+            assert model.model_validate_json(frame).message == message

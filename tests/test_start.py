@@ -68,3 +68,22 @@ async def test_the_database_s_revision_is_what_alembic_reads(tmp_path: Path) -> 
         assert await current_revision(db) == head_revision()
     finally:
         await db.dispose()
+
+
+async def test_once_started_the_server_freezes_its_heap_and_collects_less_often() -> None:
+    """What start-up made stays out of full collections, and a young collection waits for
+    50,000 new objects: what a message makes is freed before a collection sees it."""
+    import gc
+
+    from aiohttp import web
+
+    from server.cli import GC_THRESHOLDS, _freeze_heap
+
+    before = gc.get_threshold()
+    try:
+        await _freeze_heap(web.Application())
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS == (50_000, 20, 10)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

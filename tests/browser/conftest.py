@@ -12,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.conftest import require
-from tests.helpers import ROOT, ServerProcess, cli_env, run_cli
+from tests.helpers import ROOT, ServerProcess, cli_env, make_account, run_cli
 
 CHROMIUM = os.environ.get("PLAYROOM_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -124,19 +124,7 @@ def make_person(
 ) -> Person:
     from tests.conftest import PASSWORD
 
-    named = ["--display-name", display_name] if display_name else []
-    made = run_cli(
-        "create-user",
-        "--username",
-        username,
-        "--role",
-        role,
-        *named,
-        "--password-stdin",
-        env=server.env,
-        stdin=PASSWORD + "\n",
-    )
-    assert made.returncode == 0, made.stderr
+    make_account(server.env, username, role, PASSWORD, display_name or "")
     return Person(username, PASSWORD)
 
 
