@@ -91,6 +91,17 @@ def make_account(
         ).result()
 
 
+def migrate(env: dict[str, str]) -> None:
+    """The schema of the server whose settings are ``env``, made as ``playroom migrate``
+    makes it, in this process."""
+    from server.storage.migrate import upgrade
+
+    settings = _settings(env)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(1) as pool:  # Alembic runs a loop of its own
+        pool.submit(upgrade, settings.resolved_database_url).result()
+
+
 def _settings(env: dict[str, str]) -> Any:
     """The settings a server with the environment ``env`` reads."""
     from server.settings import Settings

@@ -12,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.conftest import require
-from tests.helpers import ROOT, ServerProcess, cli_env, make_account, run_cli
+from tests.helpers import ROOT, ServerProcess, cli_env, make_account, migrate
 
 CHROMIUM = os.environ.get("PLAYROOM_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -60,7 +60,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str
     tests; ``env`` adds settings."""
     env = {"PLAYROOM_TEST_HOOKS": "true", **env}
     settings = cli_env(tmp_path_factory.mktemp(name) / "data", **env)
-    assert run_cli("migrate", env=settings).returncode == 0
+    migrate(settings)
     server = ServerProcess(settings)
     server.wait_ready()
     return server
