@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.access import accounts as accounts_module
 from server.access.accounts import Accounts
 from server.app import create_app
-from server.appkeys import ACCOUNTS
+from server.appkeys import ACCOUNTS, BUSY
 from server.settings import Settings
 from server.storage import session_models  # noqa: F401 - its tables join Base.metadata
 from server.storage.db import make_engine
@@ -162,7 +162,11 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> web.Application:
-    return create_app(settings)
+    app = create_app(settings)
+    # a handler slowed by a loaded machine must not slip ``working`` into the answers tests
+    # read one after another; ``tests/test_websocket.py`` sets its own
+    app[BUSY].after = 60.0
+    return app
 
 
 @pytest.fixture

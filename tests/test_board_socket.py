@@ -445,7 +445,7 @@ def test_a_boards_message_goes_into_a_socket_frame_as_it_was_encoded() -> None:
     text as it is, the same frame as one built from the message read back."""
     for message in (
         {"type": "change", "seq": 7, "author": "t", "changes": [{"points": [[1.5, 2, 0.5]]}]},
-        {"type": "error", "code": "bad_op", "message": "Ünïcode \"quoted\" \\ and </script>"},
+        {"type": "error", "code": "bad_op", "message": 'Ünïcode "quoted" \\ and </script>'},
         {"type": "shared", "object": "o-1", "mime": "image/webp", "nested": {"a": [None, True]}},
     ):
         text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)

@@ -77,7 +77,7 @@ async def test_rows_that_keep_coming_during_commits_are_gathered(
     goes alone."""
     db = app[DATABASE]
     with _commits(db) as gathered:
-        await _writes_arriving_during_commits(GroupCommit(db, gather=0.2), scene.session)
+        await _writes_arriving_during_commits(GroupCommit(db, gather=2.0), scene.session)
     await _delete_rows(db)
     with _commits(db) as alone:
         await _writes_arriving_during_commits(GroupCommit(db, gather=0), scene.session)

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from server.access.ratelimit import RateLimiter
 from server.appkeys import BUSY
-from server.edge import connection, dispatch, websocket
+from server.edge import connection, dispatch, websocket, working
 from server.live.protocol import MAX_MESSAGE_BYTES, Leave, Ping
 from tests.scenes import Room, join_with
 
@@ -205,4 +205,33 @@ async def test_a_socket_busy_with_a_slow_frame_is_told_it_is_working(
             after = await ws.receive_json(timeout=10)
         assert (after["type"], after["id"]) == ("pong", "behind")
         await ws.send_str(json.dumps({"v": 1, "type": "ping", "n": 3, "id": "again"}))
-        assert (await ws.receive_json())["id"] == "again"  # quick again: nothing else
+        assert await ws.receive_json() == {"v": 1, "type": "pong", "n": 3, "id": "again"}
+
+
+async def test_working_never_follows_the_answer_nor_the_word_of_a_restart() -> None:
+    """``working`` is sent a loop's turn after it is decided: not at all if the frame was
+    answered in between, and never once the server is shutting down (its sockets' last word
+    is when to come back)."""
+
+    class Socket:
+        closed = False
+
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send_str(self, data: str) -> None:
+            self.sent.append(data)
+
+    busy, socket = working.Busy(after=0), Socket()
+    with busy.handling(socket):
+        await busy.tell()
+    await asyncio.sleep(0)  # the sending task runs: the frame was answered already
+    assert socket.sent == []
+    with busy.handling(socket):
+        await busy.tell()
+        await asyncio.sleep(0)
+        assert socket.sent == [working.WORKING]
+        busy.stopped = True
+        await busy.tell()
+        await asyncio.sleep(0)
+    assert socket.sent == [working.WORKING]

@@ -22,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from server.access.auth import current_sign_in, current_user
 from server.access.proxy import own_origins
 from server.access.ratelimit import RateLimiter
-from server.appkeys import ACCOUNTS, HUB, SETTINGS, STAFF_SOCKETS, WHITEBOARDS
+from server.appkeys import ACCOUNTS, BUSY, HUB, SETTINGS, STAFF_SOCKETS, WHITEBOARDS
 from server.edge.connection import Connection
 from server.edge.continuity import dropped
 from server.edge.dispatch import dispatch, handle, read
@@ -107,7 +107,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 if message is None:
                     continue
                 try:
-                    edge = await relay.route(user.id if user else None, message, ws)
+                    with app[BUSY].handling(ws):  # finding the room's home may take a while
+                        edge = await relay.route(user.id if user else None, message, ws)
                 except PlayroomError as exc:  # the room's home could not be found just now
                     await connection.reply(Error(id=message.id, code="refused", message=str(exc)))
                     continue
@@ -152,7 +153,9 @@ async def serve_remote(app: web.Application, socket: RemoteSocket, user_id: str 
 async def close_all(app: web.Application) -> None:
     """At shutdown: this node's rooms are given up (their places stay kept for the restart),
     every socket is told to come back after a time of its own and closes with 1012
-    (``Hub.close_all``), then every server peer closes."""
+    (``Hub.close_all``), then every server peer closes. No socket is told ``working`` from
+    then on: its last word is when to come back."""
+    app[BUSY].stopped = True
     await app[RELAY].bus.release_all()
     await app[HUB].close_all()
     await app[WHITEBOARDS].close_all()

@@ -25,8 +25,9 @@ from server.live.protocol import dump_message
 from server.live.replies import Working
 
 # a frame in hand this long (seconds) is said to be; with CHECK_SECONDS, a ping waiting
-# behind it hears something within 1.1 s of being sent, inside the page's 1.5 s
-WORKING_AFTER = 0.9
+# behind it hears something within 0.9 s of being sent (and of the last ``working``),
+# leaving the page's 1.5 s room for a slow network and a busy loop
+WORKING_AFTER = 0.7
 CHECK_SECONDS = 0.2
 WORKING = dump_message(Working())
 
@@ -37,6 +38,7 @@ class Busy:
     def __init__(self, after: float = WORKING_AFTER) -> None:
         self.after = after
         self.since: dict[Socket, float] = {}
+        self.stopped = False  # the server is shutting down: its sockets are told why
         self._telling: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
@@ -49,15 +51,18 @@ class Busy:
 
     async def tell(self) -> None:
         """Send ``working`` to each socket whose frame has been in hand too long."""
+        if self.stopped:
+            return
         now = time.monotonic()
         for socket, since in list(self.since.items()):
             if now - since >= self.after and not socket.closed:
                 self.since[socket] = now
-                task = asyncio.create_task(_send(socket))
+                task = asyncio.create_task(self._send(socket))
                 self._telling.add(task)
                 task.add_done_callback(self._telling.discard)
 
-
-async def _send(socket: Socket) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):  # closing: nothing to tell
-        await socket.send_str(WORKING)
+    async def _send(self, socket: Socket) -> None:
+        if socket not in self.since or self.stopped:
+            return  # its frame was answered meanwhile: a late ``working`` would follow it
+        with contextlib.suppress(ConnectionError, RuntimeError):  # closing: nothing to tell
+            await socket.send_str(WORKING)

@@ -6,8 +6,14 @@ commit costs a few milliseconds of fsync whatever it holds, so one transaction p
 drawn caps a process at a few hundred points a second across all its rooms, and past that
 writers time out on the database lock. Writing whatever is waiting in one transaction keeps
 each row's promise (its caller resumes only once it is committed) at one fsync per batch.
-There is no added delay: a row that arrives while nothing is being written is written at
-once, and the batch grows only while a commit is under way.
+
+A row that arrives while nothing is being written is written at once. While rows keep
+arriving during each commit (many rooms drawing at once), the next transaction waits until
+``gather`` after the one before began, and takes everything that came meanwhile. A
+transaction costs the process CPU of its own besides its rows, and at 300 rooms drawing
+nearly every stroke had been one (``docs/performance.md``, §10). One caller writing one
+thing after another never waits: nothing arrives while its write is committed, so the
+writer is idle again before its next.
 
 Besides rows, a batch takes units of work that read before they write (``transaction``:
 an entry of a session's log reads its stream's head; a place replaces the one before it).
