@@ -145,7 +145,8 @@ def serve_with_therapist(
 ) -> tuple[ServerProcess, dict[str, str]]:
     """``playroom serve`` in a child process on a data folder of its own, migrated, with the
     therapist ``username`` made by the ``playroom`` command and their supervisor as it makes
-    them (``make_account``); ready, with the environment it runs in (``extra``: settings, as ``PLAYROOM_…`` variables)."""
+    them (``make_account``); ready, with the environment it runs in (``extra``: settings,
+    as ``PLAYROOM_…`` variables)."""
     env = cli_env(data_dir, **{"PLAYROOM_LOG_LEVEL": "WARNING", **extra})
     migrated = run_cli("migrate", env=env)
     if migrated.returncode:
