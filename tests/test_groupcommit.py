@@ -32,17 +32,21 @@ def _row(appointment: str, seq: int) -> BoardOp:
 
 @contextmanager
 def _commits(db: Database) -> Iterator[list[int]]:
-    """How many transactions the database commits meanwhile (the list's one item)."""
+    """How many transactions the database commits meanwhile (the list's one item), on its
+    engine and, on SQLite, on the connection that inserts new rows alone."""
     commits = [0]
+    engines = [db.engine.sync_engine] + ([db.rows.engine] if db.rows else [])
 
     def count(*_: object) -> None:
         commits[0] += 1
 
-    sa.event.listen(db.engine.sync_engine, "commit", count)
+    for engine in engines:
+        sa.event.listen(engine, "commit", count)
     try:
         yield commits
     finally:
-        sa.event.remove(db.engine.sync_engine, "commit", count)
+        for engine in engines:
+            sa.event.remove(engine, "commit", count)
 
 
 async def test_rows_written_at_once_share_transactions(app: web.Application, scene: Scene) -> None:
@@ -99,6 +103,51 @@ async def test_one_caller_writing_one_thing_after_another_never_waits(
     with _commits(db) as commits:
         await asyncio.wait_for(one_after_another(), 60)
     assert commits[0] == 3
+
+
+async def test_rows_alone_are_inserted_as_they_were_given_in_one_transaction(
+    app: web.Application, scene: Scene, backend: str
+) -> None:
+    """A batch of nothing but new rows is one insert a table: on SQLite on the connection
+    kept for them (not the async driver's), on PostgreSQL on the engine's. Each row is stored
+    as given, and a column left unset takes its default, in the same batch as rows that set
+    it."""
+    db = app[DATABASE]
+    when = utcnow()
+    rows = [_row(scene.session, 4000 + n) for n in range(5)]
+    rows.append(BoardOp(appointment_id=scene.session, seq=4005, author="b", op_enc=b"\x00y"))
+    main, kept = [0], [0]
+
+    def on_main(*_: object) -> None:
+        main[0] += 1
+
+    def on_kept(*_: object) -> None:
+        kept[0] += 1
+
+    sa.event.listen(db.engine.sync_engine, "commit", on_main)
+    if db.rows:
+        sa.event.listen(db.rows.engine, "commit", on_kept)
+    try:
+        await asyncio.gather(*(GroupCommit(db).write(row) for row in rows[:1]))
+        writer = GroupCommit(db)
+        await asyncio.gather(*(writer.write(row) for row in rows[1:]))
+    finally:
+        sa.event.remove(db.engine.sync_engine, "commit", on_main)
+        if db.rows:
+            sa.event.remove(db.rows.engine, "commit", on_kept)
+    assert (main[0], kept[0]) == ((0, 2) if backend == "sqlite" else (2, 0))
+    async with db.read() as session:
+        stored = list(
+            await session.scalars(
+                sa.select(BoardOp).where(BoardOp.seq >= 4000).order_by(BoardOp.seq)
+            )
+        )
+    assert [(r.id, r.seq, r.author, r.op_enc, r.created_at) for r in stored[:5]] == [
+        (r.id, r.seq, r.author, r.op_enc, r.created_at) for r in rows[:5]
+    ]
+    last = stored[5]
+    assert (last.seq, last.author, last.op_enc) == (4005, "b", b"\x00y")
+    assert len(last.id) == 32 and last.created_at >= when  # the columns' defaults
 
 
 async def _delete_rows(db: Database) -> None:

@@ -13,12 +13,20 @@ timeout, and never upgraded from a read lock midway (which SQLite refuses at onc
 timeout or not, when another connection wrote in between). The busy timeout is left to
 writers of other processes (the ``playroom`` command beside a running server). PostgreSQL
 takes concurrent writers itself, each row locked as it is written: no turn is taken there.
+
+New rows alone (a board's operations, the chat: ``Database.insert``) are written on SQLite by
+a connection and a thread of their own, a transaction in one trip to that thread. Through
+the async driver a transaction of one row was some eight trips (a cursor, the statement,
+its close, the commit, the connection's reset), each a hand-over to SQLite's thread and a
+wake-up of the event loop, and about 1 ms of CPU; in one trip, with SQLAlchemy's Core
+rather than its unit of work, it is about 0.3 ms (``docs/performance.md``, §10).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +142,55 @@ class Writer:
                 self._holder = None
 
 
+class RowWriter:
+    """SQLite: new rows inserted on a connection and a thread of their own, each transaction
+    in one trip to that thread (see the module's docstring). Used in this process's turn to
+    write, like every other write."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(
+            sa.engine.make_url(url).set(drivername="sqlite+pysqlite"),
+            connect_args={
+                "timeout": 5,
+                "isolation_level": "IMMEDIATE",
+                "check_same_thread": False,
+            },  # fmt: skip
+            pool_size=1,
+            max_overflow=0,
+        )
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-rows")
+
+    async def insert(self, tables: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, tables)
+
+    def _insert(self, tables: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
+        with self.engine.begin() as conn:
+            for table, values in tables:
+                conn.execute(table.insert(), values)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def _by_table(rows: Sequence[Any]) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
+    """New ORM objects as the values of one ``INSERT`` a table (and set of columns given), in
+    the order their tables first come; a column left unset takes its default."""
+    tables: dict[tuple[sa.Table, frozenset[str]], list[dict[str, Any]]] = {}
+    for row in rows:
+        state = sa.inspect(row)
+        values = {
+            attr.columns[0].key: state.dict[attr.key]
+            for attr in state.mapper.column_attrs
+            if attr.key in state.dict
+        }
+        table = state.mapper.local_table
+        assert isinstance(table, sa.Table)
+        tables.setdefault((table, frozenset(values)), []).append(values)
+    return [(table, values) for (table, _), values in tables.items()]
+
+
 class Database:
     """The engine and a session factory, with the checks made at start-up."""
 
@@ -141,7 +198,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         # SQLite: one writer at a time in this process (see the module's docstring)
-        self.writer = Writer() if self.engine.dialect.name == "sqlite" else None
+        sqlite = self.engine.dialect.name == "sqlite"
+        self.writer = Writer() if sqlite else None
+        self.rows = RowWriter(url) if sqlite else None
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # PostgreSQL begins these transactions READ ONLY (no extra round trip: asyncpg puts
         # it in the BEGIN); SQLite's driver begins none for a SELECT
@@ -165,6 +224,19 @@ class Database:
             return
         async with self.writer.turn(), self._unit() as session:
             yield session
+
+    async def insert(self, rows: Sequence[Any]) -> None:
+        """Insert ``rows`` (new ORM objects, of any tables) in one transaction and commit it;
+        nothing else is read or written in it. The objects stay as they were (not added to
+        any session)."""
+        tables = _by_table(rows)
+        if self.rows is None or self.writer is None:
+            async with self._unit() as session:
+                for table, values in tables:
+                    await session.execute(table.insert(), values)
+            return
+        async with self.writer.turn():
+            await self.rows.insert(tables)
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[AsyncSession]:
@@ -215,6 +287,8 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self.rows is not None:
+            self.rows.close()
         await self.engine.dispose()
 
 
