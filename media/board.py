@@ -10,7 +10,9 @@ place in the stacking order, and may be locked. No I/O here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from media.changes import NO_SETTINGS, AnyChange, ElementDoc, Kind, Place, Settings
@@ -50,6 +52,19 @@ from server.exceptions import BoardError
 SCALED: frozenset[Kind] = frozenset({"sticker", "text", "dice"})  # sized by ``scale``
 
 
+POINT = struct.Struct("=3d")  # x, y and pressure
+
+
+def flat(points: Iterable[tuple[float, float, float]]) -> bytes:
+    """Points as a stroke keeps them: their numbers one after another."""
+    return b"".join(POINT.pack(*point) for point in points)
+
+
+def triples(points: bytes) -> Iterator[tuple[float, float, float]]:
+    """A stroke's points, each its x, y and pressure."""
+    return POINT.iter_unpack(points)
+
+
 @dataclass
 class Element:
     """Something on the board."""
@@ -58,9 +73,11 @@ class Element:
     author: str
     kind: Kind
     data: dict[str, Any]
-    # each point the tuple it was parsed into: a tuple of numbers is one object the garbage
-    # collector stops tracking, where a list of them would be walked by every collection
-    points: list[tuple[float, float, float]] = field(default_factory=list)
+    # a stroke's points, x, y and pressure one after another as 8-byte floats (``flat``): one
+    # object the garbage collector never tracks, 24 bytes a point, where a tuple a point was
+    # walked by the young collections, and a list of them by every full one, for as long as
+    # the board is held (an array, too, is tracked)
+    points: bytes = b""
     finished: bool = True
     visible: bool = True
     dx: float = 0.0
@@ -68,13 +85,16 @@ class Element:
     place: Place | None = None  # an item's; a stroke has none
     locked: bool = False
 
+    def point_count(self) -> int:
+        return len(self.points) // POINT.size
+
     def as_dict(self) -> ElementDoc:
         return {
             "id": self.id,
             "author": self.author,
             "kind": self.kind,
             "data": dict(self.data),
-            "points": [list(p) for p in self.points],  # a copy: later points must not leak in
+            "points": [list(p) for p in triples(self.points)],
             "finished": self.finished,
             "visible": self.visible,
             "dx": self.dx,
@@ -89,7 +109,7 @@ class Effect:
     """What one undoable operation did, so it can be undone and redone."""
 
     kind: Literal["show", "hide", "move", "place", "order"]
-    targets: list[str]
+    targets: tuple[str, ...]  # not a list: a tuple of strings is not tracked by the collector
     dx: float = 0.0
     dy: float = 0.0
     before: Place | None = None  # "place": where the item was, and where it went
@@ -136,7 +156,7 @@ class Board:
                     raise BoardError("finished", "That stroke is finished.")
                 if (
                     isinstance(op, StrokePoints)
-                    and len(element.points) + len(op.points) > MAX_POINTS
+                    and element.point_count() + len(op.points) > MAX_POINTS
                 ):
                     raise BoardError("too_long", f"A stroke has at most {MAX_POINTS} points.")
             case Erase() | Move():
@@ -209,11 +229,11 @@ class Board:
                 element = self._create(
                     author, op.id, "stroke", {"colour": op.colour, "width": op.width}
                 )
-                element.points = list(op.points)
+                element.points = flat(op.points)
                 element.finished = isinstance(op, Stroke)
                 changes.append({"set": element.as_dict()})
             case StrokePoints():
-                self.elements[op.id].points.extend(op.points)
+                self.elements[op.id].points += flat(op.points)
                 changes.append({"points": op.id, "add": [list(p) for p in op.points]})
             case StrokeEnd():
                 self.elements[op.id].finished = True
@@ -223,17 +243,17 @@ class Board:
                 element.place = first_place(op)
                 changes.append({"set": element.as_dict()})
             case Erase():
-                changes += self._record(author, Effect("hide", [op.target]))
+                changes += self._record(author, Effect("hide", (op.target,)))
             case Move():
-                changes += self._record(author, Effect("move", [op.target], op.dx, op.dy))
+                changes += self._record(author, Effect("move", (op.target,), op.dx, op.dy))
             case Transform():
                 before = self.elements[op.target].place
                 after = Place(x=op.x, y=op.y, scale=op.scale, w=op.w, h=op.h, rotation=op.rotation)
                 changes += self._record(
-                    author, Effect("place", [op.target], before=before, after=after)
+                    author, Effect("place", (op.target,), before=before, after=after)
                 )
             case Reorder():
-                changes += self._record(author, Effect("order", [op.target], to=op.to))
+                changes += self._record(author, Effect("order", (op.target,), to=op.to))
             case Lock():
                 self.elements[op.target].locked = op.locked
                 changes.append({"locked": op.target, "value": op.locked})
@@ -246,7 +266,7 @@ class Board:
             case Clear():  # what is locked stays: a tray set out, say
                 shown = [i for i in self.order if self.elements[i].visible]
                 kept = [i for i in shown if not self.elements[i].locked]
-                changes += self._record(author, Effect("hide", kept))
+                changes += self._record(author, Effect("hide", tuple(kept)))
             case Undo():
                 stack = self.done.get(author, [])
                 if stack:
@@ -267,7 +287,7 @@ class Board:
         element = Element(element_id, author, kind, data)
         self.elements[element_id] = element
         self.order.append(element_id)
-        self.done.setdefault(author, []).append(Effect("show", [element_id]))
+        self.done.setdefault(author, []).append(Effect("show", (element_id,)))
         self.undone.pop(author, None)
         return element
 

@@ -18,7 +18,7 @@ import sys
 from array import array
 from typing import Any
 
-from media.board import Board, Effect, Element
+from media.board import POINT, Board, Effect, Element
 from media.changes import Place, Settings
 
 VERSION = 1  # a document of another version is not read: the board is replayed instead
@@ -30,7 +30,7 @@ def dump_board(board: Board) -> dict[str, Any]:
 
 
 def taken(board: Board) -> dict[str, Any]:
-    """The board's whole state as a copy, quickly, a stroke's points still a list: the board
+    """The board's whole state as a copy, quickly, a stroke's points still numbers: the board
     may go on changing while ``packed`` makes the document of it elsewhere (a worker
     thread), which takes several times longer."""
     return {
@@ -93,7 +93,7 @@ def _element(element: Element) -> dict[str, Any]:
         "author": element.author,
         "kind": element.kind,
         "data": dict(element.data),
-        "points": list(element.points),  # tuples, never changed: the list is the copy
+        "points": element.points,  # bytes, never changed: more points make new ones
         "finished": element.finished,
         "visible": element.visible,
         "dx": element.dx,
@@ -119,7 +119,7 @@ def _effect(effect: Effect) -> dict[str, Any]:
 def _read_effect(doc: dict[str, Any]) -> Effect:
     return Effect(
         kind=doc["kind"],
-        targets=[str(t) for t in doc["targets"]],
+        targets=tuple(str(t) for t in doc["targets"]),
         dx=doc["dx"],
         dy=doc["dy"],
         before=_place(doc["before"]),
@@ -142,19 +142,21 @@ def _place(doc: dict[str, Any] | None) -> Place | None:
     )
 
 
-def _packed(points: list[tuple[float, float, float]]) -> str:
-    numbers = array("d", [n for point in points for n in point])
-    if sys.byteorder == "big":
-        numbers.byteswap()  # stored little-endian, whatever machine wrote it
-    return base64.b64encode(numbers.tobytes()).decode()
+def _packed(points: bytes) -> str:
+    return base64.b64encode(_swapped(points)).decode()  # little-endian, whatever machine wrote it
 
 
-def _unpacked(text: str) -> list[tuple[float, float, float]]:
-    numbers = array("d")
-    numbers.frombytes(base64.b64decode(text, validate=True))
-    if sys.byteorder == "big":
-        numbers.byteswap()
-    if len(numbers) % 3:
-        raise ValueError("a stroke's points come in threes")
-    each = iter(numbers)
-    return list(zip(each, each, each, strict=True))
+def _unpacked(text: str) -> bytes:
+    points = base64.b64decode(text, validate=True)
+    if len(points) % POINT.size:
+        raise ValueError("a stroke's points come in threes of 8-byte numbers")
+    return _swapped(points)  # a stroke holds them in the machine's order
+
+
+def _swapped(points: bytes) -> bytes:
+    """Between the machine's order and little-endian, as each needs."""
+    if sys.byteorder == "little":
+        return points
+    numbers = array("d", points)
+    numbers.byteswap()
+    return numbers.tobytes()

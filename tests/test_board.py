@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.board import MAX_POINTS_PER_OP, Board, parse_op
+from media.board import MAX_POINTS_PER_OP, Board, parse_op, triples
 from media.ops import AnyOp
 from media.replica import Replica
 from server.board.box import _recreate
@@ -533,7 +533,7 @@ def test_a_free_spot_covers_no_item() -> None:
 def test_a_stroke_is_one_operation_and_a_huge_one_is_refused() -> None:
     stroke = {"op": "stroke", "id": "s", "colour": "#000000", "width": 3}
     board, _ = _board(("young", {**stroke, "points": [[1, 1, 0.5]] * 5000}))
-    assert len(board.elements["s"].points) == 5000 and board.elements["s"].finished
+    assert board.elements["s"].point_count() == 5000 and board.elements["s"].finished
     assert (
         _refused(board, "young", {**stroke, "id": "t", "points": [[1, 1, 0.5]] * 5001}) == "bad_op"
     )
@@ -574,7 +574,7 @@ def test_operations_stored_before_items_replay_as_they_did() -> None:
     k1, s1 = board.elements["k1"], board.elements["s1"]
     assert k1.place is not None and (k1.place["x"], k1.place["y"]) == (730, 480)
     assert not k1.visible and s1.finished and (s1.dx, s1.dy) == (0, 0)
-    assert len(s1.points) == 2 and s1.data == {"colour": "#204080", "width": 6}
+    assert s1.point_count() == 2 and s1.data == {"colour": "#204080", "width": 6}
     assert copy.snapshot() == json.loads(json.dumps(board.snapshot()))
 
 
@@ -696,3 +696,36 @@ def test_settings_replay_from_storage_and_old_boards_have_none() -> None:
     old.apply("therapist", parse_op(stored[0][1]))
     assert old.snapshot()["settings"] == {"background": None, "library_hidden": False}
     assert Replica({"seq": 1, "elements": []}).snapshot()["settings"] == old.settings
+
+
+def test_what_a_board_keeps_of_a_stroke_is_one_object_the_collector_walks() -> None:
+    """A server holds every stroke of every board it has open, and each full collection of
+    its garbage walks every object the collector tracks, stopping every room meanwhile: a
+    stroke's points (an array of numbers), what undoes it and its change kept for a page
+    coming back (tuples of numbers and strings) are objects the collector does not track;
+    only the element and its effect are walked (``docs/performance.md``, §10)."""
+    import gc
+
+    from server.board.history import History
+
+    board, history = Board(), History()
+    ops = [
+        {"op": "stroke", "id": "a", "colour": "#224466", "width": 4, "points": [[1, 2, 0.5]] * 3},
+        {"op": "stroke_begin", "id": "b", "colour": "#224466", "width": 4, "points": [[1, 2, 0]]},
+        {"op": "stroke_points", "id": "b", "points": [[3, 4, 0], [5, 6, 1]]},
+        {"op": "stroke_end", "id": "b"},
+        {"op": "erase", "target": "a"},
+        {"op": "clear"},
+    ]
+    for op in ops:
+        seq, changes = board.apply("young", parse_op(json.dumps(op)))
+        history.add(seq, json.dumps(changes), ["a-picture"])
+    gc.collect()
+    gc.collect()  # a tuple stops being tracked at the collection after what it holds did
+    assert list(triples(board.elements["b"].points)) == [(1, 2, 0), (3, 4, 0), (5, 6, 1)]
+    for element in board.elements.values():
+        assert not gc.is_tracked(element.points) and not gc.is_tracked(element.data)
+    assert [effect.kind for effect in board.done["young"]] == ["show", "show", "hide", "hide"]
+    assert not any(gc.is_tracked(effect.targets) for effect in board.done["young"])
+    assert not any(gc.is_tracked(recent) for recent in history._recent)
+    assert [r.seq for r in history.after(4) or []] == [5, 6]

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import media.board
-from media.board import MAX_POINTS_PER_OP, Board, _ops, parse_op
+from media.board import MAX_POINTS_PER_OP, Board, _ops, parse_op, triples
 from media.replica import Replica
 from media.transfer import CHUNK, Transfer, Transfers
 from server.access import tokens
@@ -267,13 +267,13 @@ def test_any_operations_leave_a_sound_board(ops: list[tuple[str, dict[str, Any]]
             seq, changes = board.apply(author, op)
             copy.receive(seq, json.loads(json.dumps(changes, allow_nan=False)))
             assert len(board.elements) <= 6
-            assert all(len(e.points) <= 2 * MAX_POINTS_PER_OP for e in board.elements.values())
+            assert all(e.point_count() <= 2 * MAX_POINTS_PER_OP for e in board.elements.values())
         snapshot = board.snapshot()
         assert finite(snapshot)
         json.dumps(snapshot, allow_nan=False)
         assert copy.snapshot() == snapshot
         for element in board.elements.values():
-            for x, y, pressure in element.points:
+            for x, y, pressure in triples(element.points):
                 assert 0 <= x <= media.board.WIDTH and 0 <= y <= media.board.HEIGHT
                 assert 0 <= pressure <= 1
 

@@ -47,7 +47,9 @@ class History:
         self.floor = seq  # every change after this one is here
         self.seq = seq  # the last change here
         self.size = 0  # the characters of the changes held
-        self._recent: deque[Recent] = deque()
+        # each change a plain tuple of its number, its text and its pictures' ids: one the
+        # garbage collector stops tracking (a ``Recent`` is made only when one is asked for)
+        self._recent: deque[tuple[int, str, tuple[str, ...]]] = deque()
 
     def restart(self, seq: int) -> None:
         """Forget every change: from now on the history holds those after ``seq``."""
@@ -59,13 +61,13 @@ class History:
         """Change ``seq``, as fanned out; the oldest go once they weigh more than the bound."""
         if seq != self.seq + 1:
             self.restart(seq - 1)  # a change missed: nothing before this one is vouched for
-        self._recent.append(Recent(seq, data, tuple(pictures)))
+        self._recent.append((seq, data, tuple(pictures)))
         self.size += len(data)
         self.seq = seq
         while self.size > self.limit:
-            oldest = self._recent.popleft()
-            self.size -= len(oldest.data)
-            self.floor = oldest.seq
+            oldest, text, _ = self._recent.popleft()
+            self.size -= len(text)
+            self.floor = oldest
 
     def after(self, since: int) -> list[Recent] | None:
         """Every change after ``since``, in order (none when ``since`` is the last one), or
@@ -73,7 +75,7 @@ class History:
         or ahead of the board."""
         if since < self.floor or since > self.seq:
             return None
-        return list(islice(self._recent, since - self.floor, None))
+        return [Recent(*recent) for recent in islice(self._recent, since - self.floor, None)]
 
 
 def placed(changes: list[AnyChange]) -> list[str]:

@@ -81,7 +81,7 @@ def one_input(data: bytes) -> None:
         copy.receive(seq, json.loads(json.dumps(changes, allow_nan=False)))
         if len(board.elements) > MAX_ELEMENTS:
             raise AssertionError("more elements than the board holds")
-        if any(len(e.points) > MAX_POINTS for e in board.elements.values()):
+        if any(e.point_count() > MAX_POINTS for e in board.elements.values()):
             raise AssertionError("a stroke longer than allowed")
     snapshot = board.snapshot()
     if not finite(snapshot):
