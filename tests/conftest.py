@@ -19,10 +19,9 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -40,6 +39,7 @@ from server.storage import session_models  # noqa: F401 - its tables join Base.m
 from server.storage.db import make_engine
 from server.storage.migrate import upgrade
 from server.storage.models import Base, Role
+from tests.helpers import in_thread
 from tests.totp import take
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -55,12 +55,6 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id as the service hashes, at its lowest cost (see the module's docstring)."""
     cheap = functools.partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1)
     monkeypatch.setattr(accounts_module, "PasswordHasher", cheap)
-
-
-def in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run blocking set-up (which may start its own event loop) off the test's loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
 
 
 def require(available: bool, what: str) -> None:

@@ -16,10 +16,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,10 +87,10 @@ def make_account(
     code as ``playroom create-user`` (and, for a supervisor of ``supervises``, ``playroom
     supervise``), in this process; ``tests/test_cli.py`` runs the commands themselves."""
     settings = _settings(env)
-    with ThreadPoolExecutor(1) as pool:  # off any loop this thread runs (Playwright's)
-        pool.submit(
-            asyncio.run, _make_account(settings, username, role, password, display_name, supervises)
-        ).result()
+    # off any loop this thread runs (Playwright's)
+    in_thread(
+        asyncio.run, _make_account(settings, username, role, password, display_name, supervises)
+    )
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -98,8 +100,13 @@ def migrate(env: dict[str, str]) -> None:
 
     settings = _settings(env)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(1) as pool:  # Alembic runs a loop of its own
-        pool.submit(upgrade, settings.resolved_database_url).result()
+    in_thread(upgrade, settings.resolved_database_url)  # Alembic runs a loop of its own
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking set-up (which may start its own event loop) off this thread's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def _settings(env: dict[str, str]) -> Any:

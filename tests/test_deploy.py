@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from server.settings import Settings
-from tests.conftest import _truncate_postgres, in_thread, require
-from tests.helpers import ROOT, ServerProcess, free_port
+from tests.conftest import _truncate_postgres, require
+from tests.helpers import ROOT, ServerProcess, free_port, in_thread
 from tests.test_nodes import REDIS_URL
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -30,9 +30,9 @@ from server.appkeys import WHITEBOARDS
 from server.nodes.ends import MOVED
 from server.settings import Settings
 from tests.client import ProtocolPeer
-from tests.conftest import PASSWORD, Staff, in_thread, require, sign_in
+from tests.conftest import PASSWORD, Staff, require, sign_in
 from tests.factories import join_message, ready_client, therapist_view
-from tests.helpers import ServerProcess, cli_env, run_cli, running_nodes
+from tests.helpers import ServerProcess, cli_env, in_thread, run_cli, running_nodes
 from tests.live import LiveStaff, ready_session
 from tests.scenes import join_token, schedule_session, stroke
 

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.storage.session_models import EscalationRepeat
 from tests.client import ProtocolPeer
-from tests.conftest import PASSWORD, in_thread, require
-from tests.helpers import ServerProcess, cli_env, free_port, run_cli, running_nodes
+from tests.conftest import PASSWORD, require
+from tests.helpers import ServerProcess, cli_env, free_port, in_thread, run_cli, running_nodes
 from tests.live import LiveStaff, ready_session
 from tests.test_nodes import REDIS_URL, _redis_reachable
 

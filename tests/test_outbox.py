@@ -29,8 +29,9 @@ from server.settings import Settings
 from server.storage.db import utcnow
 from server.storage.mail_models import OutboxMessage
 from server.storage.models import Appointment
-from tests.conftest import _truncate_postgres, in_thread, make_staff, require, sign_in
+from tests.conftest import _truncate_postgres, make_staff, require, sign_in
 from tests.factories import ready_client, therapist_view
+from tests.helpers import in_thread
 from tests.mailbox import Mailbox, TextHook, mailbox_fixture  # noqa: F401 - the fixture
 
 YOUNG = "sky@example.org"
