@@ -12,7 +12,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 import aiohttp
-import aiosmtplib
 
 from server.care.notify import SIGNATURE_HEADER, sign
 from server.settings import Settings
@@ -76,6 +75,8 @@ class Mailer:
     async def send(self, letter: Letter) -> None:
         if not self.settings.smtp_host:
             raise DeliveryFailed("no_mail_server")
+        import aiosmtplib  # here, not as the server starts (docs/performance.md, §13)
+
         mail = message(letter, self.settings.smtp_from, self.settings.service_name)
         try:
             await aiosmtplib.send(

@@ -15,7 +15,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
-import aiosmtplib
 
 from server.settings import Settings
 
@@ -34,6 +33,8 @@ class Notifier:
     async def email(self, to: list[str], subject: str, text: str) -> bool:
         if not self.settings.smtp_host or not to:
             return False
+        import aiosmtplib  # here, not as the server starts (docs/performance.md, §13)
+
         message = EmailMessage()
         message["From"] = self.settings.smtp_from
         message["To"] = ", ".join(to)

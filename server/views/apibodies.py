@@ -13,9 +13,13 @@ from server.care.gate import GateStatus
 from server.care.schedule import JOIN_ROLES
 from server.storage.models import IThrive, RiskLevel, Role
 
+# built when first used (the API's description, a test), not as the server starts: 19 ms of a
+# start that every page waits for (docs/performance.md, §13)
+DEFERRED = ConfigDict(defer_build=True)
+
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **DEFERRED)
 
 
 class Me(_Out):
@@ -237,7 +241,7 @@ class Problem(BaseModel):
     """``security.error_response``: the HTTP status, the error's code and a message safe to
     show."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **DEFERRED)
     status: int
     code: str
     message: str
@@ -262,5 +266,5 @@ class GateError(_Out):
 class Document(BaseModel):
     """This document (described loosely: it validates as OpenAPI 3.1)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **DEFERRED)
     openapi: str

@@ -9,8 +9,6 @@ import logging
 import sys
 from typing import Any, TypeVar
 
-import qrcode
-import qrcode.image.svg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -81,6 +79,8 @@ async def form(request: web.Request) -> dict[str, str]:
 
 
 def qr_data_uri(text: str) -> str:
+    import qrcode.image.svg  # here, not as the server starts (docs/performance.md, §13)
+
     svg = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string()
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
