@@ -153,6 +153,39 @@ async def test_bad_input_gets_an_error_and_the_socket_stays_up(  # type: ignore[
         await y.close()
 
 
+async def test_an_operation_is_read_once_from_its_frame_and_a_long_one_is_refused(  # type: ignore[no-untyped-def]
+    app: web.Application, aiohttp_client, client: TestClient, therapist: Staff, monkeypatch
+) -> None:
+    """An operation in a frame no longer than the board's channel carries one is checked as
+    the frame parsed it, not written out and parsed again; one in a longer frame is measured
+    as that channel would carry it, and refused past its 32 KiB as there."""
+    from server.board import messages
+
+    given: list[type] = []
+
+    def parse_op(data):  # type: ignore[no-untyped-def]
+        given.append(type(data))
+        return real(data)
+
+    real = messages.parse_op
+    monkeypatch.setattr(messages, "parse_op", parse_op)
+    session, t, y = await _room(app, aiohttp_client, client, therapist)
+    try:
+        await _admit(t, y)
+        await y.open_board()
+        line = {"op": "stroke", "colour": "#204080", "width": 4}
+        y.draw({**line, "id": "y-short", "points": [[100.25, 200.5, 0.5]] * 1000})  # 23 KiB
+        await y.wait_for(lambda: "y-short" in y.board.elements)
+        y.draw({**line, "id": "y-long", "points": [[100.25, 200.5, 0.5]] * 2000})  # 46 KiB
+        await y.wait_for(lambda: len(y.board_errors) == 1)
+        assert y.board_errors[0]["code"] == "bad_op" and "y-long" not in y.board.elements
+        assert given == [dict]  # the long one never reached the parser
+        assert len(y.board.elements["y-short"]["points"]) == 1000
+    finally:
+        await t.close()
+        await y.close()
+
+
 async def test_the_socket_link_writes_the_reply_models() -> None:
     """Each board message and each picture's message or chunk goes out as the reply models
     (``BoardFrame``, ``ObjectsReply``) say, in the order the board sent them."""

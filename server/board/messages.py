@@ -16,7 +16,7 @@ integer, or true for a number, is refused rather than converted. See ``docs/prot
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -231,8 +231,11 @@ _outgoing: dict[Label, TypeAdapter[BoardOutgoing | ObjectsOutgoing | ControlOutg
 # -- parsing and dumping
 
 
-def parse_board_message(data: str | bytes) -> AnyOp:
-    """One frame of the ``board`` channel: an operation, as JSON text. Raises BoardError."""
+def parse_board_message(data: str | bytes | dict[str, Any]) -> AnyOp:
+    """One frame of the ``board`` channel: an operation, as JSON text, or as the socket's
+    frame parsed it (one no longer than the text may be). Raises BoardError."""
+    if isinstance(data, dict):
+        return parse_op(data)
     if isinstance(data, bytes) or len(data) > MAX_OP_CHARS:
         raise BoardError("bad_op", "Board operations are JSON text up to 32 KiB.")
     return parse_op(data)

@@ -15,6 +15,7 @@ import logging
 import random
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -272,9 +273,18 @@ class RoomBoard:
         elif label == "control":
             self._control(member, data)
 
+    async def operation(self, participant_id: str, op: dict[str, Any]) -> None:
+        """One operation as a socket's frame parsed it, short enough for the ``board``
+        channel's text: handled as that channel's message is."""
+        member = self.members.get(participant_id)
+        if member is not None:
+            await self._board_message(participant_id, member, op)
+
     # -- the board
 
-    async def _board_message(self, participant_id: str, member: Member, data: str | bytes) -> None:
+    async def _board_message(
+        self, participant_id: str, member: Member, data: str | bytes | dict[str, Any]
+    ) -> None:
         if not member.writes:
             answer(member.peer, "board", NO_BOARD)
             return

@@ -69,6 +69,7 @@ async def dispatch(conn: Connection, data: str) -> None:
 async def read(conn: Connection, data: str) -> Incoming | None:
     """Parse one frame and count it against the connection's limit: the message, or None
     once its refusal is answered (a malformed frame's, or ``rate_limited``)."""
+    conn.frame_chars = len(data)
     try:
         message = parse_message(data)
     except ProtocolError as exc:
