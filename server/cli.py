@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "serve":
+        gc.enable()  # off while ``python -m server`` imported (``server/__main__.py``)
     settings = Settings()
     level = settings.log_level
     numeric = logging.getLevelName(level)
@@ -282,10 +284,12 @@ async def _freeze_heap(app: web.Application) -> None:
     live as long as the process. A full collection stops the event loop, every room with
     it, for as long as it walks what is tracked: 150 to 540 ms with 100 rooms drawing before
     (``docs/performance.md``, Rooms drawing). Then collect less often (``GC_THRESHOLDS``):
-    with 300 rooms drawing, the longest pause went from 136 to 154 ms to 26 ms."""
+    with 300 rooms drawing, the longest pause went from 136 to 154 ms to 26 ms. The
+    collector, off while ``python -m server`` imported and started, is on from here."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()
 
 
 Command = Callable[["Storage", Settings, argparse.Namespace], Awaitable[int]]

@@ -5,6 +5,7 @@ Alembic (``server/storage/migrate.py``), giving what Alembic gives."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,10 +89,37 @@ async def test_once_started_the_server_freezes_its_heap_and_collects_less_often(
     from server.cli import GC_THRESHOLDS, _freeze_heap
 
     before = gc.get_threshold()
+    gc.disable()  # as ``python -m server`` starts
     try:
         await _freeze_heap(web.Application())
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold() == GC_THRESHOLDS == (50_000, 20, 10)
+        assert gc.isenabled()
     finally:
+        gc.enable()
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_python_m_server_imports_without_collecting_and_collects_once_a_command_runs(
+    tmp_path: Path,
+) -> None:
+    """The start's imports set off no collection (``server/__main__.py``): from the moment
+    the interpreter is ready, none comes before the command's ``main`` exists. A command
+    other than ``serve`` runs with the collector on."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import atexit, gc, sys\n"
+        "early = []\n"
+        "def seen(phase, info):\n"
+        "    if phase == 'start':\n"
+        "        early.append(not hasattr(sys.modules.get('server.cli'), 'main'))\n"
+        "gc.collect()  # a count of new objects from nought\n"
+        "gc.callbacks.append(seen)\n"
+        "atexit.register(lambda: print('collections before main', sum(early), gc.isenabled()))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "checklists-doc", "--check"],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=True,
+    )  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "collections before main 0 True", done.stdout
