@@ -80,8 +80,9 @@ async def test_the_database_s_revision_is_what_alembic_reads(tmp_path: Path) -> 
 
 
 async def test_once_started_the_server_freezes_its_heap_and_collects_less_often() -> None:
-    """What start-up made stays out of full collections, and a young collection waits for
-    50,000 new objects: what a message makes is freed before a collection sees it."""
+    """What start-up made stays out of full collections, without a collection first, and a
+    young collection waits for 50,000 new objects: what a message makes is freed before a
+    collection sees it."""
     import gc
 
     from aiohttp import web
@@ -89,13 +90,21 @@ async def test_once_started_the_server_freezes_its_heap_and_collects_less_often(
     from server.cli import GC_THRESHOLDS, _freeze_heap
 
     before = gc.get_threshold()
+    collections: list[int] = []
+
+    def collecting(phase: str, info: dict[str, int]) -> None:
+        collections.append(info["generation"])
+
     gc.disable()  # as ``python -m server`` starts
+    gc.callbacks.append(collecting)
     try:
         await _freeze_heap(web.Application())
+        assert collections == []  # frozen as it is: no collection for the first answer to wait on
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold() == GC_THRESHOLDS == (50_000, 20, 10)
         assert gc.isenabled()
     finally:
+        gc.callbacks.remove(collecting)
         gc.enable()
         gc.unfreeze()
         gc.set_threshold(*before)
