@@ -150,11 +150,7 @@ class RowWriter:
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(
             sa.engine.make_url(url).set(drivername="sqlite+pysqlite"),
-            connect_args={
-                "timeout": 5,
-                "isolation_level": "IMMEDIATE",
-                "check_same_thread": False,
-            },  # fmt: skip
+            connect_args={"timeout": 5, "isolation_level": "IMMEDIATE", "check_same_thread": False},
             pool_size=1,
             max_overflow=0,
         )
