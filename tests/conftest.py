@@ -21,7 +21,6 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -47,7 +46,6 @@ POSTGRES_URL = os.environ.get(
     "PLAYROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 PASSWORD = "correct horse battery staple"
-T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)

@@ -302,7 +302,7 @@ async def board_operation(conn: Connection, message: BoardOperation) -> None:
     # is checked as the frame parsed it, not written out and parsed again (46 of 55 us for a
     # stroke of 60 points); a longer one is measured as the board's channel would carry it
     # in the order the socket read them: the next frame waits until this one is stored
-    if conn.frame_chars <= MAX_OP_CHARS:
+    if conn.frame_chars is not None and conn.frame_chars <= MAX_OP_CHARS:
         await board.operation(pid, message.op)
     else:
         await board.message(pid, "board", json.dumps(message.op))

@@ -63,7 +63,8 @@ class Connection:
         # the ``id`` of the frame being handled (``dispatch.py``): what ``reply`` sends
         # meanwhile answers it, and says so
         self.answering: str | None = None
-        self.frame_chars = 0  # the length of the frame being handled, as text
+        # the length of the frame being handled, as text (``dispatch.read``); None: not known
+        self.frame_chars: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:

@@ -106,16 +106,17 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+# the busy timeout (seconds), and IMMEDIATE: the transaction the driver begins before a unit of
+# work's first write takes the file's write lock as it begins (see the module's docstring)
+SQLITE_CONNECT = {"timeout": 5, "isolation_level": "IMMEDIATE"}
+
+
 def make_engine(url: str) -> AsyncEngine:
     """Create the engine; for SQLite, make sure its folder exists and set the pragmas."""
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # IMMEDIATE: the transaction the driver begins before a unit of work's first write
-        # takes the file's write lock as it begins (see the module's docstring)
-        engine = create_async_engine(
-            url, connect_args={"timeout": 5, "isolation_level": "IMMEDIATE"}
-        )
+        engine = create_async_engine(url, connect_args=SQLITE_CONNECT)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -150,7 +151,7 @@ class RowWriter:
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(
             sa.engine.make_url(url).set(drivername="sqlite+pysqlite"),
-            connect_args={"timeout": 5, "isolation_level": "IMMEDIATE", "check_same_thread": False},
+            connect_args={**SQLITE_CONNECT, "check_same_thread": False},
             pool_size=1,
             max_overflow=0,
         )
