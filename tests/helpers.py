@@ -257,12 +257,14 @@ class ServerProcess:
 @contextlib.contextmanager
 def running_nodes(env: dict[str, str], count: int = 3) -> Iterator[list[ServerProcess]]:
     """``count`` server processes on the same settings (one database, one bus), each
-    answering, all stopped afterwards."""
+    answering, all stopped afterwards. Each node's own log ends the test's output, which
+    pytest shows only when the test failed: what a node did is how its failure is read."""
     servers = [ServerProcess(env, port=port) for port in free_ports(count)]
     try:
         for server in servers:
             server.wait_ready()
         yield servers
     finally:
-        for server in servers:
+        for n, server in enumerate(servers):
             server.stop()
+            print(f"--- node {'ABCDEFGH'[n]} at {server.url} ---\n{server.stderr()[-8000:]}")

@@ -219,7 +219,13 @@ async def test_a_room_nobody_comes_back_to_after_a_crash_says_so_and_lets_its_pl
             await asyncio.sleep(0.1)  # the server's own log, read until it says so
         assert "rooms_settled" not in server.stderr()  # its own timers closed it
 
+        # the state moves (and says so) just before its entry is committed: the log is read
+        # until both entries are there
         entries, log = await _log_of(data, session)
+        while sum(e.kind == "participant.lost" for e in entries) < 2:
+            assert time.monotonic() < deadline, [e.kind for e in entries]
+            await asyncio.sleep(0.05)
+            entries = await log.entries(session_stream(session))
         for pid in (tid, yid):
             mine = [e.kind for e in entries if e.details.get("participant") == pid]
             said = [kind for kind in mine if kind.startswith("participant.")]
