@@ -33,7 +33,7 @@ from server.exceptions import (
     PlayroomError,
     SessionEnded,
 )
-from server.storage.db import Database, utcnow
+from server.storage.db import Database, batches, utcnow
 from server.storage.models import Appointment, GroupMember, Link, LinkKind, Role, new_id
 from server.storage.session_models import JoinCheck, Place, PlanStep
 
@@ -406,6 +406,19 @@ class Schedule:
         if appointment is None or appointment.status in ("ended", "cancelled"):
             return None
         return appointment
+
+    async def live_of(self, appointment_ids: list[str]) -> dict[str, Appointment]:
+        """``live`` for many sessions at once: the live ones among them, in one read."""
+        async with self.db.read() as session:
+            found: dict[str, Appointment] = {}
+            for some in batches(appointment_ids):
+                rows = await session.scalars(
+                    sa.select(Appointment).where(
+                        Appointment.id.in_(some), Appointment.status.not_in(("ended", "cancelled"))
+                    )
+                )
+                found.update((row.id, row) for row in rows)
+        return found
 
     async def link_still_works(self, link_id: str, appointment_id: str) -> bool:
         """A withdrawn or expired link, or an ended session, stops a resume too. The gate is
