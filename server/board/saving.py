@@ -42,8 +42,11 @@ async def read_snapshot(db: Database, ring: KeyRing, appointment_id: str) -> Boa
         row = await session.scalar(
             sa.select(BoardSnapshot).where(BoardSnapshot.appointment_id == appointment_id)
         )
-    if row is None:
-        return None
+    return None if row is None else await open_snapshot(ring, row)
+
+
+async def open_snapshot(ring: KeyRing, row: BoardSnapshot) -> Board | None:
+    """The board a stored snapshot holds, or None: one that cannot be read."""
     try:
         return await asyncio.to_thread(_opened, ring, row)
     except (DecryptionError, ValueError):

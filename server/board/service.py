@@ -27,6 +27,7 @@ from media.ops import AnyOp, Dice, Picture, Roll, parse_op
 from media.places import DIE_GAP, DIE_SIZE
 from server.access.ratelimit import RateLimiter
 from server.board.history import History, placed
+from server.board.loading import Stored, read_boards
 from server.board.members import Link, Member
 from server.board.messages import (
     CaughtUp,
@@ -43,7 +44,7 @@ from server.board.messages import (
     parse_control,
 )
 from server.board.pictures import Pictures, answer
-from server.board.saving import SNAPSHOT_EVERY, read_snapshot, write_snapshot
+from server.board.saving import SNAPSHOT_EVERY, open_snapshot, write_snapshot
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import (
@@ -54,7 +55,7 @@ from server.exceptions import (
 from server.live.places import keep_settings
 from server.storage.db import Database, utcnow
 from server.storage.groupcommit import GroupCommit
-from server.storage.models import Appointment, new_id
+from server.storage.models import new_id
 from server.storage.session_models import BoardOp
 
 log = logging.getLogger(__name__)
@@ -102,18 +103,21 @@ class RoomBoard:
         """Rebuild the board from storage (after a restart, or on the node that took the
         room over): its snapshot and the operations stored after it, and whether the others
         may clear it."""
-        async with self.db.read() as session:
-            allowed = await session.scalar(
-                sa.select(Appointment.board_clear_allowed).where(
-                    Appointment.id == self.appointment_id
-                )
-            )
-        self._clear_allowed = bool(allowed)
-        saved = await read_snapshot(self.db, self.ring, self.appointment_id)
+        await self.load_from(
+            (await read_boards(self.db, [self.appointment_id]))[self.appointment_id]
+        )
+
+    async def load_from(self, stored: Stored) -> None:
+        """``load``, from what was read for it (``loading.py``: read with other boards')."""
+        self._clear_allowed = stored.clear_allowed
+        saved = None if stored.snapshot is None else await open_snapshot(self.ring, stored.snapshot)
         if saved is not None:
             self.board, self.saved = saved, saved.seq
             self._next_save = saved.seq + SNAPSHOT_EVERY
-        await self._catch_up(fan_out=False)  # nobody to send to, nothing to keep for later
+        if stored.snapshot is not None and saved is None:  # unreadable: every one replayed
+            await self._catch_up(fan_out=False)
+        else:  # nobody to send to, nothing to keep for later
+            self._apply_stored(stored.ops, fan_out=False)
         self.history.restart(self.board.seq)  # what was stored before is not this server's
 
     async def _catch_up(self, *, fan_out: bool = True) -> int:
@@ -130,13 +134,16 @@ class RoomBoard:
                     .order_by(BoardOp.seq)
                 )
             )
+        self._apply_stored(rows, fan_out=fan_out)
+        return len(rows)
+
+    def _apply_stored(self, rows: list[BoardOp], *, fan_out: bool) -> None:
         for row in rows:
             op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
             seq, changes = self.board.apply(row.author, op)
             if fan_out:
                 self._fan_out(seq, row.author, changes)
         self._save_when_due()
-        return len(rows)
 
     # -- its snapshot in storage
 

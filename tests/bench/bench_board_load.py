@@ -163,15 +163,15 @@ async def measure(folder: Path) -> dict[str, Any]:
             return round(statistics.median([await behind(in_turn) for _ in range(RUNS)]), 1)
 
         service.SNAPSHOT_EVERY = 10**9  # loads only: no board written while they are timed
-        snapshot = service.read_snapshot
-        service.read_snapshot = _none  # type: ignore[assignment]  # as before: replay all
+        snapshot = service.open_snapshot
+        service.open_snapshot = _none  # type: ignore[assignment]  # as before: replay all
         try:
             replay = await _median_ms(one)
             rooms_replay_in_turn = await _median_ms(one_at_a_time)
             rooms_replay_side_by_side = await _median_ms(side_by_side)
             small_before = await behind_ms(in_turn=True)
         finally:
-            service.read_snapshot = snapshot
+            service.open_snapshot = snapshot
         compacted = await _median_ms(one)
         rooms_compacted_in_turn = await _median_ms(one_at_a_time)
         rooms_compacted_side_by_side = await _median_ms(side_by_side)
