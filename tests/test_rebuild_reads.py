@@ -12,7 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from server.appkeys import DATABASE, HUB, SCHEDULE, SESSION_LOG
 from server.audit.sessionlog import session_stream
-from server.edge.rebuilt import PARTICIPANT_KINDS, _read_all
+from server.edge.connection import Connection
+from server.edge.continuity import lose_after
+from server.edge.rebuilt import PARTICIPANT_KINDS, _Nobody, _read_all, _rebuild_once
 from tests.client import ProtocolPeer
 from tests.conftest import Staff, sign_in
 from tests.factories import ready_client, therapist_view
@@ -74,4 +76,42 @@ async def test_the_rooms_a_restart_rebuilds_are_read_in_three_statements_for_all
         assert [e.kind for e in said] == ["participant.joined", "participant.left"]
         assert {e.details["participant"] for e in said} == {f"p{sessions.index(room)}"}
     for peer in peers:
+        await peer.close()
+
+
+async def test_a_rebuilt_room_knows_who_is_out_from_what_its_rebuild_read(
+    app: web.Application, client: TestClient, therapist: Staff
+) -> None:
+    """The links put out of a session (removed, or declined and not let back) come with the
+    room's rebuild, from the entries it read: the resumes that follow read nothing more for
+    them, and they are what the log says."""
+    csrf = await sign_in(client, therapist)
+    view = await therapist_view(app, therapist.username)
+    made = await schedule_session(client, csrf, (await ready_client(app, view)).id)
+    session = made["id"]
+    peer = ProtocolPeer(await client.ws_connect("/ws"), media=False)
+    await peer.send({"type": "open_room", "session": session})
+    await peer.expect("room_opened")
+    log, hub, stream = app[SESSION_LOG], app[HUB], session_stream(session)
+    young = {"role": "young_person", "participant": "p1"}
+    await log.append(stream, "participant.removed", "system", {**young, "link": "L1"})
+    await log.append(stream, "participant.declined", "system", {**young, "link": "L2"})
+    await log.append(stream, "participant.let_back", "system", {**young, "link": "L2"})
+    hub.rooms.discard(hub.rooms.by_session[session])  # as a restarted server finds it
+
+    known = await _read_all(app, [session])
+    await _rebuild_once(Connection(app, _Nobody(), None), session, lose_after, known[session])
+    room = hub.rooms.by_session[session]
+    try:
+        assert room.out_known
+        assert (
+            {link: (o.role.value, o.how) for link, o in room.out.items()}
+            == (await app[SCHEDULE].put_out(session))
+            == {"L1": ("young_person", "removed")}
+        )
+    finally:
+        for person in room.participants.values():
+            task = hub.grace.pop(person.id, None)
+            if task is not None:
+                task.cancel()
         await peer.close()

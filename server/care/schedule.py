@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access.accounts import StaffView
 from server.access.links import SESSION_ENDED, Links, token_of
-from server.audit.sessionlog import SessionLog, session_stream, staff_actor
+from server.audit.sessionlog import Entry, SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
 from server.care.gate import GateResult, GateStatus
 from server.care.gate_service import Gatekeeper
@@ -50,6 +51,21 @@ FORGET_SECONDS = 3600.0  # what the gate said for a session nobody asked about s
 # from the room or declined from the waiting room), and of one let back
 PUT_OUT = {"participant.removed": "removed", "participant.declined": "declined"}
 LET_BACK = "participant.let_back"
+
+
+def put_out_of(entries: Iterable[Entry]) -> dict[str, tuple[str, str]]:
+    """``Schedule.put_out`` from a session's log entries in order (those of other kinds are
+    passed over): link id -> (role, "removed" or "declined")."""
+    out: dict[str, tuple[str, str]] = {}
+    for entry in entries:
+        link = entry.details.get("link")
+        if entry.kind not in (*PUT_OUT, LET_BACK) or not isinstance(link, str):
+            continue  # another kind, or an observer removed: no link
+        if entry.kind == LET_BACK:
+            out.pop(link, None)
+        else:
+            out[link] = (str(entry.details.get("role", "")), PUT_OUT[entry.kind])
+    return out
 
 
 def for_joining(result: GateResult) -> GateResult:
@@ -452,17 +468,9 @@ class Schedule:
         the session's log has it: link id -> (role, "removed" or "declined"). Such a link
         joins nothing, and resumes nothing, in this session: after a restart and on every
         node, as the log is kept with the session."""
-        entries = await self.log.entries(session_stream(appointment_id), kinds=(*PUT_OUT, LET_BACK))
-        out: dict[str, tuple[str, str]] = {}
-        for entry in entries:
-            link = entry.details.get("link")
-            if not isinstance(link, str):
-                continue  # an observer removed: no link
-            if entry.kind == LET_BACK:
-                out.pop(link, None)
-            else:
-                out[link] = (str(entry.details.get("role", "")), PUT_OUT[entry.kind])
-        return out
+        return put_out_of(
+            await self.log.entries(session_stream(appointment_id), kinds=(*PUT_OUT, LET_BACK))
+        )
 
     async def save_join_checks(
         self, appointment_id: str, link_id: str, checks: dict[str, str]

@@ -173,12 +173,17 @@ async def known_out(conn: Connection, room: Room) -> dict[str, Out]:
     room (a room rebuilt after a restart, or on another node, reads it again), and kept
     there as the therapist puts out and lets back."""
     if not room.out_known:
-        found = await conn.app[SCHEDULE].put_out(room.session_id)
-        loaded = {link: Out(link, Role(role), how) for link, (role, how) in found.items()}
-        if not room.out_known:
-            room.out = {**loaded, **room.out}  # any put out meanwhile stays out
-            room.out_known = True
+        learn_out(room, await conn.app[SCHEDULE].put_out(room.session_id))
     return room.out
+
+
+def learn_out(room: Room, found: dict[str, tuple[str, str]]) -> None:
+    """What the log says of who is out of ``room`` (``Schedule.put_out``), unless the room
+    knows already; any put out meanwhile stays out."""
+    if not room.out_known:
+        loaded = {link: Out(link, Role(role), how) for link, (role, how) in found.items()}
+        room.out = {**loaded, **room.out}
+        room.out_known = True
 
 
 async def lock(conn: Connection, message: Lock) -> None:

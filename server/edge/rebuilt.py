@@ -22,7 +22,9 @@ from aiohttp import web
 
 from server.appkeys import GUESTS, HUB, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
+from server.care.schedule import put_out_of
 from server.edge.connection import Connection
+from server.edge.hosting import learn_out
 from server.exceptions import STORAGE_FAILURES
 from server.live.rooms import NAMES, Participant, Role, Room
 from server.storage.models import Appointment
@@ -202,6 +204,9 @@ async def _rebuild(
     if room.stored_locked is None:  # as the therapist left it (the board reloads its own)
         room.locked = room.stored_locked = appointment.room_locked
     room.chat.known(appointment.chat_on)
+    # who is out of it, from the entries read for the rebuild: none of the storm of resumes
+    # that follows reads the log again for it (``hosting.known_out``)
+    learn_out(room, put_out_of(said))
     back = [row for row in back if row.participant_id not in room.participants]
     put: list[Participant] = []
     try:
