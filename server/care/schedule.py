@@ -37,6 +37,7 @@ from server.exceptions import (
 from server.storage.db import Database, batches, utcnow
 from server.storage.models import Appointment, GroupMember, Link, LinkKind, Role, new_id
 from server.storage.session_models import JoinCheck, Place, PlanStep
+from server.storage.together import Together
 
 JOIN_ROLES = ("young_person", "parent")
 MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
@@ -137,6 +138,8 @@ class Schedule:
         relays: bool = True,
     ) -> None:
         self.log = log
+        # whether links still work, read for every resume asking at the same moment at once
+        self._links_work: Together[tuple[str, str], bool] = Together(self._read_links_work)
         # whether browsers are given a TURN server (``media.turn.relays``): a relay-only
         # session's room does not open without one
         self.relays = relays
@@ -440,17 +443,33 @@ class Schedule:
         """A withdrawn or expired link, or an ended session, stops a resume too. The gate is
         not asked here: someone who comes back to the waiting room of a session that can no
         longer start is told so again at their next ping (``edge/lobby.py``), and a session
-        under way goes on until the therapist ends it."""
+        under way goes on until the therapist ends it. Read together with the others asked
+        for at the same moment (``storage/together.py``), after it was asked."""
+        return await self._links_work.get((link_id, appointment_id))
+
+    async def _read_links_work(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+        links: dict[str, Link] = {}
+        live: set[str] = set()
+        over = ("ended", "cancelled")
         async with self.db.read() as session:
-            link = await session.get(Link, link_id)
-            appointment = await session.get(Appointment, appointment_id)
-        return (
-            link is not None
-            and link.revoked_at is None
-            and utcnow() < link.expires_at
-            and appointment is not None
-            and appointment.status not in ("ended", "cancelled")
-        )
+            for some in batches(sorted({link for link, _ in pairs})):
+                found = await session.scalars(sa.select(Link).where(Link.id.in_(some)))
+                links.update((row.id, row) for row in found)
+            for some in batches(sorted({appointment for _, appointment in pairs})):
+                query = sa.select(Appointment.id).where(
+                    Appointment.id.in_(some), Appointment.status.not_in(over)
+                )
+                live.update(await session.scalars(query))
+        now = utcnow()
+        return {
+            (link_id, appointment_id): (
+                (link := links.get(link_id)) is not None
+                and link.revoked_at is None
+                and now < link.expires_at
+                and appointment_id in live
+            )
+            for link_id, appointment_id in pairs
+        }
 
     async def clients_of_links(self, link_ids: list[str]) -> dict[str, str]:
         """The client each join link names (in a group's session, its member)."""
