@@ -203,16 +203,19 @@ async def test_boards_asked_for_while_one_is_read_are_read_together(
     rooms = [*await _two_sessions(app, therapist), *await _two_sessions(app, therapist)]
     db = app[DATABASE]
     selects: list[str] = []
+    reading = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
     def counted(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             selects.append(statement)
+            loop.call_soon_threadsafe(reading.set)
 
     whiteboards = Whiteboards(db, app[KEYRING])
     sa.event.listen(db.engine.sync_engine, "before_cursor_execute", counted)
     try:
         first = asyncio.create_task(whiteboards.get(rooms[0], "c"))
-        await asyncio.sleep(0)  # its read under way
+        await asyncio.wait_for(reading.wait(), 10)  # its read under way
         boards = await asyncio.gather(first, *(whiteboards.get(r, "c") for r in rooms[1:]))
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", counted)
