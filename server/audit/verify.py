@@ -37,6 +37,7 @@ from typing import Any
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import unseal
 from server.exceptions import DecryptionError
+from server.storage.models import OVER
 from server.storage.session_models import LogCheckpoint, LogEntry
 
 VERSION = "playroom-log-v1"
@@ -148,7 +149,7 @@ class Anchor:
 
     @property
     def ended(self) -> bool:
-        return self.status in ("ended", "cancelled")  # both go through ``Schedule.end``
+        return self.status in OVER
 
 
 def _outward(start: int, bound: int) -> Iterator[int]:

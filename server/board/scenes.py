@@ -33,13 +33,12 @@ from server.crypto.sealed import seal, unseal, unseal_bytes
 from server.exceptions import Forbidden, NotFound, PlayroomError
 from server.storage.db import utcnow
 from server.storage.ids import is_id
-from server.storage.models import Appointment, new_id
+from server.storage.models import OVER, Appointment, new_id
 from server.storage.session_models import Scene, SharedObject
 
 MAX_NAME = 80
 MAX_SCENES = 500  # a client's box: years of weekly sessions, several scenes each
 THUMBNAIL = (320, 240)  # a quarter of the board's side, near enough: its 4:3 kept
-_OVER = ("ended", "cancelled")  # a session whose log is sealed, and whose board is closed
 
 _ELEMENTS: TypeAdapter[list[ElementDoc]] = TypeAdapter(list[ElementDoc])
 
@@ -128,7 +127,7 @@ class Scenes:
             session.add(row)
         stream = (
             client_stream(client_id)
-            if appointment.status in _OVER
+            if appointment.status in OVER
             else session_stream(appointment.id)
         )
         details = {"scene": row.id, "session": appointment.id, "elements": len(elements)}
@@ -169,7 +168,7 @@ class Scenes:
                 .where(
                     Appointment.client_id == client_id,
                     Appointment.therapist_id == user.id,
-                    Appointment.status.not_in(_OVER),
+                    Appointment.status.not_in(OVER),
                     Appointment.ends_at > utcnow(),
                 )
                 .order_by(Appointment.starts_at)
@@ -232,7 +231,7 @@ class Scenes:
         """Put the scene on this session's board, each thing where it was (and locked if it
         was), as the box puts an earlier board; returns how many things were placed."""
         target, client_id = await self._session(user, target_id)
-        if target.status in _OVER:
+        if target.status in OVER:
             raise PlayroomError("That session is over. Choose one that has not ended.")
         row, elements = await self._scene(client_id, scene_id)  # this client's only
         room = await self.box.whiteboards.get(target.id, client_id)

@@ -30,7 +30,7 @@ from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import NotFound, PlayroomError, SessionEnded, TokenError
 from server.storage.db import Database, utcnow
-from server.storage.models import Appointment, Link, LinkKind, new_id
+from server.storage.models import OVER, Appointment, Link, LinkKind, new_id
 from server.storage.session_models import Guest
 
 GuestRole = Literal["interpreter", "social_worker", "teacher", "clinician", "other"]
@@ -95,7 +95,7 @@ class Guests:
         """Invite a guest to this session (and, with ``series``, to each later session of
         its series still scheduled): one invitation and one link per session."""
         appointment = await self.schedule.get(user, appointment_id)
-        if appointment.status in ("ended", "cancelled"):
+        if appointment.status in OVER:
             raise PlayroomError("This session has ended: nobody can be invited to it.")
         if appointment.client_id is None:  # each member would have to agree, and each parent
             raise PlayroomError(
@@ -233,7 +233,7 @@ class Guests:
             )
         if link is None or appointment is None or guest is None:
             raise TokenError("This link is not valid. Please ask for a new one.")
-        if appointment.status in ("ended", "cancelled") or utcnow() >= link.expires_at:
+        if appointment.status in OVER or utcnow() >= link.expires_at:
             raise SessionEnded(GUEST_OVER)
         await self.links.verify(token, LinkKind.GUEST)  # withdrawn, or not the row's
         return guest, link, appointment

@@ -37,11 +37,10 @@ from server.exceptions import PlayroomError
 from server.settings import Settings
 from server.storage.db import Database, utcnow
 from server.storage.mail_models import ClientContact, OutboxMessage
-from server.storage.models import Appointment, Link, LinkKind, User
+from server.storage.models import OVER, Appointment, Link, LinkKind, User
 
 log = logging.getLogger(__name__)
 SERVER = "server"  # the actor in a log of what the server did by itself
-OVER = ("ended", "cancelled")
 PHONES = {"young_person": "plan.young_person_phone", "parent": "plan.parent_phone"}
 
 

@@ -35,7 +35,7 @@ from server.exceptions import (
     SessionEnded,
 )
 from server.storage.db import Database, batches, utcnow
-from server.storage.models import Appointment, GroupMember, Link, LinkKind, Role, new_id
+from server.storage.models import OVER, Appointment, GroupMember, Link, LinkKind, Role, new_id
 from server.storage.session_models import JoinCheck, Place, PlanStep
 from server.storage.together import Together
 
@@ -230,7 +230,7 @@ class Schedule:
         if role not in JOIN_ROLES:
             raise PlayroomError("Unknown role for a join link.")
         appointment = await self.get(user, appointment_id)
-        if appointment.status in ("ended", "cancelled"):
+        if appointment.status in OVER:
             raise PlayroomError("This session has ended.")
         client_id = appointment.client_id or member
         if client_id is None or (
@@ -297,7 +297,7 @@ class Schedule:
         """Open the room, asking the gate at this moment. Raises GateClosed with reasons, or
         NoRelay for a relay-only session without TURN."""
         appointment = await self.get(user, appointment_id)
-        if appointment.status in ("ended", "cancelled"):
+        if appointment.status in OVER:
             raise PlayroomError("This session has ended.")
         if self.cannot_relay(appointment):
             raise NoRelay()
@@ -377,7 +377,7 @@ class Schedule:
         link = await self.links.verify(token, LinkKind.JOIN, now)
         async with self.db.read() as session:
             appointment = await session.get(Appointment, link.appointment_id or "")
-        if appointment is None or appointment.status in ("ended", "cancelled"):
+        if appointment is None or appointment.status in OVER:
             raise SessionEnded(SESSION_ENDED)
         return link, appointment
 
@@ -417,23 +417,15 @@ class Schedule:
             )
             return list(rows)
 
-    async def live(self, appointment_id: str) -> Appointment | None:
-        """The session, unless it is gone, ended or cancelled (a room rebuilt after a
-        restart is rebuilt only for a live one)."""
-        async with self.db.read() as session:
-            appointment = await session.get(Appointment, appointment_id)
-        if appointment is None or appointment.status in ("ended", "cancelled"):
-            return None
-        return appointment
-
     async def live_of(self, appointment_ids: list[str]) -> dict[str, Appointment]:
-        """``live`` for many sessions at once: the live ones among them, in one read."""
+        """The sessions among these that are not gone, ended or cancelled, in one read (a
+        room rebuilt after a restart is rebuilt only for a live one)."""
         async with self.db.read() as session:
             found: dict[str, Appointment] = {}
             for some in batches(appointment_ids):
                 rows = await session.scalars(
                     sa.select(Appointment).where(
-                        Appointment.id.in_(some), Appointment.status.not_in(("ended", "cancelled"))
+                        Appointment.id.in_(some), Appointment.status.not_in(OVER)
                     )
                 )
                 found.update((row.id, row) for row in rows)
@@ -450,14 +442,13 @@ class Schedule:
     async def _read_links_work(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
         links: dict[str, Link] = {}
         live: set[str] = set()
-        over = ("ended", "cancelled")
         async with self.db.read() as session:
             for some in batches(sorted({link for link, _ in pairs})):
                 found = await session.scalars(sa.select(Link).where(Link.id.in_(some)))
                 links.update((row.id, row) for row in found)
             for some in batches(sorted({appointment for _, appointment in pairs})):
                 query = sa.select(Appointment.id).where(
-                    Appointment.id.in_(some), Appointment.status.not_in(over)
+                    Appointment.id.in_(some), Appointment.status.not_in(OVER)
                 )
                 live.update(await session.scalars(query))
         now = utcnow()

@@ -162,14 +162,9 @@ async def _rebuild(
         return
     stream = session_stream(appointment_id)
     if known is None:
-        read = await asyncio.gather(  # side by side, as in ``resume``
-            conn.app[SCHEDULE].live(appointment_id),
-            places.of_room(appointment_id),
-            conn.app[SESSION_LOG].entries(stream, PARTICIPANT_KINDS),
-        )
-        if read[0] is None:
+        known = (await _read_all(conn.app, [appointment_id])).get(appointment_id)
+        if known is None:  # its session is over
             return
-        known = (read[0], read[1], read[2])
     appointment, held, said = known
     rebuilt = appointment.id not in hub.rooms.by_session
     in_memory = hub.rooms.get(appointment.id)

@@ -143,11 +143,7 @@ class Places:
             return await session.get(Place, token_hash)
 
     async def of_room(self, appointment_id: str) -> list[Place]:
-        async with self.db.read() as session:
-            rows = await session.scalars(
-                sa.select(Place).where(Place.appointment_id == appointment_id)
-            )
-            return list(rows)
+        return (await self.of_rooms([appointment_id])).get(appointment_id, [])
 
     async def of_rooms(self, appointment_ids: list[str]) -> dict[str, list[Place]]:
         """``of_room`` for many rooms at once, in one read (a room with none: no key)."""

@@ -325,6 +325,11 @@ class SessionSeries(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# the statuses of a session that is over (both reached through ``Schedule.end``): its log
+# is sealed, its board closed, and its links work no more
+OVER = ("ended", "cancelled")
+
+
 class Appointment(Base):
     """A scheduled session between a therapist and a client."""
 
@@ -342,7 +347,7 @@ class Appointment(Base):
     therapist_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
+    status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")  # see ``OVER``
     relay_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # the therapist's settings of the live room, kept so that a room rebuilt after a restart
