@@ -21,8 +21,9 @@ from server.access.accounts import StaffView
 from server.audit.sessionlog import SessionLog, session_stream, staff_actor
 from server.care.clients import Clients
 from server.care.gate import GateResult
+from server.care.joinlinks import JOIN_ROLES, JoinLink
 from server.care.rhythm import NewSession
-from server.care.schedule import JOIN_ROLES, JoinLink, Schedule
+from server.care.schedule import Schedule
 from server.care.series import Series
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal

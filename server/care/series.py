@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.access.accounts import StaffView
 from server.audit.sessionlog import session_stream, staff_actor
 from server.care.hours import SafeguardingHours
+from server.care.joinlinks import JOIN_ROLES
 from server.care.rhythm import Cancel, Move, NewSeries, NewSession, series_times, shifted
-from server.care.schedule import JOIN_ROLES, MOST_AHEAD, Schedule
+from server.care.schedule import MOST_AHEAD, Schedule
 from server.crypto.keys import KeyRing
 from server.crypto.sealed import seal, unseal
 from server.exceptions import PlayroomError

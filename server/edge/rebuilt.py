@@ -22,7 +22,7 @@ from aiohttp import web
 
 from server.appkeys import GUESTS, HUB, SCHEDULE, SESSION_LOG, SETTINGS
 from server.audit.sessionlog import Entry, participant_actor, session_stream, staff_actor
-from server.care.schedule import put_out_of
+from server.care.joinlinks import put_out_of
 from server.edge.connection import Connection
 from server.edge.hosting import learn_out
 from server.exceptions import STORAGE_FAILURES

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.care.gate import GateStatus
-from server.care.schedule import JOIN_ROLES
+from server.care.joinlinks import JOIN_ROLES
 from server.storage.models import IThrive, RiskLevel, Role
 
 # built when first used (the API's description, a test), not as the server starts: 19 ms of a

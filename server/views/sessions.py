@@ -34,9 +34,10 @@ from server.care import plan
 from server.care.checklists import Kind
 from server.care.clients import ClientView
 from server.care.guests import GUEST_ROLES
+from server.care.joinlinks import JOIN_ROLES
 from server.care.outcomes import AfterSession
 from server.care.rhythm import NewSession
-from server.care.schedule import JOIN_ROLES, for_joining
+from server.care.schedule import for_joining
 from server.exceptions import GateClosed, NoPublicAddress, NoRelay, SessionEnded, TokenError
 from server.i18n import N_
 from server.nodes.relay import RELAY
