@@ -286,6 +286,9 @@ async def run(
             "resumes_not_logged": max(0, resumes - stored["reconnections_logged"]),
         },
         "server_errors": {**errors, "5xx_seen_by_people": answered_5xx},
+        # probes of /healthz the people gave up unanswered: each one that reached a server
+        # starting up was still answered by it, for nobody, among its first work
+        "probes_dropped_unanswered": sum(p["probes_dropped"] for p in people),
         "targets": _targets(restarts, lost, error_count),
     }
 

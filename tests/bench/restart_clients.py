@@ -14,7 +14,8 @@ When the socket closes, a person comes back as ``web/static/js/signal.js`` does
 is restarting, after the time it gave this socket; then after jittered waits
 (``retry_delay``), short while the server is restarting. Unless the server said so, it also
 probes ``/healthz`` every ``PROBE`` s (at most ``PROBES`` at once, each dropped after
-``PROBE_WAIT`` s) and tries at once when a probe is answered. On the new socket it resumes
+``PROBE_WAIT`` s; once a probe is refused, one at a time, each held until answered for up to
+``PROBE_HOLD`` s) and tries at once when a probe is answered. On the new socket it resumes
 with its token, and once ``resumed`` it reopens the board saying the ``seq`` it holds (as
 ``whiteboard.js`` does), and a fresh data connection. Every process times on
 ``time.monotonic`` (the event loop's clock), which is system-wide on Linux, so every process
@@ -44,6 +45,7 @@ PROBE = 0.1
 PROBES = 3
 PROBE_WAIT = 0.4
 CONNECT = 5.0
+PROBE_HOLD = CONNECT
 RESUMED_WITHIN = 30.0  # a socket open but silent this long is given up (the page: 6 s silent)
 
 
@@ -61,6 +63,7 @@ class Report:
     held: list[tuple[float, float]] = field(default_factory=list)
     unsent: list[float] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # 5xx seen by probes and handshakes
+    probes_dropped: int = 0  # probes given up unanswered (a server starting still answers them)
     resumes: int = 0
     board_errors: list[str] = field(default_factory=list)
     on_data_connection: bool = False  # at the end: the board on it, not on the socket
@@ -222,27 +225,34 @@ class Person:
         return answer()
 
     async def probe(self, back: asyncio.Event) -> None:
-        """Ask /healthz every PROBE s, a few at once, until cancelled."""
+        """Ask /healthz every PROBE s, a few at once, until cancelled; once one is refused,
+        one at a time, each held until answered (as signal.js's ``probe``)."""
         out: set[asyncio.Task[None]] = set()
+        hold = False
 
-        async def one() -> None:
+        async def one(held: bool) -> None:
+            nonlocal hold
+            wait = aiohttp.ClientTimeout(total=PROBE_HOLD if held else PROBE_WAIT)
             try:
-                async with self.http.get(
-                    f"{self.base}/healthz", timeout=aiohttp.ClientTimeout(total=PROBE_WAIT)
-                ) as answer:
+                async with self.http.get(f"{self.base}/healthz", timeout=wait) as answer:
                     if answer.status >= 500:
                         self.report.statuses.append(answer.status)
                     if answer.status == 200:
                         if not back.is_set():
                             self.note("answered")
                         back.set()
-            except (OSError, TimeoutError, aiohttp.ClientError):
-                pass  # no server yet: the next probe asks again
+                    else:
+                        hold = True
+            except TimeoutError:
+                self.report.probes_dropped += 1
+                hold = False  # lost on its way: the network, not the server
+            except (OSError, aiohttp.ClientError):
+                hold = True  # refused: no server yet; the next probe asks again, held
 
         try:
             while True:
-                if len(out) < PROBES:
-                    task = asyncio.create_task(one())
+                if len(out) < (1 if hold else PROBES):
+                    task = asyncio.create_task(one(hold))
                     out.add(task)
                     task.add_done_callback(out.discard)
                 await asyncio.sleep(PROBE)  # the probe's own beat, as the page's interval

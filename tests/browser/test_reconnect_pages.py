@@ -287,6 +287,56 @@ def test_the_retry_schedule_spreads_within_its_bounds(
     page.close()
 
 
+def test_probes_are_held_once_the_way_to_the_server_answers(
+    browser: Browser, server: ServerProcess
+) -> None:
+    """signal.js's probes of /healthz: three at a time, each dropped after 400 ms, while the
+    network may be down; once one fails by itself (refused: the server's host answered), one
+    at a time, each held up to 5 s, so that a server starting up after a crash is asked
+    nothing it then answers for nobody; once one is dropped again, three at a time again. The
+    fetches are the page's own, answered here; ``AbortSignal.timeout`` says each one's wait."""
+    page = browser.new_page()
+    page.goto(server.url + "/healthz")
+    found = page.evaluate(
+        """async () => {
+          const { Signalling } = await import("/static/js/signal.js");
+          const waits = [];
+          const out = [];
+          AbortSignal.timeout = (ms) => {
+            waits.push(ms);
+            return new AbortController().signal;
+          };
+          window.fetch = () => new Promise((resolve, reject) => out.push({ resolve, reject }));
+          const signalling = new Signalling();
+          signalling.resumeToken = null; // nothing to come back to: answers start nothing
+          const probe = (times) => { for (let i = 0; i < times; i += 1) signalling.probe(); };
+          const settle = async (how) => {
+            for (const { resolve, reject } of out.splice(0)) how(resolve, reject);
+            await new Promise((done) => setTimeout(done, 0));
+          };
+          const refused = (resolve, reject) => reject(new TypeError("Failed to fetch"));
+          const dropped = (resolve, reject) => reject(new DOMException("late", "TimeoutError"));
+          const steps = [];
+          probe(5);
+          steps.push(waits.splice(0));
+          await settle(refused);
+          probe(5);
+          steps.push(waits.splice(0));
+          await settle((resolve) => resolve(new Response("", { status: 502 })));
+          probe(5);
+          steps.push(waits.splice(0));
+          await settle(dropped);
+          probe(5);
+          steps.push(waits.splice(0));
+          return steps;
+        }"""
+    )
+    # unknown at first: three, dropped after 400 ms; refused (and answered by a proxy for a
+    # server not back): one, held for 5 s; dropped: three again
+    assert found == [[400, 400, 400], [5000], [5000], [400, 400, 400]]
+    page.close()
+
+
 @pytest.mark.hazard("HZ-01")
 def test_a_slow_jittery_link_raises_no_false_alarm(browser: Browser, server: ServerProcess) -> None:
     """A young person on a slow mobile link (300 ± 100 ms each way, in order, as netem's

@@ -26,6 +26,12 @@ const PROBE_MS = 100;
 // is never stuck behind it (kept under the browser's 6 connections to a host)
 const PROBE_WAIT_MS = 400;
 const PROBES = 3;
+// A probe that fails by itself (refused, or the browser knows it is offline) was answered by
+// the way to the server: nothing is lost on it. Until a probe is lost again, each is held
+// until answered, up to PROBE_HOLD_MS, one at a time: a server starting up after a crash
+// holds it in its queue, and a probe dropped there would still be answered, for nobody, while
+// a hundred pages' were the server's first work.
+const PROBE_HOLD_MS = CONNECT_MS;
 // how long a ping must have gone unanswered for the socket to count as stuck when the network
 // shows it is back (a ping on its way on a slow link is not a stuck socket)
 const STUCK_MS = 700;
@@ -88,6 +94,7 @@ export class Signalling {
     this.restartAfter = 0; // when it said to come back (ms after the close)
     this.restarts = 0; // how many times it said so (for tests)
     this.probes = 0; // how many times the page asked /healthz (for tests)
+    this.holdProbes = false; // a probe failed by itself: the next are held until answered
     addEventListener("online", () => this.networkBack());
   }
 
@@ -158,6 +165,7 @@ export class Signalling {
   /** Ask the network, often and cheaply, whether it is back (until something is heard). */
   startProbing() {
     if (this.probing || this.closing) return;
+    this.holdProbes = false;
     this.probing = setInterval(() => this.probe(), PROBE_MS);
     this.probe();
   }
@@ -168,18 +176,22 @@ export class Signalling {
   }
 
   async probe() {
-    if (this.probesOut >= PROBES) return;
+    const hold = this.holdProbes;
+    if (this.probesOut >= (hold ? 1 : PROBES)) return;
     this.probesOut += 1;
     this.probes += 1;
     try {
       const answer = await fetch("/healthz", {
         cache: "no-store",
         credentials: "omit",
-        signal: AbortSignal.timeout(PROBE_WAIT_MS),
+        signal: AbortSignal.timeout(hold ? PROBE_HOLD_MS : PROBE_WAIT_MS),
       });
       if (answer.ok) this.networkBack();
-    } catch {
-      // still no network (or no server): the next probe asks again
+      else this.holdProbes = true; // a proxy answered for a server not back yet
+    } catch (error) {
+      // still no network (or no server): the next probe asks again, held unless this one
+      // was dropped on its way
+      this.holdProbes = !(error instanceof DOMException && error.name === "TimeoutError");
     } finally {
       this.probesOut -= 1;
     }
