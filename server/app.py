@@ -140,7 +140,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CATALOGUE] = load_catalogue()  # a malformed checklist stops start-up here
-    miniatures.library()  # so does a sand tray library not installed (it names `npm ci`)
+    miniatures.installed()  # so does a sand tray library not installed (it names `npm ci`)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     app[RELAY] = Relay(
         app, make_bus(redis_url, settings.node_lease_seconds), websocket.serve_remote

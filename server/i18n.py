@@ -176,13 +176,17 @@ def clock(value: datetime) -> str:
 
 
 def install(env: jinja2.Environment) -> None:
-    """Read every catalogue, and give ``env`` the i18n extension (``{% trans %}``, ``_()``)
-    reading the current language; the ``translate`` filter for a message held in a
+    """Check every catalogue is there, and give ``env`` the i18n extension (``{% trans %}``,
+    ``_()``) reading the current language; the ``translate`` filter for a message held in a
     variable (a checklist's text, an error), which is never formatted; and the ``day``,
-    ``long_date`` and ``clock24`` filters."""
-    for lang in SUPPORTED:  # a catalogue that cannot be read stops start-up here
-        translations(lang)
-        script_strings(lang)
+    ``long_date`` and ``clock24`` filters. Each catalogue is read when first used (some
+    35 ms for all of them, which a restarted server's first answer need not wait for)."""
+    from server.exceptions import ConfigurationError  # which reads its messages from here
+
+    for lang in SUPPORTED:  # a catalogue missing stops start-up here
+        po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
+        if lang != DEFAULT and not po.is_file():
+            raise ConfigurationError(f"The {lang} catalogue is missing: {po}.")
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(translate=gettext, day=day, long_date=long_date, clock24=clock)

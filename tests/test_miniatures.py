@@ -275,6 +275,8 @@ def test_a_library_at_another_version_than_pinned_stops_start_up(
     miniatures.library.cache_clear()
     try:
         with pytest.raises(ConfigurationError, match="package.json pins 1.2.6"):
+            create_app(Settings(data_dir=tmp_path))
+        with pytest.raises(ConfigurationError, match="package.json pins 1.2.6"):
             miniatures.library()
     finally:
         monkeypatch.undo()
