@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from media.ops import AnyOp, Dice, Picture, Roll, parse_op
 from media.places import DIE_GAP, DIE_SIZE
 from server.access.ratelimit import RateLimiter
 from server.board.history import History, placed
-from server.board.loading import Stored, read_boards
+from server.board.loading import Stored, StoredOp, read_boards
 from server.board.members import Link, Member
 from server.board.messages import (
     CaughtUp,
@@ -137,7 +137,7 @@ class RoomBoard:
         self._apply_stored(rows, fan_out=fan_out)
         return len(rows)
 
-    def _apply_stored(self, rows: list[BoardOp], *, fan_out: bool) -> None:
+    def _apply_stored(self, rows: Sequence[BoardOp | StoredOp], *, fan_out: bool) -> None:
         for row in rows:
             op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
             seq, changes = self.board.apply(row.author, op)
