@@ -74,5 +74,16 @@ async def read_boards(db: Database, rooms: list[str]) -> dict[str, Stored]:
     return stored
 
 
+async def read_ops_after(db: Database, room: str, seq: int) -> list[StoredOp]:
+    """The room's operations stored after ``seq``, in order."""
+    async with db.read() as session:
+        rows = await session.execute(
+            sa.select(*_OP_COLUMNS)
+            .where(BoardOp.appointment_id == room, BoardOp.seq > seq)
+            .order_by(BoardOp.seq)
+        )
+        return [StoredOp(*row) for row in rows]
+
+
 def _seq(stored: Stored) -> int:
     return stored.snapshot.seq if stored.snapshot is not None else 0

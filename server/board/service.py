@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from media.board import MAX_ELEMENTS, Board
@@ -27,7 +26,7 @@ from media.ops import AnyOp, Dice, Picture, Roll, parse_op
 from media.places import DIE_GAP, DIE_SIZE
 from server.access.ratelimit import RateLimiter
 from server.board.history import History, placed
-from server.board.loading import Stored, StoredOp, read_boards
+from server.board.loading import Stored, StoredOp, read_boards, read_ops_after
 from server.board.members import Link, Member
 from server.board.messages import (
     CaughtUp,
@@ -125,19 +124,11 @@ class RoomBoard:
         many. Another node stored them while it held this room too: it was taken for dead
         and was not, or its event loop stalled for longer than its lease. As the board
         loads, they are only applied."""
-        async with self.db.read() as session:
-            rows = list(
-                await session.scalars(
-                    sa.select(BoardOp)
-                    .where(BoardOp.appointment_id == self.appointment_id)
-                    .where(BoardOp.seq > self.board.seq)
-                    .order_by(BoardOp.seq)
-                )
-            )
+        rows = await read_ops_after(self.db, self.appointment_id, self.board.seq)
         self._apply_stored(rows, fan_out=fan_out)
         return len(rows)
 
-    def _apply_stored(self, rows: Sequence[BoardOp | StoredOp], *, fan_out: bool) -> None:
+    def _apply_stored(self, rows: Sequence[StoredOp], *, fan_out: bool) -> None:
         for row in rows:
             op = parse_op(unseal(self.ring, row, "op_enc") or "{}")
             seq, changes = self.board.apply(row.author, op)
