@@ -89,10 +89,15 @@ def negotiate(
     return supported(chosen) or supported(client_lang) or from_header(accept_language) or DEFAULT
 
 
+def _po(lang: str) -> Path:
+    """Where the catalogue of ``lang`` is."""
+    return LOCALES / lang / "LC_MESSAGES" / "messages.po"
+
+
 @functools.cache
 def _catalogue(lang: str) -> Catalog:
     """The ``.po`` file of ``lang``, read once."""
-    with (LOCALES / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
+    with _po(lang).open("rb") as po:
         return read_po(po, locale=lang)
 
 
@@ -184,9 +189,8 @@ def install(env: jinja2.Environment) -> None:
     from server.exceptions import ConfigurationError  # which reads its messages from here
 
     for lang in SUPPORTED:  # a catalogue missing stops start-up here
-        po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
-        if lang != DEFAULT and not po.is_file():
-            raise ConfigurationError(f"The {lang} catalogue is missing: {po}.")
+        if lang != DEFAULT and not _po(lang).is_file():
+            raise ConfigurationError(f"The {lang} catalogue is missing: {_po(lang)}.")
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(translate=gettext, day=day, long_date=long_date, clock24=clock)

@@ -58,8 +58,11 @@ class JoinLinks:
     links: Links
     log: SessionLog
     join_early: timedelta  # how long before its start a session's links work
-    _links_work: Together[tuple[str, str], bool]
     get: Callable[[StaffView, str], Awaitable[Appointment]]  # a session the user may see
+
+    def __init__(self) -> None:
+        # whether links still work, read for every resume asking at the same moment at once
+        self._links_work: Together[tuple[str, str], bool] = Together(self._read_links_work)
 
     async def issue_join_link(
         self, user: StaffView, appointment_id: str, role: str, member: str | None = None

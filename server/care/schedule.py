@@ -37,7 +37,6 @@ from server.exceptions import (
 from server.storage.db import Database, batches, utcnow
 from server.storage.models import OVER, Appointment, GroupMember, Role, new_id
 from server.storage.session_models import JoinCheck, Place, PlanStep
-from server.storage.together import Together
 
 MOST_AHEAD = timedelta(days=731)  # how far ahead a session can be scheduled
 # the gate's reasons that are the therapist's own checks for the day (``gate.evaluate``);
@@ -114,9 +113,8 @@ class Schedule(JoinLinks):
         log: SessionLog,
         relays: bool = True,
     ) -> None:
+        super().__init__()
         self.log = log
-        # whether links still work, read for every resume asking at the same moment at once
-        self._links_work = Together(self._read_links_work)
         # whether browsers are given a TURN server (``media.turn.relays``): a relay-only
         # session's room does not open without one
         self.relays = relays
