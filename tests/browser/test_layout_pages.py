@@ -28,6 +28,9 @@ DESKTOP = {"width": 1366, "height": 768}
 # no sideways scroll, and no page wider than the screen (a phone widens its layout viewport
 # to whatever overflows, so innerWidth alone would not tell)
 NO_SIDEWAYS_SCROLL = "(w) => document.documentElement.scrollWidth <= w && innerWidth <= w"
+# how far the whole page scrolls down (a room on a desktop fills the screen and scrolls
+# nothing: only its side panel scrolls, within itself)
+PAGE_SCROLLS = "() => document.documentElement.scrollHeight - innerHeight"
 # every button (and disclosure summary, and the label that opens the file picker) shown on
 # the page, narrower or shorter than 44 px
 SMALL_TARGETS = """() => [...document.querySelectorAll('button, summary, label.share-picture')]
@@ -147,6 +150,7 @@ def test_the_board_fills_a_phone(room: tuple[Page, Page], width: int, height: in
     _check_each_panel(young, name)
 
 
+@pytest.mark.hazard("HZ-36")
 def test_the_board_takes_the_therapists_screen(room: tuple[Page, Page]) -> None:
     therapist, _ = room
     therapist.set_viewport_size(DESKTOP)
@@ -158,11 +162,41 @@ def test_the_board_takes_the_therapists_screen(room: tuple[Page, Page]) -> None:
     assert therapist.evaluate(BOARD_FITS)
     assert therapist.evaluate(SPACE_SHARE) >= 0.6
     assert _fits(therapist)
+    assert therapist.evaluate(PAGE_SCROLLS) <= 0  # the side panel's content stays inside it
+    # the young person's face in sight on a laptop's screen, the side panel as it opens and
+    # the alerts of a long session above it: a therapist never scrolls to see the child
+    therapist.locator(".side-scroll").evaluate("(side) => side.scrollTo(0, 0)")
+    expect(therapist.locator("#lobby")).to_be_hidden()  # nobody waits: it steps aside
+    long = "a longer alert, as a young person checking in gives. " * 3
+    for n in range(12):
+        therapist.locator("#alerts").evaluate("(box) => { box.scrollTop = box.scrollHeight; }")
+        therapist.evaluate("(text) => window.playroom.alert(text)", f"Alert {n}: {long}")
+    expect(therapist.locator("#alerts .alert").first).to_contain_text("Alert 11")
+    expect(therapist.locator("#alerts")).to_be_in_viewport(ratio=1)  # the older ones within it
+    newest = therapist.evaluate(
+        "() => { const box = document.getElementById('alerts');"
+        " const top = (e) => e.getBoundingClientRect().top;"
+        " return top(box.firstElementChild) - top(box); }"
+    )
+    assert 0 <= newest < 2  # the newest at the top of the box, in sight
+    expect(therapist.locator(".stage .tile:not(.self)")).to_be_in_viewport(ratio=1)
+    # escalation, at the panel's foot, is one click from the controls: in sight below them
+    therapist.get_by_role("button", name="Escalate a concern").click()
+    expect(therapist.locator("#concern")).to_be_focused()
+    escalate = therapist.get_by_role("button", name="Escalate now")
+    expect(escalate).to_be_in_viewport(ratio=1)
+    card_top = therapist.locator(".side-scroll .escalate").evaluate(
+        "(card) => card.getBoundingClientRect().top"
+    )
+    scroller = therapist.locator(".side-scroll").bounding_box()
+    assert scroller is not None and card_top >= scroller["y"] - 1  # under the controls, whole
+    therapist.locator(".side-scroll").evaluate("(side) => side.scrollTo(0, 0)")
     assert therapist.evaluate(SMALL_TARGETS) == []
     # the waiting room, the plan and escalation live in the side panel, reachable there
     side = therapist.locator(".room-side")
-    for part in ("Waiting room", "Escalate a concern", "The board"):
+    for part in ("Escalate a concern", "The board"):
         expect(side.get_by_role("heading", name=part)).to_be_attached()
+    expect(side.locator("#lobby")).to_be_attached()  # shown there when someone waits
     expect(side.get_by_role("button", name="End session")).to_be_in_viewport()
     assert serious_violations(therapist) == []
     _check_each_panel(therapist, "therapist-1366x768")

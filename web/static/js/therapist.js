@@ -34,6 +34,7 @@ const alerts = document.getElementById("alerts");
 const waitingList = document.getElementById("waiting");
 const outList = document.getElementById("out");
 const nobody = document.getElementById("nobody");
+const lobby = document.getElementById("lobby");
 const stage = document.getElementById("stage");
 const selfTile = document.getElementById("self-tile");
 const selfVideo = document.getElementById("self-video");
@@ -82,6 +83,12 @@ const share = new Share(signalling, {
 const devices = new Devices({ getStream: () => stream, getMesh: () => mesh });
 const poorLink = poorLinkOnPage(signalling, { getMesh: () => mesh, names, stage });
 state.poorLink = poorLink;
+state.alert = alertTherapist; // for the tests: an alert as the room raises one
+document.getElementById("to-escalate").addEventListener("click", () => {
+  // at the top of the panel's own scroll, under the controls and the alerts
+  document.querySelector(".side-scroll .escalate").scrollIntoView({ block: "start" });
+  document.getElementById("concern").focus({ preventScroll: true });
+});
 // a private message is for the therapist alone: the alerts above the side panel say it came,
 // however far the panel is scrolled from the chat
 const chat = new Chat(signalling, {
@@ -95,6 +102,7 @@ function alertTherapist(text) {
   item.className = "alert";
   item.textContent = `${clock()}: ${text}`;
   alerts.prepend(item);
+  alerts.scrollTop = 0; // the newest in sight, however far the older ones were scrolled
 }
 
 function handleRoomOpened(message) {
@@ -121,6 +129,12 @@ function handleLobby(message) {
   waitingList.replaceChildren(...message.waiting.map(waitingEntry));
   nobody.hidden = message.waiting.length > 0;
   outList.replaceChildren(...(message.out || []).map(outEntry));
+  // once people are in, an empty waiting room steps aside for their videos; it comes back,
+  // above them, as soon as someone waits or a link is put out
+  lobby.hidden =
+    message.waiting.length === 0 &&
+    !message.out?.length &&
+    message.present.some((p) => p.role !== "therapist");
   youngPersonHere = message.present.some((p) => p.role === "young_person");
   fillAbout(document.getElementById("escalate-about"), [...message.waiting, ...message.present]);
   chat.present(message.present);
