@@ -100,6 +100,8 @@ class SlowLink:
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         sender = asyncio.create_task(self._send(queue, dst))
+        self._tasks.add(sender)
+        sender.add_done_callback(self._tasks.discard)
         due = 0.0
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await src.read(65536):
@@ -128,8 +130,10 @@ class SlowLink:
         async def stop() -> None:
             if self._server is not None:
                 self._server.close()
-            for task in list(self._tasks):
+            tasks = list(self._tasks)  # each pipe and its sender: ended before the loop is
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -94,9 +94,27 @@ def therapist_page(
     return context, page, person
 
 
+# what the therapist's page had done when its room did not open in time
+OPENING = """() => ({
+  camera: document.getElementById('self-video')?.srcObject != null,
+  socket: window.playroom.signalling?.ws?.readyState ?? null,
+  connectingFor: Date.now() - (window.playroom.signalling?.connectingSince ?? Date.now()),
+  reconnects: window.playroom.signalling?.reconnects,
+})"""
+
+
 def open_room(page: Page, server: ServerProcess, session: Session) -> None:
+    """The therapist opens the room. Should it not open in time, the failure says how far the
+    page got (its camera, its socket, what it logged) and what the server logged."""
+    said: list[str] = []
+    page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
     page.goto(f"{server.url}/sessions/{session.id}/room")
-    expect(page.locator("#status")).to_contain_text("The room is open")
+    try:
+        expect(page.locator("#status")).to_contain_text("The room is open")
+    except AssertionError as exc:
+        state = page.evaluate(OPENING)
+        log = server.stderr().splitlines()[-15:]
+        raise AssertionError(f"{exc}\npage: {state}\nconsole: {said}\nserver: {log}") from exc
 
 
 def walk_in(page: Page, url: str, on_step=None) -> None:  # type: ignore[no-untyped-def]

@@ -180,6 +180,16 @@ def test_the_board_takes_the_therapists_screen(room: tuple[Page, Page]) -> None:
     )
     assert 0 <= newest < 2  # the newest at the top of the box, in sight
     expect(therapist.locator(".stage .tile:not(.self)")).to_be_in_viewport(ratio=1)
+    # nothing covers the face until the pointer is on the video, or the keyboard on a button
+    tile = therapist.locator(".stage .tile:not(.self)")
+    buttons = tile.locator(".person-controls")
+    therapist.mouse.move(5, 400)  # over the board
+    assert buttons.evaluate("(b) => getComputedStyle(b).opacity") == "0"
+    tile.hover()
+    assert buttons.evaluate("(b) => getComputedStyle(b).opacity") == "1"
+    therapist.mouse.move(5, 400)
+    tile.get_by_role("button", name="Remove Young person").focus()
+    assert buttons.evaluate("(b) => getComputedStyle(b).opacity") == "1"
     # escalation, at the panel's foot, is one click from the controls: in sight below them
     therapist.get_by_role("button", name="Escalate a concern").click()
     expect(therapist.locator("#concern")).to_be_focused()
