@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from server.care.checklists import Kind, load_catalogue
 from tests.browser.conftest import Person, csrf, make_person, sign_in_page
@@ -107,14 +107,20 @@ def open_room(page: Page, server: ServerProcess, session: Session) -> None:
     """The therapist opens the room. Should it not open in time, the failure says how far the
     page got (its camera, its socket, what it logged) and what the server logged."""
     said: list[str] = []
-    page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
-    page.goto(f"{server.url}/sessions/{session.id}/room")
+
+    def heard(message: ConsoleMessage) -> None:
+        said.append(f"{message.type}: {message.text}")
+
+    page.on("console", heard)
     try:
+        page.goto(f"{server.url}/sessions/{session.id}/room")
         expect(page.locator("#status")).to_contain_text("The room is open")
     except AssertionError as exc:
         state = page.evaluate(OPENING)
         log = server.stderr().splitlines()[-15:]
         raise AssertionError(f"{exc}\npage: {state}\nconsole: {said}\nserver: {log}") from exc
+    finally:
+        page.remove_listener("console", heard)  # a page opened again listens once
 
 
 def walk_in(page: Page, url: str, on_step=None) -> None:  # type: ignore[no-untyped-def]
