@@ -88,6 +88,25 @@ async def test_rows_that_keep_coming_during_commits_are_gathered(
     assert (gathered[0], alone[0]) == (2, 3)
 
 
+async def test_once_busy_rows_arriving_apart_share_the_next_transaction(
+    app: web.Application, scene: Scene
+) -> None:
+    """Many rooms drawing: once rows have arrived while another was committed, a row that
+    comes when nothing is being written waits for the next ``gather`` too, with whatever else
+    comes meanwhile. A commit takes about half a millisecond: strokes arriving between
+    commits had each been a transaction of their own."""
+    db = app[DATABASE]
+    writer = GroupCommit(db, gather=0.5)
+    with _commits(db) as commits:
+        await _writes_arriving_during_commits(writer, scene.session)  # two commits: busy
+        alone = asyncio.create_task(writer.write(_row(scene.session, 3004)))
+        for _ in range(10):  # turns of the loop, in which an idle writer would have begun
+            await asyncio.sleep(0)
+        assert not alone.done() and len(writer._pending) == 1  # waiting for the gather
+        await asyncio.gather(alone, writer.write(_row(scene.session, 3005)))
+    assert commits[0] == 3
+
+
 async def test_one_caller_writing_one_thing_after_another_never_waits(
     app: web.Application, scene: Scene
 ) -> None:

@@ -7,13 +7,15 @@ drawn caps a process at a few hundred points a second across all its rooms, and 
 writers time out on the database lock. Writing whatever is waiting in one transaction keeps
 each row's promise (its caller resumes only once it is committed) at one fsync per batch.
 
-A row that arrives while nothing is being written is written at once. While rows keep
-arriving during each commit (many rooms drawing at once), the next transaction waits until
-``gather`` after the one before began, and takes everything that came meanwhile. A
-transaction costs the process CPU of its own besides its rows, and at 300 rooms drawing
-nearly every stroke had been one (``docs/performance.md``, §10). One caller writing one
-thing after another never waits: nothing arrives while its write is committed, so the
-writer is idle again before its next.
+A row that arrives while nothing is being written is written at once. Once a row arrives
+while another is committed (many rooms drawing at once), the writer is busy: a transaction
+begins at most every ``gather`` after the one before, and takes everything that came
+meanwhile, until a ``gather`` passes with nothing in it. A transaction costs the process CPU
+of its own besides its rows, and at 500 rooms drawing, a stroke a second each, nearly every
+stroke had been one: a commit takes about half a millisecond, so most strokes found the
+writer idle, went at once, and started no gathering (``docs/performance.md``, §10). One
+caller writing one thing after another never waits: nothing arrives while its write is
+committed, so the writer is idle again before its next.
 
 Besides rows, a batch takes units of work that read before they write (``transaction``:
 an entry of a session's log reads its stream's head; a place replaces the one before it).
@@ -82,6 +84,7 @@ class GroupCommit:
 
     async def _write_all(self) -> None:
         loop = asyncio.get_running_loop()
+        busy = False  # others write too: one transaction a ``gather`` until one comes empty
         try:
             while self._pending:
                 began = loop.time()
@@ -90,9 +93,12 @@ class GroupCommit:
                     await self._batch(batch)
                 finally:  # cancelled (at shutdown) or worse: nobody is left waiting for ever
                     _unfinished(batch)
+                # more came while it was written: more will, and what comes until the next
+                # ``gather`` is gathered for one commit, even once nothing is waiting; a
+                # ``gather`` that brings nothing ends it
+                busy = busy or bool(self._pending)
                 wait = began + self.gather - loop.time()
-                if self._pending and len(self._pending) < MAX_BATCH and wait > 0:
-                    # more came while it was written, and more will: gathered for one commit
+                if busy and len(self._pending) < MAX_BATCH and wait > 0:
                     await asyncio.sleep(wait)
         except asyncio.CancelledError:
             _unfinished(self._pending)

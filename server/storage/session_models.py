@@ -58,11 +58,13 @@ class BoardOp(Base):
     """One accepted whiteboard operation of a session, in order (sealed: what was drawn)."""
 
     __tablename__ = "board_ops"
+    # the unique index is the one on the room too: a second on ``appointment_id`` alone was
+    # one more page written an operation (migration 0029)
     __table_args__ = (sa.UniqueConstraint("appointment_id", "seq"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
     appointment_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+        sa.ForeignKey("appointments.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(sa.Integer)
     author: Mapped[str] = mapped_column(sa.String(64))
