@@ -153,7 +153,9 @@ class Person:
                 for change in doc["changes"]:
                     if "set" in change:
                         self.on_stroke(change["set"]["id"], now)
-        elif kind == "snapshot":
+        elif kind in ("snapshot", "caught_up"):
+            # the board whole; or, on a data connection taking over from the socket's board,
+            # ``caught_up``: the socket's link had sent it all (``docs/protocol.md``)
             self.snapshot.set()
         elif kind == "error":
             self.errors.append(doc["code"])
