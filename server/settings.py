@@ -122,9 +122,10 @@ class Settings(BaseSettings):
         10,
         ge=0,
         le=100,
-        description="While writes keep arriving during each commit, a transaction begins at "
-        "most this often and takes all that came meanwhile: fewer transactions under load. "
-        "A write when nothing is being written goes at once; 0: none ever waits.",
+        description="Once writes arrive during a commit, a transaction begins at most this "
+        "often and takes all that came meanwhile, until a span of it brings nothing: fewer "
+        "transactions under load. A write when nothing is being written goes at once; 0: "
+        "none ever waits.",
     )
     heartbeat_seconds: float = Field(
         1.25,
