@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    expect,
+)
 
 from server.care.checklists import Kind, load_catalogue
 from tests.browser.conftest import Person, csrf, make_person, sign_in_page
@@ -94,33 +103,66 @@ def therapist_page(
     return context, page, person
 
 
-# what the therapist's page had done when its room did not open in time
+# what the therapist's page had done when its room did not open in time: where it is, and
+# its state (``window.playroom`` is set only once every module of the page has loaded)
 OPENING = """() => ({
+  at: location.pathname,
+  title: document.title,
+  ready: document.readyState,
+  status: document.getElementById('status')?.textContent ?? null,
+  hooks: window.playroom !== undefined,
   camera: document.getElementById('self-video')?.srcObject != null,
-  socket: window.playroom.signalling?.ws?.readyState ?? null,
-  connectingFor: Date.now() - (window.playroom.signalling?.connectingSince ?? Date.now()),
-  reconnects: window.playroom.signalling?.reconnects,
+  socket: window.playroom?.signalling?.ws?.readyState ?? null,
+  connectingFor: Date.now() - (window.playroom?.signalling?.connectingSince ?? Date.now()),
+  reconnects: window.playroom?.signalling?.reconnects ?? null,
+  scripts: performance.getEntriesByType('resource')
+    .filter((r) => r.initiatorType === 'script' || r.name.endsWith('.js'))
+    .map((r) => `${r.name.split('/').pop()} ${r.responseStatus} ${Math.round(r.duration)}ms`),
 })"""
+LATE_S = 30  # how long a failed opening is watched further, to say whether it came late
 
 
 def open_room(page: Page, server: ServerProcess, session: Session) -> None:
     """The therapist opens the room. Should it not open in time, the failure says how far the
-    page got (its camera, its socket, what it logged) and what the server logged."""
+    page got (where it is, its modules, its camera, its socket), what it logged, the requests
+    that failed or were refused, what the server logged, and whether the room opened later
+    (and when): a slow start and a stuck one fail alike, and say which they were."""
     said: list[str] = []
 
     def heard(message: ConsoleMessage) -> None:
         said.append(f"{message.type}: {message.text}")
 
+    def failed(request: Request) -> None:
+        said.append(f"request failed: {request.url} {request.failure}")
+
+    def answered(response: Response) -> None:
+        if response.status >= 400:
+            said.append(f"answered {response.status}: {response.url}")
+
     page.on("console", heard)
+    page.on("requestfailed", failed)
+    page.on("response", answered)
+    began = time.monotonic()
     try:
         page.goto(f"{server.url}/sessions/{session.id}/room")
         expect(page.locator("#status")).to_contain_text("The room is open")
     except AssertionError as exc:
         state = page.evaluate(OPENING)
         log = server.stderr().splitlines()[-15:]
-        raise AssertionError(f"{exc}\npage: {state}\nconsole: {said}\nserver: {log}") from exc
-    finally:
-        page.remove_listener("console", heard)  # a page opened again listens once
+        try:
+            expect(page.locator("#status")).to_contain_text(
+                "The room is open", timeout=LATE_S * 1000
+            )
+            late = f"it opened {time.monotonic() - began:.1f} s after the page was asked for"
+        except AssertionError:
+            late = f"it had not opened {time.monotonic() - began:.1f} s after"
+        raise AssertionError(
+            f"{exc}\npage: {state}\n{late}\nconsole and requests: {said}\nserver: {log}"
+        ) from exc
+    finally:  # a page opened again listens once
+        page.remove_listener("console", heard)
+        page.remove_listener("requestfailed", failed)
+        page.remove_listener("response", answered)
 
 
 def walk_in(page: Page, url: str, on_step=None) -> None:  # type: ignore[no-untyped-def]
