@@ -57,6 +57,12 @@ def _local(days: int, hour: int) -> str:
     return day.replace(hour=hour, minute=0).strftime("%Y-%m-%dT%H:%M")
 
 
+def _this_minute() -> str:
+    """Now, to the minute, in London: a start that is today at any hour (a fixed hour today
+    is in the past once that hour has gone; a start a moment ago is allowed, not refused)."""
+    return datetime.now(UTC).astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+
+
 def _no_sideways_scroll(page: Page, width: int, name: str) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     assert page.evaluate("document.documentElement.scrollWidth") <= width, name
@@ -121,10 +127,10 @@ def test_a_twelve_week_series_and_one_session_cancelled(
         _no_sideways_scroll(page, width, "series-client")
     page.set_viewport_size({"width": 1366, "height": 900})
 
-    # one session today, as before: a start, Schedule
+    # one session today, as before, starting now: a start, Schedule
     page.goto(client_page)
     one = Actions(page)
-    one.fill("Starts (Europe/London time)", _local(0, 23))
+    one.fill("Starts (Europe/London time)", _this_minute())
     one.click("Schedule a session or series")
     page.wait_for_url(f"{server.url}/sessions/*")
     assert one.count == 2
